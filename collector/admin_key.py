@@ -1,0 +1,32 @@
+"""The admin key: INSIGHTS_API_KEY when set, else generated once and kept in the data dir."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+KEY_FILENAME = "admin.key"
+ENV_VAR = "INSIGHTS_API_KEY"
+
+
+def load_or_create(data_dir: Path) -> tuple[str, bool]:
+    """(key, created): created is True the first time, when the key was just generated."""
+    from_env = os.environ.get(ENV_VAR)
+    if from_env:
+        return from_env, False
+    path = Path(data_dir) / KEY_FILENAME
+    if path.exists():
+        return path.read_text().strip(), False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(key + "\n")
+    return key, True
+
+
+def read(data_dir: Path) -> str | None:
+    """The key a local client should use, without creating one."""
+    path = Path(data_dir) / KEY_FILENAME
+    return os.environ.get(ENV_VAR) or (path.read_text().strip() if path.exists() else None)

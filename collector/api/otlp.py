@@ -1,0 +1,75 @@
+"""OTLP/HTTP ingestion: POST /v1/traces, /v1/logs, /v1/metrics (protobuf or JSON, gzip allowed).
+
+The service is named by its instrumentation key in `x-instrumentation-key` (settable with
+OTEL_EXPORTER_OTLP_HEADERS). OTLP is converted to the envelopes Azure Monitor's exporter would send
+and then takes the same path as App Insights ingestion, so a span looks the same whichever SDK sent it.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import ORJSONResponse
+
+from collector.api.track import overloaded, read_body
+from collector.ingest import otlp
+from collector.ingest.body import BodyError
+from collector.store.writer import Overloaded
+
+router = APIRouter(tags=["ingestion"])
+
+_CONVERTERS = {
+    "traces": otlp.traces_to_envelopes,
+    "logs": otlp.logs_to_envelopes,
+    "metrics": otlp.metrics_to_envelopes,
+}
+
+
+def _error(status_code: int, message: str) -> ORJSONResponse:
+    # OTLP/HTTP carries errors as a google.rpc.Status; its JSON form is the readable one.
+    return ORJSONResponse({"code": 3, "message": message}, status_code=status_code)
+
+
+async def _export(signal: str, request: Request) -> Response:
+    ikey = request.headers.get("x-instrumentation-key", "").strip()
+    if not ikey:
+        return _error(401, "missing header x-instrumentation-key: set OTEL_EXPORTER_OTLP_HEADERS=x-instrumentation-key=<key>")
+    service = request.app.state.registry.by_instrumentation_key(ikey)
+    if service is None:
+        return _error(401, "invalid instrumentation key")
+    content_type = request.headers.get("content-type", "application/x-protobuf").split(";")[0].strip().lower()
+    try:
+        body = await read_body(request)
+        message = otlp.decode_otlp(signal, body, content_type)
+    except BodyError as error:
+        return _error(error.status_code, str(error))
+    except otlp.OtlpDecodeError as error:
+        return _error(400, str(error))
+    envelopes = _CONVERTERS[signal](message, service.instrumentation_key)
+    try:
+        result = await request.app.state.pipeline.ingest(envelopes)
+    except Overloaded as error:
+        return overloaded(str(error))
+    if result.errors and not result.accepted:
+        return _error(400, "; ".join(e["message"] for e in result.errors[:5]))
+    if content_type == "application/json":
+        return ORJSONResponse({"partialSuccess": _partial(result)} if result.errors else {})
+    return Response(content=b"", media_type="application/x-protobuf")
+
+
+def _partial(result) -> dict:
+    return {"rejectedItems": len(result.errors), "errorMessage": result.errors[0]["message"]}
+
+
+@router.post("/v1/traces")
+async def export_traces(request: Request) -> Response:
+    return await _export("traces", request)
+
+
+@router.post("/v1/logs")
+async def export_logs(request: Request) -> Response:
+    return await _export("logs", request)
+
+
+@router.post("/v1/metrics")
+async def export_metrics(request: Request) -> Response:
+    return await _export("metrics", request)

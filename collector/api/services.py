@@ -1,0 +1,138 @@
+"""Service management, counters and import: /api/services..."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+from fastapi import APIRouter, Body, Depends, Request
+from fastapi.responses import ORJSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from collector.api.auth import Caller, admin, caller
+from collector.api.track import read_body
+from collector.ingest.body import BodyError
+from collector.ingest.envelope import ItemError
+from collector.store.rows import row_from_json
+from collector.store.schema import SERVICE_COLUMN
+from collector.store.services import ServiceError
+from collector.store.writer import Batch, Overloaded
+
+router = APIRouter(prefix="/api", tags=["services"])
+
+
+class ServiceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="3 to 32 letters, digits or '-'")
+    enable_app_insights: bool = True
+
+
+class ServiceUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enable_app_insights: bool
+
+
+def _endpoint(request: Request) -> str:
+    return request.app.state.public_url or str(request.base_url)
+
+
+def _service_json(request: Request, service) -> dict:
+    return service.to_json(_endpoint(request))
+
+
+@router.get("/services")
+def list_services(request: Request, _: Caller = Depends(admin)) -> list[dict]:
+    return [_service_json(request, s) for s in request.app.state.registry.all()]
+
+
+@router.post("/services", status_code=201)
+async def create_service(request: Request, spec: ServiceCreate, _: Caller = Depends(admin)) -> dict:
+    service = await request.app.state.registry.create(spec.name, spec.enable_app_insights)
+    return _service_json(request, service)
+
+
+@router.get("/services/{name}")
+def show_service(request: Request, name: str, who: Caller = Depends(caller)) -> dict:
+    _require_reader(who, name)
+    return _service_json(request, request.app.state.registry.get(name))
+
+
+@router.patch("/services/{name}")
+async def update_service(request: Request, name: str, change: ServiceUpdate, _: Caller = Depends(admin)) -> dict:
+    service = await request.app.state.registry.update(name, change.enable_app_insights)
+    return _service_json(request, service)
+
+
+@router.delete("/services/{name}", status_code=204)
+async def delete_service(request: Request, name: str, _: Caller = Depends(admin)) -> None:
+    await request.app.state.registry.delete(name)
+
+
+@router.get("/services/{name}/stats")
+def service_stats(request: Request, name: str, who: Caller = Depends(caller)) -> dict:
+    """Where every item went: received = accepted + dropped:disabled + rejected:*."""
+    _require_reader(who, name)
+    request.app.state.registry.get(name)
+    with request.app.state.store.reader() as cursor:
+        rows = cursor.execute("SELECT counter, value FROM service_stats WHERE service = ?", [name]).fetchall()
+    counters = dict(rows)
+    rejected = {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("rejected:")}
+    return {
+        "service": name,
+        "received": counters.get("received", 0),
+        "accepted": counters.get("accepted", 0),
+        "rejected": sum(rejected.values()),
+        "rejected_by_reason": rejected,
+        "dropped_disabled": counters.get("dropped:disabled", 0),
+        "capped": counters.get("capped", 0),
+        "spilled": counters.get("spilled", 0),
+        "imported": counters.get("imported", 0),
+    }
+
+
+@router.post("/services/{name}/import")
+async def import_rows(request: Request, name: str, _: Caller = Depends(admin)) -> ORJSONResponse:
+    """Load newline-delimited rows (the export format). Bad lines are reported by line number;
+    good lines are kept."""
+    request.app.state.registry.get(name)
+    try:
+        data = await read_body(request)
+    except BodyError as error:
+        return ORJSONResponse({"error": str(error)}, status_code=error.status_code)
+    batch, errors, lines = await asyncio.to_thread(_import_batch, data, name)
+    try:
+        if batch.rows:
+            await asyncio.wrap_future(request.app.state.store.writer.submit(batch))
+    except Overloaded as error:
+        return ORJSONResponse({"error": f"collector is busy ({error}); retry later"}, status_code=503, headers={"Retry-After": "1"})
+    imported = lines - len(errors)
+    status = 400 if errors and not imported else 200
+    return ORJSONResponse({"lines": lines, "imported": imported, "errors": errors}, status_code=status)
+
+
+def _import_batch(data: bytes, service: str) -> tuple[Batch, list[dict], int]:
+    batch = Batch()
+    errors = []
+    lines = 0
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        lines += 1
+        try:
+            table, row = row_from_json(orjson.loads(line))
+        except orjson.JSONDecodeError as error:
+            errors.append({"line": number, "message": f"not valid JSON: {error}"})
+            continue
+        except ItemError as error:
+            errors.append({"line": number, "message": str(error)})
+            continue
+        row[SERVICE_COLUMN] = service
+        row.setdefault("appName", service)
+        batch.rows.setdefault(table.name, []).append(row)
+    batch.stats[(service, "imported")] = lines - len(errors)
+    return batch, errors, lines
+
+
+def _require_reader(who: Caller, name: str) -> None:
+    if not who.may_read(name):
+        raise ServiceError(f"no service named {name!r}", 404)

@@ -1,0 +1,163 @@
+"""The `insights` command line: one entry point for the collector, services, import and queries."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from collector import admin_key
+from collector.client import DEFAULT_DATA_DIR, InsightsError, Workspace
+
+app = typer.Typer(help="Endpoint Insights: observability for deployed ML scoring endpoints.", no_args_is_help=True)
+service_app = typer.Typer(help="Create and manage services (keys, enable_app_insights).", no_args_is_help=True)
+app.add_typer(service_app, name="service")
+console = Console()
+err = Console(stderr=True)
+
+
+def main() -> None:
+    try:
+        app()
+    except InsightsError as error:
+        err.print(f"[red]error:[/red] {error}")
+        raise SystemExit(1)
+
+
+@app.command()
+def up(
+    data_dir: Path = typer.Option(Path(DEFAULT_DATA_DIR), help="Holds telemetry.duckdb, blob/ and admin.key."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8080, help="Collector port."),
+    dashboard_port: int = typer.Option(8501, help="Dashboard port."),
+    no_dashboard: bool = typer.Option(False, "--no-dashboard", help="Run the collector without the dashboard."),
+    public_url: Optional[str] = typer.Option(None, help="Ingestion endpoint put in connection strings (default: the URL clients use)."),
+) -> None:
+    """Start the collector on the embedded DuckDB store."""
+    from collector.server import serve
+
+    key, created = admin_key.load_or_create(data_dir)
+    url = f"http://{host}:{port}"
+    console.print(f"[bold]Endpoint Insights[/bold] collector on [cyan]{url}[/cyan] (API docs at {url}/docs)")
+    console.print(f"data dir: {data_dir.resolve()}")
+    source = "INSIGHTS_API_KEY" if os.environ.get(admin_key.ENV_VAR) else str(data_dir / admin_key.KEY_FILENAME)
+    console.print(f"admin key ({'new, ' if created else ''}from {source}): [yellow]{key}[/yellow]")
+    console.print("create a service: [bold]insights service create my-service[/bold]")
+    serve(data_dir, host=host, port=port, public_url=public_url)
+
+
+def _workspace() -> Workspace:
+    return Workspace()
+
+
+def _print_service(data: dict) -> None:
+    table = Table(show_header=False, box=None)
+    for key in ("name", "enable_app_insights", "instrumentation_key", "connection_string", "api_key", "created_at"):
+        table.add_row(f"[bold]{key}[/bold]", str(data.get(key)))
+    console.print(table)
+
+
+@service_app.command("create")
+def service_create(
+    name: str,
+    disable_app_insights: bool = typer.Option(False, "--disable-app-insights", help="Create it switched off."),
+) -> None:
+    """Create a service and print its connection string."""
+    service = _workspace().create_service(name, enable_app_insights=not disable_app_insights)
+    _print_service(service._data)
+    console.print(f"\nexport APPLICATIONINSIGHTS_CONNECTION_STRING='{service.connection_string}'")
+
+
+@service_app.command("list")
+def service_list() -> None:
+    """List services and their state."""
+    services = _workspace().request("GET", "/api/services").json()
+    if not services:
+        console.print("no services yet: [bold]insights service create NAME[/bold]")
+        return
+    table = Table("name", "app insights", "instrumentation key", "created")
+    for s in services:
+        table.add_row(s["name"], "on" if s["enable_app_insights"] else "off", s["instrumentation_key"], s["created_at"])
+    console.print(table)
+
+
+@service_app.command("show")
+def service_show(name: str) -> None:
+    """A service's keys, connection string and counters (where every item went)."""
+    ws = _workspace()
+    _print_service(ws.request("GET", f"/api/services/{name}").json())
+    stats = ws.request("GET", f"/api/services/{name}/stats").json()
+    table = Table("counter", "items", title="telemetry counters")
+    for key in ("received", "accepted", "dropped_disabled", "rejected", "capped", "spilled", "imported"):
+        table.add_row(key, f"{stats[key]:,}")
+    for reason, count in stats["rejected_by_reason"].items():
+        table.add_row(f"  rejected: {reason}", f"{count:,}")
+    console.print(table)
+
+
+@service_app.command("update")
+def service_update(
+    name: str,
+    enable_app_insights: bool = typer.Option(..., "--enable-app-insights/--disable-app-insights"),
+) -> None:
+    """Switch a service's telemetry on or off (items sent while off are acknowledged, not stored)."""
+    data = _workspace().request("PATCH", f"/api/services/{name}", json={"enable_app_insights": enable_app_insights}).json()
+    _print_service(data)
+
+
+@service_app.command("delete")
+def service_delete(name: str, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) -> None:
+    """Delete a service and its keys."""
+    if not yes:
+        typer.confirm(f"delete service {name!r} and its keys?", abort=True)
+    _workspace().request("DELETE", f"/api/services/{name}")
+    console.print(f"deleted {name}")
+
+
+@app.command("import")
+def import_(
+    files: List[Path] = typer.Argument(..., help="Newline-delimited JSON rows (the export format)."),
+    service: str = typer.Option(..., "--service", help="Service the rows belong to."),
+) -> None:
+    """Load exported telemetry (or test data) into a service; bad lines are reported by number."""
+    from rich.progress import Progress
+
+    ws = _workspace()
+    total_errors = 0
+    with Progress(console=err) as progress:
+        task = progress.add_task("importing", total=sum(f.stat().st_size for f in files))
+        for path in files:
+            for chunk in _chunks(path):
+                result = ws.request("POST", f"/api/services/{service}/import", content=chunk.data).json()
+                for error in result["errors"]:
+                    err.print(f"{path}:{chunk.first_line + error['line'] - 1}: {error['message']}")
+                total_errors += len(result["errors"])
+                progress.advance(task, len(chunk.data))
+    if total_errors:
+        raise typer.Exit(1)
+
+
+class _Chunk:
+    def __init__(self, data: bytes, first_line: int):
+        self.data, self.first_line = data, first_line
+
+
+def _chunks(path: Path, max_bytes: int = 8 * 2**20):
+    """Whole lines, a few MB at a time, remembering where each chunk starts."""
+    lines: list[bytes] = []
+    size, first = 0, 1
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not lines:
+                first = number
+            lines.append(line)
+            size += len(line)
+            if size >= max_bytes:
+                yield _Chunk(b"".join(lines), first)
+                lines, size = [], 0
+    if lines:
+        yield _Chunk(b"".join(lines), first)

@@ -1,0 +1,82 @@
+"""The 64 KB cap: an oversized item is stored capped, and its whole original kept on disk.
+
+App Insights drops items above 64 KB; we store a capped row that says so (a visible marker, the
+original size, `customDimensions.payloadRef`) and write the original envelope to the data dir's blob
+folder before the item is acknowledged, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import orjson
+
+ITEM_LIMIT = 64 * 1024
+FIELD_LIMIT = 8 * 1024
+TEXT_LIMIT = 32 * 1024
+MARKER = "…[capped: the item was {size} bytes; the full payload is at customDimensions.payloadRef]"
+
+_TEXT_COLUMNS = ("message", "url", "data", "name", "outerMessage", "innermostMessage")
+
+
+def row_size(row: dict) -> int:
+    """Bytes of text the stored row holds (dynamic columns already as JSON text)."""
+    return sum(len(value) for value in row.values() if isinstance(value, str))
+
+
+class Spill:
+    """Writes whole originals under <data-dir>/blob/payloads/<service>/<itemId>.json."""
+
+    def __init__(self, blob_dir: Path):
+        self.blob_dir = Path(blob_dir)
+
+    def write(self, service: str, item_id: str, envelope: object) -> str:
+        relative = f"payloads/{service}/{item_id}.json"
+        path = self.blob_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(orjson.dumps(envelope))
+            handle.flush()
+            os.fsync(handle.fileno())
+        return relative
+
+
+def cap_row(row: dict, dynamic_columns: tuple[str, ...], size: int, payload_ref: str) -> None:
+    """Shrink a stored-form row below ITEM_LIMIT, in place, marking every cut."""
+    marker = MARKER.format(size=size)
+    for column in _TEXT_COLUMNS:
+        value = row.get(column)
+        if isinstance(value, str) and len(value) > TEXT_LIMIT:
+            row[column] = value[:TEXT_LIMIT] + marker
+    for column in dynamic_columns:
+        value = row.get(column)
+        if isinstance(value, str) and len(value) > FIELD_LIMIT:
+            row[column] = _cap_dynamic(orjson.loads(value), marker)
+    dimensions = orjson.loads(row.get("customDimensions") or "{}")
+    dimensions.update(payloadRef=payload_ref, originalSize=str(size), capped="True")
+    row["customDimensions"] = orjson.dumps(dimensions).decode()
+    if row_size(row) > ITEM_LIMIT:  # many small fields: keep only the markers
+        row["customDimensions"] = orjson.dumps(
+            {"payloadRef": payload_ref, "originalSize": str(size), "capped": "True"}
+        ).decode()
+
+
+def _cap_dynamic(value: object, marker: str) -> str:
+    if isinstance(value, dict):
+        capped = {key: _cap_value(item, marker) for key, item in value.items()}
+    elif isinstance(value, list):
+        capped = [_cap_value(item, marker) for item in value]
+    else:
+        capped = _cap_value(value, marker)
+    text = orjson.dumps(capped).decode()
+    if len(text) > ITEM_LIMIT // 2:
+        text = orjson.dumps({"capped": orjson.dumps(capped).decode()[:FIELD_LIMIT] + marker}).decode()
+    return text
+
+
+def _cap_value(value: object, marker: str) -> object:
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    if len(text) <= FIELD_LIMIT:
+        return value
+    return text[:FIELD_LIMIT] + marker
