@@ -15,7 +15,6 @@ from fastapi.responses import ORJSONResponse
 
 from collector import admin_key
 from collector.api import otlp, services, track
-from collector.ingest.cap import Spill
 from collector.ingest.pipeline import Pipeline
 from collector.store.database import Store
 from collector.store.services import Registry, ServiceError
@@ -50,12 +49,13 @@ def create_app(data_dir: Path, public_url: str | None = None) -> FastAPI:
         app.state.registry = registry
         app.state.admin_key, _ = admin_key.load_or_create(data_dir)
         app.state.public_url = public_url
-        app.state.pipeline = Pipeline(registry, store.writer, Spill(data_dir / "blob"))
+        app.state.pipeline = Pipeline(registry, store.writer, data_dir / "blob")
         app.state.ready = True
         try:
             yield
         finally:
             app.state.ready = False
+            app.state.pipeline.close()
             store.close()
 
     app = FastAPI(

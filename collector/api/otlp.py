@@ -43,21 +43,32 @@ async def _export(signal: str, request: Request) -> Response:
     except BodyError as error:
         return _error(error.status_code, str(error))
     except otlp.OtlpDecodeError as error:
-        return _error(400, str(error))
+        return _error(error.status_code, str(error))
     envelopes = _CONVERTERS[signal](message, service.instrumentation_key)
     try:
-        result = await request.app.state.pipeline.ingest(envelopes)
+        result = await request.app.state.pipeline.ingest_items(envelopes)
     except Overloaded as error:
         return overloaded(str(error))
     if result.errors and not result.accepted:
         return _error(400, "; ".join(e["message"] for e in result.errors[:5]))
     if content_type == "application/json":
-        return ORJSONResponse({"partialSuccess": _partial(result)} if result.errors else {})
-    return Response(content=b"", media_type="application/x-protobuf")
+        return ORJSONResponse({"partialSuccess": _partial(signal, result)} if result.errors else {})
+    return Response(content=_partial_protobuf(signal, result), media_type="application/x-protobuf")
 
 
-def _partial(result) -> dict:
-    return {"rejectedItems": len(result.errors), "errorMessage": result.errors[0]["message"]}
+_REJECTED_FIELD = {"traces": "rejectedSpans", "logs": "rejectedLogRecords", "metrics": "rejectedDataPoints"}
+
+
+def _partial(signal: str, result) -> dict:
+    """OTLP's partial success: how many were rejected (counted in envelopes: a span's events
+    are envelopes of their own) and why, the first reason standing for all."""
+    return {_REJECTED_FIELD[signal]: len(result.errors), "errorMessage": result.errors[0]["message"]}
+
+
+def _partial_protobuf(signal: str, result) -> bytes:
+    if not result.errors:
+        return b""
+    return otlp.export_response(signal, len(result.errors), result.errors[0]["message"]).SerializeToString()
 
 
 @router.post("/v1/traces")

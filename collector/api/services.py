@@ -14,7 +14,7 @@ from collector.api.track import read_body
 from collector.ingest.body import BodyError
 from collector.ingest.envelope import ItemError
 from collector.store.rows import row_from_json
-from collector.store.schema import SERVICE_COLUMN
+from collector.store.schema import SERVICE_COLUMN, TABLES
 from collector.store.services import ServiceError
 from collector.store.writer import Batch, Overloaded
 
@@ -101,7 +101,7 @@ async def import_rows(request: Request, name: str, _: Caller = Depends(admin)) -
         return ORJSONResponse({"error": str(error)}, status_code=error.status_code)
     batch, errors, lines = await asyncio.to_thread(_import_batch, data, name)
     try:
-        if batch.rows:
+        if batch.tables:
             await asyncio.wrap_future(request.app.state.store.writer.submit(batch))
     except Overloaded as error:
         return ORJSONResponse({"error": f"collector is busy ({error}); retry later"}, status_code=503, headers={"Retry-After": "1"})
@@ -112,6 +112,7 @@ async def import_rows(request: Request, name: str, _: Caller = Depends(admin)) -
 
 def _import_batch(data: bytes, service: str) -> tuple[Batch, list[dict], int]:
     batch = Batch()
+    rows: dict[str, list[dict]] = {}
     errors = []
     lines = 0
     for number, line in enumerate(data.split(b"\n"), start=1):
@@ -128,7 +129,8 @@ def _import_batch(data: bytes, service: str) -> tuple[Batch, list[dict], int]:
             continue
         row[SERVICE_COLUMN] = service
         row.setdefault("appName", service)
-        batch.rows.setdefault(table.name, []).append(row)
+        rows.setdefault(table.name, []).append(row)
+    batch.tables = {name: TABLES[name].to_arrow(table_rows) for name, table_rows in rows.items()}
     batch.stats[(service, "imported")] = lines - len(errors)
     return batch, errors, lines
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import ORJSONResponse
 
-from collector.ingest.body import MAX_BODY_BYTES, BodyError, decompress, split_items
+from collector.ingest.body import MAX_BODY_BYTES, BodyError, decompress
 from collector.store.writer import Overloaded
 
 router = APIRouter()
@@ -15,6 +15,11 @@ RETRY_AFTER_SECONDS = "1"
 
 async def read_body(request: Request) -> bytes:
     """The decompressed body, refusing oversized ones before reading them whole."""
+    return decompress(await read_raw_body(request), request.headers.get("content-encoding"))
+
+
+async def read_raw_body(request: Request) -> bytes:
+    """The body as sent (maybe compressed), refusing oversized ones before reading them whole."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise BodyError(f"body of {declared} bytes exceeds the limit of {MAX_BODY_BYTES} bytes", 413)
@@ -24,7 +29,7 @@ async def read_body(request: Request) -> bytes:
         if size > MAX_BODY_BYTES:
             raise BodyError(f"body exceeds the limit of {MAX_BODY_BYTES} bytes", 413)
         chunks.append(chunk)
-    return decompress(b"".join(chunks), request.headers.get("content-encoding"))
+    return b"".join(chunks)
 
 
 def track_error(status_code: int, message: str, received: int = 0) -> ORJSONResponse:
@@ -45,12 +50,12 @@ async def track(request: Request) -> ORJSONResponse:
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type not in ("application/json", "application/x-json-stream", "text/plain", "application/x-ndjson", ""):
         return track_error(415, f"unsupported Content-Type {content_type!r}: send application/json or application/x-json-stream")
+    pipeline = request.app.state.pipeline
     try:
-        items = split_items(await read_body(request))
+        body = await read_raw_body(request)
+        result = await pipeline.ingest_body(body, request.headers.get("content-encoding"))
     except BodyError as error:
         return track_error(error.status_code, str(error))
-    try:
-        result = await request.app.state.pipeline.ingest(items)
     except Overloaded as error:
         return overloaded(str(error))
     return ORJSONResponse(result.to_json(), status_code=result.status_code)

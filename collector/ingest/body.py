@@ -27,6 +27,9 @@ class BodyError(ValueError):
         super().__init__(message)
         self.status_code = status_code
 
+    def __reduce__(self):  # raised in ingestion workers: keep the status code across processes
+        return (BodyError, (str(self), self.status_code))
+
 
 @dataclass(slots=True)
 class BadItem:
@@ -67,7 +70,14 @@ def split_items(data: bytes) -> list[object]:
         if not isinstance(items, list):
             raise BodyError("body is not valid JSON")
         return items
-    return [_parse_line(line, number) for number, line in enumerate(_lines(stripped), start=1)]
+    lines = _lines(stripped)
+    try:  # one parser call for the whole body is much faster than one per line
+        items = orjson.loads(b"[" + b",".join(lines) + b"]")
+        if len(items) == len(lines):
+            return items
+    except orjson.JSONDecodeError:
+        pass
+    return [_parse_line(line, number) for number, line in enumerate(lines, start=1)]
 
 
 def _lines(data: bytes) -> list[bytes]:

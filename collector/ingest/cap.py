@@ -18,11 +18,20 @@ TEXT_LIMIT = 32 * 1024
 MARKER = "…[capped: the item was {size} bytes; the full payload is at customDimensions.payloadRef]"
 
 _TEXT_COLUMNS = ("message", "url", "data", "name", "outerMessage", "innermostMessage")
+_SIZED_COLUMNS = _TEXT_COLUMNS + ("customDimensions", "customMeasurements", "details", "payload", "type", "problemId")
+TAG_LIMIT = 1024
+"""Tag columns (operation, cloud, user...) are cut at this length when mapped, as App Insights does,
+so only the columns above can make an item large."""
 
 
 def row_size(row: dict) -> int:
-    """Bytes of text the stored row holds (dynamic columns already as JSON text)."""
-    return sum(len(value) for value in row.values() if isinstance(value, str))
+    """Bytes of text the stored row holds in its free-text and dynamic columns (JSON text by now)."""
+    size = 0
+    for column in _SIZED_COLUMNS:
+        value = row.get(column)
+        if value is not None:
+            size += len(value)
+    return size
 
 
 class Spill:

@@ -10,15 +10,16 @@ hears which item and why. Known quirks of particular senders are corrected in `q
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import datetime, timezone
 
 import orjson
 
 from collector.ingest import quirks
+from collector.ingest.cap import TAG_LIMIT
 from collector.ingest.stack import exception_chain_from_stack, frames_from_strings
 
 EPOCH = datetime(1970, 1, 1)
+EPOCH_UTC = EPOCH.replace(tzinfo=timezone.utc)
 
 _TAG_COLUMNS = {
     "ai.operation.id": "operation_Id",
@@ -110,7 +111,6 @@ def _common_columns(envelope: dict) -> Row:
     row: Row = {
         "timestamp": parse_time(envelope.get("time"), "time"),
         "iKey": ikey,
-        "itemId": str(uuid.uuid4()),
         "itemCount": _item_count(envelope.get("sampleRate")),
     }
     tags = envelope.get("tags")
@@ -118,7 +118,7 @@ def _common_columns(envelope: dict) -> Row:
         for tag, value in _object(tags, "tags").items():
             column = _TAG_COLUMNS.get(tag)
             if column and value is not None:
-                row[column] = str(value)
+                row[column] = str(value)[:TAG_LIMIT]
     return row
 
 
@@ -130,9 +130,7 @@ def parse_time(value: object, field: str) -> int:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise ItemError(field, f"not an ISO 8601 timestamp: {value[:64]!r}") from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    return (moment - EPOCH) // _MICROSECOND
+    return (moment - (EPOCH if moment.tzinfo is None else EPOCH_UTC)) // _MICROSECOND
 
 
 _MICROSECOND = datetime(1970, 1, 1, 0, 0, 0, 1) - EPOCH

@@ -1,28 +1,26 @@
-"""From envelopes to committed rows and the App Insights track response.
+"""From a request body to committed rows and the App Insights track response.
 
-Each item is mapped, routed to its service by iKey, capped if oversized, and counted; the rows of
-all accepted items are committed in one write before the answer goes out. Every item ends in exactly
-one of: accepted (stored), acknowledged but dropped (service disabled), or rejected (with a reason),
-and the per-service counters record which, so a user can prove where every item went.
+The preparing (parse, map, route, cap; see prepare.py) runs inline for small bodies and in a
+process pool for large ones; the rows of all accepted items are then committed in one write before
+the answer goes out, so an acknowledgement always means stored.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from collector.ingest.body import BadItem
-from collector.ingest.cap import ITEM_LIMIT, Spill, cap_row, row_size
-from collector.ingest.envelope import ItemError, dumps_dynamic, map_envelope
-from collector.store.schema import SERVICE_COLUMN, TABLES
+from collector.ingest.body import decompress
+from collector.ingest.prepare import Prepared, prepare_body, prepare_items
 from collector.store.services import Registry
 from collector.store.writer import Batch, Writer
 
-UNKNOWN_SERVICE = "*"
-"""Counters of items whose iKey names no service are kept under this name."""
-
-_DYNAMIC = {name: tuple(c.name for c in t.columns if c.kql_type == "dynamic") for name, t in TABLES.items()}
+INLINE_BODY_BYTES = 64 * 1024
+"""Decompressed bodies up to this size (an SDK's usual batch of ~100 items) are prepared in the
+collector process itself; larger ones go to the pool."""
 
 
 @dataclass
@@ -42,70 +40,34 @@ class TrackResult:
 
 
 class Pipeline:
-    def __init__(self, registry: Registry, writer: Writer, spill: Spill):
+    def __init__(self, registry: Registry, writer: Writer, blob_dir: Path, workers: int | None = None):
         self.registry = registry
         self.writer = writer
-        self.spill = spill
+        self.blob_dir = Path(blob_dir)
+        # spawn, not fork: the collector process holds DuckDB and threads, which must not be forked.
+        context = multiprocessing.get_context("spawn")
+        self._pool = ProcessPoolExecutor(max_workers=workers or multiprocessing.cpu_count(), mp_context=context)
 
-    async def ingest(self, items: list[object]) -> TrackResult:
-        """Map, route and commit; raises writer.Overloaded before anything is written."""
-        result = TrackResult(received=len(items))
-        batch = Batch()
-        for index, item in enumerate(items):
-            reason = self._ingest_item(item, batch)
-            if reason is None:
-                result.accepted += 1
-            else:
-                result.errors.append({"index": index, "statusCode": 400, "message": reason})
-        if batch.rows or batch.stats:
+    def close(self) -> None:
+        self._pool.shutdown(cancel_futures=True)
+
+    async def ingest_body(self, body: bytes, content_encoding: str | None) -> TrackResult:
+        """Prepare and commit a track body; BodyError if unreadable, Overloaded if the writer is behind."""
+        routing = self.registry.routing()
+        data = decompress(body, content_encoding)
+        if len(data) <= INLINE_BODY_BYTES:
+            prepared = prepare_body(data, routing, self.blob_dir)
+        else:
+            loop = asyncio.get_running_loop()
+            prepared = await loop.run_in_executor(self._pool, prepare_body, data, routing, self.blob_dir)
+        return await self._commit(prepared)
+
+    async def ingest_items(self, items: list[object]) -> TrackResult:
+        """Prepare and commit envelopes already parsed (those converted from OTLP)."""
+        return await self._commit(prepare_items(items, self.registry.routing(), self.blob_dir))
+
+    async def _commit(self, prepared: Prepared) -> TrackResult:
+        if prepared.tables or prepared.stats:
+            batch = Batch(tables=prepared.tables, stats=prepared.stats)
             await asyncio.wrap_future(self.writer.submit(batch))
-        return result
-
-    def _ingest_item(self, item: object, batch: Batch) -> str | None:
-        """Add the item's rows and counters to the batch; the rejection reason, or None."""
-        if isinstance(item, BadItem):
-            batch.stats[(UNKNOWN_SERVICE, "received")] += 1
-            batch.stats[(UNKNOWN_SERVICE, "rejected:malformed")] += 1
-            return item.message
-        try:
-            rows = map_envelope(item)
-        except ItemError as error:
-            service = self._service_name_of(item)
-            batch.stats[(service, "received")] += 1
-            batch.stats[(service, "rejected:invalid item")] += 1
-            return str(error)
-        service = self.registry.by_instrumentation_key(rows[0][1]["iKey"])
-        if service is None:
-            batch.stats[(UNKNOWN_SERVICE, "received")] += 1
-            batch.stats[(UNKNOWN_SERVICE, "rejected:invalid instrumentation key")] += 1
-            return "invalid instrumentation key"
-        stats = batch.stats
-        stats[(service.name, "received")] += 1
-        if not service.enable_app_insights:
-            stats[(service.name, "dropped:disabled")] += 1
-            return None
-        stats[(service.name, "accepted")] += 1
-        for table, row in rows:
-            self._store_form(table, row, service.name, item, stats)
-            batch.rows.setdefault(table, []).append(row)
-        return None
-
-    def _service_name_of(self, item: object) -> str:
-        ikey = item.get("iKey") if isinstance(item, dict) else None
-        service = self.registry.by_instrumentation_key(ikey) if isinstance(ikey, str) else None
-        return service.name if service else UNKNOWN_SERVICE
-
-    def _store_form(self, table: str, row: dict, service: str, item: object, stats: Counter) -> None:
-        dynamic = _DYNAMIC[table]
-        for column in dynamic:
-            row[column] = dumps_dynamic(row.get(column))
-        row[SERVICE_COLUMN] = service
-        row["appName"] = service
-        row["appId"] = row["iKey"]
-        row.setdefault("client_IP", "0.0.0.0")
-        size = row_size(row)
-        if size > ITEM_LIMIT:
-            reference = self.spill.write(service, row["itemId"], item)
-            cap_row(row, dynamic, size, reference)
-            stats[(service, "capped")] += 1
-            stats[(service, "spilled")] += 1
+        return TrackResult(prepared.received, prepared.accepted, prepared.errors)

@@ -4,7 +4,6 @@ writes it and import reads it, so exported telemetry loads back losslessly."""
 
 from __future__ import annotations
 
-import uuid
 
 import orjson
 
@@ -39,7 +38,6 @@ def row_from_json(obj: object) -> tuple[Table, dict]:
         row[key] = _stored(column.kql_type, value, key)
     if row.get("timestamp") is None:
         raise ItemError("timestamp", "missing")
-    row.setdefault("itemId", str(uuid.uuid4()))
     return table, row
 
 

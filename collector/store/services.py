@@ -56,6 +56,7 @@ class Registry:
         self._by_name: dict[str, Service] = {}
         self._by_ikey: dict[str, Service] = {}
         self._by_api_key: dict[bytes, Service] = {}
+        self._routing: dict[str, tuple[str, bool]] | None = None
         rows = con.execute(
             "SELECT name, instrumentation_key, api_key, enable_app_insights, created_at FROM services"
         ).fetchall()
@@ -73,6 +74,14 @@ class Registry:
 
     def by_instrumentation_key(self, ikey: str) -> Service | None:
         return self._by_ikey.get(ikey.lower())
+
+    def routing(self) -> dict[str, tuple[str, bool]]:
+        """iKey -> (name, enabled), a plain snapshot that ingestion workers can be handed."""
+        if self._routing is None:
+            self._routing = {
+                ikey: (service.name, service.enable_app_insights) for ikey, service in self._by_ikey.items()
+            }
+        return self._routing
 
     def by_api_key(self, key: str) -> Service | None:
         return self._by_api_key.get(_digest(key))
@@ -116,11 +125,13 @@ class Registry:
         del self._by_name[name]
         del self._by_ikey[service.instrumentation_key.lower()]
         del self._by_api_key[_digest(service.api_key)]
+        self._routing = None
 
     async def _commit(self, operation) -> None:
         await asyncio.wrap_future(self._writer.submit(Batch(operations=[operation])))
 
     def _remember(self, service: Service) -> None:
+        self._routing = None
         self._by_name[service.name] = service
         self._by_ikey[service.instrumentation_key.lower()] = service
         self._by_api_key[_digest(service.api_key)] = service

@@ -37,16 +37,16 @@ CHECKPOINT_WAL_BYTES = 64 * 2**20
 
 @dataclass
 class Batch:
-    """What one request writes: rows by table (stored form, `_service` set), counters
+    """What one request writes: Arrow tables by table name (see schema.Table.to_arrow), counters
     to add to `service_stats`, and arbitrary operations (service changes) run in the same commit."""
 
-    rows: dict[str, list[dict]] = field(default_factory=dict)
+    tables: dict[str, pa.Table] = field(default_factory=dict)
     stats: Counter = field(default_factory=Counter)
     operations: list[Operation] = field(default_factory=list)
 
     @property
     def row_count(self) -> int:
-        return sum(len(rows) for rows in self.rows.values())
+        return sum(table.num_rows for table in self.tables.values())
 
 
 class Overloaded(RuntimeError):
@@ -153,18 +153,21 @@ class Writer:
         return results
 
     def _insert_rows(self, batches: list[Batch]) -> None:
-        by_table: dict[str, list[dict]] = {}
+        by_table: dict[str, list[pa.Table]] = {}
         for batch in batches:
-            for table, rows in batch.rows.items():
-                for row in rows:
-                    self._seq += 1
-                    row[SEQ_COLUMN] = self._seq
-                by_table.setdefault(table, []).extend(rows)
-        for table, rows in by_table.items():
-            arrow = pa.Table.from_pylist(rows, schema=TABLES[table].arrow_schema)
-            self._con.register("_incoming", arrow)
+            for name, table in batch.tables.items():
+                by_table.setdefault(name, []).append(table)
+        for name, tables in by_table.items():
+            incoming = pa.concat_tables(tables)
+            first = self._seq + 1
+            self._seq += incoming.num_rows
+            incoming = incoming.append_column(SEQ_COLUMN, pa.array(range(first, self._seq + 1), pa.int64()))
+            self._con.register("_incoming", incoming)
             try:
-                self._con.execute(f'INSERT INTO "{table}" SELECT * FROM _incoming')
+                # Item ids are made here, in bulk, for the rows that came without one.
+                self._con.execute(
+                    f'INSERT INTO "{name}" SELECT * REPLACE (coalesce("itemId", uuid()::VARCHAR) AS "itemId") FROM _incoming'
+                )
             finally:
                 self._con.unregister("_incoming")
 
@@ -174,11 +177,15 @@ class Writer:
             totals.update(batch.stats)
         if not totals:
             return
-        self._con.executemany(
-            "INSERT INTO service_stats VALUES (?, ?, ?) "
-            "ON CONFLICT (service, counter) DO UPDATE SET value = service_stats.value + excluded.value",
-            [[service, counter, value] for (service, counter), value in totals.items()],
-        )
+        services, counters = zip(*totals)
+        self._con.register("_stats", pa.table({"service": services, "counter": counters, "value": list(totals.values())}))
+        try:
+            self._con.execute(
+                "INSERT INTO service_stats SELECT * FROM _stats "
+                "ON CONFLICT (service, counter) DO UPDATE SET value = service_stats.value + excluded.value"
+            )
+        finally:
+            self._con.unregister("_stats")
 
     def _checkpoint_if_due(self, idle: bool = True) -> None:
         """Checkpoint when idle, or when the WAL grew large under constant load."""
@@ -190,3 +197,4 @@ class Writer:
             started = time.perf_counter()
             self._con.execute("CHECKPOINT")
             log.debug("checkpoint of %d WAL bytes took %.1f ms", wal, (time.perf_counter() - started) * 1000)
+
