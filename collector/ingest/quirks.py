@@ -65,12 +65,24 @@ def _true_request_columns(row: dict, dimensions: dict) -> None:
     if isinstance(method, str) and row.get("name") and not row["name"].startswith(method + " "):
         row["name"] = f"{method} {row['name']}"
         row["operation_Name"] = row["name"]
-    start = dimensions.get("start_time")
-    if isinstance(start, str):
-        try:
-            row["timestamp"] = envelope.parse_time(start, "start_time")
-        except envelope.ItemError:
-            pass
+    _timing_from_start(row, dimensions.get("start_time"))
+
+
+def _timing_from_start(row: dict, start_time: object) -> None:
+    """azmlinfsrv stamps the envelope when the request ended and keeps its start in start_time;
+    App Insights times a request from its start, and the difference is the duration to the
+    microsecond, where the duration string has only milliseconds (0 for a fast run())."""
+    if not isinstance(start_time, str):
+        return
+    try:
+        start = envelope.parse_time(start_time, "start_time")
+    except envelope.ItemError:
+        return
+    end = row["timestamp"]
+    if end >= start:
+        row["duration"] = (end - start) / 1000.0
+        row["performanceBucket"] = envelope.performance_bucket(row["duration"])
+    row["timestamp"] = start
 
 
 def _succeeded(flag: object, code: str) -> bool:
