@@ -28,7 +28,8 @@ def free_port() -> int:
 
 
 class CollectorProcess:
-    def __init__(self, data_dir: Path, port: int | None = None, admin_key: str = "test-admin-key"):
+    def __init__(self, data_dir: Path, port: int | None = None, admin_key: str = "test-admin-key", env: dict | None = None):
+        self.extra_env = env or {}
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.admin_key = admin_key
@@ -37,7 +38,7 @@ class CollectorProcess:
         self.log_path = self.data_dir.parent / f"collector-{self.port}.log"
 
     def start(self, timeout: float = 30.0) -> "CollectorProcess":
-        env = {**os.environ, "INSIGHTS_API_KEY": self.admin_key, **NO_PHONE_HOME}
+        env = {**os.environ, "INSIGHTS_API_KEY": self.admin_key, **NO_PHONE_HOME, **self.extra_env}
         command = [sys.executable, "-m", "collector", "up", "--no-dashboard",
                    "--data-dir", str(self.data_dir), "--port", str(self.port)]
         self.log = open(self.log_path, "ab")

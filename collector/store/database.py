@@ -6,6 +6,7 @@ group commit); reads take a cursor of the same database instance, which sees com
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -16,6 +17,9 @@ from collector.store.schema import TABLES
 from collector.store.writer import Writer
 
 DB_FILENAME = "telemetry.duckdb"
+DEFAULT_MAX_PENDING_ROWS = 400_000
+"""Rows waiting for the writer beyond which ingestion answers 503 + Retry-After (SDKs keep and
+resend). INSIGHTS_MAX_PENDING_ROWS overrides it."""
 
 _META_DDL = (
     """CREATE TABLE IF NOT EXISTS services (
@@ -26,6 +30,7 @@ _META_DDL = (
         created_at TIMESTAMP NOT NULL,
         settings JSON
     )""",
+    """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS service_stats (
         service VARCHAR NOT NULL,
         counter VARCHAR NOT NULL,
@@ -44,7 +49,10 @@ class Store:
         # Checkpoints are the writer's job (off the ingest path), not a side effect of a commit.
         self._con.execute("SET checkpoint_threshold = '1GB'")
         self._create_tables()
-        self.writer = Writer(self._con, str(self.path) + ".wal")
+        self.writer = Writer(
+            self._con, str(self.path) + ".wal", self._item_id_prefix(),
+            max_pending_rows=int(os.environ.get("INSIGHTS_MAX_PENDING_ROWS", DEFAULT_MAX_PENDING_ROWS)),
+        )
 
     def _create_tables(self) -> None:
         for ddl in _META_DDL:
@@ -52,6 +60,16 @@ class Store:
         for table in TABLES.values():
             # No index: _seq grows with insertion order, so zone maps already make range scans cheap.
             self._con.execute(table.ddl())
+
+    def _item_id_prefix(self) -> str:
+        """The first 20 hex digits of every item id this store makes, random once per store; the
+        last 12 are the item's ingestion sequence, so ids are unique and cost nothing to make."""
+        self._con.execute(
+            "INSERT INTO meta SELECT 'item_id_prefix', "
+            "regexp_replace(uuid()::VARCHAR, '-[0-9a-f]{12}$', '-') ON CONFLICT DO NOTHING"
+        )
+        (prefix,) = self._con.execute("SELECT value FROM meta WHERE key = 'item_id_prefix'").fetchone()
+        return prefix
 
     @contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:

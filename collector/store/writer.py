@@ -54,8 +54,10 @@ class Overloaded(RuntimeError):
 
 
 class Writer:
-    def __init__(self, con: duckdb.DuckDBPyConnection, wal_path: str, max_pending_rows: int = 400_000):
+    def __init__(self, con: duckdb.DuckDBPyConnection, wal_path: str, item_id_prefix: str, max_pending_rows: int):
         self._con = con
+        # Rows that come without an item id (all but imported ones) get prefix + their _seq in hex.
+        self._item_id = f"coalesce(\"itemId\", '{item_id_prefix}' || lpad(to_hex(\"{SEQ_COLUMN}\"), 12, '0'))"
         self._wal_path = wal_path
         self._queue: queue.SimpleQueue[tuple[Batch, Future] | None] = queue.SimpleQueue()
         self._pending_rows = 0
@@ -162,14 +164,8 @@ class Writer:
             first = self._seq + 1
             self._seq += incoming.num_rows
             incoming = incoming.append_column(SEQ_COLUMN, pa.array(range(first, self._seq + 1), pa.int64()))
-            self._con.register("_incoming", incoming)
-            try:
-                # Item ids are made here, in bulk, for the rows that came without one.
-                self._con.execute(
-                    f'INSERT INTO "{name}" SELECT * REPLACE (coalesce("itemId", uuid()::VARCHAR) AS "itemId") FROM _incoming'
-                )
-            finally:
-                self._con.unregister("_incoming")
+            # DuckDB scans the local Arrow table `incoming` by name (a replacement scan).
+            self._con.execute(f'INSERT INTO "{name}" SELECT * REPLACE ({self._item_id} AS "itemId") FROM incoming')
 
     def _add_stats(self, batches: list[Batch]) -> None:
         totals: Counter = Counter()
