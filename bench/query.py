@@ -1,0 +1,143 @@
+"""KQL engine speed: our run_query next to the equivalent hand-written DuckDB SQL, in the same run.
+
+Generates N traces and N requests (default 10M each, plus exceptions for the join) into a store
+built from schema.py's DDL, with DuckDB's range() rather than Python loops, then times the four
+queries of issue 3 section 7 as service `svc-0` (ours goes through compile, scope, execute and
+result typing; the baseline is the SQL a person would write, with the same service filter).
+
+    python bench/query.py [--rows 10000000] [--runs 7] [--db /tmp/bench-query.duckdb]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from collector.kql import run_query  # noqa: E402
+from collector.store.schema import TABLES  # noqa: E402
+
+SERVICE = "svc-0"
+SERVICES = 4
+
+QUERIES = [
+    (
+        "contains + limit",
+        'traces | where customDimensions contains "input" | limit 10',
+        "SELECT {traces} FROM traces WHERE _service = 'svc-0' "
+        "AND CAST(customDimensions AS VARCHAR) ILIKE '%input%' LIMIT 10",
+    ),
+    (
+        "5m buckets",
+        "requests | summarize count(), avg(duration), percentile(duration, 95) by bin(timestamp, 5m)",
+        "SELECT time_bucket(INTERVAL 5 MINUTE, timestamp) AS timestamp, count(*) AS count_, "
+        "avg(duration) AS avg_duration, quantile_disc(duration, 0.95) AS percentile_duration_95 "
+        "FROM requests WHERE _service = 'svc-0' GROUP BY 1",
+    ),
+    (
+        "failures top 10",
+        "requests | where success == false | summarize count() by resultCode, name | top 10 by count_",
+        "SELECT resultCode, name, count(*) AS count_ FROM requests WHERE _service = 'svc-0' "
+        "AND success = false GROUP BY resultCode, name ORDER BY count_ DESC LIMIT 10",
+    ),
+    (
+        "join 1h",
+        "requests | where timestamp > ago(1h) | join (exceptions | where timestamp > ago(1h)) on operation_Id",
+        "SELECT r.*, e.* FROM (SELECT DISTINCT ON (operation_Id) {requests} FROM requests "
+        "WHERE _service = 'svc-0' AND timestamp > now()::TIMESTAMP - INTERVAL 1 HOUR) r "
+        "JOIN (SELECT {exceptions} FROM exceptions WHERE _service = 'svc-0' "
+        "AND timestamp > now()::TIMESTAMP - INTERVAL 1 HOUR) e ON r.operation_Id = e.operation_Id",
+    ),
+]
+
+
+def generate(con: duckdb.DuckDBPyConnection, rows: int) -> None:
+    """Traces (half of them score.py prints with `input` in customDimensions), requests and
+    exceptions for 1% of the requests, spread over the last 7 days, round-robin over services."""
+    for table in TABLES.values():
+        con.execute(table.ddl())
+    step_us = 7 * 86400 * 1_000_000 // rows
+    now = "CAST(now() AS TIMESTAMP)"
+    con.execute(f"""
+        INSERT INTO traces (timestamp, message, severityLevel, customDimensions, operation_Id,
+                            itemType, itemCount, cloud_RoleName, _service, _seq)
+        SELECT {now} - to_microseconds(i * {step_us}),
+               CASE WHEN i % 2 = 0 THEN 'STDOUT' ELSE 'model loaded in ' || (i % 997) || ' ms' END,
+               1 + i % 3,
+               CASE WHEN i % 2 = 0
+                    THEN '{{"Contents": {{"input": [' || (i % 101) || ', ' || (i % 13) || '], "request": "r' || i || '"}}}}'
+                    ELSE '{{"Contents": "worker ' || (i % 8) || ' ready", "Request Id": "' || i || '"}}' END,
+               'op' || i, 'trace', 1, 'score', 'svc-' || (i % {SERVICES}), i
+        FROM range({rows}) t(i)""")
+    con.execute(f"""
+        INSERT INTO requests (timestamp, id, name, url, success, resultCode, duration, operation_Id,
+                              customDimensions, itemType, itemCount, _service, _seq)
+        SELECT {now} - to_microseconds(i * {step_us}), 'q' || i,
+               CASE WHEN i % 10 = 0 THEN 'GET /health' ELSE 'POST /score' END,
+               'http://127.0.0.1:5001/score', i % 50 <> 0,
+               CASE WHEN i % 50 <> 0 THEN '200' WHEN i % 100 = 0 THEN '500' ELSE '503' END,
+               (i % 1000) / 10.0 + 1, 'op' || i, '{{}}', 'request', 1, 'svc-' || (i % {SERVICES}), i
+        FROM range({rows}) t(i)""")
+    con.execute(f"""
+        INSERT INTO exceptions (timestamp, problemId, type, message, operation_Id, severityLevel,
+                                itemType, itemCount, _service, _seq)
+        SELECT {now} - to_microseconds(i * {step_us}), 'ValueError at score.py:12', 'ValueError',
+               'bad input ' || i, 'op' || i, 3, 'exception', 1, 'svc-' || (i % {SERVICES}), i
+        FROM range(0, {rows}, 100) t(i)""")
+    con.execute("CHECKPOINT")
+
+
+def _p50(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def _time(fn, runs: int) -> list[float]:
+    fn()  # warm: file pages and the translator's first-use cost are not what we measure
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--db", default="/tmp/bench-query.duckdb")
+    parser.add_argument("--keep", action="store_true", help="reuse the database if it has the rows")
+    args = parser.parse_args()
+
+    path = Path(args.db)
+    fresh = not (args.keep and path.exists())
+    if fresh:
+        path.unlink(missing_ok=True)
+    con = duckdb.connect(str(path))
+    if fresh:
+        started = time.perf_counter()
+        generate(con, args.rows)
+        print(f"generated {args.rows:,} traces and requests in {time.perf_counter() - started:.1f} s")
+    columns = {name: ", ".join(f'"{c}"' for c in t.column_names) for name, t in TABLES.items()}
+
+    print(f"{'query':<18} {'ours p50 ms':>12} {'SQL p50 ms':>12} {'ratio':>7} {'rows':>6}")
+    for name, kql, sql in QUERIES:
+        sql = sql.format(**columns)
+        cursor = con.cursor()
+        result = run_query(cursor, kql, services=[SERVICE])
+        baseline_rows = cursor.execute(sql).fetchall()
+        assert len(result.rows) == len(baseline_rows), (name, len(result.rows), len(baseline_rows))
+        ours = _p50(_time(lambda: run_query(cursor, kql, services=[SERVICE]), args.runs))
+        hand = _p50(_time(lambda: cursor.execute(sql).fetchall(), args.runs))
+        print(f"{name:<18} {ours:>12.1f} {hand:>12.1f} {ours / hand:>6.2f}x {len(result.rows):>6}")
+    con.close()
+
+
+if __name__ == "__main__":
+    main()

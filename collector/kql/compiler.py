@@ -1,0 +1,106 @@
+"""KQL text in, SQL over placeholder tables out: our one call into duckdb-kql.
+
+Writes are disabled at the translator (`allow_write=False`) and before it: any control command
+(a statement starting with `.`, e.g. `.set-or-append`, `.drop table`, `.show`) is refused here, so
+none of duckdb-kql's command families is ever reached. `now()` is pinned to the instant the caller
+gives, so every `now()`/`ago()` in one query agrees and the SQL carries it as a bound parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from datetime import datetime
+from typing import Any
+
+import duckdb_kql
+from duckdb_kql.translate import CLOCK_SLOT
+
+from collector.store.schema import TABLES
+
+from . import functions  # noqa: F401  (registers our function bridges with the translator)
+from .fastpath import optimize
+from .errors import FORBIDDEN, SEMANTIC, SYNTAX, KqlError, from_translator, locate
+from .rewrite import rewrite
+from .scope import SCOPE
+
+# Public columns only: `_service` and `_seq` never exist as far as the translator knows. Keyed by
+# bare and placeholder-qualified name, because the translator looks tables up both ways.
+_SCHEMA: dict[str, list[str]] = {}
+for _table in TABLES.values():
+    _SCHEMA[_table.name] = _table.column_names
+    _SCHEMA[f"{SCOPE}.{_table.name}"] = _table.column_names
+
+_COMMENT_OR_SPACE = re.compile(r"(?:\s+|//[^\n]*)*")
+_ARITY = re.compile(r"^(\w+)\(\) takes \(([\d, ]*)\) argument\(s\), got (\d+)$")
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """Translated SQL (tables still as placeholders), its bound values, and the `render` metadata."""
+
+    sql: str
+    parameters: dict[str, Any]
+    visualization: dict | None
+
+
+def compile_kql(text: str, now: datetime) -> Compiled:
+    """Validate and translate *text*; raise KqlError naming the problem and its position.
+
+    Translations are cached by text: dashboards re-run the same queries, and the SQL does not
+    depend on the instant, which travels as the bound clock parameter. A query that sets the
+    clock itself (`set query_now = ...`) is not cached, so its own value is kept.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise KqlError(SYNTAX, "the query is empty")
+    if "query_now" in text:
+        return _translate(text, now)
+    compiled = _cached(text)
+    if CLOCK_SLOT not in compiled.parameters:
+        return compiled
+    return replace(compiled, parameters={**compiled.parameters, CLOCK_SLOT: now})
+
+
+@lru_cache(maxsize=512)
+def _cached(text: str) -> Compiled:
+    return _translate(text, datetime(2000, 1, 1))
+
+
+def _translate(text: str, now: datetime) -> Compiled:
+    _refuse_commands(text)
+    rewritten = rewrite(text)
+    try:
+        result = duckdb_kql.to_sql(
+            rewritten.text, schema=_SCHEMA, database=SCOPE, allow_write=False, query_now=now,
+        )
+    except duckdb_kql.KqlError as exc:
+        raise from_translator(exc, text) from None
+    except ValueError as exc:
+        raise _from_value_error(exc, text) from None
+    except RecursionError:
+        raise KqlError(SEMANTIC, "the query is nested too deeply") from None
+    if result.unbound:
+        name = result.unbound[0]
+        raise KqlError(SEMANTIC, f"query parameter '{name}' has no value").at(text, name)
+    return Compiled(optimize(str(result)), dict(result.parameters), rewritten.visualization)
+
+
+def _refuse_commands(text: str) -> None:
+    """Control commands are a different dialect, and many of them write: none is allowed."""
+    start = _COMMENT_OR_SPACE.match(text).end()
+    if text[start:start + 1] == ".":
+        word = re.match(r"\.[\w-]*", text[start:]).group(0)
+        line, pos = locate(text, word.lstrip(".")) if len(word) > 1 else (None, None)
+        raise KqlError(FORBIDDEN, f"control command '{word}' is not allowed: queries are read-only",
+                       line, (pos - 1) if pos else None)
+
+
+def _from_value_error(exc: ValueError, text: str) -> KqlError:
+    """The translator reports a wrong argument count as a ValueError; say it in KQL terms."""
+    if m := _ARITY.match(str(exc)):
+        fn, allowed, got = m.groups()
+        counts = " or ".join(c.strip() for c in allowed.split(",") if c.strip())
+        return KqlError(SEMANTIC, f"wrong number of arguments to '{fn}': expected {counts}, "
+                        f"got {got}").at(text, fn)
+    return KqlError(SEMANTIC, "the query could not be translated")

@@ -1,0 +1,174 @@
+"""Typed, JSON-ready results: the columns named with KQL types and every cell as Kusto serializes it.
+
+azure-monitor-query passes every cell through untouched except datetimes, so what we emit is what
+the user's DataFrame holds: numbers and bools native, datetimes ISO 8601 UTC with `Z`, timespans in
+Kusto's `[-][d.]hh:mm:ss[.fffffff]`, dynamic values as JSON text (a dynamic string as the string
+itself, as Kusto does), guids and decimals as strings.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from duckdb_kql.types import kusto_type
+
+_FETCH_CHUNK = 10_000
+
+
+@dataclass
+class QueryResult:
+    """One answered query. `truncated` says the row or byte cap cut the result short."""
+
+    columns: list[tuple[str, str]]
+    rows: list[list]
+    truncated: bool = False
+    visualization: dict | None = None
+    sql: str = ""
+    statistics: dict = field(default_factory=dict)
+
+
+def kql_type(duckdb_type: object) -> str:
+    """The KQL type name a DuckDB result column reports as."""
+    return kusto_type(str(duckdb_type))
+
+
+def collect(cursor: Any, max_rows: int, max_bytes: int) -> tuple[list[tuple[str, str]], list[list], bool]:
+    """Fetch at most *max_rows* rows / ~*max_bytes* of JSON from an executed cursor."""
+    description = cursor.description or []
+    columns = [(d[0], kql_type(d[1])) for d in description]
+    converters = [_converter(kql, str(d[1])) for (_, kql), d in zip(columns, description)]
+    rows: list[list] = []
+    size = 0
+    while True:
+        chunk = cursor.fetchmany(_FETCH_CHUNK)
+        if not chunk:
+            return columns, rows, False
+        for raw in chunk:
+            row = [None if v is None else conv(v) for conv, v in zip(converters, raw)]
+            size += len(orjson.dumps(row, default=str)) + 1
+            if len(rows) >= max_rows or size > max_bytes:
+                return columns, rows, True
+            rows.append(row)
+
+
+def _converter(kql: str, duckdb_type: str) -> Callable[[Any], Any]:
+    if kql == "datetime":
+        return datetime_text
+    if kql == "timespan":
+        return timespan_text
+    if kql == "dynamic":
+        return _json_dynamic if duckdb_type.upper() == "JSON" else _native_dynamic
+    if kql == "real":
+        return _real
+    if kql in ("guid", "decimal"):
+        return str
+    if kql == "string":
+        return _string
+    return _identity
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _string(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else str(value)
+
+
+def _real(value: Any) -> Any:
+    value = float(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def datetime_text(value: Any) -> str:
+    """`2026-01-01T00:00:00Z`, with microseconds when there are any."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.isoformat(timespec="microseconds" if value.microsecond else "seconds") + "Z"
+    if isinstance(value, date):
+        return value.isoformat() + "T00:00:00Z"
+    return str(value)
+
+
+def timespan_text(value: Any) -> str:
+    """Kusto's timespan text: `[-][d.]hh:mm:ss[.fffffff]`."""
+    if isinstance(value, time):
+        value = timedelta(hours=value.hour, minutes=value.minute, seconds=value.second,
+                          microseconds=value.microsecond)
+    if not isinstance(value, timedelta):
+        return str(value)
+    micros = value // timedelta(microseconds=1)
+    sign = "-" if micros < 0 else ""
+    micros = abs(micros)
+    seconds, micro = divmod(micros, 1_000_000)
+    minutes, second = divmod(seconds, 60)
+    hours, minute = divmod(minutes, 60)
+    days, hour = divmod(hours, 24)
+    text = f"{sign}{days}." if days else sign
+    text += f"{hour:02d}:{minute:02d}:{second:02d}"
+    return text + (f".{micro * 10:07d}" if micro else "")
+
+
+def _json_dynamic(value: Any) -> Any:
+    """DuckDB JSON text as is; a JSON string or JSON null unwrapped, as Kusto shows them."""
+    if not isinstance(value, str):
+        return _native_dynamic(value)
+    if value.startswith('"'):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    if value == "null":
+        return None
+    if value[:1] in "[{":
+        # Normalised to compact JSON, as Kusto prints it (DuckDB keeps the input's spacing).
+        try:
+            return orjson.dumps(orjson.loads(value)).decode()
+        except orjson.JSONDecodeError:
+            return value
+    return value
+
+
+def _native_dynamic(value: Any) -> str:
+    """A DuckDB LIST/STRUCT/MAP (e.g. from make_list) as compact JSON text."""
+    return orjson.dumps(_jsonable(value), default=_json_default).decode()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str) and value[:1] in "[{":
+        # JSON values nested in a DuckDB list arrive as text; keep them as JSON, not strings.
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return datetime_text(value)
+    if isinstance(value, (timedelta, time)):
+        return timespan_text(value)
+    if isinstance(value, (uuid.UUID, Decimal)):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
