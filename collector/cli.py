@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import os
+import sys
 from pathlib import Path
 from typing import List, Optional
 
+import orjson
 import typer
 from rich.console import Console
+from rich.syntax import Syntax
 from rich.table import Table
 
 from collector import admin_key
@@ -161,3 +165,52 @@ def _chunks(path: Path, max_bytes: int = 8 * 2**20):
                 lines, size = [], 0
     if lines:
         yield _Chunk(b"".join(lines), first)
+
+
+@app.command()
+def query(
+    kql: str = typer.Argument(..., help="The KQL query, e.g. 'traces | where customDimensions contains \"input\" | limit 10'."),
+    service: Optional[str] = typer.Option(None, "--service", help="Only this service's rows (the admin key sees all)."),
+    timespan: Optional[str] = typer.Option(None, "--timespan", help="ISO 8601 duration or interval, e.g. PT1H."),
+    output: str = typer.Option("table", "--format", help="table, json or csv."),
+    explain: bool = typer.Option(False, "--explain", help="Print the DuckDB SQL instead of running the query."),
+) -> None:
+    """Run a KQL query against the collector."""
+    ws = _workspace()
+    body = {"query": kql, "timespan": timespan, **({"service": service} if service else {})}
+    if explain:
+        console.print(Syntax(ws.request("POST", "/api/query/explain", json=body).json()["sql"], "sql", word_wrap=True))
+        return
+    table = ws.request("POST", "/v1/apps/default/query", json=body).json()["tables"][0]
+    names = [c["name"] for c in table["columns"]]
+    if output == "json":
+        typer.echo(orjson.dumps([dict(zip(names, row)) for row in table["rows"]], option=orjson.OPT_INDENT_2).decode())
+    elif output == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(names)
+        writer.writerows(table["rows"])
+    elif output == "table":
+        _print_result(table)
+    else:
+        raise typer.BadParameter("use table, json or csv", param_hint="--format")
+
+
+WIDE_RESULT_COLUMNS = 8
+"""Beyond this many columns a table cannot fit a terminal: rows are shown one field per line."""
+
+
+def _print_result(table: dict) -> None:
+    columns, rows = table["columns"], table["rows"]
+    if len(columns) > WIDE_RESULT_COLUMNS:
+        for number, row in enumerate(rows, start=1):
+            record = Table(show_header=False, box=None, title=f"row {number}", title_justify="left")
+            for column, cell in zip(columns, row):
+                if cell is not None:
+                    record.add_row(f"[bold]{column['name']}[/bold]", str(cell))
+            console.print(record)
+    else:
+        result = Table(*[f"{c['name']}\n[dim]{c['type']}[/dim]" for c in columns])
+        for row in rows:
+            result.add_row(*["" if cell is None else str(cell) for cell in row])
+        console.print(result)
+    console.print(f"[dim]{len(rows)} rows[/dim]")

@@ -128,6 +128,12 @@ class Webservice:
     def query(self, kql: str, timespan: str | None = None):
         return self.workspace.query(kql, timespan=timespan, service=self.name)
 
+    def get_logs(self, lines: int = 100) -> str:
+        """The last `lines` lines of the service's console output (its wrapper's stdout and
+        stderr), oldest first, as one string; they are kept after a crash too."""
+        body = self.workspace.request("GET", f"/api/services/{self.name}/logs", params={"lines": lines}).json()
+        return "\n".join(entry["line"] for entry in body["lines"])
+
 
 def _message_of(response: httpx.Response) -> str:
     try:
@@ -137,6 +143,15 @@ def _message_of(response: httpx.Response) -> str:
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict):
-            return error.get("message", str(error))
+            return _query_error_message(error)
         return str(body.get("detail") or error or body)
     return str(body)
+
+
+def _query_error_message(error: dict) -> str:
+    """The query API's error with the innermost detail and its position, as users need it."""
+    inner = error.get("innererror") or {}
+    message = inner.get("message") or error.get("message", str(error))
+    if inner.get("line") is not None and inner.get("pos") is not None and " line " not in message:
+        message += f" (line {inner['line']}, position {inner['pos']})"
+    return message

@@ -7,6 +7,7 @@ pipeline into app.state; routers read them from there.
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import ORJSONResponse
 
 from collector import admin_key
-from collector.api import otlp, services, track
+from collector.api import otlp, query, services, track
 from collector.ingest.pipeline import Pipeline
 from collector.store.database import Store
 from collector.store.services import Registry, ServiceError
@@ -49,6 +50,7 @@ def create_app(data_dir: Path, public_url: str | None = None) -> FastAPI:
         app.state.registry = registry
         app.state.admin_key, _ = admin_key.load_or_create(data_dir)
         app.state.public_url = public_url
+        app.state.query_timeout_s = float(os.environ.get("INSIGHTS_QUERY_TIMEOUT_S", "30"))
         app.state.pipeline = Pipeline(registry, store.writer, data_dir / "blob")
         app.state.ready = True
         try:
@@ -65,7 +67,7 @@ def create_app(data_dir: Path, public_url: str | None = None) -> FastAPI:
         default_response_class=ORJSONResponse,
     )
     app.state.ready = False
-    for router in (track.router, otlp.router, services.router, *_optional_routers()):
+    for router in (track.router, otlp.router, services.router, query.router):
         app.include_router(router)
     app.add_exception_handler(ServiceError, _service_error)
 
@@ -77,15 +79,6 @@ def create_app(data_dir: Path, public_url: str | None = None) -> FastAPI:
 
     app.add_middleware(CollapseSlashes)
     return app
-
-
-def _optional_routers() -> list:
-    """Routers of parts that may not be installed yet (the KQL query API)."""
-    try:
-        from collector.api import query
-    except ImportError:
-        return []
-    return [query.router]
 
 
 async def _service_error(_: Request, error: ServiceError) -> ORJSONResponse:

@@ -87,3 +87,38 @@ def test_sdk_in_the_shape_azure_ml_users_know(collector):
 def test_unreachable_collector_says_what_to_run():
     with pytest.raises(CollectorUnreachable, match="insights up"):
         Workspace("http://127.0.0.1:9", api_key="x").webservices
+
+
+def _seed_prints(collector, service):
+    lines = [json.dumps({"itemType": "trace", "timestamp": f"2026-11-23T16:5{i}:00Z", "message": "STDOUT",
+                         "customDimensions": {"Contents": {"input": [i], "output": i * 2}}}).encode() for i in range(3)]
+    assert collector.import_rows(service["name"], lines)["imported"] == 3
+
+
+def test_query_command_in_every_format(collector):
+    service = collector.create_service("cli-query")
+    _seed_prints(collector, service)
+    kql = 'traces | where customDimensions contains "input" | project timestamp, out = toint(customDimensions.Contents.output) | order by timestamp asc'
+    as_json = json.loads(insights(collector, "query", "--service", service["name"], "--format", "json", kql).stdout)
+    assert as_json == [{"timestamp": f"2026-11-23T16:5{i}:00Z", "out": i * 2} for i in range(3)]
+    as_csv = insights(collector, "query", "--service", service["name"], "--format", "csv", kql).stdout.splitlines()
+    assert as_csv == ["timestamp,out", "2026-11-23T16:50:00Z,0", "2026-11-23T16:51:00Z,2", "2026-11-23T16:52:00Z,4"]
+    table = insights(collector, "query", "--service", service["name"], kql).stdout
+    assert "timestamp" in table and "3 rows" in table
+    explained = insights(collector, "query", "--explain", "--service", service["name"], kql).stdout
+    assert "SELECT" in explained and f"'{service['name']}'" in explained
+    bad = insights(collector, "query", "traces | where nope == 1", check=False)
+    assert bad.returncode == 1 and "unknown column 'nope'" in bad.stderr and "line 1" in bad.stderr
+
+
+def test_sdk_query_returns_a_dataframe_scoped_to_the_service(collector):
+    service = collector.create_service("sdk-query")
+    other = collector.create_service("sdk-query-other")
+    _seed_prints(collector, service)
+    _seed_prints(collector, other)
+    svc = Webservice(Workspace(collector.url, api_key=collector.admin_key), service["name"])
+    frame = svc.query("traces | summarize n = count(), total = sum(toint(customDimensions.Contents.output))")
+    assert frame.to_dict("records") == [{"n": 3, "total": 6}]
+    own = Workspace(collector.url, api_key=service["api_key"])
+    assert len(own.query("traces")) == 3  # a service key never sees the other service's rows
+    assert str(own.query("traces | take 1")["timestamp"].dtype).startswith("datetime64")

@@ -20,7 +20,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from collector.api.auth import Caller, caller
-from collector.kql import KqlError, QueryResult, run_query
+from collector.kql import KqlError, QueryResult, explain, run_query
 from collector.kql.errors import TIMEOUT
 
 router = APIRouter(tags=["query"])
@@ -78,6 +78,23 @@ async def query_batch(request: Request, who: Caller = Depends(caller)) -> Respon
         status, payload = await _answer(request, who, target, fields)
         responses.append({"id": item.get("id"), "status": status, "body": payload})
     return _respond(200, {"responses": responses})
+
+
+@router.post("/api/query/explain", tags=["query"])
+async def explain_query(request: Request, who: Caller = Depends(caller)) -> Response:
+    """The DuckDB SQL a KQL query becomes, scoped as it would run (for `insights query --explain`)."""
+    try:
+        fields = _json_object(await request.body())
+        text = fields.get("query")
+        if not isinstance(text, str) or not text.strip():
+            raise QueryRequestError("the request has no 'query'")
+        services = _services(request, who, "", fields.get("service"))
+        sql = await run_in_threadpool(explain, text, services=services)
+    except QueryRequestError as exc:
+        return _respond(exc.status, _error_body(exc.code, exc.message))
+    except KqlError as exc:
+        return _respond(400, _kql_error_body(exc))
+    return _respond(200, {"sql": sql})
 
 
 # --- one query ---------------------------------------------------------------------------------
