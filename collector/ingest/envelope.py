@@ -105,6 +105,7 @@ def _base_type_from_name(name: object) -> str | None:
 
 
 def _common_columns(envelope: dict) -> Row:
+    """The columns every table shares; a fresh dict that the mapper of its type completes."""
     ikey = envelope.get("iKey")
     if not isinstance(ikey, str) or not ikey:
         raise ItemError("iKey", "missing: every item needs the instrumentation key of its service")
@@ -170,8 +171,11 @@ def _dimensions(base: dict) -> dict:
     properties = base.get("properties")
     if properties is None:
         return {}
+    values = _object(properties, "data.baseData.properties").values()
+    if all(value.__class__ is str for value in values):
+        return properties  # the usual case: already as stored
     out = {}
-    for key, value in _object(properties, "data.baseData.properties").items():
+    for key, value in properties.items():
         if isinstance(value, str) or isinstance(value, (dict, list)) or value is None:
             out[key] = value
         elif isinstance(value, bool):
@@ -181,10 +185,11 @@ def _dimensions(base: dict) -> dict:
     return out
 
 
-def _measurements(base: dict) -> dict:
+def _measurements(base: dict) -> dict | None:
+    """baseData.measurements as numbers; None (NULL) when there are none."""
     measurements = base.get("measurements")
-    if measurements is None:
-        return {}
+    if not measurements:
+        return None
     out = {}
     for key, value in _object(measurements, "data.baseData.measurements").items():
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -205,7 +210,7 @@ def _with_dimensions(row: Row, base: dict, item_type: str, measurements: bool = 
 
 
 def _message(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
-    row = _with_dimensions(dict(common), base, "trace")
+    row = _with_dimensions(common, base, "trace")
     row["message"] = _string(base.get("message"), "data.baseData.message", required=True)
     row["severityLevel"] = severity(base.get("severityLevel"), "data.baseData.severityLevel")
     return [("traces", row)]
@@ -242,7 +247,7 @@ def _success(value: object) -> bool:
 
 
 def _request(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
-    row = _timed(_with_dimensions(dict(common), base, "request"), base)
+    row = _timed(_with_dimensions(common, base, "request"), base)
     row["url"] = _string(base.get("url"), "data.baseData.url")
     row["source"] = _string(base.get("source"), "data.baseData.source")
     row["resultCode"] = _string(base.get("responseCode", base.get("resultCode")), "data.baseData.responseCode")
@@ -250,7 +255,7 @@ def _request(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
 
 
 def _dependency(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
-    row = _timed(_with_dimensions(dict(common), base, "dependency"), base)
+    row = _timed(_with_dimensions(common, base, "dependency"), base)
     row["resultCode"] = _string(base.get("resultCode"), "data.baseData.resultCode")
     for field in ("data", "target", "type"):
         row[field] = _string(base.get(field), f"data.baseData.{field}")
@@ -260,7 +265,7 @@ def _dependency(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
 
 
 def _event(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
-    row = _with_dimensions(dict(common), base, "customEvent")
+    row = _with_dimensions(common, base, "customEvent")
     row["name"] = _string(base.get("name"), "data.baseData.name", required=True)
     return [("customEvents", row)]
 
@@ -299,7 +304,7 @@ def _exception(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
     chain = _exception_details(base.get("exceptions"))
     outer, innermost = chain[0], chain[-1]
     frame = (outer.get("parsedStack") or [{}])[0]
-    row = _with_dimensions(dict(common), base, "exception")
+    row = _with_dimensions(common, base, "exception")
     row.update(
         type=outer["type"],
         message=outer["message"],
@@ -380,7 +385,7 @@ def _frames(parsed: list, field: str) -> list[dict]:
 
 
 def _page_view(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
-    row = _with_dimensions(dict(common), base, "pageView")
+    row = _with_dimensions(common, base, "pageView")
     row["id"] = _string(base.get("id"), "data.baseData.id")
     row["name"] = _string(base.get("name"), "data.baseData.name")
     row["url"] = _string(base.get("url"), "data.baseData.url")
@@ -391,7 +396,7 @@ def _page_view(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
 
 
 def _availability(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
-    row = _timed(_with_dimensions(dict(common), base, "availabilityResult"), base)
+    row = _timed(_with_dimensions(common, base, "availabilityResult"), base)
     row["location"] = _string(base.get("runLocation"), "data.baseData.runLocation")
     row["message"] = _string(base.get("message"), "data.baseData.message")
     return [("availabilityResults", row)]
@@ -399,7 +404,7 @@ def _availability(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
 
 def _unknown(base: dict, common: Row, base_type: str) -> list[tuple[str, Row]]:
     """A base type we do not model is kept whole, so nothing an SDK sends is lost."""
-    row = _with_dimensions(dict(common), base, "unknown")
+    row = _with_dimensions(common, base, "unknown")
     row["name"] = base.get("name") if isinstance(base.get("name"), str) else None
     row["baseType"] = base_type
     row["payload"] = base

@@ -84,19 +84,24 @@ class Table:
         """Stored-form rows (timestamps as epoch microseconds, dynamic as JSON text, `_service` set)
         as an Arrow table without `_seq`, which the writer assigns at commit.
 
-        Built column by column: ten times faster than pa.Table.from_pylist for rows this wide, and
-        timestamps go through int64, which pyarrow converts far faster than Python ints to timestamps.
+        Built column by column, skipping the columns no row has (most App Insights columns are
+        empty for any one SDK): several times faster than pa.Table.from_pylist for rows this wide.
+        Timestamps go through int64, which pyarrow converts far faster than Python ints.
         """
+        present = set().union(*rows)
         arrays, fields = [], []
         for column in self.arrow_schema:
             if column.name == SEQ_COLUMN:
+                continue
+            fields.append(column)
+            if column.name not in present:
+                arrays.append(pa.nulls(len(rows), column.type))
                 continue
             values = [row.get(column.name) for row in rows]
             if pa.types.is_timestamp(column.type):
                 arrays.append(pa.array(values, pa.int64()).cast(column.type))
             else:
                 arrays.append(pa.array(values, column.type))
-            fields.append(column)
         return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
     def ddl(self) -> str:
