@@ -10,18 +10,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import ORJSONResponse
 
-from collector.api.track import overloaded, read_body
+from collector.api.track import overloaded, read_raw_body
 from collector.ingest import otlp
 from collector.ingest.body import BodyError
 from collector.store.writer import Overloaded
 
 router = APIRouter(tags=["ingestion"])
-
-_CONVERTERS = {
-    "traces": otlp.traces_to_envelopes,
-    "logs": otlp.logs_to_envelopes,
-    "metrics": otlp.metrics_to_envelopes,
-}
 
 
 def _error(status_code: int, message: str) -> ORJSONResponse:
@@ -38,15 +32,12 @@ async def _export(signal: str, request: Request) -> Response:
         return _error(401, "invalid instrumentation key")
     content_type = request.headers.get("content-type", "application/x-protobuf").split(";")[0].strip().lower()
     try:
-        body = await read_body(request)
-        message = otlp.decode_otlp(signal, body, content_type)
-    except BodyError as error:
+        body = await read_raw_body(request)
+        result = await request.app.state.pipeline.ingest_otlp(
+            signal, body, request.headers.get("content-encoding"), content_type, service.instrumentation_key
+        )
+    except (BodyError, otlp.OtlpDecodeError) as error:
         return _error(error.status_code, str(error))
-    except otlp.OtlpDecodeError as error:
-        return _error(error.status_code, str(error))
-    envelopes = _CONVERTERS[signal](message, service.instrumentation_key)
-    try:
-        result = await request.app.state.pipeline.ingest_items(envelopes)
     except Overloaded as error:
         return overloaded(str(error))
     if result.errors and not result.accepted:

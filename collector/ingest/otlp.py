@@ -1095,3 +1095,6 @@ def _standard_metric_properties(name: str, attributes: Attrs, tags: dict) -> dic
             properties["operation/synthetic"] = "True"
         return {**properties, **role, "Request.Success": success}
     return None
+
+
+CONVERTERS = {"traces": traces_to_envelopes, "logs": logs_to_envelopes, "metrics": metrics_to_envelopes}

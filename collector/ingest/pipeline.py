@@ -1,4 +1,4 @@
-"""From a request body to committed rows and the App Insights track response.
+"""From a request body (App Insights track or OTLP) to committed rows and the answer.
 
 The preparing (parse, map, route, cap; see prepare.py) runs inline for small bodies and in a
 process pool for large ones; the rows of all accepted items are then committed in one write before
@@ -8,15 +8,19 @@ the answer goes out, so an acknowledgement always means stored.
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from collector.ingest.body import decompress
-from collector.ingest.prepare import Prepared, prepare_body, prepare_items
+from collector.ingest.prepare import Prepared, prepare_body, prepare_otlp
 from collector.store.services import Registry
-from collector.store.writer import Batch, Writer
+from collector.store.writer import Batch, Overloaded, Writer
+
+log = logging.getLogger(__name__)
 
 INLINE_BODY_BYTES = 64 * 1024
 """Decompressed bodies up to this size (an SDK's usual batch of ~100 items) are prepared in the
@@ -44,30 +48,50 @@ class Pipeline:
         self.registry = registry
         self.writer = writer
         self.blob_dir = Path(blob_dir)
+        self._workers = workers or multiprocessing.cpu_count()
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the collector process holds DuckDB and threads, which must not be forked.
-        context = multiprocessing.get_context("spawn")
-        self._pool = ProcessPoolExecutor(max_workers=workers or multiprocessing.cpu_count(), mp_context=context)
+        pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"))
+        for _ in range(self._workers):
+            pool.submit(int)  # start the workers now, not on the first large request
+        return pool
 
     def close(self) -> None:
         self._pool.shutdown(cancel_futures=True)
 
     async def ingest_body(self, body: bytes, content_encoding: str | None) -> TrackResult:
         """Prepare and commit a track body; BodyError if unreadable, Overloaded if the writer is behind."""
-        routing = self.registry.routing()
         data = decompress(body, content_encoding)
-        if len(data) <= INLINE_BODY_BYTES:
-            prepared = prepare_body(data, routing, self.blob_dir)
+        return await self._prepare_and_commit(len(data), prepare_body, data, self.registry.routing(), self.blob_dir)
+
+    async def ingest_otlp(
+        self, signal: str, body: bytes, content_encoding: str | None, content_type: str, ikey: str
+    ) -> TrackResult:
+        """Prepare and commit an OTLP body; OtlpDecodeError if it is not OTLP."""
+        data = decompress(body, content_encoding)
+        return await self._prepare_and_commit(
+            len(data), prepare_otlp, signal, data, content_type, ikey, self.registry.routing(), self.blob_dir
+        )
+
+    async def _prepare_and_commit(self, size: int, prepare, *args) -> TrackResult:
+        if size <= INLINE_BODY_BYTES:
+            prepared = prepare(*args)
         else:
-            loop = asyncio.get_running_loop()
-            prepared = await loop.run_in_executor(self._pool, prepare_body, data, routing, self.blob_dir)
-        return await self._commit(prepared)
-
-    async def ingest_items(self, items: list[object]) -> TrackResult:
-        """Prepare and commit envelopes already parsed (those converted from OTLP)."""
-        return await self._commit(prepare_items(items, self.registry.routing(), self.blob_dir))
-
-    async def _commit(self, prepared: Prepared) -> TrackResult:
+            prepared = await self._in_pool(prepare, *args)
         if prepared.tables or prepared.stats:
             batch = Batch(tables=prepared.tables, stats=prepared.stats)
             await asyncio.wrap_future(self.writer.submit(batch))
         return TrackResult(prepared.received, prepared.accepted, prepared.errors)
+
+    async def _in_pool(self, prepare, *args) -> Prepared:
+        """Run in a worker; if a worker died (the pool is then broken), replace the pool and
+        answer 503 so that the client resends, rather than failing every request from now on."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, prepare, *args)
+        except BrokenProcessPool:
+            log.error("an ingestion worker died; starting a new pool")
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            raise Overloaded("an ingestion worker restarted") from None

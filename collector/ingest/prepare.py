@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from collector.ingest import otlp
 from collector.ingest.body import BadItem, split_items
 from collector.ingest.cap import ITEM_LIMIT, Spill, cap_row, row_size
 from collector.ingest.envelope import ItemError, dumps_dynamic, map_envelope
@@ -42,8 +43,17 @@ class Prepared:
 
 
 def prepare_body(data: bytes, routing: Routing, blob_dir: Path) -> Prepared:
-    """Split a decompressed body and prepare its items; BodyError if it is unreadable as a whole."""
+    """Split a decompressed track body and prepare its items; BodyError if unreadable as a whole."""
     return prepare_items(split_items(data), routing, blob_dir)
+
+
+def prepare_otlp(
+    signal: str, data: bytes, content_type: str, ikey: str, routing: Routing, blob_dir: Path
+) -> Prepared:
+    """Decode a decompressed OTLP body, convert it to envelopes as Azure Monitor's exporter would,
+    and prepare those; OtlpDecodeError if the body is not OTLP."""
+    message = otlp.decode_otlp(signal, data, content_type)
+    return prepare_items(otlp.CONVERTERS[signal](message, ikey), routing, blob_dir)
 
 
 def prepare_items(items: list[object], routing: Routing, blob_dir: Path) -> Prepared:

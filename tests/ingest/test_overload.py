@@ -1,5 +1,8 @@
 """Overload is answered 503 with Retry-After (SDKs keep and resend), never by dropping."""
 
+import os
+import signal
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -24,5 +27,31 @@ def test_a_writer_behind_answers_503_retry_after_and_stores_only_what_it_acknowl
         assert stats["accepted"] == codes.count(200) * ITEMS_PER_BATCH
         rows = collector.query("union traces, requests, dependencies, exceptions, customMetrics | count", service=service["name"])
         assert rows[0]["Count"] == codes.count(200) * ITEMS_PER_BATCH
+    finally:
+        collector.stop()
+
+
+def _workers_of(pid: int) -> list[int]:
+    children = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(line.split()[0]) for line in children.splitlines() if "spawn_main" in line]
+
+
+def test_a_dead_ingestion_worker_costs_one_503_not_the_service(tmp_path):
+    collector = CollectorProcess(tmp_path / "data").start()
+    try:
+        service = collector.create_service("worker-crash")
+        headers = {"content-encoding": "gzip", "content-type": "application/x-json-stream"}
+        post = lambda i: httpx.post(f"{collector.url}/v2/track", headers=headers, timeout=60,  # noqa: E731
+                                    content=batch_body(service["instrumentation_key"], f"op-{i}", i))
+        assert post(0).status_code == 200  # large bodies are prepared in the pool
+        workers = _workers_of(collector.process.pid)
+        assert workers, "the collector runs no ingestion workers"
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        codes = [post(i).status_code for i in range(1, 4)]
+        assert codes[0] in (200, 503) and codes[1:] == [200, 200]
+        with collector.admin as admin:
+            stats = admin.get(f"/api/services/{service['name']}/stats").json()
+        assert stats["accepted"] == (1 + codes.count(200)) * ITEMS_PER_BATCH
     finally:
         collector.stop()
