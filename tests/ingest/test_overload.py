@@ -32,7 +32,7 @@ def test_a_writer_behind_answers_503_retry_after_and_stores_only_what_it_acknowl
 
 
 def _workers_of(pid: int) -> list[int]:
-    children = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    children = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True).stdout
     return [int(line.split()[0]) for line in children.splitlines() if "spawn_main" in line]
 
 
