@@ -27,8 +27,7 @@ _META_DDL = (
         instrumentation_key VARCHAR NOT NULL UNIQUE,
         api_key VARCHAR NOT NULL UNIQUE,
         enable_app_insights BOOLEAN NOT NULL DEFAULT TRUE,
-        created_at TIMESTAMP NOT NULL,
-        settings JSON
+        created_at TIMESTAMP NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS service_stats (
