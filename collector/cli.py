@@ -16,10 +16,13 @@ from rich.table import Table
 
 from collector import admin_key
 from collector.client import DEFAULT_DATA_DIR, InsightsError, Workspace
+from scoring.cli import logs_command, score_command
 
 app = typer.Typer(help="Endpoint Insights: observability for deployed ML scoring endpoints.", no_args_is_help=True)
 service_app = typer.Typer(help="Create and manage services (keys, enable_app_insights).", no_args_is_help=True)
 app.add_typer(service_app, name="service")
+app.command("score")(score_command)
+app.command("logs")(logs_command)
 console = Console()
 err = Console(stderr=True)
 

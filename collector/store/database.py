@@ -30,6 +30,16 @@ _META_DDL = (
         created_at TIMESTAMP NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)""",
+    # Console output of scoring wrappers (collector/api/logs.py): kept whether or not App Insights is on.
+    "CREATE SEQUENCE IF NOT EXISTS console_logs_seq",
+    """CREATE TABLE IF NOT EXISTS console_logs (
+        service VARCHAR NOT NULL,
+        seq BIGINT NOT NULL DEFAULT nextval('console_logs_seq'),
+        time TIMESTAMP NOT NULL,
+        stream VARCHAR NOT NULL,
+        instance VARCHAR,
+        line VARCHAR NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS service_stats (
         service VARCHAR NOT NULL,
         counter VARCHAR NOT NULL,

@@ -1,0 +1,179 @@
+"""Scoring wrapper vs azmlinfsrv: the same trivial score.py (run() returns [1]), both sending
+telemetry to one collector, interleaved in one run, with 1 and 8 concurrent keep-alive clients.
+
+    python bench/scoring.py [--rounds 3] [--requests 2000] [--azmlinfsrv /work/main/.venv-azmlinfsrv/bin/azmlinfsrv]
+
+azmlinfsrv (PyPI azureml-inference-server-http) pins OpenTelemetry 1.33, so it lives in its own venv:
+    python -m venv .venv-azmlinfsrv && .venv-azmlinfsrv/bin/pip install azureml-inference-server-http
+
+Method as in reference/azmlinfsrv.md: http.client, a 27-byte JSON POST, keep-alive requested (azmlinfsrv
+closes every connection, so its requests include a connect); 1 client sends N sequential requests after
+N/10 warm-up; 8 client processes send N in total after a warm-up each. Each cell is the median of the
+rounds; the servers alternate within each round. Our wrapper runs with --max_concurrent_requests 4,
+so that 8 clients stay within its 429 limit (2 x 4 pending); a telemetry-off run of it is the baseline
+that shows how much of a p99 is the machine rather than telemetry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "scoring")]
+
+from collector_process import NO_PHONE_HOME, free_port  # noqa: E402
+from wrapper_process import LoggingCollector  # noqa: E402
+
+SCRIPT = ROOT / "tests" / "scoring" / "scripts" / "trivial_score.py"
+BODY = b'{"data": [[1, 2, 3, 4, 5]]}'  # 27 bytes
+
+
+def _client(port: int, count: int, warmup: int, start, results) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"content-type": "application/json"}
+    latencies, failures = [], 0
+    for index in range(warmup + count):
+        if index == warmup and start is not None:
+            start.wait()
+        begun = time.perf_counter()
+        connection.request("POST", "/score", body=BODY, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        if index >= warmup:
+            latencies.append(time.perf_counter() - begun)
+            failures += response.status != 200
+    connection.close()
+    results.put((latencies, failures, time.perf_counter()))
+
+
+def measure(port: int, clients: int, total: int) -> dict:
+    """p50/p99 (ms) and requests/s of one configuration."""
+    context = multiprocessing.get_context("fork")
+    start, results = context.Barrier(clients + 1), context.Queue()
+    each = total // clients
+    warmup = max(25, each // 10)
+    workers = [context.Process(target=_client, args=(port, each, warmup, start, results)) for _ in range(clients)]
+    for worker in workers:
+        worker.start()
+    start.wait()
+    begun = time.perf_counter()
+    outcomes = [results.get() for _ in workers]
+    for worker in workers:
+        worker.join()
+    elapsed = max(end for _, _, end in outcomes) - begun
+    latencies = sorted(latency for lats, _, _ in outcomes for latency in lats)
+    return {
+        "p50": latencies[len(latencies) // 2] * 1000,
+        "p99": latencies[int(len(latencies) * 0.99)] * 1000,
+        "rps": len(latencies) / elapsed,
+        "failed": sum(failures for _, failures, _ in outcomes),
+    }
+
+
+def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: server exited with {process.returncode}")
+        try:
+            if httpx.post(f"{url}/score", content=BODY, headers={"content-type": "application/json"}, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def start_azmlinfsrv(binary: str, service: dict, collector_url: str, workdir: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    env = {**os.environ, **NO_PHONE_HOME, "AML_APP_INSIGHTS_ENABLED": "true",
+           "AML_APP_INSIGHTS_KEY": service["instrumentation_key"],
+           "APPLICATIONINSIGHTS_CONNECTION_STRING": f"InstrumentationKey={service['instrumentation_key']};IngestionEndpoint={collector_url}/",
+           "SERVICE_NAME": service["name"], "GUNICORN_CMD_ARGS": "--no-control-socket"}
+    env.pop("VIRTUAL_ENV", None)
+    process = subprocess.Popen([binary, "--entry_script", str(SCRIPT), "--port", str(port)], env=env, cwd=workdir,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return process, port
+
+
+def start_ours(service: dict, workdir: Path, concurrency: int, telemetry: bool = True) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    env = {**os.environ, **NO_PHONE_HOME, "APPLICATIONINSIGHTS_CONNECTION_STRING": service["connection_string"],
+           "AML_APP_INSIGHTS_ENABLED": "true" if telemetry else "false"}
+    command = [sys.executable, "-m", "scoring", "score", "--entry_script", str(SCRIPT), "--port", str(port),
+               "--host", "127.0.0.1", "--service", service["name"], "--spool_dir", str(workdir / f"spool-{port}"),
+               "--max_concurrent_requests", str(concurrency)]
+    process = subprocess.Popen(command, env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return process, port
+
+
+def _row(name: str, cells: dict) -> str:
+    def med(clients, key):
+        return statistics.median(run[key] for run in cells[clients])
+
+    return (f"| {name} | {med(1, 'p50'):.2f} | {med(1, 'p99'):.2f} | {med(1, 'rps'):.0f} "
+            f"| {med(8, 'p50'):.2f} | {med(8, 'p99'):.2f} | {med(8, 'rps'):.0f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--azmlinfsrv", default=str(ROOT / ".venv-azmlinfsrv" / "bin" / "azmlinfsrv"))
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-scoring-"))
+    collector = LoggingCollector(workdir / "data").start()
+    processes = []
+    try:
+        servers = {}
+        if Path(args.azmlinfsrv).exists():
+            process, port = start_azmlinfsrv(args.azmlinfsrv, collector.create_service("bench-azml"), collector.url, workdir)
+            processes.append(process)
+            servers["azmlinfsrv 1.5.1, 1 worker, App Insights on"] = (process, port)
+        else:
+            print(f"azmlinfsrv not found at {args.azmlinfsrv}; measuring our wrapper only", file=sys.stderr)
+        ours = collector.create_service("bench-ours")
+        process, port = start_ours(ours, workdir, concurrency=4)
+        processes.append(process)
+        servers["insights score, 1 worker, telemetry on"] = (process, port)
+        process, port = start_ours(ours, workdir, concurrency=4, telemetry=False)
+        processes.append(process)
+        servers["insights score, 1 worker, telemetry off (baseline: machine noise)"] = (process, port)
+        for name, (process, port) in servers.items():
+            _wait_ready(f"http://127.0.0.1:{port}", process)
+        cells = {name: {1: [], 8: []} for name in servers}
+        for round_ in range(args.rounds):
+            for name, (_, port) in servers.items():
+                for clients in (1, 8):
+                    result = measure(port, clients, args.requests)
+                    cells[name][clients].append(result)
+                    print(f"round {round_ + 1} {name} {clients} client(s): p50 {result['p50']:.2f} ms, "
+                          f"p99 {result['p99']:.2f} ms, {result['rps']:.0f} req/s, {result['failed']} failed", file=sys.stderr)
+        print("| server | 1 client p50 ms | p99 ms | req/s | 8 clients p50 ms | p99 ms | req/s |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        for name in servers:
+            print(_row(name, cells[name]))
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        collector.stop()
+
+
+if __name__ == "__main__":
+    main()

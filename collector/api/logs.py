@@ -1,0 +1,151 @@
+"""Console logs of services: what a scoring wrapper's processes printed, kept whether or not App
+Insights is on, readable after a crash.
+
+- `POST /api/logs`: the wrapper sends newline-delimited JSON lines `{"time","stream","instance","line"}`,
+  authenticated by the service's instrumentation key (`x-instrumentation-key`), the one credential a
+  wrapper always has (its connection string). The key names the service.
+- `GET /api/services/{name}/logs?lines=N`: the last N lines, oldest first, with the admin key or that
+  service's api key.
+- `GET /api/wrapper/settings`: what a running wrapper polls (by instrumentation key) to follow its
+  service's `enable_app_insights` switch without a restart.
+
+Lines live in the `console_logs` table (see store/database.py), written through the single writer
+like every other write; each service keeps its newest MAX_LINES_PER_SERVICE lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+import orjson
+import pyarrow as pa
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import ORJSONResponse
+
+from collector.api.auth import Caller, caller
+from collector.store.writer import Batch, Overloaded
+
+router = APIRouter(prefix="/api", tags=["logs"])
+
+MAX_BODY_BYTES = 8 * 2**20
+MAX_LINE_CHARS = 16_384
+MAX_LINES_PER_SERVICE = 100_000
+MAX_READ_LINES = 10_000
+
+_SCHEMA = pa.schema([("service", pa.string()), ("time", pa.timestamp("us")), ("stream", pa.string()),
+                     ("instance", pa.string()), ("line", pa.string())])
+
+
+def _sender(request: Request):
+    """The service whose instrumentation key the wrapper presents."""
+    ikey = request.headers.get("x-instrumentation-key")
+    if not ikey:
+        raise HTTPException(401, "missing x-instrumentation-key: send the service's instrumentation key")
+    service = request.app.state.registry.by_instrumentation_key(ikey)
+    if service is None:
+        raise HTTPException(401, "invalid instrumentation key")
+    return service
+
+
+@router.get("/wrapper/settings")
+def wrapper_settings(request: Request) -> dict:
+    service = _sender(request)
+    return {"service": service.name, "enable_app_insights": service.enable_app_insights}
+
+
+@router.post("/logs")
+async def append_logs(request: Request) -> ORJSONResponse:
+    """Store console lines of the service whose instrumentation key is presented."""
+    service = _sender(request)
+    body = await _body(request)
+    lines, errors = _parse(body)
+    if errors and not lines:
+        return ORJSONResponse({"accepted": 0, "errors": errors}, status_code=400)
+    if lines:
+        try:
+            await asyncio.wrap_future(request.app.state.store.writer.submit(Batch(operations=[_insert(service.name, lines)])))
+        except Overloaded as error:
+            return ORJSONResponse({"error": f"collector is busy ({error}); retry later"}, status_code=503,
+                                  headers={"Retry-After": "1"})
+    return ORJSONResponse({"accepted": len(lines), "errors": errors})
+
+
+@router.get("/services/{name}/logs")
+async def read_logs(request: Request, name: str, lines: int = Query(100, ge=1, le=MAX_READ_LINES),
+                    who: Caller = Depends(caller)) -> dict:
+    """The last `lines` console lines, oldest first."""
+    if not who.may_read(name):
+        raise HTTPException(404, f"no service named {name!r}")
+    request.app.state.registry.get(name)
+    with request.app.state.store.reader() as cursor:
+        rows = cursor.execute(
+            "SELECT time, stream, instance, line FROM (SELECT * FROM console_logs WHERE service = ? "
+            "ORDER BY seq DESC LIMIT ?) ORDER BY seq", [name, lines]).fetchall()
+    return {"service": name, "lines": [
+        {"time": t.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z"), "stream": s, "instance": i, "line": text}
+        for t, s, i, text in rows]}
+
+
+async def _body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise HTTPException(413, f"body of {declared} bytes exceeds the limit of {MAX_BODY_BYTES} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise HTTPException(413, f"body exceeds the limit of {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse(body: bytes) -> tuple[list[tuple], list[dict]]:
+    """(time, stream, instance, line) rows, and errors by line number for what is not one."""
+    rows, errors = [], []
+    for number, raw in enumerate(body.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            rows.append(_row(orjson.loads(raw)))
+        except (orjson.JSONDecodeError, ValueError, TypeError) as error:
+            errors.append({"line": number, "message": f"expected {{\"time\",\"stream\",\"line\"}}: {error}"})
+    return rows, errors
+
+
+def _row(item: object) -> tuple:
+    if not isinstance(item, dict):
+        raise ValueError("not a JSON object")
+    line = item.get("line")
+    if not isinstance(line, str):
+        raise ValueError("'line' must be a string")
+    stream = item.get("stream") or "stdout"
+    if stream not in ("stdout", "stderr"):
+        raise ValueError("'stream' must be stdout or stderr")
+    moment = datetime.fromisoformat(item["time"]) if isinstance(item.get("time"), str) else datetime.now(timezone.utc)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    instance = item.get("instance")
+    return moment, stream, str(instance)[:64] if instance is not None else None, line[:MAX_LINE_CHARS]
+
+
+def _insert(service: str, rows: list[tuple]):
+    def insert(con) -> None:
+        table = pa.table({
+            "service": [service] * len(rows),
+            "time": [r[0] for r in rows],
+            "stream": [r[1] for r in rows],
+            "instance": [r[2] for r in rows],
+            "line": [r[3] for r in rows],
+        }, schema=_SCHEMA)
+        con.register("_console_incoming", table)
+        try:
+            con.execute("INSERT INTO console_logs (service, time, stream, instance, line) "
+                        "SELECT service, time, stream, instance, line FROM _console_incoming")
+        finally:
+            con.unregister("_console_incoming")
+        con.execute(
+            "DELETE FROM console_logs WHERE service = ? AND seq <= "
+            "(SELECT seq FROM console_logs WHERE service = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+            [service, service, MAX_LINES_PER_SERVICE])
+    return insert
