@@ -97,13 +97,17 @@ def _p50(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
 
-def _time(fn, runs: int) -> list[float]:
-    fn()  # warm: file pages and the translator's first-use cost are not what we measure
-    samples = []
+def _time(fns, runs: int) -> list[list[float]]:
+    """Samples of each of *fns*, run in turn within each round: on a shared machine a burst of
+    other work then slows both sides of a comparison, not whichever happened to be running."""
+    for fn in fns:
+        fn()  # warm: file pages and the translator's first-use cost are not what we measure
+    samples: list[list[float]] = [[] for _ in fns]
     for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - started)
+        for fn, out in zip(fns, samples):
+            started = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - started)
     return samples
 
 
@@ -133,8 +137,8 @@ def main() -> None:
         result = run_query(cursor, kql, services=[SERVICE])
         baseline_rows = cursor.execute(sql).fetchall()
         assert len(result.rows) == len(baseline_rows), (name, len(result.rows), len(baseline_rows))
-        ours = _p50(_time(lambda: run_query(cursor, kql, services=[SERVICE]), args.runs))
-        hand = _p50(_time(lambda: cursor.execute(sql).fetchall(), args.runs))
+        ours, hand = map(_p50, _time([lambda: run_query(cursor, kql, services=[SERVICE]),
+                                      lambda: cursor.execute(sql).fetchall()], args.runs))
         print(f"{name:<18} {ours:>12.1f} {hand:>12.1f} {ours / hand:>6.2f}x {len(result.rows):>6}")
     con.close()
 

@@ -19,6 +19,7 @@ from duckdb_kql.translate import CLOCK_SLOT
 
 from collector.store.schema import TABLES
 
+from . import columns
 from . import functions  # noqa: F401  (registers our function bridges with the translator)
 from .fastpath import optimize
 from .errors import FORBIDDEN, SEMANTIC, SYNTAX, KqlError, from_translator, locate
@@ -69,13 +70,18 @@ def _cached(text: str) -> Compiled:
 
 def _translate(text: str, now: datetime) -> Compiled:
     _refuse_commands(text)
-    rewritten = rewrite(text)
+    rewritten = rewrite(text, _columns_of)
     try:
         result = duckdb_kql.to_sql(
             rewritten.text, schema=_SCHEMA, database=SCOPE, allow_write=False, query_now=now,
         )
     except duckdb_kql.KqlError as exc:
-        raise from_translator(exc, text) from None
+        error = from_translator(exc, rewritten.text)
+        if rewritten.changed:
+            # Positions in the bridged text are not the user's: find the name in theirs instead.
+            error.line = error.pos = None
+            error.at(text, _construct_name(exc))
+        raise error from None
     except ValueError as exc:
         raise _from_value_error(exc, text) from None
     except RecursionError:
@@ -84,6 +90,17 @@ def _translate(text: str, now: datetime) -> Compiled:
         name = result.unbound[0]
         raise KqlError(SEMANTIC, f"query parameter '{name}' has no value").at(text, name)
     return Compiled(optimize(str(result)), dict(result.parameters), rewritten.visualization)
+
+
+def _columns_of(text: str) -> list[tuple[str, str]]:
+    """The columns of the tabular query *text* (for `search` and `project-reorder`)."""
+    compiled = _cached(text)
+    return columns.describe(compiled.sql, compiled.parameters)
+
+
+def _construct_name(exc: duckdb_kql.KqlError) -> str | None:
+    construct = getattr(exc, "construct", None) or getattr(exc, "name", None)
+    return str(construct).partition(":")[2] or str(construct).rpartition(".")[2] if construct else None
 
 
 def _refuse_commands(text: str) -> None:

@@ -9,11 +9,14 @@ SELECT over scoped tables.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import re
 import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from functools import lru_cache
 
 import duckdb
 
@@ -69,19 +72,80 @@ def explain(text: str, services: Sequence[str] | None = None) -> str:
         raise exc.at(text, exc.name) from None
 
 
+class _Watchdog:
+    """One daemon thread that interrupts connections whose query outlived its deadline.
+
+    A `threading.Timer` per query starts (and stops) a thread every time, which was a measurable
+    part of a small query; here arming and disarming is a heap push and a set discard.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, duckdb.DuckDBPyConnection]] = []
+        self._armed: set[int] = set()
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, con: duckdb.DuckDBPyConnection, timeout_s: float) -> int:
+        token = next(self._ids)
+        with self._cond:
+            self._armed.add(token)
+            heapq.heappush(self._heap, (time.monotonic() + timeout_s, token, con))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="kql-watchdog", daemon=True)
+                self._thread.start()
+            elif self._heap[0][1] == token:
+                self._cond.notify()
+        return token
+
+    def disarm(self, token: int) -> None:
+        with self._cond:
+            self._armed.discard(token)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][1] not in self._armed:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                deadline, token, con = self._heap[0]
+                delay = deadline - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+                if token in self._armed:
+                    self._armed.discard(token)
+                    try:
+                        con.interrupt()
+                    except duckdb.Error:
+                        pass
+
+
+_WATCHDOG = _Watchdog()
+
+
 def _execute(con, sql: str, parameters: dict, text: str, timeout_s: float,
              max_rows: int, max_bytes: int):
-    """Execute under a timer that interrupts the connection, and fetch within the caps."""
-    timer = threading.Timer(timeout_s, con.interrupt)
-    timer.daemon = True
+    """Execute under the watchdog, which interrupts the connection at the deadline, and fetch
+    within the caps."""
+    token = _WATCHDOG.arm(con, timeout_s)
     try:
-        timer.start()
         cursor = con.execute(sql, parameters) if parameters else con.execute(sql)
         return collect(cursor, max_rows, max_bytes)
     except duckdb.Error as exc:
         raise from_duckdb(exc, text) from None
     finally:
-        timer.cancel()
+        _WATCHDOG.disarm(token)
+
+
+@lru_cache(maxsize=512)
+def _zone_sensitive(sql: str) -> bool:
+    """Whether *sql* has a construct whose answer depends on the session time zone (cached: the
+    scan of a long SQL text was a measurable part of a small query)."""
+    return _ZONE_SENSITIVE.search(sql) is not None
 
 
 def _prepare_session(con, sql: str) -> tuple[str, ...]:
@@ -91,7 +155,7 @@ def _prepare_session(con, sql: str) -> tuple[str, ...]:
     Bare names are enough: no CTE can shadow them, because every CTE name the translator makes
     starts with `_` (scope.referenced_tables refuses any other).
     """
-    if not _ZONE_SENSITIVE.search(sql):
+    if not _zone_sensitive(sql):
         return ()
     try:
         zone = con.execute("SELECT current_setting('TimeZone')").fetchone()[0]

@@ -39,8 +39,63 @@ def _render_round(node) -> str:
     return f"(round({value} * {scale}) / {scale})"
 
 
-# Renderings we replace because the translator's answer differs from Kusto's documented one.
-_SPECIAL_FORMS = {"round": _render_round}
+def _args(node) -> list[str]:
+    """The call's arguments rendered as the translator renders them (strings coerced where Kusto
+    coerces them), so a bridge differs from the translator's own form only in its template."""
+    return [_translate._render_arg(node.name, i, a) for i, a in enumerate(node.args)]
+
+
+def _fresh(name: str, rendered: list[str]) -> str:
+    """A lambda parameter no rendered argument mentions, so it cannot capture a column."""
+    while any(name in r for r in rendered):
+        name += "_"
+    return name
+
+
+def _render_split(node) -> str | None:
+    """`split(s, d, i)`: the array holding the i-th piece (zero-based), or `[]` if there is none.
+    Two arguments are the translator's."""
+    if len(node.args) != 3:
+        return None
+    s, d, i = _args(node)
+    parts = f"str_split({s}, {d})"
+    return (f"(CASE WHEN ({i}) >= 0 AND ({i}) < len({parts}) THEN [{parts}[({i}) + 1]] "
+            f"ELSE CAST([] AS VARCHAR[]) END)")
+
+
+def _render_indexof(node) -> str | None:
+    """`indexof(s, m, start[, length[, occurrence]])`, as the docs' examples answer.
+
+    A negative start counts from the end (idx5: `indexof("abcdefg", "cde", -5)` is 2). Null when
+    occurrence < 0 or length < -1. The n-th occurrence is searched as .NET's IndexOf(m, from,
+    length) repeated from one past the previous match, each time over `length` characters
+    (idx8: `indexof("abcdefgabcdefg", "cde", 1, 10, 2)` is 9, though 9 + 3 > 1 + 10). So it is
+    the n-th of all matches at or after start, provided each one ends within `length` of the
+    position its search began at.
+    """
+    if len(node.args) not in (3, 4, 5):
+        return None
+    rendered = _args(node)
+    s, m, start = rendered[:3]
+    length = rendered[3] if len(rendered) > 3 else "-1"
+    occurrence = rendered[4] if len(rendered) > 4 else "1"
+    p, k = _fresh("__kql_p", rendered), _fresh("__kql_k", rendered)
+    s, m = f"CAST({s} AS VARCHAR)", f"CAST({m} AS VARCHAR)"
+    begin = f"(CASE WHEN ({start}) < 0 THEN greatest(length({s}) + ({start}), 0) ELSE ({start}) END)"
+    found = (f"list_filter(range({begin}, length({s}) - length({m}) + 1), "
+             f"lambda {p}: substring({s}, {p} + 1, length({m})) = {m})")
+    from_ = f"(CASE WHEN {k} = 1 THEN {begin} ELSE {found}[{k} - 1] + 1 END)"
+    late = (f"len(list_filter(range(1, ({occurrence}) + 1), "
+            f"lambda {k}: {found}[{k}] + length({m}) > {from_} + ({length})))")
+    return (f"(CASE WHEN ({occurrence}) < 0 OR ({length}) < -1 THEN NULL "
+            f"WHEN ({occurrence}) = 0 OR len({found}) < ({occurrence}) THEN CAST(-1 AS BIGINT) "
+            f"WHEN ({length}) = -1 OR {late} = 0 THEN CAST({found}[{occurrence}] AS BIGINT) "
+            f"ELSE CAST(-1 AS BIGINT) END)")
+
+
+# Renderings we replace because the translator's answer differs from Kusto's documented one, or
+# that it lacks (the extra arguments of split and indexof).
+_SPECIAL_FORMS = {"round": _render_round, "split": _render_split, "indexof": _render_indexof}
 
 
 def register() -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -36,26 +37,60 @@ class QueryResult:
 
 def kql_type(duckdb_type: object) -> str:
     """The KQL type name a DuckDB result column reports as."""
-    return kusto_type(str(duckdb_type))
+    return _kql_type(str(duckdb_type))
+
+
+@lru_cache(maxsize=256)
+def _kql_type(duckdb_type: str) -> str:
+    return kusto_type(duckdb_type)
+
+
+@lru_cache(maxsize=256)
+def _column_converter(duckdb_type: str) -> Callable[[Any], Any] | None:
+    """The cell converter for a DuckDB type; None where DuckDB's Python value is already the cell."""
+    conv = _converter(_kql_type(duckdb_type), duckdb_type)
+    if conv is _identity or (conv is _string and duckdb_type == "VARCHAR"):
+        return None
+    return conv
 
 
 def collect(cursor: Any, max_rows: int, max_bytes: int) -> tuple[list[tuple[str, str]], list[list], bool]:
-    """Fetch at most *max_rows* rows / ~*max_bytes* of JSON from an executed cursor."""
+    """Fetch at most *max_rows* rows / ~*max_bytes* of JSON from an executed cursor.
+
+    Cells are converted only in the columns that need it, and the JSON size is measured a chunk
+    at a time; only the chunk that crosses a cap is walked row by row, so the cut is where it
+    always was (each row's JSON plus a separator).
+    """
     description = cursor.description or []
-    columns = [(d[0], kql_type(d[1])) for d in description]
-    converters = [_converter(kql, str(d[1])) for (_, kql), d in zip(columns, description)]
+    types = [str(d[1]) for d in description]
+    columns = [(d[0], _kql_type(t)) for d, t in zip(description, types)]
+    active = [(i, conv) for i, conv in enumerate(map(_column_converter, types)) if conv is not None]
     rows: list[list] = []
     size = 0
     while True:
         chunk = cursor.fetchmany(_FETCH_CHUNK)
         if not chunk:
             return columns, rows, False
-        for raw in chunk:
-            row = [None if v is None else conv(v) for conv, v in zip(converters, raw)]
+        converted = [_convert(raw, active) for raw in chunk]
+        chunk_size = len(orjson.dumps(converted, default=str)) - 2 + 1  # [a,b] -> a\nb\n
+        if len(rows) + len(converted) <= max_rows and size + chunk_size <= max_bytes:
+            rows.extend(converted)
+            size += chunk_size
+            continue
+        for row in converted:
             size += len(orjson.dumps(row, default=str)) + 1
             if len(rows) >= max_rows or size > max_bytes:
                 return columns, rows, True
             rows.append(row)
+
+
+def _convert(raw: tuple, active: list[tuple[int, Callable[[Any], Any]]]) -> list:
+    row = list(raw)
+    for i, conv in active:
+        value = row[i]
+        if value is not None:
+            row[i] = conv(value)
+    return row
 
 
 def _converter(kql: str, duckdb_type: str) -> Callable[[Any], Any]:

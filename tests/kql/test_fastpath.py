@@ -60,7 +60,46 @@ def test_contains_on_json_is_unchanged(con, values, needle):
 
 def test_contains_with_other_needles_is_left_alone():
     sql = str(duckdb_kql.to_sql('t | where d contains "a b"', schema={"t": ["ts", "d", "s", "b"]}))
-    assert fastpath.optimize(sql) == sql
+    assert fastpath._CONTAINS_JSON.sub(fastpath._contains_json, sql) == sql
+
+
+@settings(max_examples=60, deadline=None)
+@given(needle=st.text(alphabet="ab'%_\\\" é", max_size=8))
+def test_folded_like_pattern_is_the_runtime_one(con, needle):
+    literal = "'" + needle.replace("'", "''") + "'"
+    runtime = (f"SELECT '%' || replace(replace(replace({literal}, '\\', '\\\\'), '%', '\\%'), "
+               "'_', '\\_') || '%'")
+    folded = fastpath._RUNTIME_LIKE.sub(fastpath._fold_like, runtime)
+    assert folded != runtime
+    assert con.execute(folded).fetchall() == con.execute(runtime).fetchall()
+
+
+FLATTENED = [
+    't | where s contains "a" | take 2 | project s',
+    't | summarize n = count() by s | top 2 by n',
+    't | extend x = 1 | where b | project-away d',
+    't | join kind=leftouter (t | where b) on s | project s, s1',
+    'let u = t | where b; u | union (u | take 1)',
+    't | as X | join (X) on s | count',
+]
+
+
+@pytest.mark.parametrize("kql", FLATTENED)
+def test_flattened_ctes_answer_the_same(con, kql):
+    con.execute("DELETE FROM t")
+    con.execute("INSERT INTO t (ts, d, s, b) VALUES ('2026-01-01', '{\"a\": 1}', 'a', true), "
+                "(NULL, NULL, 'ab', false), ('2026-01-02', '[]', NULL, NULL), (NULL, '1', 'a', true)")
+    from collector.kql.rewrite import rewrite
+
+    plain = str(duckdb_kql.to_sql(rewrite(kql).text, schema={"t": ["ts", "d", "s", "b"]}))
+    flat = fastpath._flatten_ctes(plain)
+    rows = sorted(con.execute(plain).fetchall(), key=repr)
+    assert sorted(con.execute(flat).fetchall(), key=repr) == rows
+
+
+def test_a_cte_read_twice_stays_a_cte():
+    sql = "WITH _s0 AS (SELECT 1 AS a), _s1 AS (SELECT * FROM _s0 UNION ALL SELECT * FROM _s0) SELECT * FROM _s1"
+    assert fastpath._flatten_ctes(sql) == "WITH _s0 AS (SELECT 1 AS a)\nSELECT * FROM _s0 UNION ALL SELECT * FROM _s0"
 
 
 @settings(max_examples=40, deadline=None)
@@ -83,6 +122,8 @@ def test_bridges_stay_registered():
     import duckdb_kql.translate as translate
 
     assert translate._SPECIAL_FORMS["round"] is functions._render_round
+    assert translate._SPECIAL_FORMS["split"] is functions._render_split
+    assert translate._SPECIAL_FORMS["indexof"] is functions._render_indexof
     assert "time_bucket" in compile_kql("requests | summarize count() by bin(timestamp, 5m)", NOW).sql
 
 
