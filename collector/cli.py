@@ -16,6 +16,8 @@ from rich.table import Table
 
 from collector import admin_key
 from collector.client import DEFAULT_DATA_DIR, InsightsError, Workspace
+from dashboard.demo import demo_command
+from dashboard.launcher import dashboard_command
 from scoring.cli import logs_command, score_command
 
 app = typer.Typer(help="Endpoint Insights: observability for deployed ML scoring endpoints.", no_args_is_help=True)
@@ -23,6 +25,8 @@ service_app = typer.Typer(help="Create and manage services (keys, enable_app_ins
 app.add_typer(service_app, name="service")
 app.command("score")(score_command)
 app.command("logs")(logs_command)
+app.command("dashboard")(dashboard_command)
+app.command("demo")(demo_command)
 console = Console()
 err = Console(stderr=True)
 
@@ -54,7 +58,19 @@ def up(
     source = "INSIGHTS_API_KEY" if os.environ.get(admin_key.ENV_VAR) else str(data_dir / admin_key.KEY_FILENAME)
     console.print(f"admin key ({'new, ' if created else ''}from {source}): [yellow]{key}[/yellow]")
     console.print("create a service: [bold]insights service create my-service[/bold]")
-    serve(data_dir, host=host, port=port, public_url=public_url)
+    dashboard = None
+    if not no_dashboard:
+        from dashboard.launcher import run_dashboard, stop_dashboard
+        from dashboard.launcher import url as dashboard_url
+
+        # The dashboard talks to the collector over loopback even when the collector listens on 0.0.0.0.
+        dashboard = run_dashboard(f"http://127.0.0.1:{port}", dashboard_port, key)
+        console.print(f"dashboard on [cyan]{dashboard_url(dashboard_port)}[/cyan]")
+    try:
+        serve(data_dir, host=host, port=port, public_url=public_url)
+    finally:
+        if dashboard is not None:
+            stop_dashboard(dashboard)
 
 
 def _workspace() -> Workspace:

@@ -1,0 +1,249 @@
+"""`insights demo`: a newcomer's first look, in one command.
+
+Starts, on a temporary data dir: the collector, a sample scikit-learn model (dashboard/sample/
+score.py) served by `insights score` with App Insights on, a small feature service the model calls
+(so there are dependencies), the dashboard, and a traffic generator sending good, bad, slow and
+failing requests — so every chart and table has something within a minute. Ctrl-C stops it all
+and removes the temporary data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import typer
+
+from dashboard.launcher import exit_with_parent, run_dashboard, stop_dashboard, url, wait_ready
+
+SERVICE = "demo-model"
+SAMPLE = Path(__file__).with_name("sample") / "score.py"
+REQUESTS_PER_SECOND = 6
+GOOD = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5], [6.3, 2.5, 5.0, 1.9]]
+# kind -> (weight, body): the mix the dashboard should show.
+MIX = {
+    "good": (70, lambda r: {"data": [r.choice(GOOD)], "region": r.choice(["eu", "us", "apac"])}),
+    "slow": (8, lambda r: {"data": [r.choice(GOOD)], "slow": round(r.uniform(0.3, 1.2), 2)}),
+    "bad": (12, lambda r: {"rows": [r.choice(GOOD)]}),
+    "failing": (10, lambda r: {"data": [["abc", 3.0, 1.4, 0.2]]}),
+}
+
+
+def port_or_free(wanted: int) -> int:
+    """`wanted` if nothing listens there, else any free port: a demo must start even beside a real install."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", wanted))
+            return wanted
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+
+def train_model(model_dir: Path) -> None:
+    """A real model on scikit-learn's bundled iris data, saved where score.py's init() looks."""
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    iris = load_iris()
+    model = LogisticRegression(max_iter=500).fit(iris.data, iris.target)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    joblib.dump({"model": model, "labels": list(iris.target_names)}, model_dir / "model.joblib")
+
+
+class _FeatureHandler(BaseHTTPRequestHandler):
+    """A stand-in feature service: usually quick, sometimes slow, now and then 503."""
+
+    def do_GET(self):  # noqa: N802 - the stdlib's name
+        roll = random.random()
+        time.sleep(random.uniform(0.002, 0.02) if roll > 0.1 else random.uniform(0.1, 0.3))
+        status = 503 if roll < 0.04 else 200
+        body = json.dumps({"region_factor": round(random.uniform(0.9, 1.1), 3)}).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def start_feature_store() -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FeatureHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+class Traffic:
+    """Sends the MIX to the scoring endpoint at about REQUESTS_PER_SECOND until stopped."""
+
+    def __init__(self, scoring_url: str, seed: int | None = None):
+        self.scoring_url = scoring_url
+        self.random = random.Random(seed)
+        self.stopped = threading.Event()
+        self.sent: dict[str, int] = {kind: 0 for kind in MIX}
+        self.thread = threading.Thread(target=self._loop, daemon=True, name="demo-traffic")
+
+    def pick(self) -> tuple[str, dict]:
+        kind = self.random.choices(list(MIX), weights=[w for w, _ in MIX.values()])[0]
+        return kind, MIX[kind][1](self.random)
+
+    def _loop(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            while not self.stopped.is_set():
+                kind, body = self.pick()
+                try:
+                    client.post(f"{self.scoring_url}/score", json=body)
+                    self.sent[kind] += 1
+                except httpx.HTTPError:
+                    pass
+                self.stopped.wait(self.random.expovariate(REQUESTS_PER_SECOND))
+
+    def start(self) -> "Traffic":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=15)
+
+
+def wait_http(address: str, process: subprocess.Popen, what: str, timeout: float = 60.0) -> None:
+    """Wait for a 200 from `address`; say which part failed (and why) if it never comes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode}")
+        try:
+            if httpx.get(address, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not answer at {address} within {timeout:.0f} s")
+
+
+class Demo:
+    """Every part of the demo, started in order and stopped in reverse."""
+
+    def __init__(self, root: Path, collector_port: int, dashboard_port: int, scoring_port: int):
+        self.root = root
+        self.key = secrets.token_urlsafe(24)
+        self.collector_url = f"http://127.0.0.1:{collector_port}"
+        self.scoring_url = f"http://127.0.0.1:{scoring_port}"
+        self.ports = {"collector": collector_port, "dashboard": dashboard_port, "scoring": scoring_port}
+        self.processes: list[tuple[str, subprocess.Popen]] = []
+        self.feature_store: ThreadingHTTPServer | None = None
+        self.traffic: Traffic | None = None
+
+    def _env(self) -> dict:
+        return {**os.environ, "INSIGHTS_URL": self.collector_url, "INSIGHTS_API_KEY": self.key}
+
+    def _spawn(self, name: str, command: list[str], env: dict) -> subprocess.Popen:
+        log = open(self.root / f"{name}.log", "wb")
+        # Own session: Ctrl-C reaches only the demo, which then stops the parts in order (the wrapper
+        # flushes its telemetry before the collector goes); and each part dies with the demo.
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.root,
+                                   start_new_session=True, preexec_fn=exit_with_parent if sys.platform == "linux" else None)
+        self.processes.append((name, process))
+        return process
+
+    def start(self) -> None:
+        collector = self._spawn("collector", [sys.executable, "-m", "collector", "up", "--no-dashboard", "--data-dir",
+                                              str(self.root / "data"), "--port", str(self.ports["collector"])], self._env())
+        wait_http(f"{self.collector_url}/healthz", collector, "the collector")
+        httpx.post(f"{self.collector_url}/api/services", headers={"x-api-key": self.key},
+                   json={"name": SERVICE, "enable_app_insights": True}, timeout=30).raise_for_status()
+        train_model(self.root / "model")
+        shutil.copy(SAMPLE, self.root / "score.py")
+        self.feature_store = start_feature_store()
+        self._start_scoring()
+        dashboard = run_dashboard(self.collector_url, self.ports["dashboard"], self.key, log_file=open(self.root / "dashboard.log", "wb"))
+        self.processes.append(("dashboard", dashboard))
+        if not wait_ready(self.ports["dashboard"], dashboard, timeout=60):
+            raise RuntimeError(f"the dashboard did not start; see {self.root / 'dashboard.log'}")
+        self.traffic = Traffic(self.scoring_url).start()
+
+    def _start_scoring(self) -> None:
+        env = {**self._env(), "FEATURE_STORE_URL": f"http://127.0.0.1:{self.feature_store.server_port}"}
+        scoring = self._spawn("scoring", [sys.executable, "-m", "scoring", "score", "--entry_script", str(self.root / "score.py"),
+                                          "--model_dir", str(self.root / "model"), "--port", str(self.ports["scoring"]),
+                                          "--host", "127.0.0.1", "--service", SERVICE,
+                                          "--spool_dir", str(self.root / "spool")], env)
+        wait_http(f"{self.scoring_url}/readyz", scoring, "the scoring wrapper (insights score)")
+
+    def stop(self) -> None:
+        if self.traffic:
+            self.traffic.stop()
+        for name, process in reversed(self.processes):
+            if name == "dashboard":
+                stop_dashboard(process)
+            elif process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        if self.feature_store:
+            self.feature_store.shutdown()
+
+
+def demo_command(
+    port: int = typer.Option(8080, "--port", help="Collector port (another free one if taken)."),
+    dashboard_port: int = typer.Option(8501, "--dashboard-port", help="Dashboard port (another free one if taken)."),
+    scoring_port: int = typer.Option(5001, "--scoring-port", help="Scoring endpoint port (another free one if taken)."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the temporary data dir after Ctrl-C."),
+) -> None:
+    """Everything on a sample model, with traffic: collector, `insights score`, dashboard."""
+    root = Path(tempfile.mkdtemp(prefix="insights-demo-"))
+    demo = Demo(root, port_or_free(port), port_or_free(dashboard_port), port_or_free(scoring_port))
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
+    try:
+        typer.echo("starting the collector, the sample model and the dashboard ...")
+        demo.start()
+        _announce(demo)
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        typer.echo("\nstopping ...")
+    except RuntimeError as error:
+        typer.echo(f"error: {error} (logs in {root})", err=True)
+        keep = True
+        raise typer.Exit(1)
+    finally:
+        demo.stop()
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _interrupt(*_) -> None:
+    """SIGTERM stops the demo as Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+def _announce(demo: Demo) -> None:
+    typer.echo(f"\n  Dashboard:  {url(demo.ports['dashboard'])}   <- open this")
+    typer.echo(f"  Scoring:    {demo.scoring_url}/score (service {SERVICE}, sample iris model)")
+    typer.echo(f"  Collector:  {demo.collector_url} (admin key {demo.key})")
+    typer.echo(f"  Data dir:   {demo.root}")
+    typer.echo("\n  Traffic: good, bad (400), slow and failing (500) requests; charts fill within a minute.")
+    typer.echo("  Try: INSIGHTS_URL=%s INSIGHTS_API_KEY=%s insights query --service %s 'requests | take 5'"
+               % (demo.collector_url, demo.key, SERVICE))
+    typer.echo("\n  Ctrl-C stops everything.")

@@ -1,0 +1,75 @@
+"""The Overview's numbers: five aggregated KQL queries and the tiles derived from them.
+
+Five queries, not one per chart: each scans its table once and returns one row per time bucket
+(or a single row), so the Overview costs the same whether the range holds a thousand requests or
+a million. Availability and request rate are derived here from the request buckets rather than
+queried again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from dashboard.collector_api import QueryResult
+from dashboard.time_range import TimeRange
+
+_DURATIONS = ("avg=avg(duration), p50=percentile(duration, 50), "
+              "p95=percentile(duration, 95), p99=percentile(duration, 99)")
+
+
+def queries(range_: TimeRange) -> dict[str, str]:
+    bucket = f"bin(timestamp, {range_.bucket})"
+    return {
+        "totals": f"requests | summarize requests=count(), failed=countif(success == false), {_DURATIONS}",
+        "requests": f"requests | summarize requests=count(), failed=countif(success == false), {_DURATIONS} by {bucket}",
+        "failed": f"requests | where success == false | summarize failed=count() by {bucket}, resultCode",
+        "dependencies": ("dependencies | summarize calls=count(), failed=countif(success == false), "
+                         f"avg_ms=avg(duration) by {bucket}"),
+        "exceptions": f"exceptions | summarize exceptions=count() by {bucket}, type",
+    }
+
+
+@dataclass(frozen=True)
+class Tile:
+    label: str
+    value: str
+    help: str
+
+
+def request_series(results: dict[str, QueryResult], range_: TimeRange) -> pd.DataFrame:
+    """Request buckets with the derived per-minute rate and availability (% successful)."""
+    frame = results["requests"].frame.copy()
+    frame["per_minute"] = frame["requests"] / range_.bucket_minutes
+    frame["availability"] = 100.0 * (frame["requests"] - frame["failed"]) / frame["requests"]
+    return frame
+
+
+def tiles(results: dict[str, QueryResult], range_: TimeRange) -> list[Tile]:
+    totals = results["totals"].frame.iloc[0]
+    requests, failed = int(totals["requests"] or 0), int(totals["failed"] or 0)
+    dependencies = results["dependencies"].frame
+    calls, dependency_failures = int(dependencies["calls"].sum()), int(dependencies["failed"].sum())
+    exceptions = int(results["exceptions"].frame["exceptions"].sum())
+    minutes = _minutes(range_)
+    return [
+        Tile("Requests", f"{requests:,}", f"requests in the {range_.label.lower()}"),
+        Tile("Request rate", f"{requests / minutes:,.1f}/min", "requests per minute over the range"),
+        Tile("Avg response", _ms(totals["avg"]), "mean server response time"),
+        Tile("p95 response", _ms(totals["p95"]), "95% of requests were faster than this"),
+        Tile("p99 response", _ms(totals["p99"]), "99% of requests were faster than this"),
+        Tile("Failed requests", f"{failed:,}", "requests with success == false"),
+        Tile("Availability", f"{100.0 * (requests - failed) / requests:.1f}%" if requests else "–", "share of successful requests"),
+        Tile("Dependency calls", f"{calls:,}", f"{dependency_failures:,} failed"),
+        Tile("Dependency failures", f"{dependency_failures:,}", "outgoing calls with success == false"),
+        Tile("Exceptions", f"{exceptions:,}", "exceptions raised"),
+    ]
+
+
+def _ms(value) -> str:
+    return "–" if value is None or pd.isna(value) else f"{value:,.1f} ms"
+
+
+def _minutes(range_: TimeRange) -> float:
+    return pd.Timedelta(range_.timespan).total_seconds() / 60

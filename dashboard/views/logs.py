@@ -1,0 +1,85 @@
+"""Logs: a KQL editor over the selected service, as in the portal's Logs blade.
+
+The query runs whenever the editor's text changes (Ctrl+Enter) or Run is pressed; a wrong query
+shows the collector's message with a caret under the position it names.
+"""
+
+import streamlit as st
+
+from dashboard import charts, collector_api, selection
+from dashboard.collector_api import QueryError, QueryResult
+
+DEFAULT_QUERY = 'traces | where customDimensions contains "input" | limit 10'
+EXAMPLES = {
+    "Scoring inputs (print of JSON in run())": DEFAULT_QUERY,
+    "Requests per 5 minutes": "requests | summarize requests=count() by bin(timestamp, 5m) | render timechart",
+    "Failed requests by result code": "requests | where success == false | summarize failed=count() by resultCode | render barchart",
+    "Slowest requests": "requests | top 20 by duration desc | project timestamp, name, resultCode, duration, operation_Id",
+    "Exceptions with their request": ("exceptions | join kind=inner (requests | project operation_Id, request=name, resultCode) "
+                                      "on operation_Id | project timestamp, type, message, request, resultCode | limit 50"),
+    "p95 response time per operation": ("requests | summarize p95_ms=percentile(duration, 95) by bin(timestamp, 5m), name "
+                                        "| render timechart"),
+    "stderr output": 'traces | where message == "STDERR" | project timestamp, customDimensions | limit 50',
+}
+
+
+def _load_example() -> None:
+    """on_change of the examples picker: put the chosen query into the editor."""
+    st.session_state["kql"] = EXAMPLES[st.session_state["example"]]
+
+
+def caret(query: str, line: int, column: int) -> str:
+    """The offending line of the query with a caret under the column (both 1-based)."""
+    lines = query.splitlines() or [""]
+    text = lines[min(line, len(lines)) - 1]
+    return f"{text}\n{' ' * max(column - 1, 0)}^"
+
+
+def _show_error(error: QueryError, query: str) -> None:
+    st.error(f"The query failed: {error.message}")
+    if error.line is not None:
+        st.code(caret(query, error.line, error.column), language="text")
+
+
+def _show_result(result: QueryResult, query: str) -> None:
+    frame = result.frame
+    note = f"{len(frame):,} rows" + (f" in {result.elapsed_ms:.0f} ms" if result.elapsed_ms is not None else "")
+    st.caption(note + (" — truncated at the collector's row limit" if result.truncated else ""))
+    figure = charts.for_result(frame, result.render) if (result.render or _summarizes_by_time(query)) else None
+    if figure is not None:
+        st.plotly_chart(figure, key="result_chart")
+    st.dataframe(frame, hide_index=True)
+    st.download_button("Download CSV", frame.to_csv(index=False).encode(), file_name="query-result.csv",
+                       mime="text/csv", disabled=frame.empty)
+
+
+def _summarizes_by_time(query: str) -> bool:
+    """A `summarize ... by bin(timestamp, ...)` is a time series, worth a chart without `render`."""
+    text = " ".join(query.split()).lower()
+    return "summarize" in text and "bin(timestamp" in text.replace("bin( ", "bin(")
+
+
+def render() -> None:
+    chosen = selection.current()
+    st.title("Logs")
+    service = selection.require_service(chosen)
+    st.caption(f"KQL over **{service}**'s tables (requests, traces, dependencies, exceptions, customEvents, "
+               f"customMetrics) · {chosen.range.label.lower()}")
+    st.session_state.setdefault("kql", DEFAULT_QUERY)
+    st.selectbox("Example queries", list(EXAMPLES), index=None, placeholder="Load an example query…",
+                 key="example", on_change=_load_example)
+    query = st.text_area("Query", key="kql", height=120)
+    st.button("Run", type="primary", key="run")
+    if not query.strip():
+        st.info("Write a KQL query above, e.g. `requests | take 10`.")
+        return
+    try:
+        result = collector_api.query(chosen.link, query, chosen.range.timespan, service)
+    except QueryError as error:
+        _show_error(error, query)
+        return
+    _show_result(result, query)
+
+
+if __name__ == "__main__":  # run as a page by app.py's st.navigation
+    render()

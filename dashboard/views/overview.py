@@ -1,0 +1,69 @@
+"""Overview: a service's health at a glance — tiles, then the time charts App Insights users expect."""
+
+import streamlit as st
+
+from dashboard import charts, collector_api, health, selection
+from dashboard.selection import Selection
+
+
+def body(chosen: Selection) -> None:
+    """Everything below the title; a fragment, so auto-refresh reruns only this."""
+    results = collector_api.query_all(chosen.link, health.queries(chosen.range), chosen.range.timespan, chosen.service)
+    if results["requests"].frame.empty and results["exceptions"].frame.empty and results["dependencies"].frame.empty:
+        selection.no_data("requests", chosen)
+        return
+    _tiles(health.tiles(results, chosen.range))
+    _charts(results, chosen)
+
+
+def _tiles(tiles: list[health.Tile]) -> None:
+    for row in (tiles[:5], tiles[5:]):
+        for column, tile in zip(st.columns(len(row)), row):
+            column.metric(tile.label, tile.value, help=tile.help, border=True)
+
+
+def _charts(results: dict, chosen: Selection) -> None:
+    series = health.request_series(results, chosen.range)
+    left, right = st.columns(2)
+    left.plotly_chart(charts.lines(series, "timestamp", ["per_minute"], "Request rate", "requests/min"), key="rate")
+    right.plotly_chart(charts.lines(series, "timestamp", ["avg", "p50", "p95", "p99"],
+                                    "Response time", "ms"), key="duration")
+    left, right = st.columns(2)
+    _failed_chart(left, results["failed"].frame)
+    right.plotly_chart(charts.lines(series, "timestamp", ["availability"], "Availability", "% successful"), key="availability")
+    left, right = st.columns(2)
+    dependencies = results["dependencies"].frame
+    if dependencies.empty:
+        left.info("No dependency calls in this range (outgoing HTTP calls made by run()).")
+    else:
+        left.plotly_chart(charts.lines(dependencies, "timestamp", ["calls", "failed"], "Dependency calls", "calls"), key="dep_calls")
+        right.plotly_chart(charts.lines(dependencies, "timestamp", ["avg_ms"], "Dependency duration", "ms"), key="dep_duration")
+    _exceptions_chart(results["exceptions"].frame)
+
+
+def _failed_chart(column, failed) -> None:
+    if failed.empty:
+        column.success("No failed requests in this range.")
+        return
+    column.plotly_chart(charts.stacked(failed, "timestamp", "failed", "resultCode", "Failed requests by result code", "requests"),
+                        key="failed")
+
+
+def _exceptions_chart(exceptions) -> None:
+    if exceptions.empty:
+        st.success("No exceptions in this range.")
+        return
+    st.plotly_chart(charts.stacked(exceptions, "timestamp", "exceptions", "type", "Exceptions by type", "exceptions"),
+                    key="exceptions")
+
+
+def render() -> None:
+    chosen = selection.current()
+    st.title("Overview")
+    service = selection.require_service(chosen)
+    st.caption(f"**{service}** · {chosen.range.label.lower()} · buckets of {chosen.range.bucket}")
+    st.fragment(body, run_every=chosen.refresh_s)(chosen)
+
+
+if __name__ == "__main__":  # run as a page by app.py's st.navigation
+    render()

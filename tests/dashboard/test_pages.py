@@ -1,0 +1,200 @@
+"""Every dashboard page, run by streamlit's AppTest against a real collector with seeded data."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+from streamlit.testing.v1 import AppTest
+
+from collector_process import CollectorProcess, free_port
+from dashboard_seed import APP, SEEDED_REQUESTS
+
+
+def figures(at: AppTest) -> dict[str, dict]:
+    """Plotly charts by title (AppTest hands them over as raw protos holding the figure JSON)."""
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    return {spec["layout"].get("title", {}).get("text", ""): spec for spec in specs}
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for kind in (at.markdown, at.info, at.error, at.success, at.caption) for e in kind]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_overview_tiles_match_the_seeded_requests(app, seeded):
+    service, items = seeded
+    requests = [r for r in items if r["itemType"] == "request"]
+    failed = [r for r in requests if not r["success"]]
+    at = app(service)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Requests"] == f"{len(requests):,}" == f"{SEEDED_REQUESTS:,}"
+    assert metrics["Failed requests"] == f"{len(failed):,}"
+    assert metrics["Availability"] == f"{100 * (len(requests) - len(failed)) / len(requests):.1f}%"
+    assert metrics["Exceptions"] == f"{sum(r['itemType'] == 'exception' for r in items):,}"
+    assert metrics["Dependency calls"] == f"{sum(r['itemType'] == 'dependency' for r in items):,}"
+    average = sum(r["duration"] for r in requests) / len(requests)
+    assert metrics["Avg response"] == f"{average:,.1f} ms"
+
+
+def test_overview_draws_every_chart(app, seeded):
+    charts = figures(app(seeded[0]))
+    assert set(charts) == {"Request rate", "Response time", "Failed requests by result code", "Availability",
+                           "Dependency calls", "Dependency duration", "Exceptions by type"}
+    assert [t["name"] for t in charts["Response time"]["data"]] == ["avg", "p50", "p95", "p99"]
+    assert {t["name"] for t in charts["Failed requests by result code"]["data"]} == {"400", "500", "504"}
+    assert {t["name"] for t in charts["Exceptions by type"]["data"]} == {"KeyError", "ValueError", "TimeoutError"}
+
+
+def test_overview_of_a_service_without_data_says_what_to_do(app, collector):
+    service = collector.create_service("dash-empty")["name"]
+    at = app(service)
+    assert not at.metric
+    assert f"No requests from **{service}**" in texts(at)
+    assert "insights score" in texts(at)
+
+
+def test_time_range_picker_changes_the_buckets(app, seeded):
+    at = app(seeded[0])
+    at.sidebar.selectbox(key="time_range").set_value("Last 7 days").run()
+    assert "buckets of 2h" in texts(at)
+    assert {m.label: m.value for m in at.metric}["Requests"] == f"{SEEDED_REQUESTS:,}"
+
+
+def test_unreachable_collector_says_what_to_run(monkeypatch):
+    monkeypatch.setenv("INSIGHTS_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("INSIGHTS_API_KEY", "whatever")
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert not at.exception
+    assert "No collector answers" in at.error[0].value
+    assert "insights up" in texts(at)
+
+
+def test_wrong_key_says_where_the_key_comes_from(collector, monkeypatch):
+    monkeypatch.setenv("INSIGHTS_URL", collector.url)
+    monkeypatch.setenv("INSIGHTS_API_KEY", "not-the-admin-key")
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert "refused the dashboard's key" in at.error[0].value
+    assert "INSIGHTS_API_KEY" in texts(at)
+
+
+def test_no_services_yet(tmp_path, monkeypatch):
+    empty = CollectorProcess(tmp_path / "data").start()
+    try:
+        monkeypatch.setenv("INSIGHTS_URL", empty.url)
+        monkeypatch.setenv("INSIGHTS_API_KEY", empty.admin_key)
+        for page in (None, "services"):
+            at = AppTest.from_file(APP, default_timeout=30).run()
+            if page:
+                at.switch_page(f"views/{page}.py").run()
+            assert not at.exception
+            assert "No services yet" in texts(at)
+            assert "insights service create" in texts(at)
+    finally:
+        empty.stop()
+
+
+def test_failures_tables_and_drill_into_an_exception(app, seeded):
+    service, items = seeded
+    at = app(service, "failures")
+    operations, exceptions = at.dataframe[0].value, at.dataframe[1].value
+    failed = [r for r in items if r["itemType"] == "request" and not r["success"]]
+    assert operations.set_index("operation").loc["POST /score", "failed"] == len(failed)
+    assert set(exceptions["type"]) == {"KeyError", "ValueError", "TimeoutError"}
+    at.radio(key="drill_kind").set_value("Exception type").run()
+    at.selectbox(key="drill_exceptions").set_value("KeyError").run()
+    assert len(at.expander) == 5
+    assert "KeyError: 'data'\n  at invoke (user_script.py:88)\n  at run (score.py:27)" in at.code[0].value
+    assert json.loads(at.json[0].value)["input"] == {"data": [["abc", 1.0]]}
+
+
+def test_failures_drill_into_an_operation_shows_the_requests_exception(app, seeded):
+    at = app(seeded[0], "failures")
+    at.radio(key="drill_kind").set_value("Operation").run()
+    assert "POST /score" in at.expander[0].label
+    assert "at run (score.py:27)" in at.code[0].value
+    assert "duration" in texts(at)
+
+
+def test_performance_operations_table_and_distribution(app, seeded):
+    service, items = seeded
+    at = app(service, "performance")
+    table = at.dataframe[0].value.set_index("operation")
+    for name in ("POST /score", "GET /", "GET /swagger.json"):
+        assert table.loc[name, "requests"] == sum(r["itemType"] == "request" and r["name"] == name for r in items)
+    assert list(table.columns) == ["requests", "avg_ms", "p50_ms", "p95_ms", "p99_ms"]
+    assert (table["p50_ms"] <= table["p95_ms"]).all() and (table["p95_ms"] <= table["p99_ms"]).all()
+    chart = figures(at)["Duration distribution: All operations"]
+    assert chart["data"][0]["type"] == "bar"
+    at.selectbox(key="perf_operation").set_value("GET /").run()
+    assert "Duration distribution: GET /" in figures(at)
+
+
+def test_logs_runs_the_default_query(app, seeded):
+    at = app(seeded[0], "logs")
+    assert at.text_area(key="kql").value == 'traces | where customDimensions contains "input" | limit 10'
+    result = at.dataframe[0].value
+    assert len(result) == 10
+    assert result["customDimensions"].str.contains('"input"').all()
+    assert at.get("download_button")
+
+
+def test_logs_shows_an_error_with_its_position(app, seeded):
+    at = app(seeded[0], "logs")
+    at.text_area(key="kql").set_value("requests\n| where success == ").run()
+    assert "line 2, column" in at.error[0].value
+    assert at.code[0].value.startswith("| where success == \n")
+    assert at.code[0].value.splitlines()[1].endswith("^")
+    assert not at.dataframe
+
+
+def test_logs_charts_a_time_summary_and_render(app, seeded):
+    at = app(seeded[0], "logs")
+    at.text_area(key="kql").set_value("requests | summarize n=count() by bin(timestamp, 5m)").run()
+    assert figures(at)[""]["data"][0]["type"] == "scatter"
+    at.selectbox(key="example").set_value("Failed requests by result code").run()
+    assert "render barchart" in at.text_area(key="kql").value
+    assert figures(at)[""]["data"][0]["type"] == "bar"
+    at.text_area(key="kql").set_value("requests | take 3").run()
+    assert not at.get("plotly_chart")
+
+
+def test_services_toggle_calls_the_api(app, collector, seeded):
+    service = collector.create_service("dash-toggle")["name"]
+    at = app(service, "services")
+    assert at.toggle(key=f"enable_{service}").value is True
+    at.toggle(key=f"enable_{service}").set_value(False).run()
+    assert "App Insights is now **off**" in at.success[0].value
+    with collector.admin as client:
+        assert client.get(f"/api/services/{service}").json()["enable_app_insights"] is False
+    at.toggle(key=f"enable_{service}").set_value(True).run()
+    with collector.admin as client:
+        assert client.get(f"/api/services/{service}").json()["enable_app_insights"] is True
+
+
+def test_services_keys_are_masked_until_revealed(app, collector):
+    created = collector.create_service("dash-keys")
+    at = app(created["name"], "services")
+    shown = "\n".join(c.value for c in at.code)
+    assert created["api_key"] not in shown and created["instrumentation_key"] not in shown
+    assert created["api_key"][-4:] in shown
+    at.toggle(key=f"reveal_{created['name']}").set_value(True).run()
+    shown = "\n".join(c.value for c in at.code)
+    assert created["api_key"] in shown and created["connection_string"] in shown
+
+
+def test_services_counters_and_export_section(app, seeded):
+    at = app(seeded[0], "services")
+    counters = {m.label: m.value for m in at.metric}
+    assert counters["imported"] == f"{len(seeded[1]):,}"
+    assert "Continuous export" in [h.value for h in at.subheader]
+
+
+def test_console_logs_tail(app, collector):
+    created = collector.create_service("dash-console")
+    with httpx.Client(base_url=collector.url, timeout=30) as client:
+        sent = client.post("/api/logs", headers={"x-instrumentation-key": created["instrumentation_key"]},
+                           content=b'{"stream":"stdout","line":"model loaded"}\n{"stream":"stderr","line":"boom"}\n')
+    at = app(created["name"], "console")
+    assert sent.status_code == 200, sent.text
+    assert at.code[0].value == "model loaded\nboom"

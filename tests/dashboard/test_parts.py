@@ -1,0 +1,59 @@
+"""The dashboard's pure parts: KQL quoting (checked against the real collector), carets, stacks,
+bucket widths, masks, chart choice, the launcher's command line."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from dashboard import charts, kql_text, launcher
+from dashboard.views.failures import stack_text
+from dashboard.views.logs import caret
+from dashboard.views.performance import bucket_width
+from dashboard.views.services import mask
+
+
+@pytest.mark.parametrize("value", ['POST /score', 'say "hi"', "back\\slash", "it's", "new\nline", "x\" | take 1 //"])
+def test_kql_string_round_trips_through_the_collector(collector, value):
+    assert collector.query(f"print s={kql_text.string(value)}") == [{"s": value}]
+
+
+def test_caret_points_at_the_column():
+    assert caret("requests\n| where x == ", 2, 12) == "| where x == \n           ^"
+
+
+def test_stack_text_lists_frames_innermost_last():
+    details = ('[{"type": "ValueError", "message": "bad", "parsedStack": [{"level": 0, "method": "run", '
+               '"fileName": "score.py", "line": 3}, {"level": 1, "method": "invoke", "fileName": "w.py", "line": 9}]}]')
+    assert stack_text(details) == "ValueError: bad\n  at invoke (w.py:9)\n  at run (score.py:3)"
+    assert stack_text('[{"type": "E", "rawStack": "Traceback ..."}]') == "Traceback ..."
+    assert stack_text(None) == ""
+
+
+@pytest.mark.parametrize("p99, width", [(215.0, 10), (64.0, 5), (0.3, 0.05), (30_000, 1000)])
+def test_bucket_width_is_round(p99, width):
+    assert bucket_width(p99) == pytest.approx(width)
+
+
+def test_mask_keeps_only_the_last_four():
+    assert mask("abcdefgh1234") == "••••••••••••1234"
+    assert mask(None) == ""
+
+
+def test_chart_for_result():
+    times = pd.to_datetime(["2026-01-01T00:00Z", "2026-01-01T00:05Z"], utc=True)
+    series = pd.DataFrame({"timestamp": times, "n": [1, 2]})
+    assert charts.for_result(series, None).data[0].type == "scatter"
+    by_code = pd.DataFrame({"resultCode": ["200", "500"], "n": [5, 1]})
+    assert charts.for_result(by_code, "barchart").data[0].type == "bar"
+    assert charts.for_result(by_code, "piechart").data[0].type == "pie"
+    assert charts.for_result(pd.DataFrame({"name": ["a"]}), "timechart") is None
+
+
+def test_launcher_command_is_offline_and_local():
+    command = launcher.command(8501)
+    flags = dict(zip(command[5::2], command[6::2]))
+    assert flags["--server.address"] == "127.0.0.1"
+    assert flags["--browser.gatherUsageStats"] == "false"
+    assert flags["--server.headless"] == "true"
+    assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("dashboard/app.py")
