@@ -14,6 +14,7 @@ import argparse
 import statistics
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -24,6 +25,7 @@ from collector.kql import run_query  # noqa: E402
 from collector.store.schema import TABLES  # noqa: E402
 
 SERVICE = "svc-0"
+HOUR_AGO = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
 SERVICES = 4
 
 QUERIES = [
@@ -48,11 +50,13 @@ QUERIES = [
     ),
     (
         "join 1h",
-        "requests | where timestamp > ago(1h) | join (exceptions | where timestamp > ago(1h)) on operation_Id",
+        # A fixed hour (the one before the run started), not ago(1h): a window that slides between
+        # our run and the baseline's would make their row counts differ by the rows at its edge.
+        f"requests | where timestamp > datetime({HOUR_AGO}) | join (exceptions | where timestamp > datetime({HOUR_AGO})) on operation_Id",
         "SELECT r.*, e.* FROM (SELECT DISTINCT ON (operation_Id) {requests} FROM requests "
-        "WHERE _service = 'svc-0' AND timestamp > now()::TIMESTAMP - INTERVAL 1 HOUR) r "
+        f"WHERE _service = 'svc-0' AND timestamp > TIMESTAMP '{HOUR_AGO}') r "
         "JOIN (SELECT {exceptions} FROM exceptions WHERE _service = 'svc-0' "
-        "AND timestamp > now()::TIMESTAMP - INTERVAL 1 HOUR) e ON r.operation_Id = e.operation_Id",
+        f"AND timestamp > TIMESTAMP '{HOUR_AGO}') e ON r.operation_Id = e.operation_Id",
     ),
 ]
 
