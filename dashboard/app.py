@@ -12,6 +12,7 @@ PAGES = (
     ("views/logs.py", "Logs", ":material/search:"),
     ("views/services.py", "Services", ":material/settings:"),
     ("views/console.py", "Console logs", ":material/terminal:"),
+    ("views/jobs.py", "Jobs", ":material/work:"),
 )
 
 

@@ -183,6 +183,8 @@ def dependency(identity: Identity, operation: Operation, *, span_id: str, name: 
     return identity.envelope("RemoteDependency", "RemoteDependencyData", base, start_s, operation)
 
 
-def metric(identity: Identity, name: str, value: float, time_s: float, properties: dict) -> bytes:
+def metric(identity: Identity, name: str, value: float, time_s: float, properties: dict,
+           operation: Operation | None = None) -> bytes:
+    """`operation` links the metric to an operation (a batch job's progress lives under the job's)."""
     base = {"ver": 2, "metrics": [{"name": name, "value": value, "count": 1}], "properties": properties}
-    return identity.envelope("Metric", "MetricData", base, time_s, None)
+    return identity.envelope("Metric", "MetricData", base, time_s, operation)

@@ -75,7 +75,7 @@ class UserScript:
         spec.loader.exec_module(module)
         for name in ("init", "run"):
             if not callable(getattr(module, name, None)):
-                raise ScriptError(f"{self.path} does not define a {name}() function")
+                raise ScriptError(f"{self.path} does not define the {name}() function it needs")
         self.module = module
         driver = getattr(module, "driver_module", None)
         self.run = driver.run if driver is not None and callable(getattr(driver, "run", None)) else module.run
