@@ -17,6 +17,7 @@ from rich.table import Table
 from collector import admin_key
 from collector.client import DEFAULT_DATA_DIR, InsightsError, Workspace
 from dashboard.demo import demo_command
+from exporters.cli import export_app
 from dashboard.launcher import dashboard_command
 from scoring.batch.cli import batch_app
 from scoring.cli import logs_command, score_command
@@ -25,6 +26,7 @@ app = typer.Typer(help="Endpoint Insights: observability for deployed ML scoring
 service_app = typer.Typer(help="Create and manage services (keys, enable_app_insights).", no_args_is_help=True)
 app.add_typer(service_app, name="service")
 app.add_typer(batch_app, name="batch")
+app.add_typer(export_app, name="export")
 app.command("score")(score_command)
 app.command("logs")(logs_command)
 app.command("dashboard")(dashboard_command)

@@ -19,6 +19,8 @@ from collector.api import logs, otlp, query, services, track
 from collector.ingest.pipeline import Pipeline
 from collector.store.database import Store
 from collector.store.services import Registry, ServiceError
+from exporters import api as export_api
+from exporters.scheduler import ExportScheduler
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +54,14 @@ def create_app(data_dir: Path, public_url: str | None = None) -> FastAPI:
         app.state.public_url = public_url
         app.state.query_timeout_s = float(os.environ.get("INSIGHTS_QUERY_TIMEOUT_S", "30"))
         app.state.pipeline = Pipeline(registry, store.writer, data_dir / "blob")
+        app.state.exporter = ExportScheduler(store, registry, data_dir)
+        app.state.exporter.start()
         app.state.ready = True
         try:
             yield
         finally:
             app.state.ready = False
+            app.state.exporter.stop()  # before the store: it commits checkpoints through the writer
             app.state.pipeline.close()
             store.close()
 
@@ -67,7 +72,7 @@ def create_app(data_dir: Path, public_url: str | None = None) -> FastAPI:
         default_response_class=ORJSONResponse,
     )
     app.state.ready = False
-    for router in (track.router, otlp.router, services.router, query.router, logs.router):
+    for router in (track.router, otlp.router, services.router, query.router, logs.router, export_api.router):
         app.include_router(router)
     app.add_exception_handler(ServiceError, _service_error)
 

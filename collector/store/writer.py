@@ -83,7 +83,11 @@ class Writer:
         self._thread.join()
 
     def _last_seq(self) -> int:
+        """The highest sequence ever handed out: kept in `meta` with every commit, because the
+        rows that carried it may since have been deleted (retention), and a number handed out twice
+        could fall below an export checkpoint and never be exported."""
         parts = [f'SELECT max("{SEQ_COLUMN}") AS s FROM "{name}"' for name in TABLES]
+        parts.append("SELECT max(CAST(value AS BIGINT)) AS s FROM meta WHERE key = 'last_seq'")
         (value,) = self._con.execute(f"SELECT coalesce(max(s), 0) FROM ({' UNION ALL '.join(parts)})").fetchone()
         return int(value)
 
@@ -146,7 +150,10 @@ class Writer:
         con.execute("BEGIN TRANSACTION")
         try:
             results = [[operation(con) for operation in batch.operations] for batch in batches]
+            seq_before = self._seq
             self._insert_rows(batches)
+            if self._seq != seq_before:
+                con.execute("INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)", [str(self._seq)])
             self._add_stats(batches)
             con.execute("COMMIT")
         except Exception:

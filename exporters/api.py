@@ -1,0 +1,73 @@
+"""Export settings, status and manual runs over HTTP (admin key only):
+
+- `GET|PUT /api/services/{name}/export` — the service's settings (PUT replaces them; omitted fields
+  take their defaults; an invalid field is a 400 that names it).
+- `POST /api/services/{name}/export/run[?wait=true]` — export now, once (202 with the run; with
+  wait, 200 when it has finished).
+- `GET /api/services/{name}/export/status`, `GET /api/export/status` — last run, items exported,
+  lag, last error.
+
+The scheduler lives in `app.state.exporter` (see ExportScheduler).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import ORJSONResponse
+
+from collector.api.auth import Caller, admin
+from exporters.scheduler import ExportScheduler
+from exporters.settings import SettingsError, validate
+
+router = APIRouter(prefix="/api", tags=["export"])
+
+
+def _scheduler(request: Request) -> ExportScheduler:
+    return request.app.state.exporter
+
+
+@router.get("/services/{name}/export")
+def get_settings(request: Request, name: str, _: Caller = Depends(admin)) -> dict:
+    """The service's export settings; `configured` is false (and the defaults shown) until a PUT."""
+    settings = _scheduler(request).settings(name)
+    if settings is None:
+        return {"configured": False, **validate({}).model_dump()}
+    return {"configured": True, **settings.model_dump()}
+
+
+@router.put("/services/{name}/export")
+async def put_settings(request: Request, name: str, _: Caller = Depends(admin)):
+    """Replace the service's export settings; the next export runs at once on the new terms."""
+    scheduler = _scheduler(request)
+    scheduler.settings(name)  # 404 before looking at the body
+    try:
+        body = await request.json()
+    except ValueError:
+        return ORJSONResponse({"detail": "body: not valid JSON", "field": "body"}, status_code=400)
+    try:
+        settings = validate(body)
+    except SettingsError as error:
+        return ORJSONResponse({"detail": str(error), "field": error.field}, status_code=400)
+    await scheduler.configure(name, settings)
+    return {"configured": True, **settings.model_dump()}
+
+
+@router.post("/services/{name}/export/run")
+async def run_export(request: Request, name: str, wait: bool = False, _: Caller = Depends(admin)):
+    """Export the service now, once (also when scheduled export is off)."""
+    run = _scheduler(request).request_run(name)
+    if not wait:
+        return ORJSONResponse(run.to_json(), status_code=202)
+    return await asyncio.wrap_future(run.future)
+
+
+@router.get("/services/{name}/export/status")
+def service_status(request: Request, name: str, _: Caller = Depends(admin)) -> dict:
+    return _scheduler(request).status(name)
+
+
+@router.get("/export/status")
+def all_status(request: Request, _: Caller = Depends(admin)) -> list[dict]:
+    return _scheduler(request).all_status()
