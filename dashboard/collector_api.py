@@ -105,33 +105,18 @@ def stats(link: Link, name: str) -> dict:
     return workspace(link).request("GET", f"/api/services/{name}/stats").json()
 
 
-def console_logs(link: Link, name: str, lines: int) -> str | None:
-    """The service's console tail (Webservice.get_logs); None when this collector has no such API."""
-    service = Webservice(workspace(link), name, _data={"name": name})
-    try:
-        return service.get_logs(lines=lines)
-    except ApiError as error:
-        if _route_missing(error):
-            return None
-        raise
+def console_logs(link: Link, name: str, lines: int) -> str:
+    """The service's console tail (Webservice.get_logs)."""
+    return Webservice(workspace(link), name, _data={"name": name}).get_logs(lines=lines)
 
 
-def export_info(link: Link, name: str) -> dict | None:
-    """{"settings": ..., "status": ...} of continuous export; None when this collector has no export API."""
+def export_info(link: Link, name: str) -> dict:
+    """{"settings": ..., "status": ...} of the service's continuous export."""
     ws = workspace(link)
-    try:
-        settings = ws.request("GET", f"/api/services/{name}/export").json()
-        status = ws.request("GET", f"/api/services/{name}/export/status").json()
-    except ApiError as error:
-        if _route_missing(error):
-            return None
-        raise
-    return {"settings": settings, "status": status}
-
-
-def _route_missing(error: ApiError) -> bool:
-    """A 404 from the router itself (FastAPI says 'Not Found'), not 'no service named ...'."""
-    return error.status_code == 404 and error.message.strip() == "Not Found"
+    return {
+        "settings": ws.request("GET", f"/api/services/{name}/export").json(),
+        "status": ws.request("GET", f"/api/services/{name}/export/status").json(),
+    }
 
 
 def _result(answer: dict) -> QueryResult:

@@ -14,9 +14,7 @@ TAIL_REFRESH_S = 5
 
 def tail(chosen: Selection, lines: int) -> None:
     text = collector_api.console_logs(chosen.link, chosen.service, lines)
-    if text is None:
-        st.info("This collector has no console-log API yet (GET /api/services/{name}/logs); update it.")
-    elif not text:
+    if not text:
         st.info(f"No console output from {chosen.service} yet. `insights score --service {chosen.service}` "
                 "sends its processes' stdout and stderr here.")
     else:

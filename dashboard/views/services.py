@@ -61,9 +61,6 @@ def _counters(link: Link, name: str) -> None:
 def _export(link: Link, name: str) -> None:
     st.subheader("Continuous export")
     info = collector_api.export_info(link, name)
-    if info is None:
-        st.caption("This collector has no continuous-export API (update it to get `insights export`).")
-        return
     settings, status = info["settings"], info["status"]
     if not settings.get("configured"):
         st.caption("Not configured: `insights export` or PUT /api/services/{name}/export sets it up.")

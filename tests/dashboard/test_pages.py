@@ -183,11 +183,19 @@ def test_services_keys_are_masked_until_revealed(app, collector):
     assert created["api_key"] in shown and created["connection_string"] in shown
 
 
-def test_services_counters_and_export_section(app, seeded):
+def test_services_counters_and_export_section(app, seeded, collector, tmp_path):
     at = app(seeded[0], "services")
     counters = {m.label: m.value for m in at.metric}
     assert counters["imported"] == f"{len(seeded[1]):,}"
     assert "Continuous export" in [h.value for h in at.subheader]
+    assert any("Not configured" in c.value for c in at.caption)
+
+    with collector.admin as admin:
+        admin.put(f"/api/services/{seeded[0]}/export", json={"destination": str(tmp_path), "interval_seconds": 3600}).raise_for_status()
+    at = app(seeded[0], "services")
+    shown = "\n".join(str(j.value) for j in at.json)
+    assert str(tmp_path) in shown and "3600" in shown
+    assert not any("Not configured" in c.value for c in at.caption)
 
 
 def test_console_logs_tail(app, collector):
