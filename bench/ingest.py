@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 import orjson
+import psutil
 from rich.console import Console
 from rich.table import Table
 
@@ -48,6 +49,19 @@ print(json.dumps([len(acked), latencies]))
     wall = time.perf_counter() - started
     acked, latencies = orjson.loads(output)
     return acked, latencies, wall
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (the collector and its ingestion workers)."""
+    process = psutil.Process(pid)
+    total = 0.0
+    for each in [process, *process.children(recursive=True)]:
+        try:
+            times = each.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def count_rows(db_path: Path) -> int:
@@ -99,8 +113,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         collector = CollectorProcess(Path(tmp) / "data").start()
         ikey = collector.create_service("bench")["instrumentation_key"]
+        cpu_before = cpu_seconds(collector.process.pid)
         with console.status(f"loading for {args.seconds:.0f} s over {args.connections} connections"):
             acked, latencies, wall = load(collector, ikey, args.seconds, args.connections)
+        collector_cpu = cpu_seconds(collector.process.pid) - cpu_before
         collector.stop()
         rows = count_rows(collector.data_dir / "telemetry.duckdb")
     items = acked * ITEMS_PER_BATCH
@@ -114,6 +130,7 @@ def main() -> None:
     table.add_row("rows found after stop", f"{rows:,}")
     table.add_row("every acknowledged item found", "yes" if rows >= items else "NO")
     table.add_row("collector items/s", f"{items / wall:,.0f}")
+    table.add_row("collector CPU per item (µs, all its processes)", f"{collector_cpu / items * 1e6:.1f}")
     table.add_row("batch latency p50 (ms)", f"{statistics.median(latencies_ms):.1f}")
     table.add_row("batch latency p99 (ms)", f"{latencies_ms[int(len(latencies_ms) * 0.99) - 1]:.1f}")
     table.add_row("baseline: DuckDB Arrow insert items/s", f"{ceiling:,.0f}")

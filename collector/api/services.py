@@ -74,7 +74,9 @@ def service_stats(request: Request, name: str, who: Caller = Depends(caller)) ->
     _require_reader(who, name)
     request.app.state.registry.get(name)
     with request.app.state.store.reader() as cursor:
-        rows = cursor.execute("SELECT counter, value FROM service_stats WHERE service = ?", [name]).fetchall()
+        rows = cursor.execute(
+            "SELECT counter, sum(value)::BIGINT FROM service_counters WHERE service = ? GROUP BY counter", [name]
+        ).fetchall()
     counters = dict(rows)
     rejected = {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("rejected:")}
     return {

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import duckdb
 
-from collector.store.schema import TABLES
+from collector.store.schema import SEQUENCE, TABLES
 from collector.store.writer import Writer
 
 DB_FILENAME = "telemetry.duckdb"
@@ -40,12 +40,13 @@ _META_DDL = (
         instance VARCHAR,
         line VARCHAR NOT NULL
     )""",
-    """CREATE TABLE IF NOT EXISTS service_stats (
+    # Where every item went, per service: increments appended with each commit, summed when read.
+    """CREATE TABLE IF NOT EXISTS service_counters (
         service VARCHAR NOT NULL,
         counter VARCHAR NOT NULL,
-        value BIGINT NOT NULL,
-        PRIMARY KEY (service, counter)
+        value BIGINT NOT NULL
     )""",
+    f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}",
 )
 
 

@@ -25,6 +25,8 @@ _TYPES: dict[str, tuple[str, pa.DataType]] = {
 
 SERVICE_COLUMN = "_service"
 SEQ_COLUMN = "_seq"
+SEQUENCE = "ingest_seq"
+"""The DuckDB sequence `_seq` values come from (see store/writer.py)."""
 INTERNAL_COLUMNS = (SERVICE_COLUMN, SEQ_COLUMN)
 
 

@@ -22,7 +22,7 @@ from typing import Callable
 import duckdb
 import pyarrow as pa
 
-from collector.store.schema import SEQ_COLUMN, TABLES
+from collector.store.schema import SEQ_COLUMN, SEQUENCE
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +32,14 @@ MAX_GROUP_ROWS = 200_000
 """Rows committed in one transaction at most; bounds the latency of a group commit."""
 
 CHECKPOINT_IDLE_SECONDS = 2.0
+COMPACT_COUNTER_ROWS = 1_000
 CHECKPOINT_WAL_BYTES = 64 * 2**20
 
 
 @dataclass
 class Batch:
     """What one request writes: Arrow tables by table name (see schema.Table.to_arrow), counters
-    to add to `service_stats`, and arbitrary operations (service changes) run in the same commit."""
+    to add to `service_counters`, and arbitrary operations (service changes) run in the same commit."""
 
     tables: dict[str, pa.Table] = field(default_factory=dict)
     stats: Counter = field(default_factory=Counter)
@@ -56,14 +57,19 @@ class Overloaded(RuntimeError):
 class Writer:
     def __init__(self, con: duckdb.DuckDBPyConnection, wal_path: str, item_id_prefix: str, max_pending_rows: int):
         self._con = con
-        # Rows that come without an item id (all but imported ones) get prefix + their _seq in hex.
-        self._item_id = f"coalesce(\"itemId\", '{item_id_prefix}' || lpad(to_hex(\"{SEQ_COLUMN}\"), 12, '0'))"
+        # `_seq` comes from a DuckDB sequence: durable, and never handed out twice, even when the
+        # rows that carried the highest numbers are deleted. Rows that come without an item id
+        # (all but imported ones) get the store's prefix + their _seq in hex.
+        item_id = f"coalesce(\"itemId\", '{item_id_prefix}' || lpad(to_hex(\"{SEQ_COLUMN}\"), 12, '0'))"
+        self._insert_select = (
+            f'SELECT * REPLACE ({item_id} AS "itemId") '
+            f"FROM (SELECT *, nextval('{SEQUENCE}') AS \"{SEQ_COLUMN}\" FROM incoming)"
+        )
         self._wal_path = wal_path
         self._queue: queue.SimpleQueue[tuple[Batch, Future] | None] = queue.SimpleQueue()
         self._pending_rows = 0
         self._lock = threading.Lock()
         self._max_pending_rows = max_pending_rows
-        self._seq = self._last_seq()
         self._thread = threading.Thread(target=self._run, name="duckdb-writer", daemon=True)
         self._thread.start()
 
@@ -81,15 +87,6 @@ class Writer:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join()
-
-    def _last_seq(self) -> int:
-        """The highest sequence ever handed out: kept in `meta` with every commit, because the
-        rows that carried it may since have been deleted (retention), and a number handed out twice
-        could fall below an export checkpoint and never be exported."""
-        parts = [f'SELECT max("{SEQ_COLUMN}") AS s FROM "{name}"' for name in TABLES]
-        parts.append("SELECT max(CAST(value AS BIGINT)) AS s FROM meta WHERE key = 'last_seq'")
-        (value,) = self._con.execute(f"SELECT coalesce(max(s), 0) FROM ({' UNION ALL '.join(parts)})").fetchone()
-        return int(value)
 
     def _run(self) -> None:
         while True:
@@ -122,11 +119,9 @@ class Writer:
         return False
 
     def _commit_group(self, group: list[tuple[Batch, Future]]) -> None:
-        seq_before = self._seq
         try:
             results = self._transaction([batch for batch, _ in group])
         except Exception:
-            self._seq = seq_before
             if len(group) == 1:
                 log.exception("write failed")
                 self._settle(group, error=True)
@@ -150,10 +145,7 @@ class Writer:
         con.execute("BEGIN TRANSACTION")
         try:
             results = [[operation(con) for operation in batch.operations] for batch in batches]
-            seq_before = self._seq
             self._insert_rows(batches)
-            if self._seq != seq_before:
-                con.execute("INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)", [str(self._seq)])
             self._add_stats(batches)
             con.execute("COMMIT")
         except Exception:
@@ -167,12 +159,10 @@ class Writer:
             for name, table in batch.tables.items():
                 by_table.setdefault(name, []).append(table)
         for name, tables in by_table.items():
-            incoming = pa.concat_tables(tables)
-            first = self._seq + 1
-            self._seq += incoming.num_rows
-            incoming = incoming.append_column(SEQ_COLUMN, pa.array(range(first, self._seq + 1), pa.int64()))
+            # One contiguous table scans faster than many small chunks.
+            incoming = pa.concat_tables(tables).combine_chunks()
             # DuckDB scans the local Arrow table `incoming` by name (a replacement scan).
-            self._con.execute(f'INSERT INTO "{name}" SELECT * REPLACE ({self._item_id} AS "itemId") FROM incoming')
+            self._con.execute(f'INSERT INTO "{name}" {self._insert_select}')
 
     def _add_stats(self, batches: list[Batch]) -> None:
         totals: Counter = Counter()
@@ -181,14 +171,9 @@ class Writer:
         if not totals:
             return
         services, counters = zip(*totals)
-        self._con.register("_stats", pa.table({"service": services, "counter": counters, "value": list(totals.values())}))
-        try:
-            self._con.execute(
-                "INSERT INTO service_stats SELECT * FROM _stats "
-                "ON CONFLICT (service, counter) DO UPDATE SET value = service_stats.value + excluded.value"
-            )
-        finally:
-            self._con.unregister("_stats")
+        increments = pa.table({"service": services, "counter": counters, "value": list(totals.values())})
+        # Appended, not upserted: an upsert costs more than the rows it counts. Compacted when idle.
+        self._con.execute("INSERT INTO service_counters SELECT * FROM increments")
 
     def _checkpoint_if_due(self, idle: bool = True) -> None:
         """Checkpoint when idle, or when the WAL grew large under constant load."""
@@ -196,8 +181,28 @@ class Writer:
             wal = os.path.getsize(self._wal_path)
         except OSError:
             return
+        if wal and idle:
+            self._compact_counters()
         if wal and (idle or wal > CHECKPOINT_WAL_BYTES):
             started = time.perf_counter()
             self._con.execute("CHECKPOINT")
             log.debug("checkpoint of %d WAL bytes took %.1f ms", wal, (time.perf_counter() - started) * 1000)
 
+
+    def _compact_counters(self) -> None:
+        """Fold the appended counter increments into one row per (service, counter)."""
+        con = self._con
+        (rows,) = con.execute("SELECT count(*) FROM service_counters").fetchone()
+        if rows < COMPACT_COUNTER_ROWS:
+            return
+        con.execute("BEGIN TRANSACTION")
+        try:
+            totals = con.execute(
+                "SELECT service, counter, sum(value)::BIGINT AS value FROM service_counters GROUP BY ALL"
+            ).fetch_arrow_table()
+            con.execute("DELETE FROM service_counters")
+            con.execute("INSERT INTO service_counters SELECT * FROM totals")
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise

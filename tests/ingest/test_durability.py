@@ -32,7 +32,7 @@ def test_kill_9_during_load_loses_no_acknowledged_item(tmp_path):
             "SELECT operation_Id, count(*) FROM (SELECT operation_Id FROM traces UNION ALL SELECT operation_Id FROM requests "
             "UNION ALL SELECT operation_Id FROM dependencies UNION ALL SELECT operation_Id FROM exceptions "
             "UNION ALL SELECT operation_Id FROM customMetrics) GROUP BY ALL").fetchall())
-        (accepted,) = con.execute("SELECT value FROM service_stats WHERE service = ? AND counter = 'accepted'",
+        (accepted,) = con.execute("SELECT sum(value) FROM service_counters WHERE service = ? AND counter = 'accepted'",
                                   [service["name"]]).fetchone()
     missing = [batch for batch in acked if stored.get(batch) != ITEMS_PER_BATCH]
     assert missing == [], f"{len(missing)} acknowledged batches incomplete after kill -9"
