@@ -10,21 +10,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collector.ingest.body import decompress
-from collector.ingest.prepare import Prepared, prepare_body, prepare_otlp
+from collector.ingest.prepare import Prepared, prepare_body, prepare_otlp, worker_init
 from collector.store.services import Registry
 from collector.store.writer import Batch, Overloaded, Writer
 
 log = logging.getLogger(__name__)
 
 INLINE_BODY_BYTES = 64 * 1024
-"""Decompressed bodies up to this size (an SDK's usual batch of ~100 items) are prepared in the
-collector process itself; larger ones go to the pool."""
+"""Bodies up to this size decompressed (an SDK's usual batch of ~100 items) are prepared in the
+collector process itself; larger ones go to the pool, still compressed (the worker decompresses)."""
+
+COMPRESSION_RATIO = 8
+"""Telemetry JSON shrinks about this much under gzip: how a compressed body's size is judged."""
+
+
+def _is_small(body: bytes, content_encoding: str | None) -> bool:
+    compressed = (content_encoding or "identity").strip().lower() != "identity"
+    return len(body) * (COMPRESSION_RATIO if compressed else 1) <= INLINE_BODY_BYTES
 
 
 @dataclass
@@ -53,7 +61,10 @@ class Pipeline:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the collector process holds DuckDB and threads, which must not be forked.
-        pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(
+            self._workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=worker_init, initargs=(os.getpid(),),
+        )
         for _ in range(self._workers):
             pool.submit(int)  # start the workers now, not on the first large request
         return pool
@@ -63,20 +74,21 @@ class Pipeline:
 
     async def ingest_body(self, body: bytes, content_encoding: str | None) -> TrackResult:
         """Prepare and commit a track body; BodyError if unreadable, Overloaded if the writer is behind."""
-        data = decompress(body, content_encoding)
-        return await self._prepare_and_commit(len(data), prepare_body, data, self.registry.routing(), self.blob_dir)
+        return await self._prepare_and_commit(
+            _is_small(body, content_encoding), prepare_body, body, content_encoding, self.registry.routing(), self.blob_dir
+        )
 
     async def ingest_otlp(
         self, signal: str, body: bytes, content_encoding: str | None, content_type: str, ikey: str
     ) -> TrackResult:
         """Prepare and commit an OTLP body; OtlpDecodeError if it is not OTLP."""
-        data = decompress(body, content_encoding)
         return await self._prepare_and_commit(
-            len(data), prepare_otlp, signal, data, content_type, ikey, self.registry.routing(), self.blob_dir
+            _is_small(body, content_encoding), prepare_otlp,
+            signal, body, content_encoding, content_type, ikey, self.registry.routing(), self.blob_dir,
         )
 
-    async def _prepare_and_commit(self, size: int, prepare, *args) -> TrackResult:
-        if size <= INLINE_BODY_BYTES:
+    async def _prepare_and_commit(self, small: bool, prepare, *args) -> TrackResult:
+        if small:
             prepared = prepare(*args)
         else:
             prepared = await self._in_pool(prepare, *args)

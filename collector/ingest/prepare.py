@@ -11,6 +11,10 @@ disabled), or rejected (with a reason); `stats` records which, per service.
 
 from __future__ import annotations
 
+import gc
+import os
+import threading
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,7 +23,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from collector.ingest import otlp
-from collector.ingest.body import BadItem, split_items
+from collector.ingest.body import BadItem, decompress, split_items
 from collector.ingest.cap import ITEM_LIMIT, Spill, cap_row, row_size
 from collector.ingest.envelope import ItemError, dumps_dynamic, map_envelope
 from collector.store.schema import SERVICE_COLUMN, TABLES
@@ -42,17 +46,33 @@ class Prepared:
     stats: Counter = field(default_factory=Counter)
 
 
-def prepare_body(data: bytes, routing: Routing, blob_dir: Path) -> Prepared:
-    """Split a decompressed track body and prepare its items; BodyError if unreadable as a whole."""
-    return prepare_items(split_items(data), routing, blob_dir)
+def worker_init(parent_pid: int) -> None:
+    """Set up an ingestion worker process: it exits when the collector is gone (even after a kill -9,
+    which runs no shutdown), and its garbage collector leaves the long-lived imports alone and runs
+    less often (each task's objects die with it; cycles are rare)."""
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 50)
+
+    def exit_with_parent() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=exit_with_parent, name="exit-with-collector", daemon=True).start()
+
+
+def prepare_body(body: bytes, content_encoding: str | None, routing: Routing, blob_dir: Path) -> Prepared:
+    """Decompress and split a track body and prepare its items; BodyError if unreadable as a whole."""
+    return prepare_items(split_items(decompress(body, content_encoding)), routing, blob_dir)
 
 
 def prepare_otlp(
-    signal: str, data: bytes, content_type: str, ikey: str, routing: Routing, blob_dir: Path
+    signal: str, body: bytes, content_encoding: str | None, content_type: str, ikey: str, routing: Routing,
+    blob_dir: Path,
 ) -> Prepared:
-    """Decode a decompressed OTLP body, convert it to envelopes as Azure Monitor's exporter would,
-    and prepare those; OtlpDecodeError if the body is not OTLP."""
-    message = otlp.decode_otlp(signal, data, content_type)
+    """Decode an OTLP body, convert it to envelopes as Azure Monitor's exporter would, and prepare
+    those; OtlpDecodeError if the body is not OTLP."""
+    message = otlp.decode_otlp(signal, decompress(body, content_encoding), content_type)
     return prepare_items(otlp.CONVERTERS[signal](message, ikey), routing, blob_dir)
 
 

@@ -199,7 +199,7 @@ class Writer:
         try:
             totals = con.execute(
                 "SELECT service, counter, sum(value)::BIGINT AS value FROM service_counters GROUP BY ALL"
-            ).fetch_arrow_table()
+            ).to_arrow_table()
             con.execute("DELETE FROM service_counters")
             con.execute("INSERT INTO service_counters SELECT * FROM totals")
             con.execute("COMMIT")

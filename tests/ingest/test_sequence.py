@@ -1,6 +1,8 @@
 """The ingestion sequence (`_seq`) that export checkpoints on is never handed out twice, even when
-the rows that carried the highest numbers are deleted and the store is reopened."""
+the rows that carried the highest numbers are deleted and the store is reopened; and the per-service
+counters, appended with each commit, fold without losing a count."""
 
+import time
 
 from collector.store.database import Store
 from collector.store.schema import TABLES
@@ -31,3 +33,20 @@ def test_sequence_survives_deleting_the_newest_rows_and_a_restart(tmp_path):
         ids = [row[0] for row in cursor.execute("SELECT itemId FROM traces").fetchall()]
     assert len(set(ids)) == 4  # item ids derive from the sequence, so they stay unique too
     reopened.close()
+
+
+def test_counters_fold_into_one_row_each_when_idle_and_keep_their_sums(tmp_path):
+    store = Store(tmp_path)
+    for _ in range(1_200):  # more increments than COMPACT_COUNTER_ROWS
+        batch = _traces(1)
+        batch.stats[("svc", "accepted")] = 1
+        store.writer.submit(batch).result()
+    deadline = time.monotonic() + 15  # the writer compacts once its queue has been idle for a while
+    while True:
+        with store.reader() as cursor:
+            rows = cursor.execute("SELECT service, counter, value FROM service_counters").fetchall()
+        if len(rows) == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert rows == [("svc", "accepted", 1_200)]
+    store.close()
