@@ -4,14 +4,23 @@
     ws = Workspace("http://127.0.0.1:8080", api_key="...")
     svc = Webservice(ws, "my-service")
     svc.update(enable_app_insights=True)
+    svc.state, svc.scoring_uri          # what its running wrapper last reported
+
+    local = LocalWebservice.deploy(ws, "my-service", "score.py", model_dir="model",
+                                   deployment_config=Webservice.deploy_configuration(port=5001))
+    local.run({"data": [[1, 2]]}); local.get_logs(); local.delete()
 
 Every error a user sees is an InsightsError: CollectorUnreachable when nothing answers at the URL,
-ApiError (with the HTTP status and the collector's message) when the collector said no.
+ApiError (with the HTTP status and the collector's message) when the collector said no, ConfigError
+when a config file is missing or unreadable, ScoringError when a scoring call failed, and
+DeploymentFailed when a local wrapper did not come up (with its console output).
 """
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -22,7 +31,10 @@ from collector import admin_key
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_DATA_DIR = "./insights-data"
 
-__all__ = ["Workspace", "Webservice", "InsightsError", "CollectorUnreachable", "ApiError"]
+CONFIG_FILES = (Path(".insights") / "config.json", Path("config.json"))
+
+__all__ = ["Workspace", "Webservice", "LocalWebservice", "DeploymentConfiguration", "InsightsError",
+           "CollectorUnreachable", "ApiError", "ConfigError", "ScoringError", "DeploymentFailed"]
 
 
 class InsightsError(Exception):
@@ -40,6 +52,27 @@ class ApiError(InsightsError):
         self.message = message
 
 
+class ConfigError(InsightsError):
+    """A config file named or found is unusable; the message names it."""
+
+
+class ScoringError(InsightsError):
+    """A scoring call answered with an error status; `message` is the service's own."""
+
+    def __init__(self, status_code: int, message: str, uri: str):
+        super().__init__(f"{uri} answered {status_code}: {message}")
+        self.status_code = status_code
+        self.message = message
+
+
+class DeploymentFailed(InsightsError):
+    """A local wrapper exited or did not become ready; `logs` holds its console output."""
+
+    def __init__(self, message: str, logs: str):
+        super().__init__(f"{message}\n--- its console output (last lines) ---\n{logs}")
+        self.logs = logs
+
+
 class Workspace:
     """A collector and the key to talk to it (the admin key, or one service's api key)."""
 
@@ -47,7 +80,29 @@ class Workspace:
         self.url = (url or os.environ.get("INSIGHTS_URL") or DEFAULT_URL).rstrip("/")
         key = api_key or admin_key.read(Path(os.environ.get("INSIGHTS_DATA_DIR", DEFAULT_DATA_DIR)))
         headers = {"x-api-key": key} if key else {}
+        self.config_path: Path | None = None
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike | None = None, timeout: float = 60.0) -> "Workspace":
+        """The workspace a config file describes: JSON `{"url": ..., "api_key": ...}` (either may be
+        left out), as `insights` users keep it beside their code.
+
+        Lookup order, first hit wins for each value:
+        1. The config file: `path` when given (a file, or a folder holding `.insights/config.json`
+           or `config.json`; it must exist). Otherwise the current folder and then each parent
+           folder, looking for `.insights/config.json`, then `config.json`; a `config.json` that has
+           neither "url" nor "api_key" (an Azure ML one, say) is passed over.
+        2. The environment: INSIGHTS_URL, INSIGHTS_API_KEY.
+        3. The admin.key in the collector's data dir (INSIGHTS_DATA_DIR, default ./insights-data),
+           and the URL http://127.0.0.1:8080.
+        With no file found (and no `path`) this is `Workspace()`: steps 2 and 3 alone.
+        """
+        found = _find_config(Path(path) if path is not None else None)
+        values = _read_config(found) if found else {}
+        workspace = cls(values.get("url"), values.get("api_key"), timeout=timeout)
+        workspace.config_path = found
+        return workspace
 
     def request(self, method: str, path: str, **kwargs) -> httpx.Response:
         try:
@@ -87,8 +142,55 @@ class Workspace:
         return frame
 
 
+@dataclass
+class DeploymentConfiguration:
+    """How to run a service's wrapper (`insights score`): what `Webservice.deploy_configuration()`
+    returns and `LocalWebservice.deploy()` takes. `port=None` picks a free port; None elsewhere
+    keeps the wrapper's default (and azmlinfsrv's environment variables, when set)."""
+
+    enable_app_insights: bool = True
+    port: int | None = None
+    host: str = "127.0.0.1"
+    worker_count: int = 1
+    max_concurrent_requests: int | None = None
+    scoring_timeout_ms: int | None = None
+    max_request_body_bytes: int | None = None
+    cors_origins: list[str] = field(default_factory=list)
+    log_response: bool = False
+    environment_variables: dict[str, str] = field(default_factory=dict)
+
+    def arguments(self) -> list[str]:
+        """`insights score` flags (besides entry script, port and service)."""
+        out = ["--host", self.host, "--worker_count", str(self.worker_count)]
+        if self.max_concurrent_requests:
+            out += ["--max_concurrent_requests", str(self.max_concurrent_requests)]
+        if self.max_request_body_bytes:
+            out += ["--max_request_body_bytes", str(self.max_request_body_bytes)]
+        if self.cors_origins:
+            out += ["--access_control_allow_origins", ",".join(self.cors_origins)]
+        return out
+
+    def environment(self) -> dict[str, str]:
+        env = dict(self.environment_variables)  # enable_app_insights is the service's switch, followed live
+        if self.scoring_timeout_ms:
+            env["SCORING_TIMEOUT_MS"] = str(self.scoring_timeout_ms)
+        if self.log_response:
+            env["APP_INSIGHTS_LOG_RESPONSE_ENABLED"] = "true"
+        return env
+
+
 class Webservice:
-    """One service: its keys, its switch, its counters."""
+    """One service: its keys, its switch, its counters, and the state of its running wrappers."""
+
+    @staticmethod
+    def deploy_configuration(enable_app_insights: bool = True, port: int | None = None, **options) -> DeploymentConfiguration:
+        """A DeploymentConfiguration; `options` are its other fields (host, worker_count,
+        max_concurrent_requests, scoring_timeout_ms, max_request_body_bytes, cors_origins,
+        log_response, environment_variables)."""
+        try:
+            return DeploymentConfiguration(enable_app_insights=enable_app_insights, port=port, **options)
+        except TypeError as error:
+            raise ConfigError(f"deploy_configuration: {error}") from None
 
     def __init__(self, workspace: Workspace, name: str, _data: dict | None = None):
         self.workspace = workspace
@@ -128,11 +230,65 @@ class Webservice:
     def query(self, kql: str, timespan: str | None = None):
         return self.workspace.query(kql, timespan=timespan, service=self.name)
 
+    @property
+    def state(self) -> str:
+        """Healthy, Unhealthy or Unknown, from what the service's wrappers reported (see
+        `wrapper_state()`); asked anew each time."""
+        return self.wrapper_state()["state"]
+
+    @property
+    def scoring_uri(self) -> str | None:
+        """Where the service scores, as its (healthy, else newest) wrapper reported it; None
+        before any wrapper reported."""
+        return self.wrapper_state()["scoring_uri"]
+
+    def wrapper_state(self) -> dict:
+        """{"state", "detail", "scoring_uri", "instances": [...]}: Healthy when a wrapper reported
+        Healthy in the last 10 s; Unhealthy when one reported a problem (init() not finished,
+        workers not answering) or said it stopped; Unknown when none reported lately, since a silent
+        wrapper may be gone or merely cut off from the collector."""
+        return self.workspace.request("GET", f"/api/services/{self.name}/state").json()
+
     def get_logs(self, lines: int = 100) -> str:
         """The last `lines` lines of the service's console output (its wrapper's stdout and
         stderr), oldest first, as one string; they are kept after a crash too."""
         body = self.workspace.request("GET", f"/api/services/{self.name}/logs", params={"lines": lines}).json()
         return "\n".join(entry["line"] for entry in body["lines"])
+
+
+def _find_config(path: Path | None) -> Path | None:
+    if path is not None:
+        if path.is_file():
+            return path
+        for name in CONFIG_FILES:
+            if (path / name).is_file():
+                return path / name
+        raise ConfigError(f"no config file at {path} (expected a file, or a folder with .insights/config.json "
+                          f"or config.json holding {{\"url\", \"api_key\"}})")
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        for name in CONFIG_FILES:
+            candidate = folder / name
+            if candidate.is_file() and (name != Path("config.json") or _names_a_collector(candidate)):
+                return candidate
+    return None
+
+
+def _names_a_collector(path: Path) -> bool:
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(values, dict) and bool({"url", "api_key"} & values.keys())
+
+
+def _read_config(path: Path) -> dict:
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"cannot read the config file {path}: {error}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"the config file {path} must hold a JSON object like {{\"url\": ..., \"api_key\": ...}}")
+    return {key: values[key] for key in ("url", "api_key") if isinstance(values.get(key), str) and values[key]}
 
 
 def _message_of(response: httpx.Response) -> str:
@@ -155,3 +311,6 @@ def _query_error_message(error: dict) -> str:
     if inner.get("line") is not None and inner.get("pos") is not None and " line " not in message:
         message += f" (line {inner['line']}, position {inner['pos']})"
     return message
+
+
+from collector.local import LocalWebservice  # noqa: E402  (it builds on the classes above)

@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import ORJSONResponse
 
 from collector import admin_key
-from collector.api import logs, otlp, query, services, track
+from collector.api import logs, otlp, query, services, track, wrappers
 from collector.ingest.pipeline import Pipeline
 from collector.store.database import Store
 from collector.store.services import Registry, ServiceError
@@ -72,7 +72,7 @@ def create_app(data_dir: Path, public_url: str | None = None) -> FastAPI:
         default_response_class=ORJSONResponse,
     )
     app.state.ready = False
-    for router in (track.router, otlp.router, services.router, query.router, logs.router, export_api.router):
+    for router in (track.router, otlp.router, services.router, query.router, logs.router, wrappers.router, export_api.router):
         app.include_router(router)
     app.add_exception_handler(ServiceError, _service_error)
 

@@ -2,8 +2,8 @@
 
 The request's trace context is made current in the thread that runs run() (a non-recording span
 carrying the request's trace id and span id), so the instrumented clients (requests, httpx, and the
-standard library's urllib through a small wrapper here) start CLIENT spans under it and send
-`traceparent` on; a span processor turns each ended CLIENT span into a RemoteDependencyData envelope
+standard library's urllib and urllib3 used directly, through small wrappers here) start CLIENT spans
+under it and send `traceparent` on; a span processor turns each ended CLIENT span into a RemoteDependencyData envelope
 linked to the request. Nothing is exported anywhere else: no OTel exporter is configured.
 """
 
@@ -80,6 +80,7 @@ def install(capture: Capture) -> None:
         except Exception as error:  # a missing client library must not stop scoring
             log.debug("instrumentation %s unavailable: %s", name, error)
     _instrument_urllib(provider.get_tracer("scoring.urllib"))
+    _instrument_urllib3(provider.get_tracer("scoring.urllib3"))
 
 
 def _instrument_urllib(tracer) -> None:
@@ -116,6 +117,48 @@ def _instrument_urllib(tracer) -> None:
 
     open_.__insights__ = True
     urllib.request.OpenerDirector.open = open_
+
+
+def _instrument_urllib3(tracer) -> None:
+    """urllib3's HTTPConnectionPool.urlopen (what PoolManager.request, urllib3.request and a pool's
+    own request end in) -> a CLIENT span with traceparent injected.
+
+    Ours rather than opentelemetry-instrumentation-urllib3, whose releases require an SDK other than
+    the one we pin. requests sends through urllib3 too: its instrumentation marks the call with
+    suppress_http_instrumentation, which we honour, so a requests call stays one dependency; retries
+    and redirects urllib3 follows inside one urlopen are part of that call's span."""
+    try:
+        from urllib3.connectionpool import HTTPConnectionPool
+    except ImportError:
+        return
+    from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled, suppress_http_instrumentation
+    from opentelemetry.propagate import inject
+
+    original = HTTPConnectionPool.urlopen
+    if getattr(original, "__insights__", False):
+        return
+
+    def urlopen(self, method, url, body=None, headers=None, *args, **kwargs):
+        if not is_http_instrumentation_enabled():
+            return original(self, method, url, body, headers, *args, **kwargs)
+        full_url = url if "://" in url else f"{self.scheme}://{_host_port(self)}{url if url.startswith('/') else '/' + url}"
+        with tracer.start_as_current_span(method, kind=SpanKind.CLIENT,
+                                          attributes={"http.request.method": method, "url.full": full_url}) as span:
+            merged = dict(headers if headers is not None else self.headers)
+            inject(merged)
+            with suppress_http_instrumentation():
+                response = original(self, method, url, body, merged, *args, **kwargs)
+            span.set_attribute("http.response.status_code", response.status)
+            return response
+
+    urlopen.__insights__ = True
+    HTTPConnectionPool.urlopen = urlopen
+
+
+def _host_port(pool) -> str:
+    host = f"[{pool.host}]" if ":" in pool.host else pool.host
+    default = 443 if pool.scheme == "https" else 80
+    return host if pool.port in (None, default) else f"{host}:{pool.port}"
 
 
 @contextmanager

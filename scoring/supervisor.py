@@ -6,8 +6,10 @@ run() for the GIL (the cause of azmlinfsrv's p99 spikes). The workers write tele
 spool; this process ships it, and ships the workers' console output, which it reads from their pipes
 and therefore keeps even when a worker dies. On SIGTERM the workers stop accepting, finish what is in
 flight and spool what they hold; then this process sends for at most `flush_timeout_s` and leaves the
-rest on disk for the next start. When a worker exits on its own (init() failed, a crash), the others
-are stopped and the wrapper exits with the worker's code, as azmlinfsrv's master does.
+rest on disk for the next start. Its heartbeat (heartbeat.py) tells the collector whether the
+workers answer, and where, and brings back the service's enable_app_insights. When a worker exits
+on its own (init() failed, a crash), the others are stopped and the wrapper exits with the worker's
+code, as azmlinfsrv's master does.
 """
 
 from __future__ import annotations
@@ -22,14 +24,12 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
-
 from scoring import worker
 from scoring.config import ENV_VAR, Settings
 from scoring.console import ConsoleRecorder, PipeReader, wait_for
 from scoring.sender import ConsoleTransport, Shipper, TrackTransport
 from scoring.spool import Spool
-from scoring.switch import SwitchPoller
+from scoring.heartbeat import Heartbeat
 
 CONSOLE_SPOOL_MAX_BYTES = 64 * 2**20
 
@@ -42,7 +42,7 @@ class Supervisor:
         self.readers: list[PipeReader] = []
         self.shippers: list[Shipper] = []
         self.stopping = threading.Event()
-        self.poller: SwitchPoller | None = None
+        self.heartbeat: Heartbeat | None = None
         self.recorder = ConsoleRecorder(Spool(self.root / "console") if settings.ships else None)
 
     def run(self) -> int:
@@ -98,11 +98,9 @@ class Supervisor:
         self.shippers.append(Shipper(
             "console", Spool(self.root / "console"), ConsoleTransport(settings.ingestion_endpoint, settings.instrumentation_key),
             CONSOLE_SPOOL_MAX_BYTES, poll_interval=0.5).start())
-        if settings.sends_telemetry:
-            poller = SwitchPoller(settings.ingestion_endpoint, settings.instrumentation_key, self.root)
-            with httpx.Client(timeout=2, trust_env=False) as client:
-                poller.poll_once(client)  # workers start with the service's current setting
-            self.poller = poller.start()
+        heartbeat = Heartbeat(settings, self.root, follow_switch=settings.sends_telemetry)
+        heartbeat.beat("Unhealthy", "starting")  # and the workers start with the service's current setting
+        self.heartbeat = heartbeat.start()
 
     def _install_signals(self) -> None:
         def stop(signum, _frame):
@@ -136,8 +134,6 @@ class Supervisor:
         return 3 if code == 3 else (code if code > 0 else 1)
 
     def _finish(self, code: int) -> int:
-        if self.poller is not None:
-            self.poller.stop()
         deadline = self.settings.graceful_timeout_s + 5
         for process in self.workers:
             try:
@@ -145,6 +141,8 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 process.kill()
         wait_for([reader.thread for reader in self.readers], 2.0)
+        if self.heartbeat is not None:
+            self.heartbeat.stop(f"exit code {code}")
         self.recorder.close()
         stoppers = [threading.Thread(target=s.stop, args=(self.settings.flush_timeout_s,)) for s in self.shippers]
         for thread in stoppers:

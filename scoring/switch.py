@@ -44,17 +44,21 @@ class SwitchPoller:
             return
         if response.status_code != 200:
             return
-        enabled = bool(response.json().get("enable_app_insights", True))
-        if read(self.path) != enabled:
-            temporary = self.path.with_suffix(".tmp")
-            temporary.write_text(json.dumps({"enable_app_insights": enabled}))
-            os.replace(temporary, self.path)
+        write(self.path, bool(response.json().get("enable_app_insights", True)))
 
     def _run(self) -> None:
         with httpx.Client(timeout=5, trust_env=False) as client:
             while not self._stop.is_set():
                 self.poll_once(client)
                 self._stop.wait(self.interval)
+
+
+def write(path: Path, enabled: bool) -> None:
+    """Record the setting for the workers (only when it changed, so they re-read it rarely)."""
+    if read(path) != enabled:
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps({"enable_app_insights": enabled}))
+        os.replace(temporary, path)
 
 
 def read(path: Path) -> bool | None:

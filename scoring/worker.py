@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -93,12 +94,23 @@ def main() -> None:
     )
     server = uvicorn.Server(config)
     app.on_fatal = lambda code: setattr(server, "should_exit", True)
+    _survive_reraised_signals(server)
     try:
         server.run(sockets=[listener])
     finally:
         if capture is not None:
             capture.queue.close()
     sys.exit(app.exit_code or 0)
+
+
+def _survive_reraised_signals(server: uvicorn.Server) -> None:
+    """uvicorn handles SIGTERM/SIGINT while it serves, then restores the handlers it found and
+    raises the signal again. With the default handlers that kills the process right there, before
+    the telemetry queue is flushed to the spool (the requests just finished would be lost), so the
+    handlers it finds only ask the server to exit (which also covers a signal that arrives before
+    uvicorn installed its own) and let main() finish."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: setattr(server, "should_exit", True))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb_kql
 
-from .errors import from_syntax
+from .errors import SYNTAX, KqlError, from_syntax
 
 
 def parse(text: str) -> Any:
@@ -146,7 +146,7 @@ def string(value: str) -> str:
         elif ch == "\t":
             escaped.append("\\t")
         elif ord(ch) < 32:
-            raise ValueError("control character in a generated KQL literal")
+            raise KqlError(SYNTAX, f"the string holds control character U+{ord(ch):04X}, which KQL cannot carry in a term")
         else:
             escaped.append(ch)
     return '"' + "".join(escaped) + '"'

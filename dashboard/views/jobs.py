@@ -1,9 +1,11 @@
 """Jobs: the selected service's batch scoring jobs (`insights batch run --service ...`).
 
-Each job reports its counters as customMetrics, every mini-batch attempt as a `requests` row, and
-the script's prints and errors as `traces` and `exceptions`, all tagged `customDimensions.job`; this
-page lists the jobs by their latest counters, then shows one job's progress, its failed attempts
-with their stacks, and what its script printed, which is where a failed job is debugged.
+Each job reports its counters as customMetrics, every mini-batch attempt as a `requests` row, the
+script's prints and errors as `traces` and `exceptions`, and its outgoing HTTP calls as
+`dependencies`, all tagged `customDimensions.job`; this page lists the jobs by their latest counters
+(a job stopped by SIGTERM shows as Canceled), then shows one job's progress, its failed attempts with
+their stacks, what its script printed, and the services it called, which is where a failed or slow
+job is debugged.
 """
 
 import orjson
@@ -33,6 +35,9 @@ def job_queries(job: str) -> dict[str, str]:
         "logs": (f"traces | {where} | project timestamp, message, severityLevel, "
                  "Contents=tostring(customDimensions.Contents), process=cloud_RoleInstance "
                  "| order by timestamp desc | take 200"),
+        "calls": (f"dependencies | {where} | summarize calls=count(), failed=countif(success == false), "
+                  "avg_ms=avg(duration), p95_ms=percentile(duration, 95) by target, name "
+                  "| order by calls desc | take 50"),
     }
 
 
@@ -88,6 +93,15 @@ def _logs(results: dict) -> None:
         st.dataframe(logs, hide_index=True)
 
 
+def _calls(results: dict) -> None:
+    st.subheader("Outgoing calls")
+    calls = results["calls"].frame
+    if calls.empty:
+        st.caption("init() and run() made no HTTP calls (through requests, httpx or urllib).")
+    else:
+        st.dataframe(calls, hide_index=True)
+
+
 def render() -> None:
     chosen: Selection = selection.current()
     st.title("Jobs")
@@ -106,6 +120,7 @@ def render() -> None:
     results = collector_api.query_all(chosen.link, job_queries(name), chosen.range.timespan, chosen.service)
     _failures(results)
     _logs(results)
+    _calls(results)
 
 
 if __name__ == "__main__":  # run as a page by app.py's st.navigation

@@ -2,7 +2,8 @@
 
 `run` takes the settings of an Azure ML batch deployment under their own names (underscores, as in
 the deployment YAML; dashes work too). Exit codes: 0 the job completed, 1 it failed (the message
-says why and where to look), 2 the command line was wrong and nothing ran, 130 canceled.
+says why and where to look), 2 the command line was wrong and nothing ran, 130 canceled by Ctrl-C,
+143 canceled by SIGTERM (after the mini-batches in flight finished; see orchestrator.py).
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ def run_command(
     workers: int = typer.Option(os.cpu_count() or 1, "--workers", min=1, help="Worker processes (init() once in each)."),
     max_retries: int = typer.Option(3, "--max_retries", "--max-retries", min=0, help="Retries of a mini-batch that raises or times out."),
     timeout: float = typer.Option(30.0, "--timeout", min=0.001, help="Seconds a run() call may take on one mini-batch."),
+    init_timeout: float = typer.Option(600.0, "--init_timeout", "--init-timeout", min=0.001, help="Seconds a worker may take to load score.py and run init(); past it the job fails."),
     error_threshold: int = typer.Option(-1, "--error_threshold", "--error-threshold", min=-1, help="Failed items the job tolerates; -1: any number."),
-    output_file_name: str = typer.Option("predictions.csv", "--output_file_name", "--output-file-name", help="The file run()'s rows are appended to."),
+    output_file_name: str = typer.Option("predictions.csv", "--output_file_name", "--output-file-name", help="The file run()'s rows are appended to (with one row per file, each led by its file's key unless it names it)."),
     logging_level: str = typer.Option("INFO", "--logging_level", "--logging-level", help="The script's logging level (and the master log's)."),
     resource_monitor_interval: float = typer.Option(600, "--resource_monitor_interval", "--resource-monitor-interval", min=0, help="Seconds between resource samples; 0 turns them off."),
     job_name: Optional[str] = typer.Option(None, "--job_name", "--job-name", help="Name to find the job by (default: <script>-<time>-<hex>)."),
@@ -45,6 +47,7 @@ def run_command(
     try:
         settings = build(entry_script=entry_script, input=input, output=output, service=service, job=job_name,
                          mini_batch_size=mini_batch_size, workers=workers, max_retries=max_retries, timeout=timeout,
+                         init_timeout=init_timeout,
                          error_threshold=error_threshold, output_file_name=output_file_name,
                          logging_level=logging_level, resource_monitor_interval=resource_monitor_interval)
         root, files = inputs.list_files(settings.input)

@@ -7,8 +7,14 @@ A mini-batch that raises, runs past --timeout or takes its worker down is retrie
 attempt, at the back of the queue, until --max_retries retries are spent; then its files count as
 failed items. A worker that times out is killed (its stack dumped to user/error/ first, so the user
 sees where run() was stuck) and replaced, and the new process runs init() again: init() runs once
-per process. Problems no retry can fix (the script cannot be loaded, init() raised, run() returned
-neither a DataFrame nor a list) stop the job at once with that message.
+per process. Problems no retry can fix (the script cannot be loaded, init() raised or ran past
+--init_timeout, run() returned neither a DataFrame nor a list) stop the job at once with that message.
+
+SIGTERM cancels the job gracefully: no new mini-batch is scheduled, the ones in flight finish or run
+into --timeout (a failed one is not retried), then the overview and logs are written with the result
+"canceled", the telemetry is flushed and the job exits with 143. A second SIGTERM stops at once,
+killing what is in flight. The workers ignore SIGTERM, so a signal to the whole process group (a
+terminal, `kill -- -PGID`) is handled the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -31,6 +38,7 @@ from scoring.batch.settings import ENV_VAR, JobSettings
 from scoring.batch.telemetry import JobTelemetry, new_span_id
 
 REPORT_INTERVAL_S = 0.5
+SIGTERM_EXIT_CODE = 128 + signal.SIGTERM
 STACK_DUMP_GRACE_S = 0.1
 STOP_GRACE_S = 10.0
 
@@ -61,6 +69,7 @@ class Slot:
         self.fd: int | None = None
         self.reader = protocol.LineReader()
         self.ready = False
+        self.init_deadline = 0.0
         self.attempt: Attempt | None = None
 
     @property
@@ -82,48 +91,94 @@ class Orchestrator:
         self.show_progress = show_progress
         self._last_report = 0.0
         self._last_logged: tuple | None = None
+        self._sigterms = 0
+        self._sigterms_seen = 0
+        self._warned_unkeyed = False
+
+    @property
+    def stopping(self) -> bool:
+        """SIGTERM came: nothing new is scheduled, nothing is retried or respawned."""
+        return self._sigterms > 0
 
     # -- the job ------------------------------------------------------------------------------------
 
     def run(self) -> JobResult:
         self.started = time.time()
-        self._open()
+        previous = self._catch_sigterm()
         try:
-            with ProgressBar(self.counts, self.show_progress) as self.bar:
-                for slot in self.slots:
-                    self._spawn(slot)
-                self._loop()
-        except KeyboardInterrupt:
-            self._finish(CANCELED, "Ctrl-C before all mini-batches were processed", 130)
+            self._open()
+            try:
+                with ProgressBar(self.counts, self.show_progress) as self.bar:
+                    for slot in self.slots:
+                        self._spawn(slot)
+                    self._loop()
+            except KeyboardInterrupt:
+                self._finish(CANCELED, "Ctrl-C before all mini-batches were processed", 130)
+            finally:
+                self._close()
         finally:
-            self._close()
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
         return self.result
+
+    def _catch_sigterm(self):
+        """The handler only counts: the scheduling loop acts on it (within REPORT_INTERVAL_S)."""
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def count(_signum, _frame):
+            self._sigterms += 1
+
+        return signal.signal(signal.SIGTERM, count)
 
     def _open(self) -> None:
         settings = self.settings
         self.layout.create()
         self.output = open(settings.output_file, "x", encoding="utf-8", newline="")
         self.log = self.layout.master_logger(settings.logging_level)
-        self.log.info("job %s: %d files from %s in %d mini-batches of up to %d; %d worker process(es); timeout %g s, "
-                      "max_retries %d, error_threshold %d; output %s", settings.job, self.counts.files, settings.input,
-                      len(self.batches), settings.mini_batch_size, len(self.slots), settings.timeout,
-                      settings.max_retries, settings.error_threshold, settings.output_file)
+        self.log.info("job %s: %d files from %s in %d mini-batches of up to %d; %d worker process(es); timeout %g s "
+                      "(init_timeout %g s), max_retries %d, error_threshold %d; output %s", settings.job, self.counts.files,
+                      settings.input, len(self.batches), settings.mini_batch_size, len(self.slots), settings.timeout,
+                      settings.init_timeout, settings.max_retries, settings.error_threshold, settings.output_file)
         if settings.sends_telemetry:
             self.telemetry = JobTelemetry(settings).start()
-            self.log.info("telemetry to %s (service %s), operation_Id %s", settings.ingestion_endpoint,
+            self.log.info("telemetry and console output to %s (service %s), operation_Id %s", settings.ingestion_endpoint,
                           settings.service_name, settings.operation_id)
+            self.telemetry.note(f"batch job {settings.job} started: {self.counts.files} files in {len(self.batches)} "
+                                f"mini-batches, {len(self.slots)} worker(s), operation_Id {settings.operation_id}")
         self.monitor = ResourceMonitor(self.layout.perf, settings.resource_monitor_interval, self._pids,
                                        settings.output).start()
         self._report(force=True)
 
     def _loop(self) -> None:
         while self.result is None:
+            if self.stopping and self._stop_now():
+                break
             self._dispatch()
             self._wait()
             self._check_deadlines()
             if self.result is None and self.counts.processed == self.counts.created:
                 self._finish(SUCCEEDED, self._success_message(), 0)
             self._report()
+
+    def _stop_now(self) -> bool:
+        """On SIGTERM: whether to finish now (nothing in flight, or a second SIGTERM)."""
+        in_flight = [slot.attempt.batch.id for slot in self.slots if slot.attempt is not None]
+        if self._sigterms != self._sigterms_seen:
+            self._sigterms_seen = self._sigterms
+            if self._sigterms == 1 and in_flight:
+                self.log.warning("SIGTERM: scheduling stopped; waiting for the %d mini-batch(es) in flight (%s) to finish "
+                                 "or reach --timeout %g s", len(in_flight), ", ".join(map(str, in_flight)),
+                                 self.settings.timeout)
+        if in_flight and self._sigterms == 1:
+            return False
+        counts = self.counts
+        left = counts.created - counts.processed
+        rest = f"{left} not finished ({len(in_flight)} stopped in flight by a second SIGTERM)" if in_flight \
+            else f"{left} not run"
+        self._finish(CANCELED, f"canceled by SIGTERM: {counts.processed} of {counts.created} mini-batches processed; "
+                               f"{rest}", SIGTERM_EXIT_CODE)
+        return True
 
     def _success_message(self) -> str:
         counts = self.counts
@@ -137,6 +192,8 @@ class Orchestrator:
             self.result = JobResult(status, message, exit_code)
             log = self.log.info if status == SUCCEEDED else self.log.error
             log("job %s %s: %s", self.settings.job, status.lower(), message)
+            if self.telemetry is not None:
+                self.telemetry.note(f"batch job {self.settings.job} {status.lower()}: {message}")
 
     def _close(self) -> None:
         self._stop_workers()
@@ -165,12 +222,20 @@ class Orchestrator:
         read_end, write_end = os.pipe()
         env = {**os.environ, ENV_VAR: self.settings.to_env(), protocol.RESULT_FD: str(write_end),
                protocol.SLOT_VAR: str(slot.index), "PYTHONUNBUFFERED": "1"}
-        with open(self.layout.stdout_path(slot.index), "ab") as stdout:
+        path = self.layout.stdout_path(slot.index)
+        if self.telemetry is not None:  # through pipes, so the lines reach the console log too
+            outputs = self.telemetry.console_pipes(path, f"{self.settings.job}/{slot.name}")
+        else:
+            outputs = (os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644),) * 2
+        try:
             slot.process = subprocess.Popen([sys.executable, "-m", "scoring.batch.worker"], env=env, stdin=subprocess.PIPE,
-                                            stdout=stdout, stderr=subprocess.STDOUT, pass_fds=(write_end,),
+                                            stdout=outputs[0], stderr=outputs[1], pass_fds=(write_end,),
                                             cwd=os.path.dirname(self.settings.entry_script))
-        os.close(write_end)
+        finally:
+            for fd in {*outputs, write_end}:
+                os.close(fd)
         slot.fd, slot.reader, slot.ready, slot.attempt = read_end, protocol.LineReader(), False, None
+        slot.init_deadline = time.monotonic() + self.settings.init_timeout
         self.selector.register(read_end, selectors.EVENT_READ, slot)
         self.log.info("%s started (pid %d)", slot.name, slot.pid)
 
@@ -213,6 +278,8 @@ class Orchestrator:
     # -- scheduling ---------------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
+        if self.stopping:
+            return
         for slot in self.slots:
             if not self.pending:
                 return
@@ -220,7 +287,8 @@ class Orchestrator:
                 batch, number = self.pending.popleft()
                 now = time.monotonic()
                 slot.attempt = Attempt(batch, number, new_span_id(), now, now + self.settings.timeout)
-                task = {"id": batch.id, "attempt": number, "span": slot.attempt.span_id, "files": batch.files}
+                task = {"id": batch.id, "attempt": number, "span": slot.attempt.span_id, "files": batch.files,
+                        "keys": batch.keys}
                 self._write(slot, protocol.encode(task))
                 self.log.debug("mini-batch %d attempt %d -> %s", batch.id, number, slot.name)
 
@@ -232,7 +300,8 @@ class Orchestrator:
             pass
 
     def _wait(self) -> None:
-        busy = [slot.attempt.deadline for slot in self.slots if slot.attempt is not None]
+        busy = [slot.attempt.deadline if slot.attempt is not None else slot.init_deadline
+                for slot in self.slots if slot.attempt is not None or (slot.fd is not None and not slot.ready)]
         timeout = max(0.0, min([REPORT_INTERVAL_S, *(d - time.monotonic() for d in busy)]))
         for key, _ in self.selector.select(timeout):
             slot = key.data
@@ -250,6 +319,12 @@ class Orchestrator:
             self.log.info("%s ready: init() done", slot.name)
         elif kind == protocol.DONE:
             self._succeeded(slot, message)
+            if message.get("unkeyed") and not self._warned_unkeyed:
+                self._warned_unkeyed = True
+                self.log.warning("mini-batch %d: run() returned %d rows for %d files and not every row names its input, "
+                                 "so the output cannot be mapped back to files; put each file's name in its row (with "
+                                 "one row per file the runner adds it)", message["id"], message["count"],
+                                 len(self.batches[message["id"]].files))
         elif kind == protocol.FAILED:
             self._attempt_failed(slot, "failed", message["error"], message.get("trace"), message.get("run_s"))
         elif kind == protocol.FATAL:
@@ -272,30 +347,50 @@ class Orchestrator:
             where = self.layout.relative(self.layout.stdout_path(slot.index))
             self._finish(FAILED, f"{slot.name} {reason} before init() finished; see {where}", 1)
             return
-        if self._work_left():
+        if self._work_left() and not self.stopping:
             self._spawn(slot)
 
     def _check_deadlines(self) -> None:
         now = time.monotonic()
         for slot in self.slots:
-            attempt = slot.attempt
-            if attempt is None or now < attempt.deadline or self.result is not None:
+            if self.result is not None:
+                return
+            if slot.fd is not None and not slot.ready and now >= slot.init_deadline:
+                self._init_timed_out(slot)
                 continue
-            self._dump_stack(slot)
+            attempt = slot.attempt
+            if attempt is None or now < attempt.deadline:
+                continue
+            self._dump_stack(slot, f"mini-batch {attempt.batch.id} attempt {attempt.number}: timed out after "
+                                   f"{self.settings.timeout:g} s")
             slot.process.kill()
             self._release(slot)
             message = (f"TimeoutError: run() did not finish mini-batch {attempt.batch.id} within --timeout "
                        f"{self.settings.timeout:g} s; {slot.name} was restarted (where it was: "
                        f"{self.layout.relative(self.layout.error_path(slot.index))})")
             self._attempt_failed(slot, "timed out", message, None, None, attempt=attempt)
-            if self._work_left():
+            if self._work_left() and not self.stopping:
                 self._spawn(slot)
 
-    def _dump_stack(self, slot: Slot) -> None:
+    def _init_timed_out(self, slot: Slot) -> None:
+        """A worker still loading score.py or in init() at --init_timeout: every worker would hang the
+        same way, so the job fails, naming init() and where it was stuck."""
+        limit = self.settings.init_timeout
+        self._dump_stack(slot, f"init() did not return within --init_timeout {limit:g} s")
+        slot.process.kill()
+        self._release(slot)
+        where = self.layout.relative(self.layout.error_path(slot.index))
+        message = (f"init() did not return within --init_timeout {limit:g} s in {slot.name}, which was killed; "
+                   f"where it was stuck: {where} (raise --init_timeout if loading really takes longer)")
+        self._error_summary(slot, f"TimeoutError: {message}")
+        if self.telemetry is not None:
+            self.telemetry.exception(TimeoutError(message), None, {"stage": "init()", "process": slot.name})
+        self._finish(FAILED, message, 1)
+
+    def _dump_stack(self, slot: Slot, what: str) -> None:
         """SIGUSR1 makes the worker's faulthandler write every thread's stack to user/error/."""
         self.layout.append(self.layout.error_path(slot.index),
-                           f"=== {stamp(time.time())} mini-batch {slot.attempt.batch.id} attempt {slot.attempt.number}: "
-                           f"timed out after {self.settings.timeout:g} s; the stack at that moment:\n")
+                           f"=== {stamp(time.time())} {what}; the stack at that moment:\n")
         self.layout.flush()
         try:
             slot.process.send_signal(signal.SIGUSR1)
@@ -326,8 +421,10 @@ class Orchestrator:
         slot.attempt = None
         batch = attempt.batch
         final = attempt.number > self.settings.max_retries
+        abandoned = not final and self.stopping
+        after = "" if final else ("; not retried: the job is canceled" if abandoned else "; will retry")
         self._error_summary(slot, f"mini-batch {batch.id} attempt {attempt.number}/{self.settings.max_retries + 1}: "
-                                  f"{error}{'' if final else '; will retry'}")
+                                  f"{error}{after}")
         if trace:
             self.layout.append(self.layout.error_path(slot.index),
                                f"=== {stamp(time.time())} mini-batch {batch.id} attempt {attempt.number}, files: "
@@ -337,6 +434,10 @@ class Orchestrator:
                                                                         "attempt": str(attempt.number)})
         start_s = time.time() - (time.monotonic() - attempt.began)
         self._record(slot, attempt, outcome, start_s, run_s, 0, len(batch.files) if final else 0, final)
+        if abandoned:
+            self.log.warning("mini-batch %d attempt %d %s on %s; not retried (SIGTERM)", batch.id, attempt.number,
+                             outcome, slot.name)
+            return
         if not final:
             self.counts.retries += 1
             self.pending.append((batch, attempt.number + 1))

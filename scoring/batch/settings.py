@@ -40,6 +40,9 @@ class JobSettings:
     workers: int = 1
     max_retries: int = 3
     timeout: float = 30.0
+    init_timeout: float = 600.0
+    """Seconds a worker may take to load score.py and return from init(); separate from --timeout,
+    which bounds one run() call, because loading a model takes far longer than scoring a mini-batch."""
     error_threshold: int = -1
     output_file_name: str = "predictions.csv"
     logging_level: str = "INFO"

@@ -4,7 +4,8 @@ Started by the orchestrator as `python -m scoring.batch.worker`, with the job's 
 environment, tasks on stdin, answers on the RESULT_FD pipe (protocol.py), and stdout/stderr going to
 its `user/stdout/.../processNNN.stdout.txt`. It renders run()'s rows itself, so the orchestrator only
 appends text; it never writes the output file, so a worker killed mid-write (a timeout) cannot leave
-half a mini-batch behind to be duplicated by the retry. Ctrl-C is the orchestrator's to handle.
+half a mini-batch behind to be duplicated by the retry. Ctrl-C and SIGTERM are the orchestrator's to
+handle (it lets the mini-batch in flight finish, then closes stdin, which ends the worker).
 """
 
 from __future__ import annotations
@@ -46,6 +47,15 @@ def _scope(capture: Capture | None, operation):
     return capture.scoped(operation) if capture is not None else contextlib.nullcontext()
 
 
+def _calls(capture: Capture | None, operation_id: str, span_id: str):
+    """Outgoing HTTP made in this scope becomes `dependencies` under the span (the wrapper's way)."""
+    if capture is None:
+        return contextlib.nullcontext()
+    from scoring import dependencies  # imported by install_worker_capture already
+
+    return dependencies.current(operation_id, span_id)
+
+
 def _send(channel, message: dict) -> None:
     channel.write(protocol.encode(message))
 
@@ -53,7 +63,8 @@ def _send(channel, message: dict) -> None:
 def _start(settings: JobSettings, capture: Capture | None) -> BatchScript | str:
     """The loaded, initialised script, or the message that says why it cannot be used."""
     script = BatchScript(settings.entry_script)
-    with _scope(capture, telemetry.job_operation(settings)):
+    with _scope(capture, telemetry.job_operation(settings)), \
+            _calls(capture, settings.operation_id, telemetry.new_span_id()):  # init()'s calls: under the job
         try:
             script.load()
         except ScriptError as error:
@@ -78,7 +89,8 @@ def run_one(script: BatchScript, task: dict, settings: JobSettings, capture: Cap
     """One attempt at one mini-batch, as the answer to send back."""
     answer = {"id": task["id"], "attempt": task["attempt"], "start": time.time()}
     began = time.perf_counter()
-    with _scope(capture, telemetry.attempt_operation(settings, task["span"])):
+    with _scope(capture, telemetry.attempt_operation(settings, task["span"])), \
+            _calls(capture, settings.operation_id, task["span"]):
         try:
             result = script.run(task["files"])
         except BaseException as error:  # SystemExit too: one mini-batch must not end the worker
@@ -88,10 +100,13 @@ def run_one(script: BatchScript, task: dict, settings: JobSettings, capture: Cap
                     "error": f"{type(error).__name__}: {error}", "trace": _user_stack(error)}
     run_s = time.perf_counter() - began
     try:
-        text, count = rows.render(result)
+        rendered = rows.render(result, task["files"], task["keys"])
     except rows.ResultError as error:
         return {**answer, "kind": protocol.FATAL, "error": str(error)}
-    return {**answer, "kind": protocol.DONE, "run_s": run_s, "rows": text, "count": count}
+    answer.update(kind=protocol.DONE, run_s=run_s, rows=rendered.text, count=rendered.count)
+    if rendered.unkeyed:
+        answer["unkeyed"] = True
+    return answer
 
 
 def _user_stack(error: BaseException) -> str:
@@ -116,6 +131,7 @@ def _stack_on_timeout(settings: JobSettings) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a group's SIGTERM too: in-flight mini-batches finish
     settings = JobSettings.from_env()
     _stack_on_timeout(settings)
     channel = os.fdopen(int(os.environ[protocol.RESULT_FD]), "wb", buffering=0)

@@ -44,3 +44,11 @@ def make_input(folder: Path, files: dict[str, str]) -> Path:
 def batch_command(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "scoring.batch", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+def start_batch(*args: str, env: dict | None = None) -> subprocess.Popen:
+    """A job running in the background, in a process group of its own (its workers with it), as a
+    terminal or a container runtime would start it: the test can signal the whole group."""
+    return subprocess.Popen([sys.executable, "-m", "scoring.batch", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
+                            start_new_session=True)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from batch_jobs import SCRIPTS, Finished, make_input, batch_command  # noqa: E402
+from batch_jobs import SCRIPTS, Finished, batch_command, make_input, start_batch  # noqa: E402
 
 
 @pytest.fixture
@@ -20,21 +22,41 @@ def run_job(tmp_path, collector):
            "XDG_CACHE_HOME": str(tmp_path / "cache")}
     counter = iter(range(1000))
 
-    def run(script: str, files: dict[str, str] | Path, output: Path | None = None, **flags) -> Finished:
+    def arguments(script: str, files: dict[str, str] | Path, output: Path | None, flags: dict) -> tuple[list, Path, str]:
         number = next(counter)
         source = files if isinstance(files, Path) else make_input(tmp_path / f"input{number}", files)
         output = output or tmp_path / f"output{number}"
         job = flags.pop("job_name", f"job-{tmp_path.name[-20:]}-{number}")
-        arguments = ["run", "--entry_script", str(SCRIPTS / script), "--input", str(source), "--output", str(output),
-                     "--job_name", job]
+        found = ["run", "--entry_script", str(SCRIPTS / script), "--input", str(source), "--output", str(output),
+                 "--job_name", job]
         flags.setdefault("resource_monitor_interval", 0)
         for name, value in flags.items():
-            arguments += [f"--{name}", str(value)]
-        done = batch_command(*arguments, env=env)
+            found += [f"--{name}", str(value)]
+        return found, output, job
+
+    def run(script: str, files: dict[str, str] | Path, output: Path | None = None, **flags) -> Finished:
+        command, output, job = arguments(script, files, output, flags)
+        done = batch_command(*command, env=env)
         return Finished(done.returncode, done.stdout, done.stderr, output, job)
 
+    def start(script: str, files: dict[str, str] | Path, output: Path | None = None, **flags) -> Running:
+        """The job in the background; `.finish()` waits for it."""
+        command, output, job = arguments(script, files, output, flags)
+        return Running(start_batch(*command, "--no-progress", env=env), output, job)
+
     run.env = env
+    run.state = state
+    run.start = start
     return run
+
+
+class Running:
+    def __init__(self, process, output: Path, job: str):
+        self.process, self.output, self.job = process, output, job
+
+    def finish(self, timeout: float = 60) -> Finished:
+        stdout, stderr = self.process.communicate(timeout=timeout)
+        return Finished(self.process.returncode, stdout, stderr, self.output, self.job)
 
 
 TELEMETRY_JOB_FILES = {"a.txt": "fine", "b.txt": "once", "c.txt": "raise", "d.txt": "sleep 5", "e.txt": "fine"}
@@ -56,3 +78,39 @@ def telemetry_job(collector, tmp_path_factory):
                          "--timeout", "1.5", "--resource_monitor_interval", "0", "--job_name", name, env=env)
     assert done.returncode == 0, done.stderr
     return {"service": service, "name": name, "env": env, "root": root}
+
+
+class _Scorer(BaseHTTPRequestHandler):
+    """A local HTTP service for calls_score.py; the server keeps each call's path and traceparent."""
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.server.calls.append((self.path, self.headers.get("traceparent")))
+        self.send_response(200)
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def calling_job(collector, tmp_path_factory):
+    """calls_score.py over three files in two mini-batches, calling a local HTTP server."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Scorer)
+    server.calls = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    root = tmp_path_factory.mktemp("batch-calls")
+    service = collector.create_service("calls")["name"]
+    name = f"calls-{root.name}"
+    env = {"INSIGHTS_URL": collector.url, "INSIGHTS_API_KEY": collector.admin_key, "XDG_CACHE_HOME": str(root / "cache"),
+           "BATCH_TEST_URL": f"http://127.0.0.1:{server.server_port}"}
+    source = make_input(root / "input", {"a.txt": "x", "b.txt": "x", "c.txt": "x"})
+    try:
+        done = batch_command("run", "--entry_script", str(SCRIPTS / "calls_score.py"), "--input", str(source),
+                             "--output", str(root / "out"), "--service", service, "--mini_batch_size", "2",
+                             "--workers", "1", "--resource_monitor_interval", "0", "--job_name", name, env=env)
+    finally:
+        server.shutdown()
+    assert done.returncode == 0, done.stderr
+    return {"service": service, "name": name, "port": server.server_port, "out": root / "out", "calls": server.calls}

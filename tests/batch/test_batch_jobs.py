@@ -119,3 +119,30 @@ def test_an_existing_output_is_refused_before_anything_runs(run_job, tmp_path):
     assert "output already exists" in again.stderr and "choose a new output location" in again.stderr
     assert (first.output / "predictions.csv").read_text() == before
     assert "b.txt" not in first.log("sys/master_role.txt")
+
+
+def test_rows_without_their_file_get_its_key_and_a_short_result_is_written_as_returned(run_job):
+    """keyless_score.py names no file: a list, a DataFrame, and one mini-batch a row short."""
+    files = {"c.txt": "frame", "d.txt": "four", "e.txt": "drop", "f.txt": "six...", "sub/a.txt": "1", "sub/b.txt": "22"}
+    finished = run_job("keyless_score.py", files, mini_batch_size=2, workers=1)
+    assert finished.code == 0, finished.stderr
+    with open(finished.output / "predictions.csv") as handle:
+        rows = sorted(csv.reader(handle))
+    assert rows == [["4"], ["c.txt", "5"], ["d.txt", "4"], ["sub/a.txt", "1"], ["sub/b.txt", "2"]]
+    assert _overview(finished)["Items failed"].startswith("1 ")  # f.txt: no row came back for it
+    master = finished.log("sys/master_role.txt")
+    assert "mini-batch 1: run() returned 1 rows for 2 files and not every row names its input" in master
+
+
+def test_an_init_that_hangs_fails_the_job_naming_init(run_job):
+    finished = run_job("hanging_init_score.py", {"a.txt": "1", "b.txt": "2"}, workers=2, init_timeout=1)
+    assert finished.code == 1
+    message = "init() did not return within --init_timeout 1 s"
+    assert message in finished.stderr
+    overview = _overview(finished)
+    assert overview["Status"] == "Failed" and message in overview["Result"]
+    assert overview["Mini-batches processed"] == "0"
+    assert message in finished.log("user/error.txt")
+    stacks = "".join(p.read_text() for p in finished.logs.glob("user/error/*/process*.txt"))
+    assert re.search(r'File ".*hanging_init_score\.py", line \d+ in init', stacks)  # where it hung
+    assert "(init_timeout 1 s)" in finished.log("sys/master_role.txt")

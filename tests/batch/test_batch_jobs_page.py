@@ -36,6 +36,14 @@ def test_the_jobs_page_shows_progress_failures_and_output(collector, telemetry_j
     assert logs["Contents"].str.startswith("init in").any()
 
 
+def test_the_jobs_page_shows_the_calls_a_job_made(collector, calling_job):
+    at = _page(collector, calling_job["service"])
+    assert not at.exception, at.exception
+    calls = at.dataframe[-1].value.set_index("name")
+    assert calls.loc["GET /score/a.txt", "target"] == f"127.0.0.1:{calling_job['port']}"
+    assert sorted(calls["calls"]) == [1, 1, 1, 1] and not calls["failed"].any()
+
+
 def test_a_service_without_jobs_says_how_to_run_one(collector):
     service = collector.create_service("nojobs")["name"]
     at = _page(collector, service)

@@ -1,11 +1,13 @@
 """A job with --service: one operation_Id, a `requests` row per mini-batch attempt, the script's
-prints and logging as `traces`, failures as `exceptions`, progress as `customMetrics`; and
-`insights batch status` reading it back through the query API."""
+prints and logging as `traces`, failures as `exceptions`, outgoing HTTP as `dependencies`, progress as
+`customMetrics`, the workers' console output in the service's console log; and `insights batch status`
+reading it back through the query API."""
 
 from __future__ import annotations
 
 import orjson
 from batch_jobs import batch_command
+
 
 def _rows(collector, service: str, kql: str) -> list[dict]:
     rows = collector.query(kql, service=service)
@@ -79,3 +81,40 @@ def test_status_of_an_unknown_job_says_so(telemetry_job):
     shown = batch_command("status", "no-such-job", env=job["env"])
     assert shown.returncode == 1
     assert "no telemetry for job 'no-such-job'" in shown.stderr
+
+
+def test_outgoing_http_calls_are_dependencies_under_their_attempt(collector, calling_job):
+    job = calling_job
+    where = f'where customDimensions.job == "{job["name"]}"'
+    requests = {r["id"]: r for r in _rows(collector, job["service"], f"requests | {where}")}
+    operation = next(iter(requests.values()))["operation_Id"]
+    calls = _rows(collector, job["service"], f"dependencies | {where} | order by timestamp asc")
+    assert [c["name"] for c in calls] == ["GET /init", "GET /score/a.txt", "GET /score/b.txt", "GET /score/c.txt"]
+    assert all(c["operation_Id"] == operation for c in calls)  # init()'s call too
+    assert {c["target"] for c in calls} == {f"127.0.0.1:{job['port']}"}
+    assert {(c["type"], c["resultCode"], c["success"]) for c in calls} == {("HTTP", "200", True)}
+    by_file = {c["name"].rsplit("/", 1)[1]: c for c in calls[1:]}
+    parents = {r["customDimensions"]["inputs"][0]: r["id"] for r in requests.values()}
+    assert by_file["a.txt"]["operation_ParentId"] == by_file["b.txt"]["operation_ParentId"] == parents["a.txt"]
+    assert by_file["c.txt"]["operation_ParentId"] == parents["c.txt"]
+    # the called service saw the job's trace: W3C traceparent 00-<operation_Id>-<the call's id>-01
+    sent = dict(job["calls"])
+    assert sent["/score/c.txt"] == f"00-{operation}-{by_file['c.txt']['id']}-01"
+
+
+def test_the_workers_console_output_is_the_services_console_log(collector, calling_job):
+    job = calling_job
+    with collector.admin as client:  # what `insights logs SERVICE` reads
+        response = client.get(f"/api/services/{job['service']}/logs", params={"lines": 100})
+    assert response.status_code == 200, response.text
+    lines = response.json()["lines"]
+    text = [line["line"] for line in lines]
+    assert text[0].startswith(f"[insights] batch job {job['name']} started: 3 files in 2 mini-batches")
+    assert text[-1] == f"[insights] batch job {job['name']} succeeded: 2 of 2 mini-batches succeeded"
+    workers = [line for line in lines if line["instance"] == f"{job['name']}/process000"]
+    printed = [line["line"] for line in workers if line["stream"] == "stdout"]
+    assert "init: called the model store" in printed and "scored c.txt" in printed
+    assert any(line.endswith("WARNING calls_score: called the scorer for b.txt") for line in printed)
+    # and the log layout still has all of it
+    stdout = next(job["out"].glob("logs/user/stdout/*/process000.stdout.txt")).read_text()
+    assert "init: called the model store\n" in stdout and "called the scorer for c.txt" in stdout

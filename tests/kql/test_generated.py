@@ -139,3 +139,10 @@ def api():
     with serve_router(time.time(), _rows) as target, httpx.Client(
             base_url=target.url, headers={"x-api-key": target.mine["api_key"]}, timeout=30) as client:
         yield client
+
+
+def test_a_control_character_in_a_search_term_is_named_not_a_crash(con):
+    """Found by the generator above: `search "\\x08"` once escaped as a ValueError (a 500)."""
+    with pytest.raises(KqlError) as error:
+        run_query(con, 'traces | search "\x08"', services=["svc-a"])
+    assert "control character U+0008" in error.value.message

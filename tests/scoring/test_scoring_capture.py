@@ -105,14 +105,24 @@ def downstream():
 def test_outgoing_http_becomes_dependencies(echo, scoring_collector, downstream):
     url, seen = downstream
     response, operation_id = _score(echo, {"call": url})
-    assert response.json() == [200, 200, 200]
+    assert response.json() == [200, 200, 200, 200]
     request = _request_row(scoring_collector, echo.service, operation_id)
-    deps = wait_for(scoring_collector, echo.service, "dependencies", (lambda r: r["operation_Id"] == operation_id, 3))
-    assert sorted(d["name"] for d in deps) == ["GET /httpx", "GET /requests", "GET /urllib"]
+    deps = wait_for(scoring_collector, echo.service, "dependencies", (lambda r: r["operation_Id"] == operation_id, 4))
+    assert sorted(d["name"] for d in deps) == ["GET /httpx", "GET /requests", "GET /urllib", "GET /urllib3"]
     assert all(d["operation_ParentId"] == request["id"] and d["type"] == "HTTP" and d["resultCode"] == "200"
                and d["success"] is True and d["target"] == url.split("//")[1] for d in deps)
-    assert sorted(path for path, _ in seen) == ["/httpx", "/requests", "/urllib"]
+    assert sorted(path for path, _ in seen) == ["/httpx", "/requests", "/urllib", "/urllib3"]
     assert all(traceparent and traceparent.split("-")[1] == operation_id for _, traceparent in seen)
+
+
+def test_failed_urllib3_call_is_a_failed_dependency(echo, scoring_collector):
+    from collector_process import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/nobody-listens"
+    response, operation_id = _score(echo, {"unreachable": url})
+    assert response.status_code == 500
+    dependency = wait_for(scoring_collector, echo.service, "dependencies", lambda r: r["operation_Id"] == operation_id)[0]
+    assert (dependency["name"], dependency["data"], dependency["success"]) == ("GET /nobody-listens", url, False)
 
 
 def test_trace_over_64kb_is_capped_and_kept_whole(echo, scoring_collector):

@@ -35,6 +35,10 @@ def run(raw_data):
         raise ModelInputError(data["fail"])
     if "call" in data:
         return _calls(data["call"])
+    if "unreachable" in data:
+        import urllib3
+
+        urllib3.PoolManager().request("GET", data["unreachable"], retries=False)
     if "big" in data:
         print(json.dumps({"input": "x" * data["big"]}))
     if "unserializable" in data:
@@ -45,8 +49,10 @@ def run(raw_data):
 def _calls(url):
     import httpx
     import requests
+    import urllib3
 
     codes = [requests.get(url + "/requests").status_code, httpx.get(url + "/httpx").status_code]
     with urllib.request.urlopen(url + "/urllib") as response:
         codes.append(response.status)
+    codes.append(urllib3.PoolManager().request("GET", url + "/urllib3").status)
     return codes
