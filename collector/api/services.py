@@ -13,7 +13,7 @@ from collector.api.auth import Caller, admin, caller
 from collector.api.track import read_body
 from collector.ingest.body import BodyError
 from collector.ingest.envelope import ItemError
-from collector.store.rows import row_from_json
+from collector.store.rows import item_ids, row_from_json
 from collector.store.schema import SERVICE_COLUMN, TABLES
 from collector.store.services import ServiceError
 from collector.store.writer import Batch, Overloaded
@@ -115,6 +115,7 @@ async def import_rows(request: Request, name: str, _: Caller = Depends(admin)) -
 def _import_batch(data: bytes, service: str) -> tuple[Batch, list[dict], int]:
     batch = Batch()
     rows: dict[str, list[dict]] = {}
+    ids = item_ids()
     errors = []
     lines = 0
     for number, line in enumerate(data.split(b"\n"), start=1):
@@ -131,6 +132,8 @@ def _import_batch(data: bytes, service: str) -> tuple[Batch, list[dict], int]:
             continue
         row[SERVICE_COLUMN] = service
         row.setdefault("appName", service)
+        if not row.get("itemId"):
+            row["itemId"] = next(ids)
         rows.setdefault(table.name, []).append(row)
     batch.tables = {name: TABLES[name].to_arrow(table_rows) for name, table_rows in rows.items()}
     batch.stats[(service, "imported")] = lines - len(errors)

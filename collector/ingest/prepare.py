@@ -15,10 +15,10 @@ import gc
 import os
 import threading
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import pyarrow as pa
 
@@ -26,6 +26,7 @@ from collector.ingest import otlp
 from collector.ingest.body import BadItem, decompress, split_items
 from collector.ingest.cap import ITEM_LIMIT, Spill, cap_row, row_size
 from collector.ingest.envelope import ItemError, dumps_dynamic, map_envelope
+from collector.store.rows import item_ids
 from collector.store.schema import SERVICE_COLUMN, TABLES
 
 UNKNOWN_SERVICE = "*"
@@ -80,8 +81,9 @@ def prepare_items(items: list[object], routing: Routing, blob_dir: Path) -> Prep
     prepared = Prepared(received=len(items))
     rows: dict[str, list[dict]] = {}
     spill = Spill(blob_dir)
+    ids = item_ids()
     for index, item in enumerate(items):
-        reason = _prepare_item(item, routing, rows, prepared.stats, spill)
+        reason = _prepare_item(item, routing, rows, prepared.stats, spill, ids)
         if reason is None:
             prepared.accepted += 1
         else:
@@ -90,7 +92,9 @@ def prepare_items(items: list[object], routing: Routing, blob_dir: Path) -> Prep
     return prepared
 
 
-def _prepare_item(item: object, routing: Routing, rows: dict, stats: Counter, spill: Spill) -> str | None:
+def _prepare_item(
+    item: object, routing: Routing, rows: dict, stats: Counter, spill: Spill, ids: Iterator[str]
+) -> str | None:
     """Add the item's rows and counters; the rejection reason, or None when acknowledged."""
     if isinstance(item, BadItem):
         _count(stats, UNKNOWN_SERVICE, "rejected:malformed")
@@ -110,6 +114,7 @@ def _prepare_item(item: object, routing: Routing, rows: dict, stats: Counter, sp
         return None
     _count(stats, service, "accepted")
     for table, row in mapped:
+        row["itemId"] = next(ids)
         _store_form(table, row, service, item, stats, spill)
         rows.setdefault(table, []).append(row)
     return None
@@ -136,7 +141,6 @@ def _store_form(table: str, row: dict, service: str, item: object, stats: Counte
     row.setdefault("client_IP", "0.0.0.0")
     size = row_size(row)
     if size > ITEM_LIMIT:
-        row["itemId"] = str(uuid.uuid4())
         cap_row(row, dynamic, size, spill.write(service, row["itemId"], item))
         stats[(service, "capped")] += 1
         stats[(service, "spilled")] += 1

@@ -29,7 +29,6 @@ _META_DDL = (
         enable_app_insights BOOLEAN NOT NULL DEFAULT TRUE,
         created_at TIMESTAMP NOT NULL
     )""",
-    """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)""",
     # Console output of scoring wrappers (collector/api/logs.py): kept whether or not App Insights is on.
     "CREATE SEQUENCE IF NOT EXISTS console_logs_seq",
     """CREATE TABLE IF NOT EXISTS console_logs (
@@ -60,7 +59,7 @@ class Store:
         self._con.execute("SET checkpoint_threshold = '1GB'")
         self._create_tables()
         self.writer = Writer(
-            self._con, str(self.path) + ".wal", self._item_id_prefix(),
+            self._con, str(self.path) + ".wal",
             max_pending_rows=int(os.environ.get("INSIGHTS_MAX_PENDING_ROWS", DEFAULT_MAX_PENDING_ROWS)),
         )
 
@@ -70,16 +69,6 @@ class Store:
         for table in TABLES.values():
             # No index: _seq grows with insertion order, so zone maps already make range scans cheap.
             self._con.execute(table.ddl())
-
-    def _item_id_prefix(self) -> str:
-        """The first 20 hex digits of every item id this store makes, random once per store; the
-        last 12 are the item's ingestion sequence, so ids are unique and cost nothing to make."""
-        self._con.execute(
-            "INSERT INTO meta SELECT 'item_id_prefix', "
-            "regexp_replace(uuid()::VARCHAR, '-[0-9a-f]{12}$', '-') ON CONFLICT DO NOTHING"
-        )
-        (prefix,) = self._con.execute("SELECT value FROM meta WHERE key = 'item_id_prefix'").fetchone()
-        return prefix
 
     @contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:

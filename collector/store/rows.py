@@ -5,6 +5,10 @@ writes it and import reads it, so exported telemetry loads back losslessly."""
 from __future__ import annotations
 
 
+import itertools
+import uuid
+from typing import Iterator
+
 import orjson
 
 from collector.ingest.envelope import ItemError, dumps_dynamic, parse_time
@@ -18,6 +22,15 @@ _CHECKS = {
     "bool": lambda v: isinstance(v, bool),
 }
 _TYPE_NAMES = {"string": "a string", "int": "an integer", "long": "an integer", "real": "a number", "bool": "true or false"}
+
+
+def item_ids() -> Iterator[str]:
+    """Fresh item ids, shaped like App Insights' GUIDs: a random 80-bit prefix per batch, then a
+    counter. Unique, and far cheaper than a uuid4 per item."""
+    random = uuid.uuid4().hex
+    head = f"{random[0:8]}-{random[8:12]}-{random[12:16]}-{random[16:20]}-"
+    for number in itertools.count():
+        yield f"{head}{number:012x}"
 
 
 def row_from_json(obj: object) -> tuple[Table, dict]:

@@ -22,7 +22,7 @@ from typing import Callable
 import duckdb
 import pyarrow as pa
 
-from collector.store.schema import SEQ_COLUMN, SEQUENCE
+from collector.store.schema import SEQUENCE
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +55,8 @@ class Overloaded(RuntimeError):
 
 
 class Writer:
-    def __init__(self, con: duckdb.DuckDBPyConnection, wal_path: str, item_id_prefix: str, max_pending_rows: int):
+    def __init__(self, con: duckdb.DuckDBPyConnection, wal_path: str, max_pending_rows: int):
         self._con = con
-        # `_seq` comes from a DuckDB sequence: durable, and never handed out twice, even when the
-        # rows that carried the highest numbers are deleted. Rows that come without an item id
-        # (all but imported ones) get the store's prefix + their _seq in hex.
-        item_id = f"coalesce(\"itemId\", '{item_id_prefix}' || lpad(to_hex(\"{SEQ_COLUMN}\"), 12, '0'))"
-        self._insert_select = (
-            f'SELECT * REPLACE ({item_id} AS "itemId") '
-            f"FROM (SELECT *, nextval('{SEQUENCE}') AS \"{SEQ_COLUMN}\" FROM incoming)"
-        )
         self._wal_path = wal_path
         self._queue: queue.SimpleQueue[tuple[Batch, Future] | None] = queue.SimpleQueue()
         self._pending_rows = 0
@@ -161,8 +153,10 @@ class Writer:
         for name, tables in by_table.items():
             # One contiguous table scans faster than many small chunks.
             incoming = pa.concat_tables(tables).combine_chunks()
-            # DuckDB scans the local Arrow table `incoming` by name (a replacement scan).
-            self._con.execute(f'INSERT INTO "{name}" {self._insert_select}')
+            # DuckDB scans the local Arrow table `incoming` by name (a replacement scan). `_seq`
+            # comes from a DuckDB sequence: durable, and never handed out twice, even when the
+            # rows that carried the highest numbers are deleted.
+            self._con.execute(f"INSERT INTO \"{name}\" SELECT *, nextval('{SEQUENCE}') FROM incoming")
 
     def _add_stats(self, batches: list[Batch]) -> None:
         totals: Counter = Counter()

@@ -2,9 +2,11 @@
 the rows that carried the highest numbers are deleted and the store is reopened; and the per-service
 counters, appended with each commit, fold without losing a count."""
 
+import re
 import time
 
 from collector.store.database import Store
+from collector.store.rows import item_ids
 from collector.store.schema import TABLES
 from collector.store.writer import Batch
 
@@ -29,10 +31,14 @@ def test_sequence_survives_deleting_the_newest_rows_and_a_restart(tmp_path):
     reopened = Store(tmp_path)
     reopened.writer.submit(_traces(2)).result()
     assert _seqs(reopened) == [1, 2, 6, 7]
-    with reopened.reader() as cursor:
-        ids = [row[0] for row in cursor.execute("SELECT itemId FROM traces").fetchall()]
-    assert len(set(ids)) == 4  # item ids derive from the sequence, so they stay unique too
     reopened.close()
+
+
+def test_item_ids_are_guid_shaped_and_unique_across_batches():
+    first, second = item_ids(), item_ids()
+    ids = [next(first) for _ in range(1000)] + [next(second) for _ in range(1000)]
+    assert len(set(ids)) == 2000
+    assert all(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", i) for i in ids)
 
 
 def test_counters_fold_into_one_row_each_when_idle_and_keep_their_sums(tmp_path):
