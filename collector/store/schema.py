@@ -9,6 +9,7 @@ key can read) and `_seq` (the ingestion sequence export checkpoints on). They ne
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import pyarrow as pa
 
@@ -22,6 +23,8 @@ _TYPES: dict[str, tuple[str, pa.DataType]] = {
     "bool": ("BOOLEAN", pa.bool_()),
     "dynamic": ("JSON", pa.string()),
 }
+
+_TIMESTAMP = pa.timestamp("us")
 
 SERVICE_COLUMN = "_service"
 SEQ_COLUMN = "_seq"
@@ -76,11 +79,16 @@ class Table:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    @property
+    @cached_property
     def arrow_schema(self) -> pa.Schema:
         fields = [pa.field(c.name, c.arrow_type) for c in self.columns]
         fields += [pa.field(SERVICE_COLUMN, pa.string()), pa.field(SEQ_COLUMN, pa.int64())]
         return pa.schema(fields)
+
+    @cached_property
+    def _incoming_schema(self) -> pa.Schema:
+        """What to_arrow builds: every stored column but `_seq`, which the writer assigns."""
+        return pa.schema([f for f in self.arrow_schema if f.name != SEQ_COLUMN])
 
     def to_arrow(self, rows: list[dict]) -> pa.Table:
         """Stored-form rows (timestamps as epoch microseconds, dynamic as JSON text, `_service` set)
@@ -91,20 +99,15 @@ class Table:
         Timestamps go through int64, which pyarrow converts far faster than Python ints.
         """
         present = set().union(*rows)
-        arrays, fields = [], []
-        for column in self.arrow_schema:
-            if column.name == SEQ_COLUMN:
-                continue
-            fields.append(column)
+        arrays = []
+        for column in self._incoming_schema:
             if column.name not in present:
                 arrays.append(pa.nulls(len(rows), column.type))
-                continue
-            values = [row.get(column.name) for row in rows]
-            if pa.types.is_timestamp(column.type):
-                arrays.append(pa.array(values, pa.int64()).cast(column.type))
+            elif column.type == _TIMESTAMP:
+                arrays.append(pa.array([row.get(column.name) for row in rows], pa.int64()).cast(_TIMESTAMP))
             else:
-                arrays.append(pa.array(values, column.type))
-        return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+                arrays.append(pa.array([row.get(column.name) for row in rows], column.type))
+        return pa.Table.from_arrays(arrays, schema=self._incoming_schema)
 
     def ddl(self) -> str:
         cols = [f'"{c.name}" {c.sql_type}' for c in self.columns]
