@@ -40,12 +40,16 @@ class CollapseSlashes:
         await self.app(scope, receive, send)
 
 
-def create_app(data_dir: Path, public_url: str | None = None) -> FastAPI:
+def create_app(data_dir: Path, public_url: str | None = None, on_fatal=None) -> FastAPI:
+    """The collector app; `on_fatal(error)` is called (from the writer thread) if the store fails
+    for good, so that whoever runs the app can restart it on a fresh database instance."""
     data_dir = Path(data_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         store = Store(data_dir)
+        if on_fatal is not None:
+            store.writer.on_fatal = on_fatal
         with store.reader() as cursor:
             registry = Registry(cursor, store.writer)
         app.state.store = store
@@ -91,7 +95,23 @@ async def _service_error(_: Request, error: ServiceError) -> ORJSONResponse:
 
 
 def serve(data_dir: Path, host: str = "127.0.0.1", port: int = 8080, public_url: str | None = None) -> None:
+    """Run the collector until stopped. If the store fails for good (DuckDB invalidates a database
+    instance after a fatal error, e.g. a checkpoint that found no memory), the server stops and
+    starts again on a fresh instance: acknowledged data is safe in the WAL, and clients resend what
+    was refused meanwhile (503, then connection refused for a second or two)."""
     import uvicorn
 
-    app = create_app(data_dir, public_url)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    while True:
+        failures: list[Exception] = []
+        server: uvicorn.Server | None = None
+
+        def restart(error: Exception) -> None:
+            failures.append(error)
+            server.should_exit = True
+
+        app = create_app(data_dir, public_url, on_fatal=restart)
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+        server.run()
+        if not failures:
+            return
+        log.error("restarting the collector after a fatal store error: %s", failures[0])

@@ -6,6 +6,7 @@ group commit); reads take a cursor of the same database instance, which sees com
 
 from __future__ import annotations
 
+import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,8 @@ import duckdb
 
 from collector.store.schema import SEQUENCE, TABLES
 from collector.store.writer import Writer
+
+log = logging.getLogger(__name__)
 
 DB_FILENAME = "telemetry.duckdb"
 DEFAULT_MAX_PENDING_ROWS = 400_000
@@ -57,6 +60,9 @@ class Store:
         self._con = duckdb.connect(str(self.path))
         # Checkpoints are the writer's job (off the ingest path), not a side effect of a commit.
         self._con.execute("SET checkpoint_threshold = '1GB'")
+        # The memory all queries (and the writer) may use together; DuckDB's default is 80% of RAM.
+        if os.environ.get("INSIGHTS_MEMORY_LIMIT"):
+            self._con.execute("SET memory_limit = ?", [os.environ["INSIGHTS_MEMORY_LIMIT"]])
         self._create_tables()
         self.writer = Writer(
             self._con, str(self.path) + ".wal",
@@ -81,4 +87,7 @@ class Store:
 
     def close(self) -> None:
         self.writer.close()
-        self._con.close()
+        try:
+            self._con.close()
+        except duckdb.Error:  # an instance invalidated by a fatal error may refuse even this
+            log.warning("the store did not close cleanly", exc_info=True)

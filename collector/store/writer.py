@@ -58,6 +58,8 @@ class Writer:
     def __init__(self, con: duckdb.DuckDBPyConnection, wal_path: str, max_pending_rows: int):
         self._con = con
         self._wal_path = wal_path
+        self.failed: Exception | None = None
+        self.on_fatal: Callable[[Exception], None] = lambda error: None
         self._queue: queue.SimpleQueue[tuple[Batch, Future] | None] = queue.SimpleQueue()
         self._pending_rows = 0
         self._lock = threading.Lock()
@@ -69,6 +71,8 @@ class Writer:
         """Queue a batch; the future resolves (to the batch's operation results) once committed."""
         rows = batch.row_count
         with self._lock:
+            if self.failed is not None:
+                raise Overloaded("the store is restarting after a fatal error")
             if rows and self._pending_rows + rows > self._max_pending_rows:
                 raise Overloaded(f"{self._pending_rows} rows are waiting to be written")
             self._pending_rows += rows
@@ -81,6 +85,28 @@ class Writer:
         self._thread.join()
 
     def _run(self) -> None:
+        """The writer's loop. A fatal DuckDB error (the database instance is then unusable, e.g. a
+        checkpoint that found no memory) ends it: what waits is answered 503 (clients resend), and
+        `on_fatal` lets the server restart on a fresh instance; committed data is safe in the WAL."""
+        try:
+            self._loop()
+        except duckdb.FatalException as error:
+            log.critical("the store failed and must be reopened: %s", error)
+            with self._lock:
+                self.failed = error
+            self._refuse_waiting()
+            self.on_fatal(error)
+
+    def _refuse_waiting(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                item[1].set_exception(Overloaded("the store is restarting after a fatal error"))
+
+    def _loop(self) -> None:
         while True:
             try:
                 item = self._queue.get(timeout=CHECKPOINT_IDLE_SECONDS)
@@ -113,6 +139,10 @@ class Writer:
     def _commit_group(self, group: list[tuple[Batch, Future]]) -> None:
         try:
             results = self._transaction([batch for batch, _ in group])
+        except duckdb.FatalException:
+            for _, future in group:
+                future.set_exception(Overloaded("the store is restarting after a fatal error"))
+            raise
         except Exception:
             if len(group) == 1:
                 log.exception("write failed")
@@ -175,13 +205,19 @@ class Writer:
             wal = os.path.getsize(self._wal_path)
         except OSError:
             return
-        if wal and idle:
-            self._compact_counters()
-        if wal and (idle or wal > CHECKPOINT_WAL_BYTES):
-            started = time.perf_counter()
+        if not (wal and (idle or wal > CHECKPOINT_WAL_BYTES)):
+            return
+        started = time.perf_counter()
+        try:
+            if idle:
+                self._compact_counters()
             self._con.execute("CHECKPOINT")
-            log.debug("checkpoint of %d WAL bytes took %.1f ms", wal, (time.perf_counter() - started) * 1000)
-
+        except duckdb.FatalException:
+            raise
+        except duckdb.Error as error:  # e.g. out of memory while queries run: try again later
+            log.warning("checkpoint postponed: %s", error)
+            return
+        log.debug("checkpoint of %d WAL bytes took %.1f ms", wal, (time.perf_counter() - started) * 1000)
 
     def _compact_counters(self) -> None:
         """Fold the appended counter increments into one row per (service, counter)."""
