@@ -19,6 +19,7 @@ from collector.api import logs, otlp, query, services, track, wrappers
 from collector.ingest.pipeline import Pipeline
 from collector.store.database import Store
 from collector.store.services import Registry, ServiceError
+from collector.store.writer import Overloaded
 from exporters import api as export_api
 from exporters.scheduler import ExportScheduler
 
@@ -79,6 +80,7 @@ def create_app(data_dir: Path, public_url: str | None = None, on_fatal=None) -> 
     for router in (track.router, otlp.router, services.router, query.router, logs.router, wrappers.router, export_api.router):
         app.include_router(router)
     app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(Overloaded, _overloaded)
 
     @app.get("/healthz", tags=["health"])
     def healthz(request: Request):
@@ -92,6 +94,10 @@ def create_app(data_dir: Path, public_url: str | None = None, on_fatal=None) -> 
 
 async def _service_error(_: Request, error: ServiceError) -> ORJSONResponse:
     return ORJSONResponse({"detail": str(error)}, status_code=error.status_code)
+
+
+async def _overloaded(_: Request, error: Overloaded) -> ORJSONResponse:
+    return ORJSONResponse({"detail": f"{error}; retry later"}, status_code=503, headers={"Retry-After": "1"})
 
 
 def serve(data_dir: Path, host: str = "127.0.0.1", port: int = 8080, public_url: str | None = None) -> None:

@@ -51,7 +51,8 @@ class Batch:
 
 
 class Overloaded(RuntimeError):
-    """The writer is behind; the caller should answer 503 with Retry-After."""
+    """The store cannot take this write now (behind, restarting, or the commit failed); the
+    caller should answer 503 with Retry-After, which every SDK keeps and resends."""
 
 
 class Writer:
@@ -158,7 +159,7 @@ class Writer:
             self._pending_rows -= sum(batch.row_count for batch, _ in group)
         for index, (_, future) in enumerate(group):
             if error:
-                future.set_exception(RuntimeError("the store could not commit this batch"))
+                future.set_exception(Overloaded("the store could not commit this batch"))
             else:
                 future.set_result(results[index])
 
