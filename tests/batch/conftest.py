@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from batch_jobs import SCRIPTS, Finished, batch_command, make_input, start_batch  # noqa: E402
+from downstream import downstream_service  # noqa: E402
 
 
 @pytest.fixture
@@ -80,37 +79,18 @@ def telemetry_job(collector, tmp_path_factory):
     return {"service": service, "name": name, "env": env, "root": root}
 
 
-class _Scorer(BaseHTTPRequestHandler):
-    """A local HTTP service for calls_score.py; the server keeps each call's path and traceparent."""
-
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        self.server.calls.append((self.path, self.headers.get("traceparent")))
-        self.send_response(200)
-        self.send_header("content-length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="session")
 def calling_job(collector, tmp_path_factory):
     """calls_score.py over three files in two mini-batches, calling a local HTTP server."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Scorer)
-    server.calls = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     root = tmp_path_factory.mktemp("batch-calls")
     service = collector.create_service("calls")["name"]
     name = f"calls-{root.name}"
-    env = {"INSIGHTS_URL": collector.url, "INSIGHTS_API_KEY": collector.admin_key, "XDG_CACHE_HOME": str(root / "cache"),
-           "BATCH_TEST_URL": f"http://127.0.0.1:{server.server_port}"}
     source = make_input(root / "input", {"a.txt": "x", "b.txt": "x", "c.txt": "x"})
-    try:
+    with downstream_service() as (url, calls):
+        env = {"INSIGHTS_URL": collector.url, "INSIGHTS_API_KEY": collector.admin_key,
+               "XDG_CACHE_HOME": str(root / "cache"), "BATCH_TEST_URL": url}
         done = batch_command("run", "--entry_script", str(SCRIPTS / "calls_score.py"), "--input", str(source),
                              "--output", str(root / "out"), "--service", service, "--mini_batch_size", "2",
                              "--workers", "1", "--resource_monitor_interval", "0", "--job_name", name, env=env)
-    finally:
-        server.shutdown()
     assert done.returncode == 0, done.stderr
-    return {"service": service, "name": name, "port": server.server_port, "out": root / "out", "calls": server.calls}
+    return {"service": service, "name": name, "port": int(url.rsplit(":", 1)[1]), "out": root / "out", "calls": calls}

@@ -2,13 +2,12 @@
 stderr, at the stream level), logging, outgoing HTTP, exceptions with the user's own type; printed
 JSON stays an object; an item over 64 KB is capped with its whole payload kept in blob storage."""
 
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
+from downstream import downstream_service
 from telemetry_rows import rows, wait_for
 
 
@@ -83,23 +82,8 @@ def test_incoming_traceparent_is_honoured(echo, scoring_collector):
 @pytest.fixture
 def downstream():
     """A local HTTP server standing for a feature store; remembers the traceparent it was sent."""
-    seen = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            seen.append((self.path, self.headers.get("traceparent")))
-            self.send_response(200)
-            self.send_header("content-length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", seen
-    server.shutdown()
+    with downstream_service() as service:
+        yield service
 
 
 def test_outgoing_http_becomes_dependencies(echo, scoring_collector, downstream):
