@@ -12,10 +12,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import ORJSONResponse
 
 from collector import admin_key
 from collector.api import logs, otlp, query, services, track, wrappers
+from collector.api.responses import JSONResponse
 from collector.ingest.pipeline import Pipeline
 from collector.store.database import Store
 from collector.store.services import Registry, ServiceError
@@ -74,7 +74,7 @@ def create_app(data_dir: Path, public_url: str | None = None, on_fatal=None) -> 
         title="Endpoint Insights collector",
         description="App Insights and OTLP ingestion, KQL queries, services.",
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
+        default_response_class=JSONResponse,
     )
     app.state.ready = False
     for router in (track.router, otlp.router, services.router, query.router, logs.router, wrappers.router, export_api.router):
@@ -85,19 +85,19 @@ def create_app(data_dir: Path, public_url: str | None = None, on_fatal=None) -> 
     @app.get("/healthz", tags=["health"])
     def healthz(request: Request):
         if not request.app.state.ready:
-            return ORJSONResponse({"status": "starting"}, status_code=503)
+            return JSONResponse({"status": "starting"}, status_code=503)
         return {"status": "ok"}
 
     app.add_middleware(CollapseSlashes)
     return app
 
 
-async def _service_error(_: Request, error: ServiceError) -> ORJSONResponse:
-    return ORJSONResponse({"detail": str(error)}, status_code=error.status_code)
+async def _service_error(_: Request, error: ServiceError) -> JSONResponse:
+    return JSONResponse({"detail": str(error)}, status_code=error.status_code)
 
 
-async def _overloaded(_: Request, error: Overloaded) -> ORJSONResponse:
-    return ORJSONResponse({"detail": f"{error}; retry later"}, status_code=503, headers={"Retry-After": "1"})
+async def _overloaded(_: Request, error: Overloaded) -> JSONResponse:
+    return JSONResponse({"detail": f"{error}; retry later"}, status_code=503, headers={"Retry-After": "1"})
 
 
 def serve(data_dir: Path, host: str = "127.0.0.1", port: int = 8080, public_url: str | None = None) -> None:

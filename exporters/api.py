@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import ORJSONResponse
 
 from collector.api.auth import Caller, admin
+from collector.api.responses import JSONResponse
 from exporters.scheduler import ExportScheduler
 from exporters.settings import SettingsError, validate
 
@@ -45,11 +45,11 @@ async def put_settings(request: Request, name: str, _: Caller = Depends(admin)):
     try:
         body = await request.json()
     except ValueError:
-        return ORJSONResponse({"detail": "body: not valid JSON", "field": "body"}, status_code=400)
+        return JSONResponse({"detail": "body: not valid JSON", "field": "body"}, status_code=400)
     try:
         settings = validate(body)
     except SettingsError as error:
-        return ORJSONResponse({"detail": str(error), "field": error.field}, status_code=400)
+        return JSONResponse({"detail": str(error), "field": error.field}, status_code=400)
     await scheduler.configure(name, settings)
     return {"configured": True, **settings.model_dump()}
 
@@ -59,7 +59,7 @@ async def run_export(request: Request, name: str, wait: bool = False, _: Caller 
     """Export the service now, once (also when scheduled export is off)."""
     run = _scheduler(request).request_run(name)
     if not wait:
-        return ORJSONResponse(run.to_json(), status_code=202)
+        return JSONResponse(run.to_json(), status_code=202)
     return await asyncio.wrap_future(run.future)
 
 

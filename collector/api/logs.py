@@ -21,9 +21,9 @@ from datetime import datetime, timezone
 import orjson
 import pyarrow as pa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import ORJSONResponse
 
 from collector.api.auth import Caller, caller
+from collector.api.responses import JSONResponse
 from collector.store.writer import Batch, Overloaded
 
 router = APIRouter(prefix="/api", tags=["logs"])
@@ -55,20 +55,20 @@ def wrapper_settings(request: Request) -> dict:
 
 
 @router.post("/logs")
-async def append_logs(request: Request) -> ORJSONResponse:
+async def append_logs(request: Request) -> JSONResponse:
     """Store console lines of the service whose instrumentation key is presented."""
     service = _sender(request)
     body = await _body(request)
     lines, errors = _parse(body)
     if errors and not lines:
-        return ORJSONResponse({"accepted": 0, "errors": errors}, status_code=400)
+        return JSONResponse({"accepted": 0, "errors": errors}, status_code=400)
     if lines:
         try:
             await asyncio.wrap_future(request.app.state.store.writer.submit(Batch(operations=[_insert(service.name, lines)])))
         except Overloaded as error:
-            return ORJSONResponse({"error": f"collector is busy ({error}); retry later"}, status_code=503,
+            return JSONResponse({"error": f"collector is busy ({error}); retry later"}, status_code=503,
                                   headers={"Retry-After": "1"})
-    return ORJSONResponse({"accepted": len(lines), "errors": errors})
+    return JSONResponse({"accepted": len(lines), "errors": errors})
 
 
 @router.get("/services/{name}/logs")

@@ -8,8 +8,8 @@ and then takes the same path as App Insights ingestion, so a span looks the same
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import ORJSONResponse
 
+from collector.api.responses import JSONResponse
 from collector.api.track import overloaded, read_raw_body
 from collector.ingest import otlp
 from collector.ingest.body import BodyError
@@ -18,9 +18,9 @@ from collector.store.writer import Overloaded
 router = APIRouter(tags=["ingestion"])
 
 
-def _error(status_code: int, message: str) -> ORJSONResponse:
+def _error(status_code: int, message: str) -> JSONResponse:
     # OTLP/HTTP carries errors as a google.rpc.Status; its JSON form is the readable one.
-    return ORJSONResponse({"code": 3, "message": message}, status_code=status_code)
+    return JSONResponse({"code": 3, "message": message}, status_code=status_code)
 
 
 async def _export(signal: str, request: Request) -> Response:
@@ -43,7 +43,7 @@ async def _export(signal: str, request: Request) -> Response:
     if result.errors and not result.accepted:
         return _error(400, "; ".join(e["message"] for e in result.errors[:5]))
     if content_type == "application/json":
-        return ORJSONResponse({"partialSuccess": _partial(signal, result)} if result.errors else {})
+        return JSONResponse({"partialSuccess": _partial(signal, result)} if result.errors else {})
     return Response(content=_partial_protobuf(signal, result), media_type="application/x-protobuf")
 
 

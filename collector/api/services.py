@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Request
-from fastapi.responses import ORJSONResponse
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from collector.api.auth import Caller, admin, caller
+from collector.api.responses import JSONResponse
 from collector.api.track import read_body
 from collector.ingest.body import BodyError
 from collector.ingest.envelope import ItemError
@@ -93,23 +93,23 @@ def service_stats(request: Request, name: str, who: Caller = Depends(caller)) ->
 
 
 @router.post("/services/{name}/import")
-async def import_rows(request: Request, name: str, _: Caller = Depends(admin)) -> ORJSONResponse:
+async def import_rows(request: Request, name: str, _: Caller = Depends(admin)) -> JSONResponse:
     """Load newline-delimited rows (the export format). Bad lines are reported by line number;
     good lines are kept."""
     request.app.state.registry.get(name)
     try:
         data = await read_body(request)
     except BodyError as error:
-        return ORJSONResponse({"error": str(error)}, status_code=error.status_code)
+        return JSONResponse({"error": str(error)}, status_code=error.status_code)
     batch, errors, lines = await asyncio.to_thread(_import_batch, data, name)
     try:
         if batch.tables:
             await asyncio.wrap_future(request.app.state.store.writer.submit(batch))
     except Overloaded as error:
-        return ORJSONResponse({"error": f"collector is busy ({error}); retry later"}, status_code=503, headers={"Retry-After": "1"})
+        return JSONResponse({"error": f"collector is busy ({error}); retry later"}, status_code=503, headers={"Retry-After": "1"})
     imported = lines - len(errors)
     status = 400 if errors and not imported else 200
-    return ORJSONResponse({"lines": lines, "imported": imported, "errors": errors}, status_code=status)
+    return JSONResponse({"lines": lines, "imported": imported, "errors": errors}, status_code=status)
 
 
 def _import_batch(data: bytes, service: str) -> tuple[Batch, list[dict], int]:

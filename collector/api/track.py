@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
 
+from collector.api.responses import JSONResponse
 from collector.ingest.body import MAX_BODY_BYTES, BodyError, decompress
 from collector.store.writer import Overloaded
 
@@ -32,12 +32,12 @@ async def read_raw_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def track_error(status_code: int, message: str, received: int = 0) -> ORJSONResponse:
+def track_error(status_code: int, message: str, received: int = 0) -> JSONResponse:
     body = {"itemsReceived": received, "itemsAccepted": 0, "errors": [{"index": 0, "statusCode": status_code, "message": message}]}
-    return ORJSONResponse(body, status_code=status_code)
+    return JSONResponse(body, status_code=status_code)
 
 
-def overloaded(message: str) -> ORJSONResponse:
+def overloaded(message: str) -> JSONResponse:
     response = track_error(503, f"collector is busy ({message}); retry later")
     response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     return response
@@ -45,7 +45,7 @@ def overloaded(message: str) -> ORJSONResponse:
 
 @router.post("/v2/track", tags=["ingestion"])
 @router.post("/v2.1/track", tags=["ingestion"])
-async def track(request: Request) -> ORJSONResponse:
+async def track(request: Request) -> JSONResponse:
     """Accept a JSON array or newline-delimited envelopes, gzip or plain."""
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type not in ("application/json", "application/x-json-stream", "text/plain", "application/x-ndjson", ""):
@@ -58,4 +58,4 @@ async def track(request: Request) -> ORJSONResponse:
         return track_error(error.status_code, str(error))
     except Overloaded as error:
         return overloaded(str(error))
-    return ORJSONResponse(result.to_json(), status_code=result.status_code)
+    return JSONResponse(result.to_json(), status_code=result.status_code)

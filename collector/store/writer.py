@@ -183,7 +183,7 @@ class Writer:
                 by_table.setdefault(name, []).append(table)
         for name, tables in by_table.items():
             # One contiguous table scans faster than many small chunks.
-            incoming = pa.concat_tables(tables).combine_chunks()
+            incoming = pa.concat_tables(tables).combine_chunks()  # noqa: F841 (read by DuckDB, by name)
             # DuckDB scans the local Arrow table `incoming` by name (a replacement scan). `_seq`
             # comes from a DuckDB sequence: durable, and never handed out twice, even when the
             # rows that carried the highest numbers are deleted.
@@ -196,7 +196,7 @@ class Writer:
         if not totals:
             return
         services, counters = zip(*totals)
-        increments = pa.table({"service": services, "counter": counters, "value": list(totals.values())})
+        increments = pa.table({"service": services, "counter": counters, "value": list(totals.values())})  # noqa: F841
         # Appended, not upserted: an upsert costs more than the rows it counts. Compacted when idle.
         self._con.execute("INSERT INTO service_counters SELECT * FROM increments")
 
@@ -228,7 +228,7 @@ class Writer:
             return
         con.execute("BEGIN TRANSACTION")
         try:
-            totals = con.execute(
+            totals = con.execute(  # noqa: F841 (read by DuckDB, by name, below)
                 "SELECT service, counter, sum(value)::BIGINT AS value FROM service_counters GROUP BY ALL"
             ).to_arrow_table()
             con.execute("DELETE FROM service_counters")

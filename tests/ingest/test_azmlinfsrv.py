@@ -5,7 +5,6 @@ azmlinfsrv pins OpenTelemetry 1.33, so it lives in its own venv (.venv-azmlinfsr
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
