@@ -52,3 +52,15 @@ def admin(request: Request) -> Caller:
     if not who.is_admin:
         raise HTTPException(403, "this needs the admin key")
     return who
+
+
+def sending_service(request: Request):
+    """The service whose instrumentation key a wrapper presents (`x-instrumentation-key`): the one
+    credential a wrapper always has, from its connection string."""
+    ikey = request.headers.get("x-instrumentation-key")
+    if not ikey:
+        raise HTTPException(401, "missing x-instrumentation-key: send the service's instrumentation key")
+    service = request.app.state.registry.by_instrumentation_key(ikey)
+    if service is None:
+        raise HTTPException(401, "invalid instrumentation key")
+    return service

@@ -22,7 +22,7 @@ import orjson
 import pyarrow as pa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from collector.api.auth import Caller, caller
+from collector.api.auth import Caller, caller, sending_service
 from collector.api.responses import JSONResponse
 from collector.store.writer import Batch, Overloaded
 
@@ -37,27 +37,16 @@ _SCHEMA = pa.schema([("service", pa.string()), ("time", pa.timestamp("us")), ("s
                      ("instance", pa.string()), ("line", pa.string())])
 
 
-def _sender(request: Request):
-    """The service whose instrumentation key the wrapper presents."""
-    ikey = request.headers.get("x-instrumentation-key")
-    if not ikey:
-        raise HTTPException(401, "missing x-instrumentation-key: send the service's instrumentation key")
-    service = request.app.state.registry.by_instrumentation_key(ikey)
-    if service is None:
-        raise HTTPException(401, "invalid instrumentation key")
-    return service
-
-
 @router.get("/wrapper/settings")
 def wrapper_settings(request: Request) -> dict:
-    service = _sender(request)
+    service = sending_service(request)
     return {"service": service.name, "enable_app_insights": service.enable_app_insights}
 
 
 @router.post("/logs")
 async def append_logs(request: Request) -> JSONResponse:
     """Store console lines of the service whose instrumentation key is presented."""
-    service = _sender(request)
+    service = sending_service(request)
     body = await _body(request)
     lines, errors = _parse(body)
     if errors and not lines:

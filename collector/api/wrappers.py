@@ -24,8 +24,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from collector.api.auth import Caller, caller
-from collector.api.logs import _sender
+from collector.api.auth import Caller, caller, sending_service
 
 router = APIRouter(prefix="/api", tags=["wrappers"])
 
@@ -97,7 +96,7 @@ def _reports(request: Request) -> Reports:
 
 @router.post("/wrapper/heartbeat")
 async def heartbeat(request: Request, report: Report) -> dict:
-    service = _sender(request)
+    service = sending_service(request)
     _reports(request).add(service.name, report, time.monotonic())
     return {"service": service.name, "enable_app_insights": service.enable_app_insights,
             "interval_s": HEARTBEAT_INTERVAL_S}
