@@ -12,21 +12,20 @@ from opencensus.trace.tracer import Tracer
 from wait import rows_eventually
 
 
-def _handler(cls, service, tmp_path):
-    handler = cls(
+def _handler(cls, service):
+    return cls(
         connection_string=service["connection_string"],
         enable_local_storage=False,
         export_interval=0.2,
         enable_stats_metrics=False,
     )
-    return handler
 
 
-def test_log_handler_lands_traces_and_exceptions(collector, tmp_path):
+def test_log_handler_lands_traces_and_exceptions(collector):
     service = collector.create_service("oc-logs")
     logger = logging.getLogger(f"oc-{service['name']}")
     logger.setLevel(logging.DEBUG)
-    handler = _handler(AzureLogHandler, service, tmp_path)
+    handler = _handler(AzureLogHandler, service)
     logger.addHandler(handler)
     logger.warning("low confidence %s", 0.42, extra={"custom_dimensions": {"input": {"data": [1, 2]}, "score": 0.42}})
     try:
@@ -58,10 +57,10 @@ def test_log_handler_lands_traces_and_exceptions(collector, tmp_path):
     assert exception["customDimensions"]["request_id"] == "r-1"
 
 
-def test_event_handler_lands_custom_events(collector, tmp_path):
+def test_event_handler_lands_custom_events(collector):
     service = collector.create_service("oc-events")
     logger = logging.getLogger(f"oc-{service['name']}")
-    handler = _handler(AzureEventHandler, service, tmp_path)
+    handler = _handler(AzureEventHandler, service)
     logger.addHandler(handler)
     logger.warning("model_loaded", extra={"custom_dimensions": {"model": "resnet"}, "custom_measurements": {"load_ms": 812.5}})
     handler.flush()
@@ -73,7 +72,7 @@ def test_event_handler_lands_custom_events(collector, tmp_path):
     assert event["customMeasurements"] == {"load_ms": 812.5}
 
 
-def test_exporter_spans_land_requests_and_dependencies(collector, tmp_path):
+def test_exporter_spans_land_requests_and_dependencies(collector):
     service = collector.create_service("oc-spans")
     exporter = AzureExporter(
         connection_string=service["connection_string"], enable_local_storage=False, export_interval=0.2
@@ -94,7 +93,7 @@ def test_exporter_spans_land_requests_and_dependencies(collector, tmp_path):
             child.add_attribute("http.status_code", 200)
             time.sleep(0.02)
     tracer.finish()
-    exporter._worker.stop(timeout=5) if hasattr(exporter, "_worker") else None
+    exporter._stop(timeout=5)  # flush what its worker holds, as the exporter itself does at exit
 
     (request,) = rows_eventually(collector, "requests", service)
     assert request["name"] == "POST /score"
