@@ -88,13 +88,16 @@ class Pipeline:
         )
 
     async def _prepare_and_commit(self, small: bool, prepare, *args) -> TrackResult:
-        if small:
-            prepared = prepare(*args)
-        else:
-            prepared = await self._in_pool(prepare, *args)
-        if prepared.tables or prepared.stats:
-            batch = Batch(tables=prepared.tables, stats=prepared.stats)
-            await asyncio.wrap_future(self.writer.submit(batch))
+        with self.writer.expecting_batch():
+            if small:
+                prepared = prepare(*args)
+            else:
+                prepared = await self._in_pool(prepare, *args)
+            committed = None
+            if prepared.tables or prepared.stats:
+                committed = self.writer.submit(Batch(tables=prepared.tables, stats=prepared.stats))
+        if committed is not None:
+            await asyncio.wrap_future(committed)
         return TrackResult(prepared.received, prepared.accepted, prepared.errors)
 
     async def _in_pool(self, prepare, *args) -> Prepared:
