@@ -5,7 +5,7 @@ then stops it and counts the rows in the DuckDB file: every acknowledged item mu
 Baseline, in the same run: the store's ceiling, i.e. the same rows inserted into DuckDB directly
 as prebuilt Arrow tables with no HTTP, parsing or mapping.
 
-    python bench/ingest.py [--seconds 20] [--connections 4]
+    python bench/ingest.py [--seconds 20] [--connections 16]
 """
 
 from __future__ import annotations
@@ -31,23 +31,25 @@ sys.path.insert(0, str(ROOT))
 from collector_process import CollectorProcess  # noqa: E402
 from loader import ITEMS_PER_BATCH, batch_body  # noqa: E402
 
+PREBUILT = 64
+"""Distinct batches the loader compresses before it starts (see tests/loader.py)."""
 TABLES = ("traces", "requests", "dependencies", "exceptions", "customMetrics")
 console = Console()
 
 
 def load(collector: CollectorProcess, ikey: str, seconds: float, connections: int) -> tuple[int, list[float], float]:
-    """Run tests/loader.py in its own process; returns (acked batches, latencies, wall seconds)."""
+    """Run tests/loader.py in its own process; returns (acked batches, latencies, seconds of loading)."""
     script = f"""
-import sys, json
+import sys, json, time
 sys.path.insert(0, {str(ROOT / 'tests')!r})
-from loader import run
-acked, latencies = run({collector.url!r}, {ikey!r}, {seconds}, {connections}, None, None)
-print(json.dumps([len(acked), latencies]))
+from loader import prebuilt, run
+bodies = prebuilt({ikey!r}, {PREBUILT})
+started = time.perf_counter()
+acked, latencies = run({collector.url!r}, {ikey!r}, {seconds}, {connections}, None, None, bodies)
+print(json.dumps([len(acked), latencies, time.perf_counter() - started]))
 """
-    started = time.perf_counter()
     output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
-    wall = time.perf_counter() - started
-    acked, latencies = orjson.loads(output)
+    acked, latencies, wall = orjson.loads(output)
     return acked, latencies, wall
 
 
@@ -108,7 +110,7 @@ def baseline(items: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         collector = CollectorProcess(Path(tmp) / "data").start()
