@@ -86,7 +86,7 @@ class Table:
         return pa.schema(fields)
 
     @cached_property
-    def _incoming_schema(self) -> pa.Schema:
+    def incoming_schema(self) -> pa.Schema:
         """What to_arrow builds: every stored column but `_seq`, which the writer assigns."""
         return pa.schema([f for f in self.arrow_schema if f.name != SEQ_COLUMN])
 
@@ -100,14 +100,14 @@ class Table:
         """
         present = set().union(*rows)
         arrays = []
-        for column in self._incoming_schema:
+        for column in self.incoming_schema:
             if column.name not in present:
                 arrays.append(pa.nulls(len(rows), column.type))
             elif column.type == _TIMESTAMP:
                 arrays.append(pa.array([row.get(column.name) for row in rows], pa.int64()).cast(_TIMESTAMP))
             else:
                 arrays.append(pa.array([row.get(column.name) for row in rows], column.type))
-        return pa.Table.from_arrays(arrays, schema=self._incoming_schema)
+        return pa.Table.from_arrays(arrays, schema=self.incoming_schema)
 
     def ddl(self) -> str:
         cols = [f'"{c.name}" {c.sql_type}' for c in self.columns]
