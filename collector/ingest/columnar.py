@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterator
-
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -29,6 +27,7 @@ from collector.ingest.envelope import (
     _TAG_COLUMNS, ItemError, _dimensions, _measurements, dumps_dynamic, parse_duration, parse_time,
     performance_bucket,
 )
+from collector.store.rows import item_id_column
 from collector.store.schema import SERVICE_COLUMN, TABLES
 
 _STRING = pa.string()
@@ -86,7 +85,7 @@ class FastResult:
     """Indexes of the items left to the item-by-item mapper, ascending."""
 
 
-def map_fast(items: list[object], routing: dict[str, tuple[str, bool]], ids: Iterator[str]) -> FastResult:
+def map_fast(items: list[object], routing: dict[str, tuple[str, bool]]) -> FastResult:
     """Map the plain items of a body column-wise; the others are left in `rest`."""
     result = FastResult()
     try:
@@ -98,12 +97,13 @@ def map_fast(items: list[object], routing: dict[str, tuple[str, bool]], ids: Ite
         result.rest = list(range(len(items)))
         return result
     timestamps = _timestamps(envelopes.field("time"))
+    fields = _fields_with_values(envelopes)
     by_table: dict[str, _Columns] = {}
     for index, item in enumerate(items):
         if not _add_item(index, item, routing, by_table, timestamps is None):
             result.rest.append(index)
     for name, columns in by_table.items():
-        result.tables[name] = _table(name, columns, envelopes, timestamps, ids)
+        result.tables[name] = _table(name, columns, fields, timestamps)
         result.accepted += len(columns.indexes)
         for service, count in Counter(columns.services).items():
             result.stats[(service, "received")] += count
@@ -132,6 +132,17 @@ def _any_tag_too_long(envelopes: pa.StructArray) -> bool:
     return False
 
 
+def _fields_with_values(envelopes: pa.StructArray) -> dict[str, pa.Array]:
+    """The struct's leaves that some item has, by column name: the others stay NULL, and taking
+    a table's rows from the leaves it uses is cheaper than from the whole struct."""
+    tags = envelopes.field("tags")
+    base = envelopes.field("data").field("baseData")
+    leaves = {column: tags.field(tag) for tag, column in _TAG_COLUMNS.items()}
+    leaves.update((name, base.field(name)) for name in _BASE.names)
+    leaves["iKey"] = envelopes.field("iKey")
+    return {name: leaf for name, leaf in leaves.items() if leaf.null_count < len(leaf)}
+
+
 def _add_item(index: int, item: object, routing: dict, by_table: dict[str, _Columns], parse_times: bool) -> bool:
     """Judge one item and add its per-item values; False if the mapper must take it."""
     if item.__class__ is not dict:  # a null item converts to a null struct
@@ -157,7 +168,7 @@ def _add_item(index: int, item: object, routing: dict, by_table: dict[str, _Colu
     if extra is None or dimensions.get("custom_dimensions").__class__ is str:
         return False
     dimensions_text = dumps_dynamic(dimensions)
-    if _size(base, dimensions_text, measurements) > ITEM_LIMIT:
+    if _size(base, table, dimensions_text, measurements) > ITEM_LIMIT:
         return False
     columns = by_table.get(table)
     if columns is None:
@@ -172,14 +183,23 @@ def _add_item(index: int, item: object, routing: dict, by_table: dict[str, _Colu
     return True
 
 
-def _size(base: dict, dimensions: str, measurements: str | None) -> int:
+def _size(base: dict, table: str, dimensions: str, measurements: str | None) -> int:
     """What cap.row_size would count for the stored row, computed before there is one."""
     size = len(dimensions) + (len(measurements) if measurements else 0)
-    for key in ("message", "url", "data", "name", "type", "dependencyTypeName"):
+    for key in _SIZED_FIELDS[table]:
         value = base.get(key)
         if value is not None:
             size += len(value)
     return size
+
+
+_SIZED_FIELDS = {
+    "traces": ("message",),
+    "requests": ("name", "url"),
+    "dependencies": ("name", "data", "type", "dependencyTypeName"),
+    "customEvents": ("name",),
+}
+"""The fields of baseData each fast table stores in a column that cap.row_size counts."""
 
 
 def _trace(base: dict) -> tuple | None:
@@ -221,44 +241,54 @@ _EXTRA_COLUMNS = {
 }
 
 
-def _table(
-    name: str, columns: _Columns, envelopes: pa.StructArray, timestamps: pa.Array | None, ids: Iterator[str]
-) -> pa.Table:
+def _table(name: str, columns: _Columns, fields: dict[str, pa.Array], timestamps: pa.Array | None) -> pa.Table:
     """The Arrow table of one table's fast rows, in the schema the writer expects."""
     indexes = pa.array(columns.indexes, pa.int64())
-    rows = envelopes.take(indexes)
-    base = rows.field("data").field("baseData")
-    tags = rows.field("tags")
     count = len(columns.indexes)
-    ikeys = rows.field("iKey")
+
+    def take(field_name: str) -> pa.Array | None:
+        leaf = fields.get(field_name)
+        return None if leaf is None else leaf.take(indexes)
+
+    ikeys = take("iKey")
     services = pa.array(columns.services, _STRING)
-    values: dict[str, pa.Array] = {
+    values: dict[str, object] = {
         "timestamp": (
             timestamps.take(indexes) if timestamps is not None
             else pa.array(columns.timestamps, pa.int64()).cast(_TIMESTAMP)
         ),
         "itemType": pa.repeat(pa.scalar(_ITEM_TYPE[name], _STRING), count),
-        "customDimensions": pa.array(columns.dimensions, _STRING),
-        "customMeasurements": pa.array(columns.measurements, _STRING),
+        "customDimensions": columns.dimensions,
+        "customMeasurements": columns.measurements,
         "iKey": ikeys,
         "appId": ikeys,
         "appName": services,
         SERVICE_COLUMN: services,
-        "itemId": pa.array([next(ids) for _ in range(count)], _STRING),
+        "itemId": item_id_column(count),
         "itemCount": pa.repeat(pa.scalar(1, pa.int32()), count),
     }
-    for tag, column in _TAG_COLUMNS.items():
-        values[column] = tags.field(tag)
-    values["client_IP"] = pc.fill_null(values["client_IP"], "0.0.0.0")
+    for column in _TAG_COLUMNS.values():
+        values[column] = take(column)
+    client_ip = values["client_IP"]
+    values["client_IP"] = pa.repeat(pa.scalar(_NO_IP, _STRING), count) if client_ip is None else pc.fill_null(client_ip, _NO_IP)
     for column in _BASE_COLUMNS[name]:
-        values[column] = base.field(column)
+        values[column] = take(column)
     if name == "dependencies":
-        values["type"] = pc.coalesce(base.field("type"), base.field("dependencyTypeName"))
+        values["type"] = _first_present(take("type"), take("dependencyTypeName"))
     for column, extra in zip(_EXTRA_COLUMNS[name], zip(*columns.extras)):
         values[column] = list(extra)
     schema = TABLES[name].incoming_schema
     arrays = [_array(values.get(f.name), f.type, count) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+_NO_IP = "0.0.0.0"
+
+
+def _first_present(first: pa.Array | None, second: pa.Array | None) -> pa.Array | None:
+    if first is None or second is None:
+        return first if second is None else second
+    return pc.coalesce(first, second)
 
 
 def _array(value: object, arrow_type: pa.DataType, count: int) -> pa.Array:

@@ -165,14 +165,19 @@ def performance_bucket(duration_ms: float) -> str:
     return ">=5min"
 
 
+_KEPT_AS_IS = frozenset((str, dict, list, type(None)))
+
+
 def _dimensions(base: dict) -> dict:
     """baseData.properties as customDimensions: scalars as strings (as App Insights stores them),
     objects and arrays kept as JSON so that `customDimensions.Contents.input` can reach inside."""
     properties = base.get("properties")
     if properties is None:
         return {}
-    values = _object(properties, "data.baseData.properties").values()
-    if all(value.__class__ is str for value in values):
+    for value in _object(properties, "data.baseData.properties").values():
+        if value.__class__ not in _KEPT_AS_IS:
+            break
+    else:
         return properties  # the usual case: already as stored
     out = {}
     for key, value in properties.items():

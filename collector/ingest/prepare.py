@@ -102,7 +102,7 @@ def prepare_items(items: list[object], routing: Routing, blob_dir: Path, fast: b
     prepared = Prepared(received=len(items))
     ids = item_ids()
     if fast:
-        mapped = map_fast(items, routing, ids)
+        mapped = map_fast(items, routing)
         prepared.accepted, prepared.stats, rest = mapped.accepted, mapped.stats, mapped.rest
         tables = {name: [table] for name, table in mapped.tables.items()}
     else:
