@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from collector.ingest.cap import ITEM_LIMIT, TAG_LIMIT
+from collector.ingest.quirks import metric_table
 from collector.ingest.envelope import (
     _TAG_COLUMNS, ItemError, _dimensions, _measurements, dumps_dynamic, parse_duration, parse_time,
     performance_bucket,
@@ -52,10 +53,12 @@ _TABLE_OF_BASE_TYPE = {
     "RequestData": "requests",
     "RemoteDependencyData": "dependencies",
     "EventData": "customEvents",
+    "MetricData": "customMetrics",
 }
-_ITEM_TYPE = {"traces": "trace", "requests": "request", "dependencies": "dependency", "customEvents": "customEvent"}
+_ITEM_TYPE = {"traces": "trace", "requests": "request", "dependencies": "dependency", "customEvents": "customEvent",
+              "customMetrics": "customMetric"}
 _BASE_COLUMNS = {"traces": ("message",), "requests": ("id", "name", "url", "source"),
-                 "dependencies": ("id", "name", "data", "target", "resultCode"), "customEvents": ("name",)}
+                 "dependencies": ("id", "name", "data", "target", "resultCode"), "customEvents": ("name",), "customMetrics": ()}
 _SEVERITIES = (0, 1, 2, 3, 4)
 _UTC_TIME = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$"
 """The timestamps SDKs send, which Arrow parses exactly as envelope.parse_time does; a body
@@ -160,7 +163,7 @@ def _add_item(index: int, item: object, routing: dict, by_table: dict[str, _Colu
         return False
     try:
         dimensions = _dimensions(base)
-        measurements = dumps_dynamic(_measurements(base))
+        measurements = None if table == "customMetrics" else dumps_dynamic(_measurements(base))
         timestamp = parse_time(item.get("time"), "time") if parse_times else None
         extra = _EXTRA[table](base)
     except ItemError:
@@ -168,7 +171,10 @@ def _add_item(index: int, item: object, routing: dict, by_table: dict[str, _Colu
     if extra is None or dimensions.get("custom_dimensions").__class__ is str:
         return False
     dimensions_text = dumps_dynamic(dimensions)
-    if _size(base, table, dimensions_text, measurements) > ITEM_LIMIT:
+    size = _size(base, table, dimensions_text, measurements)
+    if table == "customMetrics":
+        size += len(extra[0])  # the metric's name
+    if size > ITEM_LIMIT:
         return False
     columns = by_table.get(table)
     if columns is None:
@@ -198,6 +204,7 @@ _SIZED_FIELDS = {
     "requests": ("name", "url"),
     "dependencies": ("name", "data", "type", "dependencyTypeName"),
     "customEvents": ("name",),
+    "customMetrics": (),  # its name is the metric's, counted apart
 }
 """The fields of baseData each fast table stores in a column that cap.row_size counts."""
 
@@ -232,12 +239,35 @@ def _event(base: dict) -> tuple | None:
     return () if base.get("name").__class__ is str else None
 
 
-_EXTRA = {"traces": _trace, "requests": _request, "dependencies": _timed, "customEvents": _event}
+def _metric(base: dict) -> tuple | None:
+    """One metric of the user's (SDK self-telemetry goes to performanceCounters: the mapper's),
+    with the values envelope._metric gives it."""
+    metrics = base.get("metrics")
+    if metrics.__class__ is not list or len(metrics) != 1 or metrics[0].__class__ is not dict:
+        return None
+    metric = metrics[0]
+    name, value = metric.get("name"), metric.get("value")
+    if name.__class__ is not str or metric_table(name, {}) != "customMetrics" or value.__class__ not in _NUMBER:
+        return None
+    count, low, high, deviation = (metric.get(key) for key in ("count", "min", "max", "stdDev"))
+    if any(number is not None and number.__class__ not in _NUMBER for number in (count, low, high, deviation)):
+        return None
+    value = float(value)
+    return (
+        name, value, int(count or 1), value,
+        value if low is None else float(low), value if high is None else float(high),
+        0.0 if deviation is None else float(deviation),
+    )
+
+
+_NUMBER = (int, float)
+_EXTRA = {"traces": _trace, "requests": _request, "dependencies": _timed, "customEvents": _event, "customMetrics": _metric}
 _EXTRA_COLUMNS = {
     "traces": ("severityLevel",),
     "requests": ("duration", "performanceBucket", "success", "resultCode"),
     "dependencies": ("duration", "performanceBucket", "success"),
     "customEvents": (),
+    "customMetrics": ("name", "value", "valueCount", "valueSum", "valueMin", "valueMax", "valueStdDev"),
 }
 
 

@@ -126,13 +126,19 @@ plain_base_data = st.fixed_dictionaries(
         "success": st.booleans(), "responseCode": st.sampled_from(["200", "0", "500"]), "resultCode": st.sampled_from(["200", "0"]),
         "id": strings, "url": strings, "source": strings, "data": strings, "target": strings, "type": strings,
         "dependencyTypeName": strings,
+        "metrics": st.lists(st.fixed_dictionaries(
+            {"name": st.sampled_from(["inference_ms", "_OTELRESOURCE_", "\\Processor(_Total)\\% Processor Time"]),
+             "value": st.floats(allow_nan=False, allow_infinity=False) | st.integers(-3, 3) | st.booleans()},
+            optional={"count": st.integers(0, 3) | st.floats(0, 3), "min": st.floats(-1, 1), "max": st.floats(-1, 1),
+                      "stdDev": st.floats(0, 1) | st.text(max_size=2)},
+        ), min_size=1, max_size=2),
     },
 )
 plain_envelopes = st.fixed_dictionaries({
     "iKey": st.sampled_from(["key-a", "KEY-A", "key-b", "key-unknown"]), "time": time_texts,
     "tags": st.dictionaries(st.sampled_from(["ai.operation.id", "ai.cloud.role", "ai.location.ip"]), st.text(max_size=8), max_size=2),
     "data": st.fixed_dictionaries({
-        "baseType": st.sampled_from(["MessageData", "RequestData", "RemoteDependencyData", "EventData"]),
+        "baseType": st.sampled_from(["MessageData", "RequestData", "RemoteDependencyData", "EventData", "MetricData"]),
         "baseData": plain_base_data,
     }),
 })
@@ -187,6 +193,12 @@ EDGES = {
     "success as text": _plain("RemoteDependencyData", name="q", duration="0.00:00:01", success="false"),
     "naive timestamp": {**_plain("EventData", name="e"), "time": "2026-11-23T16:53:49.943891"},
     "sampled": {**_plain("EventData", name="e"), "sampleRate": 25},
+    "metric": _plain("MetricData", metrics=[{"name": "m", "value": 2, "count": 3, "min": 1, "max": 4, "stdDev": 0.5}]),
+    "metric sampled": {**_plain("MetricData", metrics=[{"name": "m", "value": 2}]), "sampleRate": 50},
+    "two metrics": _plain("MetricData", metrics=[{"name": "a", "value": 1}, {"name": "b", "value": 2}]),
+    "SDK self-metric": _plain("MetricData", metrics=[{"name": "_OTELRESOURCE_", "value": 1}]),
+    "metric as a boolean": _plain("MetricData", metrics=[{"name": "m", "value": True}]),
+    "metric with measurements": _plain("MetricData", metrics=[{"name": "m", "value": 1}], measurements={"x": "bad"}),
     "null item": None,
     "empty item": {},
 }
