@@ -16,7 +16,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collector.ingest.prepare import Prepared, prepare_body, prepare_otlp, worker_init
+from collector.ingest.prepare import Prepared, prepare_body, prepare_otlp, warm_up, worker_init
 from collector.store.services import Registry
 from collector.store.writer import Batch, Overloaded, Writer
 
@@ -58,6 +58,7 @@ class Pipeline:
         self.blob_dir = Path(blob_dir)
         self._workers = workers or multiprocessing.cpu_count()
         self._pool = self._new_pool()
+        warm_up()  # for the bodies prepared inline, and the writer's counters
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the collector process holds DuckDB and threads, which must not be forked.

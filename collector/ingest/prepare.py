@@ -66,10 +66,17 @@ def _ipc_bytes(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def warm_up() -> None:
+    """Load what pyarrow loads lazily: its first conversion of Python values imports pandas (~0.2 s),
+    which would otherwise fall on the first request each process serves."""
+    pa.array([0], pa.int64())
+
+
 def worker_init(parent_pid: int) -> None:
     """Set up an ingestion worker process: it exits when the collector is gone (even after a kill -9,
     which runs no shutdown), and its garbage collector leaves the long-lived imports alone and runs
     less often (each task's objects die with it; cycles are rare)."""
+    warm_up()
     gc.freeze()
     gc.set_threshold(50_000, 50, 50)
 
