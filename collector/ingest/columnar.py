@@ -1,6 +1,6 @@
 """The fast path of ingestion: the common envelopes mapped to Arrow a column at a time.
 
-Most of what SDKs send is traces, requests, dependencies and events in their plain form. For those,
+Most of what SDKs send is traces, requests, dependencies, events and metrics in their plain form. For those,
 building a dict per row and then transposing the rows into Arrow columns cost more than the
 mapping itself (~17 µs per item in all). Here pyarrow converts the parsed envelopes to one struct
 array in a single C++ pass, so the plain string columns (tags, names, urls...) never go through
@@ -19,15 +19,22 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from collector.ingest.cap import ITEM_LIMIT, TAG_LIMIT
-from collector.ingest.quirks import metric_table
 from collector.ingest.envelope import (
-    _TAG_COLUMNS, ItemError, _dimensions, _measurements, dumps_dynamic, parse_duration, parse_time,
+    TAG_COLUMNS,
+    ItemError,
+    custom_dimensions,
+    custom_measurements,
+    dumps_dynamic,
+    parse_duration,
+    parse_time,
     performance_bucket,
 )
+from collector.ingest.quirks import metric_table
 from collector.store.rows import item_id_column
 from collector.store.schema import SERVICE_COLUMN, TABLES
 
@@ -42,7 +49,7 @@ _BASE = pa.struct([
 _ENVELOPE = pa.struct([
     ("iKey", _STRING),
     ("time", _STRING),
-    ("tags", pa.struct([(tag, _STRING) for tag in _TAG_COLUMNS])),
+    ("tags", pa.struct([(tag, _STRING) for tag in TAG_COLUMNS])),
     ("data", pa.struct([("baseData", _BASE)])),
 ])
 """The plain string fields, as the struct pyarrow converts every envelope of a body to. Fields
@@ -127,7 +134,7 @@ def _timestamps(times: pa.Array) -> pa.Array | None:
 
 def _any_tag_too_long(envelopes: pa.StructArray) -> bool:
     tags = envelopes.field("tags")
-    for tag in _TAG_COLUMNS:
+    for tag in TAG_COLUMNS:
         lengths = pc.utf8_length(tags.field(tag))
         longest = pc.max(lengths).as_py()
         if longest is not None and longest > TAG_LIMIT:
@@ -140,7 +147,7 @@ def _fields_with_values(envelopes: pa.StructArray) -> dict[str, pa.Array]:
     a table's rows from the leaves it uses is cheaper than from the whole struct."""
     tags = envelopes.field("tags")
     base = envelopes.field("data").field("baseData")
-    leaves = {column: tags.field(tag) for tag, column in _TAG_COLUMNS.items()}
+    leaves = {column: tags.field(tag) for tag, column in TAG_COLUMNS.items()}
     leaves.update((name, base.field(name)) for name in _BASE.names)
     leaves["iKey"] = envelopes.field("iKey")
     return {name: leaf for name, leaf in leaves.items() if leaf.null_count < len(leaf)}
@@ -162,8 +169,8 @@ def _add_item(index: int, item: object, routing: dict, by_table: dict[str, _Colu
     if route is None or not route[1]:
         return False
     try:
-        dimensions = _dimensions(base)
-        measurements = None if table == "customMetrics" else dumps_dynamic(_measurements(base))
+        dimensions = custom_dimensions(base)
+        measurements = None if table == "customMetrics" else dumps_dynamic(custom_measurements(base))
         timestamp = parse_time(item.get("time"), "time") if parse_times else None
         extra = _EXTRA[table](base)
     except ItemError:
@@ -297,7 +304,7 @@ def _table(name: str, columns: _Columns, fields: dict[str, pa.Array], timestamps
         "itemId": item_id_column(count),
         "itemCount": pa.repeat(pa.scalar(1, pa.int32()), count),
     }
-    for column in _TAG_COLUMNS.values():
+    for column in TAG_COLUMNS.values():
         values[column] = take(column)
     client_ip = values["client_IP"]
     values["client_IP"] = pa.repeat(pa.scalar(_NO_IP, _STRING), count) if client_ip is None else pc.fill_null(client_ip, _NO_IP)

@@ -21,7 +21,7 @@ from collector.ingest.stack import exception_chain_from_stack, frames_from_strin
 EPOCH = datetime(1970, 1, 1)
 EPOCH_UTC = EPOCH.replace(tzinfo=timezone.utc)
 
-_TAG_COLUMNS = {
+TAG_COLUMNS = {
     "ai.operation.id": "operation_Id",
     "ai.operation.name": "operation_Name",
     "ai.operation.parentId": "operation_ParentId",
@@ -117,7 +117,7 @@ def _common_columns(envelope: dict) -> Row:
     tags = envelope.get("tags")
     if tags is not None:
         for tag, value in _object(tags, "tags").items():
-            column = _TAG_COLUMNS.get(tag)
+            column = TAG_COLUMNS.get(tag)
             if column and value is not None:
                 row[column] = str(value)[:TAG_LIMIT]
     return row
@@ -168,7 +168,7 @@ def performance_bucket(duration_ms: float) -> str:
 _KEPT_AS_IS = frozenset((str, dict, list, type(None)))
 
 
-def _dimensions(base: dict) -> dict:
+def custom_dimensions(base: dict) -> dict:
     """baseData.properties as customDimensions: scalars as strings (as App Insights stores them),
     objects and arrays kept as JSON so that `customDimensions.Contents.input` can reach inside."""
     properties = base.get("properties")
@@ -190,7 +190,7 @@ def _dimensions(base: dict) -> dict:
     return out
 
 
-def _measurements(base: dict) -> dict | None:
+def custom_measurements(base: dict) -> dict | None:
     """baseData.measurements as numbers; None (NULL) when there are none."""
     measurements = base.get("measurements")
     if not measurements:
@@ -208,9 +208,9 @@ def _measurements(base: dict) -> dict | None:
 
 def _with_dimensions(row: Row, base: dict, item_type: str, measurements: bool = True) -> Row:
     row["itemType"] = item_type
-    row["customDimensions"] = _dimensions(base)
+    row["customDimensions"] = custom_dimensions(base)
     if measurements:
-        row["customMeasurements"] = _measurements(base)
+        row["customMeasurements"] = custom_measurements(base)
     return row
 
 
@@ -279,7 +279,7 @@ def _metric(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
     metrics = base.get("metrics")
     if not isinstance(metrics, list) or not metrics:
         raise ItemError("data.baseData.metrics", "expected a non-empty array of metrics")
-    dimensions = _dimensions(base)
+    dimensions = custom_dimensions(base)
     rows = []
     for index, metric in enumerate(metrics):
         field = f"data.baseData.metrics[{index}]"

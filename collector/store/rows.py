@@ -4,7 +4,6 @@ writes it and import reads it, so exported telemetry loads back losslessly."""
 
 from __future__ import annotations
 
-
 import itertools
 import uuid
 from typing import Iterator

@@ -9,10 +9,10 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from loader import batch_body
 
 from collector.ingest.body import split_items
 from collector.ingest.prepare import prepare_items
-from loader import batch_body
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 ROUTING = {"key-a": ("svc-a", True), "key-b": ("svc-b", False)}
