@@ -15,7 +15,7 @@ from typing import Iterator
 import duckdb
 
 from collector.store.schema import SEQUENCE, TABLES
-from collector.store.writer import Writer
+from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ class Store:
         self.writer = Writer(
             self._con, str(self.path) + ".wal",
             max_pending_rows=int(os.environ.get("INSIGHTS_MAX_PENDING_ROWS", DEFAULT_MAX_PENDING_ROWS)),
+            checkpoint_wal_bytes=int(os.environ.get("INSIGHTS_CHECKPOINT_WAL_BYTES", CHECKPOINT_WAL_BYTES)),
         )
 
     def _create_tables(self) -> None:

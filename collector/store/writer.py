@@ -41,10 +41,12 @@ spends twice the CPU per row of a group of 4,000, and that CPU is what the prepa
 CHECKPOINT_IDLE_SECONDS = 2.0
 COMPACT_COUNTER_ROWS = 1_000
 CHECKPOINT_WAL_BYTES = 256 * 2**20
-"""Under constant load, checkpoint when the WAL reaches this size. A checkpoint rewrites every row
-group that received rows since the last one, old rows included, so rarer checkpoints rewrite less:
-at 64 MB a 60 s load sustained 42k items/s, at 256 MB 49k (bench/README.md). Replaying a WAL this
-size after a crash takes ~2 s."""
+"""Under constant load, checkpoint when the WAL reaches this size (INSIGHTS_CHECKPOINT_WAL_BYTES
+overrides it). A checkpoint rewrites every row group that received rows since the last one, old rows
+included, so rarer checkpoints rewrite less: at 64 MB a 60 s load sustained 42k items/s, at 256 MB
+49k (bench/README.md). Replaying a WAL this size after a crash takes ~2 s. The checkpoint runs in
+the writer thread: DuckDB refuses one while a write transaction is open ("Cannot CHECKPOINT: there
+are other write transactions active"), so it cannot run beside the commits."""
 
 
 @dataclass
@@ -67,9 +69,13 @@ class Overloaded(RuntimeError):
 
 
 class Writer:
-    def __init__(self, con: duckdb.DuckDBPyConnection, wal_path: str, max_pending_rows: int):
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, wal_path: str, max_pending_rows: int,
+        checkpoint_wal_bytes: int = CHECKPOINT_WAL_BYTES,
+    ):
         self._con = con
         self._wal_path = wal_path
+        self._checkpoint_wal_bytes = checkpoint_wal_bytes
         self.failed: Exception | None = None
         self.on_fatal: Callable[[Exception], None] = lambda error: None
         self._queue: queue.SimpleQueue[tuple[Batch, Future] | None] = queue.SimpleQueue()
@@ -250,7 +256,7 @@ class Writer:
             wal = os.path.getsize(self._wal_path)
         except OSError:
             return
-        if not (wal and (idle or wal > CHECKPOINT_WAL_BYTES)):
+        if not (wal and (idle or wal > self._checkpoint_wal_bytes)):
             return
         started = time.perf_counter()
         try:

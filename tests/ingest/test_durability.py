@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from collector_process import CollectorProcess
 from loader import ITEMS_PER_BATCH
@@ -13,8 +14,11 @@ from loader import ITEMS_PER_BATCH
 LOADER = Path(__file__).parent.parent / "loader.py"
 
 
-def test_kill_9_during_load_loses_no_acknowledged_item(tmp_path):
-    collector = CollectorProcess(tmp_path / "data").start()
+@pytest.mark.parametrize("checkpoints", ["rare", "constant"])
+def test_kill_9_during_load_loses_no_acknowledged_item(tmp_path, checkpoints):
+    """With checkpoints "constant" (at every MB of WAL), the kill may also land in a checkpoint."""
+    env = {"INSIGHTS_CHECKPOINT_WAL_BYTES": str(2**20)} if checkpoints == "constant" else {}
+    collector = CollectorProcess(tmp_path / "data", env=env).start()
     service = collector.create_service("durable")
     acked_path = tmp_path / "acked.txt"
     loader = subprocess.Popen([sys.executable, str(LOADER), collector.url, service["instrumentation_key"],
