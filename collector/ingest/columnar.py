@@ -103,11 +103,11 @@ def map_fast(items: list[object], routing: dict[str, tuple[str, bool]]) -> FastR
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
         result.rest = list(range(len(items)))
         return result
-    if _any_tag_too_long(envelopes):
+    fields = _fields_with_values(envelopes)
+    if _any_tag_too_long(fields):
         result.rest = list(range(len(items)))
         return result
     timestamps = _timestamps(envelopes.field("time"))
-    fields = _fields_with_values(envelopes)
     by_table: dict[str, _Columns] = {}
     for index, item in enumerate(items):
         if not _add_item(index, item, routing, by_table, timestamps is None):
@@ -132,12 +132,11 @@ def _timestamps(times: pa.Array) -> pa.Array | None:
         return None
 
 
-def _any_tag_too_long(envelopes: pa.StructArray) -> bool:
-    tags = envelopes.field("tags")
-    for tag in TAG_COLUMNS:
-        lengths = pc.utf8_length(tags.field(tag))
-        longest = pc.max(lengths).as_py()
-        if longest is not None and longest > TAG_LIMIT:
+def _any_tag_too_long(fields: dict[str, pa.Array]) -> bool:
+    """Whether some tag is longer than the mapper keeps (it cuts them; this path does not)."""
+    for column in TAG_COLUMNS.values():
+        leaf = fields.get(column)
+        if leaf is not None and pc.max(pc.utf8_length(leaf)).as_py() > TAG_LIMIT:
             return True
     return False
 
