@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 import typer
 
-from dashboard.launcher import exit_with_parent, run_dashboard, stop_dashboard, url, wait_ready
+from dashboard.launcher import answers, exit_with_parent, run_dashboard, stop_dashboard, url, wait_ready
 
 SERVICE = "demo-model"
 SAMPLE = Path(__file__).with_name("sample") / "score.py"
@@ -125,16 +125,10 @@ class Traffic:
 
 def wait_http(address: str, process: subprocess.Popen, what: str, timeout: float = 60.0) -> None:
     """Wait for a 200 from `address`; say which part failed (and why) if it never comes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with code {process.returncode}")
-        try:
-            if httpx.get(address, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
+    if answers(address, process, timeout):
+        return
+    if process.poll() is not None:
+        raise RuntimeError(f"{what} exited with code {process.returncode}")
     raise RuntimeError(f"{what} did not answer at {address} within {timeout:.0f} s")
 
 

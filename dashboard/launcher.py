@@ -64,12 +64,17 @@ def url(port: int) -> str:
 
 def wait_ready(port: int, process: subprocess.Popen | None = None, timeout: float = 30.0) -> bool:
     """True once Streamlit's health endpoint answers; False on timeout or if the process exited."""
+    return answers(f"{url(port)}/_stcore/health", process, timeout)
+
+
+def answers(address: str, process: subprocess.Popen | None = None, timeout: float = 30.0) -> bool:
+    """True once `address` answers 200; False on timeout or if `process` exited first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             return False
         try:
-            if httpx.get(f"{url(port)}/_stcore/health", timeout=1).status_code == 200:
+            if httpx.get(address, timeout=1).status_code == 200:
                 return True
         except httpx.TransportError:
             pass
