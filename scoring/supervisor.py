@@ -32,6 +32,8 @@ from scoring.spool import Spool
 from scoring.heartbeat import Heartbeat
 
 CONSOLE_SPOOL_MAX_BYTES = 64 * 2**20
+BACKGROUND_NICE = 5
+"""How much lower than the workers the supervisor's threads run."""
 
 
 class Supervisor:
@@ -152,12 +154,23 @@ class Supervisor:
 
 
 def _yield_cpu_to_workers() -> None:
-    """Lower this process's priority (the workers, already started, keep theirs): on a busy
-    machine sending telemetry waits a little, and scoring does not."""
+    """Lower the priority of this process's threads (sending, the console tee, the heartbeat); the
+    workers, already started, keep theirs: on a busy machine sending telemetry waits a little, and
+    scoring does not. Every thread, not only this one: on Linux a nice value belongs to a thread, so
+    `os.nice` here would leave the threads started before it, the senders among them, where they were."""
+    for thread_id in _own_threads():
+        try:
+            os.setpriority(os.PRIO_PROCESS, thread_id, os.getpriority(os.PRIO_PROCESS, thread_id) + BACKGROUND_NICE)
+        except OSError:
+            pass
+
+
+def _own_threads() -> list[int]:
+    """The ids of this process's threads (Linux); elsewhere [0], this process, whose threads share one nice value."""
     try:
-        os.nice(5)
+        return [int(name) for name in os.listdir("/proc/self/task")]
     except OSError:
-        pass
+        return [0]
 
 
 def _signal(process: subprocess.Popen, signum: int) -> None:
