@@ -230,14 +230,14 @@ class ScoringApp:
         await send({"type": "http.response.body", "body": reply.body})
 
     def _track(self, scope, path, reply: Reply, operation, span_id, started, duration, ids) -> None:
-        extra = {"Client Request Id": ids.get("client", "")}
+        properties = self.capture.identity.properties(operation, {"Client Request Id": ids.get("client", "")})
         if self.capture.log_response and path == "/score":
-            extra["Response Value"] = reply.body.decode("utf-8", "replace")
+            properties["Response Value"] = reply.body.decode("utf-8", "replace")
         host = next((v for k, v in scope["headers"] if k == b"host"), b"localhost").decode("latin-1")
         query = scope["query_string"].decode("latin-1")
         url = f"http://{host}{path}" + (f"?{query}" if query else "")
         self.capture.request(operation, span_id=span_id, name=f"{scope['method']} {path}", url=url,
-                             status=reply.status, start_s=started, duration_s=duration, extra=extra)
+                             status=reply.status, start_s=started, duration_s=duration, properties=properties)
 
     # -- init ------------------------------------------------------------------------------------
 

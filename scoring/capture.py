@@ -70,10 +70,9 @@ class Capture:
         return self.queue.enabled
 
     def request(self, operation: Operation, **fields) -> None:
-        """Record a served request (its envelope is made by the sender: envelopes.expand)."""
         if not self.queue.enabled:
             return
-        self.queue.put(envelopes.request_record(operation, **fields))
+        self.queue.put(envelopes.request(self.identity, operation, **fields))
 
     def printed(self, stream: str, text: str) -> None:
         """One print()/write group -> a STDOUT or STDERR trace."""

@@ -2,12 +2,8 @@
 
 Each builder returns one serialised envelope line (bytes), so that the expensive part of telemetry
 (JSON encoding) happens once, in the thread that captured the item, and what waits in the queue and
-on disk is already what goes on the wire. Requests are the exception: the scoring thread records
-only their values (`request_record`, a short JSON array), and the sender, in the supervisor process,
-makes the envelope (`expand`). A request item is built for every request, and at full load building
-its envelope in the scoring thread cost ~25 µs of each request there, against ~5 µs for the record
-(bench/README.md, ## Scoring). Timestamps are the start of the thing measured; durations are real
-(unlike azmlinfsrv's, which are always zero).
+on disk is already what goes on the wire. Timestamps are the start of the thing measured; durations
+are real (unlike azmlinfsrv's, which are always zero).
 """
 
 from __future__ import annotations
@@ -119,34 +115,6 @@ def request(identity: Identity, operation: Operation, *, span_id: str, name: str
         "properties": properties,
     }
     return identity.envelope("Request", "RequestData", base, start_s, operation)
-
-
-def request_record(operation: Operation, *, span_id: str, name: str, url: str, status: int, start_s: float,
-                   duration_s: float, extra: dict) -> bytes:
-    """A request's values, for `expand` to make into what `request` would have built; `extra` are
-    its own properties (the identity's are added then)."""
-    return dumps([_REQUEST, start_s, duration_s, status, span_id, name, url, operation.operation_id,
-                  operation.parent_id, operation.name, operation.request_id, extra])
-
-
-_REQUEST = "RequestData"
-
-
-def expand(identity: Identity, line: bytes) -> bytes:
-    """The envelope a spooled line stands for: a request record made whole, any other line as it is
-    (one the collector will judge, should it be a record of another version)."""
-    if not line.startswith(b"["):
-        return line
-    try:
-        kind, start_s, duration_s, status, span_id, name, url, operation_id, parent_id, operation_name, request_id, extra \
-            = orjson.loads(line)
-        if kind != _REQUEST:
-            return line
-        operation = Operation(operation_id, parent_id, operation_name, request_id)
-        return request(identity, operation, span_id=span_id, name=name, url=url, status=status, start_s=start_s,
-                       duration_s=duration_s, properties=identity.properties(operation, extra))
-    except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError, OverflowError, OSError):
-        return line
 
 
 def message(identity: Identity, operation: Operation | None, text: str, severity: int, time_s: float, properties: dict) -> bytes:

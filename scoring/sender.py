@@ -23,7 +23,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import httpx
 import orjson
@@ -48,20 +47,17 @@ class Outcome:
 
 
 class HttpTransport:
-    """One keep-alive connection to the collector; subclasses say where and how to read answers.
-    `expand` turns a spooled line into what is sent (envelopes.expand); the outcome names the
-    spooled lines, so what is retried is spooled again as it was."""
+    """One keep-alive connection to the collector; subclasses say where and how to read answers."""
 
     path = ""
 
-    def __init__(self, endpoint: str, ikey: str, timeout: float = 10.0, expand: Callable[[bytes], bytes] | None = None):
+    def __init__(self, endpoint: str, ikey: str, timeout: float = 10.0):
         self.url = endpoint.rstrip("/") + self.path
         self.ikey = ikey
-        self.expand = expand
         self._client = httpx.Client(timeout=timeout, headers={"user-agent": USER_AGENT}, trust_env=False)
 
     def post(self, lines: list[bytes]) -> Outcome:
-        body = b"\n".join(lines if self.expand is None else map(self.expand, lines)) + b"\n"
+        body = b"\n".join(lines) + b"\n"
         try:
             response = self._client.post(self.url, content=body, headers=self.headers())
         except httpx.HTTPError as error:

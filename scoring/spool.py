@@ -1,5 +1,4 @@
-"""The disk spool: telemetry waits here, as files of envelope lines (or request records, which the
-sender makes whole: envelopes.expand), until sent.
+"""The disk spool: telemetry waits here, as files of ready-to-send envelope lines, until sent.
 
 Every item passes through the spool, not only when the collector is down: the worker process writes
 segments and the supervisor process sends them, so sending (HTTP, retries, backoff) never runs in the

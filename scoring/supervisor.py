@@ -14,7 +14,6 @@ code, as azmlinfsrv's master does.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import signal
@@ -25,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from scoring import envelopes, worker
+from scoring import worker
 from scoring.config import ENV_VAR, Settings
 from scoring.console import ConsoleRecorder, PipeReader, wait_for
 from scoring.sender import ConsoleTransport, Shipper, TrackTransport
@@ -96,9 +95,7 @@ class Supervisor:
             return
         telemetry = Spool(self.root / "telemetry")
         self.shippers.append(Shipper(
-            "telemetry", telemetry,
-            TrackTransport(settings.ingestion_endpoint, settings.instrumentation_key,
-                           expand=functools.partial(envelopes.expand, worker.identity(settings))),
+            "telemetry", telemetry, TrackTransport(settings.ingestion_endpoint, settings.instrumentation_key),
             settings.spool_max_bytes, stats_path=worker.sender_stats_path(settings), poll_interval=0.5).start())
         self.shippers.append(Shipper(
             "console", Spool(self.root / "console"), ConsoleTransport(settings.ingestion_endpoint, settings.instrumentation_key),

@@ -49,18 +49,14 @@ def _server_logger(stream) -> None:
     logger.propagate = False
 
 
-def identity(settings: Settings) -> Identity:
-    """What every envelope of this service carries; the worker and the sender build the same one."""
-    return Identity(settings.instrumentation_key, settings.service_name, settings.workspace_name, settings.container_id)
-
-
 def _capture(settings: Settings) -> Capture | None:
     if not settings.sends_telemetry:
         return None
+    identity = Identity(settings.instrumentation_key, settings.service_name, settings.workspace_name, settings.container_id)
     switch = SwitchFile(Path(settings.spool_dir))
     queue = TelemetryQueue(Spool(telemetry_dir(settings)), interval=0.5, switch=switch).start()
     queue.enabled = switch()
-    capture = Capture(identity(settings), queue, settings.log_response)
+    capture = Capture(identity, queue, settings.log_response)
     capture_module.install(capture)
     dependencies.install(capture)
     return capture

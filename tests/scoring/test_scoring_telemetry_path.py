@@ -1,7 +1,5 @@
 """The telemetry path's stages on their own: queue -> spool -> shipper, with test doubles."""
 
-from scoring import envelopes
-from scoring.envelopes import Identity, Operation
 from scoring.sender import Outcome, Shipper, _partial
 from scoring.spool import Spool
 from scoring.telemetry_queue import MemorySink, TelemetryQueue
@@ -61,28 +59,3 @@ def test_partial_answer_retries_only_retryable_items():
     errors = [{"index": 0, "statusCode": 400, "message": "bad"}, {"index": 2, "statusCode": 503, "message": "busy"}]
     outcome = _partial(errors, [b"a", b"b", b"c"], 206)
     assert (outcome.sent, outcome.rejected, outcome.retry_lines) == (1, 1, [b"c"])
-
-
-IDENTITY = Identity("1c8951d7-90e9-4dff-a9d5-c21f0a652ecc", "svc-a", "ws-1", "container-7")
-
-
-def test_a_request_record_expands_to_the_envelope_the_worker_used_to_build():
-    """The scoring thread records a request's values; the sender's envelope is byte for byte the one
-    built in place, odd values included."""
-    operation = Operation("8325615787744cad85becc425e0f8c85", "00f067aa0ba902b7", "POST /score",
-                          '83256157-8774-4cad-85be-cc425e0f8c85')
-    fields = dict(span_id="e315fe84d3dcd2b5", name="POST /score", url='http://h:5001/score?q="é\\n"', status=503,
-                  start_s=1764130000.123456, duration_s=0.000192)
-    extra = {"Client Request Id": "c-\u2028", "Response Value": '{"a": [1, 2]}'}
-    record = envelopes.request_record(operation, **fields, extra=extra)
-    built = envelopes.request(IDENTITY, operation, **fields, properties=IDENTITY.properties(operation, extra))
-    assert envelopes.expand(IDENTITY, record) == built
-    assert len(record) < len(built) / 2
-
-
-def test_expand_leaves_every_other_line_as_it_is():
-    envelope = envelopes.message(IDENTITY, None, "STDOUT", 1, 1764130000.0, {"Contents": "hi"})
-    for line in (envelope, b"[1, 2]", b'["RequestData"]', b'["ExceptionData", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, {}]',
-                 b'["RequestData", "x", 0.1, "200", "s", "n", "u", "o", null, null, null, {}]', b"[not json"):
-        assert envelopes.expand(IDENTITY, line) == line
-
