@@ -21,7 +21,6 @@ servers and the clients for the same cores; see ## Scoring in bench/README.md). 
 lowers the collector's priority (its worker processes too).
 """
 
-
 from __future__ import annotations
 
 import argparse
@@ -130,7 +129,7 @@ def start_ours(service: dict, workdir: Path, concurrency: int, telemetry: bool =
 
 
 class NullReceiver(http.server.BaseHTTPRequestHandler):
-    """Acknowledges every track POST as the collector would (200, all items accepted), stores nothing."""
+    """Answers every track POST with 200, as the collector does once it has stored a body, and stores nothing."""
 
     protocol_version = "HTTP/1.1"
 
@@ -152,7 +151,7 @@ def serve_null_receiver(port: int) -> None:
 
 
 @dataclass
-class StartedReceiver:
+class ReceiverProcess:
     process: subprocess.Popen
     url: str
 
@@ -160,7 +159,7 @@ class StartedReceiver:
         return f"InstrumentationKey={service['instrumentation_key']};IngestionEndpoint={self.url}/"
 
 
-def start_null_receiver() -> StartedReceiver:
+def start_null_receiver() -> ReceiverProcess:
     port = free_port()
     process = subprocess.Popen([sys.executable, __file__, "--null-receiver", str(port)])
     url = f"http://127.0.0.1:{port}"
@@ -168,7 +167,7 @@ def start_null_receiver() -> StartedReceiver:
     while time.monotonic() < deadline:
         try:
             httpx.post(f"{url}/v2.1/track", content=b"", timeout=2)
-            return StartedReceiver(process, url)
+            return ReceiverProcess(process, url)
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()
