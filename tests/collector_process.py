@@ -27,6 +27,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def children(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of each child process of `pid`: a collector's ingestion workers, a
+    wrapper's scoring workers."""
+    listing = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [(int(child), args) for child, _, args in (line.strip().partition(" ") for line in listing.splitlines())]
+
+
 class CollectorProcess:
     def __init__(self, data_dir: Path, port: int | None = None, admin_key: str = "test-admin-key", env: dict | None = None):
         self.extra_env = env or {}

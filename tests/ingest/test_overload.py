@@ -2,12 +2,11 @@
 
 import os
 import signal
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from collector_process import CollectorProcess
+from collector_process import CollectorProcess, children
 from loader import ITEMS_PER_BATCH, batch_body
 
 
@@ -32,8 +31,7 @@ def test_a_writer_behind_answers_503_retry_after_and_stores_only_what_it_acknowl
 
 
 def _workers_of(pid: int) -> list[int]:
-    children = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True).stdout
-    return [int(line.split()[0]) for line in children.splitlines() if "spawn_main" in line]
+    return [child for child, args in children(pid) if "spawn_main" in args]
 
 
 def test_a_dead_ingestion_worker_costs_one_503_not_the_service(tmp_path):

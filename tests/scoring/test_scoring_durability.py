@@ -16,7 +16,7 @@ from collector.client import Webservice, Workspace
 from scoring.__main__ import app as scoring_cli
 from scoring.supervisor import BACKGROUND_NICE
 from telemetry_rows import wait_for
-from collector_process import CollectorProcess
+from collector_process import CollectorProcess, children
 from wrapper_process import Wrapper
 
 REQUESTS = 40
@@ -240,20 +240,9 @@ def test_sending_yields_the_cpu_to_scoring(echo):
     """Every thread of the supervisor (the senders, the console tee, the heartbeat) runs at a lower
     priority than the worker that scores, those started before it lowered itself included."""
     supervisor = echo.process.pid
-    (worker,) = [pid for pid in _process_ids() if _parent_of(pid) == supervisor]
+    ((worker, _),) = children(supervisor)
     threads = os.listdir(f"/proc/{supervisor}/task")
     assert len(threads) >= 4  # the main thread, two senders, the console tee, ...
     worker_nice = os.getpriority(os.PRIO_PROCESS, worker)
     assert {os.getpriority(os.PRIO_PROCESS, int(tid)) for tid in threads} == {worker_nice + BACKGROUND_NICE}
 
-
-def _process_ids() -> list[int]:
-    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
-
-
-def _parent_of(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return int(stat.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
