@@ -163,15 +163,12 @@ def start_null_receiver() -> ReceiverProcess:
     port = free_port()
     process = subprocess.Popen([sys.executable, __file__, "--null-receiver", str(port)])
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.post(f"{url}/v2.1/track", content=b"", timeout=2)
-            return ReceiverProcess(process, url)
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("the null receiver did not come up")
+    try:
+        _wait_ready(url, process)  # it answers any POST, /score included
+    except RuntimeError:
+        process.kill()
+        raise
+    return ReceiverProcess(process, url)
 
 
 def _renice(pid: int, increment: int) -> None:
