@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 import duckdb
 import orjson
 
-from collector.store.writer import Batch, Writer
+from collector.store.writer import Writer
 from exporters.formats import BlobRange
 
 DDL = (
@@ -76,11 +76,11 @@ class Checkpoints:
 
     def save_settings(self, service: str, settings: dict) -> Future:
         text = orjson.dumps(settings).decode()
-        return self._writer.submit(Batch(operations=[lambda con: con.execute(
+        return self._writer.write(operation=lambda con: con.execute(
             "INSERT INTO export_settings VALUES (?, ?, ?) "
             "ON CONFLICT (service) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
             [service, text, _now()],
-        )]))
+        ))
 
     # checkpoints --------------------------------------------------------------------------------
 
@@ -120,8 +120,7 @@ class Checkpoints:
 
     def _commit(self, operation):
         """Run `operation` in the writer's next commit and wait; its result."""
-        (result,) = self._writer.submit(Batch(operations=[operation])).result()
-        return result
+        return self._writer.write(operation=operation).result()
 
 
 def _checkpoint(row: tuple) -> Checkpoint:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import duckdb
 
 from collector.store.schema import SEQ_COLUMN, SERVICE_COLUMN, TABLES
-from collector.store.writer import Batch, Writer
+from collector.store.writer import Writer
 from exporters.settings import RECORD_TYPES, ExportSettings
 
 _TYPE_OF_TABLE = {table.name: record_type for record_type, table in RECORD_TYPES.items()}
@@ -27,7 +27,7 @@ def apply_retention(writer: Writer, service: str, settings: ExportSettings) -> i
     cutoff = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(days=settings.retention_days)
     guarded = set(settings.types) if settings.enabled else set()
     operation = lambda con: _delete(con, service, cutoff, guarded)  # noqa: E731
-    (deleted,) = writer.submit(Batch(operations=[operation])).result()
+    deleted = writer.write(operation=operation).result()
     return deleted
 
 

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from collector.api.auth import Caller, caller, sending_service
 from collector.api.responses import JSONResponse
-from collector.store.writer import Batch, Overloaded
+from collector.store.writer import Overloaded
 
 router = APIRouter(prefix="/api", tags=["logs"])
 
@@ -53,7 +53,7 @@ async def append_logs(request: Request) -> JSONResponse:
         return JSONResponse({"accepted": 0, "errors": errors}, status_code=400)
     if lines:
         try:
-            await asyncio.wrap_future(request.app.state.store.writer.submit(Batch(operations=[_insert(service.name, lines)])))
+            await asyncio.wrap_future(request.app.state.store.writer.write(operation=_insert(service.name, lines)))
         except Overloaded as error:
             return JSONResponse({"error": f"collector is busy ({error}); retry later"}, status_code=503,
                                   headers={"Retry-After": "1"})

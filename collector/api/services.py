@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
-import orjson
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,11 +9,8 @@ from collector.api.auth import Caller, admin, caller
 from collector.api.responses import JSONResponse
 from collector.api.track import read_body
 from collector.ingest.body import BodyError
-from collector.ingest.envelope import ItemError
-from collector.store.rows import item_ids, row_from_json
-from collector.store.schema import SERVICE_COLUMN, TABLES
 from collector.store.services import ServiceError
-from collector.store.writer import Batch, Overloaded
+from collector.store.writer import Overloaded
 
 router = APIRouter(prefix="/api", tags=["services"])
 
@@ -99,45 +93,14 @@ async def import_rows(request: Request, name: str, _: Caller = Depends(admin)) -
     request.app.state.registry.get(name)
     try:
         data = await read_body(request)
+        imported = await request.app.state.pipeline.ingest_rows(data, name)
     except BodyError as error:
         return JSONResponse({"error": str(error)}, status_code=error.status_code)
-    batch, errors, lines = await asyncio.to_thread(_import_batch, data, name)
-    try:
-        if batch.tables:
-            await asyncio.wrap_future(request.app.state.store.writer.submit(batch))
     except Overloaded as error:
         return JSONResponse({"error": f"collector is busy ({error}); retry later"}, status_code=503, headers={"Retry-After": "1"})
-    imported = lines - len(errors)
-    status = 400 if errors and not imported else 200
-    return JSONResponse({"lines": lines, "imported": imported, "errors": errors}, status_code=status)
-
-
-def _import_batch(data: bytes, service: str) -> tuple[Batch, list[dict], int]:
-    batch = Batch()
-    rows: dict[str, list[dict]] = {}
-    ids = item_ids()
-    errors = []
-    lines = 0
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        lines += 1
-        try:
-            table, row = row_from_json(orjson.loads(line))
-        except orjson.JSONDecodeError as error:
-            errors.append({"line": number, "message": f"not valid JSON: {error}"})
-            continue
-        except ItemError as error:
-            errors.append({"line": number, "message": str(error)})
-            continue
-        row[SERVICE_COLUMN] = service
-        row.setdefault("appName", service)
-        if not row.get("itemId"):
-            row["itemId"] = next(ids)
-        rows.setdefault(table.name, []).append(row)
-    batch.tables = {name: TABLES[name].to_arrow(table_rows) for name, table_rows in rows.items()}
-    batch.stats[(service, "imported")] = lines - len(errors)
-    return batch, errors, lines
+    status = 400 if imported.errors and not imported.imported else 200
+    return JSONResponse({"lines": imported.lines, "imported": imported.imported, "errors": imported.errors},
+                        status_code=status)
 
 
 def _require_reader(who: Caller, name: str) -> None:

@@ -35,7 +35,7 @@ from collector.ingest.envelope import (
     performance_bucket,
 )
 from collector.ingest.quirks import metric_table
-from collector.store.rows import item_id_column
+from collector.ingest.item_ids import item_id_column
 from collector.store.schema import SERVICE_COLUMN, TABLES
 
 _STRING = pa.string()

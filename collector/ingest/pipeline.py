@@ -16,9 +16,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from collector.ingest.rows import PreparedRows, prepare_rows
 from collector.ingest.prepare import Prepared, prepare_body, prepare_otlp, warm_up, worker_init
 from collector.store.services import Registry
-from collector.store.writer import Batch, Overloaded, Writer
+from collector.store.writer import Overloaded, Writer
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,15 @@ class Pipeline:
             signal, body, content_encoding, content_type, ikey, self.registry.routing(), self.blob_dir,
         )
 
+    async def ingest_rows(self, data: bytes, service: str) -> PreparedRows:
+        """Commit the rows of an import body (the export format) to a service; Overloaded if the
+        writer is behind. Rows are prepared in a thread: an import body is large, and the event
+        loop must keep answering meanwhile."""
+        prepared = await asyncio.to_thread(prepare_rows, data, service)
+        if prepared.tables:
+            await asyncio.wrap_future(self.writer.write(prepared.tables, prepared.stats))
+        return prepared
+
     async def _prepare_and_commit(self, small: bool, prepare, *args) -> TrackResult:
         with self.writer.expecting_batch():
             if small:
@@ -96,7 +106,7 @@ class Pipeline:
                 prepared = await self._in_pool(prepare, *args)
             committed = None
             if prepared.tables or prepared.stats:
-                committed = self.writer.submit(Batch(tables=prepared.tables, stats=prepared.stats))
+                committed = self.writer.write(prepared.tables, prepared.stats)
         if committed is not None:
             await asyncio.wrap_future(committed)
         return TrackResult(prepared.received, prepared.accepted, prepared.errors)

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 
 import duckdb
 
-from collector.store.writer import Batch, Writer
+from collector.store.writer import Writer
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9-]{3,32}$")
 
@@ -128,7 +128,7 @@ class Registry:
         self._routing = None
 
     async def _commit(self, operation) -> None:
-        await asyncio.wrap_future(self._writer.submit(Batch(operations=[operation])))
+        await asyncio.wrap_future(self._writer.write(operation=operation))
 
     def _remember(self, service: Service) -> None:
         self._routing = None

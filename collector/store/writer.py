@@ -18,7 +18,7 @@ from collections import Counter
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 import duckdb
 import pyarrow as pa
@@ -51,12 +51,13 @@ are other write transactions active"), so it cannot run beside the commits."""
 
 @dataclass
 class Batch:
-    """What one request writes: Arrow tables by table name (see schema.Table.to_arrow), counters
-    to add to `service_counters`, and arbitrary operations (service changes) run in the same commit."""
+    """What one `write` queues: Arrow tables by table name (see schema.Table.to_arrow), counters
+    to add to `service_counters`, and at most one operation (a service change, a checkpoint) run
+    in the same commit."""
 
-    tables: dict[str, pa.Table] = field(default_factory=dict)
+    tables: Mapping[str, pa.Table] = field(default_factory=dict)
     stats: Counter = field(default_factory=Counter)
-    operations: list[Operation] = field(default_factory=list)
+    operation: Operation | None = None
 
     @property
     def row_count(self) -> int:
@@ -86,8 +87,14 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="duckdb-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, batch: Batch) -> Future:
-        """Queue a batch; the future resolves (to the batch's operation results) once committed."""
+    def write(
+        self, tables: Mapping[str, pa.Table] | None = None, stats: Counter | None = None,
+        operation: Operation | None = None,
+    ) -> Future:
+        """Queue rows, counter increments and an operation for the next group commit. The future
+        resolves once they are committed, to what the operation returned (None without one);
+        Overloaded, raised here or through the future, means the caller should retry later."""
+        batch = Batch(tables or {}, stats if stats is not None else Counter(), operation)
         rows = batch.row_count
         with self._lock:
             if self.failed is not None:
@@ -202,11 +209,11 @@ class Writer:
             else:
                 future.set_result(results[index])
 
-    def _transaction(self, batches: list[Batch]) -> list[list]:
+    def _transaction(self, batches: list[Batch]) -> list:
         con = self._con
         con.execute("BEGIN TRANSACTION")
         try:
-            results = [[operation(con) for operation in batch.operations] for batch in batches]
+            results = [batch.operation(con) if batch.operation else None for batch in batches]
             self._insert_rows(batches)
             self._add_stats(batches)
             con.execute("COMMIT")

@@ -12,10 +12,9 @@ import orjson
 import pytest
 
 from collector.store.database import Store
-from collector.store.rows import row_from_json
+from collector.ingest.rows import row_from_json
 from collector.store.schema import SERVICE_COLUMN, TABLES
 from collector.store.services import Registry
-from collector.store.writer import Batch
 from exported import assert_exactly_once, items_of
 from exporters.scheduler import ExportScheduler
 from exporters.settings import validate
@@ -59,7 +58,7 @@ def _insert(store: Store, service: str, items: list[dict]) -> None:
         table, row = row_from_json(orjson.loads(orjson.dumps(item)))
         row[SERVICE_COLUMN] = service
         rows.setdefault(table.name, []).append(row)
-    store.writer.submit(Batch(tables={name: TABLES[name].to_arrow(r) for name, r in rows.items()})).result()
+    store.writer.write({name: TABLES[name].to_arrow(r) for name, r in rows.items()}).result()
 
 
 @pytest.mark.parametrize("when", ["before", "after"])

@@ -4,16 +4,16 @@ counters, appended with each commit, fold without losing a count."""
 
 import re
 import time
+from collections import Counter
 
 from collector.store.database import Store
-from collector.store.rows import item_ids
+from collector.ingest.item_ids import item_ids
 from collector.store.schema import TABLES
-from collector.store.writer import Batch
 
 
-def _traces(count: int) -> Batch:
+def _traces(count: int) -> dict:
     rows = [{"timestamp": 1_795_452_862_000_000 + i, "message": f"m{i}", "_service": "svc"} for i in range(count)]
-    return Batch(tables={"traces": TABLES["traces"].to_arrow(rows)})
+    return {"traces": TABLES["traces"].to_arrow(rows)}
 
 
 def _seqs(store: Store) -> list[int]:
@@ -23,13 +23,13 @@ def _seqs(store: Store) -> list[int]:
 
 def test_sequence_survives_deleting_the_newest_rows_and_a_restart(tmp_path):
     store = Store(tmp_path)
-    store.writer.submit(_traces(5)).result()
+    store.writer.write(_traces(5)).result()
     assert _seqs(store) == [1, 2, 3, 4, 5]
-    store.writer.submit(Batch(operations=[lambda con: con.execute("DELETE FROM traces WHERE _seq > 2")])).result()
+    store.writer.write(operation=lambda con: con.execute("DELETE FROM traces WHERE _seq > 2")).result()
     store.close()
 
     reopened = Store(tmp_path)
-    reopened.writer.submit(_traces(2)).result()
+    reopened.writer.write(_traces(2)).result()
     assert _seqs(reopened) == [1, 2, 6, 7]
     reopened.close()
 
@@ -44,9 +44,7 @@ def test_item_ids_are_guid_shaped_and_unique_across_batches():
 def test_counters_fold_into_one_row_each_when_idle_and_keep_their_sums(tmp_path):
     store = Store(tmp_path)
     for _ in range(1_200):  # more increments than COMPACT_COUNTER_ROWS
-        batch = _traces(1)
-        batch.stats[("svc", "accepted")] = 1
-        store.writer.submit(batch).result()
+        store.writer.write(_traces(1), Counter({("svc", "accepted"): 1})).result()
     deadline = time.monotonic() + 15  # the writer compacts once its queue has been idle for a while
     while True:
         with store.reader() as cursor:

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 
 from collector.api import query
-from collector.store.rows import row_from_json
+from collector.ingest.rows import row_from_json
 from collector.store.schema import SEQ_COLUMN, SERVICE_COLUMN, TABLES
 
 ADMIN_KEY = "kql-test-admin-key"
