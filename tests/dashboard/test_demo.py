@@ -8,7 +8,7 @@ import time
 import httpx
 
 from collector_process import free_port
-from dashboard.demo import SERVICE, Demo
+from insights.demo import SERVICE, Demo
 
 EXPECTED = {
     "requests | summarize n=count() by resultCode": {"200", "400", "500"},

@@ -1,6 +1,6 @@
 """`insights demo`: a newcomer's first look, in one command.
 
-Starts, on a temporary data dir: the collector, a sample scikit-learn model (dashboard/sample/
+Starts, on a temporary data dir: the collector, a sample scikit-learn model (insights/sample/
 score.py) served by `insights score` with App Insights on, a small feature service the model calls
 (so there are dependencies), the dashboard, and a traffic generator sending good, bad, slow and
 failing requests — so every chart and table has something within a minute. Ctrl-C stops it all

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from collector import admin_key
 from collector.client import DEFAULT_DATA_DIR, InsightsError, Workspace
-from dashboard.demo import demo_command
+from insights.demo import demo_command
 from exporters.cli import export_app
 from dashboard.launcher import dashboard_command
 from scoring.batch.cli import batch_app
