@@ -1,27 +1,27 @@
 """The collector's ASGI app: ingestion, services, queries, health.
 
 `create_app` wires one Store (DuckDB file + single writer), the service registry and the ingestion
-pipeline into app.state; routers read them from there.
+pipeline into app.state, where routers read them, and starts the extensions it is given (see
+extensions.py): the core knows no feature built on it.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 
 from collector import admin_key
 from collector.api import logs, otlp, query, services, track, wrappers
 from collector.api.responses import JSONResponse
+from collector.extensions import Core, Extension
 from collector.ingest.pipeline import Pipeline
+from collector.settings import CollectorSettings
 from collector.store.database import Store
 from collector.store.services import Registry, ServiceError
 from collector.store.writer import Overloaded
-from exporters import api as export_api
-from exporters.scheduler import ExportScheduler
 
 log = logging.getLogger(__name__)
 
@@ -41,32 +41,39 @@ class CollapseSlashes:
         await self.app(scope, receive, send)
 
 
-def create_app(data_dir: Path, public_url: str | None = None, on_fatal=None) -> FastAPI:
-    """The collector app; `on_fatal(error)` is called (from the writer thread) if the store fails
-    for good, so that whoever runs the app can restart it on a fresh database instance."""
-    data_dir = Path(data_dir)
+def create_app(settings: CollectorSettings, extensions: Sequence[Extension] = (), on_fatal=None) -> FastAPI:
+    """The collector app, with `extensions` (continuous export, ...) plugged in; `on_fatal(error)`
+    is called (from the writer thread) if the store fails for good, so that whoever runs the app
+    can restart it on a fresh database instance."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        store = Store(data_dir)
+        store = Store(settings.data_dir, memory_limit=settings.memory_limit,
+                      max_pending_rows=settings.max_pending_rows,
+                      checkpoint_wal_bytes=settings.checkpoint_wal_bytes)
         if on_fatal is not None:
             store.writer.on_fatal = on_fatal
         with store.reader() as cursor:
             registry = Registry(cursor, store.writer)
+        app.state.settings = settings
         app.state.store = store
         app.state.registry = registry
-        app.state.admin_key, _ = admin_key.load_or_create(data_dir)
-        app.state.public_url = public_url
-        app.state.query_timeout_s = float(os.environ.get("INSIGHTS_QUERY_TIMEOUT_S", "30"))
-        app.state.pipeline = Pipeline(registry, store.writer, data_dir / "blob")
-        app.state.exporter = ExportScheduler(store, registry, data_dir)
-        app.state.exporter.start()
+        app.state.admin_key, _ = admin_key.load_or_create(settings.data_dir)
+        app.state.public_url = settings.public_url
+        app.state.query_timeout_s = settings.query_timeout_s
+        app.state.pipeline = Pipeline(registry, store.writer, settings.data_dir / "blob")
+        app.state.extensions = {}
+        core = Core(settings, store, registry)
+        for extension in extensions:
+            extension.start(core)
+            app.state.extensions[extension.name] = extension
         app.state.ready = True
         try:
             yield
         finally:
             app.state.ready = False
-            app.state.exporter.stop()  # before the store: it commits checkpoints through the writer
+            for extension in reversed(list(app.state.extensions.values())):
+                extension.stop()  # before the store: an extension may commit through the writer
             app.state.pipeline.close()
             store.close()
 
@@ -77,7 +84,8 @@ def create_app(data_dir: Path, public_url: str | None = None, on_fatal=None) -> 
         default_response_class=JSONResponse,
     )
     app.state.ready = False
-    for router in (track.router, otlp.router, services.router, query.router, logs.router, wrappers.router, export_api.router):
+    routers = [track.router, otlp.router, services.router, query.router, logs.router, wrappers.router]
+    for router in routers + [router for extension in extensions for router in extension.routers]:
         app.include_router(router)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(Overloaded, _overloaded)
@@ -100,7 +108,8 @@ async def _overloaded(_: Request, error: Overloaded) -> JSONResponse:
     return JSONResponse({"detail": f"{error}; retry later"}, status_code=503, headers={"Retry-After": "1"})
 
 
-def serve(data_dir: Path, host: str = "127.0.0.1", port: int = 8080, public_url: str | None = None) -> None:
+def serve(settings: CollectorSettings, extensions: Sequence[Extension] = (), host: str = "127.0.0.1",
+          port: int = 8080) -> None:
     """Run the collector until stopped. If the store fails for good (DuckDB invalidates a database
     instance after a fatal error, e.g. a checkpoint that found no memory), the server stops and
     starts again on a fresh instance: acknowledged data is safe in the WAL, and clients resend what
@@ -115,7 +124,7 @@ def serve(data_dir: Path, host: str = "127.0.0.1", port: int = 8080, public_url:
             failures.append(error)
             server.should_exit = True
 
-        app = create_app(data_dir, public_url, on_fatal=restart)
+        app = create_app(settings, extensions, on_fatal=restart)
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
         server.run()
         if not failures:

@@ -7,7 +7,7 @@
 - `GET /api/services/{name}/export/status`, `GET /api/export/status` — last run, items exported,
   lag, last error.
 
-The scheduler lives in `app.state.exporter` (see ExportScheduler).
+The scheduler belongs to the export extension (see extension.py).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api", tags=["export"])
 
 
 def _scheduler(request: Request) -> ExportScheduler:
-    return request.app.state.exporter
+    return request.app.state.extensions["export"].scheduler
 
 
 @router.get("/services/{name}/export")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -14,7 +13,6 @@ from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
 
-from collector import admin_key
 from collector.client import DEFAULT_DATA_DIR, InsightsError, Workspace
 from insights.demo import demo_command
 from exporters.cli import export_app
@@ -52,29 +50,11 @@ def up(
     no_dashboard: bool = typer.Option(False, "--no-dashboard", help="Run the collector without the dashboard."),
     public_url: Optional[str] = typer.Option(None, help="Ingestion endpoint put in connection strings (default: the URL clients use)."),
 ) -> None:
-    """Start the collector on the embedded DuckDB store."""
-    from collector.server import serve
+    """Start the collector on the embedded DuckDB store, with scheduled export and the dashboard."""
+    from collector.settings import CollectorSettings  # the server's imports cost every other command time
+    from insights.up import start_all
 
-    key, created = admin_key.load_or_create(data_dir)
-    url = f"http://{host}:{port}"
-    console.print(f"[bold]Endpoint Insights[/bold] collector on [cyan]{url}[/cyan] (API docs at {url}/docs)")
-    console.print(f"data dir: {data_dir.resolve()}")
-    source = "INSIGHTS_API_KEY" if os.environ.get(admin_key.ENV_VAR) else str(data_dir / admin_key.KEY_FILENAME)
-    console.print(f"admin key ({'new, ' if created else ''}from {source}): [yellow]{key}[/yellow]")
-    console.print("create a service: [bold]insights service create my-service[/bold]")
-    dashboard = None
-    if not no_dashboard:
-        from dashboard.launcher import run_dashboard, stop_dashboard
-        from dashboard.launcher import url as dashboard_url
-
-        # The dashboard talks to the collector over loopback even when the collector listens on 0.0.0.0.
-        dashboard = run_dashboard(f"http://127.0.0.1:{port}", dashboard_port, key)
-        console.print(f"dashboard on [cyan]{dashboard_url(dashboard_port)}[/cyan]")
-    try:
-        serve(data_dir, host=host, port=port, public_url=public_url)
-    finally:
-        if dashboard is not None:
-            stop_dashboard(dashboard)
+    start_all(CollectorSettings.from_env(data_dir, public_url), host, port, None if no_dashboard else dashboard_port)
 
 
 def _workspace() -> Workspace:

@@ -7,7 +7,6 @@ group commit); reads take a cursor of the same database instance, which sees com
 from __future__ import annotations
 
 import logging
-import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -22,7 +21,7 @@ log = logging.getLogger(__name__)
 DB_FILENAME = "telemetry.duckdb"
 DEFAULT_MAX_PENDING_ROWS = 400_000
 """Rows waiting for the writer beyond which ingestion answers 503 + Retry-After (SDKs keep and
-resend). INSIGHTS_MAX_PENDING_ROWS overrides it."""
+resend)."""
 
 _META_DDL = (
     """CREATE TABLE IF NOT EXISTS services (
@@ -53,7 +52,10 @@ _META_DDL = (
 
 
 class Store:
-    def __init__(self, data_dir: Path):
+    def __init__(
+        self, data_dir: Path, memory_limit: str | None = None, max_pending_rows: int = DEFAULT_MAX_PENDING_ROWS,
+        checkpoint_wal_bytes: int = CHECKPOINT_WAL_BYTES,
+    ):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.data_dir / DB_FILENAME
@@ -61,13 +63,12 @@ class Store:
         # Checkpoints are the writer's job (off the ingest path), not a side effect of a commit.
         self._con.execute("SET checkpoint_threshold = '1GB'")
         # The memory all queries (and the writer) may use together; DuckDB's default is 80% of RAM.
-        if os.environ.get("INSIGHTS_MEMORY_LIMIT"):
-            self._con.execute("SET memory_limit = ?", [os.environ["INSIGHTS_MEMORY_LIMIT"]])
+        if memory_limit:
+            self._con.execute("SET memory_limit = ?", [memory_limit])
         self._create_tables()
         self.writer = Writer(
             self._con, str(self.path) + ".wal",
-            max_pending_rows=int(os.environ.get("INSIGHTS_MAX_PENDING_ROWS", DEFAULT_MAX_PENDING_ROWS)),
-            checkpoint_wal_bytes=int(os.environ.get("INSIGHTS_CHECKPOINT_WAL_BYTES", CHECKPOINT_WAL_BYTES)),
+            max_pending_rows=max_pending_rows, checkpoint_wal_bytes=checkpoint_wal_bytes,
         )
 
     def _create_tables(self) -> None:

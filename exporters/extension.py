@@ -1,0 +1,25 @@
+"""Continuous export as a collector extension: its routes, and a scheduler that lives as long as
+the app (see collector/extensions.py)."""
+
+from __future__ import annotations
+
+from collector.extensions import Core
+from exporters import api
+from exporters.scheduler import ExportScheduler
+
+
+class ExportExtension:
+    name = "export"
+    routers = (api.router,)
+
+    def __init__(self) -> None:
+        self.scheduler: ExportScheduler | None = None
+
+    def start(self, core: Core) -> None:
+        self.scheduler = ExportScheduler(core.store, core.registry, core.settings.data_dir)
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()  # finishes the blob in hand, its checkpoint included
+            self.scheduler = None
