@@ -1,24 +1,7 @@
-"""The Python SDK, in the shape Azure ML users know:
-
-    from collector.client import Workspace, Webservice
-    ws = Workspace("http://127.0.0.1:8080", api_key="...")
-    svc = Webservice(ws, "my-service")
-    svc.update(enable_app_insights=True)
-    svc.state, svc.scoring_uri          # what its running wrapper last reported
-
-    local = LocalWebservice.deploy(ws, "my-service", "score.py", model_dir="model",
-                                   deployment_config=Webservice.deploy_configuration(port=5001))
-    local.run({"data": [[1, 2]]}); local.get_logs(); local.delete()
-
-Every error a user sees is an InsightsError: CollectorUnreachable when nothing answers at the URL,
-ApiError (with the HTTP status and the collector's message) when the collector said no, ConfigError
-when a config file is missing or unreadable, ScoringError when a scoring call failed, and
-DeploymentFailed when a local wrapper did not come up (with its console output).
-"""
+"""Workspace (a collector and its key), Webservice (one service) and DeploymentConfiguration."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,50 +10,8 @@ from typing import Iterable
 import httpx
 
 from collector import admin_key
-
-DEFAULT_URL = "http://127.0.0.1:8080"
-DEFAULT_DATA_DIR = "./insights-data"
-
-CONFIG_FILES = (Path(".insights") / "config.json", Path("config.json"))
-
-__all__ = ["Workspace", "Webservice", "LocalWebservice", "DeploymentConfiguration", "InsightsError",
-           "CollectorUnreachable", "ApiError", "ConfigError", "ScoringError", "DeploymentFailed"]
-
-
-class InsightsError(Exception):
-    """Anything that went wrong talking to the collector."""
-
-
-class CollectorUnreachable(InsightsError):
-    pass
-
-
-class ApiError(InsightsError):
-    def __init__(self, status_code: int, message: str):
-        super().__init__(f"{status_code}: {message}")
-        self.status_code = status_code
-        self.message = message
-
-
-class ConfigError(InsightsError):
-    """A config file named or found is unusable; the message names it."""
-
-
-class ScoringError(InsightsError):
-    """A scoring call answered with an error status; `message` is the service's own."""
-
-    def __init__(self, status_code: int, message: str, uri: str):
-        super().__init__(f"{uri} answered {status_code}: {message}")
-        self.status_code = status_code
-        self.message = message
-
-
-class DeploymentFailed(InsightsError):
-    """A local wrapper exited or did not become ready; `logs` holds its console output."""
-
-    def __init__(self, message: str, logs: str):
-        super().__init__(f"{message}\n--- its console output (last lines) ---\n{logs}")
-        self.logs = logs
+from collector.client.errors import ApiError, CollectorUnreachable, ConfigError
+from collector.client.resolve import DEFAULT_DATA_DIR, DEFAULT_URL, _find_config, _read_config
 
 
 class Workspace:
@@ -256,41 +197,6 @@ class Webservice:
         return "\n".join(entry["line"] for entry in body["lines"])
 
 
-def _find_config(path: Path | None) -> Path | None:
-    if path is not None:
-        if path.is_file():
-            return path
-        for name in CONFIG_FILES:
-            if (path / name).is_file():
-                return path / name
-        raise ConfigError(f"no config file at {path} (expected a file, or a folder with .insights/config.json "
-                          f"or config.json holding {{\"url\", \"api_key\"}})")
-    for folder in (Path.cwd(), *Path.cwd().parents):
-        for name in CONFIG_FILES:
-            candidate = folder / name
-            if candidate.is_file() and (name != Path("config.json") or _names_a_collector(candidate)):
-                return candidate
-    return None
-
-
-def _names_a_collector(path: Path) -> bool:
-    try:
-        values = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(values, dict) and bool({"url", "api_key"} & values.keys())
-
-
-def _read_config(path: Path) -> dict:
-    try:
-        values = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"cannot read the config file {path}: {error}") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"the config file {path} must hold a JSON object like {{\"url\": ..., \"api_key\": ...}}")
-    return {key: values[key] for key in ("url", "api_key") if isinstance(values.get(key), str) and values[key]}
-
-
 def _message_of(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -311,6 +217,3 @@ def _query_error_message(error: dict) -> str:
     if inner.get("line") is not None and inner.get("pos") is not None and " line " not in message:
         message += f" (line {inner['line']}, position {inner['pos']})"
     return message
-
-
-from collector.local import LocalWebservice  # noqa: E402  (it builds on the classes above)

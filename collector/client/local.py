@@ -29,15 +29,8 @@ from pathlib import Path
 
 import httpx
 
-from collector.client import (
-    ApiError,
-    CollectorUnreachable,
-    DeploymentConfiguration,
-    DeploymentFailed,
-    ScoringError,
-    Webservice,
-    Workspace,
-)
+from collector.client.errors import ApiError, CollectorUnreachable, DeploymentFailed, ScoringError
+from collector.client.workspace import DeploymentConfiguration, Webservice, Workspace
 
 
 class LocalWebservice(Webservice):

@@ -1,0 +1,32 @@
+"""The Python SDK, in the shape Azure ML users know:
+
+    from collector.client import Workspace, Webservice
+    ws = Workspace("http://127.0.0.1:8080", api_key="...")
+    svc = Webservice(ws, "my-service")
+    svc.update(enable_app_insights=True)
+    svc.state, svc.scoring_uri          # what its running wrapper last reported
+
+    local = LocalWebservice.deploy(ws, "my-service", "score.py", model_dir="model",
+                                   deployment_config=Webservice.deploy_configuration(port=5001))
+    local.run({"data": [[1, 2]]}); local.get_logs(); local.delete()
+
+Every error a user sees is an InsightsError: CollectorUnreachable when nothing answers at the URL,
+ApiError (with the HTTP status and the collector's message) when the collector said no, ConfigError
+when a config file is missing or unreadable, ScoringError when a scoring call failed, and
+DeploymentFailed when a local wrapper did not come up (with its console output).
+"""
+
+from collector.client.errors import (
+    ApiError,
+    CollectorUnreachable,
+    ConfigError,
+    DeploymentFailed,
+    InsightsError,
+    ScoringError,
+)
+from collector.client.local import LocalWebservice
+from collector.client.resolve import CONFIG_FILES, DEFAULT_DATA_DIR, DEFAULT_URL
+from collector.client.workspace import DeploymentConfiguration, Webservice, Workspace
+
+__all__ = ["Workspace", "Webservice", "LocalWebservice", "DeploymentConfiguration", "InsightsError",
+           "CollectorUnreachable", "ApiError", "ConfigError", "ScoringError", "DeploymentFailed"]
