@@ -23,7 +23,6 @@ from typing import Callable
 
 from collector.store.database import Store
 from collector.store.services import Registry
-from exporters.checkpoints import Checkpoints
 from exporters.export import export_service, pending_items
 from exporters.retention import apply_retention
 from exporters.settings import Destination, ExportSettings
@@ -69,11 +68,10 @@ class ServiceState:
 
 class ExportScheduler:
     def __init__(self, store: Store, registry: Registry, data_dir: Path, sink_factory: SinkFactory = sink_for):
-        self._store = store
         self._registry = registry
         self._data_dir = Path(data_dir)
         self._sink_factory = sink_factory
-        self._checkpoints = Checkpoints(store.writer)
+        self._exports = store.exports
         self._settings: dict[str, ExportSettings] = {}
         self._states: dict[str, ServiceState] = {}
         self._lock = threading.RLock()
@@ -85,10 +83,8 @@ class ExportScheduler:
     # lifecycle ----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Create the export tables, load settings, and start exporting (backlogs first)."""
-        self._checkpoints.create_tables()
-        with self._store.reader() as cursor:
-            stored = Checkpoints.load_settings(cursor)
+        """Load settings and start exporting (backlogs first)."""
+        stored = self._exports.load_settings()
         now = time.monotonic()
         for name, data in stored.items():
             try:
@@ -131,7 +127,7 @@ class ExportScheduler:
     async def configure(self, name: str, settings: ExportSettings) -> None:
         """Store the settings (through the writer), then export on the new terms at once."""
         self._registry.get(name)
-        await asyncio.wrap_future(self._checkpoints.save_settings(name, settings.model_dump()))
+        await asyncio.wrap_future(self._exports.save_settings(name, settings.model_dump()))
         with self._lock:
             self._settings[name] = settings
             self._state(name).next_due = time.monotonic()
@@ -153,9 +149,8 @@ class ExportScheduler:
         settings = self._settings.get(name)
         effective = settings or ExportSettings()
         state = self._state(name)
-        with self._store.reader() as cursor:
-            checkpoints = Checkpoints.load(cursor, name)
-            lag = pending_items(cursor, name, effective.types, checkpoints)
+        checkpoints = self._exports.checkpoints(name)
+        lag = pending_items(self._exports, name, effective.types, checkpoints)
         return {
             "service": service.name,
             "configured": settings is not None,
@@ -231,15 +226,14 @@ class ExportScheduler:
     def _export_and_retain(self, name: str, settings: ExportSettings, run: Run) -> None:
         service = self._registry.get(name)
         if settings.retention_days:
-            self._state(name).retention_deleted += apply_retention(self._store.writer, name, settings)
+            self._state(name).retention_deleted += apply_retention(self._exports, name, settings)
         if not (settings.enabled or run.manual):
             return
         sink = self._sink_factory(settings.destination_for(self._data_dir), self._data_dir)
-        with self._store.reader() as cursor:
-            run.total = sum(pending_items(cursor, name, settings.types, Checkpoints.load(cursor, name)).values())
-            export_service(cursor, self._checkpoints, service, settings, sink,
-                           on_blob=lambda _type, items: _advance(run, items),
-                           should_stop=self._stopping.is_set)
+        run.total = sum(pending_items(self._exports, name, settings.types, self._exports.checkpoints(name)).values())
+        export_service(self._exports, service, settings, sink,
+                       on_blob=lambda _type, items: _advance(run, items),
+                       should_stop=self._stopping.is_set)
 
     def _failed(self, name: str, state: ServiceState, settings: ExportSettings, run: Run, error: Exception) -> None:
         message = f"{type(error).__name__}: {error}" if not str(error).startswith(type(error).__name__) else str(error)

@@ -9,8 +9,8 @@ Insights is on, readable after a crash.
 - `GET /api/wrapper/settings`: what a running wrapper polls (by instrumentation key) to follow its
   service's `enable_app_insights` switch without a restart.
 
-Lines live in the `console_logs` table (see store/database.py), written through the single writer
-like every other write; each service keeps its newest MAX_LINES_PER_SERVICE lines.
+Lines are kept by the store (store/console.py), written through the single writer like every other
+write; each service keeps its newest MAX_LINES_PER_SERVICE lines.
 """
 
 from __future__ import annotations
@@ -19,23 +19,18 @@ import asyncio
 from datetime import datetime, timezone
 
 import orjson
-import pyarrow as pa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from collector.api.auth import Caller, caller, sending_service
 from collector.api.responses import JSONResponse
+from collector.store.console import Line
 from collector.store.writer import Overloaded
 
 router = APIRouter(prefix="/api", tags=["logs"])
 
 MAX_BODY_BYTES = 8 * 2**20
 MAX_LINE_CHARS = 16_384
-MAX_LINES_PER_SERVICE = 100_000
 MAX_READ_LINES = 10_000
-
-_SCHEMA = pa.schema([("service", pa.string()), ("time", pa.timestamp("us")), ("stream", pa.string()),
-                     ("instance", pa.string()), ("line", pa.string())])
-
 
 @router.get("/wrapper/settings")
 def wrapper_settings(request: Request) -> dict:
@@ -53,7 +48,7 @@ async def append_logs(request: Request) -> JSONResponse:
         return JSONResponse({"accepted": 0, "errors": errors}, status_code=400)
     if lines:
         try:
-            await asyncio.wrap_future(request.app.state.store.writer.write(operation=_insert(service.name, lines)))
+            await asyncio.wrap_future(request.app.state.store.console.append(service.name, lines))
         except Overloaded as error:
             return JSONResponse({"error": f"collector is busy ({error}); retry later"}, status_code=503,
                                   headers={"Retry-After": "1"})
@@ -67,10 +62,7 @@ async def read_logs(request: Request, name: str, lines: int = Query(100, ge=1, l
     if not who.may_read(name):
         raise HTTPException(404, f"no service named {name!r}")
     request.app.state.registry.get(name)
-    with request.app.state.store.reader() as cursor:
-        rows = cursor.execute(
-            "SELECT time, stream, instance, line FROM (SELECT * FROM console_logs WHERE service = ? "
-            "ORDER BY seq DESC LIMIT ?) ORDER BY seq", [name, lines]).fetchall()
+    rows = request.app.state.store.console.tail(name, lines)
     return {"service": name, "lines": [
         {"time": t.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z"), "stream": s, "instance": i, "line": text}
         for t, s, i, text in rows]}
@@ -89,7 +81,7 @@ async def _body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _parse(body: bytes) -> tuple[list[tuple], list[dict]]:
+def _parse(body: bytes) -> tuple[list[Line], list[dict]]:
     """(time, stream, instance, line) rows, and errors by line number for what is not one."""
     rows, errors = [], []
     for number, raw in enumerate(body.split(b"\n"), start=1):
@@ -102,7 +94,7 @@ def _parse(body: bytes) -> tuple[list[tuple], list[dict]]:
     return rows, errors
 
 
-def _row(item: object) -> tuple:
+def _row(item: object) -> Line:
     if not isinstance(item, dict):
         raise ValueError("not a JSON object")
     line = item.get("line")
@@ -116,25 +108,3 @@ def _row(item: object) -> tuple:
         moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
     instance = item.get("instance")
     return moment, stream, str(instance)[:64] if instance is not None else None, line[:MAX_LINE_CHARS]
-
-
-def _insert(service: str, rows: list[tuple]):
-    def insert(con) -> None:
-        table = pa.table({
-            "service": [service] * len(rows),
-            "time": [r[0] for r in rows],
-            "stream": [r[1] for r in rows],
-            "instance": [r[2] for r in rows],
-            "line": [r[3] for r in rows],
-        }, schema=_SCHEMA)
-        con.register("_console_incoming", table)
-        try:
-            con.execute("INSERT INTO console_logs (service, time, stream, instance, line) "
-                        "SELECT service, time, stream, instance, line FROM _console_incoming")
-        finally:
-            con.unregister("_console_incoming")
-        con.execute(
-            "DELETE FROM console_logs WHERE service = ? AND seq <= "
-            "(SELECT seq FROM console_logs WHERE service = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)",
-            [service, service, MAX_LINES_PER_SERVICE])
-    return insert

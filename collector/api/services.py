@@ -67,11 +67,7 @@ def service_stats(request: Request, name: str, who: Caller = Depends(caller)) ->
     """Where every item went: received = accepted + dropped:disabled + rejected:*."""
     _require_reader(who, name)
     request.app.state.registry.get(name)
-    with request.app.state.store.reader() as cursor:
-        rows = cursor.execute(
-            "SELECT counter, sum(value)::BIGINT FROM service_counters WHERE service = ? GROUP BY counter", [name]
-        ).fetchall()
-    counters = dict(rows)
+    counters = request.app.state.store.counters(name)
     rejected = {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("rejected:")}
     return {
         "service": name,

@@ -13,6 +13,7 @@ from typing import Iterator
 
 import duckdb
 
+from collector.store import console, counters, exports, services
 from collector.store.schema import SEQUENCE, TABLES
 from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer
 
@@ -24,29 +25,10 @@ DEFAULT_MAX_PENDING_ROWS = 400_000
 resend)."""
 
 _META_DDL = (
-    """CREATE TABLE IF NOT EXISTS services (
-        name VARCHAR PRIMARY KEY,
-        instrumentation_key VARCHAR NOT NULL UNIQUE,
-        api_key VARCHAR NOT NULL UNIQUE,
-        enable_app_insights BOOLEAN NOT NULL DEFAULT TRUE,
-        created_at TIMESTAMP NOT NULL
-    )""",
-    # Console output of scoring wrappers (collector/api/logs.py): kept whether or not App Insights is on.
-    "CREATE SEQUENCE IF NOT EXISTS console_logs_seq",
-    """CREATE TABLE IF NOT EXISTS console_logs (
-        service VARCHAR NOT NULL,
-        seq BIGINT NOT NULL DEFAULT nextval('console_logs_seq'),
-        time TIMESTAMP NOT NULL,
-        stream VARCHAR NOT NULL,
-        instance VARCHAR,
-        line VARCHAR NOT NULL
-    )""",
-    # Where every item went, per service: increments appended with each commit, summed when read.
-    """CREATE TABLE IF NOT EXISTS service_counters (
-        service VARCHAR NOT NULL,
-        counter VARCHAR NOT NULL,
-        value BIGINT NOT NULL
-    )""",
+    *services.DDL,
+    *console.DDL,
+    *counters.DDL,
+    *exports.DDL,
     f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}",
 )
 
@@ -70,6 +52,8 @@ class Store:
             self._con, str(self.path) + ".wal",
             max_pending_rows=max_pending_rows, checkpoint_wal_bytes=checkpoint_wal_bytes,
         )
+        self.console = console.ConsoleLog(self.reader, self.writer)
+        self.exports = exports.ExportState(self.reader, self.writer)
 
     def _create_tables(self) -> None:
         for ddl in _META_DDL:
@@ -86,6 +70,11 @@ class Store:
             yield cursor
         finally:
             cursor.close()
+
+    def counters(self, service: str) -> dict[str, int]:
+        """Where the service's items went, by counter (see counters.py)."""
+        with self.reader() as cursor:
+            return counters.totals(cursor, service)
 
     def close(self) -> None:
         self.writer.close()

@@ -22,6 +22,16 @@ from collector.store.writer import Writer
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9-]{3,32}$")
 
+DDL = (
+    """CREATE TABLE IF NOT EXISTS services (
+        name VARCHAR PRIMARY KEY,
+        instrumentation_key VARCHAR NOT NULL UNIQUE,
+        api_key VARCHAR NOT NULL UNIQUE,
+        enable_app_insights BOOLEAN NOT NULL DEFAULT TRUE,
+        created_at TIMESTAMP NOT NULL
+    )""",
+)
+
 
 class ServiceError(ValueError):
     def __init__(self, message: str, status_code: int = 400):

@@ -23,6 +23,7 @@ from typing import Callable, Iterator, Mapping
 import duckdb
 import pyarrow as pa
 
+from collector.store import counters
 from collector.store.schema import SEQ_COLUMN, SEQUENCE
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,6 @@ holds GROUP_TARGET_ROWS: each INSERT costs ~1.3 ms whatever its size, so a group
 spends twice the CPU per row of a group of 4,000, and that CPU is what the preparing lacks."""
 
 CHECKPOINT_IDLE_SECONDS = 2.0
-COMPACT_COUNTER_ROWS = 1_000
 CHECKPOINT_WAL_BYTES = 256 * 2**20
 """Under constant load, checkpoint when the WAL reaches this size (INSIGHTS_CHECKPOINT_WAL_BYTES
 overrides it). A checkpoint rewrites every row group that received rows since the last one, old rows
@@ -250,12 +250,8 @@ class Writer:
         totals: Counter = Counter()
         for batch in batches:
             totals.update(batch.stats)
-        if not totals:
-            return
-        services, counters = zip(*totals)
-        increments = pa.table({"service": services, "counter": counters, "value": list(totals.values())})  # noqa: F841
-        # Appended, not upserted: an upsert costs more than the rows it counts. Compacted when idle.
-        self._con.execute("INSERT INTO service_counters SELECT * FROM increments")
+        if totals:
+            counters.append(self._con, totals)
 
     def _checkpoint_if_due(self, idle: bool = True) -> None:
         """Checkpoint when idle, or when the WAL grew large under constant load."""
@@ -268,7 +264,7 @@ class Writer:
         started = time.perf_counter()
         try:
             if idle:
-                self._compact_counters()
+                counters.compact(self._con)
             self._con.execute("CHECKPOINT")
         except duckdb.FatalException:
             raise
@@ -276,21 +272,3 @@ class Writer:
             log.warning("checkpoint postponed: %s", error)
             return
         log.debug("checkpoint of %d WAL bytes took %.1f ms", wal, (time.perf_counter() - started) * 1000)
-
-    def _compact_counters(self) -> None:
-        """Fold the appended counter increments into one row per (service, counter)."""
-        con = self._con
-        (rows,) = con.execute("SELECT count(*) FROM service_counters").fetchone()
-        if rows < COMPACT_COUNTER_ROWS:
-            return
-        con.execute("BEGIN TRANSACTION")
-        try:
-            totals = con.sql(  # noqa: F841 (read by DuckDB, by name, below)
-                "SELECT service, counter, sum(value)::BIGINT AS value FROM service_counters GROUP BY ALL"
-            ).to_arrow_table()
-            con.execute("DELETE FROM service_counters")
-            con.execute("INSERT INTO service_counters SELECT * FROM totals")
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise

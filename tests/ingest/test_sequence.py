@@ -43,7 +43,7 @@ def test_item_ids_are_guid_shaped_and_unique_across_batches():
 
 def test_counters_fold_into_one_row_each_when_idle_and_keep_their_sums(tmp_path):
     store = Store(tmp_path)
-    for _ in range(1_200):  # more increments than COMPACT_COUNTER_ROWS
+    for _ in range(1_200):  # more increments than counters.COMPACT_ROWS
         store.writer.write(_traces(1), Counter({("svc", "accepted"): 1})).result()
     deadline = time.monotonic() + 15  # the writer compacts once its queue has been idle for a while
     while True:

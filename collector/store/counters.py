@@ -1,0 +1,57 @@
+"""Where every item went, per service: `received`, `accepted`, `dropped:disabled`, `rejected:<reason>`,
+`capped`, `spilled`, `imported`.
+
+Increments are appended with each commit (an upsert costs more than the rows it counts), summed
+when read, and folded into one row per (service, counter) when the writer is idle.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import duckdb
+import pyarrow as pa
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS service_counters (
+        service VARCHAR NOT NULL,
+        counter VARCHAR NOT NULL,
+        value BIGINT NOT NULL
+    )""",
+)
+
+COMPACT_ROWS = 1_000
+"""Increments beyond which an idle writer folds them."""
+
+
+def append(con: duckdb.DuckDBPyConnection, totals: Counter) -> None:
+    """Add (service, counter) -> increment, inside the writer's transaction."""
+    services, counters = zip(*totals)
+    increments = pa.table({"service": services, "counter": counters, "value": list(totals.values())})  # noqa: F841
+    con.execute("INSERT INTO service_counters SELECT * FROM increments")
+
+
+def compact(con: duckdb.DuckDBPyConnection) -> None:
+    """Fold the appended increments into one row per (service, counter), in the writer's thread."""
+    (rows,) = con.execute("SELECT count(*) FROM service_counters").fetchone()
+    if rows < COMPACT_ROWS:
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        totals = con.sql(  # noqa: F841 (read by DuckDB, by name, below)
+            "SELECT service, counter, sum(value)::BIGINT AS value FROM service_counters GROUP BY ALL"
+        ).to_arrow_table()
+        con.execute("DELETE FROM service_counters")
+        con.execute("INSERT INTO service_counters SELECT * FROM totals")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def totals(cursor: duckdb.DuckDBPyConnection, service: str) -> dict[str, int]:
+    """The service's counters, summed."""
+    rows = cursor.execute(
+        "SELECT counter, sum(value)::BIGINT FROM service_counters WHERE service = ? GROUP BY counter", [service]
+    ).fetchall()
+    return dict(rows)
