@@ -7,9 +7,9 @@ azure-monitor-opentelemetry-exporter 1.0.0b58 would have sent for the same SDK o
 and then goes through the one envelope mapper (`envelope.py`) like everything else.
 
 The rules are ported, not imported: the collector does not depend on the Azure exporter. Where the
-exporter reads an SDK object this module reads the protobuf, after turning attributes into the Python
+exporter reads an SDK object this package reads the protobuf, after turning attributes into the Python
 values the SDK would hold (arrays as tuples), so `str(value)` gives the same property strings.
-`tests/test_otlp_mapping.py` runs both on the same SDK objects and compares them field by field.
+`tests/ingest/test_otlp_mapping.py` runs both on the same SDK objects and compares them field by field.
 
 Deliberate differences from the exporter (the first three are facts it takes from its own process):
 - `ai.internal.sdkVersion` is `otlp:<telemetry.sdk.language>:<telemetry.sdk.version>`;
@@ -26,6 +26,11 @@ Deliberate differences from the exporter (the first three are facts it takes fro
   `_MS.sampleRate` is ignored: every OTLP body that decodes gives JSON-ready envelopes.
 The exporter's own oddities are kept on purpose, so rows match: `type` "rpc.system" for RPC
 spans, and a target of "host:None" when `server.address` comes without `server.port`.
+
+The modules: `decode` (bodies to protobuf messages, export responses), `semconv` (what attributes
+say, by the semantic conventions), `common` (what every envelope shares), then one per signal
+(`traces`, `logs`, `metrics`). A module reaches another's names through it (`semconv.peer_target`);
+underscored names are private to their module. Only the names below are the package's interface.
 """
 
 from __future__ import annotations

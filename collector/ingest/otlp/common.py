@@ -10,12 +10,13 @@ from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from collector.ingest.otlp.semconv import _CUSTOM_MEASUREMENTS, Attrs, _is_synthetic
+from collector.ingest.otlp import semconv
+from collector.ingest.otlp.semconv import Attrs
 
 Envelope = dict[str, Any]
 
 
-_ENVELOPE_VERSION = 2
+ENVELOPE_VERSION = 2
 _DEFAULT_ROLE_INSTANCE_ATTRS = ("k8s.pod.name", "service.instance.id", "host.name")
 _K8S_ROLE_ATTRS = ("k8s.deployment.name", "k8s.replicaset.name", "k8s.statefulset.name",
                    "k8s.job.name", "k8s.cronjob.name", "k8s.daemonset.name")
@@ -28,18 +29,18 @@ _GEN_AI_UNTRUNCATED = frozenset((
 ))
 
 
-def _value(value: AnyValue) -> Any:
+def python_value(value: AnyValue) -> Any:
     """An AnyValue as the Python value the SDK held: arrays are tuples, maps are dicts."""
     kind = value.WhichOneof("value")
     if kind == "array_value":
-        return tuple(_value(v) for v in value.array_value.values)
+        return tuple(python_value(v) for v in value.array_value.values)
     if kind == "kvlist_value":
-        return _attributes(value.kvlist_value.values)
+        return attributes(value.kvlist_value.values)
     return getattr(value, kind) if kind else None
 
 
-def _attributes(key_values: Any) -> Attrs:
-    return {kv.key: _value(kv.value) for kv in key_values}
+def attributes(key_values: Any) -> Attrs:
+    return {kv.key: python_value(kv.value) for kv in key_values}
 
 
 def _time(unix_nano: int) -> str:
@@ -48,7 +49,7 @@ def _time(unix_nano: int) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def _duration(nanoseconds: int) -> str:
+def duration(nanoseconds: int) -> str:
     """`d.hh:mm:ss.ffffff`, rounded to the microsecond; never negative."""
     micros = (max(nanoseconds, 0) + 500) // 1000
     seconds, micros = divmod(micros, 1_000_000)
@@ -58,11 +59,11 @@ def _duration(nanoseconds: int) -> str:
     return f"{days}.{hours:02d}:{minutes:02d}:{seconds:02d}.{micros:06d}"
 
 
-def _hex_id(raw: bytes, width: int) -> str:
+def hex_id(raw: bytes, width: int) -> str:
     return format(int.from_bytes(raw, "big"), f"0{width}x")
 
 
-def _resource_tags(resource: Attrs) -> dict[str, str]:
+def resource_tags(resource: Attrs) -> dict[str, str]:
     """Part A tags of every envelope from one resource (`_utils._populate_part_a_fields`)."""
     tags = {"ai.device.type": "Other", "ai.internal.sdkVersion": _sdk_version(resource)}
     if resource.get("host.name"):
@@ -99,7 +100,7 @@ def _cloud_role(resource: Attrs) -> str:
     return next((resource[k] for k in _K8S_ROLE_ATTRS if resource.get(k)), role)
 
 
-def _properties(attributes: Attrs, keep: Callable[[str], bool] = lambda key: True) -> dict[str, str]:
+def properties(attributes: Attrs, keep: Callable[[str], bool] = lambda key: True) -> dict[str, str]:
     """Attributes as App Insights properties: strings, keys up to 150, values up to 8 KiB."""
     properties = {}
     for key, value in attributes.items():
@@ -110,9 +111,9 @@ def _properties(attributes: Attrs, keep: Callable[[str], bool] = lambda key: Tru
     return properties
 
 
-def _measurements(attributes: Attrs) -> dict[str, float]:
+def measurements(attributes: Attrs) -> dict[str, float]:
     """Numbers of the `microsoft.custom_measurements` attribute (a mapping or its JSON)."""
-    value = attributes.get(_CUSTOM_MEASUREMENTS)
+    value = attributes.get(semconv.CUSTOM_MEASUREMENTS)
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -135,16 +136,16 @@ def _measurements(attributes: Attrs) -> dict[str, float]:
     return measurements
 
 
-def _user_tags(attributes: Attrs, tags: dict[str, Any]) -> None:
+def user_tags(attributes: Attrs, tags: dict[str, Any]) -> None:
     if "enduser.id" in attributes:
         tags["ai.user.authUserId"] = attributes["enduser.id"]
     if "enduser.pseudo.id" in attributes:
         tags["ai.user.id"] = attributes["enduser.pseudo.id"]
-    if _is_synthetic(attributes):
+    if semconv.is_synthetic(attributes):
         tags["ai.operation.syntheticSource"] = "True"
 
 
-def _envelope(kind: str, ikey: str, unix_nano: int, tags: dict[str, Any], base_data: dict) -> Envelope:
+def envelope(kind: str, ikey: str, unix_nano: int, tags: dict[str, Any], base_data: dict) -> Envelope:
     """Tags are strings in App Insights; an attribute of another type under a semantic key is rendered."""
     return {
         "name": f"Microsoft.ApplicationInsights.{kind}",
@@ -155,8 +156,8 @@ def _envelope(kind: str, ikey: str, unix_nano: int, tags: dict[str, Any], base_d
     }
 
 
-def _exception_data(attributes: Attrs, properties: dict, measurements: dict, message: Any = None,
-                    severity_level: int | None = None) -> dict[str, Any]:
+def exception_data(attributes: Attrs, properties: dict, measurements: dict, message: Any = None,
+                   severity_level: int | None = None) -> dict[str, Any]:
     """ExceptionData with one exception carrying the raw `stack` string (no `parsedStack`)."""
     stack = attributes.get("exception.stacktrace")
     details = {
@@ -165,7 +166,7 @@ def _exception_data(attributes: Attrs, properties: dict, measurements: dict, mes
         "hasFullStack": stack is not None,
         "stack": str(stack)[:32768],
     }
-    data: dict[str, Any] = {"ver": _ENVELOPE_VERSION}
+    data: dict[str, Any] = {"ver": ENVELOPE_VERSION}
     if severity_level is not None:
         data["severityLevel"] = severity_level
     data.update({"properties": properties, "measurements": measurements, "exceptions": [details]})

@@ -7,8 +7,9 @@ from typing import Any
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
-from collector.ingest.otlp.common import _ENVELOPE_VERSION, Envelope, _attributes, _envelope, _properties, _resource_tags
-from collector.ingest.otlp.semconv import Attrs, _http_target_and_path, _is_synthetic, _status_code
+from collector.ingest.otlp import common, semconv
+from collector.ingest.otlp.common import Envelope
+from collector.ingest.otlp.semconv import Attrs
 
 
 _HTTP_CLIENT_DURATIONS = ("http.client.request.duration", "http.client.duration")
@@ -44,7 +45,7 @@ def metrics_to_envelopes(request: ExportMetricsServiceRequest, ikey: str) -> lis
     """
     envelopes = []
     for resource_metrics in request.resource_metrics:
-        resource_tags = _resource_tags(_attributes(resource_metrics.resource.attributes))
+        resource_tags = common.resource_tags(common.attributes(resource_metrics.resource.attributes))
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
                 for point, value in _points(metric):
@@ -84,30 +85,30 @@ def _summary_bounds(point: Any) -> dict[str, float]:
 
 
 def _metric_envelope(name: str, point: Any, value: dict, resource_tags: dict, ikey: str) -> Envelope | None:
-    attributes = _attributes(point.attributes)
+    attributes = common.attributes(point.attributes)
     tags = dict(resource_tags)
-    if _is_synthetic(attributes):
+    if semconv.is_synthetic(attributes):
         tags["ai.operation.syntheticSource"] = "True"
     if name in _AUTOCOLLECTED_METRICS:
         properties = _standard_metric_properties(name, attributes, tags)
         if properties is None:
             return None
     else:
-        properties = _properties(attributes)
+        properties = common.properties(attributes)
     metric_name = _PERFORMANCE_COUNTER_NAMES.get(name, name)
-    data = {"ver": _ENVELOPE_VERSION, "properties": properties,
+    data = {"ver": common.ENVELOPE_VERSION, "properties": properties,
             "metrics": [{"name": str(metric_name)[:1024], **value}]}
-    return _envelope("Metric", ikey, point.time_unix_nano, tags, data)
+    return common.envelope("Metric", ikey, point.time_unix_nano, tags, data)
 
 
 def _standard_metric_properties(name: str, attributes: Attrs, tags: dict) -> dict[str, str] | None:
     """The properties App Insights standard metrics carry, for the HTTP duration instruments."""
-    status_code = _status_code(attributes)
+    status_code = semconv.status_code(attributes)
     success = str(status_code != 0 and status_code < 400)
     role = {"cloud/roleInstance": str(tags.get("ai.cloud.roleInstance", "")),
             "cloud/roleName": str(tags.get("ai.cloud.role", ""))}
     if name in _HTTP_CLIENT_DURATIONS:
-        target, _ = _http_target_and_path(attributes, "")
+        target, _ = semconv.http_target_and_path(attributes, "")
         return {"_MS.MetricId": "dependencies/duration", "_MS.IsAutocollected": "True",
                 "Dependency.Type": "http", "Dependency.Success": success, "dependency/target": str(target),
                 "dependency/resultCode": str(status_code), **role}

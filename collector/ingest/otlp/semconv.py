@@ -6,27 +6,25 @@ from typing import Any
 from urllib.parse import urlparse
 
 Attrs = dict[str, Any]
+"""Attributes by key, as the Python values the SDK held (arrays as tuples, maps as dicts)."""
 
+CUSTOM_MEASUREMENTS = "microsoft.custom_measurements"
+SAMPLE_RATE = "_MS.sampleRate"
 
-_CUSTOM_MEASUREMENTS = "microsoft.custom_measurements"
-_SAMPLE_RATE = "_MS.sampleRate"
-
-
-_DB_TYPES = {"mysql": "mysql", "postgresql": "postgresql", "mongodb": "mongodb", "redis": "redis"}
-_SQL_SYSTEMS = frozenset(("db2", "ibm.db2", "derby", "mariadb", "mssql", "microsoft.sql_server", "oracle",
-                          "oracle.db", "sqlite", "other_sql", "hsqldb", "h2", "h2database"))
+DB_TYPES = {"mysql": "mysql", "postgresql": "postgresql", "mongodb": "mongodb", "redis": "redis"}
+SQL_SYSTEMS = frozenset(("db2", "ibm.db2", "derby", "mariadb", "mssql", "microsoft.sql_server", "oracle",
+                         "oracle.db", "sqlite", "other_sql", "hsqldb", "h2", "h2database"))
 _DB_DEFAULT_PORTS = {"postgresql": 5432, "cassandra": 9042, "mariadb": 3306, "mysql": 3306, "mssql": 1433,
                      "microsoft.sql_server": 1433, "memcached": 11211, "db2": 50000, "ibm.db2": 50000,
                      "oracle": 1521, "oracle.db": 1521, "h2": 8082, "h2database": 8082, "derby": 1527,
                      "redis": 6379}
-_AZ_NAMESPACE = "az.namespace"
-_GEN_AI_SYSTEM = "gen_ai.system"
-
+AZ_NAMESPACE = "az.namespace"
+GEN_AI_SYSTEM = "gen_ai.system"
 
 _STANDARD_PREFIXES = ("http.", "db.", "message.", "messaging.", "rpc.", "enduser.", "net.", "peer.",
                       "exception.", "thread.", "fass.", "code.")
 _STANDARD_ATTRIBUTES = frozenset((
-    "session.id", _SAMPLE_RATE, _CUSTOM_MEASUREMENTS,
+    "session.id", SAMPLE_RATE, CUSTOM_MEASUREMENTS,
     "client.address", "client.port", "server.address", "server.port", "url.full", "url.path",
     "url.query", "url.scheme", "url.template", "error.type", "network.local.address",
     "network.local.port", "network.protocol.name", "network.peer.address", "network.peer.port",
@@ -34,18 +32,18 @@ _STANDARD_ATTRIBUTES = frozenset((
 ))
 
 
-def _is_standard_attribute(key: str) -> bool:
+def is_standard_attribute(key: str) -> bool:
     return key.startswith(_STANDARD_PREFIXES) or key in _STANDARD_ATTRIBUTES
 
 
-def _is_synthetic(attributes: Attrs) -> bool:
+def is_synthetic(attributes: Attrs) -> bool:
     if attributes.get("user_agent.synthetic.type") in ("bot", "test"):
         return True
     agent = attributes.get("user_agent.original") or attributes.get("http.user_agent")
     return isinstance(agent, str) and "AlwaysOn" in agent
 
 
-def _status_code(attributes: Attrs) -> int:
+def status_code(attributes: Attrs) -> int:
     """`http.response.status_code` (or the old `http.status_code`) as an int, 0 when absent or bad."""
     code = attributes.get("http.response.status_code") or attributes.get("http.status_code")
     if not code:
@@ -56,19 +54,19 @@ def _status_code(attributes: Attrs) -> int:
         return 0
 
 
-def _http_method(attributes: Attrs) -> Any:
+def http_method(attributes: Attrs) -> Any:
     return attributes.get("http.request.method") or attributes.get("http.method")
 
 
-def _is_http(attributes: Attrs) -> bool:
+def is_http(attributes: Attrs) -> bool:
     return "http.request.method" in attributes or "http.method" in attributes
 
 
-def _location_ip(attributes: Attrs) -> Any:
+def location_ip(attributes: Attrs) -> Any:
     return attributes.get("client.address") or attributes.get("http.client_ip") or attributes.get("net.peer.ip")
 
 
-def _azure_sdk_target(attributes: Attrs) -> str | None:
+def azure_sdk_target(attributes: Attrs) -> str | None:
     peer = attributes.get("server.address") or attributes.get("net.peer.name") or attributes.get("peer.address")
     destination = attributes.get("messaging.destination.name") or attributes.get("message_bus.destination")
     if peer and destination:
@@ -76,7 +74,7 @@ def _azure_sdk_target(attributes: Attrs) -> str | None:
     return None
 
 
-def _request_url(attributes: Attrs) -> Any:
+def request_url(attributes: Attrs) -> Any:
     """The request URL: `url.full`/`http.url`, else rebuilt from scheme, host and target."""
     if "url.full" in attributes:
         return attributes["url.full"]
@@ -112,7 +110,7 @@ def _http_scheme(attributes: Attrs) -> str | None:
     return str(scheme) if scheme else None
 
 
-def _dependency_url(attributes: Attrs) -> Any:
+def dependency_url(attributes: Attrs) -> Any:
     if "url.full" in attributes:
         return attributes["url.full"]
     if "http.url" in attributes:
@@ -134,13 +132,13 @@ def _default_http_port(attributes: Attrs) -> int:
     return {"http": 80, "https": 443}.get(_http_scheme(attributes) or "", 0)
 
 
-def _http_target_and_path(attributes: Attrs, url: Any) -> tuple[Any, str]:
+def http_target_and_path(attributes: Attrs, url: Any) -> tuple[Any, str]:
     """`host[:port]` (port only when not the scheme's default) and the URL path of an HTTP call."""
     default_port = _default_http_port(attributes)
     parsed = None
     path = "/"
     try:
-        parsed = urlparse(url or _dependency_url(attributes))
+        parsed = urlparse(url or dependency_url(attributes))
         path = parsed.path or path
     except (ValueError, TypeError, AttributeError):
         pass
@@ -156,7 +154,7 @@ def _http_target_and_path(attributes: Attrs, url: Any) -> tuple[Any, str]:
         target = _target_from_host(attributes["http.host"], default_port)
     elif parsed:
         target = _target_from_url(parsed, default_port)
-    return target or _peer_target(attributes), path
+    return target or peer_target(attributes), path
 
 
 def _target_from_host(host: Any, default_port: int) -> Any:
@@ -177,7 +175,7 @@ def _target_from_url(parsed: Any, default_port: int) -> Any:
     return parsed.netloc or ""
 
 
-def _peer_target(attributes: Attrs) -> Any:
+def peer_target(attributes: Attrs) -> Any:
     """Target from `peer.service`, else `net.peer.name|ip[:port]` (port only when not a default)."""
     if "peer.service" in attributes:
         return attributes["peer.service"]
@@ -194,7 +192,7 @@ def _peer_target(attributes: Attrs) -> Any:
     return target
 
 
-def _db_target(target: Any, db_system: Any, attributes: Attrs) -> Any:
+def db_target(target: Any, db_system: Any, attributes: Attrs) -> Any:
     """`server[:port]|database`, falling back to the database name, then the system."""
     if not target and attributes.get("server.address"):
         target = str(attributes["server.address"])
@@ -207,7 +205,7 @@ def _db_target(target: Any, db_system: Any, attributes: Attrs) -> Any:
     return target or db_system
 
 
-def _messaging_target(attributes: Attrs, target: Any) -> Any:
+def messaging_target(attributes: Attrs, target: Any) -> Any:
     if target:
         return target
     for attribute in ("messaging.destination", "messaging.system"):

@@ -9,39 +9,9 @@ from urllib.parse import urlparse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from collector.ingest.otlp.common import (
-    _ENVELOPE_VERSION,
-    Envelope,
-    _attributes,
-    _duration,
-    _envelope,
-    _exception_data,
-    _hex_id,
-    _measurements,
-    _properties,
-    _resource_tags,
-    _user_tags,
-)
-from collector.ingest.otlp.semconv import (
-    _AZ_NAMESPACE,
-    _DB_TYPES,
-    _GEN_AI_SYSTEM,
-    _SAMPLE_RATE,
-    _SQL_SYSTEMS,
-    Attrs,
-    _azure_sdk_target,
-    _db_target,
-    _dependency_url,
-    _http_method,
-    _http_target_and_path,
-    _is_http,
-    _is_standard_attribute,
-    _location_ip,
-    _messaging_target,
-    _peer_target,
-    _request_url,
-    _status_code,
-)
+from collector.ingest.otlp import common, semconv
+from collector.ingest.otlp.common import Envelope
+from collector.ingest.otlp.semconv import Attrs
 
 
 _METRIC_EXTRACTING_SCOPES = frozenset((
@@ -64,10 +34,10 @@ def traces_to_envelopes(request: ExportTraceServiceRequest, ikey: str) -> list[E
     """
     envelopes = []
     for resource_spans in request.resource_spans:
-        resource_tags = _resource_tags(_attributes(resource_spans.resource.attributes))
+        resource_tags = common.resource_tags(common.attributes(resource_spans.resource.attributes))
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
-                attributes = _attributes(span.attributes)
+                attributes = common.attributes(span.attributes)
                 envelopes.append(_span_envelope(span, attributes, scope_spans.scope.name, resource_tags, ikey))
                 envelopes.extend(_span_event_envelopes(span, attributes, resource_tags, ikey))
     return envelopes
@@ -80,23 +50,23 @@ def _span_envelope(span: Span, attributes: Attrs, scope: str, resource_tags: dic
     else:
         kind, data = "RemoteDependency", _dependency_data(span, attributes, tags)
     data["properties"] = _span_properties(span, attributes, scope)
-    envelope = _envelope(kind, ikey, span.start_time_unix_nano, tags, data)
+    envelope = common.envelope(kind, ikey, span.start_time_unix_nano, tags, data)
     _sample_rate(envelope, attributes)
     return envelope
 
 
 def _sample_rate(envelope: Envelope, span_attributes: Attrs) -> None:
-    rate = span_attributes.get(_SAMPLE_RATE)
+    rate = span_attributes.get(semconv.SAMPLE_RATE)
     if isinstance(rate, (int, float)) and not isinstance(rate, bool):
         envelope["sampleRate"] = rate
 
 
 def _span_tags(span: Span, attributes: Attrs, resource_tags: dict) -> dict[str, Any]:
     tags = dict(resource_tags)
-    tags["ai.operation.id"] = _hex_id(span.trace_id, 32)
-    _user_tags(attributes, tags)
+    tags["ai.operation.id"] = common.hex_id(span.trace_id, 32)
+    common.user_tags(attributes, tags)
     if int.from_bytes(span.parent_span_id, "big"):
-        tags["ai.operation.parentId"] = _hex_id(span.parent_span_id, 16)
+        tags["ai.operation.parentId"] = common.hex_id(span.parent_span_id, 16)
     if isinstance(attributes.get("session.id"), str):
         tags["ai.session.id"] = attributes["session.id"]
     return tags
@@ -104,8 +74,8 @@ def _span_tags(span: Span, attributes: Attrs, resource_tags: dict) -> dict[str, 
 
 def _span_duration(span: Span) -> str:
     if not (span.start_time_unix_nano and span.end_time_unix_nano):
-        return _duration(0)
-    return _duration(span.end_time_unix_nano - span.start_time_unix_nano)
+        return common.duration(0)
+    return common.duration(span.end_time_unix_nano - span.start_time_unix_nano)
 
 
 def _is_ok(span: Span) -> bool:
@@ -113,11 +83,11 @@ def _is_ok(span: Span) -> bool:
 
 
 def _span_properties(span: Span, attributes: Attrs, scope: str) -> dict[str, str]:
-    properties = _properties(attributes, lambda key: not _is_standard_attribute(key))
+    properties = common.properties(attributes, lambda key: not semconv.is_standard_attribute(key))
     if scope in _METRIC_EXTRACTING_SCOPES:
         properties["_MS.ProcessedByMetricExtractors"] = "True"
     if span.links:
-        links = [{"operation_Id": _hex_id(link.trace_id, 32), "id": _hex_id(link.span_id, 16)}
+        links = [{"operation_Id": common.hex_id(link.trace_id, 32), "id": common.hex_id(link.span_id, 16)}
                  for link in span.links[:103]]
         properties["_MS.links"] = json.dumps(links)
     return properties
@@ -128,17 +98,17 @@ def _span_properties(span: Span, attributes: Attrs, scope: str) -> dict[str, str
 
 def _request_data(span: Span, attributes: Attrs, tags: dict) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "ver": _ENVELOPE_VERSION, "name": span.name, "id": _hex_id(span.span_id, 16),
+        "ver": common.ENVELOPE_VERSION, "name": span.name, "id": common.hex_id(span.span_id, 16),
         "duration": _span_duration(span), "responseCode": "0", "success": _is_ok(span),
-        "properties": {}, "measurements": _measurements(attributes),
+        "properties": {}, "measurements": common.measurements(attributes),
     }
     tags["ai.operation.name"] = span.name
-    location_ip = _location_ip(attributes)
+    location_ip = semconv.location_ip(attributes)
     if location_ip:
         tags["ai.location.ip"] = location_ip
-    if _AZ_NAMESPACE in attributes:
+    if semconv.AZ_NAMESPACE in attributes:
         _azure_sdk_request(span, attributes, data)
-    elif _is_http(attributes):
+    elif semconv.is_http(attributes):
         _http_request(span, attributes, data, tags)
     elif "messaging.system" in attributes:
         _messaging_request(attributes, data)
@@ -153,13 +123,13 @@ def _request_data(span: Span, attributes: Attrs, tags: dict) -> dict[str, Any]:
 
 def _azure_sdk_request(span: Span, attributes: Attrs, data: dict) -> None:
     """Event Hubs / Service Bus consumer spans: source, and time since the linked messages were enqueued."""
-    source = _azure_sdk_target(attributes)
+    source = semconv.azure_sdk_target(attributes)
     if source is not None:
         data["source"] = source
     if span.links:
         total = 0.0
         for link in span.links:
-            enqueued = _attributes(link.attributes).get("enqueuedTime")
+            enqueued = common.attributes(link.attributes).get("enqueuedTime")
             if isinstance(enqueued, int):
                 total += span.start_time_unix_nano / 1000000 - enqueued
         data["measurements"]["timeSinceEnqueued"] = max(0, total / len(span.links))
@@ -169,16 +139,16 @@ def _http_request(span: Span, attributes: Attrs, data: dict, tags: dict) -> None
     user_agent = attributes.get("user_agent.original") or attributes.get("http.user_agent")
     if user_agent:
         tags["ai.user.userAgent"] = user_agent
-    url = _request_url(attributes)
+    url = semconv.request_url(attributes)
     data["url"] = url
     if "http.route" in attributes:
-        tags["ai.operation.name"] = f"{_http_method(attributes)} {attributes['http.route']}"
+        tags["ai.operation.name"] = f"{semconv.http_method(attributes)} {attributes['http.route']}"
     elif url:
         try:
-            tags["ai.operation.name"] = f"{_http_method(attributes)} {urlparse(url).path or '/'}"
+            tags["ai.operation.name"] = f"{semconv.http_method(attributes)} {urlparse(url).path or '/'}"
         except (ValueError, TypeError, AttributeError):
             pass
-    status_code = _status_code(attributes)
+    status_code = semconv.status_code(attributes)
     data["responseCode"] = str(status_code)
     data["success"] = _is_ok(span) and status_code != 0 and status_code not in range(400, 500)
 
@@ -201,12 +171,12 @@ def _messaging_request(attributes: Attrs, data: dict) -> None:
 
 def _dependency_data(span: Span, attributes: Attrs, tags: dict) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "ver": _ENVELOPE_VERSION, "name": span.name, "id": _hex_id(span.span_id, 16), "resultCode": "0",
+        "ver": common.ENVELOPE_VERSION, "name": span.name, "id": common.hex_id(span.span_id, 16), "resultCode": "0",
         "duration": _span_duration(span), "success": _is_ok(span),  # status alone decides, as in the exporter
-        "properties": {}, "measurements": _measurements(attributes),
+        "properties": {}, "measurements": common.measurements(attributes),
     }
     tags["ai.operation.name"] = span.name
-    target = _peer_target(attributes)
+    target = semconv.peer_target(attributes)
     if span.kind == Span.SPAN_KIND_CLIENT:
         target = _client_dependency(attributes, data, tags, target)
     elif span.kind == Span.SPAN_KIND_PRODUCER:
@@ -233,43 +203,43 @@ def _truncate_dependency(data: dict, tags: dict, target: Any) -> None:
 
 
 def _internal_type(attributes: Attrs) -> str:
-    if _GEN_AI_SYSTEM in attributes:
-        return f"GenAI | {attributes[_GEN_AI_SYSTEM]}"
-    if _AZ_NAMESPACE in attributes:
-        return f"InProc | {attributes[_AZ_NAMESPACE]}"
+    if semconv.GEN_AI_SYSTEM in attributes:
+        return f"GenAI | {attributes[semconv.GEN_AI_SYSTEM]}"
+    if semconv.AZ_NAMESPACE in attributes:
+        return f"InProc | {attributes[semconv.AZ_NAMESPACE]}"
     return "InProc"
 
 
 def _producer_dependency(attributes: Attrs, data: dict, target: Any) -> Any:
-    if _AZ_NAMESPACE in attributes:
-        data["type"] = f"Queue Message | {attributes[_AZ_NAMESPACE]}"
-        return _azure_sdk_target(attributes)
+    if semconv.AZ_NAMESPACE in attributes:
+        data["type"] = f"Queue Message | {attributes[semconv.AZ_NAMESPACE]}"
+        return semconv.azure_sdk_target(attributes)
     data["type"] = "Queue Message"
     if attributes.get("messaging.system"):
         data["type"] += f" | {attributes['messaging.system']}"
-    return _messaging_target(attributes, target)
+    return semconv.messaging_target(attributes, target)
 
 
 def _client_dependency(attributes: Attrs, data: dict, tags: dict, target: Any) -> Any:
     """Type, data and target of a CLIENT span by its semantic attributes; GenAI wins the type."""
-    gen_ai = attributes.get(_GEN_AI_SYSTEM, "")
-    if _AZ_NAMESPACE in attributes:
-        data["type"] = attributes[_AZ_NAMESPACE]
-        azure_target = _azure_sdk_target(attributes)
+    gen_ai = attributes.get(semconv.GEN_AI_SYSTEM, "")
+    if semconv.AZ_NAMESPACE in attributes:
+        data["type"] = attributes[semconv.AZ_NAMESPACE]
+        azure_target = semconv.azure_sdk_target(attributes)
         if azure_target is not None:
             data["target"] = azure_target
-    elif _is_http(attributes):
+    elif semconv.is_http(attributes):
         target = _http_dependency(attributes, data, tags)
     elif "db.system.name" in attributes or "db.system" in attributes:
         target = _db_dependency(attributes, data, target)
     elif "messaging.system" in attributes:
         data["type"] = attributes["messaging.system"]
-        target = _messaging_target(attributes, target)
+        target = semconv.messaging_target(attributes, target)
     elif "rpc.system" in attributes:
         data["type"] = "rpc.system"  # sic: the exporter sends the attribute's name, not its value
         if not target and attributes.get("rpc.system"):
             target = str(attributes["rpc.system"])
-    elif _GEN_AI_SYSTEM in attributes:
+    elif semconv.GEN_AI_SYSTEM in attributes:
         data["type"] = f"GenAI | {gen_ai}"
     else:
         data["type"] = "N/A"
@@ -285,24 +255,24 @@ def _http_dependency(attributes: Attrs, data: dict, tags: dict) -> Any:
     user_agent = attributes.get("user_agent.original") or attributes.get("http.user_agent")
     if user_agent:
         tags["ai.user.userAgent"] = user_agent
-    url = _dependency_url(attributes)
-    method = _http_method(attributes)
+    url = semconv.dependency_url(attributes)
+    method = semconv.http_method(attributes)
     if "http.route" in attributes:
         tags["ai.operation.name"] = f"{method} {attributes['http.route']}"
     if url:
         data["data"] = url
-    target, path = _http_target_and_path(attributes, url)
+    target, path = semconv.http_target_and_path(attributes, url)
     if path:
         data["name"] = tags["ai.operation.name"] = f"{method} {path}"
-    data["resultCode"] = str(_status_code(attributes))
+    data["resultCode"] = str(semconv.status_code(attributes))
     return target
 
 
 def _db_dependency(attributes: Attrs, data: dict, target: Any) -> Any:
     db_system = attributes.get("db.system.name") or attributes.get("db.system")
-    if isinstance(db_system, str) and db_system in _DB_TYPES:
-        data["type"] = _DB_TYPES[db_system]
-    elif str(db_system) in _SQL_SYSTEMS:
+    if isinstance(db_system, str) and db_system in semconv.DB_TYPES:
+        data["type"] = semconv.DB_TYPES[db_system]
+    elif str(db_system) in semconv.SQL_SYSTEMS:
         data["type"] = "SQL"
     else:
         data["type"] = db_system
@@ -310,7 +280,7 @@ def _db_dependency(attributes: Attrs, data: dict, target: Any) -> Any:
         if statement in attributes:
             data["data"] = attributes[statement]
             break
-    return _db_target(target, db_system, attributes)
+    return semconv.db_target(target, db_system, attributes)
 
 
 # Span events
@@ -320,17 +290,17 @@ def _span_event_envelopes(span: Span, span_attributes: Attrs, resource_tags: dic
     """An `exception` event becomes ExceptionData (with the `stack` string), any other MessageData."""
     envelopes = []
     for event in span.events:
-        attributes = _attributes(event.attributes)
+        attributes = common.attributes(event.attributes)
         tags = _span_event_tags(span, span_attributes, attributes, resource_tags)
-        properties = _properties(attributes, lambda key: not _is_standard_attribute(key))
-        measurements = _measurements(attributes)
+        properties = common.properties(attributes, lambda key: not semconv.is_standard_attribute(key))
+        measurements = common.measurements(attributes)
         if event.name == "exception":
-            kind, data = "Exception", _exception_data(attributes, properties, measurements)
+            kind, data = "Exception", common.exception_data(attributes, properties, measurements)
         else:
             kind = "Message"
-            data = {"ver": _ENVELOPE_VERSION, "message": str(event.name)[:32768],
+            data = {"ver": common.ENVELOPE_VERSION, "message": str(event.name)[:32768],
                     "properties": properties, "measurements": measurements}
-        envelope = _envelope(kind, ikey, event.time_unix_nano, tags, data)
+        envelope = common.envelope(kind, ikey, event.time_unix_nano, tags, data)
         _sample_rate(envelope, span_attributes)
         envelopes.append(envelope)
     return envelopes
@@ -338,12 +308,12 @@ def _span_event_envelopes(span: Span, span_attributes: Attrs, resource_tags: dic
 
 def _span_event_tags(span: Span, span_attributes: Attrs, attributes: Attrs, resource_tags: dict) -> dict:
     tags = dict(resource_tags)
-    tags["ai.operation.id"] = _hex_id(span.trace_id, 32)
+    tags["ai.operation.id"] = common.hex_id(span.trace_id, 32)
     session_id = attributes.get("session.id")
     if not isinstance(session_id, str):
         session_id = span_attributes.get("session.id")
     if isinstance(session_id, str):
         tags["ai.session.id"] = session_id
     if int.from_bytes(span.span_id, "big"):
-        tags["ai.operation.parentId"] = _hex_id(span.span_id, 16)
+        tags["ai.operation.parentId"] = common.hex_id(span.span_id, 16)
     return tags
