@@ -31,10 +31,11 @@ from dataclasses import dataclass
 
 from scoring.batch import protocol
 from scoring.batch.inputs import MiniBatch
-from scoring.batch.layout import Layout, process_name, stamp
+from scoring.batch.layout import Layout, stamp
 from scoring.batch.monitor import ResourceMonitor
 from scoring.batch.overview import CANCELED, FAILED, RUNNING, SUCCEEDED, Counts, ProgressBar, overview_text
 from scoring.batch.settings import ENV_VAR, JobSettings
+from scoring.batch.slots import Attempt, Slot
 from scoring.batch.telemetry import JobTelemetry, new_span_id
 
 REPORT_INTERVAL_S = 0.5
@@ -44,37 +45,10 @@ STOP_GRACE_S = 10.0
 
 
 @dataclass
-class Attempt:
-    batch: MiniBatch
-    number: int
-    span_id: str
-    began: float
-    deadline: float
-
-
-@dataclass
 class JobResult:
     status: str
     message: str
     exit_code: int
-
-
-class Slot:
-    """One worker position (processNNN); its process is replaced after a timeout or a crash."""
-
-    def __init__(self, index: int):
-        self.index = index
-        self.name = process_name(index)
-        self.process: subprocess.Popen | None = None
-        self.fd: int | None = None
-        self.reader = protocol.LineReader()
-        self.ready = False
-        self.init_deadline = 0.0
-        self.attempt: Attempt | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
 
 
 class Orchestrator:
