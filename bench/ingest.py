@@ -76,7 +76,8 @@ def baseline(items: int) -> float:
     sys.path.insert(0, str(ROOT))
     import pyarrow as pa
 
-    from collector.ingest.envelope import dumps_dynamic, map_envelope
+    from collector.ingest.envelope import map_envelope
+    from collector.ingest.values import dumps_dynamic
     from collector.store.schema import TABLES as SCHEMA
 
     envelopes = [orjson.loads(line) for line in __import__("gzip").decompress(batch_body("k", "op", 1)).split(b"\n")]

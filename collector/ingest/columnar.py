@@ -24,8 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from collector.ingest.cap import ITEM_LIMIT, TAG_LIMIT
-from collector.ingest.envelope import (
-    TAG_COLUMNS,
+from collector.ingest.envelope import TAG_COLUMNS
+from collector.ingest.values import (
     ItemError,
     custom_dimensions,
     custom_measurements,

@@ -26,8 +26,9 @@ from collector.ingest import otlp
 from collector.ingest.body import BadItem, decompress, split_items
 from collector.ingest.cap import ITEM_LIMIT, Spill, cap_row, row_size
 from collector.ingest.columnar import map_fast
-from collector.ingest.envelope import ItemError, dumps_dynamic, map_envelope
+from collector.ingest.envelope import map_envelope
 from collector.ingest.item_ids import item_ids
+from collector.ingest.values import ItemError, dumps_dynamic
 from collector.store.schema import SERVICE_COLUMN, TABLES
 
 UNKNOWN_SERVICE = "*"

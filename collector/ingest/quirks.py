@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collector.ingest import envelope
+from collector.ingest import values
 
 _SDK_METRICS = {"_OTELRESOURCE_", "Item_Success_Count", "Item_Dropped_Count", "Item_Retry_Count"}
 _COUNTER = re.compile(r"^\\(?P<category>[^\\(]+)(?:\((?P<instance>[^)]*)\))?\\(?P<counter>.+)$")
@@ -53,10 +53,10 @@ def _true_request_columns(row: dict, dimensions: dict) -> None:
     if not isinstance(code, str) or not isinstance(duration, str):
         return
     try:
-        row["duration"] = envelope.parse_duration(duration, "duration")
-    except envelope.ItemError:
+        row["duration"] = values.parse_duration(duration, "duration")
+    except values.ItemError:
         return
-    row["performanceBucket"] = envelope.performance_bucket(row["duration"])
+    row["performanceBucket"] = values.performance_bucket(row["duration"])
     row["resultCode"] = code
     row["success"] = _succeeded(dimensions.get("success"), code)
     if not row.get("url") and isinstance(dimensions.get("url"), str):
@@ -75,13 +75,13 @@ def _timing_from_start(row: dict, start_time: object) -> None:
     if not isinstance(start_time, str):
         return
     try:
-        start = envelope.parse_time(start_time, "start_time")
-    except envelope.ItemError:
+        start = values.parse_time(start_time, "start_time")
+    except values.ItemError:
         return
     end = row["timestamp"]
     if end >= start:
         row["duration"] = (end - start) / 1000.0
-        row["performanceBucket"] = envelope.performance_bucket(row["duration"])
+        row["performanceBucket"] = values.performance_bucket(row["duration"])
     row["timestamp"] = start
 
 
