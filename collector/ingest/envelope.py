@@ -14,12 +14,12 @@ from collector.ingest.cap import TAG_LIMIT
 from collector.ingest.stack import exception_chain_from_stack, frames_from_strings
 from collector.ingest.values import (
     ItemError,
-    _json_type,
-    _number,
-    _object,
-    _string,
+    as_number,
+    as_object,
+    as_string,
     custom_dimensions,
     custom_measurements,
+    json_type,
     parse_duration,
     parse_time,
     performance_bucket,
@@ -56,12 +56,12 @@ Row = dict[str, object]
 def map_envelope(envelope: object) -> list[tuple[str, Row]]:
     """The (table name, row) pairs one envelope becomes; most become one row, MetricData one per metric."""
     if not isinstance(envelope, dict):
-        raise ItemError("item", f"expected a JSON object, got {_json_type(envelope)}")
-    data = _object(envelope.get("data"), "data")
+        raise ItemError("item", f"expected a JSON object, got {json_type(envelope)}")
+    data = as_object(envelope.get("data"), "data")
     base_type = data.get("baseType") or _base_type_from_name(envelope.get("name"))
     if not isinstance(base_type, str) or not base_type:
         raise ItemError("data.baseType", "missing: cannot tell what kind of telemetry this is")
-    base = _object(data.get("baseData"), "data.baseData")
+    base = as_object(data.get("baseData"), "data.baseData")
     common = _common_columns(envelope)
     mapper = _MAPPERS.get(base_type, _unknown)
     rows = mapper(base, common, base_type)
@@ -97,7 +97,7 @@ def _common_columns(envelope: dict) -> Row:
     }
     tags = envelope.get("tags")
     if tags is not None:
-        for tag, value in _object(tags, "tags").items():
+        for tag, value in as_object(tags, "tags").items():
             column = TAG_COLUMNS.get(tag)
             if column and value is not None:
                 row[column] = str(value)[:TAG_LIMIT]
@@ -120,7 +120,7 @@ def _with_dimensions(row: Row, base: dict, item_type: str, measurements: bool = 
 
 def _message(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
     row = _with_dimensions(common, base, "trace")
-    row["message"] = _string(base.get("message"), "data.baseData.message", required=True)
+    row["message"] = as_string(base.get("message"), "data.baseData.message", required=True)
     row["severityLevel"] = severity(base.get("severityLevel"), "data.baseData.severityLevel")
     return [("traces", row)]
 
@@ -130,8 +130,8 @@ def _timed(row: Row, base: dict) -> Row:
     row["duration"] = duration
     row["performanceBucket"] = performance_bucket(duration)
     row["success"] = _success(base.get("success"))
-    row["id"] = _string(base.get("id"), "data.baseData.id")
-    row["name"] = _string(base.get("name"), "data.baseData.name")
+    row["id"] = as_string(base.get("id"), "data.baseData.id")
+    row["name"] = as_string(base.get("name"), "data.baseData.name")
     return row
 
 
@@ -143,25 +143,25 @@ def _success(value: object) -> bool:
 
 def _request(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
     row = _timed(_with_dimensions(common, base, "request"), base)
-    row["url"] = _string(base.get("url"), "data.baseData.url")
-    row["source"] = _string(base.get("source"), "data.baseData.source")
-    row["resultCode"] = _string(base.get("responseCode", base.get("resultCode")), "data.baseData.responseCode")
+    row["url"] = as_string(base.get("url"), "data.baseData.url")
+    row["source"] = as_string(base.get("source"), "data.baseData.source")
+    row["resultCode"] = as_string(base.get("responseCode", base.get("resultCode")), "data.baseData.responseCode")
     return [("requests", row)]
 
 
 def _dependency(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
     row = _timed(_with_dimensions(common, base, "dependency"), base)
-    row["resultCode"] = _string(base.get("resultCode"), "data.baseData.resultCode")
+    row["resultCode"] = as_string(base.get("resultCode"), "data.baseData.resultCode")
     for field in ("data", "target", "type"):
-        row[field] = _string(base.get(field), f"data.baseData.{field}")
+        row[field] = as_string(base.get(field), f"data.baseData.{field}")
     if row["type"] is None:
-        row["type"] = _string(base.get("dependencyTypeName"), "data.baseData.dependencyTypeName")
+        row["type"] = as_string(base.get("dependencyTypeName"), "data.baseData.dependencyTypeName")
     return [("dependencies", row)]
 
 
 def _event(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
     row = _with_dimensions(common, base, "customEvent")
-    row["name"] = _string(base.get("name"), "data.baseData.name", required=True)
+    row["name"] = as_string(base.get("name"), "data.baseData.name", required=True)
     return [("customEvents", row)]
 
 
@@ -173,9 +173,9 @@ def _metric(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
     rows = []
     for index, metric in enumerate(metrics):
         field = f"data.baseData.metrics[{index}]"
-        metric = _object(metric, field)
-        name = _string(metric.get("name"), f"{field}.name", required=True)
-        value = _number(metric.get("value"), f"{field}.value", required=True)
+        metric = as_object(metric, field)
+        name = as_string(metric.get("name"), f"{field}.name", required=True)
+        value = as_number(metric.get("value"), f"{field}.value", required=True)
         row = dict(common)
         row.pop("itemCount", None)
         row["customDimensions"] = dimensions
@@ -187,10 +187,10 @@ def _metric(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
             continue
         row["itemType"] = "customMetric"
         row["valueSum"] = value
-        row["valueCount"] = int(_number(metric.get("count"), f"{field}.count") or 1)
-        row["valueMin"] = _number(metric.get("min"), f"{field}.min", default=value)
-        row["valueMax"] = _number(metric.get("max"), f"{field}.max", default=value)
-        row["valueStdDev"] = _number(metric.get("stdDev"), f"{field}.stdDev", default=0.0)
+        row["valueCount"] = int(as_number(metric.get("count"), f"{field}.count") or 1)
+        row["valueMin"] = as_number(metric.get("min"), f"{field}.min", default=value)
+        row["valueMax"] = as_number(metric.get("max"), f"{field}.max", default=value)
+        row["valueStdDev"] = as_number(metric.get("stdDev"), f"{field}.stdDev", default=0.0)
         rows.append((table, row))
     return rows
 
@@ -213,12 +213,12 @@ def _exception(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
         innermostMessage=innermost["message"],
         severityLevel=severity(base.get("severityLevel"), "data.baseData.severityLevel"),
         details=chain,
-        handledAt=_string(base.get("handledAt"), "data.baseData.handledAt"),
+        handledAt=as_string(base.get("handledAt"), "data.baseData.handledAt"),
     )
     innermost_frame = (innermost.get("parsedStack") or [{}])[0]
     row["innermostMethod"] = innermost_frame.get("method")
     row["innermostAssembly"] = innermost_frame.get("assembly")
-    problem = _string(base.get("problemId"), "data.baseData.problemId")
+    problem = as_string(base.get("problemId"), "data.baseData.problemId")
     row["problemId"] = problem or (f"{row['type']} at {row['method']}" if row["method"] else row["type"])
     return [("exceptions", row)]
 
@@ -234,12 +234,12 @@ def _exception_details(exceptions: object) -> list[dict]:
     chain = []
     for index, item in enumerate(exceptions):
         field = f"data.baseData.exceptions[{index}]"
-        item = _object(item, field)
+        item = as_object(item, field)
         entry = {
             "id": item.get("id", index + 1),
             "outerId": item.get("outerId", 0),
-            "type": _string(item.get("typeName"), f"{field}.typeName", required=True),
-            "message": _string(item.get("message"), f"{field}.message") or "",
+            "type": as_string(item.get("typeName"), f"{field}.typeName", required=True),
+            "message": as_string(item.get("message"), f"{field}.message") or "",
         }
         parsed = item.get("parsedStack")
         stack = item.get("stack")
@@ -266,13 +266,13 @@ def _frames(parsed: list, field: str) -> list[dict]:
         return frames_from_strings(parsed)
     frames = []
     for index, frame in enumerate(parsed):
-        frame = _object(frame, f"{field}[{index}]")
+        frame = as_object(frame, f"{field}[{index}]")
         frames.append(
             {
                 "level": frame.get("level", index),
-                "method": _string(frame.get("method"), f"{field}[{index}].method"),
-                "assembly": _string(frame.get("assembly"), f"{field}[{index}].assembly"),
-                "fileName": _string(frame.get("fileName"), f"{field}[{index}].fileName"),
+                "method": as_string(frame.get("method"), f"{field}[{index}].method"),
+                "assembly": as_string(frame.get("assembly"), f"{field}[{index}].assembly"),
+                "fileName": as_string(frame.get("fileName"), f"{field}[{index}].fileName"),
                 "line": frame.get("line"),
             }
         )
@@ -281,9 +281,9 @@ def _frames(parsed: list, field: str) -> list[dict]:
 
 def _page_view(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
     row = _with_dimensions(common, base, "pageView")
-    row["id"] = _string(base.get("id"), "data.baseData.id")
-    row["name"] = _string(base.get("name"), "data.baseData.name")
-    row["url"] = _string(base.get("url"), "data.baseData.url")
+    row["id"] = as_string(base.get("id"), "data.baseData.id")
+    row["name"] = as_string(base.get("name"), "data.baseData.name")
+    row["url"] = as_string(base.get("url"), "data.baseData.url")
     if base.get("duration") is not None:
         row["duration"] = parse_duration(base.get("duration"), "data.baseData.duration")
         row["performanceBucket"] = performance_bucket(row["duration"])
@@ -292,8 +292,8 @@ def _page_view(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
 
 def _availability(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
     row = _timed(_with_dimensions(common, base, "availabilityResult"), base)
-    row["location"] = _string(base.get("runLocation"), "data.baseData.runLocation")
-    row["message"] = _string(base.get("message"), "data.baseData.message")
+    row["location"] = as_string(base.get("runLocation"), "data.baseData.runLocation")
+    row["message"] = as_string(base.get("message"), "data.baseData.message")
     return [("availabilityResults", row)]
 
 

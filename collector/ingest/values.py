@@ -47,7 +47,7 @@ def parse_duration(value: object, field: str) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, str):
-        raise ItemError(field, f"expected a duration like '0.00:00:01.500', got {_json_type(value)}")
+        raise ItemError(field, f"expected a duration like '0.00:00:01.500', got {json_type(value)}")
     match = _DURATION.match(value)
     if not match:
         raise ItemError(field, f"not a duration of the form d.hh:mm:ss.fffffff: {value[:64]!r}")
@@ -104,7 +104,7 @@ def custom_dimensions(base: dict) -> dict:
     properties = base.get("properties")
     if properties is None:
         return {}
-    for value in _object(properties, "data.baseData.properties").values():
+    for value in as_object(properties, "data.baseData.properties").values():
         if value.__class__ not in _KEPT_AS_IS:
             break
     else:
@@ -126,9 +126,9 @@ def custom_measurements(base: dict) -> dict | None:
     if not measurements:
         return None
     out = {}
-    for key, value in _object(measurements, "data.baseData.measurements").items():
+    for key, value in as_object(measurements, "data.baseData.measurements").items():
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise ItemError(f"data.baseData.measurements.{key}", f"expected a number, got {_json_type(value)}")
+            raise ItemError(f"data.baseData.measurements.{key}", f"expected a number, got {json_type(value)}")
         try:
             out[key] = float(value)
         except ValueError:
@@ -136,14 +136,16 @@ def custom_measurements(base: dict) -> dict | None:
     return out
 
 
-def _object(value: object, field: str) -> dict:
+def as_object(value: object, field: str) -> dict:
+    """The value as a JSON object; ItemError naming `field` otherwise."""
     if not isinstance(value, dict):
-        what = "missing" if value is None else f"expected a JSON object, got {_json_type(value)}"
+        what = "missing" if value is None else f"expected a JSON object, got {json_type(value)}"
         raise ItemError(field, what)
     return value
 
 
-def _string(value: object, field: str, required: bool = False) -> str | None:
+def as_string(value: object, field: str, required: bool = False) -> str | None:
+    """The value as a string: numbers and booleans as their text, since some SDKs send them so."""
     if value is None:
         if required:
             raise ItemError(field, "missing")
@@ -152,20 +154,22 @@ def _string(value: object, field: str, required: bool = False) -> str | None:
         return value
     if isinstance(value, (int, float, bool)):
         return str(value)
-    raise ItemError(field, f"expected a string, got {_json_type(value)}")
+    raise ItemError(field, f"expected a string, got {json_type(value)}")
 
 
-def _number(value: object, field: str, required: bool = False, default: float | None = None) -> float | None:
+def as_number(value: object, field: str, required: bool = False, default: float | None = None) -> float | None:
+    """The value as a float; a boolean is not a number; `default` when absent."""
     if value is None:
         if required:
             raise ItemError(field, "missing")
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ItemError(field, f"expected a number, got {_json_type(value)}")
+        raise ItemError(field, f"expected a number, got {json_type(value)}")
     return float(value)
 
 
-def _json_type(value: object) -> str:
+def json_type(value: object) -> str:
+    """The JSON type of a value, as error messages name it."""
     if value is None:
         return "null"
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
