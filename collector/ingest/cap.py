@@ -12,22 +12,18 @@ from pathlib import Path
 
 import orjson
 
+from collector.ingest.stored_form import SIZED_COLUMNS, TEXT_COLUMNS
+
 ITEM_LIMIT = 64 * 1024
 FIELD_LIMIT = 8 * 1024
 TEXT_LIMIT = 32 * 1024
 MARKER = "…[capped: the item was {size} bytes; the full payload is at customDimensions.payloadRef]"
 
-_TEXT_COLUMNS = ("message", "url", "data", "name", "outerMessage", "innermostMessage")
-_SIZED_COLUMNS = _TEXT_COLUMNS + ("customDimensions", "customMeasurements", "details", "payload", "type", "problemId")
-TAG_LIMIT = 1024
-"""Tag columns (operation, cloud, user...) are cut at this length when mapped, as App Insights does,
-so only the columns above can make an item large."""
-
 
 def row_size(row: dict) -> int:
     """Bytes of text the stored row holds in its free-text and dynamic columns (JSON text by now)."""
     size = 0
-    for column in _SIZED_COLUMNS:
+    for column in SIZED_COLUMNS:
         value = row.get(column)
         if value is not None:
             size += len(value)
@@ -54,7 +50,7 @@ class Spill:
 def cap_row(row: dict, dynamic_columns: tuple[str, ...], size: int, payload_ref: str) -> None:
     """Shrink a stored-form row below ITEM_LIMIT, in place, marking every cut."""
     marker = MARKER.format(size=size)
-    for column in _TEXT_COLUMNS:
+    for column in TEXT_COLUMNS:
         value = row.get(column)
         if isinstance(value, str) and len(value) > TEXT_LIMIT:
             row[column] = value[:TEXT_LIMIT] + marker

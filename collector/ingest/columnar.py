@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collector.ingest.cap import ITEM_LIMIT, TAG_LIMIT
-from collector.ingest.envelope import TAG_COLUMNS
+from collector.ingest.cap import ITEM_LIMIT
+from collector.ingest.stored_form import TAG_COLUMNS, TAG_LIMIT
 from collector.ingest.values import (
     ItemError,
     custom_dimensions,

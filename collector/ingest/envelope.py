@@ -10,8 +10,8 @@ hears which item and why. Known quirks of particular senders are corrected in `q
 from __future__ import annotations
 
 from collector.ingest import quirks
-from collector.ingest.cap import TAG_LIMIT
 from collector.ingest.stack import exception_chain_from_stack, frames_from_strings
+from collector.ingest.stored_form import TAG_COLUMNS, TAG_LIMIT
 from collector.ingest.values import (
     ItemError,
     as_number,
@@ -25,29 +25,6 @@ from collector.ingest.values import (
     performance_bucket,
     severity,
 )
-
-
-TAG_COLUMNS = {
-    "ai.operation.id": "operation_Id",
-    "ai.operation.name": "operation_Name",
-    "ai.operation.parentId": "operation_ParentId",
-    "ai.operation.syntheticSource": "operation_SyntheticSource",
-    "ai.session.id": "session_Id",
-    "ai.user.id": "user_Id",
-    "ai.user.authUserId": "user_AuthenticatedId",
-    "ai.user.accountId": "user_AccountId",
-    "ai.application.ver": "application_Version",
-    "ai.device.type": "client_Type",
-    "ai.device.model": "client_Model",
-    "ai.device.osVersion": "client_OS",
-    "ai.location.ip": "client_IP",
-    "ai.location.city": "client_City",
-    "ai.location.province": "client_StateOrProvince",
-    "ai.location.country": "client_CountryOrRegion",
-    "ai.cloud.role": "cloud_RoleName",
-    "ai.cloud.roleInstance": "cloud_RoleInstance",
-    "ai.internal.sdkVersion": "sdkVersion",
-}
 
 
 Row = dict[str, object]

@@ -1,0 +1,35 @@
+"""The stored form of a row, as far as ingestion decides it beyond the table's columns (store/schema.py).
+
+An envelope is mapped two ways, item by item (envelope.py, then prepare.py and cap.py) and a
+column at a time (columnar.py), and both must store the same row: the rules they share are here.
+"""
+
+from __future__ import annotations
+
+TAG_COLUMNS = {
+    "ai.operation.id": "operation_Id",
+    "ai.operation.name": "operation_Name",
+    "ai.operation.parentId": "operation_ParentId",
+    "ai.operation.syntheticSource": "operation_SyntheticSource",
+    "ai.session.id": "session_Id",
+    "ai.user.id": "user_Id",
+    "ai.user.authUserId": "user_AuthenticatedId",
+    "ai.user.accountId": "user_AccountId",
+    "ai.application.ver": "application_Version",
+    "ai.device.type": "client_Type",
+    "ai.device.model": "client_Model",
+    "ai.device.osVersion": "client_OS",
+    "ai.location.ip": "client_IP",
+    "ai.location.city": "client_City",
+    "ai.location.province": "client_StateOrProvince",
+    "ai.location.country": "client_CountryOrRegion",
+    "ai.cloud.role": "cloud_RoleName",
+    "ai.cloud.roleInstance": "cloud_RoleInstance",
+    "ai.internal.sdkVersion": "sdkVersion",
+}
+
+TEXT_COLUMNS = ("message", "url", "data", "name", "outerMessage", "innermostMessage")
+SIZED_COLUMNS = TEXT_COLUMNS + ("customDimensions", "customMeasurements", "details", "payload", "type", "problemId")
+TAG_LIMIT = 1024
+"""Tag columns (operation, cloud, user...) are cut at this length when mapped, as App Insights does,
+so only the columns above can make an item large."""
