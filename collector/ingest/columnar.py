@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from collector.ingest.cap import ITEM_LIMIT
-from collector.ingest.stored_form import TAG_COLUMNS, TAG_LIMIT
+from collector.ingest.stored_form import ITEM_TYPES, TAG_COLUMNS, TAG_LIMIT
 from collector.ingest.values import (
     ItemError,
     custom_dimensions,
@@ -62,8 +62,6 @@ _TABLE_OF_BASE_TYPE = {
     "EventData": "customEvents",
     "MetricData": "customMetrics",
 }
-_ITEM_TYPE = {"traces": "trace", "requests": "request", "dependencies": "dependency", "customEvents": "customEvent",
-              "customMetrics": "customMetric"}
 _BASE_COLUMNS = {"traces": ("message",), "requests": ("id", "name", "url", "source"),
                  "dependencies": ("id", "name", "data", "target", "resultCode"), "customEvents": ("name",), "customMetrics": ()}
 _SEVERITIES = (0, 1, 2, 3, 4)
@@ -293,7 +291,7 @@ def _table(name: str, columns: _Columns, fields: dict[str, pa.Array], timestamps
             timestamps.take(indexes) if timestamps is not None
             else pa.array(columns.timestamps, pa.int64()).cast(_TIMESTAMP)
         ),
-        "itemType": pa.repeat(pa.scalar(_ITEM_TYPE[name], _STRING), count),
+        "itemType": pa.repeat(pa.scalar(ITEM_TYPES[name], _STRING), count),
         "customDimensions": columns.dimensions,
         "customMeasurements": columns.measurements,
         "iKey": ikeys,

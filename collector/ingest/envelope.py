@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collector.ingest import quirks
 from collector.ingest.stack import exception_chain_from_stack, frames_from_strings
-from collector.ingest.stored_form import TAG_COLUMNS, TAG_LIMIT
+from collector.ingest.stored_form import ITEM_TYPES, TAG_COLUMNS, TAG_LIMIT
 from collector.ingest.values import (
     ItemError,
     as_number,
@@ -42,6 +42,8 @@ def map_envelope(envelope: object) -> list[tuple[str, Row]]:
     common = _common_columns(envelope)
     mapper = _MAPPERS.get(base_type, _unknown)
     rows = mapper(base, common, base_type)
+    for table, row in rows:
+        row["itemType"] = ITEM_TYPES[table]
     return [(table, quirks.correct(table, row)) for table, row in rows]
 
 
@@ -87,8 +89,7 @@ def _item_count(sample_rate: object) -> int:
     return 1
 
 
-def _with_dimensions(row: Row, base: dict, item_type: str, measurements: bool = True) -> Row:
-    row["itemType"] = item_type
+def _with_dimensions(row: Row, base: dict, measurements: bool = True) -> Row:
     row["customDimensions"] = custom_dimensions(base)
     if measurements:
         row["customMeasurements"] = custom_measurements(base)
@@ -96,7 +97,7 @@ def _with_dimensions(row: Row, base: dict, item_type: str, measurements: bool = 
 
 
 def _message(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
-    row = _with_dimensions(common, base, "trace")
+    row = _with_dimensions(common, base)
     row["message"] = as_string(base.get("message"), "data.baseData.message", required=True)
     row["severityLevel"] = severity(base.get("severityLevel"), "data.baseData.severityLevel")
     return [("traces", row)]
@@ -119,7 +120,7 @@ def _success(value: object) -> bool:
 
 
 def _request(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
-    row = _timed(_with_dimensions(common, base, "request"), base)
+    row = _timed(_with_dimensions(common, base), base)
     row["url"] = as_string(base.get("url"), "data.baseData.url")
     row["source"] = as_string(base.get("source"), "data.baseData.source")
     row["resultCode"] = as_string(base.get("responseCode", base.get("resultCode")), "data.baseData.responseCode")
@@ -127,7 +128,7 @@ def _request(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
 
 
 def _dependency(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
-    row = _timed(_with_dimensions(common, base, "dependency"), base)
+    row = _timed(_with_dimensions(common, base), base)
     row["resultCode"] = as_string(base.get("resultCode"), "data.baseData.resultCode")
     for field in ("data", "target", "type"):
         row[field] = as_string(base.get(field), f"data.baseData.{field}")
@@ -137,7 +138,7 @@ def _dependency(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
 
 
 def _event(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
-    row = _with_dimensions(common, base, "customEvent")
+    row = _with_dimensions(common, base)
     row["name"] = as_string(base.get("name"), "data.baseData.name", required=True)
     return [("customEvents", row)]
 
@@ -162,7 +163,6 @@ def _metric(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
         if table == "performanceCounters":
             rows.append((table, quirks.performance_counter(row)))
             continue
-        row["itemType"] = "customMetric"
         row["valueSum"] = value
         row["valueCount"] = int(as_number(metric.get("count"), f"{field}.count") or 1)
         row["valueMin"] = as_number(metric.get("min"), f"{field}.min", default=value)
@@ -176,7 +176,7 @@ def _exception(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
     chain = _exception_details(base.get("exceptions"))
     outer, innermost = chain[0], chain[-1]
     frame = (outer.get("parsedStack") or [{}])[0]
-    row = _with_dimensions(common, base, "exception")
+    row = _with_dimensions(common, base)
     row.update(
         type=outer["type"],
         message=outer["message"],
@@ -257,7 +257,7 @@ def _frames(parsed: list, field: str) -> list[dict]:
 
 
 def _page_view(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
-    row = _with_dimensions(common, base, "pageView")
+    row = _with_dimensions(common, base)
     row["id"] = as_string(base.get("id"), "data.baseData.id")
     row["name"] = as_string(base.get("name"), "data.baseData.name")
     row["url"] = as_string(base.get("url"), "data.baseData.url")
@@ -268,7 +268,7 @@ def _page_view(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
 
 
 def _availability(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
-    row = _timed(_with_dimensions(common, base, "availabilityResult"), base)
+    row = _timed(_with_dimensions(common, base), base)
     row["location"] = as_string(base.get("runLocation"), "data.baseData.runLocation")
     row["message"] = as_string(base.get("message"), "data.baseData.message")
     return [("availabilityResults", row)]
@@ -276,7 +276,7 @@ def _availability(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
 
 def _unknown(base: dict, common: Row, base_type: str) -> list[tuple[str, Row]]:
     """A base type we do not model is kept whole, so nothing an SDK sends is lost."""
-    row = _with_dimensions(common, base, "unknown")
+    row = _with_dimensions(common, base)
     row["name"] = base.get("name") if isinstance(base.get("name"), str) else None
     row["baseType"] = base_type
     row["payload"] = base

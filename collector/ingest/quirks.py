@@ -104,5 +104,4 @@ def performance_counter(row: dict) -> dict:
         row.update(category=match["category"], counter=match["counter"], instance=match["instance"])
     else:
         row.update(category="SDK", counter=name)
-    row["itemType"] = "performanceCounter"
     return row

@@ -6,6 +6,11 @@ column at a time (columnar.py), and both must store the same row: the rules they
 
 from __future__ import annotations
 
+from collector.store.schema import TABLES
+
+ITEM_TYPES = {name: table.item_type for name, table in TABLES.items()}
+"""A row's `itemType` is its table's, as store/schema.py declares it."""
+
 TAG_COLUMNS = {
     "ai.operation.id": "operation_Id",
     "ai.operation.name": "operation_Name",
