@@ -9,8 +9,8 @@ range under the same name, replacing any blob a previous attempt published.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from collector.store.exports import Checkpoint, ExportState, Plan
 from collector.store.services import Service
@@ -59,7 +59,7 @@ def _next_plan(state: ExportState, service: Service, record_type: str, after: in
     span = state.next_range(RECORD_TYPES[record_type], service.name, after, max_items)
     if span is None:
         return None
-    written = datetime.now(timezone.utc)
+    written = datetime.now(UTC)
     return Plan(span, blob_name(service.name, service.instrumentation_key, record_type, span, written))
 
 

@@ -9,7 +9,7 @@ hand out a number twice.)
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from collector.store.exports import ExportState
 from collector.store.schema import TABLES
@@ -20,7 +20,7 @@ def apply_retention(state: ExportState, service: str, settings: ExportSettings) 
     """Delete what the settings allow; the number of rows deleted (0 without retention_days)."""
     if not settings.retention_days:
         return 0
-    cutoff = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(days=settings.retention_days)
+    cutoff = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=settings.retention_days)
     exported = settings.types if settings.enabled else []
     guarded = {RECORD_TYPES[record_type].name: record_type for record_type in exported}
     return state.delete_expired(service, list(TABLES), cutoff, guarded)

@@ -15,11 +15,11 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from collector.store.database import Store
 from collector.store.services import Registry
@@ -104,6 +104,7 @@ class ExportScheduler:
         for settings in self._settings.values():
             destination = settings.destination_for(self._data_dir)
             if destination.kind == "folder":
+                assert destination.path is not None  # a 'folder' destination always has its path
                 folders.add(destination.path)
         for folder in folders:
             try:
@@ -151,6 +152,7 @@ class ExportScheduler:
         state = self._state(name)
         checkpoints = self._exports.checkpoints(name)
         lag = pending_items(self._exports, name, effective.types, checkpoints)
+        run = state.run or state.queued
         return {
             "service": service.name,
             "configured": settings is not None,
@@ -170,7 +172,7 @@ class ExportScheduler:
             "last_error_at": _iso(state.last_error_at),
             "consecutive_failures": state.failures,
             "retention_deleted": state.retention_deleted,
-            "run": (state.run or state.queued).to_json() if (state.run or state.queued) else None,
+            "run": run.to_json() if run else None,
         }
 
     def all_status(self) -> list[dict]:
@@ -180,15 +182,16 @@ class ExportScheduler:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            name, run = self._next()
-            if name is None:
+            picked = self._next()
+            if picked is None:
                 self._wake.wait(self._seconds_to_next())
                 self._wake.clear()
                 continue
+            name, run = picked
             self._pass(name, run)
 
-    def _next(self) -> tuple[str | None, Run | None]:
-        """A service with a manual run queued, else the most overdue scheduled one."""
+    def _next(self) -> tuple[str, Run] | None:
+        """A service with a manual run queued, else the most overdue scheduled one; None if none is due."""
         now = time.monotonic()
         with self._lock:
             for name, state in self._states.items():
@@ -198,7 +201,7 @@ class ExportScheduler:
             due = [(s.next_due, n) for n, s in self._states.items()
                    if s.next_due is not None and s.next_due <= now and n in self._settings and self._exists(n)]
         if not due:
-            return None, None
+            return None
         name = min(due)[1]
         return name, Run(next(self._run_ids), manual=False)
 
@@ -257,17 +260,17 @@ def _advance(run: Run, items: int) -> None:
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _wall_clock(monotonic: float | None) -> datetime | None:
     if monotonic is None:
         return None
-    return datetime.fromtimestamp(time.time() + (monotonic - time.monotonic()), timezone.utc)
+    return datetime.fromtimestamp(time.time() + (monotonic - time.monotonic()), UTC)
 
 
 def _latest(moments) -> datetime | None:
-    values = [m.replace(tzinfo=timezone.utc) for m in moments if m is not None]
+    values = [m.replace(tzinfo=UTC) for m in moments if m is not None]
     return max(values) if values else None
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 from urllib.parse import parse_qs, unquote, urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
@@ -57,7 +56,9 @@ class Destination:
         if self.kind == "folder":
             return str(self.path)
         if self.kind == "sas":
+            assert self.url is not None  # parse_destination gives a 'sas' destination its URL
             return self.url.split("?", 1)[0] + "?<sas>"
+        assert self.connection_string is not None  # and a 'connection' one its string
         endpoint = _connection_parts(self.connection_string)
         account = endpoint.get("blobendpoint") or endpoint.get("accountname") or "development storage"
         return f"{account} container {self.container}"
@@ -68,14 +69,14 @@ class ExportSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    destination: Optional[str] = Field(
+    destination: str | None = Field(
         None, description="Folder path or file:// URL, Azure container SAS URL, or Azure Storage connection string. "
         "Default: the collector's <data-dir>/blob/ folder.")
-    container: Optional[str] = Field(None, description="Blob container; only (and required) with a connection string.")
+    container: str | None = Field(None, description="Blob container; only (and required) with a connection string.")
     types: list[str] = Field(default_factory=lambda: list(RECORD_TYPES), description="Record types to export.")
     interval_seconds: int = Field(DEFAULT_INTERVAL_SECONDS, ge=1, description="Whole seconds between scheduled exports.")
     enabled: StrictBool = True
-    retention_days: Optional[int] = Field(None, ge=1, description="Delete rows older than this (only exported rows when export is enabled).")
+    retention_days: int | None = Field(None, ge=1, description="Delete rows older than this (only exported rows when export is enabled).")
     max_items_per_blob: int = Field(DEFAULT_ITEMS_PER_BLOB, ge=1, le=1_000_000, description="Items per blob at most.")
 
     @field_validator("types")
@@ -91,14 +92,14 @@ class ExportSettings(BaseModel):
 
     @field_validator("destination")
     @classmethod
-    def _parsable_destination(cls, value: Optional[str]) -> Optional[str]:
+    def _parsable_destination(cls, value: str | None) -> str | None:
         if value is not None and value.strip():
             parse_destination(value.strip(), None, check_container=False)
             return value.strip()
         return None
 
     @model_validator(mode="after")
-    def _container_matches_destination(self) -> "ExportSettings":
+    def _container_matches_destination(self) -> ExportSettings:
         kind = parse_destination(self.destination, None, check_container=False).kind if self.destination else "folder"
         if kind == "connection":
             if not self.container:

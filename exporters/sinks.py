@@ -11,9 +11,12 @@ import os
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from exporters.settings import Destination
+
+if TYPE_CHECKING:
+    from azure.storage.blob import ContainerClient
 
 STAGING_FOLDER = ".export-staging"
 AZURE_TIMEOUTS = {"connection_timeout": 10, "read_timeout": 120}
@@ -24,7 +27,8 @@ def _azure_options() -> dict:
     retries with its own backoff, and status shows why."""
     from azure.storage.blob import ExponentialRetry
 
-    retry = ExponentialRetry(initial_backoff=0.5, increment_base=2, retry_total=1, random_jitter_range=0.5)
+    # The SDK declares int for both backoffs, but computes with floats (random.uniform).
+    retry = ExponentialRetry(initial_backoff=0.5, increment_base=2, retry_total=1, random_jitter_range=0.5)  # type: ignore[arg-type]
     return {**AZURE_TIMEOUTS, "retry_policy": retry}
 
 
@@ -88,7 +92,7 @@ class AzureBlobSink:
     def __init__(self, destination: Destination, staging_dir: Path):
         self.destination = destination
         self._staging = Path(staging_dir)
-        self._container = None
+        self._container: ContainerClient | None = None
 
     def describe(self) -> str:
         return self.destination.describe()
@@ -109,15 +113,18 @@ class AzureBlobSink:
         finally:
             staged.unlink(missing_ok=True)
 
-    def _container_client(self):
+    def _container_client(self) -> ContainerClient:
         from azure.core.exceptions import HttpResponseError, ResourceExistsError
         from azure.storage.blob import BlobServiceClient, ContainerClient
 
         if self._container is not None:
             return self._container
         if self.destination.kind == "sas":
+            assert self.destination.url is not None  # parse_destination gives a 'sas' destination its URL
             self._container = ContainerClient.from_container_url(self.destination.url, **_azure_options())
             return self._container
+        # A 'connection' destination has its string, and valid settings require its container.
+        assert self.destination.connection_string is not None and self.destination.container is not None
         service = BlobServiceClient.from_connection_string(self.destination.connection_string, **_azure_options())
         container = service.get_container_client(self.destination.container)
         try:
@@ -153,6 +160,7 @@ class MemorySink:
 
 def sink_for(destination: Destination, data_dir: Path) -> Sink:
     if destination.kind == "folder":
+        assert destination.path is not None  # a 'folder' destination always has its path
         return FolderSink(destination.path)
     return AzureBlobSink(destination, Path(data_dir) / STAGING_FOLDER)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import duckdb_kql
@@ -19,10 +19,12 @@ from duckdb_kql.translate import CLOCK_SLOT
 
 from collector.store.schema import TABLES
 
-from . import columns
-from . import functions  # noqa: F401  (registers our function bridges with the translator)
-from .fastpath import optimize
+from . import (
+    columns,
+    functions,  # noqa: F401  (registers our function bridges with the translator)
+)
 from .errors import FORBIDDEN, SEMANTIC, SYNTAX, KqlError, from_translator, locate
+from .fastpath import optimize
 from .rewrite import rewrite
 from .scope import SCOPE
 
@@ -105,9 +107,13 @@ def _construct_name(exc: duckdb_kql.KqlError) -> str | None:
 
 def _refuse_commands(text: str) -> None:
     """Control commands are a different dialect, and many of them write: none is allowed."""
-    start = _COMMENT_OR_SPACE.match(text).end()
+    leading = _COMMENT_OR_SPACE.match(text)
+    assert leading is not None  # the pattern matches the empty string
+    start = leading.end()
     if text[start:start + 1] == ".":
-        word = re.match(r"\.[\w-]*", text[start:]).group(0)
+        command = re.match(r"\.[\w-]*", text[start:])
+        assert command is not None  # text[start] is the "."
+        word = command.group(0)
         line, pos = locate(text, word.lstrip(".")) if len(word) > 1 else (None, None)
         raise KqlError(FORBIDDEN, f"control command '{word}' is not allowed: queries are read-only",
                        line, (pos - 1) if pos else None)

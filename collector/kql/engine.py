@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import duckdb
@@ -25,7 +25,6 @@ from .compiler import compile_kql
 from .errors import KqlError, from_duckdb
 from .results import QueryResult, collect
 from .timespan import parse_window
-
 
 _ZONE_SENSITIVE = re.compile(
     r"TIMESTAMPTZ|TIME ZONE|now\(|current_|strptime|strftime|to_timestamp|epoch|timezone|date_trunc"
@@ -44,7 +43,7 @@ def run_query(
 ) -> QueryResult:
     """Answer *text* with the rows of *services* (None: every service) inside *timespan*."""
     started = time.perf_counter()
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     window = parse_window(timespan, now)
     compiled = compile_kql(text, now)
     try:
@@ -64,7 +63,7 @@ def run_query(
 
 def explain(text: str, services: Sequence[str] | None = None) -> str:
     """The SQL *text* runs as, with each table already narrowed to *services*."""
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     compiled = compile_kql(text, now)
     try:
         return scoping.apply(compiled.sql, scoping.Scope(services), ())

@@ -100,10 +100,10 @@ _SPECIAL_FORMS = {"round": _render_round, "split": _render_split, "indexof": _re
 
 def register() -> None:
     """Add the bridges; idempotent. Only `_SPECIAL_FORMS` replace what the translator has."""
-    for spec in _AGGREGATES:
-        _registry.AGGREGATE_FUNCTIONS.setdefault(spec.name, spec)
-    for spec in _SCALARS:
-        _registry.SCALAR_FUNCTIONS.setdefault(spec.name, spec)
+    for aggregate in _AGGREGATES:
+        _registry.AGGREGATE_FUNCTIONS.setdefault(aggregate.name, aggregate)
+    for scalar in _SCALARS:
+        _registry.SCALAR_FUNCTIONS.setdefault(scalar.name, scalar)
     _translate._SPECIAL_FORMS.update(_SPECIAL_FORMS)
 
 

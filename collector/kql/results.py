@@ -12,7 +12,7 @@ import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -63,7 +63,7 @@ def collect(cursor: Any, max_rows: int, max_bytes: int) -> tuple[list[tuple[str,
     """
     description = cursor.description or []
     types = [str(d[1]) for d in description]
-    columns = [(d[0], _kql_type(t)) for d, t in zip(description, types)]
+    columns = [(d[0], _kql_type(t)) for d, t in zip(description, types, strict=True)]
     active = [(i, conv) for i, conv in enumerate(map(_column_converter, types)) if conv is not None]
     rows: list[list] = []
     size = 0
@@ -132,7 +132,7 @@ def datetime_text(value: Any) -> str:
     """`2026-01-01T00:00:00Z`, with microseconds when there are any."""
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(UTC).replace(tzinfo=None)
         return value.isoformat(timespec="microseconds" if value.microsecond else "seconds") + "Z"
     if isinstance(value, date):
         return value.isoformat() + "T00:00:00Z"

@@ -179,7 +179,7 @@ def _expand_percentiles(text: str, named: Any, result: Rewritten) -> None:
         line, pos = position(text, named.start.start)
         raise KqlError(SEMANTIC, f"'{name}' returns {len(points)} columns but "
                        f"{len(names)} names were given", line, pos)
-    parts = [f"{n} = percentile({value}, {p})" for n, p in zip(names, points)]
+    parts = [f"{n} = percentile({value}, {p})" for n, p in zip(names, points, strict=True)]
     result.edits.append((named.start.start, named.stop.stop + 1, ", ".join(parts)))
 
 

@@ -78,7 +78,7 @@ def referenced_tables(sql: str) -> list[str]:
     con = _inspector()
     try:
         statements = con.extract_statements(sql)
-        tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
+        tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
     except duckdb.Error:
         raise KqlError(EXECUTION, "the query could not be compiled") from None
     if len(statements) != 1 or str(statements[0].type) != "StatementType.SELECT" or tree.get("error"):
@@ -177,7 +177,7 @@ def placeholders(sql: str) -> tuple[tuple[int, int, str], ...]:
     return tuple(found)
 
 
-def source_sql(table: str, scope: Scope, catalog: tuple[str, str]) -> str:
+def source_sql(table: str, scope: Scope, catalog: tuple[str, ...]) -> str:
     """The rows of *table* this scope may read, with the public columns only."""
     columns = ", ".join(_quote(c) for c in TABLES[table].column_names)
     where = []

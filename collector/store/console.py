@@ -3,9 +3,10 @@ Insights is on, readable after a crash. Each service keeps its newest MAX_LINES_
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Callable, ContextManager
 
 import duckdb
 import pyarrow as pa
@@ -34,7 +35,7 @@ _SCHEMA = pa.schema([("service", pa.string()), ("time", pa.timestamp("us")), ("s
 
 
 class ConsoleLog:
-    def __init__(self, reader: Callable[[], ContextManager[duckdb.DuckDBPyConnection]], writer: Writer):
+    def __init__(self, reader: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]], writer: Writer):
         self._reader = reader
         self._writer = writer
 

@@ -26,14 +26,14 @@ COMPACT_ROWS = 1_000
 
 def append(con: duckdb.DuckDBPyConnection, totals: Counter) -> None:
     """Add (service, counter) -> increment, inside the writer's transaction."""
-    services, counters = zip(*totals)
+    services, counters = zip(*totals, strict=True)
     increments = pa.table({"service": services, "counter": counters, "value": list(totals.values())})  # noqa: F841
     con.execute("INSERT INTO service_counters SELECT * FROM increments")
 
 
 def compact(con: duckdb.DuckDBPyConnection) -> None:
     """Fold the appended increments into one row per (service, counter), in the writer's thread."""
-    (rows,) = con.execute("SELECT count(*) FROM service_counters").fetchone()
+    (rows,) = con.execute("SELECT count(*) FROM service_counters").fetchall()[0]
     if rows < COMPACT_ROWS:
         return
     con.execute("BEGIN TRANSACTION")

@@ -7,9 +7,9 @@ group commit); reads take a cursor of the same database instance, which sees com
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 

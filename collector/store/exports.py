@@ -13,11 +13,12 @@ Reads take a cursor of their own; writes are operations handed to the single wri
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, ContextManager
 
 import duckdb
 import orjson
@@ -79,7 +80,7 @@ class ExportState:
     """The store's side of continuous export; its reads open a cursor each, its writes go through
     the single writer."""
 
-    def __init__(self, reader: Callable[[], ContextManager[duckdb.DuckDBPyConnection]], writer: Writer):
+    def __init__(self, reader: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]], writer: Writer):
         self._reader = reader
         self._writer = writer
 
@@ -147,7 +148,7 @@ class ExportState:
                 f'SELECT min(s), max(s), count(*) FROM (SELECT "{SEQ_COLUMN}" AS s FROM "{table.name}" '
                 f'WHERE "{SERVICE_COLUMN}" = ? AND "{SEQ_COLUMN}" > ? ORDER BY s LIMIT ?)',
                 [service, after, max_items],
-            ).fetchone()
+            ).fetchall()[0]
         return BlobRange(first, last, items) if items else None
 
     def count_after(self, table: Table, service: str, after: int) -> int:
@@ -156,7 +157,7 @@ class ExportState:
             (count,) = cursor.execute(
                 f'SELECT count(*) FROM "{table.name}" WHERE "{SERVICE_COLUMN}" = ? AND "{SEQ_COLUMN}" > ?',
                 [service, after],
-            ).fetchone()
+            ).fetchall()[0]
         return int(count)
 
     def write_ndjson(self, table: Table, service: str, span: BlobRange, path: Path) -> int:
@@ -207,7 +208,7 @@ def write_ndjson(cursor: duckdb.DuckDBPyConnection, table: Table, service: str, 
     sql = select_sql(table)
     sql = sql.replace("$1", _literal(service)).replace("$2", str(int(span.first))).replace("$3", str(int(span.last)))
     target = str(path).replace("'", "''")
-    (count,) = cursor.execute(f"COPY ({sql}) TO '{target}' (FORMAT json)").fetchone()
+    (count,) = cursor.execute(f"COPY ({sql}) TO '{target}' (FORMAT json)").fetchall()[0]
     return int(count)
 
 
@@ -220,7 +221,7 @@ def _delete(con: duckdb.DuckDBPyConnection, service: str, table: str, cutoff: da
             "WHERE service = ? AND record_type = ?), 0)"
         )
         params += [service, record_type]
-    (count,) = con.execute(sql, params).fetchone()
+    (count,) = con.execute(sql, params).fetchall()[0]
     return int(count)
 
 
@@ -235,4 +236,4 @@ def _literal(text: str) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)

@@ -14,7 +14,7 @@ import re
 import secrets
 import uuid
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import duckdb
 
@@ -49,7 +49,7 @@ class Service:
 
     def to_json(self, ingestion_endpoint: str) -> dict:
         data = asdict(self)
-        data["created_at"] = self.created_at.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z")
+        data["created_at"] = self.created_at.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
         data["connection_string"] = (
             f"InstrumentationKey={self.instrumentation_key};IngestionEndpoint={ingestion_endpoint}"
         )
@@ -106,7 +106,7 @@ class Registry:
             instrumentation_key=str(uuid.uuid4()),
             api_key=secrets.token_urlsafe(24),
             enable_app_insights=bool(enable_app_insights),
-            created_at=datetime.now(timezone.utc).replace(tzinfo=None),
+            created_at=datetime.now(UTC).replace(tzinfo=None),
         )
         await self._commit(
             lambda con: con.execute(

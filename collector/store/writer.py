@@ -15,10 +15,10 @@ import queue
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from contextlib import contextmanager
-from typing import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
