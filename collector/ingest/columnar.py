@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from collector.ingest.cap import ITEM_LIMIT
-from collector.ingest.stored_form import ITEM_TYPES, TAG_COLUMNS, TAG_LIMIT
+from collector.ingest.stored_form import ITEM_TYPES, NO_CLIENT_IP, TAG_COLUMNS, TAG_LIMIT, owner_columns
 from collector.ingest.values import (
     ItemError,
     custom_dimensions,
@@ -36,7 +36,7 @@ from collector.ingest.values import (
 )
 from collector.ingest.quirks import metric_table
 from collector.ingest.item_ids import item_id_column
-from collector.store.schema import SERVICE_COLUMN, TABLES
+from collector.store.schema import TABLES
 
 _STRING = pa.string()
 _TIMESTAMP = pa.timestamp("us")
@@ -295,16 +295,17 @@ def _table(name: str, columns: _Columns, fields: dict[str, pa.Array], timestamps
         "customDimensions": columns.dimensions,
         "customMeasurements": columns.measurements,
         "iKey": ikeys,
-        "appId": ikeys,
-        "appName": services,
-        SERVICE_COLUMN: services,
+        **owner_columns(services, ikeys),
         "itemId": item_id_column(count),
         "itemCount": pa.repeat(pa.scalar(1, pa.int32()), count),
     }
     for column in TAG_COLUMNS.values():
         values[column] = take(column)
     client_ip = values["client_IP"]
-    values["client_IP"] = pa.repeat(pa.scalar(_NO_IP, _STRING), count) if client_ip is None else pc.fill_null(client_ip, _NO_IP)
+    if client_ip is None:
+        values["client_IP"] = pa.repeat(pa.scalar(NO_CLIENT_IP, _STRING), count)
+    else:
+        values["client_IP"] = pc.fill_null(client_ip, NO_CLIENT_IP)
     for column in _BASE_COLUMNS[name]:
         values[column] = take(column)
     if name == "dependencies":
@@ -314,9 +315,6 @@ def _table(name: str, columns: _Columns, fields: dict[str, pa.Array], timestamps
     schema = TABLES[name].incoming_schema
     arrays = [_array(values.get(f.name), f.type, count) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
-
-
-_NO_IP = "0.0.0.0"
 
 
 def _first_present(first: pa.Array | None, second: pa.Array | None) -> pa.Array | None:

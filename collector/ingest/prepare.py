@@ -28,8 +28,9 @@ from collector.ingest.cap import ITEM_LIMIT, Spill, cap_row, row_size
 from collector.ingest.columnar import map_fast
 from collector.ingest.envelope import map_envelope
 from collector.ingest.item_ids import item_ids
+from collector.ingest.stored_form import NO_CLIENT_IP, owner_columns
 from collector.ingest.values import ItemError, dumps_dynamic
-from collector.store.schema import SERVICE_COLUMN, TABLES
+from collector.store.schema import TABLES
 
 UNKNOWN_SERVICE = "*"
 """Counters of items whose iKey names no service are kept under this name."""
@@ -176,10 +177,8 @@ def _store_form(table: str, row: dict, service: str, item: object, stats: Counte
     dynamic = _DYNAMIC[table]
     for column in dynamic:
         row[column] = dumps_dynamic(row.get(column))
-    row[SERVICE_COLUMN] = service
-    row["appName"] = service
-    row["appId"] = row["iKey"]
-    row.setdefault("client_IP", "0.0.0.0")
+    row.update(owner_columns(service, row["iKey"]))
+    row.setdefault("client_IP", NO_CLIENT_IP)
     size = row_size(row)
     if size > ITEM_LIMIT:
         cap_row(row, dynamic, size, spill.write(service, row["itemId"], item))

@@ -6,7 +6,7 @@ column at a time (columnar.py), and both must store the same row: the rules they
 
 from __future__ import annotations
 
-from collector.store.schema import TABLES
+from collector.store.schema import SERVICE_COLUMN, TABLES
 
 ITEM_TYPES = {name: table.item_type for name, table in TABLES.items()}
 """A row's `itemType` is its table's, as store/schema.py declares it."""
@@ -38,3 +38,13 @@ SIZED_COLUMNS = TEXT_COLUMNS + ("customDimensions", "customMeasurements", "detai
 TAG_LIMIT = 1024
 """Tag columns (operation, cloud, user...) are cut at this length when mapped, as App Insights does,
 so only the columns above can make an item large."""
+
+NO_CLIENT_IP = "0.0.0.0"
+"""client_IP of an item whose tags carry no `ai.location.ip`."""
+
+
+def owner_columns(service: object, ikey: object) -> dict[str, object]:
+    """The columns that say whose a row is: the service's name in `_service` (the scope its key can
+    read) and `appName`, its instrumentation key in `appId`. Single values or Arrow columns alike,
+    so that the item-by-item and the column-wise mapper fill them the same way."""
+    return {SERVICE_COLUMN: service, "appName": service, "appId": ikey}
