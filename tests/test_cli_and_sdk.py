@@ -89,6 +89,33 @@ def test_unreachable_collector_says_what_to_run():
         Workspace("http://127.0.0.1:9", api_key="x").webservices
 
 
+def test_missing_key_names_every_place_looked_at(collector, tmp_path):
+    """No INSIGHTS_API_KEY and no admin.key: the CLI's 401 says where it looked, so where to put one."""
+    env = {k: v for k, v in os.environ.items() if k not in ("INSIGHTS_API_KEY", "INSIGHTS_DATA_DIR")}
+    env.update(INSIGHTS_URL=collector.url, COLUMNS="1000")
+    result = subprocess.run([sys.executable, "-m", "collector", "service", "list"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stdout
+    assert "401: missing key" in result.stderr
+    assert "INSIGHTS_API_KEY" in result.stderr
+    assert str(tmp_path.resolve() / "insights-data" / "admin.key") in result.stderr
+
+
+def test_refused_key_says_where_it_came_from(collector, tmp_path, monkeypatch):
+    monkeypatch.delenv("INSIGHTS_DATA_DIR", raising=False)
+    monkeypatch.setenv("INSIGHTS_URL", collector.url)
+    monkeypatch.setenv("INSIGHTS_API_KEY", "not-the-admin-key")
+    with pytest.raises(ApiError) as error:
+        Workspace().webservices
+    assert error.value.status_code == 401 and error.value.message == "invalid key"
+    assert "the key came from INSIGHTS_API_KEY" in str(error.value)
+    monkeypatch.delenv("INSIGHTS_API_KEY")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ApiError) as error:
+        Workspace().webservices
+    assert error.value.hint == f"no key: looked at INSIGHTS_API_KEY, {tmp_path.resolve() / 'insights-data' / 'admin.key'}"
+
+
 def _seed_prints(collector, service):
     lines = [json.dumps({"itemType": "trace", "timestamp": f"2026-11-23T16:5{i}:00Z", "message": "STDOUT",
                          "customDimensions": {"Contents": {"input": [i], "output": i * 2}}}).encode() for i in range(3)]

@@ -14,6 +14,11 @@ Every error a user sees is an InsightsError: CollectorUnreachable when nothing a
 ApiError (with the HTTP status and the collector's message) when the collector said no, ConfigError
 when a config file is missing or unreadable, ScoringError when a scoring call failed, and
 DeploymentFailed when a local wrapper did not come up (with its console output).
+
+Where the collector is and which key to present, for the SDK and for every command, is
+`resolve_collector()` (arguments, a config file when asked for, INSIGHTS_URL / INSIGHTS_API_KEY,
+then the local data dir's admin.key); a 401 or 403 names where the key came from, or every place
+it was looked for.
 """
 
 from collector.client.errors import (
@@ -25,8 +30,9 @@ from collector.client.errors import (
     ScoringError,
 )
 from collector.client.local import LocalWebservice
-from collector.client.resolve import CONFIG_FILES, DEFAULT_DATA_DIR, DEFAULT_URL
+from collector.client.resolve import CONFIG_FILES, DEFAULT_DATA_DIR, DEFAULT_URL, Connection, resolve_collector
 from collector.client.workspace import DeploymentConfiguration, Webservice, Workspace
 
 __all__ = ["Workspace", "Webservice", "LocalWebservice", "DeploymentConfiguration", "InsightsError",
-           "CollectorUnreachable", "ApiError", "ConfigError", "ScoringError", "DeploymentFailed"]
+           "CollectorUnreachable", "ApiError", "ConfigError", "ScoringError", "DeploymentFailed",
+           "resolve_collector", "Connection"]

@@ -12,10 +12,14 @@ class CollectorUnreachable(InsightsError):
 
 
 class ApiError(InsightsError):
-    def __init__(self, status_code: int, message: str):
-        super().__init__(f"{status_code}: {message}")
+    """The collector said no: `status_code` and `message` are its own; `hint`, for 401 and 403,
+    says where the key came from or every place one was looked for."""
+
+    def __init__(self, status_code: int, message: str, hint: str | None = None):
+        super().__init__(f"{status_code}: {message}" + (f" ({hint})" if hint else ""))
         self.status_code = status_code
         self.message = message
+        self.hint = hint
 
 
 class ConfigError(InsightsError):

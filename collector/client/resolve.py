@@ -1,16 +1,100 @@
-"""Where the collector is and which key to present."""
+"""Where the collector is and which key to present: one answer for the CLI, the SDK, the dashboard
+and the wrapper, so they cannot disagree, and a record of where it looked, so an error about a
+missing or refused key can say where to put one.
+
+`resolve_collector(url, api_key, config)` takes each of the URL and the key from the first place
+that has it (empty values count as unset):
+
+1. The arguments: a command-line flag, `Workspace(url, api_key)`.
+2. A config file, only when one is asked for (`config`; `Workspace.from_config()` asks): JSON
+   `{"url": ..., "api_key": ...}`, either may be left out. `config` is a file, or a folder holding
+   `.insights/config.json` or `config.json` (it must exist), or True to look in the current folder
+   and then each parent for `.insights/config.json`, then `config.json`; a `config.json` that has
+   neither "url" nor "api_key" (an Azure ML one, say) is passed over.
+3. The environment: INSIGHTS_URL, INSIGHTS_API_KEY.
+4. The local collector: the admin.key in its data dir (INSIGHTS_DATA_DIR, default ./insights-data),
+   and the URL http://127.0.0.1:8080.
+
+No key anywhere is not an error here: the collector answers 401 and the SDK's error names every
+place in `Connection.looked_at`.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
+from collector import admin_key
 from collector.client.errors import ConfigError
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_DATA_DIR = "./insights-data"
+URL_ENV_VAR = "INSIGHTS_URL"
+DATA_DIR_ENV_VAR = "INSIGHTS_DATA_DIR"
 
 CONFIG_FILES = (Path(".insights") / "config.json", Path("config.json"))
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A collector's URL and the key to present, with where the key came from."""
+
+    url: str
+    api_key: str | None
+    source: str | None
+    """Where `api_key` came from: "the api_key argument", a config file's path, "INSIGHTS_API_KEY" or
+    an admin.key's path; None when there is no key."""
+    looked_at: tuple[str, ...] = ()
+    """Every place looked at for the key, in order, ending with `source` when one had it."""
+    config_path: Path | None = None
+    """The config file read, if any."""
+
+    def key_hint(self) -> str:
+        """Where the key came from, or every place it was looked for: what to add to an
+        authentication error so the user knows which key to fix or where to put one."""
+        if self.api_key:
+            return f"the key came from {self.source}"
+        return "no key: looked at " + ", ".join(self.looked_at)
+
+
+def resolve_collector(url: str | None = None, api_key: str | None = None,
+                      config: str | os.PathLike | bool | None = None,
+                      environ: Mapping[str, str] | None = None) -> Connection:
+    """The collector's URL and key, each from the first place that has it (see the module's
+    docstring): arguments, then the config file (when `config` asks for one), then INSIGHTS_URL and
+    INSIGHTS_API_KEY, then the local data dir's admin.key and http://127.0.0.1:8080.
+    ConfigError when a config file named by `config` is missing or unreadable."""
+    environ = os.environ if environ is None else environ
+    looked_at: list[str] = []
+    found = _find_config(None if config is True else Path(config)) if config else None
+    values = _read_config(found) if found else {}
+
+    def key() -> tuple[str | None, str | None]:
+        if api_key:
+            return api_key, "the api_key argument"
+        if config:
+            looked_at.append(str(found) if found else
+                             f".insights/config.json or config.json in {Path.cwd()} and its parents")
+            if values.get("api_key"):
+                return values["api_key"], str(found)
+        looked_at.append(admin_key.ENV_VAR)
+        if environ.get(admin_key.ENV_VAR):
+            return environ[admin_key.ENV_VAR], admin_key.ENV_VAR
+        path = os.path.abspath(Path(environ.get(DATA_DIR_ENV_VAR, DEFAULT_DATA_DIR)) / admin_key.KEY_FILENAME)
+        try:
+            from_file = Path(path).read_text().strip() if os.path.exists(path) else None
+        except OSError as error:
+            looked_at.append(f"{path} (unreadable: {error.strerror})")
+            return None, None
+        looked_at.append(path)
+        return (from_file, path) if from_file else (None, None)
+
+    resolved_key, source = key()
+    resolved_url = (url or values.get("url") or environ.get(URL_ENV_VAR) or DEFAULT_URL).rstrip("/")
+    return Connection(resolved_url, resolved_key, source, tuple(looked_at), found)
 
 
 def _find_config(path: Path | None) -> Path | None:

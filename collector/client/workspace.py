@@ -9,19 +9,26 @@ from typing import Iterable
 
 import httpx
 
-from collector import admin_key
 from collector.client.errors import ApiError, CollectorUnreachable, ConfigError
-from collector.client.resolve import DEFAULT_DATA_DIR, DEFAULT_URL, _find_config, _read_config
+from collector.client.resolve import Connection, resolve_collector
+
+AUTHENTICATION_STATUSES = (401, 403)
 
 
 class Workspace:
-    """A collector and the key to talk to it (the admin key, or one service's api key)."""
+    """A collector and the key to talk to it (the admin key, or one service's api key).
 
-    def __init__(self, url: str | None = None, api_key: str | None = None, timeout: float = 60.0):
-        self.url = (url or os.environ.get("INSIGHTS_URL") or DEFAULT_URL).rstrip("/")
-        key = api_key or admin_key.read(Path(os.environ.get("INSIGHTS_DATA_DIR", DEFAULT_DATA_DIR)))
+    `url` and `api_key` left out are found as everywhere else (`resolve_collector`): INSIGHTS_URL,
+    else http://127.0.0.1:8080; INSIGHTS_API_KEY, else the admin.key in INSIGHTS_DATA_DIR (default
+    ./insights-data). `connection`, an already resolved one, takes the place of both."""
+
+    def __init__(self, url: str | None = None, api_key: str | None = None, timeout: float = 60.0,
+                 *, connection: Connection | None = None):
+        self.connection = connection or resolve_collector(url, api_key)
+        self.url = self.connection.url
+        self.config_path: Path | None = self.connection.config_path
+        key = self.connection.api_key
         headers = {"x-api-key": key} if key else {}
-        self.config_path: Path | None = None
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
     @classmethod
@@ -29,7 +36,7 @@ class Workspace:
         """The workspace a config file describes: JSON `{"url": ..., "api_key": ...}` (either may be
         left out), as `insights` users keep it beside their code.
 
-        Lookup order, first hit wins for each value:
+        Lookup order, first hit wins for each value (`resolve_collector` with a config file):
         1. The config file: `path` when given (a file, or a folder holding `.insights/config.json`
            or `config.json`; it must exist). Otherwise the current folder and then each parent
            folder, looking for `.insights/config.json`, then `config.json`; a `config.json` that has
@@ -39,11 +46,8 @@ class Workspace:
            and the URL http://127.0.0.1:8080.
         With no file found (and no `path`) this is `Workspace()`: steps 2 and 3 alone.
         """
-        found = _find_config(Path(path) if path is not None else None)
-        values = _read_config(found) if found else {}
-        workspace = cls(values.get("url"), values.get("api_key"), timeout=timeout)
-        workspace.config_path = found
-        return workspace
+        config = Path(path) if path is not None else True
+        return cls(connection=resolve_collector(config=config), timeout=timeout)
 
     def request(self, method: str, path: str, **kwargs) -> httpx.Response:
         try:
@@ -53,7 +57,8 @@ class Workspace:
                 f"no collector answers at {self.url} ({error}); start one with `insights up`"
             ) from None
         if response.status_code >= 400:
-            raise ApiError(response.status_code, _message_of(response))
+            hint = self.connection.key_hint() if response.status_code in AUTHENTICATION_STATUSES else None
+            raise ApiError(response.status_code, _message_of(response), hint)
         return response
 
     @property

@@ -8,12 +8,14 @@ import pytest
 
 from collector.api.wrappers import STALE_AFTER_S, Report, Reports
 from collector.client import (
+    DEFAULT_URL,
     ConfigError,
     DeploymentFailed,
     LocalWebservice,
     ScoringError,
     Webservice,
     Workspace,
+    resolve_collector,
 )
 from wrapper_process import SCRIPTS
 
@@ -60,6 +62,38 @@ def test_from_config_walks_up_then_falls_back_to_the_environment(scoring_collect
     monkeypatch.chdir(tmp_path)
     from_environment = Workspace.from_config()
     assert from_environment.config_path is None and isinstance(from_environment.webservices, dict)
+
+
+def test_resolve_collector_takes_each_value_from_the_first_place_that_has_it(tmp_path, monkeypatch):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "admin.key").write_text("from-file\n")
+    key_file = str((data_dir / "admin.key").resolve())
+    config = data_dir / "config.json"
+    config.write_text(json.dumps({"url": "http://config:1/", "api_key": "from-config"}))
+    environ = {"INSIGHTS_URL": "http://env:2/", "INSIGHTS_API_KEY": "from-env", "INSIGHTS_DATA_DIR": str(data_dir)}
+
+    explicit = resolve_collector("http://arg:3/", "from-arg", config=config, environ=environ)
+    assert (explicit.url, explicit.api_key, explicit.source) == ("http://arg:3", "from-arg", "the api_key argument")
+    from_config = resolve_collector(config=config, environ=environ)  # a config file asked for beats the environment
+    assert (from_config.url, from_config.api_key, from_config.source) == ("http://config:1", "from-config", str(config))
+    assert from_config.config_path == config and from_config.looked_at == (str(config),)
+    from_env = resolve_collector(environ=environ)  # no config file unless asked for
+    assert (from_env.url, from_env.api_key, from_env.source) == ("http://env:2", "from-env", "INSIGHTS_API_KEY")
+    assert from_env.key_hint() == "the key came from INSIGHTS_API_KEY"
+    from_file = resolve_collector(environ={"INSIGHTS_API_KEY": "", "INSIGHTS_DATA_DIR": str(data_dir)})
+    assert (from_file.url, from_file.api_key, from_file.source) == (DEFAULT_URL, "from-file", key_file)
+    assert from_file.looked_at == ("INSIGHTS_API_KEY", key_file)
+
+    nowhere = resolve_collector(environ={"INSIGHTS_DATA_DIR": str(tmp_path / "none")})
+    assert nowhere.api_key is None and nowhere.source is None
+    assert nowhere.key_hint() == f"no key: looked at INSIGHTS_API_KEY, {(tmp_path / 'none' / 'admin.key').resolve()}"
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path / "empty")
+    searched = resolve_collector(config=True, environ={})
+    assert searched.config_path is None and "INSIGHTS_API_KEY" in searched.looked_at
+    assert searched.looked_at[0].startswith(".insights/config.json or config.json in ")
+    assert searched.looked_at[-1] == str((tmp_path / "empty" / "insights-data" / "admin.key").resolve())
 
 
 def test_deploy_configuration_is_a_config_object():
