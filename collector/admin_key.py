@@ -1,4 +1,7 @@
-"""The admin key: INSIGHTS_API_KEY when set, else generated once and kept in the data dir."""
+"""The admin key: INSIGHTS_API_KEY when set, else generated once and kept in the data dir.
+
+The collector loads (or creates) it here; clients find it with collector.client.resolve_collector,
+which reads it without ever creating one."""
 
 from __future__ import annotations
 
@@ -24,9 +27,3 @@ def load_or_create(data_dir: Path) -> tuple[str, bool]:
     with os.fdopen(descriptor, "w") as handle:
         handle.write(key + "\n")
     return key, True
-
-
-def read(data_dir: Path) -> str | None:
-    """The key a local client should use, without creating one."""
-    path = Path(data_dir) / KEY_FILENAME
-    return os.environ.get(ENV_VAR) or (path.read_text().strip() if path.exists() else None)

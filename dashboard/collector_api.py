@@ -8,17 +8,14 @@ the page waits for the slowest query rather than their sum.
 
 from __future__ import annotations
 
-import os
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import pandas as pd
 import streamlit as st
 
-from collector import admin_key
-from collector.client import DEFAULT_DATA_DIR, DEFAULT_URL, ApiError, Webservice, Workspace
+from collector.client import ApiError, Webservice, Workspace, resolve_collector
 
 QUERY_TTL_S = 10
 SERVICES_TTL_S = 5
@@ -31,6 +28,8 @@ class Link:
 
     url: str
     api_key: str | None
+    key_hint: str = field(default="", compare=False)
+    """Where the key came from, or every place it was looked for (Connection.key_hint)."""
 
 
 @dataclass
@@ -51,10 +50,10 @@ class QueryError(Exception):
 
 
 def link_from_environment() -> Link:
-    """The same collector and key the CLI uses: INSIGHTS_URL, INSIGHTS_API_KEY or the data dir's admin.key."""
-    url = (os.environ.get("INSIGHTS_URL") or DEFAULT_URL).rstrip("/")
-    key = admin_key.read(Path(os.environ.get("INSIGHTS_DATA_DIR", DEFAULT_DATA_DIR)))
-    return Link(url, key)
+    """The same collector and key the CLI uses (resolve_collector): INSIGHTS_URL, INSIGHTS_API_KEY
+    or the data dir's admin.key."""
+    connection = resolve_collector()
+    return Link(connection.url, connection.api_key, connection.key_hint())
 
 
 @st.cache_resource(show_spinner=False)

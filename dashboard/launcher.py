@@ -113,12 +113,11 @@ def dashboard_command(
 ) -> None:
     """Run the dashboard alone, against a running collector (the admin key comes from the same
     place as the CLI's: INSIGHTS_API_KEY or the data dir's admin.key)."""
-    from collector import admin_key
-    from collector.client import DEFAULT_DATA_DIR, DEFAULT_URL
+    from collector.client import resolve_collector
 
-    collector_url = collector or os.environ.get("INSIGHTS_URL") or DEFAULT_URL
-    key = admin_key.read(Path(os.environ.get("INSIGHTS_DATA_DIR", DEFAULT_DATA_DIR)))
-    process = run_dashboard(collector_url, port, key, headless=not open_browser, address=address)
+    connection = resolve_collector(url=collector)
+    collector_url = connection.url
+    process = run_dashboard(collector_url, port, connection.api_key, headless=not open_browser, address=address)
     typer.echo(f"dashboard on {url(port)} (collector {collector_url}); Ctrl-C stops it")
     try:
         raise typer.Exit(process.wait())

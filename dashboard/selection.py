@@ -50,7 +50,8 @@ def _services_or_stop(link: Link) -> list[dict]:
     except ApiError as error:
         if error.status_code not in (401, 403):
             raise
-        st.error(f"The collector at {link.url} refused the dashboard's key ({error.message}).")
+        st.error(f"The collector at {link.url} refused the dashboard's key ({error.message}"
+                 + (f"; {link.key_hint}" if link.key_hint else "") + ").")
         st.markdown("The dashboard needs the admin key: set `INSIGHTS_API_KEY`, or start it where "
                     "`insights-data/admin.key` is (or set `INSIGHTS_DATA_DIR`).")
         st.stop()

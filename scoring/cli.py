@@ -97,7 +97,9 @@ def _destination(service: str | None, ikey: str | None, environ) -> tuple[str | 
     if key is None and service:
         key, endpoint = _service_destination(service)
     if key and not endpoint:
-        endpoint = (environ.get("INSIGHTS_URL") or "http://127.0.0.1:8080").rstrip("/")
+        from collector.client import resolve_collector
+
+        endpoint = resolve_collector(environ=environ).url
     return key, endpoint
 
 

@@ -139,7 +139,11 @@ def destination(service: str | None, environ=os.environ) -> tuple[str | None, st
         key, endpoint = config.parse_connection_string(connection)
     except config.SettingsError as error:
         raise JobSettingsError(f"APPLICATIONINSIGHTS_CONNECTION_STRING: {error}") from None
-    return key, endpoint or (environ.get("INSIGHTS_URL") or "http://127.0.0.1:8080").rstrip("/")
+    if endpoint:
+        return key, endpoint
+    from collector.client import resolve_collector
+
+    return key, resolve_collector(environ=environ).url
 
 
 def _service_destination(service: str) -> tuple[str, str]:
