@@ -106,13 +106,13 @@ def test_refused_key_says_where_it_came_from(collector, tmp_path, monkeypatch):
     monkeypatch.setenv("INSIGHTS_URL", collector.url)
     monkeypatch.setenv("INSIGHTS_API_KEY", "not-the-admin-key")
     with pytest.raises(ApiError) as error:
-        Workspace().webservices
+        Workspace().request("GET", "/api/services")
     assert error.value.status_code == 401 and error.value.message == "invalid key"
     assert "the key came from INSIGHTS_API_KEY" in str(error.value)
     monkeypatch.delenv("INSIGHTS_API_KEY")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ApiError) as error:
-        Workspace().webservices
+        Workspace().request("GET", "/api/services")
     assert error.value.hint == f"no key: looked at INSIGHTS_API_KEY, {tmp_path.resolve() / 'insights-data' / 'admin.key'}"
 
 

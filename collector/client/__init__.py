@@ -35,4 +35,4 @@ from collector.client.workspace import DeploymentConfiguration, Webservice, Work
 
 __all__ = ["Workspace", "Webservice", "LocalWebservice", "DeploymentConfiguration", "InsightsError",
            "CollectorUnreachable", "ApiError", "ConfigError", "ScoringError", "DeploymentFailed",
-           "resolve_collector", "Connection"]
+           "resolve_collector", "Connection", "DEFAULT_URL", "DEFAULT_DATA_DIR", "CONFIG_FILES"]
