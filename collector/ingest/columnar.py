@@ -24,7 +24,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from collector.ingest.cap import ITEM_LIMIT
-from collector.ingest.stored_form import ITEM_TYPES, NO_CLIENT_IP, TAG_COLUMNS, TAG_LIMIT, owner_columns
+from collector.ingest.stored_form import (
+    ITEM_TYPES,
+    NO_CLIENT_IP,
+    SIZED_COLUMNS,
+    TAG_COLUMNS,
+    TAG_LIMIT,
+    owner_columns,
+)
 from collector.ingest.values import (
     ItemError,
     custom_dimensions,
@@ -62,8 +69,16 @@ _TABLE_OF_BASE_TYPE = {
     "EventData": "customEvents",
     "MetricData": "customMetrics",
 }
-_BASE_COLUMNS = {"traces": ("message",), "requests": ("id", "name", "url", "source"),
-                 "dependencies": ("id", "name", "data", "target", "resultCode"), "customEvents": ("name",), "customMetrics": ()}
+_BASE_COLUMNS = {
+    "traces": {"message": ("message",)},
+    "requests": {"id": ("id",), "name": ("name",), "url": ("url",), "source": ("source",)},
+    "dependencies": {"id": ("id",), "name": ("name",), "data": ("data",), "target": ("target",),
+                     "resultCode": ("resultCode",), "type": ("type", "dependencyTypeName")},
+    "customEvents": {"name": ("name",)},
+    "customMetrics": {},
+}
+"""The columns each fast table takes from baseData as they are: column -> its baseData fields, the
+first present wins."""
 _SEVERITIES = (0, 1, 2, 3, 4)
 _UTC_TIME = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$"
 """The timestamps SDKs send, which Arrow parses exactly as envelope.parse_time does; a body
@@ -175,9 +190,7 @@ def _add_item(index: int, item: object, routing: dict, by_table: dict[str, _Colu
     if extra is None or dimensions.get("custom_dimensions").__class__ is str:
         return False
     dimensions_text = dumps_dynamic(dimensions)
-    size = _size(base, table, dimensions_text, measurements)
-    if table == "customMetrics":
-        size += len(extra[0])  # the metric's name
+    size = _size(base, table, dimensions_text, measurements, extra)
     if size > ITEM_LIMIT:
         return False
     columns = by_table.get(table)
@@ -193,24 +206,26 @@ def _add_item(index: int, item: object, routing: dict, by_table: dict[str, _Colu
     return True
 
 
-def _size(base: dict, table: str, dimensions: str, measurements: str | None) -> int:
+def _size(base: dict, table: str, dimensions: str, measurements: str | None, extra: tuple) -> int:
     """What cap.row_size would count for the stored row, computed before there is one."""
     size = len(dimensions) + (len(measurements) if measurements else 0)
     for key in _SIZED_FIELDS[table]:
         value = base.get(key)
         if value is not None:
             size += len(value)
+    for column, value in zip(_EXTRA_COLUMNS[table], extra):
+        if column in SIZED_COLUMNS:
+            size += len(value)
     return size
 
 
 _SIZED_FIELDS = {
-    "traces": ("message",),
-    "requests": ("name", "url"),
-    "dependencies": ("name", "data", "type", "dependencyTypeName"),
-    "customEvents": ("name",),
-    "customMetrics": (),  # its name is the metric's, counted apart
+    table: tuple(key for column, keys in columns.items() if column in SIZED_COLUMNS for key in keys)
+    for table, columns in _BASE_COLUMNS.items()
 }
-"""The fields of baseData each fast table stores in a column that cap.row_size counts."""
+"""The fields of baseData each fast table stores in a column that cap.row_size counts. Both fields
+of a dependency's `type` count when both are there: the over-count can only send an item near the
+cap to the mapper, which stores the same row."""
 
 
 def _trace(base: dict) -> tuple | None:
@@ -306,10 +321,8 @@ def _table(name: str, columns: _Columns, fields: dict[str, pa.Array], timestamps
         values["client_IP"] = pa.repeat(pa.scalar(NO_CLIENT_IP, _STRING), count)
     else:
         values["client_IP"] = pc.fill_null(client_ip, NO_CLIENT_IP)
-    for column in _BASE_COLUMNS[name]:
-        values[column] = take(column)
-    if name == "dependencies":
-        values["type"] = _first_present(take("type"), take("dependencyTypeName"))
+    for column, keys in _BASE_COLUMNS[name].items():
+        values[column] = _first_present(*(take(key) for key in keys))
     for column, extra in zip(_EXTRA_COLUMNS[name], zip(*columns.extras)):
         values[column] = list(extra)
     schema = TABLES[name].incoming_schema
@@ -317,10 +330,12 @@ def _table(name: str, columns: _Columns, fields: dict[str, pa.Array], timestamps
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _first_present(first: pa.Array | None, second: pa.Array | None) -> pa.Array | None:
-    if first is None or second is None:
-        return first if second is None else second
-    return pc.coalesce(first, second)
+def _first_present(*arrays: pa.Array | None) -> pa.Array | None:
+    """Per row, the first non-null value of the arrays there are; None when there are none."""
+    present = [array for array in arrays if array is not None]
+    if len(present) < 2:
+        return present[0] if present else None
+    return pc.coalesce(*present)
 
 
 def _array(value: object, arrow_type: pa.DataType, count: int) -> pa.Array:
