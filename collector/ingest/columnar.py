@@ -9,9 +9,11 @@ the canonical one fails it, and the whole body then takes the item-by-item mappe
 (`envelope.map_envelope`), which is lenient and names the culprit.
 
 What needs judgement (timestamps, durations, severity, customDimensions, measurements) is still
-computed per item, by the mapper's own functions, so both paths store the same values. An item
-the fast path cannot reproduce exactly goes to the mapper: another base type, a quirk to correct,
-sampling, a service unknown or disabled, anything invalid, anything near the 64 KB cap.
+computed per item, by the mapper's own functions (values.py), so both paths store the same values;
+the rules of the stored form (item types, tag columns, sized columns, owner columns, the client IP
+default) both read from stored_form.py. An item the fast path cannot reproduce exactly goes to the
+mapper: another base type, a quirk to correct, sampling, a service unknown or disabled, anything
+invalid, anything near the 64 KB cap.
 tests/ingest/test_columnar.py checks that both paths store the same rows.
 """
 

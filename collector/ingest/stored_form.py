@@ -1,7 +1,8 @@
 """The stored form of a row, as far as ingestion decides it beyond the table's columns (store/schema.py).
 
 An envelope is mapped two ways, item by item (envelope.py, then prepare.py and cap.py) and a
-column at a time (columnar.py), and both must store the same row: the rules they share are here.
+column at a time (columnar.py), and both must store the same row: the rules they share are here,
+once. The tables, their columns and item types are schema.py's; this module reads them there.
 """
 
 from __future__ import annotations
@@ -32,12 +33,16 @@ TAG_COLUMNS = {
     "ai.cloud.roleInstance": "cloud_RoleInstance",
     "ai.internal.sdkVersion": "sdkVersion",
 }
+"""Envelope tag -> the column it fills; other tags are not stored."""
 
-TEXT_COLUMNS = ("message", "url", "data", "name", "outerMessage", "innermostMessage")
-SIZED_COLUMNS = TEXT_COLUMNS + ("customDimensions", "customMeasurements", "details", "payload", "type", "problemId")
 TAG_LIMIT = 1024
 """Tag columns (operation, cloud, user...) are cut at this length when mapped, as App Insights does,
-so only the columns above can make an item large."""
+so only the columns below can make an item large."""
+
+TEXT_COLUMNS = ("message", "url", "data", "name", "outerMessage", "innermostMessage")
+"""Free-text columns: cut to cap.TEXT_LIMIT, with a marker, when an item is capped."""
+SIZED_COLUMNS = TEXT_COLUMNS + ("customDimensions", "customMeasurements", "details", "payload", "type", "problemId")
+"""The columns whose text counts toward an item's size (cap.row_size; dynamic ones as JSON text)."""
 
 NO_CLIENT_IP = "0.0.0.0"
 """client_IP of an item whose tags carry no `ai.location.ip`."""
