@@ -26,7 +26,6 @@ from collector.ingest.values import (
     severity,
 )
 
-
 Row = dict[str, object]
 
 

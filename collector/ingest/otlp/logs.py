@@ -11,7 +11,6 @@ from collector.ingest.otlp import common, semconv
 from collector.ingest.otlp.common import Envelope
 from collector.ingest.otlp.semconv import Attrs
 
-
 _EVENT_NAME = "microsoft.custom_event.name"
 _EVENT_MARKER = "APPLICATION_INSIGHTS_EVENT_MARKER_ATTRIBUTE"
 _AVAILABILITY = {"id": "microsoft.availability.id", "name": "microsoft.availability.name",

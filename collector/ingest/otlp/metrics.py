@@ -11,7 +11,6 @@ from collector.ingest.otlp import common, semconv
 from collector.ingest.otlp.common import Envelope
 from collector.ingest.otlp.semconv import Attrs
 
-
 _HTTP_CLIENT_DURATIONS = ("http.client.request.duration", "http.client.duration")
 _HTTP_SERVER_DURATIONS = ("http.server.request.duration", "http.server.duration")
 _AUTOCOLLECTED_METRICS = frozenset((

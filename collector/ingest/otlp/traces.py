@@ -13,7 +13,6 @@ from collector.ingest.otlp import common, semconv
 from collector.ingest.otlp.common import Envelope
 from collector.ingest.otlp.semconv import Attrs
 
-
 _METRIC_EXTRACTING_SCOPES = frozenset((
     "opentelemetry.instrumentation.asgi", "opentelemetry.instrumentation.django",
     "opentelemetry.instrumentation.falcon", "opentelemetry.instrumentation.fastapi",
