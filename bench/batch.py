@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from collector_process import NO_PHONE_HOME, CollectorProcess  # noqa: E402
+
 from scoring.batch import inputs  # noqa: E402
 from scoring.batch.orchestrator import Orchestrator  # noqa: E402
 from scoring.batch.settings import build  # noqa: E402

@@ -14,7 +14,7 @@ import argparse
 import statistics
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -25,7 +25,7 @@ from collector.kql import run_query  # noqa: E402
 from collector.store.schema import TABLES  # noqa: E402
 
 SERVICE = "svc-0"
-HOUR_AGO = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+HOUR_AGO = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
 SERVICES = 4
 
 QUERIES = [
@@ -141,8 +141,8 @@ def main() -> None:
         result = run_query(cursor, kql, services=[SERVICE])
         baseline_rows = cursor.execute(sql).fetchall()
         assert len(result.rows) == len(baseline_rows), (name, len(result.rows), len(baseline_rows))
-        ours, hand = map(_p50, _time([lambda: run_query(cursor, kql, services=[SERVICE]),
-                                      lambda: cursor.execute(sql).fetchall()], args.runs))
+        ours, hand = map(_p50, _time([lambda cursor=cursor, kql=kql: run_query(cursor, kql, services=[SERVICE]),
+                                      lambda cursor=cursor, sql=sql: cursor.execute(sql).fetchall()], args.runs))
         print(f"{name:<18} {ours:>12.1f} {hand:>12.1f} {ours / hand:>6.2f}x {len(result.rows):>6}")
     con.close()
 

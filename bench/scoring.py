@@ -225,7 +225,7 @@ def main() -> None:
         process, port = start_ours(ours, workdir, concurrency=4, telemetry=False)
         processes.append(process)
         servers["insights score, 1 worker, telemetry off (baseline: machine noise)"] = (process, port)
-        for name, (process, port) in servers.items():
+        for process, port in servers.values():
             _wait_ready(f"http://127.0.0.1:{port}", process)
         cells = {name: {1: [], 8: []} for name in servers}
         for round_ in range(args.rounds):

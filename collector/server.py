@@ -114,19 +114,26 @@ def serve(settings: CollectorSettings, extensions: Sequence[Extension] = (), hos
     instance after a fatal error, e.g. a checkpoint that found no memory), the server stops and
     starts again on a fresh instance: acknowledged data is safe in the WAL, and clients resend what
     was refused meanwhile (503, then connection refused for a second or two)."""
+    while True:
+        failure = _serve_until_stopped(settings, extensions, host, port)
+        if failure is None:
+            return
+        log.error("restarting the collector after a fatal store error: %s", failure)
+
+
+def _serve_until_stopped(settings: CollectorSettings, extensions: Sequence[Extension], host: str,
+                         port: int) -> Exception | None:
+    """One life of the server; the fatal store error that ended it, None if it was asked to stop."""
     import uvicorn
 
-    while True:
-        failures: list[Exception] = []
-        server: uvicorn.Server | None = None
+    failures: list[Exception] = []
+    server: uvicorn.Server | None = None
 
-        def restart(error: Exception) -> None:
-            failures.append(error)
-            server.should_exit = True
+    def restart(error: Exception) -> None:
+        failures.append(error)
+        server.should_exit = True
 
-        app = create_app(settings, extensions, on_fatal=restart)
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
-        server.run()
-        if not failures:
-            return
-        log.error("restarting the collector after a fatal store error: %s", failures[0])
+    app = create_app(settings, extensions, on_fatal=restart)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    server.run()
+    return failures[0] if failures else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -59,7 +59,7 @@ def configure(
 
 
 @export_app.command("run")
-def run(names: List[str] = typer.Argument(None, help="Services to export (default: every configured one).")) -> None:
+def run(names: list[str] = typer.Argument(None, help="Services to export (default: every configured one).")) -> None:
     """Export now, once, with a progress bar; exits 1 if any export failed."""
     ws = _workspace()
     targets = names or [s["service"] for s in ws.request("GET", "/api/export/status").json() if s["configured"]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import orjson
 import typer
@@ -14,9 +14,9 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from collector.client import DEFAULT_DATA_DIR, InsightsError, Workspace
-from insights.demo import demo_command
-from exporters.cli import export_app
 from dashboard.launcher import dashboard_command
+from exporters.cli import export_app
+from insights.demo import demo_command
 from scoring.batch.cli import batch_app
 from scoring.cli import logs_command, score_command
 
@@ -38,7 +38,7 @@ def main() -> None:
         app()
     except InsightsError as error:
         err.print(f"[red]error:[/red] {error}")
-        raise SystemExit(1)
+        raise SystemExit(1) from None
 
 
 @app.command()
@@ -127,7 +127,7 @@ def service_delete(name: str, yes: bool = typer.Option(False, "--yes", "-y", hel
 
 @app.command("import")
 def import_(
-    files: List[Path] = typer.Argument(..., help="Newline-delimited JSON rows (the export format)."),
+    files: list[Path] = typer.Argument(..., help="Newline-delimited JSON rows (the export format)."),
     service: str = typer.Option(..., "--service", help="Service the rows belong to."),
 ) -> None:
     """Load exported telemetry (or test data) into a service; bad lines are reported by number."""

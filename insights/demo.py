@@ -114,7 +114,7 @@ class Traffic:
                     pass
                 self.stopped.wait(self.random.expovariate(REQUESTS_PER_SECOND))
 
-    def start(self) -> "Traffic":
+    def start(self) -> Traffic:
         self.thread.start()
         return self
 
@@ -220,7 +220,7 @@ def demo_command(
     except RuntimeError as error:
         typer.echo(f"error: {error} (logs in {root})", err=True)
         keep = True
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     finally:
         demo.stop()
         if not keep:
@@ -238,6 +238,6 @@ def _announce(demo: Demo) -> None:
     typer.echo(f"  Collector:  {demo.collector_url} (admin key {demo.key})")
     typer.echo(f"  Data dir:   {demo.root}")
     typer.echo("\n  Traffic: good, bad (400), slow and failing (500) requests; charts fill within a minute.")
-    typer.echo("  Try: INSIGHTS_URL=%s INSIGHTS_API_KEY=%s insights query --service %s 'requests | take 5'"
-               % (demo.collector_url, demo.key, SERVICE))
+    typer.echo(f"  Try: INSIGHTS_URL={demo.collector_url} INSIGHTS_API_KEY={demo.key} "
+               f"insights query --service {SERVICE} 'requests | take 5'")
     typer.echo("\n  Ctrl-C stops everything.")

@@ -157,7 +157,7 @@ class ScoringApp:
         future = self.pool.submit(job)
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             job.abandon()
             return message_reply(408, f"Scoring timeout after {self.settings.scoring_timeout_ms} ms", failed=True)
 
@@ -175,7 +175,8 @@ class ScoringApp:
             return Reply(200, orjson.dumps(self.metrics()))
         if path in ("/", "/ready", "/readyz", "/metrics"):
             return message_reply(405, "The method is not allowed for the requested URL.")
-        return message_reply(404, "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.")
+        return message_reply(404, "The requested URL was not found on the server. "
+                                  "If you entered the URL manually please check your spelling and try again.")
 
     def _swagger(self, scope) -> Reply:
         if scope["method"] != "GET":

@@ -41,7 +41,7 @@ def score_command(
         )
     except SettingsError as error:
         typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     raise typer.Exit(Supervisor(settings).run())
 
 

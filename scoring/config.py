@@ -56,7 +56,7 @@ class Settings:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_env(cls, environ=os.environ) -> "Settings":
+    def from_env(cls, environ=os.environ) -> Settings:
         return cls(**json.loads(environ[ENV_VAR]))
 
     @property

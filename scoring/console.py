@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 
@@ -32,14 +32,14 @@ class ConsoleRecorder:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="console-spool", daemon=True)
 
-    def start(self) -> "ConsoleRecorder":
+    def start(self) -> ConsoleRecorder:
         self._thread.start()
         return self
 
     def add(self, stream: str, instance: str, text: str) -> None:
         if self.spool is None:
             return
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         for start in range(0, max(len(text), 1), MAX_LINE_CHARS):
             record = {"time": now, "stream": stream, "instance": instance, "line": text[start:start + MAX_LINE_CHARS]}
             with self._lock:
@@ -78,7 +78,7 @@ class PipeReader:
         self._partial = ""
         self.thread = threading.Thread(target=self._run, name=f"pipe-{instance}-{stream}", daemon=True)
 
-    def start(self) -> "PipeReader":
+    def start(self) -> PipeReader:
         self.thread.start()
         return self
 

@@ -61,7 +61,7 @@ class Heartbeat:
         self._client = httpx.Client(timeout=2, trust_env=False)
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
-    def start(self) -> "Heartbeat":
+    def start(self) -> Heartbeat:
         self._thread.start()
         return self
 

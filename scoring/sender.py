@@ -159,7 +159,7 @@ class Shipper:
         self._stats_written = 0.0
         self._thread = threading.Thread(target=self._run, name=f"ship-{name}", daemon=True)
 
-    def start(self) -> "Shipper":
+    def start(self) -> Shipper:
         self._thread.start()
         return self
 

@@ -27,9 +27,9 @@ from pathlib import Path
 from scoring import worker
 from scoring.config import ENV_VAR, Settings
 from scoring.console import ConsoleRecorder, PipeReader, wait_for
+from scoring.heartbeat import Heartbeat
 from scoring.sender import ConsoleTransport, Shipper, TrackTransport
 from scoring.spool import Spool
-from scoring.heartbeat import Heartbeat
 
 CONSOLE_SPOOL_MAX_BYTES = 64 * 2**20
 BACKGROUND_NICE = 5

@@ -30,7 +30,7 @@ class SwitchPoller:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="switch-poll", daemon=True)
 
-    def start(self) -> "SwitchPoller":
+    def start(self) -> SwitchPoller:
         self._thread.start()
         return self
 

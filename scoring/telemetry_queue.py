@@ -48,7 +48,7 @@ class TelemetryQueue:
         self.failed = 0
         self._thread = threading.Thread(target=self._run, name="telemetry-drain", daemon=True)
 
-    def start(self) -> "TelemetryQueue":
+    def start(self) -> TelemetryQueue:
         self._thread.start()
         return self
 

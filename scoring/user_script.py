@@ -13,8 +13,9 @@ import inspect
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from scoring import aml
 
@@ -51,7 +52,8 @@ def _parse_value(text: str) -> Any:
 def _query_object(query_string: bytes) -> dict:
     """GET /score?a=1&b=[1,2]&c=x&c=y -> {"a": 1, "b": [1, 2], "c": ["x", "y"]}, as azmlinfsrv does."""
     args = aml.Args(query_string.decode("latin-1"))
-    return {key: (_parse_value(args.getlist(key)[0]) if len(args.getlist(key)) == 1 else [_parse_value(v) for v in args.getlist(key)]) for key in args}
+    values = {key: [_parse_value(value) for value in args.getlist(key)] for key in args}
+    return {key: parsed[0] if len(parsed) == 1 else parsed for key, parsed in values.items()}
 
 
 class UserScript:

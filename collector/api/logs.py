@@ -16,7 +16,7 @@ write; each service keeps its newest MAX_LINES_PER_SERVICE lines.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -64,7 +64,7 @@ async def read_logs(request: Request, name: str, lines: int = Query(100, ge=1, l
     request.app.state.registry.get(name)
     rows = request.app.state.store.console.tail(name, lines)
     return {"service": name, "lines": [
-        {"time": t.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z"), "stream": s, "instance": i, "line": text}
+        {"time": t.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z"), "stream": s, "instance": i, "line": text}
         for t, s, i, text in rows]}
 
 
@@ -103,8 +103,8 @@ def _row(item: object) -> Line:
     stream = item.get("stream") or "stdout"
     if stream not in ("stdout", "stderr"):
         raise ValueError("'stream' must be stdout or stderr")
-    moment = datetime.fromisoformat(item["time"]) if isinstance(item.get("time"), str) else datetime.now(timezone.utc)
+    moment = datetime.fromisoformat(item["time"]) if isinstance(item.get("time"), str) else datetime.now(UTC)
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
     instance = item.get("instance")
     return moment, stream, str(instance)[:64] if instance is not None else None, line[:MAX_LINE_CHARS]

@@ -43,7 +43,7 @@ class LocalWebservice(Webservice):
     @classmethod
     def deploy(cls, workspace: Workspace, name: str, entry_script: str | os.PathLike, model_dir: str | os.PathLike | None = None,
                deployment_config: DeploymentConfiguration | None = None, spool_dir: str | os.PathLike | None = None,
-               timeout: float = 120.0) -> "LocalWebservice":
+               timeout: float = 120.0) -> LocalWebservice:
         """Create the service if needed, start its wrapper and wait until it is ready."""
         config = deployment_config or DeploymentConfiguration()
         try:
@@ -74,7 +74,7 @@ class LocalWebservice(Webservice):
     def __repr__(self) -> str:
         return f"LocalWebservice(name={self.name!r}, scoring_uri={self.scoring_uri!r}, state={self.state!r})"
 
-    def __enter__(self) -> "LocalWebservice":
+    def __enter__(self) -> LocalWebservice:
         return self
 
     def __exit__(self, *exc) -> None:

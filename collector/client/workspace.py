@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import httpx
 
@@ -32,7 +32,7 @@ class Workspace:
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
     @classmethod
-    def from_config(cls, path: str | os.PathLike | None = None, timeout: float = 60.0) -> "Workspace":
+    def from_config(cls, path: str | os.PathLike | None = None, timeout: float = 60.0) -> Workspace:
         """The workspace a config file describes: JSON `{"url": ..., "api_key": ...}` (either may be
         left out), as `insights` users keep it beside their code.
 
@@ -62,10 +62,10 @@ class Workspace:
         return response
 
     @property
-    def webservices(self) -> dict[str, "Webservice"]:
+    def webservices(self) -> dict[str, Webservice]:
         return {s["name"]: Webservice(self, s["name"], _data=s) for s in self.request("GET", "/api/services").json()}
 
-    def create_service(self, name: str, enable_app_insights: bool = True) -> "Webservice":
+    def create_service(self, name: str, enable_app_insights: bool = True) -> Webservice:
         data = self.request("POST", "/api/services", json={"name": name, "enable_app_insights": enable_app_insights}).json()
         return Webservice(self, name, _data=data)
 

@@ -26,6 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from collector.ingest.cap import ITEM_LIMIT
+from collector.ingest.item_ids import item_id_column
+from collector.ingest.quirks import metric_table
 from collector.ingest.stored_form import (
     ITEM_TYPES,
     NO_CLIENT_IP,
@@ -43,8 +45,6 @@ from collector.ingest.values import (
     parse_time,
     performance_bucket,
 )
-from collector.ingest.quirks import metric_table
-from collector.ingest.item_ids import item_id_column
 from collector.store.schema import TABLES
 
 _STRING = pa.string()

@@ -16,8 +16,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collector.ingest.rows import PreparedRows, prepare_rows
 from collector.ingest.prepare import Prepared, prepare_body, prepare_otlp, warm_up, worker_init
+from collector.ingest.rows import PreparedRows, prepare_rows
 from collector.store.services import Registry
 from collector.store.writer import Overloaded, Writer
 

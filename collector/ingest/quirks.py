@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import re
+
 from collector.ingest import values
 
 _SDK_METRICS = {"_OTELRESOURCE_", "Item_Success_Count", "Item_Dropped_Count", "Item_Retry_Count"}

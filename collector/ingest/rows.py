@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import orjson
 import pyarrow as pa
 
-from collector.ingest.values import ItemError, dumps_dynamic, parse_time
 from collector.ingest.item_ids import item_ids
+from collector.ingest.values import ItemError, dumps_dynamic, parse_time
 from collector.store.schema import SERVICE_COLUMN, TABLE_BY_ITEM_TYPE, TABLES, Table
 
 _CHECKS = {

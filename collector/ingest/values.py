@@ -8,7 +8,7 @@ naming the field.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 
@@ -22,7 +22,7 @@ class ItemError(ValueError):
 
 
 EPOCH = datetime(1970, 1, 1)
-EPOCH_UTC = EPOCH.replace(tzinfo=timezone.utc)
+EPOCH_UTC = EPOCH.replace(tzinfo=UTC)
 
 
 def parse_time(value: object, field: str) -> int:

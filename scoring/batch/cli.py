@@ -53,7 +53,7 @@ def run_command(
         root, files = inputs.list_files(settings.input)
     except JobSettingsError as error:
         err.print(f"[red]error:[/red] {error}", highlight=False)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     batches = inputs.mini_batches(root, files, settings.mini_batch_size)
     err.print(f"job [bold]{settings.job}[/bold]: {len(files)} files in {len(batches)} mini-batches, "
               f"{min(settings.workers, len(batches))} worker(s); logs in {settings.output}/logs"
@@ -81,7 +81,7 @@ def status_command(
         found = status.read(Workspace(), job, service)
     except InsightsError as error:
         err.print(f"[red]error:[/red] {error}", highlight=False)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     if not found.found:
         err.print(f"[red]error:[/red] the collector has no telemetry for job {job!r} (was it run with --service?)",
                   highlight=False)

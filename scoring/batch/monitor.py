@@ -12,8 +12,8 @@ import csv
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import psutil
 
@@ -35,7 +35,7 @@ class ResourceMonitor:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="resource-monitor", daemon=True)
 
-    def start(self) -> "ResourceMonitor":
+    def start(self) -> ResourceMonitor:
         if self.interval <= 0:
             return self
         self.folder.mkdir(parents=True, exist_ok=True)

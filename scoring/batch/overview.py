@@ -77,7 +77,7 @@ class ProgressBar:
         )
         self._task = self._progress.add_task("job", total=counts.created, failed=0, retries=0)
 
-    def __enter__(self) -> "ProgressBar":
+    def __enter__(self) -> ProgressBar:
         if self.enabled:
             self._progress.start()
         return self

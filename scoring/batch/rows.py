@@ -27,8 +27,8 @@ import io
 import os
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 KEY_COLUMN = "input_key"
 _TOKEN_BREAK = re.compile(r"[^\w.\-/\\]+")

@@ -16,7 +16,7 @@ import secrets
 import socket
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from scoring import config
@@ -66,7 +66,7 @@ class JobSettings:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_env(cls, environ=os.environ) -> "JobSettings":
+    def from_env(cls, environ=os.environ) -> JobSettings:
         return cls(**json.loads(environ[ENV_VAR]))
 
 
@@ -119,7 +119,7 @@ def default_job_name(script: str) -> str:
     """`<script>-<UTC time>-<4 hex>`: sortable, readable, and unique enough to find with
     `customDimensions.job == "..."`."""
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(script).stem)[:40] or "batch"
-    return f"{stem}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    return f"{stem}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
 def node_name() -> str:

@@ -112,7 +112,7 @@ class JobTelemetry:
                                        CONSOLE_SPOOL_MAX_BYTES, poll_interval=0.2)
         self.readers: list[PipeReader] = []
 
-    def start(self) -> "JobTelemetry":
+    def start(self) -> JobTelemetry:
         import httpx
 
         with httpx.Client(timeout=2, trust_env=False) as client:

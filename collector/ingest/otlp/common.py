@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
@@ -45,7 +45,7 @@ def attributes(key_values: Any) -> Attrs:
 
 def _time(unix_nano: int) -> str:
     """The exporter's timestamp: the float conversion and isoformat included, so both agree to the µs."""
-    moment = datetime.fromtimestamp(unix_nano / 1e9, tz=timezone.utc)
+    moment = datetime.fromtimestamp(unix_nano / 1e9, tz=UTC)
     return moment.isoformat().replace("+00:00", "Z")
 
 
