@@ -1,4 +1,5 @@
-"""A real collector process on 127.0.0.1 with its own data dir, for tests and benchmarks."""
+"""A real collector process on 127.0.0.1 with its own data dir, for tests and benchmarks; and the
+helpers every test collector offers (in_process.py has the other one)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,61 @@ def children(pid: int) -> list[tuple[int, str]]:
     return [(int(child), args) for child, _, args in (line.strip().partition(" ") for line in listing.splitlines())]
 
 
-class CollectorProcess:
+class CollectorHelpers:
+    """What tests do through a collector's HTTP API, over whatever `client()` reaches it by: a socket
+    (CollectorProcess) or the app itself (in_process.InProcessCollector)."""
+
+    url: str
+    admin_key: str
+    _http: httpx.Client | None = None
+
+    def client(self, headers: dict | None = None) -> httpx.Client:
+        raise NotImplementedError
+
+    @property
+    def http(self) -> httpx.Client:
+        """One client without a key, kept for the collector's life: for requests a test builds itself."""
+        if self._http is None:
+            self._http = self.client()
+        return self._http
+
+    @property
+    def admin(self) -> httpx.Client:
+        return self.client({"x-api-key": self.admin_key})
+
+    def create_service(self, prefix: str = "svc", enable_app_insights: bool = True) -> dict:
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"[:32]
+        with self.admin as client:
+            response = client.post("/api/services", json={"name": name, "enable_app_insights": enable_app_insights})
+        response.raise_for_status()
+        return response.json()
+
+    def connection_string(self, service: dict) -> str:
+        return service["connection_string"]
+
+    def import_rows(self, service: str, lines: list[bytes]) -> dict:
+        with self.admin as client:
+            response = client.post(f"/api/services/{service}/import", content=b"\n".join(lines))
+        response.raise_for_status()
+        return response.json()
+
+    def query(self, kql: str, service: str | None = None) -> list[dict]:
+        """Rows of a KQL query as dicts (through the public query API)."""
+        body = {"query": kql, **({"service": service} if service else {})}
+        with self.admin as client:
+            response = client.post("/v1/apps/default/query", json=body)
+        response.raise_for_status()
+        table = response.json()["tables"][0]
+        names = [c["name"] for c in table["columns"]]
+        return [dict(zip(names, row)) for row in table["rows"]]
+
+    def _close_http(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+
+class CollectorProcess(CollectorHelpers):
     def __init__(self, data_dir: Path, port: int | None = None, admin_key: str = "test-admin-key", env: dict | None = None):
         self.extra_env = env or {}
         self.data_dir = Path(data_dir)
@@ -64,11 +119,13 @@ class CollectorProcess:
 
     def kill(self) -> None:
         """kill -9: no shutdown hook runs, as in a crash."""
+        self._close_http()
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
         self.log.close()
 
     def stop(self) -> None:
+        self._close_http()
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -78,32 +135,5 @@ class CollectorProcess:
                 return
         self.log.close()
 
-    @property
-    def admin(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"x-api-key": self.admin_key}, timeout=60)
-
-    def create_service(self, prefix: str = "svc", enable_app_insights: bool = True) -> dict:
-        name = f"{prefix}-{uuid.uuid4().hex[:8]}"[:32]
-        with self.admin as client:
-            response = client.post("/api/services", json={"name": name, "enable_app_insights": enable_app_insights})
-        response.raise_for_status()
-        return response.json()
-
-    def connection_string(self, service: dict) -> str:
-        return service["connection_string"]
-
-    def import_rows(self, service: str, lines: list[bytes]) -> dict:
-        with self.admin as client:
-            response = client.post(f"/api/services/{service}/import", content=b"\n".join(lines))
-        response.raise_for_status()
-        return response.json()
-
-    def query(self, kql: str, service: str | None = None) -> list[dict]:
-        """Rows of a KQL query as dicts (through the public query API)."""
-        body = {"query": kql, **({"service": service} if service else {})}
-        with self.admin as client:
-            response = client.post("/v1/apps/default/query", json=body)
-        response.raise_for_status()
-        table = response.json()["tables"][0]
-        names = [c["name"] for c in table["columns"]]
-        return [dict(zip(names, row)) for row in table["rows"]]
+    def client(self, headers: dict | None = None) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)

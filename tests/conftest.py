@@ -23,3 +23,14 @@ def collector(tmp_path_factory):
     process = CollectorProcess(tmp_path_factory.mktemp("collector") / "data").start()
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="session")
+def app_collector(tmp_path_factory):
+    """The collector's app in this process (see in_process.py), for the session; each test makes its
+    own service(s). For tests of answers and stored rows over HTTP that need no real socket."""
+    from in_process import InProcessCollector  # imports the app: only for the tests that use it
+
+    collector = InProcessCollector(tmp_path_factory.mktemp("app-collector") / "data").start()
+    yield collector
+    collector.stop()
