@@ -14,8 +14,8 @@ from dashboard.views.services import mask
 
 
 @pytest.mark.parametrize("value", ['POST /score', 'say "hi"', "back\\slash", "it's", "new\nline", "x\" | take 1 //"])
-def test_kql_string_round_trips_through_the_collector(collector, value):
-    assert collector.query(f"print s={kql_text.string(value)}") == [{"s": value}]
+def test_kql_string_round_trips_through_the_collector(app_collector, value):
+    assert app_collector.query(f"print s={kql_text.string(value)}") == [{"s": value}]
 
 
 def test_caret_points_at_the_column():

@@ -6,11 +6,11 @@ from exported import assert_exactly_once, check_names, folder_blobs, items_of
 from items import lines, mixed_items
 
 
-def test_export_run_writes_every_item_once_in_the_app_insights_layout(exporting, tmp_path):
-    service = exporting.create_service("exp-folder")
+def test_export_run_writes_every_item_once_in_the_app_insights_layout(app_collector, tmp_path):
+    service = app_collector.create_service("exp-folder")
     items = mixed_items(3_000, seed=1)
-    exporting.import_rows(service["name"], lines(items))
-    with exporting.admin as client:
+    app_collector.import_rows(service["name"], lines(items))
+    with app_collector.admin as client:
         client.put(f"/api/services/{service['name']}/export",
                    json={"destination": str(tmp_path), "enabled": False, "max_items_per_blob": 200}).raise_for_status()
         run = client.post(f"/api/services/{service['name']}/export/run", params={"wait": "true"}).json()
@@ -25,11 +25,11 @@ def test_export_run_writes_every_item_once_in_the_app_insights_layout(exporting,
     assert not list(tmp_path.rglob("*.tmp")), "staging files left behind"
 
 
-def test_items_carry_every_stored_column_and_the_type_folder_matches(exporting, tmp_path):
-    service = exporting.create_service("exp-columns")
+def test_items_carry_every_stored_column_and_the_type_folder_matches(app_collector, tmp_path):
+    service = app_collector.create_service("exp-columns")
     items = mixed_items(60, seed=2)
-    exporting.import_rows(service["name"], lines(items))
-    _export_to(exporting, service, tmp_path)
+    app_collector.import_rows(service["name"], lines(items))
+    _export_to(app_collector, service, tmp_path)
     from collector.store.schema import TABLE_BY_ITEM_TYPE
     from items import RECORD_TYPE_OF
 
@@ -47,17 +47,17 @@ def test_items_carry_every_stored_column_and_the_type_folder_matches(exporting, 
                 assert exported[key] == value, (key, exported[key], value)
 
 
-def test_an_exported_blob_imports_back_losslessly(exporting, tmp_path):
+def test_an_exported_blob_imports_back_losslessly(app_collector, tmp_path):
     """export(import(export(x))) == export(x): the export format is exactly what import reads."""
-    source = exporting.create_service("exp-rt-src")
-    copy = exporting.create_service("exp-rt-copy")
-    exporting.import_rows(source["name"], lines(mixed_items(600, seed=3)))
-    _export_to(exporting, source, tmp_path / "first")
+    source = app_collector.create_service("exp-rt-src")
+    copy = app_collector.create_service("exp-rt-copy")
+    app_collector.import_rows(source["name"], lines(mixed_items(600, seed=3)))
+    _export_to(app_collector, source, tmp_path / "first")
     first = folder_blobs(tmp_path / "first")
     for data in first.values():
-        result = exporting.import_rows(copy["name"], data.splitlines())
+        result = app_collector.import_rows(copy["name"], data.splitlines())
         assert result["errors"] == []
-    _export_to(exporting, copy, tmp_path / "second")
+    _export_to(app_collector, copy, tmp_path / "second")
     second = folder_blobs(tmp_path / "second")
     key = lambda item: item["itemId"]  # noqa: E731
     assert sorted(items_of(second), key=key) == sorted(items_of(first), key=key)

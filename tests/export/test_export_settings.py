@@ -3,9 +3,9 @@
 import pytest
 
 
-def test_defaults_before_any_put(exporting):
-    service = exporting.create_service("exp-defaults")
-    with exporting.admin as client:
+def test_defaults_before_any_put(app_collector):
+    service = app_collector.create_service("exp-defaults")
+    with app_collector.admin as client:
         settings = client.get(f"/api/services/{service['name']}/export").json()
     assert settings["configured"] is False
     assert settings["types"] == ["Requests", "Messages", "Exceptions", "Rdd", "Event", "Metrics"]
@@ -13,11 +13,11 @@ def test_defaults_before_any_put(exporting):
     assert settings["destination"] is None  # the collector's <data-dir>/blob/
 
 
-def test_put_then_get_round_trips(exporting, tmp_path):
-    service = exporting.create_service("exp-settings")
+def test_put_then_get_round_trips(app_collector, tmp_path):
+    service = app_collector.create_service("exp-settings")
     body = {"destination": f"file://{tmp_path}/out", "types": ["messages", "Requests"], "interval_seconds": 5,
             "enabled": False, "retention_days": 30}
-    with exporting.admin as client:
+    with app_collector.admin as client:
         put = client.put(f"/api/services/{service['name']}/export", json=body)
         got = client.get(f"/api/services/{service['name']}/export").json()
     assert put.status_code == 200, put.text
@@ -53,9 +53,9 @@ CONNECTION = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;Account
         ([1, 2], "body"),
     ],
 )
-def test_invalid_settings_are_400_naming_the_field(exporting, body, field):
-    service = exporting.create_service("exp-invalid")
-    with exporting.admin as client:
+def test_invalid_settings_are_400_naming_the_field(app_collector, body, field):
+    service = app_collector.create_service("exp-invalid")
+    with app_collector.admin as client:
         response = client.put(f"/api/services/{service['name']}/export", json=body)
         unchanged = client.get(f"/api/services/{service['name']}/export").json()
     assert response.status_code == 400, response.text
@@ -64,22 +64,20 @@ def test_invalid_settings_are_400_naming_the_field(exporting, body, field):
     assert unchanged["configured"] is False
 
 
-def test_body_that_is_not_json_is_400(exporting):
-    service = exporting.create_service("exp-notjson")
-    with exporting.admin as client:
+def test_body_that_is_not_json_is_400(app_collector):
+    service = app_collector.create_service("exp-notjson")
+    with app_collector.admin as client:
         response = client.put(f"/api/services/{service['name']}/export", content=b"{nope")
     assert response.status_code == 400
     assert response.json()["field"] == "body"
 
 
-def test_unknown_service_is_404_and_keys_are_checked(exporting):
-    with exporting.admin as client:
+def test_unknown_service_is_404_and_keys_are_checked(app_collector):
+    with app_collector.admin as client:
         assert client.get("/api/services/no-such-service/export").status_code == 404
         assert client.put("/api/services/no-such-service/export", json={}).status_code == 404
         assert client.post("/api/services/no-such-service/export/run").status_code == 404
-    service = exporting.create_service("exp-auth")
-    import httpx
-
-    with httpx.Client(base_url=exporting.url, headers={"x-api-key": service["api_key"]}) as as_service:
+    service = app_collector.create_service("exp-auth")
+    with app_collector.client({"x-api-key": service["api_key"]}) as as_service:
         assert as_service.get(f"/api/services/{service['name']}/export").status_code == 403
-    assert httpx.get(f"{exporting.url}/api/export/status").status_code == 401
+    assert app_collector.http.get("/api/export/status").status_code == 401

@@ -2,7 +2,6 @@
 
 import logging
 
-import httpx
 import pytest
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
@@ -80,10 +79,10 @@ def test_logs_and_metrics(collector):
     assert (metric["name"], metric["value"]) == ("predictions", 7)
 
 
-def test_unknown_key_and_garbage_are_refused_clearly(collector):
-    service = collector.create_service("otlp-bad")
+def test_unknown_key_and_garbage_are_refused_clearly(app_collector):
+    service = app_collector.create_service("otlp-bad")
     headers = {"content-type": "application/x-protobuf"}
-    response = httpx.post(f"{collector.url}/v1/traces", content=b"", headers={**headers, "x-instrumentation-key": "nope"})
+    response = app_collector.http.post("/v1/traces", content=b"", headers={**headers, "x-instrumentation-key": "nope"})
     assert response.status_code == 401 and "invalid instrumentation key" in response.text
-    response = httpx.post(f"{collector.url}/v1/traces", content=b"\xff\x00garbage", headers={**headers, **_headers(service)})
+    response = app_collector.http.post("/v1/traces", content=b"\xff\x00garbage", headers={**headers, **_headers(service)})
     assert response.status_code == 400 and response.json()["message"]
