@@ -5,9 +5,9 @@ calls became dependencies and carried the trace on."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from wait import rows_eventually
 
 from collector.client import ApiError, CollectorUnreachable, Webservice, Workspace
-from wait import rows_eventually
 
 
 def insights(collector, *args, check=True):
@@ -86,7 +86,7 @@ def test_sdk_in_the_shape_azure_ml_users_know(collector):
 
 def test_unreachable_collector_says_what_to_run():
     with pytest.raises(CollectorUnreachable, match="insights up"):
-        Workspace("http://127.0.0.1:9", api_key="x").webservices
+        _ = Workspace("http://127.0.0.1:9", api_key="x").webservices
 
 
 def test_missing_key_names_every_place_looked_at(collector, tmp_path):
@@ -125,7 +125,8 @@ def _seed_prints(collector, service):
 def test_query_command_in_every_format(collector):
     service = collector.create_service("cli-query")
     _seed_prints(collector, service)
-    kql = 'traces | where customDimensions contains "input" | project timestamp, out = toint(customDimensions.Contents.output) | order by timestamp asc'
+    kql = ('traces | where customDimensions contains "input" '
+           '| project timestamp, out = toint(customDimensions.Contents.output) | order by timestamp asc')
     as_json = json.loads(insights(collector, "query", "--service", service["name"], "--format", "json", kql).stdout)
     assert as_json == [{"timestamp": f"2026-11-23T16:5{i}:00Z", "out": i * 2} for i in range(3)]
     as_csv = insights(collector, "query", "--service", service["name"], "--format", "csv", kql).stdout.splitlines()

@@ -4,7 +4,6 @@ the command line shows it (exit 2), as soon as a worker meets it otherwise (exit
 from __future__ import annotations
 
 import pytest
-
 from batch_jobs import SCRIPTS, batch_command
 
 

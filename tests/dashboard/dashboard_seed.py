@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -70,7 +70,7 @@ def rows(count: int, minutes: float = 60, seed: int = 7, requests_only: bool = F
     """`count` requests (with their dependencies, traces and exceptions unless requests_only),
     as JSON lines, timestamps spread evenly over the last `minutes`."""
     rng = random.Random(seed)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     step = timedelta(minutes=minutes) / max(count, 1)
     for index in range(count):
         moment = now - step * (count - index)

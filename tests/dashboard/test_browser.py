@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from collector_process import CollectorProcess, free_port
 from dashboard_seed import SEEDED_REQUESTS, seed_service
+
 from dashboard.launcher import run_dashboard, stop_dashboard, url, wait_ready
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

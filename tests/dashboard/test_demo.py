@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 
 import httpx
-
 from collector_process import free_port
+
 from insights.demo import SERVICE, Demo
 
 EXPECTED = {

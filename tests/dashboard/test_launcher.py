@@ -10,6 +10,7 @@ import sys
 import time
 
 from collector_process import free_port
+
 from dashboard.launcher import run_dashboard, stop_dashboard, wait_ready
 
 PARENT = """

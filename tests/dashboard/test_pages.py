@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import httpx
-from streamlit.testing.v1 import AppTest
-
 from collector_process import CollectorProcess, free_port
 from dashboard_seed import APP, SEEDED_REQUESTS
+from streamlit.testing.v1 import AppTest
 
 
 def figures(at: AppTest) -> dict[str, dict]:

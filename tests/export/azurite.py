@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import subprocess
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-
 from collector_process import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,7 +31,7 @@ class Azurite:
         )
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30.0) -> "Azurite":
+    def start(self, timeout: float = 30.0) -> Azurite:
         if not BINARY.exists():
             raise RuntimeError(f"{BINARY} is missing: run `npm ci` in {REPO} (package.json installs azurite)")
         self.log = open(self.location / "azurite.log", "ab")
@@ -76,7 +75,7 @@ class Azurite:
         from azure.storage.blob import generate_container_sas
 
         token = generate_container_sas(ACCOUNT, container, account_key=ACCOUNT_KEY, permission=permission,
-                                       expiry=datetime.now(timezone.utc) + timedelta(hours=2))
+                                       expiry=datetime.now(UTC) + timedelta(hours=2))
         return f"{self.endpoint}/{container}?{token}"
 
     def blobs(self, container: str) -> dict[str, bytes]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
@@ -19,7 +19,7 @@ RECORD_TYPE_OF = {"request": "Requests", "trace": "Messages", "exception": "Exce
 def mixed_items(count: int, seed: int = 7, now: datetime | None = None, max_age_days: float = 3.0) -> list[dict]:
     """`count` items cycling through the six exported types, each with a unique itemId."""
     rng = random.Random(seed)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     makers = (_request, _trace, _dependency, _exception, _event, _metric)
     items = []
     for index in range(count):

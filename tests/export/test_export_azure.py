@@ -5,7 +5,6 @@ nothing is skipped once it is back."""
 import uuid
 
 import pytest
-
 from collector_process import free_port
 from exported import assert_exactly_once, check_names, items_of, wait_status
 from items import lines, mixed_items

@@ -1,10 +1,10 @@
 """`insights export configure|run|status` against a real collector (the typer app the CLI mounts)."""
 
+from exported import folder_blobs, items_of
+from items import lines, mixed_items
 from typer.testing import CliRunner
 
-from exported import folder_blobs, items_of
 from exporters.cli import export_app
-from items import lines, mixed_items
 
 
 def _invoke(exporting, *args):

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import orjson
 import pytest
+from exported import assert_exactly_once, items_of
+from items import mixed_items
 
-from collector.store.database import Store
 from collector.ingest.rows import row_from_json
+from collector.store.database import Store
 from collector.store.schema import SERVICE_COLUMN, TABLES
 from collector.store.services import Registry
-from exported import assert_exactly_once, items_of
 from exporters.scheduler import ExportScheduler
 from exporters.settings import validate
 from exporters.sinks import MemorySink
-from items import mixed_items
 
 
 class Crash(RuntimeError):

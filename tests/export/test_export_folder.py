@@ -1,7 +1,6 @@
 """Export to a folder: the layout, every stored column, and a lossless round trip through import."""
 
 import orjson
-
 from exported import assert_exactly_once, check_names, folder_blobs, items_of
 from items import lines, mixed_items
 
@@ -30,8 +29,9 @@ def test_items_carry_every_stored_column_and_the_type_folder_matches(app_collect
     items = mixed_items(60, seed=2)
     app_collector.import_rows(service["name"], lines(items))
     _export_to(app_collector, service, tmp_path)
-    from collector.store.schema import TABLE_BY_ITEM_TYPE
     from items import RECORD_TYPE_OF
+
+    from collector.store.schema import TABLE_BY_ITEM_TYPE
 
     by_id = {item["itemId"]: item for item in items}
     for name, data in folder_blobs(tmp_path).items():

@@ -1,6 +1,6 @@
 """The blob format in isolation: names, and NDJSON that any JSON parser reads."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import duckdb
 import orjson
@@ -10,7 +10,7 @@ from exporters.formats import BlobRange, blob_name, write_ndjson
 
 
 def test_blob_name_follows_the_app_insights_layout_and_is_fixed_by_the_range():
-    written = datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
+    written = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
     name = blob_name("my-svc", "0a1b2c3d-0000-4000-8000-00000000abcd", "Requests", BlobRange(11, 250, 200), written)
     assert name == ("my-svc_0a1b2c3d000040008000" "00000000abcd/Requests/2026-03-04/05/"
                     "0000000000000011-0000000000000250_20260304_050607.blob")

@@ -14,9 +14,8 @@ import uuid
 from functools import lru_cache
 
 import pytest
-
-from exported import assert_exactly_once, check_names, folder_blobs, items_of, wait_status
 from collector_process import CollectorProcess
+from exported import assert_exactly_once, check_names, folder_blobs, items_of, wait_status
 from items import lines, mixed_items
 
 ITEMS = 200_000

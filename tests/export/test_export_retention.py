@@ -1,6 +1,6 @@
 """Retention: rows older than retention_days go, but with export on, only rows already exported."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from exported import wait_status
 from items import lines, mixed_items
@@ -12,7 +12,7 @@ def _only(items, item_type):
 
 def _old(count, seed):
     """Items 5 to 9 days old."""
-    return mixed_items(count, seed=seed, now=datetime.now(timezone.utc) - timedelta(days=5), max_age_days=4)
+    return mixed_items(count, seed=seed, now=datetime.now(UTC) - timedelta(days=5), max_age_days=4)
 
 
 def test_retention_deletes_old_rows_only_once_exported(app_collector, tmp_path):

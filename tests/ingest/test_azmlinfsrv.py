@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from collector_process import NO_PHONE_HOME, free_port
 from wait import rows_eventually
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from collector_process import CollectorProcess
 from loader import ITEMS_PER_BATCH
 

@@ -8,7 +8,6 @@ from opencensus.ext.azure.trace_exporter import AzureExporter
 from opencensus.trace.samplers import AlwaysOnSampler
 from opencensus.trace.span import SpanKind
 from opencensus.trace.tracer import Tracer
-
 from wait import rows_eventually
 
 
@@ -29,7 +28,7 @@ def test_log_handler_lands_traces_and_exceptions(collector):
     logger.addHandler(handler)
     logger.warning("low confidence %s", 0.42, extra={"custom_dimensions": {"input": {"data": [1, 2]}, "score": 0.42}})
     try:
-        1 / 0
+        1 / 0  # noqa: B018 (the exception is the point)
     except ZeroDivisionError:
         logger.exception("scoring failed", extra={"custom_dimensions": {"request_id": "r-1"}})
     handler.flush()

@@ -3,7 +3,7 @@
 The differential tests make spans, log records and metric points with the real OpenTelemetry SDK and
 convert the SAME objects twice: (a) with the Azure exporter's own conversion, serialised exactly as it
 posts them, and (b) through the OTLP protobuf encoder, `decode_otlp` and `*_to_envelopes`. The two
-must agree field by field, except for what `collector/ingest/otlp.py` documents as different:
+must agree field by field, except for what `collector/ingest/otlp/` documents as different:
 the sender-process facts (`ai.internal.sdkVersion`, `ai.device.id`, `ai.device.locale`) and the
 duration's precision (microseconds instead of milliseconds).
 """
@@ -24,6 +24,13 @@ os.environ.setdefault("APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED", "true")
 os.environ.setdefault("APPLICATIONINSIGHTS_SDKSTATS_DISABLED", "true")
 
 import pytest
+from azure.monitor.opentelemetry.exporter import (
+    AzureMonitorLogExporter,
+    AzureMonitorMetricExporter,
+    AzureMonitorTraceExporter,
+)
+from azure.monitor.opentelemetry.exporter._generated.exporter._utils.model_base import SdkJSONEncoder
+from azure.monitor.opentelemetry.exporter.export.metrics._exporter import APPLICATION_INSIGHTS_METRIC_TEMPORALITIES
 from google.protobuf import json_format
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -43,13 +50,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
-from azure.monitor.opentelemetry.exporter import (
-    AzureMonitorLogExporter,
-    AzureMonitorMetricExporter,
-    AzureMonitorTraceExporter,
-)
-from azure.monitor.opentelemetry.exporter._generated.exporter._utils.model_base import SdkJSONEncoder
-from azure.monitor.opentelemetry.exporter.export.metrics._exporter import APPLICATION_INSIGHTS_METRIC_TEMPORALITIES
 from collector.ingest.otlp import (
     OtlpContentTypeError,
     OtlpDecodeError,
@@ -474,7 +474,7 @@ def test_log_inside_span_and_outside(logging_otel, tracing):
 
 def test_log_with_exception(logging_otel):
     try:
-        1 / 0
+        1 / 0  # noqa: B018 (the exception is the point)
     except ZeroDivisionError:
         logging_otel.logger.exception("scoring failed", extra={"request_id": "r-1"})
     otel_logger = logging_otel.provider.get_logger("raw")

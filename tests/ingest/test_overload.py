@@ -5,7 +5,6 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-
 from collector_process import CollectorProcess, children
 from loader import ITEMS_PER_BATCH, batch_body
 

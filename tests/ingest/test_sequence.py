@@ -6,8 +6,8 @@ import re
 import time
 from collections import Counter
 
-from collector.store.database import Store
 from collector.ingest.item_ids import item_ids
+from collector.store.database import Store
 from collector.store.schema import TABLES
 
 

@@ -5,9 +5,7 @@ import json
 import zlib
 
 import pytest
-
 from wait import rows_eventually
-
 
 
 def message(ikey: str, text: str = "hello", **extra) -> dict:

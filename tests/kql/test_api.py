@@ -15,8 +15,7 @@ import orjson
 import pytest
 from azure.core.credentials import AccessToken, AzureKeyCredential
 from azure.core.pipeline.policies import AzureKeyCredentialPolicy
-from azure.monitor.query import LogsQueryClient, LogsQueryPartialResult, LogsQueryResult, LogsQueryStatus
-from azure.monitor.query import LogsBatchQuery
+from azure.monitor.query import LogsBatchQuery, LogsQueryClient, LogsQueryPartialResult, LogsQueryResult, LogsQueryStatus
 
 from .server import serve_router
 

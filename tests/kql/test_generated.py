@@ -76,7 +76,8 @@ def operators(draw):
         "project-away": f"project-away {column}",
         "project-rename": f"project-rename y = {column}",
         "mv-expand": f"mv-expand {column}",
-        "join": f"join kind={draw(st.sampled_from(['inner', 'leftouter', 'leftanti', 'rightsemi', 'innerunique']))} ({draw(st.sampled_from(TABLES))}) on {column}",
+        "join": f"join kind={draw(st.sampled_from(['inner', 'leftouter', 'leftanti', 'rightsemi', 'innerunique']))} "
+                f"({draw(st.sampled_from(TABLES))}) on {column}",
         "union": f"union {draw(st.sampled_from(TABLES))}",
         "render": "render timechart",
         "getschema": "getschema",

@@ -5,7 +5,6 @@ import json
 import time
 
 import httpx
-
 from collector_process import CollectorProcess
 
 

@@ -6,7 +6,6 @@ import uuid
 
 import httpx
 import pytest
-
 from downstream import downstream_service
 from telemetry_rows import rows, wait_for
 

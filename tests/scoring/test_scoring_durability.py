@@ -10,14 +10,14 @@ import uuid
 
 import httpx
 import pytest
+from collector_process import CollectorProcess, children
+from telemetry_rows import wait_for
 from typer.testing import CliRunner
+from wrapper_process import Wrapper
 
 from collector.client import Webservice, Workspace
 from scoring.__main__ import app as scoring_cli
 from scoring.supervisor import BACKGROUND_NICE
-from telemetry_rows import wait_for
-from collector_process import CollectorProcess, children
-from wrapper_process import Wrapper
 
 REQUESTS = 40
 

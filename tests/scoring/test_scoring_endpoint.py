@@ -7,7 +7,6 @@ import time
 import uuid
 
 import httpx
-
 from telemetry_rows import wait_for
 
 

@@ -3,7 +3,6 @@ and inference-schema decorators with their 415/400 answers and /swagger.json."""
 
 import httpx
 import pytest
-
 from wrapper_process import Wrapper
 
 

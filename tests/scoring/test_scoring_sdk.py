@@ -5,6 +5,7 @@ import json
 import time
 
 import pytest
+from wrapper_process import SCRIPTS
 
 from collector.api.wrappers import STALE_AFTER_S, Report, Reports
 from collector.client import (
@@ -17,7 +18,6 @@ from collector.client import (
     Workspace,
     resolve_collector,
 )
-from wrapper_process import SCRIPTS
 
 
 def _until(check, timeout=10.0):

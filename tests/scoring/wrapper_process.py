@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from collector_process import NO_PHONE_HOME, free_port
 
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -29,7 +28,7 @@ class Wrapper:
         self.process: subprocess.Popen | None = None
         self.log_path = self.spool_dir.parent / f"wrapper-{self.port}.log"
 
-    def start(self, wait_ready: bool = True, timeout: float = 30.0) -> "Wrapper":
+    def start(self, wait_ready: bool = True, timeout: float = 30.0) -> Wrapper:
         env = {**os.environ, **NO_PHONE_HOME, "APPLICATIONINSIGHTS_CONNECTION_STRING": self.service["connection_string"],
                **self.env}
         command = [sys.executable, "-m", "scoring", "score", "--entry_script", self.script, "--port", str(self.port),
