@@ -1,4 +1,5 @@
-"""The admin key: INSIGHTS_API_KEY when set, else generated once and kept in the data dir.
+"""The admin key: INSIGHTS_API_KEY when set (CollectorSettings.admin_key), else generated once and kept
+in the data dir.
 
 The collector loads (or creates) it here; clients find it with collector.client.resolve_collector,
 which reads it without ever creating one."""
@@ -13,11 +14,11 @@ KEY_FILENAME = "admin.key"
 ENV_VAR = "INSIGHTS_API_KEY"
 
 
-def load_or_create(data_dir: Path) -> tuple[str, bool]:
-    """(key, created): created is True the first time, when the key was just generated."""
-    from_env = os.environ.get(ENV_VAR)
-    if from_env:
-        return from_env, False
+def load_or_create(data_dir: Path, given: str | None = None) -> tuple[str, bool]:
+    """(key, created): `given` (INSIGHTS_API_KEY, as CollectorSettings read it) when set, else the data
+    dir's key; created is True the first time, when the key was just generated."""
+    if given:
+        return given, False
     path = Path(data_dir) / KEY_FILENAME
     if path.exists():
         return path.read_text().strip(), False

@@ -58,10 +58,10 @@ def create_app(settings: CollectorSettings, extensions: Sequence[Extension] = ()
         app.state.settings = settings
         app.state.store = store
         app.state.registry = registry
-        app.state.admin_key, _ = admin_key.load_or_create(settings.data_dir)
+        app.state.admin_key, _ = admin_key.load_or_create(settings.data_dir, settings.admin_key)
         app.state.public_url = settings.public_url
         app.state.query_timeout_s = settings.query_timeout_s
-        app.state.pipeline = Pipeline(registry, store.writer, settings.data_dir / "blob")
+        app.state.pipeline = Pipeline(registry, store.writer, settings.data_dir / "blob", settings.ingest_workers)
         app.state.extensions = {}
         core = Core(settings, store, registry)
         for extension in extensions:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from collector import admin_key
 from collector.store.database import DEFAULT_MAX_PENDING_ROWS
 from collector.store.writer import CHECKPOINT_WAL_BYTES
 
@@ -27,12 +28,17 @@ class CollectorSettings:
     """DuckDB's memory_limit for all queries and the writer together (its default: 80% of RAM)."""
     max_pending_rows: int = DEFAULT_MAX_PENDING_ROWS
     checkpoint_wal_bytes: int = CHECKPOINT_WAL_BYTES
+    admin_key: str | None = None
+    """The admin key; when None, the data dir's admin.key (made on first start)."""
+    ingest_workers: int | None = None
+    """Processes that prepare large bodies (None: one per CPU)."""
 
     @classmethod
     def from_env(cls, data_dir: Path, public_url: str | None = None,
                  environ: Mapping[str, str] = os.environ) -> CollectorSettings:
-        """INSIGHTS_QUERY_TIMEOUT_S, INSIGHTS_MEMORY_LIMIT, INSIGHTS_MAX_PENDING_ROWS and
-        INSIGHTS_CHECKPOINT_WAL_BYTES, each falling back to its default when unset."""
+        """INSIGHTS_QUERY_TIMEOUT_S, INSIGHTS_MEMORY_LIMIT, INSIGHTS_MAX_PENDING_ROWS,
+        INSIGHTS_CHECKPOINT_WAL_BYTES, INSIGHTS_API_KEY and INSIGHTS_INGEST_WORKERS, each falling
+        back to its default when unset."""
         return cls(
             data_dir=Path(data_dir),
             public_url=public_url,
@@ -40,4 +46,6 @@ class CollectorSettings:
             memory_limit=environ.get("INSIGHTS_MEMORY_LIMIT") or None,
             max_pending_rows=int(environ.get("INSIGHTS_MAX_PENDING_ROWS", DEFAULT_MAX_PENDING_ROWS)),
             checkpoint_wal_bytes=int(environ.get("INSIGHTS_CHECKPOINT_WAL_BYTES", CHECKPOINT_WAL_BYTES)),
+            admin_key=environ.get(admin_key.ENV_VAR) or None,
+            ingest_workers=int(environ["INSIGHTS_INGEST_WORKERS"]) if environ.get("INSIGHTS_INGEST_WORKERS") else None,
         )

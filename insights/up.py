@@ -3,8 +3,6 @@ beside it, on the embedded store."""
 
 from __future__ import annotations
 
-import os
-
 from rich.console import Console
 
 from collector import admin_key
@@ -18,11 +16,11 @@ console = Console()
 def start_all(settings: CollectorSettings, host: str, port: int, dashboard_port: int | None) -> None:
     """Run until stopped: the collector in this process, the dashboard (unless `dashboard_port` is
     None) in a child process that stops with it."""
-    key, created = admin_key.load_or_create(settings.data_dir)
+    key, created = admin_key.load_or_create(settings.data_dir, settings.admin_key)
     url = f"http://{host}:{port}"
     console.print(f"[bold]Endpoint Insights[/bold] collector on [cyan]{url}[/cyan] (API docs at {url}/docs)")
     console.print(f"data dir: {settings.data_dir.resolve()}")
-    source = "INSIGHTS_API_KEY" if os.environ.get(admin_key.ENV_VAR) else str(settings.data_dir / admin_key.KEY_FILENAME)
+    source = admin_key.ENV_VAR if settings.admin_key else str(settings.data_dir / admin_key.KEY_FILENAME)
     console.print(f"admin key ({'new, ' if created else ''}from {source}): [yellow]{key}[/yellow]")
     console.print("create a service: [bold]insights service create my-service[/bold]")
     dashboard = None

@@ -17,7 +17,6 @@ import anyio.from_thread
 import httpx
 from collector_process import CollectorHelpers
 
-from collector import admin_key as admin_keys
 from collector.server import create_app
 from collector.settings import CollectorSettings
 from exporters import ExportExtension
@@ -57,18 +56,15 @@ class InProcessCollector(CollectorHelpers):
         self._transport: AppTransport | None = None
 
     def start(self) -> InProcessCollector:
-        # The key file, as an operator would leave it: the app reads it at startup (collector/admin_key.py)
-        # and the test process's environment stays as it is.
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        (self.data_dir / admin_keys.KEY_FILENAME).write_text(self.admin_key + "\n")
-        self.app = create_app(CollectorSettings(data_dir=self.data_dir), [ExportExtension()])
+        # One ingestion worker: the large-body path is exercised, at half the start-up of one per CPU.
+        settings = CollectorSettings(data_dir=self.data_dir, admin_key=self.admin_key, ingest_workers=1)
+        self.app = create_app(settings, [ExportExtension()])
         with self._stack as stack:  # closed here only if the startup fails
             portal = stack.enter_context(anyio.from_thread.start_blocking_portal())
             # The lifespan Starlette's router runs on `lifespan.startup`; here its errors raise in start().
             stack.enter_context(portal.wrap_async_context_manager(self.app.router.lifespan_context(self.app)))
             self._stack = stack.pop_all()
         self._transport = AppTransport(self.app, portal)
-        self.admin_key = self.app.state.admin_key  # INSIGHTS_API_KEY, when the environment sets it, wins
         return self
 
     def stop(self) -> None:
