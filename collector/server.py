@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 
 from collector import admin_key
-from collector.api import logs, otlp, query, services, track, wrappers
+from collector.api import dashboard_tokens, logs, otlp, query, services, track, wrappers
 from collector.api.responses import JSONResponse
 from collector.extensions import Core, Extension
 from collector.ingest.pipeline import Pipeline
@@ -84,7 +84,7 @@ def create_app(settings: CollectorSettings, extensions: Sequence[Extension] = ()
         default_response_class=JSONResponse,
     )
     app.state.ready = False
-    routers = [track.router, otlp.router, services.router, query.router, logs.router, wrappers.router]
+    routers = [track.router, otlp.router, services.router, query.router, logs.router, wrappers.router, dashboard_tokens.router]
     for router in routers + [router for extension in extensions for router in extension.routers]:
         app.include_router(router)
     app.add_exception_handler(ServiceError, _service_error)
