@@ -1,9 +1,10 @@
-"""The dashboard's entry point (`streamlit run dashboard/app.py`): page setup, the sidebar's
-pickers, and the pages. The collector's URL and key come from the environment (see launcher.py)."""
+"""The dashboard's entry point (`streamlit run dashboard/app.py`): page setup, the sign-in gate,
+the sidebar's pickers, and the pages. The collector's URL comes from the environment (see
+launcher.py); the key from whoever signs in (see login.py), never from the environment."""
 
 import streamlit as st
 
-from dashboard import collector_api, selection
+from dashboard import login, selection
 
 PAGES = (
     ("views/overview.py", "Overview", ":material/monitoring:"),
@@ -18,9 +19,11 @@ PAGES = (
 
 def main() -> None:
     st.set_page_config(page_title="Endpoint Insights", page_icon=":material/monitoring:", layout="wide")
+    link = login.gate()  # stops this run, before any page or collector call, unless signed in
+    login.account(link)
     page = st.navigation([st.Page(path, title=title, icon=icon, default=index == 0)
                           for index, (path, title, icon) in enumerate(PAGES)])
-    st.session_state["_selection"] = selection.sidebar(collector_api.link_from_environment())
+    st.session_state["_selection"] = selection.sidebar(link)
     page.run()
 
 

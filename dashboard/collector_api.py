@@ -1,21 +1,25 @@
-"""The dashboard's only way to the data: the collector's HTTP API, through the SDK's Workspace.
+"""The dashboard's only way to the data: the collector's HTTP API, with the signed-in session's key.
 
-Everything a page shows comes from here, cached for a few seconds (st.cache_data) so reruns,
-page switches and auto-refresh do not repeat identical queries. The Overview's queries run in
-parallel threads inside one cached call: the collector answers each from its own read cursor, so
-the page waits for the slowest query rather than their sum.
+The dashboard has no key of its own (see login.py): every call presents the key of the session
+that asked, carried in its Link, and the caches below are keyed by the Link, so one session never
+reads what another session's key fetched. Everything a page shows comes from here, cached for a few
+seconds (st.cache_data) so reruns, page switches and auto-refresh do not repeat identical queries.
+The Overview's queries run in parallel threads inside one cached call: the collector answers each
+from its own read cursor, so the page waits for the slowest query rather than their sum.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
 
-from collector.client import ApiError, Webservice, Workspace, resolve_collector
+from collector.client import DEFAULT_URL, ApiError, Workspace
+from collector.client.resolve import URL_ENV_VAR, Connection
 
 QUERY_TTL_S = 10
 SERVICES_TTL_S = 5
@@ -24,12 +28,16 @@ _POSITION = re.compile(r"at line (\d+), column (\d+)")
 
 @dataclass(frozen=True)
 class Link:
-    """Where the collector is and which key to present; hashable, so it can key the caches."""
+    """Where the collector is and the signed-in session's key; hashable, so it keys the caches."""
 
     url: str
-    api_key: str | None
-    key_hint: str = field(default="", compare=False)
-    """Where the key came from, or every place it was looked for (Connection.key_hint)."""
+    api_key: str
+    scope: str | None = None
+    """The one service a service's API key reads; None for the admin key."""
+
+    @property
+    def is_admin(self) -> bool:
+        return self.scope is None
 
 
 @dataclass
@@ -49,22 +57,41 @@ class QueryError(Exception):
         self.message, self.line, self.column, self.status = message, line, column, status
 
 
-def link_from_environment() -> Link:
-    """The same collector and key the CLI uses (resolve_collector): INSIGHTS_URL, INSIGHTS_API_KEY
-    or the data dir's admin.key."""
-    connection = resolve_collector()
-    return Link(connection.url, connection.api_key, connection.key_hint())
+def collector_url() -> str:
+    """The collector's URL (INSIGHTS_URL, which the launcher sets). Only the URL: a key is never
+    read from the environment or the data dir, it comes from whoever signs in."""
+    return (os.environ.get(URL_ENV_VAR) or DEFAULT_URL).rstrip("/")
 
 
 @st.cache_resource(show_spinner=False)
-def workspace(link: Link) -> Workspace:
-    """One HTTP client per collector for the whole server: keep-alive across reruns and sessions."""
-    return Workspace(link.url, api_key=link.api_key or "", timeout=30)
+def _client(url: str) -> Workspace:
+    """One HTTP client per collector for the whole server (keep-alive across reruns and sessions),
+    holding no key: each request carries its session's."""
+    return Workspace(connection=Connection(url, None, None, ("the dashboard's sign-in",)), timeout=30)
+
+
+def _call(link: Link, method: str, path: str, **kwargs):
+    return _client(link.url).request(method, path, headers={"x-api-key": link.api_key}, **kwargs)
+
+
+def sign_in(url: str, api_key: str) -> Link:
+    """The Link for a key typed in: whose key it is, from the collector (ApiError 401 if nobody's)."""
+    who = _client(url).request("GET", "/api/dashboard/whoami", headers={"x-api-key": api_key}).json()
+    return Link(url, api_key, None if who.get("admin") else who["service"])
+
+
+def redeem(url: str, token: str) -> Link:
+    """The Link a one-click login token stands for (ApiError 401 if it is unknown, used or expired)."""
+    answer = _client(url).request("POST", "/api/dashboard/tokens/redeem", headers={"x-dashboard-token": token}).json()
+    return Link(url, answer["api_key"], None if answer.get("admin", True) else answer.get("service"))
 
 
 @st.cache_data(ttl=SERVICES_TTL_S, show_spinner=False)
 def services(link: Link) -> list[dict]:
-    return workspace(link).request("GET", "/api/services").json()
+    """Every service for the admin key; a service's key sees its own only."""
+    if link.scope is not None:
+        return [_call(link, "GET", f"/api/services/{link.scope}").json()]
+    return _call(link, "GET", "/api/services").json()
 
 
 def run_query(link: Link, kql: str, timespan: str | None, service: str | None) -> QueryResult:
@@ -73,7 +100,7 @@ def run_query(link: Link, kql: str, timespan: str | None, service: str | None) -
     if service:
         body["service"] = service
     try:
-        answer = workspace(link).request("POST", "/v1/apps/default/query", json=body).json()
+        answer = _call(link, "POST", "/v1/apps/default/query", json=body).json()
     except ApiError as error:
         raise _query_error(error) from None
     return _result(answer)
@@ -94,27 +121,34 @@ def query_all(link: Link, queries: dict[str, str], timespan: str | None, service
 
 def update_service(link: Link, name: str, enable_app_insights: bool) -> dict:
     """PATCH the switch; the collector's answer (the service as it now is) is returned."""
-    answer = workspace(link).request("PATCH", f"/api/services/{name}", json={"enable_app_insights": enable_app_insights}).json()
+    answer = _call(link, "PATCH", f"/api/services/{name}", json={"enable_app_insights": enable_app_insights}).json()
+    services.clear()
+    return answer
+
+
+def rotate_key(link: Link, name: str) -> dict:
+    """A new API key for the service (the old one stops working); the answer holds it, once."""
+    answer = _call(link, "POST", f"/api/services/{name}/keys/rotate").json()
     services.clear()
     return answer
 
 
 @st.cache_data(ttl=SERVICES_TTL_S, show_spinner=False)
 def stats(link: Link, name: str) -> dict:
-    return workspace(link).request("GET", f"/api/services/{name}/stats").json()
+    return _call(link, "GET", f"/api/services/{name}/stats").json()
 
 
 def console_logs(link: Link, name: str, lines: int) -> str:
-    """The service's console tail (Webservice.get_logs)."""
-    return Webservice(workspace(link), name, _data={"name": name}).get_logs(lines=lines)
+    """The service's console tail, oldest line first (what Webservice.get_logs returns)."""
+    answer = _call(link, "GET", f"/api/services/{name}/logs", params={"lines": lines}).json()
+    return "\n".join(entry["line"] for entry in answer["lines"])
 
 
 def export_info(link: Link, name: str) -> dict:
     """{"settings": ..., "status": ...} of the service's continuous export."""
-    ws = workspace(link)
     return {
-        "settings": ws.request("GET", f"/api/services/{name}/export").json(),
-        "status": ws.request("GET", f"/api/services/{name}/export/status").json(),
+        "settings": _call(link, "GET", f"/api/services/{name}/export").json(),
+        "status": _call(link, "GET", f"/api/services/{name}/export/status").json(),
     }
 
 

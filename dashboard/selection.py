@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from collector.client import ApiError, CollectorUnreachable
-from dashboard import collector_api, time_range
+from dashboard import collector_api, escape, login, time_range
 from dashboard.collector_api import Link
 from dashboard.time_range import TimeRange
 
@@ -50,11 +50,9 @@ def _services_or_stop(link: Link) -> list[dict]:
     except ApiError as error:
         if error.status_code not in (401, 403):
             raise
-        st.error(f"The collector at {link.url} refused the dashboard's key ({error.message}"
-                 + (f"; {link.key_hint}" if link.key_hint else "") + ").")
-        st.markdown("The dashboard needs the admin key: set `INSIGHTS_API_KEY`, or start it where "
-                    "`insights-data/admin.key` is (or set `INSIGHTS_DATA_DIR`).")
-        st.stop()
+        # The key was rotated or the service deleted since this session signed in.
+        login.sign_out(f"The collector no longer accepts this session's key ({error.message}); sign in again.")
+        st.rerun()
 
 
 def require_service(selection: Selection) -> str:
@@ -70,7 +68,8 @@ def require_service(selection: Selection) -> str:
 
 def no_data(what: str, selection: Selection) -> None:
     """Say that the service has sent nothing in the range, and what would change that."""
-    st.info(f"No {what} from **{selection.service}** in the {selection.range.label.lower()}.")
+    service = escape.markdown(selection.service)
+    st.info(f"No {what} from **{service}** in the {selection.range.label.lower()}.")
     st.markdown("Send it traffic (`insights score --entry_script score.py --service "
                 f"{selection.service}`, then call the endpoint), check that App Insights is on for it "
                 "(Services page), or pick a longer time range.")

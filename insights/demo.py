@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 import typer
 
-from dashboard.launcher import answers, exit_with_parent, run_dashboard, stop_dashboard, url, wait_ready
+from dashboard.launcher import answers, exit_with_parent, login_link, run_dashboard, stop_dashboard, wait_ready
 
 SERVICE = "demo-model"
 SAMPLE = Path(__file__).with_name("sample") / "score.py"
@@ -144,6 +144,8 @@ class Demo:
         self.processes: list[tuple[str, subprocess.Popen]] = []
         self.feature_store: ThreadingHTTPServer | None = None
         self.traffic: Traffic | None = None
+        self.login_link: str | None = None
+        """The dashboard's one-click login link (single use, valid a few minutes)."""
 
     def _env(self) -> dict:
         return {**os.environ, "INSIGHTS_URL": self.collector_url, "INSIGHTS_API_KEY": self.key}
@@ -167,10 +169,11 @@ class Demo:
         shutil.copy(SAMPLE, self.root / "score.py")
         self.feature_store = start_feature_store()
         self._start_scoring()
-        dashboard = run_dashboard(self.collector_url, self.ports["dashboard"], self.key, log_file=open(self.root / "dashboard.log", "wb"))
+        dashboard = run_dashboard(self.collector_url, self.ports["dashboard"], log_file=open(self.root / "dashboard.log", "wb"))
         self.processes.append(("dashboard", dashboard))
         if not wait_ready(self.ports["dashboard"], dashboard, timeout=60):
             raise RuntimeError(f"the dashboard did not start; see {self.root / 'dashboard.log'}")
+        self.login_link = login_link(self.collector_url, self.key, self.ports["dashboard"])
         self.traffic = Traffic(self.scoring_url).start()
 
     def _start_scoring(self) -> None:
@@ -233,7 +236,8 @@ def _interrupt(*_) -> None:
 
 
 def _announce(demo: Demo) -> None:
-    typer.echo(f"\n  Dashboard:  {url(demo.ports['dashboard'])}   <- open this")
+    typer.echo(f"\n  Dashboard:  {demo.login_link}   <- open this (logs you in once, within minutes;")
+    typer.echo("              later, sign in with the admin key below)")
     typer.echo(f"  Scoring:    {demo.scoring_url}/score (service {SERVICE}, sample iris model)")
     typer.echo(f"  Collector:  {demo.collector_url} (admin key {demo.key})")
     typer.echo(f"  Data dir:   {demo.root}")

@@ -25,12 +25,15 @@ def start_all(settings: CollectorSettings, host: str, port: int, dashboard_port:
     console.print("create a service: [bold]insights service create my-service[/bold]")
     dashboard = None
     if dashboard_port is not None:
-        from dashboard.launcher import run_dashboard, stop_dashboard
+        from dashboard.launcher import announce_login_link, run_dashboard, stop_dashboard
         from dashboard.launcher import url as dashboard_url
 
         # The dashboard talks to the collector over loopback even when the collector listens on 0.0.0.0.
-        dashboard = run_dashboard(f"http://127.0.0.1:{port}", dashboard_port, key)
-        console.print(f"dashboard on [cyan]{dashboard_url(dashboard_port)}[/cyan]")
+        # It gets no key: people sign in; this prints a one-click login link once both answer.
+        dashboard = run_dashboard(f"http://127.0.0.1:{port}", dashboard_port)
+        console.print(f"dashboard on [cyan]{dashboard_url(dashboard_port)}[/cyan] (sign in with the admin key)")
+        announce_login_link(f"http://127.0.0.1:{port}", key, dashboard_port, process=dashboard, echo=lambda link: console.print(
+            f"dashboard login link (works once, for 10 minutes): [cyan]{link}[/cyan]", soft_wrap=True))
     try:
         serve(settings, [ExportExtension()], host=host, port=port)
     finally:

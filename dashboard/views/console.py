@@ -6,7 +6,7 @@ look when init() fails and no telemetry arrives.
 
 import streamlit as st
 
-from dashboard import collector_api, selection
+from dashboard import collector_api, escape, selection
 from dashboard.selection import Selection
 
 TAIL_REFRESH_S = 5
@@ -15,7 +15,7 @@ TAIL_REFRESH_S = 5
 def tail(chosen: Selection, lines: int) -> None:
     text = collector_api.console_logs(chosen.link, chosen.service, lines)
     if not text:
-        st.info(f"No console output from {chosen.service} yet. `insights score --service {chosen.service}` "
+        st.info(f"No console output from {escape.markdown(chosen.service)} yet. `insights score --service {chosen.service}` "
                 "sends its processes' stdout and stderr here.")
     else:
         st.code(text, language="text", line_numbers=False)
@@ -29,7 +29,7 @@ def render() -> None:
     lines = left.number_input("Lines", min_value=10, max_value=10_000, value=100, step=50, key="console_lines")
     follow = middle.toggle(f"Follow (every {TAIL_REFRESH_S} s)", key="console_follow")
     right.button("Refresh", key="console_refresh")
-    st.caption(f"The last {lines} lines of **{service}**'s console output, oldest first.")
+    st.caption(f"The last {lines} lines of **{escape.markdown(service)}**'s console output, oldest first.")
     st.fragment(tail, run_every=TAIL_REFRESH_S if follow else None)(chosen, int(lines))
 
 

@@ -8,7 +8,7 @@ import orjson
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, collector_api, kql_text, selection
+from dashboard import charts, collector_api, escape, kql_text, selection
 from dashboard.selection import Selection
 
 SAMPLES = 5
@@ -79,12 +79,12 @@ def _with_exceptions(requests: pd.DataFrame, chosen: Selection) -> pd.DataFrame:
 
 def _sample(item: pd.Series) -> None:
     title = " · ".join(str(item[c]) for c in ("timestamp", "name", "resultCode", "type", "message") if c in item and pd.notna(item[c]))
-    with st.expander(title[:160], expanded=False):
+    with st.expander(escape.markdown(title[:160]), expanded=False):
         if "duration" in item and pd.notna(item["duration"]):
-            st.markdown(f"duration **{item['duration']:.1f} ms** · operation `{item.get('operation_Id')}`")
+            st.markdown(f"duration **{item['duration']:.1f} ms** · operation {escape.markdown(item.get('operation_Id'))}")
         stack = stack_text(item.get("details"))
         if stack:
-            st.markdown(f"**{item.get('exception_type') or item.get('type') or 'Exception'}** stack")
+            st.markdown(f"**{escape.markdown(item.get('exception_type') or item.get('type') or 'Exception')}** stack")
             st.code(stack, language="text")
         st.markdown("**customDimensions**")
         st.json(_decoded(item.get("customDimensions")), expanded=2)
@@ -116,10 +116,10 @@ def render() -> None:
     chosen = selection.current()
     st.title("Failures")
     service = selection.require_service(chosen)
-    st.caption(f"**{service}** · {chosen.range.label.lower()}")
+    st.caption(f"**{escape.markdown(service)}** · {chosen.range.label.lower()}")
     results = collector_api.query_all(chosen.link, QUERIES, chosen.range.timespan, chosen.service)
     if results["operations"].frame.empty and results["exceptions"].frame.empty:
-        st.success(f"No failed requests or exceptions from {service} in the {chosen.range.label.lower()}.")
+        st.success(f"No failed requests or exceptions from {escape.markdown(service)} in the {chosen.range.label.lower()}.")
         return
     _tables(results)
     _drill(results, chosen)

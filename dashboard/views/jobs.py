@@ -12,7 +12,7 @@ import orjson
 import pandas as pd
 import streamlit as st
 
-from dashboard import collector_api, kql_text, selection
+from dashboard import collector_api, escape, kql_text, selection
 from dashboard.selection import Selection
 from dashboard.views.failures import stack_text
 
@@ -65,7 +65,7 @@ def _progress(job: pd.Series) -> None:
                 text=f"{processed} of {created} mini-batches processed · {job['mini_batches_failed']} failed · "
                      f"{job['retries']} retried")
     tiles = st.columns(4)
-    tiles[0].metric("Status", job["status"])
+    tiles[0].metric("Status", escape.markdown(job["status"] or "–"))
     tiles[1].metric("Items succeeded", f"{job['items_succeeded']:,}")
     tiles[2].metric("Items failed", f"{job['items_failed']:,}")
     tiles[3].metric("Retries", f"{job['retries']:,}")
@@ -80,7 +80,7 @@ def _failures(results: dict) -> None:
         st.dataframe(failures.drop(columns=["operation_ParentId"]), hide_index=True)
     exceptions = results["exceptions"].frame
     for _, item in exceptions.iterrows():
-        with st.expander(f"{item['timestamp']} · {item['type']}: {str(item['message'])[:120]}"):
+        with st.expander(escape.markdown(f"{item['timestamp']} · {item['type']}: {str(item['message'])[:120]}")):
             st.code(stack_text(item["details"]) or f"{item['type']}: {item['message']}", language="text")
 
 
@@ -106,10 +106,10 @@ def render() -> None:
     chosen: Selection = selection.current()
     st.title("Jobs")
     service = selection.require_service(chosen)
-    st.caption(f"Batch jobs of **{service}** · {chosen.range.label.lower()}")
+    st.caption(f"Batch jobs of **{escape.markdown(service)}** · {chosen.range.label.lower()}")
     table = jobs_table(collector_api.query(chosen.link, JOBS_QUERY, chosen.range.timespan, chosen.service).frame)
     if table.empty:
-        st.info(f"No batch jobs from {service} in the {chosen.range.label.lower()}.")
+        st.info(f"No batch jobs from {escape.markdown(service)} in the {chosen.range.label.lower()}.")
         st.markdown(f"Run one with `insights batch run --entry_script score.py --input DIR --output DIR "
                     f"--service {service}`.")
         return

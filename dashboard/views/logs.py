@@ -6,7 +6,7 @@ shows the collector's message with a caret under the position it names.
 
 import streamlit as st
 
-from dashboard import charts, collector_api, selection
+from dashboard import charts, collector_api, escape, selection
 from dashboard.collector_api import QueryError, QueryResult
 
 DEFAULT_QUERY = 'traces | where customDimensions contains "input" | limit 10'
@@ -36,7 +36,7 @@ def caret(query: str, line: int, column: int) -> str:
 
 
 def _show_error(error: QueryError, query: str) -> None:
-    st.error(f"The query failed: {error.message}")
+    st.error(f"The query failed: {escape.markdown(error.message)}")
     if error.line is not None:
         st.code(caret(query, error.line, error.column), language="text")
 
@@ -63,7 +63,7 @@ def render() -> None:
     chosen = selection.current()
     st.title("Logs")
     service = selection.require_service(chosen)
-    st.caption(f"KQL over **{service}**'s tables (requests, traces, dependencies, exceptions, customEvents, "
+    st.caption(f"KQL over **{escape.markdown(service)}**'s tables (requests, traces, dependencies, exceptions, customEvents, "
                f"customMetrics) · {chosen.range.label.lower()}")
     st.session_state.setdefault("kql", DEFAULT_QUERY)
     st.selectbox("Example queries", list(EXAMPLES), index=None, placeholder="Load an example query…",

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import charts, collector_api, health, selection
+from dashboard import charts, collector_api, escape, health, selection
 from dashboard.selection import Selection
 
 
@@ -61,7 +61,7 @@ def render() -> None:
     chosen = selection.current()
     st.title("Overview")
     service = selection.require_service(chosen)
-    st.caption(f"**{service}** · {chosen.range.label.lower()} · buckets of {chosen.range.bucket}")
+    st.caption(f"**{escape.markdown(service)}** · {chosen.range.label.lower()} · buckets of {chosen.range.bucket}")
     st.fragment(body, run_every=chosen.refresh_s)(chosen)
 
 

@@ -4,7 +4,7 @@ import math
 
 import streamlit as st
 
-from dashboard import charts, collector_api, kql_text, selection
+from dashboard import charts, collector_api, escape, kql_text, selection
 from dashboard.selection import Selection
 
 OPERATIONS = ("requests | summarize requests=count(), avg_ms=avg(duration), p50_ms=percentile(duration, 50), "
@@ -34,7 +34,7 @@ def render() -> None:
     chosen = selection.current()
     st.title("Performance")
     service = selection.require_service(chosen)
-    st.caption(f"**{service}** · {chosen.range.label.lower()}")
+    st.caption(f"**{escape.markdown(service)}** · {chosen.range.label.lower()}")
     operations = collector_api.query(chosen.link, OPERATIONS, chosen.range.timespan, chosen.service).frame
     if operations.empty:
         selection.no_data("requests", chosen)

@@ -1,0 +1,31 @@
+"""Text from telemetry and services shown as text, never as markup.
+
+Exception types, operation names, result codes, job names and statuses are whatever a client sent.
+Streamlit renders Markdown in st.markdown, captions, alerts, expander and metric labels and metric
+values, so `[x](http://evil)` would be a live link and `![i](http://evil/i.png)` a remote image
+fetched by every viewer's browser; Plotly renders a subset of HTML (`<a href>`) in titles, legends
+and axis labels. Every such string passes through one of these on its way to the page; plain-text
+elements (st.code, st.text, st.dataframe, st.json, selectbox options) need neither.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+# Backslash-escaping the ASCII punctuation that makes links, images, emphasis, code, HTML, entities,
+# GFM autolinks (':' of a scheme, '.' of www., '@' of an address), Streamlit's :color[...] directives
+# and $math$: an escaped mark is the mark as text. '-', '+' and '=' are left alone: with no line
+# breaks they start no list or heading worth hiding, and names like `my-model` stay readable.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#!|~$:.@^&])")
+_LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029]+")
+
+
+def markdown(value: object) -> str:
+    """`value` as Markdown that renders exactly as its text, on one line."""
+    return _MARKDOWN.sub(r"\\\1", _LINE_BREAKS.sub(" ", str(value)))
+
+
+def plotly(value: object) -> str:
+    """`value` as Plotly text: its pseudo-HTML tags and entities shown literally."""
+    return html.escape(str(value), quote=False)
