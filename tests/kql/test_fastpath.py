@@ -76,7 +76,7 @@ def test_folded_like_pattern_is_the_runtime_one(con, needle):
 
 FLATTENED = [
     't | where s contains "a" | take 2 | project s',
-    't | summarize n = count() by s | top 2 by n',
+    't | summarize n = count() by s | top 3 by n',  # 3 of 3 groups: with 2, the tie at n = 1 picked either
     't | extend x = 1 | where b | project-away d',
     't | join kind=leftouter (t | where b) on s | project s, s1',
     'let u = t | where b; u | union (u | take 1)',
