@@ -61,11 +61,23 @@ def _workspace() -> Workspace:
     return Workspace()
 
 
-def _print_service(data: dict) -> None:
+SERVICE_FIELDS = ("name", "enable_app_insights", "instrumentation_key", "connection_string", "api_key", "created_at")
+
+
+def _print_service(data: dict, fields: tuple[str, ...] = SERVICE_FIELDS) -> None:
     table = Table(show_header=False, box=None)
-    for key in ("name", "enable_app_insights", "instrumentation_key", "connection_string", "api_key", "created_at"):
+    for key in fields:
         table.add_row(f"[bold]{key}[/bold]", str(data.get(key)))
     console.print(table)
+
+
+def _print_new_key(data: dict) -> None:
+    """The service and its API key in clear, which the collector keeps only as a digest: the one
+    time the key is shown (on a line of its own, never wrapped, to copy it whole)."""
+    _print_service(data, tuple(field for field in SERVICE_FIELDS if field != "api_key"))
+    console.print(f"\napi_key: {data['api_key']}", soft_wrap=True, highlight=False)
+    console.print(f"This API key will not be shown again: keep it now "
+                  f"(`insights service rotate-key {data['name']}` makes a new one).", highlight=False)
 
 
 @service_app.command("create")
@@ -73,10 +85,18 @@ def service_create(
     name: str,
     disable_app_insights: bool = typer.Option(False, "--disable-app-insights", help="Create it switched off."),
 ) -> None:
-    """Create a service and print its connection string."""
+    """Create a service; print its connection string and its API key (shown this once)."""
     service = _workspace().create_service(name, enable_app_insights=not disable_app_insights)
-    _print_service(service._data)
+    _print_new_key(service._data)
     console.print(f"\nexport APPLICATIONINSIGHTS_CONNECTION_STRING='{service.connection_string}'")
+
+
+@service_app.command("rotate-key")
+def service_rotate_key(name: str) -> None:
+    """Give a service a new API key (shown this once); the old key stops working at once. The
+    instrumentation key, in connection strings, does not change."""
+    data = _workspace().request("POST", f"/api/services/{name}/keys/rotate").json()
+    _print_new_key(data)
 
 
 @service_app.command("list")
@@ -86,15 +106,16 @@ def service_list() -> None:
     if not services:
         console.print("no services yet: [bold]insights service create NAME[/bold]")
         return
-    table = Table("name", "app insights", "instrumentation key", "created")
+    table = Table("name", "app insights", "instrumentation key", "api key", "created")
     for s in services:
-        table.add_row(s["name"], "on" if s["enable_app_insights"] else "off", s["instrumentation_key"], s["created_at"])
+        table.add_row(s["name"], "on" if s["enable_app_insights"] else "off", s["instrumentation_key"], s["api_key"],
+                      s["created_at"])
     console.print(table)
 
 
 @service_app.command("show")
 def service_show(name: str) -> None:
-    """A service's keys, connection string and counters (where every item went)."""
+    """A service's keys (the API key masked), connection string and counters (where every item went)."""
     ws = _workspace()
     _print_service(ws.request("GET", f"/api/services/{name}").json())
     stats = ws.request("GET", f"/api/services/{name}/stats").json()

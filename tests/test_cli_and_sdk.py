@@ -72,8 +72,9 @@ def test_sdk_in_the_shape_azure_ml_users_know(collector):
     with pytest.raises(ApiError) as error:
         Webservice(ws, "sdk-nope")
     assert error.value.status_code == 404
-    # a service's own key reads that service, and nothing of the others'
-    own = Workspace(collector.url, api_key=svc.api_key)
+    # a service's own key (in clear only in create's answer) reads that service, and nothing of the others'
+    assert svc.api_key == created.api_key[:6] + "…"
+    own = Workspace(collector.url, api_key=created.api_key)
     assert Webservice(own, "sdk-svc-1").name == "sdk-svc-1"
     with pytest.raises(ApiError) as error:
         Webservice(own, collector.create_service("sdk-other")["name"])

@@ -1,4 +1,8 @@
-"""Service management, counters and import: /api/services..."""
+"""Service management, counters and import: /api/services...
+
+A service's `api_key` is in clear only in the answers to create and rotate-key (`api_key_masked`
+false); everywhere else it is its prefix and a mask (`api_key_prefix`), since only its digest is kept.
+"""
 
 from __future__ import annotations
 
@@ -60,6 +64,14 @@ async def update_service(request: Request, name: str, change: ServiceUpdate, _: 
 @router.delete("/services/{name}", status_code=204)
 async def delete_service(request: Request, name: str, _: Caller = Depends(admin)) -> None:
     await request.app.state.registry.delete(name)
+
+
+@router.post("/services/{name}/keys/rotate")
+async def rotate_key(request: Request, name: str, _: Caller = Depends(admin)) -> dict:
+    """A new API key for the service, in clear this once; the old key stops working now. The
+    instrumentation key (in connection strings) is not changed."""
+    service = await request.app.state.registry.rotate_key(name)
+    return _service_json(request, service)
 
 
 @router.get("/services/{name}/stats")

@@ -160,6 +160,20 @@ class Webservice:
 
     @property
     def api_key(self) -> str:
+        """The service's API key in clear on the Webservice that `Workspace.create_service` or
+        `rotate_key()` returned; otherwise its prefix and a mask (the collector keeps only a digest,
+        so nothing shows the key again: `rotate_key()` makes a new one)."""
+        return self._data["api_key"]
+
+    @property
+    def api_key_prefix(self) -> str:
+        """The first characters of the API key, to tell keys apart."""
+        return self._data.get("api_key_prefix") or self._data["api_key"][:6]
+
+    def rotate_key(self) -> str:
+        """Replace the service's API key (admin key only) and return the new one, in clear this once;
+        the old key stops working at once. The instrumentation key does not change."""
+        self._data = self.workspace.request("POST", f"/api/services/{self.name}/keys/rotate").json()
         return self._data["api_key"]
 
     def update(self, enable_app_insights: bool) -> None:

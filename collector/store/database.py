@@ -2,6 +2,8 @@
 
 The collector is the only process that opens the file. Writes go through `Writer` (one thread,
 group commit); reads take a cursor of the same database instance, which sees committed data.
+Opening the store makes the data dir private (0700, files 0600, the process umask 077: see
+collector/data_dir.py) before DuckDB creates any file in it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from collector.data_dir import open_private
 from collector.store import console, counters, exports, services
 from collector.store.schema import SEQUENCE, TABLES
 from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer
@@ -20,6 +23,9 @@ from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer
 log = logging.getLogger(__name__)
 
 DB_FILENAME = "telemetry.duckdb"
+BLOB_FOLDER = "blob"
+SCRUB_LIMIT_BLOCKS = 1024
+"""Free blocks (256 KB each) up to which a migration that removed secrets overwrites them all."""
 DEFAULT_MAX_PENDING_ROWS = 400_000
 """Rows waiting for the writer beyond which ingestion answers 503 + Retry-After (SDKs keep and
 resend)."""
@@ -38,8 +44,8 @@ class Store:
         self, data_dir: Path, memory_limit: str | None = None, max_pending_rows: int = DEFAULT_MAX_PENDING_ROWS,
         checkpoint_wal_bytes: int = CHECKPOINT_WAL_BYTES,
     ):
-        self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = open_private(Path(data_dir), files=(DB_FILENAME, f"{DB_FILENAME}.wal"),
+                                     folders=(f"{DB_FILENAME}.tmp", BLOB_FOLDER))
         self.path = self.data_dir / DB_FILENAME
         self._con = duckdb.connect(str(self.path))
         # Checkpoints are the writer's job (off the ingest path), not a side effect of a commit.
@@ -58,9 +64,31 @@ class Store:
     def _create_tables(self) -> None:
         for ddl in _META_DDL:
             self._con.execute(ddl)
+        if services.migrate(self._con):
+            # Into the file now: the keys in clear leave the WAL, and their blocks are freed...
+            self._con.execute("CHECKPOINT")
+            self._overwrite_free_blocks()  # ...and overwritten
         for table in TABLES.values():
             # No index: _seq grows with insertion order, so zone maps already make range scans cheap.
             self._con.execute(table.ddl())
+
+    def _overwrite_free_blocks(self) -> None:
+        """DuckDB does not clear the blocks it frees, and reuses them lowest first: a scratch table of
+        random values one block larger than the free space, checkpointed and dropped, overwrites
+        every free block (the file grows by a block or two at most). Done once, after a migration
+        that removed secrets; a file with more free space than SCRUB_LIMIT_BLOCKS is left as it is."""
+        free, block_size = self._con.execute(
+            "SELECT free_blocks, block_size FROM pragma_database_size() WHERE database_name = current_database()"
+        ).fetchall()[0]
+        if free > SCRUB_LIMIT_BLOCKS:
+            log.warning("%s has %d free blocks; they were not overwritten and may hold what was removed",
+                        self.path, free)
+            return
+        uuids = (free + 1) * block_size // 16  # random UUIDs do not compress: 16 bytes each
+        self._con.execute("CREATE TABLE scrub_free_blocks AS SELECT gen_random_uuid() AS filler FROM range(?)", [uuids])
+        self._con.execute("CHECKPOINT")
+        self._con.execute("DROP TABLE scrub_free_blocks")
+        self._con.execute("CHECKPOINT")
 
     @contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
