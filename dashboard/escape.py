@@ -14,16 +14,22 @@ import html
 import re
 
 # Backslash-escaping the ASCII punctuation that makes links, images, emphasis, code, HTML, entities,
-# GFM autolinks (':' of a scheme, '.' of www., '@' of an address), Streamlit's :color[...] directives
-# and $math$: an escaped mark is the mark as text. '-', '+' and '=' are left alone: with no line
-# breaks they start no list or heading worth hiding, and names like `my-model` stay readable.
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#!|~$:.@^&])")
+# Streamlit's :color[...] directives and $math$: an escaped mark is the mark as text. '.', ':', '-',
+# '+' and '=' are left alone: on one line they start nothing worth hiding (autolinks are handled
+# below), and `my-model` or `c.txt` stay as they are.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#!|~$^&])")
 _LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029]+")
+# GFM's literal autolinks (http://, www., a@b.c) are found in the text *after* parsing, where no
+# escape is left to stop them: an invisible WORD JOINER before ':', '@' and the '.' of 'www.' keeps
+# the text from matching, and shows nothing.
+_AUTOLINK_ANCHORS = re.compile(r"(?=[:@])|(?<=www)(?=\.)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
 
 
 def markdown(value: object) -> str:
-    """`value` as Markdown that renders exactly as its text, on one line."""
-    return _MARKDOWN.sub(r"\\\1", _LINE_BREAKS.sub(" ", str(value)))
+    """`value` as Markdown that renders as its text (with word joiners before ':' and '@'), on one line."""
+    text = _AUTOLINK_ANCHORS.sub(WORD_JOINER, _LINE_BREAKS.sub(" ", str(value)))
+    return _MARKDOWN.sub(r"\\\1", text)
 
 
 def plotly(value: object) -> str:

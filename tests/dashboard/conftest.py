@@ -1,5 +1,5 @@
 """Fixtures for the dashboard tests: services seeded through the real collector's import API, and
-AppTest instances of the real app pointed at that collector."""
+AppTest instances of the real app pointed at that collector, in a signed-in session."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard import collector_api
 
 sys.path.insert(0, str(Path(__file__).parent))
+from dashboard_harness import signed_in  # noqa: E402
 from dashboard_seed import APP, seed_service  # noqa: E402
 
 
@@ -22,16 +23,19 @@ def seeded(collector):
 
 @pytest.fixture
 def dashboard_env(collector, monkeypatch):
+    """The collector's URL, as the launcher hands it over; never a key."""
     monkeypatch.setenv("INSIGHTS_URL", collector.url)
-    monkeypatch.setenv("INSIGHTS_API_KEY", collector.admin_key)
+    monkeypatch.delenv("INSIGHTS_API_KEY", raising=False)
 
 
 @pytest.fixture
-def app(dashboard_env):
-    """Make an AppTest of the whole app with `service` picked in the sidebar, on `page` (a file under views/)."""
-    def make(service: str | None, page: str | None = None) -> AppTest:
+def app(dashboard_env, collector):
+    """Make an AppTest of the whole app, signed in with the admin key (or `key`, the API key of
+    `service`), with `service` picked in the sidebar, on `page` (a file under views/)."""
+    def make(service: str | None, page: str | None = None, key: str | None = None) -> AppTest:
         collector_api.services.clear()  # the service list is cached for a few seconds; tests create services
-        at = AppTest.from_file(APP, default_timeout=30)
+        at = signed_in(AppTest.from_file(APP, default_timeout=30), collector.url, key or collector.admin_key,
+                       service if key else None)
         if service:
             at.session_state["service"] = service
         at.run()

@@ -1,67 +1,42 @@
 """End to end in a real browser: Debian's chromium driven by Playwright (never a browser download),
 the dashboard started by `run_dashboard` exactly as `insights up` starts it, against its own
-collector process with one seeded service. Screenshots go to test-artifacts/."""
+collector process with one seeded service, signed in with the admin key through the form.
+Screenshots go to test-artifacts/. The sign-in's own tests (no content without a session, a
+service's key, the login link, telemetry shown as text) are in tests/security/test_dashboard.py."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import httpx
 import pytest
-from collector_process import CollectorProcess, free_port
+from dashboard_harness import TIMEOUT_MS, VIEWPORT, chromium, dashboard_stack, playwright_api, sign_in
 from dashboard_seed import SEEDED_REQUESTS, seed_service
 
-from dashboard.launcher import run_dashboard, stop_dashboard, url, wait_ready
-
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM = os.environ.get("CHROMIUM_BIN") or shutil.which("chromium")
-# Offline: no Google services, no DNS for anything but 127.0.0.1.
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
-TIMEOUT_MS = 30_000
-
-if not CHROMIUM:
-    if os.environ.get("CI"):
-        raise RuntimeError("chromium is missing: .ci/run must `apt-get install -y chromium`")
-    pytest.skip("chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
+sync_api = playwright_api()
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """A collector with one seeded service, and the dashboard on it."""
-    collector = CollectorProcess(tmp_path_factory.mktemp("e2e") / "data").start()
-    port = free_port()
-    log = open(collector.data_dir.parent / "dashboard.log", "wb")
-    dashboard = run_dashboard(collector.url, port, collector.admin_key, log_file=log)
-    try:
-        service, items = seed_service(collector, prefix="e2e")
-        assert wait_ready(port, dashboard), (collector.data_dir.parent / "dashboard.log").read_text()
-        yield collector, service, items, url(port)
-    finally:
-        stop_dashboard(dashboard)
-        log.close()
-        collector.stop()
+    seeded = []
+    with dashboard_stack(tmp_path_factory.mktemp("e2e"), seed=lambda c: seeded.extend(seed_service(c, prefix="e2e"))) as stack:
+        service, items = seeded
+        yield stack, service, items
 
 
 @pytest.fixture
-def page(tmp_path):
-    with sync_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, args=FLAGS, viewport={"width": 1400, "height": 1900})
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
+def page():
+    with chromium() as browser:
+        yield browser.new_context(viewport=VIEWPORT).new_page()
 
 
 def test_overview_in_chromium_then_flip_the_switch(stack, page):
-    collector, service, items, address = stack
+    stack, service, items = stack
+    collector = stack.collector
     expect = sync_api.expect
-    page.goto(address)
+    sign_in(page, stack.address, collector.admin_key)
     requests = page.get_by_test_id("stMetric").filter(has_text="Requests").first.get_by_test_id("stMetricValue")
     expect(requests).to_have_text(f"{SEEDED_REQUESTS:,}", timeout=TIMEOUT_MS)
     failed = sum(r["itemType"] == "request" and not r["success"] for r in items)
@@ -86,3 +61,5 @@ def test_overview_in_chromium_then_flip_the_switch(stack, page):
     answer = httpx.get(f"{collector.url}/api/services/{service}", headers={"x-api-key": collector.admin_key}).json()
     assert answer["enable_app_insights"] is False
     page.screenshot(path=str(ARTIFACTS / "dashboard-services.png"))
+    # Every call the dashboard made carried the key signed in with, and no other.
+    assert stack.proxy.hits and {hit.key for hit in stack.proxy.hits} == {collector.admin_key}

@@ -42,6 +42,11 @@ def test_demo_fills_every_table_and_stops_cleanly(tmp_path):
             seen = _seen(demo)
         assert _complete(seen), seen
         assert httpx.get(f"http://127.0.0.1:{demo.ports['dashboard']}/_stcore/health").text == "ok"
+        # The printed link logs in once, as the admin.
+        token = demo.login_link.split("?token=", 1)[1]
+        redeem = f"{demo.collector_url}/api/dashboard/tokens/redeem"
+        assert httpx.post(redeem, headers={"x-dashboard-token": token}).json()["api_key"] == demo.key
+        assert httpx.post(redeem, headers={"x-dashboard-token": token}).status_code == 401
         assert sum(demo.traffic.sent.values()) > 0
     finally:
         demo.stop()

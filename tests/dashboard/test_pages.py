@@ -1,4 +1,5 @@
-"""Every dashboard page, run by streamlit's AppTest against a real collector with seeded data."""
+"""Every dashboard page, run by streamlit's AppTest against a real collector with seeded data, in a
+session signed in with the admin key (the sign-in itself: tests/security/test_dashboard.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import json
 
 import httpx
 from collector_process import CollectorProcess, free_port
+from dashboard_harness import signed_in
 from dashboard_seed import APP, SEEDED_REQUESTS
 from streamlit.testing.v1 import AppTest
+
+from dashboard import collector_api
 
 
 def figures(at: AppTest) -> dict[str, dict]:
@@ -61,29 +65,39 @@ def test_time_range_picker_changes_the_buckets(app, seeded):
 
 
 def test_unreachable_collector_says_what_to_run(monkeypatch):
-    monkeypatch.setenv("INSIGHTS_URL", f"http://127.0.0.1:{free_port()}")
-    monkeypatch.setenv("INSIGHTS_API_KEY", "whatever")
-    at = AppTest.from_file(APP, default_timeout=30).run()
+    address = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("INSIGHTS_URL", address)
+    at = signed_in(AppTest.from_file(APP, default_timeout=30), address, "whatever").run()
     assert not at.exception
+    assert "No collector answers" in at.error[0].value
+    assert "insights up" in texts(at)
+    # The same at sign-in.
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    at.text_input(key="sign_in_key").input("whatever")
+    at.button[0].click().run()
     assert "No collector answers" in at.error[0].value
     assert "insights up" in texts(at)
 
 
-def test_wrong_key_says_where_the_key_comes_from(collector, monkeypatch):
-    monkeypatch.setenv("INSIGHTS_URL", collector.url)
-    monkeypatch.setenv("INSIGHTS_API_KEY", "not-the-admin-key")
-    at = AppTest.from_file(APP, default_timeout=30).run()
-    assert "refused the dashboard's key" in at.error[0].value
-    assert "INSIGHTS_API_KEY" in texts(at)
+def test_a_session_whose_key_stopped_working_is_signed_out(app, collector):
+    created = collector.create_service("dash-gone")
+    at = app(created["name"], key=created["api_key"])
+    assert at.sidebar.selectbox(key="service").options == [created["name"]]
+    with collector.admin as client:
+        client.delete(f"/api/services/{created['name']}").raise_for_status()
+    collector_api.services.clear()
+    at.sidebar.selectbox(key="time_range").set_value("Last 7 days").run()
+    assert not at.exception
+    assert "no longer accepts this session's key" in at.warning[0].value
+    assert at.text_input(key="sign_in_key") is not None and not at.metric and not at.sidebar.selectbox
 
 
 def test_no_services_yet(tmp_path, monkeypatch):
     empty = CollectorProcess(tmp_path / "data").start()
     try:
         monkeypatch.setenv("INSIGHTS_URL", empty.url)
-        monkeypatch.setenv("INSIGHTS_API_KEY", empty.admin_key)
         for page in (None, "services"):
-            at = AppTest.from_file(APP, default_timeout=30).run()
+            at = signed_in(AppTest.from_file(APP, default_timeout=30), empty.url, empty.admin_key).run()
             if page:
                 at.switch_page(f"views/{page}.py").run()
             assert not at.exception
@@ -176,10 +190,28 @@ def test_services_keys_are_masked_until_revealed(app, collector):
     at = app(created["name"], "services")
     shown = "\n".join(c.value for c in at.code)
     assert created["api_key"] not in shown and created["instrumentation_key"] not in shown
-    assert created["api_key"][-4:] in shown
+    assert created["api_key"][:6] + "…" in shown and created["instrumentation_key"][-4:] in shown
     at.toggle(key=f"reveal_{created['name']}").set_value(True).run()
     shown = "\n".join(c.value for c in at.code)
-    assert created["api_key"] in shown and created["connection_string"] in shown
+    assert created["connection_string"] in shown
+    assert created["api_key"] not in shown, "the API key is never shown again after create: rotate-key makes a new one"
+
+
+def test_services_rotate_key_shows_the_new_key_once(app, collector):
+    created = collector.create_service("dash-rotate")
+    name = created["name"]
+    at = app(name, "services")
+    at.button(key=f"rotate_{name}").click().run()
+    assert not at.exception, at.exception
+    new_key = at.code[2].value
+    assert new_key != created["api_key"] and len(new_key) > 20
+    assert "shown this once" in at.warning[0].value
+    with collector.client({"x-api-key": new_key}) as client:
+        assert client.get(f"/api/services/{name}").status_code == 200
+    with collector.client({"x-api-key": created["api_key"]}) as client:
+        assert client.get(f"/api/services/{name}").status_code == 401
+    at.run()
+    assert new_key not in "\n".join(c.value for c in at.code) and new_key[:6] + "…" in at.code[2].value
 
 
 def test_services_counters_and_export_section(app, seeded, collector, tmp_path):

@@ -10,7 +10,7 @@ from dashboard import charts, kql_text, launcher
 from dashboard.views.failures import stack_text
 from dashboard.views.logs import caret
 from dashboard.views.performance import bucket_width
-from dashboard.views.services import mask
+from dashboard.views.services import mask, shown_api_key, without_secrets
 
 
 @pytest.mark.parametrize("value", ['POST /score', 'say "hi"', "back\\slash", "it's", "new\nline", "x\" | take 1 //"])
@@ -38,6 +38,19 @@ def test_bucket_width_is_round(p99, width):
 def test_mask_keeps_only_the_last_four():
     assert mask("abcdefgh1234") == "••••••••••••1234"
     assert mask(None) == ""
+
+
+def test_api_key_shows_as_its_prefix():
+    assert shown_api_key({"api_key": "abc123…", "api_key_masked": True}) == "abc123…"
+    assert shown_api_key({"api_key": "abc123secretsecret"}) == "abc123…"  # a collector that still answers in clear
+
+
+def test_export_secrets_are_masked_wherever_they_appear():
+    shown = without_secrets({"destination": "AccountName=a;AccountKey=s3cr3t==;BlobEndpoint=https://h/a",
+                             "runs": [{"error": "PUT https://h/c/x?sv=1&sig=s1gn%2B&se=2 failed"}], "n": 3})
+    assert "s3cr3t" not in str(shown) and "s1gn" not in str(shown)
+    assert shown["destination"].startswith("AccountName=a;AccountKey=•") and shown["runs"][0]["error"].endswith("&se=2 failed")
+    assert shown["n"] == 3
 
 
 def test_chart_for_result():
