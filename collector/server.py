@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 
 from collector import admin_key
 from collector.api import dashboard_tokens, logs, otlp, query, services, track, wrappers
+from collector.api.limits import RequestLimits
 from collector.api.responses import JSONResponse
 from collector.extensions import Core, Extension
 from collector.ingest.pipeline import Pipeline
@@ -96,7 +97,8 @@ def create_app(settings: CollectorSettings, extensions: Sequence[Extension] = ()
             return JSONResponse({"status": "starting"}, status_code=503)
         return {"status": "ok"}
 
-    app.add_middleware(CollapseSlashes)
+    app.add_middleware(RequestLimits, body_timeout_s=settings.body_timeout_s)
+    app.add_middleware(CollapseSlashes)  # added last, so it runs first: the limits see the collapsed path
     return app
 
 
@@ -113,7 +115,10 @@ def serve(settings: CollectorSettings, extensions: Sequence[Extension] = (), hos
     """Run the collector until stopped. If the store fails for good (DuckDB invalidates a database
     instance after a fatal error, e.g. a checkpoint that found no memory), the server stops and
     starts again on a fresh instance: acknowledged data is safe in the WAL, and clients resend what
-    was refused meanwhile (503, then connection refused for a second or two)."""
+    was refused meanwhile (503, then connection refused for a second or two).
+
+    Connections are bounded as collector/connections.py describes (header deadline and size, a cap
+    on open connections); with `settings.tls_cert` and `tls_key` it serves HTTPS only."""
     while True:
         failure = _serve_until_stopped(settings, extensions, host, port)
         if failure is None:
@@ -133,7 +138,14 @@ def _serve_until_stopped(settings: CollectorSettings, extensions: Sequence[Exten
         failures.append(error)
         server.should_exit = True
 
+    from collector import connections
+
+    connections.raise_descriptor_limit()
+    protocol = connections.guarded_protocol(settings.header_timeout_s,
+                                            settings.max_connections or connections.default_max_connections())
+    tls = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)} if settings.tls else {}
     app = create_app(settings, extensions, on_fatal=restart)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                                           http=protocol, timeout_keep_alive=5, **tls))
     server.run()
     return failures[0] if failures else None

@@ -16,6 +16,10 @@ from collector.store.database import DEFAULT_MAX_PENDING_ROWS
 from collector.store.writer import CHECKPOINT_WAL_BYTES
 
 DEFAULT_QUERY_TIMEOUT_S = 30.0
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+"""A connection's request line and headers must arrive within this, or it is closed."""
+DEFAULT_BODY_TIMEOUT_S = 60.0
+"""A request's whole body must arrive within this (408 otherwise)."""
 
 
 @dataclass(frozen=True)
@@ -32,13 +36,48 @@ class CollectorSettings:
     """The admin key; when None, the data dir's admin.key (made on first start)."""
     ingest_workers: int | None = None
     """Processes that prepare large bodies (None: one per CPU)."""
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    max_connections: int | None = None
+    """Open connections at most; beyond it the oldest idle one is closed (None: half the process's
+    file descriptor limit, at most 4096)."""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    """With both, the collector serves HTTPS only."""
+    export_roots: tuple[Path, ...] = ()
+    """Folders an export destination may lie under, besides the data dir."""
+    export_allow_http: bool = False
+    """Let export destinations be plain-http URLs (a local emulator such as Azurite); https otherwise."""
+
+    def __post_init__(self):
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both a certificate and its key (INSIGHTS_TLS_CERT and INSIGHTS_TLS_KEY)")
+        for name in ("header_timeout_s", "body_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be a positive number of seconds")
+        if self.max_connections is not None and self.max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+    @property
+    def allowed_export_roots(self) -> tuple[Path, ...]:
+        """The data dir, and the folders `export_roots` adds."""
+        return (self.data_dir, *self.export_roots)
 
     @classmethod
     def from_env(cls, data_dir: Path, public_url: str | None = None,
                  environ: Mapping[str, str] = os.environ) -> CollectorSettings:
         """INSIGHTS_QUERY_TIMEOUT_S, INSIGHTS_MEMORY_LIMIT, INSIGHTS_MAX_PENDING_ROWS,
-        INSIGHTS_CHECKPOINT_WAL_BYTES, INSIGHTS_API_KEY and INSIGHTS_INGEST_WORKERS, each falling
-        back to its default when unset."""
+        INSIGHTS_CHECKPOINT_WAL_BYTES, INSIGHTS_API_KEY, INSIGHTS_INGEST_WORKERS,
+        INSIGHTS_HEADER_TIMEOUT_S, INSIGHTS_BODY_TIMEOUT_S, INSIGHTS_MAX_CONNECTIONS,
+        INSIGHTS_TLS_CERT, INSIGHTS_TLS_KEY, INSIGHTS_EXPORT_ROOTS (folders separated by os.pathsep)
+        and INSIGHTS_EXPORT_ALLOW_HTTP (true/false), each falling back to its default when unset."""
+        def value(name: str) -> str | None:
+            return environ.get(name) or None
+
         return cls(
             data_dir=Path(data_dir),
             public_url=public_url,
@@ -48,4 +87,11 @@ class CollectorSettings:
             checkpoint_wal_bytes=int(environ.get("INSIGHTS_CHECKPOINT_WAL_BYTES", CHECKPOINT_WAL_BYTES)),
             admin_key=environ.get(admin_key.ENV_VAR) or None,
             ingest_workers=int(environ["INSIGHTS_INGEST_WORKERS"]) if environ.get("INSIGHTS_INGEST_WORKERS") else None,
+            header_timeout_s=float(value("INSIGHTS_HEADER_TIMEOUT_S") or DEFAULT_HEADER_TIMEOUT_S),
+            body_timeout_s=float(value("INSIGHTS_BODY_TIMEOUT_S") or DEFAULT_BODY_TIMEOUT_S),
+            max_connections=int(connections) if (connections := value("INSIGHTS_MAX_CONNECTIONS")) else None,
+            tls_cert=Path(cert) if (cert := value("INSIGHTS_TLS_CERT")) else None,
+            tls_key=Path(key) if (key := value("INSIGHTS_TLS_KEY")) else None,
+            export_roots=tuple(Path(p) for p in (value("INSIGHTS_EXPORT_ROOTS") or "").split(os.pathsep) if p),
+            export_allow_http=(value("INSIGHTS_EXPORT_ALLOW_HTTP") or "").strip().lower() in ("1", "true", "yes", "on"),
         )

@@ -4,11 +4,24 @@ how often, and how long rows are kept.
 Settings are checked here, before anything is stored, so a mistake is a 400 naming the field at
 `PUT` time rather than an export that fails every minute. Whether the destination actually answers
 is not checked here: that is a runtime condition, reported in the export status.
+
+Where exports may go is a policy (DestinationPolicy), since whoever configures a destination makes
+the collector write files or send requests there:
+- a folder must lie under an allowed root: the data dir, and the folders INSIGHTS_EXPORT_ROOTS adds
+  (checked on the resolved path, so neither `..` nor a symlink leads out);
+- a URL (a SAS URL, a connection string's BlobEndpoint or protocol) must be https, unless
+  INSIGHTS_EXPORT_ALLOW_HTTP is set for a local emulator such as Azurite;
+- never a link-local, unspecified or multicast address (169.254.169.254 is a cloud's metadata
+  service), also not once a name is resolved, at export time (sinks.py).
+Secrets in a destination (AccountKey, SharedAccessSignature, a SAS URL's sig) are shown as
+SECRET_MASK; a PUT that sends the masked form back unchanged keeps the stored secret.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
@@ -189,3 +202,118 @@ def _check_connection_string(value: str) -> None:
         BlobServiceClient.from_connection_string(value)
     except ValueError as error:
         raise SettingsError("destination", f"not a usable Azure Storage connection string: {error}") from None
+
+
+SECRET_MASK = "****"
+_SAS_SIG = re.compile(r"(?i)([?&]sig=)[^&]*")
+_CONNECTION_SECRET = re.compile(r"(?i)((?:^|;)\s*(?:AccountKey|SharedAccessSignature)\s*=)([^;]*)")
+
+
+def masked(destination: str | None) -> str | None:
+    """The destination as shown: its secrets replaced by SECRET_MASK."""
+    if not destination:
+        return destination
+    if destination.lower().startswith(("http://", "https://")):
+        return _SAS_SIG.sub(lambda m: m.group(1) + SECRET_MASK, destination)
+    return _CONNECTION_SECRET.sub(lambda m: m.group(1) + SECRET_MASK, destination)
+
+
+def unmasked(destination: object, stored: str | None) -> object:
+    """The destination a PUT means: the stored one when it sends back exactly its masked form
+    (the secret unchanged); SettingsError when it carries a mask that stands for nothing stored."""
+    if not isinstance(destination, str) or SECRET_MASK not in destination:
+        return destination
+    if stored and masked(stored) == destination.strip():
+        return stored
+    raise SettingsError("destination", f"it carries a masked secret ({SECRET_MASK}): send the secret itself, "
+                        "or the destination exactly as GET shows it to keep the stored one")
+
+
+@dataclass(frozen=True)
+class DestinationPolicy:
+    """Where exports may go (see the module's docstring)."""
+
+    roots: tuple[Path, ...]
+    allow_http: bool = False
+
+    def check(self, destination: Destination) -> None:
+        """SettingsError('destination', ...) when the policy refuses `destination`."""
+        if destination.kind == "folder":
+            assert destination.path is not None
+            self._check_folder(destination.path)
+        elif destination.kind == "sas":
+            assert destination.url is not None
+            self._check_url(destination.url)
+        else:
+            assert destination.connection_string is not None
+            for url in connection_urls(destination.connection_string):
+                self._check_url(url)
+
+    def _check_folder(self, path: Path) -> None:
+        resolved = path.resolve()
+        roots = [root.resolve() for root in self.roots]
+        if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
+            raise SettingsError("destination", f"folder {path} is outside the folders exports may write to "
+                                f"({', '.join(map(str, roots))}): choose one under them, or add its parent to "
+                                "INSIGHTS_EXPORT_ROOTS")
+
+    def _check_url(self, url: str) -> None:
+        parsed = urlparse(url)
+        if parsed.scheme.lower() != "https" and not self.allow_http:
+            raise SettingsError("destination", f"{parsed.scheme}://{parsed.hostname} is not https: keys and data "
+                                "would cross the network in clear (set INSIGHTS_EXPORT_ALLOW_HTTP=true for a local "
+                                "emulator such as Azurite)")
+        reason = forbidden_address(parsed.hostname or "")
+        if reason:
+            raise SettingsError("destination", reason)
+
+
+def connection_urls(connection_string: str) -> list[str]:
+    """The endpoints an Azure Storage connection string sends to, as far as it says."""
+    parts = _connection_parts(connection_string)
+    if parts.get("usedevelopmentstorage", "").lower() == "true":
+        return [parts.get("developmentstorageproxyuri") or "http://127.0.0.1:10000"]
+    if parts.get("blobendpoint"):
+        return [parts["blobendpoint"]]
+    protocol = parts.get("defaultendpointsprotocol", "https")
+    suffix = parts.get("endpointsuffix", "core.windows.net")
+    return [f"{protocol}://{parts.get('accountname', '')}.blob.{suffix}"]
+
+
+def forbidden_address(host: str) -> str | None:
+    """Why `host` (a literal address, in any form a resolver accepts) may not be sent to, or None."""
+    address = _literal_address(host.strip("[]"))
+    return _forbidden(address, host) if address is not None else None
+
+
+def forbidden_resolved(host: str, port: int | None) -> str | None:
+    """As forbidden_address, for every address `host` resolves to now (None if it resolves to none)."""
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return None  # the sink's own connection attempt will say so
+    for info in infos:
+        reason = _forbidden(ipaddress.ip_address(str(info[4][0]).split("%")[0]), host)
+        if reason:
+            return reason
+    return None
+
+
+def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        pass
+    try:  # the forms inet_aton takes and resolvers honour: 2852039166, 0xa9fea9fe, 169.254.43518
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def _forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address, host: str) -> str | None:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_link_local or address.is_unspecified or address.is_multicast:
+        return (f"{host} is a link-local, unspecified or multicast address ({address}), where a cloud's metadata "
+                "service answers: exports never go there")
+    return None

@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from exporters.settings import Destination
+from exporters.settings import Destination, DestinationPolicy, SettingsError, forbidden_resolved
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
@@ -121,12 +121,12 @@ class AzureBlobSink:
             return self._container
         if self.destination.kind == "sas":
             assert self.destination.url is not None  # parse_destination gives a 'sas' destination its URL
-            self._container = ContainerClient.from_container_url(self.destination.url, **_azure_options())
+            self._container = _reachable(ContainerClient.from_container_url(self.destination.url, **_azure_options()))
             return self._container
         # A 'connection' destination has its string, and valid settings require its container.
         assert self.destination.connection_string is not None and self.destination.container is not None
         service = BlobServiceClient.from_connection_string(self.destination.connection_string, **_azure_options())
-        container = service.get_container_client(self.destination.container)
+        container = _reachable(service.get_container_client(self.destination.container))
         try:
             container.create_container()
         except ResourceExistsError:
@@ -163,6 +163,32 @@ def sink_for(destination: Destination, data_dir: Path) -> Sink:
         assert destination.path is not None  # a 'folder' destination always has its path
         return FolderSink(destination.path)
     return AzureBlobSink(destination, Path(data_dir) / STAGING_FOLDER)
+
+
+def policed_sinks(policy: DestinationPolicy):
+    """A sink factory that applies `policy` on every pass: settings stored before the policy (or
+    under wider roots) fail with the reason in the export status instead of being written to."""
+
+    def factory(destination: Destination, data_dir: Path) -> Sink:
+        try:
+            policy.check(destination)
+        except SettingsError as error:
+            raise SinkError(f"refused by the export policy: {error}") from None
+        return sink_for(destination, data_dir)
+
+    return factory
+
+
+def _reachable(client: ContainerClient) -> ContainerClient:
+    """`client`, unless its host resolves to an address exports never go to (checked as the pass
+    starts: a name that looked harmless at configure time may not be)."""
+    from urllib.parse import urlparse
+
+    url = urlparse(client.url)
+    reason = forbidden_resolved(url.hostname or "", url.port)
+    if reason:
+        raise SinkError(f"refused by the export policy: {reason}")
+    return client
 
 
 def _fsync_file(path: Path) -> None:

@@ -49,12 +49,24 @@ def up(
     dashboard_port: int = typer.Option(8501, help="Dashboard port."),
     no_dashboard: bool = typer.Option(False, "--no-dashboard", help="Run the collector without the dashboard."),
     public_url: Optional[str] = typer.Option(None, help="Ingestion endpoint put in connection strings (default: the URL clients use)."),
+    tls_cert: Optional[Path] = typer.Option(None, "--tls-cert", help="Serve HTTPS only, with this certificate (PEM; or INSIGHTS_TLS_CERT)."),
+    tls_key: Optional[Path] = typer.Option(None, "--tls-key", help="The certificate's private key (PEM; or INSIGHTS_TLS_KEY)."),
 ) -> None:
     """Start the collector on the embedded DuckDB store, with scheduled export and the dashboard."""
-    from collector.settings import CollectorSettings  # the server's imports cost every other command time
-    from insights.up import start_all
+    from dataclasses import replace
 
-    start_all(CollectorSettings.from_env(data_dir, public_url), host, port, None if no_dashboard else dashboard_port)
+    from collector.settings import CollectorSettings  # the server's imports cost every other command time
+    from insights.up import check_tls, start_all
+
+    try:
+        settings = CollectorSettings.from_env(data_dir, public_url)
+        if tls_cert or tls_key:
+            settings = replace(settings, tls_cert=tls_cert or settings.tls_cert, tls_key=tls_key or settings.tls_key)
+        check_tls(settings)
+    except ValueError as error:
+        err.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    start_all(settings, host, port, None if no_dashboard else dashboard_port)
 
 
 def _workspace() -> Workspace:

@@ -3,6 +3,8 @@ beside it, on the embedded store."""
 
 from __future__ import annotations
 
+import ssl
+
 from rich.console import Console
 
 from collector import admin_key
@@ -13,12 +15,31 @@ from exporters import ExportExtension
 console = Console()
 
 
+def check_tls(settings: CollectorSettings) -> None:
+    """ValueError saying what is wrong when the certificate and key cannot serve HTTPS, before the
+    server starts (uvicorn would print a traceback)."""
+    if not settings.tls:
+        return
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(str(settings.tls_cert), str(settings.tls_key))
+    except OSError as error:  # ssl.SSLError included
+        raise ValueError(f"cannot serve HTTPS with certificate {settings.tls_cert} and key {settings.tls_key}: "
+                         f"{error.strerror or error}") from None
+
+
 def start_all(settings: CollectorSettings, host: str, port: int, dashboard_port: int | None) -> None:
     """Run until stopped: the collector in this process, the dashboard (unless `dashboard_port` is
     None) in a child process that stops with it."""
     key, created = admin_key.load_or_create(settings.data_dir, settings.admin_key)
-    url = f"http://{host}:{port}"
+    scheme = "https" if settings.tls else "http"
+    url = f"{scheme}://{host}:{port}"
+    # The dashboard talks to the collector over loopback even when the collector listens on 0.0.0.0;
+    # over HTTPS, at --public-url when given (a name the certificate carries), which it must trust.
+    local_url = (settings.public_url if settings.tls and settings.public_url else f"{scheme}://127.0.0.1:{port}").rstrip("/")
     console.print(f"[bold]Endpoint Insights[/bold] collector on [cyan]{url}[/cyan] (API docs at {url}/docs)")
+    if settings.tls:
+        console.print(f"HTTPS only, certificate {settings.tls_cert}; clients that do not trust it already need "
+                      "SSL_CERT_FILE=<that certificate> (the dashboard and `insights score` read it too)")
     console.print(f"data dir: {settings.data_dir.resolve()}")
     source = admin_key.ENV_VAR if settings.admin_key else str(settings.data_dir / admin_key.KEY_FILENAME)
     console.print(f"admin key ({'new, ' if created else ''}from {source}): [yellow]{key}[/yellow]")
@@ -28,11 +49,10 @@ def start_all(settings: CollectorSettings, host: str, port: int, dashboard_port:
         from dashboard.launcher import announce_login_link, run_dashboard, stop_dashboard
         from dashboard.launcher import url as dashboard_url
 
-        # The dashboard talks to the collector over loopback even when the collector listens on 0.0.0.0.
         # It gets no key: people sign in; this prints a one-click login link once both answer.
-        dashboard = run_dashboard(f"http://127.0.0.1:{port}", dashboard_port)
+        dashboard = run_dashboard(local_url, dashboard_port)
         console.print(f"dashboard on [cyan]{dashboard_url(dashboard_port)}[/cyan] (sign in with the admin key)")
-        announce_login_link(f"http://127.0.0.1:{port}", key, dashboard_port, process=dashboard, echo=lambda link: console.print(
+        announce_login_link(local_url, key, dashboard_port, process=dashboard, echo=lambda link: console.print(
             f"dashboard login link (works once, for 10 minutes): [cyan]{link}[/cyan]", soft_wrap=True))
     try:
         serve(settings, [ExportExtension()], host=host, port=port)

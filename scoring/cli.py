@@ -2,7 +2,10 @@
 
 `score` takes azmlinfsrv's flag names (with underscores, so a user's command line still works) and
 its environment variables; `--service NAME` asks the collector for that service's connection string,
-or APPLICATIONINSIGHTS_CONNECTION_STRING gives it directly.
+or APPLICATIONINSIGHTS_CONNECTION_STRING gives it directly. A wrapper started with `--service` also
+presents the key it found the collector with (INSIGHTS_API_KEY, else the local admin.key), so that
+the collector takes its heartbeats as the service's state; one with only a connection string sends
+telemetry and console lines, and its state reads as unverified unless INSIGHTS_API_KEY is set.
 """
 
 from __future__ import annotations
@@ -86,7 +89,17 @@ def build_settings(*, entry_script, model_dir, port, host, worker_count, service
         spool_dir=spool_dir or environ.get("INSIGHTS_SPOOL_DIR") or config.default_spool_dir(service or instrumentation_key or "local"),
         spool_max_bytes=config.env_int("INSIGHTS_SPOOL_MAX_MB", 256, environ) * 2**20,
         flush_timeout_s=config.env_int("INSIGHTS_FLUSH_TIMEOUT_MS", 5000, environ) / 1000,
+        api_key=_vouching_key(service, environ),
     )
+
+
+def _vouching_key(service: str | None, environ) -> str | None:
+    """The key the wrapper's heartbeats and console lines present (see scoring/heartbeat.py)."""
+    if service:
+        from collector.client import resolve_collector
+
+        return resolve_collector(environ=environ).api_key
+    return environ.get("INSIGHTS_API_KEY") or None
 
 
 def _destination(service: str | None, ikey: str | None, environ) -> tuple[str | None, str | None]:

@@ -51,9 +51,12 @@ class Settings:
     spool_max_bytes: int = 256 * 2**20
     graceful_timeout_s: float = 30.0
     flush_timeout_s: float = 5.0
+    api_key: str | None = field(default=None, repr=False)
+    """The key that vouches for this wrapper's heartbeats and console lines (the service's API key
+    or the admin key; see heartbeat.py). The supervisor's alone: it does not travel to the workers."""
 
     def to_env(self) -> str:
-        return json.dumps(asdict(self))
+        return json.dumps({**asdict(self), "api_key": None})
 
     @classmethod
     def from_env(cls, environ=os.environ) -> Settings:

@@ -3,6 +3,12 @@ wrapper is (POST /api/wrapper/heartbeat: instance, scoring URI, Healthy or Unhea
 hears back the service's enable_app_insights, which it hands to the workers through the switch file
 (switch.py). That is what `Webservice.state` and `Webservice.scoring_uri` read.
 
+The instrumentation key names the service, but it is no secret, so the collector takes a state and
+scoring URI as the truth only from a heartbeat that also presents a key for the service (its API
+key, or the admin key): `settings.api_key`, which `insights score --service NAME` resolves as the
+CLI does (INSIGHTS_API_KEY, else the local admin.key). Without one, or if the collector refuses
+it, the wrapper still beats and follows the switch; the collector lists it as unverified.
+
 `Healthy` means what a client would see: a worker answered /ready with 200 just now; anything else
 is `Unhealthy` with the reason (init() still running, workers not answering). On the way out the
 supervisor says `Stopped` once. A collector without the heartbeat route (404) is still polled for the
@@ -21,7 +27,7 @@ import httpx
 
 from scoring import switch
 from scoring.config import Settings
-from scoring.sender import USER_AGENT
+from scoring.sender import USER_AGENT, tls_verify
 
 SCORING_URI_VAR = "INSIGHTS_SCORING_URI"
 
@@ -50,6 +56,7 @@ class Heartbeat:
         self.url = endpoint + "/api/wrapper/heartbeat"
         self.settings_url = endpoint + "/api/wrapper/settings"
         self.headers = {"x-instrumentation-key": settings.instrumentation_key, "user-agent": USER_AGENT}
+        self.api_key = settings.api_key
         self.switch_path = Path(directory) / switch.FILENAME
         self.follow_switch = follow_switch
         self.interval = interval
@@ -58,7 +65,7 @@ class Heartbeat:
                        "workers": settings.worker_count, "pid": os.getpid()}
         self.legacy = False  # the collector has no heartbeat route: poll the switch only
         self._stop = threading.Event()
-        self._client = httpx.Client(timeout=2, trust_env=False)
+        self._client = httpx.Client(timeout=2, trust_env=False, verify=tls_verify())
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
     def start(self) -> Heartbeat:
@@ -71,8 +78,10 @@ class Heartbeat:
             if self.legacy:
                 response = self._client.get(self.settings_url, headers=self.headers)
             else:
-                response = self._client.post(self.url, headers=self.headers,
-                                             json={**self.report, "state": state, "detail": detail})
+                response = self._post(state, detail)
+                if response.status_code in (401, 403) and self.api_key:
+                    self.api_key = None  # refused: beat on unverified rather than not at all
+                    response = self._post(state, detail)
                 if response.status_code in (404, 405):
                     self.legacy = True
                     response = self._client.get(self.settings_url, headers=self.headers)
@@ -83,6 +92,10 @@ class Heartbeat:
                 switch.write(self.switch_path, bool(response.json().get("enable_app_insights", True)))
             except (ValueError, AttributeError, OSError):
                 pass
+
+    def _post(self, state: str, detail: str) -> httpx.Response:
+        headers = {**self.headers, "x-api-key": self.api_key} if self.api_key else self.headers
+        return self._client.post(self.url, headers=headers, json={**self.report, "state": state, "detail": detail})
 
     def probe(self) -> tuple[str, str]:
         """(state, detail) as a client would find the workers now."""

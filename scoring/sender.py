@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,16 @@ log = logging.getLogger(__name__)
 RETRYABLE_ITEM_CODES = {401, 403, 408, 429, 500, 502, 503, 504}
 MAX_BATCH_BYTES = 4 * 2**20
 USER_AGENT = "insights-scoring/0.1.0"
+
+
+def tls_verify(environ=os.environ) -> ssl.SSLContext | bool:
+    """What the wrapper's clients verify an https collector against: the system's CAs, or
+    SSL_CERT_FILE / SSL_CERT_DIR when set (a collector with a self-signed certificate). The clients
+    ignore the rest of the environment (proxies), so this is read here."""
+    cafile, capath = environ.get("SSL_CERT_FILE") or None, environ.get("SSL_CERT_DIR") or None
+    if cafile or capath:
+        return ssl.create_default_context(cafile=cafile, capath=capath)
+    return True
 
 
 @dataclass
@@ -54,7 +65,7 @@ class HttpTransport:
     def __init__(self, endpoint: str, ikey: str, timeout: float = 10.0):
         self.url = endpoint.rstrip("/") + self.path
         self.ikey = ikey
-        self._client = httpx.Client(timeout=timeout, headers={"user-agent": USER_AGENT}, trust_env=False)
+        self._client = httpx.Client(timeout=timeout, headers={"user-agent": USER_AGENT}, trust_env=False, verify=tls_verify())
 
     def post(self, lines: list[bytes]) -> Outcome:
         body = b"\n".join(lines) + b"\n"
@@ -123,15 +134,28 @@ def _partial(errors: list[dict], lines: list[bytes], status: int) -> Outcome:
 
 
 class ConsoleTransport(HttpTransport):
-    """Console lines to the collector's POST /api/logs, authenticated by the instrumentation key."""
+    """Console lines to the collector's POST /api/logs, naming the service by its instrumentation
+    key; with `api_key` (the service's API key or the admin key) the collector keeps them as
+    verified lines, which senders with the instrumentation key alone cannot push out."""
 
     path = "/api/logs"
 
+    def __init__(self, endpoint: str, ikey: str, timeout: float = 10.0, api_key: str | None = None):
+        super().__init__(endpoint, ikey, timeout)
+        self.api_key = api_key
+
     def headers(self) -> dict:
-        return {"content-type": "application/x-ndjson", "x-instrumentation-key": self.ikey}
+        headers = {"content-type": "application/x-ndjson", "x-instrumentation-key": self.ikey}
+        if self.api_key:
+            headers["x-api-key"] = self.api_key
+        return headers
 
     def outcome(self, response: httpx.Response, lines: list[bytes]) -> Outcome:
         status = response.status_code
+        if status in (401, 403) and self.api_key:  # the key is refused: keep sending, unverified
+            self.api_key = None
+            return Outcome(retry_all=True, message=f"the collector refused the API key ({status}); "
+                           "console lines go on with the instrumentation key alone")
         if status == 200:
             return Outcome(sent=len(lines))
         if status in (400, 401, 404, 422):

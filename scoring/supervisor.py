@@ -98,7 +98,8 @@ class Supervisor:
             "telemetry", telemetry, TrackTransport(settings.ingestion_endpoint, settings.instrumentation_key),
             settings.spool_max_bytes, stats_path=worker.sender_stats_path(settings), poll_interval=0.5).start())
         self.shippers.append(Shipper(
-            "console", Spool(self.root / "console"), ConsoleTransport(settings.ingestion_endpoint, settings.instrumentation_key),
+            "console", Spool(self.root / "console"), ConsoleTransport(settings.ingestion_endpoint, settings.instrumentation_key,
+                                                                api_key=settings.api_key),
             CONSOLE_SPOOL_MAX_BYTES, poll_interval=0.5).start())
         heartbeat = Heartbeat(settings, self.root, follow_switch=settings.sends_telemetry)
         heartbeat.beat("Unhealthy", "starting")  # and the workers start with the service's current setting

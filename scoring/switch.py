@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from scoring.sender import USER_AGENT
+from scoring.sender import USER_AGENT, tls_verify
 
 FILENAME = "switch.json"
 
@@ -47,7 +47,7 @@ class SwitchPoller:
         write(self.path, bool(response.json().get("enable_app_insights", True)))
 
     def _run(self) -> None:
-        with httpx.Client(timeout=5, trust_env=False) as client:
+        with httpx.Client(timeout=5, trust_env=False, verify=tls_verify()) as client:
             while not self._stop.is_set():
                 self.poll_once(client)
                 self._stop.wait(self.interval)

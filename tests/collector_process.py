@@ -22,6 +22,13 @@ NO_PHONE_HOME = {
 }
 
 
+def exports_under(root: Path) -> dict:
+    """The environment of a test collector whose exports go to pytest's temp folders and to
+    Azurite over http://127.0.0.1, which the export policy allows only when told (the data dir and
+    https otherwise)."""
+    return {"INSIGHTS_EXPORT_ROOTS": str(root), "INSIGHTS_EXPORT_ALLOW_HTTP": "true"}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

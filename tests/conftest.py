@@ -6,7 +6,7 @@ import pytest
 from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).parent))
-from collector_process import NO_PHONE_HOME, CollectorProcess  # noqa: E402
+from collector_process import NO_PHONE_HOME, CollectorProcess, exports_under  # noqa: E402
 
 os.environ.update(NO_PHONE_HOME)
 
@@ -20,7 +20,8 @@ if os.environ.get("CI"):
 @pytest.fixture(scope="session")
 def collector(tmp_path_factory):
     """One real collector process for the session; each test makes its own service(s)."""
-    process = CollectorProcess(tmp_path_factory.mktemp("collector") / "data").start()
+    process = CollectorProcess(tmp_path_factory.mktemp("collector") / "data",
+                               env=exports_under(tmp_path_factory.getbasetemp())).start()
     yield process
     process.stop()
 
@@ -31,6 +32,7 @@ def app_collector(tmp_path_factory):
     own service(s). For tests of answers and stored rows over HTTP that need no real socket."""
     from in_process import InProcessCollector  # imports the app: only for the tests that use it
 
-    collector = InProcessCollector(tmp_path_factory.mktemp("app-collector") / "data").start()
+    collector = InProcessCollector(tmp_path_factory.mktemp("app-collector") / "data",
+                                   export_roots=(tmp_path_factory.getbasetemp(),), export_allow_http=True).start()
     yield collector
     collector.stop()

@@ -65,16 +65,18 @@ class InProcessCollector(CollectorHelpers):
     """Any host will do (no socket): the base of every request, and of the connection strings the
     app hands out."""
 
-    def __init__(self, data_dir: Path, admin_key: str = "test-admin-key"):
+    def __init__(self, data_dir: Path, admin_key: str = "test-admin-key", export_roots: tuple[Path, ...] = (),
+                 export_allow_http: bool = False):
         self.data_dir = Path(data_dir)
         self.admin_key = admin_key
+        self.export_policy = {"export_roots": tuple(export_roots), "export_allow_http": export_allow_http}
         self.app = None
         self._stack = ExitStack()
         self._transport: AppTransport | None = None
 
     def start(self) -> InProcessCollector:
         # One ingestion worker: the large-body path is exercised, at half the start-up of one per CPU.
-        settings = CollectorSettings(data_dir=self.data_dir, admin_key=self.admin_key, ingest_workers=1)
+        settings = CollectorSettings(data_dir=self.data_dir, admin_key=self.admin_key, ingest_workers=1, **self.export_policy)
         self.app = create_app(settings, [ExportExtension()])
         with self._stack as stack, _plain_main():  # the stack is closed here only if the startup fails
             portal = stack.enter_context(anyio.from_thread.start_blocking_portal())

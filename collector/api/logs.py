@@ -2,10 +2,12 @@
 Insights is on, readable after a crash.
 
 - `POST /api/logs`: the wrapper sends newline-delimited JSON lines `{"time","stream","instance","line"}`,
-  authenticated by the service's instrumentation key (`x-instrumentation-key`), the one credential a
-  wrapper always has (its connection string). The key names the service.
+  naming the service by its instrumentation key (`x-instrumentation-key`), the one credential a
+  wrapper always has (its connection string). With the service's API key (or the admin key) as well,
+  the lines are `verified`; with the instrumentation key alone they are kept, but apart: they can
+  push out only lines that came the same way (store/console.py).
 - `GET /api/services/{name}/logs?lines=N`: the last N lines, oldest first, with the admin key or that
-  service's api key.
+  service's api key; each line says whether it was `verified`.
 - `GET /api/wrapper/settings`: what a running wrapper polls (by instrumentation key) to follow its
   service's `enable_app_insights` switch without a restart.
 
@@ -21,7 +23,7 @@ from datetime import UTC, datetime
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from collector.api.auth import Caller, caller, sending_service
+from collector.api.auth import Caller, caller, sending_service, vouched_for
 from collector.api.responses import JSONResponse
 from collector.store.console import Line
 from collector.store.writer import Overloaded
@@ -42,13 +44,14 @@ def wrapper_settings(request: Request) -> dict:
 async def append_logs(request: Request) -> JSONResponse:
     """Store console lines of the service whose instrumentation key is presented."""
     service = sending_service(request)
+    verified = vouched_for(request, service)
     body = await _body(request)
     lines, errors = _parse(body)
     if errors and not lines:
         return JSONResponse({"accepted": 0, "errors": errors}, status_code=400)
     if lines:
         try:
-            await asyncio.wrap_future(request.app.state.store.console.append(service.name, lines))
+            await asyncio.wrap_future(request.app.state.store.console.append(service.name, lines, verified))
         except Overloaded as error:
             return JSONResponse({"error": f"collector is busy ({error}); retry later"}, status_code=503,
                                   headers={"Retry-After": "1"})
@@ -64,8 +67,9 @@ async def read_logs(request: Request, name: str, lines: int = Query(100, ge=1, l
     request.app.state.registry.get(name)
     rows = request.app.state.store.console.tail(name, lines)
     return {"service": name, "lines": [
-        {"time": t.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z"), "stream": s, "instance": i, "line": text}
-        for t, s, i, text in rows]}
+        {"time": t.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z"), "stream": s, "instance": i, "line": text,
+         "verified": verified}
+        for t, s, i, text, verified in rows]}
 
 
 async def _body(request: Request) -> bytes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from collector.api.auth import Caller, admin, caller
+from collector.api.auth import Caller, admin, caller, json_body_schema, json_model
 from collector.api.responses import JSONResponse
 from collector.api.track import read_body
 from collector.ingest.body import BodyError
@@ -43,8 +43,9 @@ def list_services(request: Request, _: Caller = Depends(admin)) -> list[dict]:
     return [_service_json(request, s) for s in request.app.state.registry.all()]
 
 
-@router.post("/services", status_code=201)
-async def create_service(request: Request, spec: ServiceCreate, _: Caller = Depends(admin)) -> dict:
+@router.post("/services", status_code=201, openapi_extra=json_body_schema(ServiceCreate))
+async def create_service(request: Request, _: Caller = Depends(admin)) -> dict:
+    spec = await json_model(request, ServiceCreate)  # read after the key is checked
     service = await request.app.state.registry.create(spec.name, spec.enable_app_insights)
     return _service_json(request, service)
 
@@ -55,8 +56,9 @@ def show_service(request: Request, name: str, who: Caller = Depends(caller)) -> 
     return _service_json(request, request.app.state.registry.get(name))
 
 
-@router.patch("/services/{name}")
-async def update_service(request: Request, name: str, change: ServiceUpdate, _: Caller = Depends(admin)) -> dict:
+@router.patch("/services/{name}", openapi_extra=json_body_schema(ServiceUpdate))
+async def update_service(request: Request, name: str, _: Caller = Depends(admin)) -> dict:
+    change = await json_model(request, ServiceUpdate)  # read after the key is checked
     service = await request.app.state.registry.update(name, change.enable_app_insights)
     return _service_json(request, service)
 

@@ -3,11 +3,16 @@
 
 - `POST /api/wrapper/heartbeat`: a wrapper's supervisor reports, every couple of seconds, its
   instance, scoring URI and state (`Healthy` when its workers answer /ready, `Unhealthy` with a
-  reason otherwise, `Stopped` once on the way out), authenticated by the service's instrumentation
-  key like `POST /api/logs`. The answer carries the service's `enable_app_insights`, so one call is
+  reason otherwise, `Stopped` once on the way out), naming its service by the instrumentation key
+  like `POST /api/logs`. The answer carries the service's `enable_app_insights`, so one call is
   both the heartbeat and the live switch (`GET /api/wrapper/settings` stays for older wrappers).
 - `GET /api/services/{name}/state`: the service's state from its wrappers' reports, with the admin
   key or that service's api key.
+
+The instrumentation key is no secret, so a report that carries only it cannot set what users read
+as the truth: `state` and `scoring_uri` come from reports that also present the service's API key
+(or the admin key), as `insights score --service NAME` does. Reports with the instrumentation key
+alone are kept apart and listed as `unverified_instances`; they still get the live switch back.
 
 A state is only as good as its last report, so it is never guessed: `Healthy` needs a report of
 `Healthy` younger than STALE_AFTER_S; a report older than that reads `Unknown` (the wrapper stopped,
@@ -24,7 +29,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from collector.api.auth import Caller, caller, sending_service
+from collector.api.auth import Caller, caller, json_body_schema, json_model, sending_service, vouched_for
 
 router = APIRouter(prefix="/api", tags=["wrappers"])
 
@@ -87,19 +92,35 @@ def _instance(report: Report, received: float, now: float) -> dict:
             "pid": report.pid}
 
 
-def _reports(request: Request) -> Reports:
+def state_of(service: str, verified: Reports, unverified: Reports, now: float) -> dict:
+    """The state users read: from verified reports only, with the unverified ones listed apart."""
+    state = verified.state(service, now)
+    others = unverified.state(service, now)["instances"]
+    if others and not state["instances"]:
+        state["detail"] = (f"{len(others)} wrapper(s) report with the instrumentation key alone, which does not vouch for "
+                           "a state: start them with `insights score --service NAME` or INSIGHTS_API_KEY=<the service's API key>")
+    return {**state, "unverified_instances": others}
+
+
+def _reports(request: Request, verified: bool) -> Reports:
     state = request.app.state
-    if not hasattr(state, "wrapper_reports"):
-        state.wrapper_reports = Reports()
-    return state.wrapper_reports
+    name = "wrapper_reports" if verified else "unverified_wrapper_reports"
+    if not hasattr(state, name):
+        setattr(state, name, Reports())
+    return getattr(state, name)
 
 
-@router.post("/wrapper/heartbeat")
-async def heartbeat(request: Request, report: Report) -> dict:
+@router.post("/wrapper/heartbeat", openapi_extra=json_body_schema(Report))
+async def heartbeat(request: Request) -> dict:
+    """A wrapper's report (the body is a Report); with the service's API key (or the admin key)
+    it sets the service's state and scoring URI, with the instrumentation key alone it is listed
+    as unverified. Either way the answer is the live switch."""
     service = sending_service(request)
-    _reports(request).add(service.name, report, time.monotonic())
+    verified = vouched_for(request, service)
+    report = await json_model(request, Report)
+    _reports(request, verified).add(service.name, report, time.monotonic())
     return {"service": service.name, "enable_app_insights": service.enable_app_insights,
-            "interval_s": HEARTBEAT_INTERVAL_S}
+            "interval_s": HEARTBEAT_INTERVAL_S, "verified": verified}
 
 
 @router.get("/services/{name}/state")
@@ -107,4 +128,4 @@ def service_state(request: Request, name: str, who: Caller = Depends(caller)) ->
     if not who.may_read(name):
         raise HTTPException(404, f"no service named {name!r}")
     request.app.state.registry.get(name)
-    return _reports(request).state(name, time.monotonic())
+    return state_of(name, _reports(request, True), _reports(request, False), time.monotonic())

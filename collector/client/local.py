@@ -98,6 +98,8 @@ class LocalWebservice(Webservice):
             command += ["--spool_dir", str(self.spool_dir)]
         env = {**os.environ, **config.environment(), "APPLICATIONINSIGHTS_CONNECTION_STRING": self.connection_string,
                "INSIGHTS_URL": self.workspace.url, "SERVICE_NAME": self.name}
+        if self.workspace.connection.api_key:  # the wrapper vouches for its state with the workspace's key
+            env["INSIGHTS_API_KEY"] = self.workspace.connection.api_key
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL)

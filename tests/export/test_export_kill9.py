@@ -14,7 +14,7 @@ import uuid
 from functools import lru_cache
 
 import pytest
-from collector_process import CollectorProcess
+from collector_process import CollectorProcess, exports_under
 from exported import assert_exactly_once, check_names, folder_blobs, items_of, wait_status
 from items import lines, mixed_items
 
@@ -45,7 +45,7 @@ def _late_ids() -> set[str]:
 
 @pytest.mark.parametrize("destination", ["folder", "azurite"])
 def test_kill_9_during_export_then_restart_exports_every_item_exactly_once(tmp_path, azurite, destination):
-    collector = CollectorProcess(tmp_path / "data").start()
+    collector = CollectorProcess(tmp_path / "data", env=exports_under(tmp_path)).start()
     try:
         service = collector.create_service("kill9")
         name = service["name"]
