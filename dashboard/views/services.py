@@ -42,12 +42,19 @@ def shown_api_key(service: dict) -> str:
 def without_secrets(value):
     """`value` (export settings or status, as JSON) with storage account keys and SAS signatures masked."""
     if isinstance(value, str):
-        return _STORAGE_SECRETS.sub(lambda m: (m.group(1) or m.group(2)) + "•" * 8, value)
+        return _STORAGE_SECRETS.sub(_masked, value)
     if isinstance(value, dict):
         return {k: without_secrets(v) for k, v in value.items()}
     if isinstance(value, list):
         return [without_secrets(v) for v in value]
     return value
+
+
+def _masked(match: re.Match) -> str:
+    """A secret's name and a mask; what the collector already masked (`****`) stays as it gave it."""
+    name = match.group(1) or match.group(2)
+    secret = match.group(0)[len(name):]
+    return match.group(0) if secret and set(secret) <= {"*", "•"} else name + "•" * 8
 
 
 def _switch(link: Link, name: str) -> None:

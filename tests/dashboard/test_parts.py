@@ -51,6 +51,7 @@ def test_export_secrets_are_masked_wherever_they_appear():
     assert "s3cr3t" not in str(shown) and "s1gn" not in str(shown)
     assert shown["destination"].startswith("AccountName=a;AccountKey=•") and shown["runs"][0]["error"].endswith("&se=2 failed")
     assert shown["n"] == 3
+    assert without_secrets("AccountName=a;AccountKey=****;") == "AccountName=a;AccountKey=****;"  # as the collector masks it
 
 
 def test_chart_for_result():
