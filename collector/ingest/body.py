@@ -2,11 +2,13 @@
 
 The Azure Python SDKs send one uncompressed JSON array; the .NET, Java and Node SDKs send gzip and
 newline-delimited JSON. A malformed line of NDJSON spoils only that item; a malformed array spoils
-the whole body, as nothing in it can be trusted.
+the whole body, as nothing in it can be trusted. What Python's json module writes by default
+(NaN, Infinity, numbers beyond a double) is read, so that such a value is its item's error only.
 """
 
 from __future__ import annotations
 
+import json
 import zlib
 from dataclasses import dataclass
 
@@ -39,19 +41,55 @@ class BadItem:
 
 
 def decompress(body: bytes, content_encoding: str | None) -> bytes:
+    encoding = _encoding(content_encoding)
+    if not encoding:
+        return body
+    out = _inflate(body, encoding, MAX_DECODED_BYTES)
+    if out is None:
+        raise BodyError(f"decompressed body exceeds the limit of {MAX_DECODED_BYTES} bytes", 413)
+    return out
+
+
+def decompress_within(body: bytes, content_encoding: str | None, limit: int) -> bytes | None:
+    """The decompressed body if it is at most `limit` bytes, else None; at most limit + 1 bytes
+    are decompressed to tell (none if the body or gzip's size trailer is already larger). What
+    a body expands to, not its compressed size, says how much work preparing it is."""
+    encoding = _encoding(content_encoding)
+    if not encoding:
+        return body if len(body) <= limit else None
+    if len(body) > limit or _gzip_size(body) > limit:
+        return None
+    return _inflate(body, encoding, limit)
+
+
+def _encoding(content_encoding: str | None) -> str:
+    """'' for an identity body; BodyError 415 for an encoding we do not read."""
     encoding = (content_encoding or "").strip().lower()
     if encoding in ("", "identity"):
-        return body
+        return ""
     if encoding not in ("gzip", "deflate", "x-gzip"):
         raise BodyError(f"unsupported Content-Encoding {content_encoding!r}: use gzip, deflate or none", 415)
+    return encoding
+
+
+def _gzip_size(body: bytes) -> int:
+    """The decompressed size a gzip body's trailer states (modulo 2^32, and only a claim: the
+    decompression itself stays bounded); 0 if it is not gzip."""
+    if body[:2] != b"\x1f\x8b" or len(body) < 18:
+        return 0
+    return int.from_bytes(body[-4:], "little")
+
+
+def _inflate(body: bytes, encoding: str, limit: int) -> bytes | None:
+    """The decompressed body, None if it exceeds `limit` bytes (decompressing no further)."""
     wbits = 47 if encoding != "deflate" else 15  # 47: gzip or zlib header, detected automatically
     decoder = zlib.decompressobj(wbits)
     try:
-        out = decoder.decompress(body, MAX_DECODED_BYTES + 1)
+        out = decoder.decompress(body, limit + 1)
     except zlib.error as exc:
         raise BodyError(f"body is not valid {encoding}: {exc}") from None
-    if len(out) > MAX_DECODED_BYTES or decoder.unconsumed_tail:
-        raise BodyError(f"decompressed body exceeds the limit of {MAX_DECODED_BYTES} bytes", 413)
+    if len(out) > limit or decoder.unconsumed_tail:
+        return None
     if not decoder.eof:
         raise BodyError(f"body is not valid {encoding}: the compressed stream is truncated")
     return out
@@ -66,7 +104,10 @@ def split_items(data: bytes) -> list[object]:
         try:
             items = orjson.loads(stripped)
         except orjson.JSONDecodeError as exc:
-            raise BodyError(f"body is not valid JSON: {exc}") from None
+            items = _loads_python(stripped)
+            if not isinstance(items, list):
+                raise BodyError(f"body is not valid JSON: {exc}") from None
+            return [_storable(item) for item in items]
         if not isinstance(items, list):
             raise BodyError("body is not valid JSON")
         return items
@@ -88,4 +129,25 @@ def _parse_line(line: bytes, number: int) -> object:
     try:
         return orjson.loads(line)
     except orjson.JSONDecodeError as exc:
-        return BadItem(f"line {number} is not valid JSON: {exc}")
+        item = _loads_python(line)
+        return BadItem(f"line {number} is not valid JSON: {exc}") if item is None else _storable(item)
+
+
+def _loads_python(data: bytes) -> object | None:
+    """What orjson refused, read as Python's json module writes it by default (NaN, Infinity,
+    1e400 and integers of any size are values there, of the item that holds them); None if it is
+    not JSON that way either."""
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return None
+
+
+def _storable(item: object) -> object:
+    """The item, or BadItem if it holds what no column can store and orjson would have refused
+    to read: a lone surrogate (`"\\ud800"`), an integer beyond 64 bits."""
+    try:
+        orjson.dumps(item, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError as exc:
+        return BadItem(f"item cannot be stored: {exc}")
+    return item

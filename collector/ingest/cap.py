@@ -2,7 +2,9 @@
 
 App Insights drops items above 64 KB; we store a capped row that says so (a visible marker, the
 original size, `customDimensions.payloadRef`) and write the original envelope to the data dir's blob
-folder before the item is acknowledged, so nothing is lost.
+folder before the item is acknowledged, so nothing is lost. If the original cannot be written (disk
+full, folder unwritable), the whole body is refused with SpillFailed (503 and Retry-After: the
+client keeps it and resends) and the originals of its other items written so far are removed.
 """
 
 from __future__ import annotations
@@ -30,21 +32,40 @@ def row_size(row: dict) -> int:
     return size
 
 
+class SpillFailed(RuntimeError):
+    """The original of an oversized item could not be kept; nothing of the body may be acknowledged."""
+
+
 class Spill:
-    """Writes whole originals under <data-dir>/blob/payloads/<service>/<itemId>.json."""
+    """Writes whole originals under <data-dir>/blob/payloads/<service>/<itemId>.json, for one body."""
 
     def __init__(self, blob_dir: Path):
         self.blob_dir = Path(blob_dir)
+        self.written: list[Path] = []
 
     def write(self, service: str, item_id: str, envelope: object) -> str:
         relative = f"payloads/{service}/{item_id}.json"
         path = self.blob_dir / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as handle:
-            handle.write(orjson.dumps(envelope))
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.written.append(path)  # before open(): a file that fails half-written is removed too
+            with open(path, "wb") as handle:
+                handle.write(orjson.dumps(envelope))
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as error:
+            self.discard()
+            raise SpillFailed(f"cannot keep the original of an item over {ITEM_LIMIT // 1024} KB: {error}") from None
         return relative
+
+    def discard(self) -> None:
+        """Remove what this body wrote: its rows will not be committed."""
+        for path in self.written:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
+        self.written.clear()
 
 
 def cap_row(row: dict, dynamic_columns: tuple[str, ...], size: int, payload_ref: str) -> None:

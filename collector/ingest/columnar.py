@@ -19,6 +19,7 @@ tests/ingest/test_columnar.py checks that both paths store the same rows.
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -41,6 +42,7 @@ from collector.ingest.values import (
     custom_dimensions,
     custom_measurements,
     dumps_dynamic,
+    metric_statistics,
     parse_duration,
     parse_time,
     performance_bucket,
@@ -82,9 +84,10 @@ _BASE_COLUMNS = {
 """The columns each fast table takes from baseData as they are: column -> its baseData fields, the
 first present wins."""
 _SEVERITIES = (0, 1, 2, 3, 4)
-_UTC_TIME = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$"
-"""The timestamps SDKs send, which Arrow parses exactly as envelope.parse_time does; a body
-with any other form has its timestamps parsed one by one, by parse_time itself."""
+_UTC_TIME = r"^(?:[1-9]\d{3}|0[1-9]\d\d|00[1-9]\d|000[1-9])-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$"
+"""The timestamps SDKs send, which Arrow parses exactly as envelope.parse_time does, in the years
+it accepts (1 to 9999: Arrow would also read year 0); a body with any other form has its
+timestamps parsed one by one, by parse_time itself."""
 
 
 @dataclass
@@ -187,11 +190,11 @@ def _add_item(index: int, item: object, routing: dict, by_table: dict[str, _Colu
         measurements = None if table == "customMetrics" else dumps_dynamic(custom_measurements(base))
         timestamp = parse_time(item.get("time"), "time") if parse_times else None
         extra = _EXTRA[table](base)
+        if extra is None or dimensions.get("custom_dimensions").__class__ is str:
+            return False
+        dimensions_text = dumps_dynamic(dimensions)
     except ItemError:
         return False
-    if extra is None or dimensions.get("custom_dimensions").__class__ is str:
-        return False
-    dimensions_text = dumps_dynamic(dimensions)
     size = _size(base, table, dimensions_text, measurements, extra)
     if size > ITEM_LIMIT:
         return False
@@ -270,18 +273,15 @@ def _metric(base: dict) -> tuple | None:
     name, value = metric.get("name"), metric.get("value")
     if name.__class__ is not str or metric_table(name, {}) != "customMetrics" or value.__class__ not in _NUMBER:
         return None
-    count, low, high, deviation = (metric.get(key) for key in ("count", "min", "max", "stdDev"))
-    if any(number is not None and number.__class__ not in _NUMBER for number in (count, low, high, deviation)):
+    if not -_LARGEST <= value <= _LARGEST:  # NaN, infinite, or an integer beyond a double: the mapper says so
         return None
     value = float(value)
-    return (
-        name, value, int(count or 1), value,
-        value if low is None else float(low), value if high is None else float(high),
-        0.0 if deviation is None else float(deviation),
-    )
+    count, low, high, deviation = metric_statistics(metric, "data.baseData.metrics[0]", value)
+    return name, value, count, value, low, high, deviation
 
 
 _NUMBER = (int, float)
+_LARGEST = sys.float_info.max
 _EXTRA = {"traces": _trace, "requests": _request, "dependencies": _timed, "customEvents": _event, "customMetrics": _metric}
 _EXTRA_COLUMNS = {
     "traces": ("severityLevel",),

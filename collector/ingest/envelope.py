@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collector.ingest import quirks
 from collector.ingest.stack import exception_chain_from_stack, frames_from_strings
-from collector.ingest.stored_form import ITEM_TYPES, TAG_COLUMNS, TAG_LIMIT
+from collector.ingest.stored_form import INT_MAX, ITEM_TYPES, MAX_NESTING, TAG_COLUMNS, TAG_LIMIT
 from collector.ingest.values import (
+    NESTED_TOO_DEEP,
     ItemError,
     as_number,
     as_object,
@@ -20,10 +21,12 @@ from collector.ingest.values import (
     custom_dimensions,
     custom_measurements,
     json_type,
+    metric_statistics,
     parse_duration,
     parse_time,
     performance_bucket,
     severity,
+    too_deep,
 )
 
 Row = dict[str, object]
@@ -78,14 +81,30 @@ def _common_columns(envelope: dict) -> Row:
         for tag, value in as_object(tags, "tags").items():
             column = TAG_COLUMNS.get(tag)
             if column and value is not None:
-                row[column] = str(value)[:TAG_LIMIT]
+                if value.__class__ is not str:
+                    if too_deep(value, MAX_NESTING):  # str() would recurse; the text is cut anyway
+                        raise ItemError(f"tags.{tag}", NESTED_TOO_DEEP)
+                    value = str(value)
+                row[column] = value[:TAG_LIMIT]
     return row
 
 
+_SMALLEST_SAMPLE_RATE = 100 / INT_MAX
+"""Below about this, 100/sampleRate (the itemCount) is more than a 32-bit int holds."""
+
+
 def _item_count(sample_rate: object) -> int:
-    if isinstance(sample_rate, (int, float)) and 0 < sample_rate < 100:
-        return max(1, round(100 / sample_rate))
-    return 1
+    """round(100/sampleRate), the items this one stands for; 1 for a rate outside (0, 100), as
+    before, but a rate so small that the count overflows itemCount is the item's error."""
+    if not (isinstance(sample_rate, (int, float)) and 0 < sample_rate < 100):
+        return 1
+    count = round(100 / sample_rate) if sample_rate >= _SMALLEST_SAMPLE_RATE / 2 else INT_MAX + 1
+    if count > INT_MAX:
+        raise ItemError(
+            "sampleRate", f"{sample_rate} makes itemCount (100/sampleRate) overflow its 32-bit column: "
+            f"expected a percentage from {_SMALLEST_SAMPLE_RATE!r} to 100",
+        )
+    return max(1, count)
 
 
 def _with_dimensions(row: Row, base: dict, measurements: bool = True) -> Row:
@@ -163,10 +182,7 @@ def _metric(base: dict, common: Row, _: str) -> list[tuple[str, Row]]:
             rows.append((table, quirks.performance_counter(row)))
             continue
         row["valueSum"] = value
-        row["valueCount"] = int(as_number(metric.get("count"), f"{field}.count") or 1)
-        row["valueMin"] = as_number(metric.get("min"), f"{field}.min", default=value)
-        row["valueMax"] = as_number(metric.get("max"), f"{field}.max", default=value)
-        row["valueStdDev"] = as_number(metric.get("stdDev"), f"{field}.stdDev", default=0.0)
+        row["valueCount"], row["valueMin"], row["valueMax"], row["valueStdDev"] = metric_statistics(metric, field, value)
         rows.append((table, row))
     return rows
 

@@ -16,6 +16,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from collector.ingest.body import decompress_within
+from collector.ingest.cap import SpillFailed
 from collector.ingest.prepare import Prepared, prepare_body, prepare_otlp, warm_up, worker_init
 from collector.ingest.rows import PreparedRows, prepare_rows
 from collector.store.services import Registry
@@ -25,15 +27,9 @@ log = logging.getLogger(__name__)
 
 INLINE_BODY_BYTES = 64 * 1024
 """Bodies up to this size decompressed (an SDK's usual batch of ~100 items) are prepared in the
-collector process itself; larger ones go to the pool, still compressed (the worker decompresses)."""
-
-COMPRESSION_RATIO = 8
-"""Telemetry JSON shrinks about this much under gzip: how a compressed body's size is judged."""
-
-
-def _is_small(body: bytes, content_encoding: str | None) -> bool:
-    compressed = (content_encoding or "identity").strip().lower() != "identity"
-    return len(body) * (COMPRESSION_RATIO if compressed else 1) <= INLINE_BODY_BYTES
+collector process itself; larger ones go to the pool, still compressed (the worker decompresses).
+A compressed body is judged by what it expands to (body.decompress_within): the event loop
+decompresses at most this much of it, and a small body is then prepared from that, not again."""
 
 
 @dataclass
@@ -75,17 +71,24 @@ class Pipeline:
         self._pool.shutdown(cancel_futures=True)
 
     async def ingest_body(self, body: bytes, content_encoding: str | None) -> TrackResult:
-        """Prepare and commit a track body; BodyError if unreadable, Overloaded if the writer is behind."""
+        """Prepare and commit a track body; BodyError if unreadable, Overloaded if the writer is behind
+        (or the original of an oversized item cannot be kept)."""
+        small = decompress_within(body, content_encoding, INLINE_BODY_BYTES)
+        if small is not None:
+            body, content_encoding = small, None
         return await self._prepare_and_commit(
-            _is_small(body, content_encoding), prepare_body, body, content_encoding, self.registry.routing(), self.blob_dir
+            small is not None, prepare_body, body, content_encoding, self.registry.routing(), self.blob_dir
         )
 
     async def ingest_otlp(
         self, signal: str, body: bytes, content_encoding: str | None, content_type: str, ikey: str
     ) -> TrackResult:
         """Prepare and commit an OTLP body; OtlpDecodeError if it is not OTLP."""
+        small = decompress_within(body, content_encoding, INLINE_BODY_BYTES)
+        if small is not None:
+            body, content_encoding = small, None
         return await self._prepare_and_commit(
-            _is_small(body, content_encoding), prepare_otlp,
+            small is not None, prepare_otlp,
             signal, body, content_encoding, content_type, ikey, self.registry.routing(), self.blob_dir,
         )
 
@@ -100,10 +103,11 @@ class Pipeline:
 
     async def _prepare_and_commit(self, small: bool, prepare, *args) -> TrackResult:
         with self.writer.expecting_batch():
-            if small:
-                prepared = prepare(*args)
-            else:
-                prepared = await self._in_pool(prepare, *args)
+            try:
+                prepared = prepare(*args) if small else await self._in_pool(prepare, *args)
+            except SpillFailed as error:  # a full disk: refused whole, and the client resends
+                log.warning("%s", error)
+                raise Overloaded(str(error)) from None
             committed = None
             if prepared.tables or prepared.stats:
                 committed = self.writer.write(prepared.tables, prepared.stats)

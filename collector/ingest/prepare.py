@@ -28,8 +28,8 @@ from collector.ingest.cap import ITEM_LIMIT, Spill, cap_row, row_size
 from collector.ingest.columnar import map_fast
 from collector.ingest.envelope import map_envelope
 from collector.ingest.item_ids import item_ids
-from collector.ingest.stored_form import NO_CLIENT_IP, owner_columns
-from collector.ingest.values import ItemError, dumps_dynamic
+from collector.ingest.stored_form import DYNAMIC_SOURCES, INT_MAX, INT_MIN, NO_CLIENT_IP, owner_columns
+from collector.ingest.values import ItemError, as_int, dumps_dynamic
 from collector.store.schema import TABLES
 
 UNKNOWN_SERVICE = "*"
@@ -39,6 +39,7 @@ Routing = dict[str, tuple[str, bool]]
 """Lower-cased instrumentation key -> (service name, enable_app_insights)."""
 
 _DYNAMIC = {name: tuple(c.name for c in t.columns if c.kql_type == "dynamic") for name, t in TABLES.items()}
+_INT = {name: tuple(c.name for c in t.columns if c.kql_type == "int") for name, t in TABLES.items()}
 
 
 @dataclass
@@ -143,17 +144,19 @@ def _prepare_item(
         return item.message
     try:
         mapped = map_envelope(item)
+        route = routing.get(mapped[0][1]["iKey"].lower())
+        if route is None:
+            _count(stats, UNKNOWN_SERVICE, "rejected:invalid instrumentation key")
+            return "invalid instrumentation key"
+        service, enabled = route
+        if not enabled:
+            _count(stats, service, "dropped:disabled")
+            return None
+        for table, row in mapped:
+            _stored_values(table, row)
     except ItemError as error:
         _count(stats, _service_of(item, routing), "rejected:invalid item")
         return str(error)
-    route = routing.get(mapped[0][1]["iKey"].lower())
-    if route is None:
-        _count(stats, UNKNOWN_SERVICE, "rejected:invalid instrumentation key")
-        return "invalid instrumentation key"
-    service, enabled = route
-    if not enabled:
-        _count(stats, service, "dropped:disabled")
-        return None
     _count(stats, service, "accepted")
     for table, row in mapped:
         row["itemId"] = next(ids)
@@ -173,10 +176,21 @@ def _service_of(item: object, routing: Routing) -> str:
     return route[0] if route else UNKNOWN_SERVICE
 
 
+def _stored_values(table: str, row: dict) -> None:
+    """Make the mapped values those the columns store (dynamic ones as JSON text), or the item's
+    error: the mapper bounds nesting (stored_form.MAX_NESTING) and integers (a 32-bit int) where it
+    reads each field, naming it; this is the rule itself, checked where the row takes its stored
+    form, so that no value of one item can fail the whole batch's conversion to Arrow."""
+    for column in _DYNAMIC[table]:
+        row[column] = dumps_dynamic(row.get(column), DYNAMIC_SOURCES.get(column, column))
+    for column in _INT[table]:
+        value = row.get(column)
+        if value is not None and not INT_MIN <= value <= INT_MAX:
+            as_int(value, column, column)
+
+
 def _store_form(table: str, row: dict, service: str, item: object, stats: Counter, spill: Spill) -> None:
     dynamic = _DYNAMIC[table]
-    for column in dynamic:
-        row[column] = dumps_dynamic(row.get(column))
     row.update(owner_columns(service, row["iKey"]))
     row.setdefault("client_IP", NO_CLIENT_IP)
     size = row_size(row)

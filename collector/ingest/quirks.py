@@ -16,6 +16,7 @@ import ast
 import re
 
 from collector.ingest import values
+from collector.ingest.stored_form import MAX_NESTING
 
 _SDK_METRICS = {"_OTELRESOURCE_", "Item_Success_Count", "Item_Dropped_Count", "Item_Retry_Count"}
 _COUNTER = re.compile(r"^\\(?P<category>[^\\(]+)(?:\((?P<instance>[^)]*)\))?\\(?P<counter>.+)$")
@@ -41,7 +42,7 @@ def _unpack_custom_dimensions(dimensions: dict) -> None:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return
-    if isinstance(value, dict):
+    if isinstance(value, dict) and not values.too_deep(value, MAX_NESTING):  # else kept as the string
         del dimensions["custom_dimensions"]
         for key, item in value.items():
             dimensions.setdefault(str(key), item if isinstance(item, (str, dict, list)) else str(item))
@@ -89,7 +90,7 @@ def _timing_from_start(row: dict, start_time: object) -> None:
 def _succeeded(flag: object, code: str) -> bool:
     if isinstance(flag, str):
         return flag.strip().lower() == "true"
-    return not (code.isdigit() and int(code) >= 400)
+    return not (code.isdecimal() and (len(code) > 9 or int(code) >= 400))
 
 
 def metric_table(name: str, dimensions: dict) -> str:

@@ -12,7 +12,7 @@ import orjson
 import pyarrow as pa
 
 from collector.ingest.item_ids import item_ids
-from collector.ingest.values import ItemError, dumps_dynamic, parse_time
+from collector.ingest.values import ItemError, as_int, dumps_dynamic, finite, parse_time
 from collector.store.schema import SERVICE_COLUMN, TABLE_BY_ITEM_TYPE, TABLES, Table
 
 _CHECKS = {
@@ -22,6 +22,7 @@ _CHECKS = {
     "real": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     "bool": lambda v: isinstance(v, bool),
 }
+_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 _TYPE_NAMES = {"string": "a string", "int": "an integer", "long": "an integer", "real": "a number", "bool": "true or false"}
 
 
@@ -88,12 +89,21 @@ def row_from_json(obj: object) -> tuple[Table, dict]:
 
 
 def _stored(kql_type: str, value: object, key: str) -> object:
+    """The value as its column stores it, or an ItemError naming the column: the same bounds as
+    ingestion (timestamps in years 1-9999, int 32-bit, real finite, dynamic nested at most
+    MAX_NESTING deep), so that no line can fail the whole import."""
     if kql_type == "dynamic":
-        return dumps_dynamic(orjson.loads(value) if isinstance(value, str) and value[:1] in "{[" else value)
+        return dumps_dynamic(orjson.loads(value) if isinstance(value, str) and value[:1] in "{[" else value, key)
     if value is None:
         return None
     if kql_type == "datetime":
         return parse_time(value, key)
     if not _CHECKS[kql_type](value):
         raise ItemError(key, f"expected {_TYPE_NAMES[kql_type]}, got {orjson.dumps(value).decode()[:40]}")
-    return float(value) if kql_type == "real" else value
+    if kql_type == "real":
+        return finite(value, key)
+    if kql_type == "int":
+        return as_int(value, key, key)
+    if kql_type == "long" and not _LONG_MIN <= value <= _LONG_MAX:
+        raise ItemError(key, f"{value} does not fit a 64-bit integer")
+    return value

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-_FRAME = re.compile(r'^\s*File "(?P<file>[^"]*)", line (?P<line>\d+)(?:, in (?P<method>.+))?$')
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]*)", line (?P<line>\d{1,9})(?:, in (?P<method>.+))?$')
 _CHAIN_SEPARATOR = re.compile(
     r"\n\s*(?:The above exception was the direct cause of the following exception:"
     r"|During handling of the above exception, another exception occurred:)\s*\n"

@@ -53,3 +53,29 @@ def owner_columns(service: object, ikey: object) -> dict[str, object]:
     read) and `appName`, its instrumentation key in `appId`. Single values or Arrow columns alike,
     so that the item-by-item and the column-wise mapper fill them the same way."""
     return {SERVICE_COLUMN: service, "appName": service, "appId": ikey}
+
+
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+"""The range of an `int` column (itemCount, valueCount, severityLevel): KQL's int is 32-bit, as in
+App Insights, whose own `count` and `itemCount` are 32-bit too. A value outside it is the item's
+error (400 naming the field), never the batch's."""
+
+TIME_MIN_US = -62_135_596_800_000_000
+TIME_MAX_US = 253_402_300_799_999_999
+"""The timestamps a row may hold, in microseconds since the epoch: 0001-01-01T00:00:00Z to
+9999-12-31T23:59:59.999999Z, what ISO 8601 (and so export and import) can write and read back."""
+TIME_RANGE = "0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z"
+
+MAX_NESTING = 100
+"""A dynamic column's value (customDimensions, details, payload) nests objects and arrays at most
+this deep (protobuf bounds OTLP messages the same way); a deeper item is refused (400 naming the
+field), well below where JSON encoders (orjson: 255 levels), the export files and the query API's
+answers (which wrap the value in a few more levels) give up."""
+
+DYNAMIC_SOURCES = {
+    "customDimensions": "data.baseData.properties",
+    "customMeasurements": "data.baseData.measurements",
+    "details": "data.baseData.exceptions",
+    "payload": "data.baseData",
+}
+"""The envelope field each dynamic column is made from, as an item's error names it."""

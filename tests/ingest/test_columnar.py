@@ -175,6 +175,13 @@ def test_items_near_the_cap_are_mapped_alike(tmp_path):
     assert result["stats"][("svc-a", "capped")] == 6
 
 
+def _nested(levels: int) -> dict:
+    value: dict = {}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
 def _plain(base_type: str, **base) -> dict:
     return {"iKey": "key-a", "time": "2026-11-23T16:53:49.943891Z", "tags": {"ai.operation.id": "op"},
             "data": {"baseType": base_type, "baseData": base}}
@@ -201,6 +208,18 @@ EDGES = {
     "metric with measurements": _plain("MetricData", metrics=[{"name": "m", "value": 1}], measurements={"x": "bad"}),
     "null item": None,
     "empty item": {},
+    # Out of range for a column: the item's 400 on both paths, never the batch's failure.
+    "metric count past 2^31": _plain("MetricData", metrics=[{"name": "m", "value": 2, "count": 2**31}]),
+    "metric count of 1e12": _plain("MetricData", metrics=[{"name": "m", "value": 2, "count": 1e12}]),
+    "metric value NaN": _plain("MetricData", metrics=[{"name": "m", "value": float("nan")}]),
+    "metric max infinite": _plain("MetricData", metrics=[{"name": "m", "value": 1, "max": float("inf")}]),
+    "measurement NaN": _plain("EventData", name="e", measurements={"x": "nan"}),
+    "sample rate of 1e-9": {**_plain("EventData", name="e"), "sampleRate": 1e-9},
+    "year 0": {**_plain("MessageData", message="m"), "time": "0000-01-01T00:00:00Z"},
+    "year 10000 by its offset": {**_plain("MessageData", message="m"), "time": "9999-12-31T23:59:59-01:00"},
+    "properties nested 300 deep": _plain("MessageData", message="m", properties={"deep": _nested(300)}),
+    "properties nested 100 deep": _plain("MessageData", message="m", properties={"deep": _nested(99)}),
+    "duration of 10^20 days": _plain("RequestData", id="1", name="n", duration="9" * 20 + ".00:00:00", responseCode="200"),
 }
 
 
