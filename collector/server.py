@@ -19,6 +19,7 @@ from collector.api.limits import RequestLimits
 from collector.api.responses import JSONResponse
 from collector.extensions import Core, Extension
 from collector.ingest.pipeline import Pipeline
+from collector.kql import start_compilers
 from collector.settings import CollectorSettings
 from collector.store.database import Store
 from collector.store.services import Registry, ServiceError
@@ -62,6 +63,7 @@ def create_app(settings: CollectorSettings, extensions: Sequence[Extension] = ()
         app.state.admin_key, _ = admin_key.load_or_create(settings.data_dir, settings.admin_key)
         app.state.public_url = settings.public_url
         app.state.query_timeout_s = settings.query_timeout_s
+        start_compilers()  # KQL's compile workers warm up while the rest starts (collector/kql/sandbox.py)
         app.state.pipeline = Pipeline(registry, store.writer, settings.data_dir / "blob", settings.ingest_workers)
         app.state.extensions = {}
         core = Core(settings, store, registry)

@@ -2,16 +2,28 @@
 
 Routes are the ones azure-monitor-query's LogsQueryClient and the classic App Insights REST API
 call (`/v1/workspaces/{id}/query`, `/v1/apps/{id}/query`, `/v1/{resourceId}/query`, `/v1/$batch`).
-Scope: a service key always reads its own service. The admin key reads every service, or one when
-it names it — with a `service` query parameter or body field, or as the workspace/app id in the
-path (the only knob a LogsQueryClient user has).
 
-Every failure a query can cause is a 400 (504 for the time limit) in the Log Analytics error shape;
-a result cut at the row/byte cap is a 200 with `error.code = "PartialError"`, as Log Analytics does.
+Scope, as App Insights answers it:
+- the app in `/v1/apps/{app}/query` (and the last segment of a resource id) is a service, by its
+  name, its instrumentation key or the `appId` its rows carry (the same key), or `default`: the
+  caller's own scope (a service key's service; for the admin key, every service). Any other app
+  is a 404, and a service key naming another service's app a 403;
+- a workspace (`/v1/workspaces/{id}/query`) is the collector itself: an id that names a service
+  narrows to it as an app does, any other id is the caller's own scope (LogsQueryClient users
+  pass whatever workspace id their code holds);
+- the `service` field (body or query parameter) narrows like an app, 404 when unknown; naming a
+  different service than the path is a 400.
+
+Every query runs under one budget (collector/kql/budget.py) with the collector's timeout
+(INSIGHTS_QUERY_TIMEOUT_S); a batch shares one deadline of that length among its queries. Every
+failure a query can cause is a 400 (504 for the time limit) in the Log Analytics error shape; a
+result cut at the row/byte cap is a 200 with `error.code = "PartialError"`, as Log Analytics does.
 """
 
 from __future__ import annotations
 
+import time
+import weakref
 from typing import Any
 
 import orjson
@@ -26,6 +38,8 @@ from collector.kql.errors import TIMEOUT
 router = APIRouter(tags=["query"])
 
 MAX_BATCH = 100
+DEFAULT_APP = "default"
+APP, WORKSPACE, FIELD = "app", "workspace", "service"
 
 
 class QueryRequestError(Exception):
@@ -39,28 +53,30 @@ class QueryRequestError(Exception):
 # --- routes ------------------------------------------------------------------------------------
 
 @router.get("/v1/apps/{app}/query")
-@router.get("/v1/workspaces/{app}/query")
 async def query_get(app: str, request: Request, who: Caller = Depends(caller)) -> Response:
-    params = request.query_params
-    fields = {"query": params.get("query"), "timespan": params.get("timespan"),
-              "service": params.get("service")}
-    return _respond(*await _answer(request, who, app, fields))
+    return _respond(*await _answer(request, who, APP, app, _query_params(request)))
+
+
+@router.get("/v1/workspaces/{workspace}/query")
+async def query_workspace_get(workspace: str, request: Request, who: Caller = Depends(caller)) -> Response:
+    return _respond(*await _answer(request, who, WORKSPACE, workspace, _query_params(request)))
 
 
 @router.post("/v1/apps/{app}/query")
-@router.post("/v1/workspaces/{app}/query")
 @router.post("/v1/subscriptions/{app:path}/query")
 async def query_post(app: str, request: Request, who: Caller = Depends(caller)) -> Response:
-    try:
-        fields = _json_object(await request.body())
-    except QueryRequestError as exc:
-        return _respond(exc.status, _error_body(exc.code, exc.message))
-    fields.setdefault("service", request.query_params.get("service"))
-    return _respond(*await _answer(request, who, app.rpartition("/")[2], fields))
+    return await _post(request, who, APP, app.rpartition("/")[2])
+
+
+@router.post("/v1/workspaces/{workspace}/query")
+async def query_workspace_post(workspace: str, request: Request, who: Caller = Depends(caller)) -> Response:
+    return await _post(request, who, WORKSPACE, workspace)
 
 
 @router.post("/v1/$batch")
 async def query_batch(request: Request, who: Caller = Depends(caller)) -> Response:
+    """Up to MAX_BATCH queries, one after another, all within one query timeout."""
+    deadline = time.monotonic() + _timeout_s(request)
     try:
         body = _json_object(await request.body())
         requests = body.get("requests")
@@ -74,8 +90,8 @@ async def query_batch(request: Request, who: Caller = Depends(caller)) -> Respon
     for item in requests:
         item = item if isinstance(item, dict) else {}
         fields = item.get("body") if isinstance(item.get("body"), dict) else {}
-        target = str(item.get("workspace") or item.get("resource") or "").rpartition("/")[2]
-        status, payload = await _answer(request, who, target, fields)
+        kind, target = (APP, item["resource"]) if item.get("resource") else (WORKSPACE, item.get("workspace"))
+        status, payload = await _answer(request, who, kind, str(target or "").rpartition("/")[2], fields, deadline)
         responses.append({"id": item.get("id"), "status": status, "body": payload})
     return _respond(200, {"responses": responses})
 
@@ -88,18 +104,33 @@ async def explain_query(request: Request, who: Caller = Depends(caller)) -> Resp
         text = fields.get("query")
         if not isinstance(text, str) or not text.strip():
             raise QueryRequestError("the request has no 'query'")
-        services = _services(request, who, "", fields.get("service"))
-        sql = await run_in_threadpool(explain, text, services=services)
+        services = _services(request, who, APP, DEFAULT_APP, fields.get("service"))
+        sql = await run_in_threadpool(explain, text, services=services, timeout_s=_timeout_s(request))
     except QueryRequestError as exc:
         return _respond(exc.status, _error_body(exc.code, exc.message))
     except KqlError as exc:
-        return _respond(400, _kql_error_body(exc))
+        return _respond(504 if exc.code == TIMEOUT else 400, _kql_error_body(exc))
     return _respond(200, {"sql": sql})
+
+
+async def _post(request: Request, who: Caller, kind: str, target: str) -> Response:
+    try:
+        fields = _json_object(await request.body())
+    except QueryRequestError as exc:
+        return _respond(exc.status, _error_body(exc.code, exc.message))
+    fields.setdefault("service", request.query_params.get("service"))
+    return _respond(*await _answer(request, who, kind, target, fields))
+
+
+def _query_params(request: Request) -> dict:
+    params = request.query_params
+    return {"query": params.get("query"), "timespan": params.get("timespan"), "service": params.get("service")}
 
 
 # --- one query ---------------------------------------------------------------------------------
 
-async def _answer(request: Request, who: Caller, target: str, fields: dict) -> tuple[int, dict]:
+async def _answer(request: Request, who: Caller, kind: str, target: str, fields: dict,
+                  deadline: float | None = None) -> tuple[int, dict]:
     """(status, body) for one query; never raises for anything the client sent."""
     try:
         text = fields.get("query")
@@ -108,8 +139,8 @@ async def _answer(request: Request, who: Caller, target: str, fields: dict) -> t
         timespan = fields.get("timespan")
         if timespan is not None and not isinstance(timespan, str):
             raise QueryRequestError("'timespan' must be an ISO 8601 string or null")
-        services = _services(request, who, target, fields.get("service"))
-        result = await run_in_threadpool(_run, request, text, services, timespan)
+        services = _services(request, who, kind, target, fields.get("service"))
+        result = await run_in_threadpool(_run, request, text, services, timespan, deadline)
     except QueryRequestError as exc:
         return exc.status, _error_body(exc.code, exc.message)
     except KqlError as exc:
@@ -117,30 +148,75 @@ async def _answer(request: Request, who: Caller, target: str, fields: dict) -> t
     return 200, _result_body(result, request)
 
 
-def _run(request: Request, text: str, services: list[str] | None, timespan: str | None) -> QueryResult:
+def _run(request: Request, text: str, services: list[str] | None, timespan: str | None,
+         deadline: float | None) -> QueryResult:
     """In a worker thread: one read cursor for one query."""
     state = request.app.state
     with state.store.reader() as cursor:
         return run_query(
-            cursor, text, services=services, timespan=timespan,
-            timeout_s=getattr(state, "query_timeout_s", 30),
+            cursor, text, services=services, timespan=timespan, timeout_s=_timeout_s(request),
+            deadline=deadline, memory_limit=_memory_limit(state, cursor),
             max_rows=getattr(state, "query_max_rows", 500_000),
             max_bytes=getattr(state, "query_max_bytes", 64 * 2**20),
         )
 
 
-def _services(request: Request, who: Caller, target: str, asked: Any) -> list[str] | None:
+def _timeout_s(request: Request) -> float:
+    return getattr(request.app.state, "query_timeout_s", 30)
+
+
+_INSTANCE_LIMITS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _memory_limit(state: Any, cursor: Any) -> str | None:
+    """The DuckDB memory limit the whole collector shares (INSIGHTS_MEMORY_LIMIT, else DuckDB's
+    own default, asked once per store), of which each query gets its share."""
+    configured = getattr(getattr(state, "settings", None), "memory_limit", None)
+    if configured:
+        return configured
+    limit = _INSTANCE_LIMITS.get(state.store)
+    if limit is None:
+        limit = _INSTANCE_LIMITS[state.store] = cursor.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    return limit
+
+
+def _services(request: Request, who: Caller, kind: str, target: str, asked: Any) -> list[str] | None:
     """Which services' rows the query may read (None: all). See the module doc."""
     if asked is not None and not isinstance(asked, str):
         raise QueryRequestError("'service' must be a string")
+    registry = request.app.state.registry
+    by_path = _service_named(registry, target, kind)
+    by_field = _service_named(registry, asked, FIELD) if asked else None
+    if by_path and by_field and by_path != by_field:
+        raise QueryRequestError(f"the path names service {by_path!r} and 'service' names {by_field!r}: "
+                                "name one")
+    chosen = by_path or by_field
     if not who.is_admin:
-        if asked and asked != who.service:
-            raise QueryRequestError("this key cannot read that service", 403, "InsufficientAccessError")
+        if chosen is not None and chosen != who.service:
+            raise QueryRequestError("this key cannot read that service: it is another service's app",
+                                    403, "InsufficientAccessError")
         return [who.service]
-    if asked:
-        return [asked]
-    known = {s.name for s in request.app.state.registry.all()}
-    return [target] if target in known else None
+    return [chosen] if chosen is not None else None
+
+
+def _service_named(registry: Any, name: str, kind: str) -> str | None:
+    """The service *name* designates (by name, instrumentation key or appId); None for `default`
+    and, on a workspace route, for any id that is no service's. An unknown app is a 404."""
+    if not name or name.lower() == DEFAULT_APP:
+        return None
+    for service in registry.all():
+        if service.name == name:
+            return service.name
+    found = registry.by_instrumentation_key(name)
+    if found is not None:
+        return found.name
+    if kind == WORKSPACE:
+        return None
+    if kind == FIELD:
+        raise QueryRequestError(f"no service named {name!r} (`insights service list` shows them)", 404,
+                                "ServiceNotFoundError")
+    raise QueryRequestError(f"no app {name!r}: an app is a service's name, instrumentation key or appId, "
+                            f"or '{DEFAULT_APP}' (`insights service list` shows them)", 404, "PathNotFoundError")
 
 
 # --- response shapes ---------------------------------------------------------------------------

@@ -8,5 +8,9 @@ uses only these names.
 from .engine import explain, run_query
 from .errors import KqlError
 from .results import QueryResult
+from .sandbox import SANDBOX
 
-__all__ = ["run_query", "explain", "QueryResult", "KqlError"]
+start_compilers = SANDBOX.start
+"""Start the compile workers now, so that the first query does not wait for them (`create_app`)."""
+
+__all__ = ["run_query", "explain", "QueryResult", "KqlError", "start_compilers"]

@@ -1,129 +1,78 @@
-"""KQL text in, SQL over placeholder tables out: our one call into duckdb-kql.
+"""Compile a query within its budget: measure the text, reuse the translation made for the same
+text before, or have the sandbox make one (translation.py, run in sandbox.py's workers).
 
-Writes are disabled at the translator (`allow_write=False`) and before it: any control command
-(a statement starting with `.`, e.g. `.set-or-append`, `.drop table`, `.show`) is refused here, so
-none of duckdb-kql's command families is ever reached. `now()` is pinned to the instant the caller
-gives, so every `now()`/`ago()` in one query agrees and the SQL carries it as a bound parameter.
+Translations are cached by text: dashboards re-run the same queries, and the SQL does not depend
+on the instant, which travels as the bound clock parameter. A query that sets the clock itself
+(`set query_now = ...`) is not cached, so its own value is kept.
 """
 
 from __future__ import annotations
 
-import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-import duckdb_kql
 from duckdb_kql.translate import CLOCK_SLOT
 
-from collector.store.schema import TABLES
+from .budget import Budget, check_shape
+from .errors import SYNTAX, KqlError
+from .sandbox import SANDBOX
 
-from . import (
-    columns,
-    functions,  # noqa: F401  (registers our function bridges with the translator)
-)
-from .errors import FORBIDDEN, SEMANTIC, SYNTAX, KqlError, from_translator, locate
-from .fastpath import optimize
-from .rewrite import rewrite
-from .scope import SCOPE
-
-# Public columns only: `_service` and `_seq` never exist as far as the translator knows. Keyed by
-# bare and placeholder-qualified name, because the translator looks tables up both ways.
-_SCHEMA: dict[str, list[str]] = {}
-for _table in TABLES.values():
-    _SCHEMA[_table.name] = _table.column_names
-    _SCHEMA[f"{SCOPE}.{_table.name}"] = _table.column_names
-
-_COMMENT_OR_SPACE = re.compile(r"(?:\s+|//[^\n]*)*")
-_ARITY = re.compile(r"^(\w+)\(\) takes \(([\d, ]*)\) argument\(s\), got (\d+)$")
+DEFAULT_TIMEOUT_S = 30.0
+_CACHE_SIZE = 512
 
 
 @dataclass(frozen=True)
 class Compiled:
-    """Translated SQL (tables still as placeholders), its bound values, and the `render` metadata."""
+    """Translated SQL (tables still as placeholders), its bound values, the `render` metadata, and
+    where each placeholder table sits in the SQL: (start, end, table)."""
 
     sql: str
     parameters: dict[str, Any]
     visualization: dict | None
+    tables: tuple[tuple[int, int, str], ...] = ()
 
 
-def compile_kql(text: str, now: datetime) -> Compiled:
-    """Validate and translate *text*; raise KqlError naming the problem and its position.
+class _Translations:
+    """The last `_CACHE_SIZE` translations, by text (least recently used out first)."""
 
-    Translations are cached by text: dashboards re-run the same queries, and the SQL does not
-    depend on the instant, which travels as the bound clock parameter. A query that sets the
-    clock itself (`set query_now = ...`) is not cached, so its own value is kept.
-    """
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, Compiled] = OrderedDict()
+
+    def get(self, text: str) -> Compiled | None:
+        with self._lock:
+            found = self._entries.get(text)
+            if found is not None:
+                self._entries.move_to_end(text)
+            return found
+
+    def put(self, text: str, compiled: Compiled) -> None:
+        with self._lock:
+            self._entries[text] = compiled
+            while len(self._entries) > _CACHE_SIZE:
+                self._entries.popitem(last=False)
+
+
+_CACHE = _Translations()
+
+
+def compile_kql(text: str, now: datetime, budget: Budget | None = None) -> Compiled:
+    """Validate and translate *text* within *budget* (default: 30 s from now); raise KqlError
+    naming the problem and its position, or the limit the query reached."""
     if not isinstance(text, str) or not text.strip():
         raise KqlError(SYNTAX, "the query is empty")
+    budget = budget or Budget.starting_now(DEFAULT_TIMEOUT_S)
     if "query_now" in text:
-        return _translate(text, now)
-    compiled = _cached(text)
+        check_shape(text)
+        return Compiled(*SANDBOX.translate(text, now, budget))
+    compiled = _CACHE.get(text)
+    if compiled is None:
+        check_shape(text)
+        compiled = Compiled(*SANDBOX.translate(text, None, budget))
+        _CACHE.put(text, compiled)
     if CLOCK_SLOT not in compiled.parameters:
         return compiled
     return replace(compiled, parameters={**compiled.parameters, CLOCK_SLOT: now})
-
-
-@lru_cache(maxsize=512)
-def _cached(text: str) -> Compiled:
-    return _translate(text, datetime(2000, 1, 1))
-
-
-def _translate(text: str, now: datetime) -> Compiled:
-    _refuse_commands(text)
-    rewritten = rewrite(text, _columns_of)
-    try:
-        result = duckdb_kql.to_sql(
-            rewritten.text, schema=_SCHEMA, database=SCOPE, allow_write=False, query_now=now,
-        )
-    except duckdb_kql.KqlError as exc:
-        error = from_translator(exc, rewritten.text)
-        if rewritten.changed:
-            # Positions in the bridged text are not the user's: find the name in theirs instead.
-            error.line = error.pos = None
-            error.at(text, _construct_name(exc))
-        raise error from None
-    except ValueError as exc:
-        raise _from_value_error(exc, text) from None
-    except RecursionError:
-        raise KqlError(SEMANTIC, "the query is nested too deeply") from None
-    if result.unbound:
-        name = result.unbound[0]
-        raise KqlError(SEMANTIC, f"query parameter '{name}' has no value").at(text, name)
-    return Compiled(optimize(str(result)), dict(result.parameters), rewritten.visualization)
-
-
-def _columns_of(text: str) -> list[tuple[str, str]]:
-    """The columns of the tabular query *text* (for `search` and `project-reorder`)."""
-    compiled = _cached(text)
-    return columns.describe(compiled.sql, compiled.parameters)
-
-
-def _construct_name(exc: duckdb_kql.KqlError) -> str | None:
-    construct = getattr(exc, "construct", None) or getattr(exc, "name", None)
-    return str(construct).partition(":")[2] or str(construct).rpartition(".")[2] if construct else None
-
-
-def _refuse_commands(text: str) -> None:
-    """Control commands are a different dialect, and many of them write: none is allowed."""
-    leading = _COMMENT_OR_SPACE.match(text)
-    assert leading is not None  # the pattern matches the empty string
-    start = leading.end()
-    if text[start:start + 1] == ".":
-        command = re.match(r"\.[\w-]*", text[start:])
-        assert command is not None  # text[start] is the "."
-        word = command.group(0)
-        line, pos = locate(text, word.lstrip(".")) if len(word) > 1 else (None, None)
-        raise KqlError(FORBIDDEN, f"control command '{word}' is not allowed: queries are read-only",
-                       line, (pos - 1) if pos else None)
-
-
-def _from_value_error(exc: ValueError, text: str) -> KqlError:
-    """The translator reports a wrong argument count as a ValueError; say it in KQL terms."""
-    if m := _ARITY.match(str(exc)):
-        fn, allowed, got = m.groups()
-        counts = " or ".join(c.strip() for c in allowed.split(",") if c.strip())
-        return KqlError(SEMANTIC, f"wrong number of arguments to '{fn}': expected {counts}, "
-                        f"got {got}").at(text, fn)
-    return KqlError(SEMANTIC, "the query could not be translated")

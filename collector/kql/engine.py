@@ -1,10 +1,15 @@
-"""Run one KQL query against the store: compile, scope, execute under a timer, cap and type the result.
+"""Run one KQL query against the store under one budget: compile, scope, execute under a timer,
+cap and type the result.
+
+The budget (budget.py) starts when the query arrives and covers everything: the compilation (in
+the sandbox, killed at the deadline), the execution (interrupted at the same deadline, its sorts
+and hash tables held to the query's share of memory) and what it may generate.
 
 The connection we are given is a cursor of the collector's single read/write DuckDB instance, so
 read-only is *our* guarantee: the only SQL sent to it is (a) `SELECT`s we build ourselves to learn
-the catalog and time zone, (b) one `SET TimeZone` if that session is not already UTC (session
-state, not data), and (c) the query, which `scope.referenced_tables` has proven to be a single
-SELECT over scoped tables.
+the catalog and time zone, (b) `SET`s of this cursor's session (its time zone and its memory
+share: session state, not data), and (c) the query, which `scope.referenced_tables` has proven
+to be a single SELECT over scoped tables.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from functools import lru_cache
 import duckdb
 
 from . import scope as scoping
+from .budget import Budget, out_of_time, query_memory
 from .compiler import compile_kql
-from .errors import KqlError, from_duckdb
+from .errors import LIMIT, TIMEOUT, KqlError, from_duckdb
 from .results import QueryResult, collect
 from .timespan import parse_window
 
@@ -40,20 +46,23 @@ def run_query(
     timeout_s: float = 30,
     max_rows: int = 500_000,
     max_bytes: int = 64 * 2**20,
+    deadline: float | None = None,
+    memory_limit: str | None = None,
 ) -> QueryResult:
-    """Answer *text* with the rows of *services* (None: every service) inside *timespan*."""
+    """Answer *text* with the rows of *services* (None: every service) inside *timespan*, within
+    *timeout_s* (or by *deadline*, a time.monotonic() instant, if that comes first: a batch's)
+    and a share of *memory_limit*, the DuckDB memory limit of the whole collector."""
     started = time.perf_counter()
-    now = datetime.now(UTC).replace(tzinfo=None)
-    window = parse_window(timespan, now)
-    compiled = compile_kql(text, now)
+    budget = Budget.starting_now(timeout_s, deadline, query_memory(memory_limit))
     try:
-        scoping.placeholders(compiled.sql)
-    except scoping.UnknownTable as exc:
-        raise exc.at(text, exc.name) from None
-    catalog = _prepare_session(con, compiled.sql)
-    sql = scoping.apply(compiled.sql, scoping.Scope(services, window), catalog)
-    columns, rows, truncated = _execute(con, sql, compiled.parameters, text,
-                                        timeout_s, max_rows, max_bytes)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        window = parse_window(timespan, now)
+        compiled = compile_kql(text, now, budget)
+        catalog = _prepare_session(con, compiled.sql, budget)
+        sql = scoping.apply(compiled.sql, scoping.Scope(services, window), catalog, compiled.tables)
+        columns, rows, truncated = _execute(con, sql, compiled.parameters, text, budget, max_rows, max_bytes)
+    except RecursionError:
+        raise KqlError(LIMIT, "the query is nested too deeply") from None
     elapsed = time.perf_counter() - started
     return QueryResult(
         columns=columns, rows=rows, truncated=truncated, visualization=compiled.visualization,
@@ -61,14 +70,11 @@ def run_query(
     )
 
 
-def explain(text: str, services: Sequence[str] | None = None) -> str:
+def explain(text: str, services: Sequence[str] | None = None, timeout_s: float = 30) -> str:
     """The SQL *text* runs as, with each table already narrowed to *services*."""
     now = datetime.now(UTC).replace(tzinfo=None)
-    compiled = compile_kql(text, now)
-    try:
-        return scoping.apply(compiled.sql, scoping.Scope(services), ())
-    except scoping.UnknownTable as exc:
-        raise exc.at(text, exc.name) from None
+    compiled = compile_kql(text, now, Budget.starting_now(timeout_s))
+    return scoping.apply(compiled.sql, scoping.Scope(services), (), compiled.tables)
 
 
 class _Watchdog:
@@ -126,18 +132,29 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
-def _execute(con, sql: str, parameters: dict, text: str, timeout_s: float,
-             max_rows: int, max_bytes: int):
+def _execute(con, sql: str, parameters: dict, text: str, budget: Budget, max_rows: int, max_bytes: int):
     """Execute under the watchdog, which interrupts the connection at the deadline, and fetch
     within the caps."""
-    token = _WATCHDOG.arm(con, timeout_s)
+    token = _WATCHDOG.arm(con, budget.check("starting it"))
     try:
         cursor = con.execute(sql, parameters) if parameters else con.execute(sql)
         return collect(cursor, max_rows, max_bytes)
     except duckdb.Error as exc:
-        raise from_duckdb(exc, text) from None
+        error = from_duckdb(exc, text)
+        if error.code == TIMEOUT:
+            raise out_of_time(budget.timeout_s, "running it") from None
+        if error.code == LIMIT and isinstance(exc, duckdb.OutOfMemoryException):
+            error.message += _memory_note(budget)
+        raise error from None
     finally:
         _WATCHDOG.disarm(token)
+
+
+def _memory_note(budget: Budget) -> str:
+    if budget.memory_bytes is None:
+        return " (the collector's memory limit, INSIGHTS_MEMORY_LIMIT)"
+    return (f" ({budget.memory_bytes >> 20} MiB for one query: half the collector's memory, "
+            "INSIGHTS_MEMORY_LIMIT)")
 
 
 @lru_cache(maxsize=512)
@@ -147,16 +164,19 @@ def _zone_sensitive(sql: str) -> bool:
     return _ZONE_SENSITIVE.search(sql) is not None
 
 
-def _prepare_session(con, sql: str) -> tuple[str, ...]:
-    """A UTC session, which the translator's datetime SQL assumes; and how to name the tables.
+def _prepare_session(con, sql: str, budget: Budget) -> tuple[str, ...]:
+    """This cursor's share of memory; a UTC session, which the translator's datetime SQL assumes;
+    and how to name the tables.
 
-    SQL with no zone-sensitive construct skips the check (a round trip on every query otherwise).
-    Bare names are enough: no CTE can shadow them, because every CTE name the translator makes
-    starts with `_` (scope.referenced_tables refuses any other).
+    SQL with no zone-sensitive construct skips the zone check (a round trip on every query
+    otherwise). Bare names are enough: no CTE can shadow them, because every CTE name the
+    translator makes starts with `_` (scope.referenced_tables refuses any other).
     """
-    if not _zone_sensitive(sql):
-        return ()
     try:
+        if budget.memory_bytes is not None:
+            con.execute(f"SET operator_memory_limit = '{budget.memory_bytes >> 20}MiB'")
+        if not _zone_sensitive(sql):
+            return ()
         zone = con.execute("SELECT current_setting('TimeZone')").fetchone()[0]
         if zone not in ("UTC", "Etc/UTC"):
             con.execute("SET TimeZone = 'UTC'")

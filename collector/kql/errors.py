@@ -21,6 +21,10 @@ TIMEOUT = "TimeoutError"
 LIMIT = "LimitError"
 EXECUTION = "ExecutionError"
 
+LIMIT_MARKER = "kql-limit: "
+"""Starts the message of an `error()` our SQL raises when a query reaches a limit of its budget
+(generators.py): that message, and no other DuckDB text, is shown to the user."""
+
 
 class KqlError(Exception):
     """A query that cannot be answered: what is wrong, and where (1-based line and column)."""
@@ -183,6 +187,8 @@ def from_duckdb(exc: duckdb.Error, text: str) -> KqlError:
         return KqlError(TIMEOUT, "the query was cancelled: it ran longer than the time limit")
     if isinstance(exc, duckdb.OutOfMemoryException):
         return KqlError(LIMIT, "the query needs more memory than it is allowed")
+    if isinstance(exc, duckdb.InvalidInputException) and LIMIT_MARKER in raw:
+        return KqlError(LIMIT, raw.partition(LIMIT_MARKER)[2].strip())
     if m := _COLUMN_NOT_FOUND.search(raw):
         name = next(g for g in m.groups() if g)
         return KqlError(SEMANTIC, f"unknown column '{name}'").at(text, name)

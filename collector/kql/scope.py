@@ -145,11 +145,13 @@ def _check_table_ref(node: dict, ctes: set[str], tables: list[str]) -> None:
         raise UnknownTable(name)
 
 
-def apply(sql: str, scope: Scope, catalog: tuple[str, ...]) -> str:
-    """Replace each placeholder table reference with its scoped subquery (see module doc)."""
+def apply(sql: str, scope: Scope, catalog: tuple[str, ...],
+          spans: tuple[tuple[int, int, str], ...] | None = None) -> str:
+    """Replace each placeholder table reference with its scoped subquery (see module doc);
+    *spans* are `placeholders(sql)` when the caller has them already (from the compile sandbox)."""
     out: list[str] = []
     cursor = 0
-    for start, end, table in placeholders(sql):
+    for start, end, table in placeholders(sql) if spans is None else spans:
         out.append(sql[cursor:start])
         out.append(source_sql(table, scope, catalog))
         cursor = end

@@ -38,6 +38,13 @@ def parse_window(text: str | None, now: datetime) -> Window | None:
     if text is None or not str(text).strip():
         return None
     text = str(text).strip()
+    try:
+        return _window(text, now)
+    except OverflowError:
+        raise KqlError(SEMANTIC, f"invalid timespan {text!r}: it reaches outside the years 1 to 9999") from None
+
+
+def _window(text: str, now: datetime) -> Window:
     first, sep, second = text.partition("/")
     if not sep:
         return Window(now - _duration(text), now)

@@ -35,6 +35,9 @@ class _Registry:
     def by_api_key(self, key: str):
         return next((s for s in self._services if s.api_key == key), None)
 
+    def by_instrumentation_key(self, ikey: str):
+        return next((s for s in self._services if s.instrumentation_key == ikey.lower()), None)
+
 
 class _Store:
     def __init__(self):
@@ -78,7 +81,8 @@ def serve_router(now: float, rows):
     store = _Store()
     services = []
     for prefix in ("kqlmine", "kqltheirs"):
-        service = SimpleNamespace(name=f"{prefix}-{uuid.uuid4().hex[:6]}", api_key=uuid.uuid4().hex)
+        service = SimpleNamespace(name=f"{prefix}-{uuid.uuid4().hex[:6]}", api_key=uuid.uuid4().hex,
+                                  instrumentation_key=str(uuid.uuid4()))
         store.load(service.name, rows(service.name, now))
         services.append(service)
     app = FastAPI(default_response_class=ORJSONResponse)

@@ -190,7 +190,7 @@ def test_truncation_is_a_partial_result(target, services):
 def test_raw_http_shapes(target, services):
     mine, _ = services
     key = {"x-api-key": mine["api_key"]}
-    get = httpx.get(f"{target.url}/v1/apps/x/query", params={"query": "print n = 1, s = 'a', t = 1h, d = datetime(2026-01-02)"},
+    get = httpx.get(f"{target.url}/v1/apps/default/query", params={"query": "print n = 1, s = 'a', t = 1h, d = datetime(2026-01-02)"},
                     headers=key)
     assert get.status_code == 200
     table = get.json()["tables"][0]
@@ -198,10 +198,10 @@ def test_raw_http_shapes(target, services):
     assert table["columns"] == [{"name": "n", "type": "long"}, {"name": "s", "type": "string"},
                                 {"name": "t", "type": "timespan"}, {"name": "d", "type": "datetime"}]
     assert table["rows"] == [[1, "a", "01:00:00", "2026-01-02T00:00:00Z"]]
-    via_param = httpx.get(f"{target.url}/v1/apps/x/query",
+    via_param = httpx.get(f"{target.url}/v1/apps/default/query",
                           params={"query": "print 1", "api_key": mine["api_key"]})
     assert via_param.status_code == 200
-    bad = httpx.post(f"{target.url}/v1/apps/x/query", json={"query": "traces | where message == 'abc"},
+    bad = httpx.post(f"{target.url}/v1/apps/default/query", json={"query": "traces | where message == 'abc"},
                      headers=key)
     assert bad.status_code == 400
     error = bad.json()["error"]
@@ -209,10 +209,13 @@ def test_raw_http_shapes(target, services):
     assert error["innererror"]["code"] == "SyntaxError"
     assert (error["innererror"]["line"], error["innererror"]["pos"]) == (1, 27)
     assert "unterminated string" in error["innererror"]["message"]
-    not_json = httpx.post(f"{target.url}/v1/apps/x/query", content=b"{", headers=key)
+    not_json = httpx.post(f"{target.url}/v1/apps/default/query", content=b"{", headers=key)
     assert not_json.status_code == 400
-    foreign = httpx.post(f"{target.url}/v1/apps/x/query", json={"query": "traces", "service": "other"},
+    foreign = httpx.post(f"{target.url}/v1/apps/default/query", json={"query": "traces", "service": services[1]["name"]},
                          headers=key)
     assert foreign.status_code == 403
-    no_key = httpx.post(f"{target.url}/v1/apps/x/query", json={"query": "traces"})
+    unknown = httpx.post(f"{target.url}/v1/apps/default/query", json={"query": "traces", "service": "other"},
+                         headers=key)
+    assert unknown.status_code == 404
+    no_key = httpx.post(f"{target.url}/v1/apps/default/query", json={"query": "traces"})
     assert no_key.status_code == 401

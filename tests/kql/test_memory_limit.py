@@ -20,7 +20,9 @@ def test_a_query_over_the_memory_cap_is_a_400_naming_it(tmp_path):
             response = admin.post("/v1/apps/default/query", json={
                 "query": "traces | extend m = strcat(message, message, message) | summarize make_list(m), make_set(m)"})
             assert response.status_code == 400
-            assert response.json()["error"]["innererror"]["message"] == "the query needs more memory than it is allowed"
+            message = response.json()["error"]["innererror"]["message"]
+            assert message.startswith("the query needs more memory than it is allowed (")
+            assert "INSIGHTS_MEMORY_LIMIT" in message
             assert _count_eventually(admin) == 40_000
         assert httpx.get(f"{collector.url}/healthz").status_code == 200
     finally:
