@@ -315,12 +315,13 @@ def _nasty():
     return st.one_of(QUERIES, deep, chained, ranges, repeats)
 
 
-TIMESPANS = st.one_of(st.none(), st.sampled_from(["PT1H", "P7D", "P3000Y", "9999-12-31/P1D", "P1Y/2026-01-01",
-                                                  "-P1D", "PT0S", "2026-01-01/2025-01-01"]), st.text(max_size=20))
-APPS = st.sampled_from(["default", "nosuch", "all", "%20", "qapp-one"])
+# Mostly no timespan and the default app, so that most examples reach the compiler and DuckDB.
+TIMESPANS = st.one_of(st.none(), st.none(), st.none(), st.text(max_size=20), st.sampled_from(
+    ["PT1H", "P7D", "P3000Y", "9999-12-31/P1D", "P1Y/2026-01-01", "-P1D", "PT0S", "2026-01-01/2025-01-01"]))
+APPS = st.sampled_from(["default"] * 6 + ["nosuch", "all"])
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(query=_nasty(), timespan=TIMESPANS, app=APPS)
 def test_no_query_answers_a_5xx_but_a_504_for_time(app_collector, query, timespan, app):
     with app_collector.admin as admin:
