@@ -17,8 +17,10 @@ background.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing
+import multiprocessing.util  # its exit handler (which ends the workers) must run after ours
 import os
 import queue
 import threading
@@ -56,6 +58,7 @@ class Sandbox:
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._started = False
+        self._closing = False
 
     def translate(self, text: str, now: datetime | None, budget: Budget) -> tuple:
         """The fields of translation.translate(text, now), run in a worker within *budget*."""
@@ -112,6 +115,8 @@ class Sandbox:
                 if not worker.connection.poll(_START_TIMEOUT_S) or worker.connection.recv()[0] != "ready":
                     raise RuntimeError(f"not ready within {_START_TIMEOUT_S:g} s")
             except Exception as error:  # noqa: BLE001  (logged; a query waiting for it names the time)
+                if self._closing:
+                    return
                 log.warning("a KQL compile worker did not start (attempt %d of %d): %r", attempt, attempts, error)
                 if worker is not None:
                     worker.stop()
@@ -119,6 +124,15 @@ class Sandbox:
                 continue
             self._idle.put(worker)
             return
+
+    def close(self) -> None:
+        """At exit: stop the idle workers, and starting new ones quietly (the process is ending)."""
+        self._closing = True
+        while True:
+            try:
+                self._idle.get_nowait().stop()
+            except queue.Empty:
+                return
 
     def _replace(self, worker: _Worker, why: str) -> None:
         log.warning("replacing a KQL compile worker: %s", why)
@@ -211,3 +225,4 @@ def _cap_address_space(extra: int) -> None:
 
 
 SANDBOX = Sandbox()
+atexit.register(SANDBOX.close)
