@@ -17,6 +17,16 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
+@pytest.fixture(autouse=True)
+def _keep_main():
+    """Streamlit's AppTest runs the dashboard's script as `__main__` and leaves it there; every
+    process spawned afterwards (the in-process app's ingestion workers, the KQL compile workers)
+    re-runs the parent's main script first and dies on that one."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
 @pytest.fixture(scope="session")
 def collector(tmp_path_factory):
     """One real collector process for the session; each test makes its own service(s)."""

@@ -10,10 +10,7 @@ browser, the scoring wrapper).
 
 from __future__ import annotations
 
-import sys
-import types
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import anyio.from_thread
@@ -23,20 +20,6 @@ from collector_process import CollectorHelpers
 from collector.server import create_app
 from collector.settings import CollectorSettings
 from exporters import ExportExtension
-
-
-@contextmanager
-def _plain_main() -> Iterator[None]:
-    """A bare `__main__` while the app starts its ingestion workers. Spawned workers re-run the parent's
-    main script, and in a test session that is whatever ran last as `__main__`: Streamlit's AppTest
-    leaves dashboard/app.py there, whose run in a worker kills it (the pool is then broken and large
-    bodies get 503). A `__main__` with no file is not re-run."""
-    saved = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = saved
 
 
 class AppTransport(httpx.BaseTransport):
@@ -78,7 +61,7 @@ class InProcessCollector(CollectorHelpers):
         # One ingestion worker: the large-body path is exercised, at half the start-up of one per CPU.
         settings = CollectorSettings(data_dir=self.data_dir, admin_key=self.admin_key, ingest_workers=1, **self.export_policy)
         self.app = create_app(settings, [ExportExtension()])
-        with self._stack as stack, _plain_main():  # the stack is closed here only if the startup fails
+        with self._stack as stack:  # closed here only if the startup fails
             portal = stack.enter_context(anyio.from_thread.start_blocking_portal())
             # The lifespan Starlette's router runs on `lifespan.startup`; here its errors raise in start().
             stack.enter_context(portal.wrap_async_context_manager(self.app.router.lifespan_context(self.app)))
