@@ -10,29 +10,18 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from duckdb_kql.translate import CLOCK_SLOT
 
 from .budget import Budget, check_shape
 from .errors import SYNTAX, KqlError
 from .sandbox import SANDBOX
+from .translation import Translation
 
 DEFAULT_TIMEOUT_S = 30.0
 _CACHE_SIZE = 512
-
-
-@dataclass(frozen=True)
-class Compiled:
-    """Translated SQL (tables still as placeholders), its bound values, the `render` metadata, and
-    where each placeholder table sits in the SQL: (start, end, table)."""
-
-    sql: str
-    parameters: dict[str, Any]
-    visualization: dict | None
-    tables: tuple[tuple[int, int, str], ...] = ()
 
 
 class _Translations:
@@ -40,16 +29,16 @@ class _Translations:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, Compiled] = OrderedDict()
+        self._entries: OrderedDict[str, Translation] = OrderedDict()
 
-    def get(self, text: str) -> Compiled | None:
+    def get(self, text: str) -> Translation | None:
         with self._lock:
             found = self._entries.get(text)
             if found is not None:
                 self._entries.move_to_end(text)
             return found
 
-    def put(self, text: str, compiled: Compiled) -> None:
+    def put(self, text: str, compiled: Translation) -> None:
         with self._lock:
             self._entries[text] = compiled
             while len(self._entries) > _CACHE_SIZE:
@@ -59,7 +48,7 @@ class _Translations:
 _CACHE = _Translations()
 
 
-def compile_kql(text: str, now: datetime, budget: Budget | None = None) -> Compiled:
+def compile_kql(text: str, now: datetime, budget: Budget | None = None) -> Translation:
     """Validate and translate *text* within *budget* (default: 30 s from now); raise KqlError
     naming the problem and its position, or the limit the query reached."""
     if not isinstance(text, str) or not text.strip():
@@ -67,11 +56,11 @@ def compile_kql(text: str, now: datetime, budget: Budget | None = None) -> Compi
     budget = budget or Budget.starting_now(DEFAULT_TIMEOUT_S)
     if "query_now" in text:
         check_shape(text)
-        return Compiled(*SANDBOX.translate(text, now, budget))
+        return Translation(*SANDBOX.translate(text, now, budget))
     compiled = _CACHE.get(text)
     if compiled is None:
         check_shape(text)
-        compiled = Compiled(*SANDBOX.translate(text, None, budget))
+        compiled = Translation(*SANDBOX.translate(text, None, budget))
         _CACHE.put(text, compiled)
     if CLOCK_SLOT not in compiled.parameters:
         return compiled

@@ -12,6 +12,8 @@ from collections import Counter
 import duckdb
 import pyarrow as pa
 
+from collector.store.transactions import transaction
+
 DDL = (
     """CREATE TABLE IF NOT EXISTS service_counters (
         service VARCHAR NOT NULL,
@@ -36,17 +38,12 @@ def compact(con: duckdb.DuckDBPyConnection) -> None:
     (rows,) = con.execute("SELECT count(*) FROM service_counters").fetchall()[0]
     if rows < COMPACT_ROWS:
         return
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         totals = con.sql(  # noqa: F841 (read by DuckDB, by name, below)
             "SELECT service, counter, sum(value)::BIGINT AS value FROM service_counters GROUP BY ALL"
         ).to_arrow_table()
         con.execute("DELETE FROM service_counters")
         con.execute("INSERT INTO service_counters SELECT * FROM totals")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
 
 
 def totals(cursor: duckdb.DuckDBPyConnection, service: str) -> dict[str, int]:

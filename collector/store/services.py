@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from collector.store.transactions import transaction
 from collector.store.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -108,8 +109,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     ).fetchall()}
     if "api_key" not in columns:
         return 0
-    con.execute("BEGIN")
-    try:
+    with transaction(con):
         rows = con.execute(
             "SELECT name, instrumentation_key, api_key, enable_app_insights, created_at FROM services"
         ).fetchall()
@@ -123,10 +123,6 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
             )
         con.execute("DROP TABLE services")
         con.execute("ALTER TABLE services_hashed RENAME TO services")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     if rows:
         log.warning(
             "hashed the API keys of %d service(s) that this data dir kept in clear; they still work, "

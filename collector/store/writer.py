@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from collector.store import counters
 from collector.store.schema import SEQ_COLUMN, SEQUENCE
+from collector.store.transactions import transaction
 
 log = logging.getLogger(__name__)
 
@@ -211,15 +212,10 @@ class Writer:
 
     def _transaction(self, batches: list[Batch]) -> list:
         con = self._con
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             results = [batch.operation(con) if batch.operation else None for batch in batches]
             self._insert_rows(batches)
             self._add_stats(batches)
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
         return results
 
     def _insert_rows(self, batches: list[Batch]) -> None:
