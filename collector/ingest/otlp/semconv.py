@@ -74,12 +74,15 @@ def azure_sdk_target(attributes: Attrs) -> str | None:
     return None
 
 
+def _full_url_key(attributes: Attrs) -> str | None:
+    """The attribute that states the URL whole (`url.full`, else the older `http.url`), if any."""
+    return next((key for key in ("url.full", "http.url") if key in attributes), None)
+
+
 def request_url(attributes: Attrs) -> Any:
     """The request URL: `url.full`/`http.url`, else rebuilt from scheme, host and target."""
-    if "url.full" in attributes:
-        return attributes["url.full"]
-    if "http.url" in attributes:
-        return attributes["http.url"]
+    if (key := _full_url_key(attributes)) is not None:
+        return attributes[key]
     scheme = _http_scheme(attributes)
     target: Any = ""
     if "url.path" in attributes:
@@ -111,10 +114,8 @@ def _http_scheme(attributes: Attrs) -> str | None:
 
 
 def dependency_url(attributes: Attrs) -> Any:
-    if "url.full" in attributes:
-        return attributes["url.full"]
-    if "http.url" in attributes:
-        return attributes["http.url"]
+    if (key := _full_url_key(attributes)) is not None:
+        return attributes[key]
     scheme = _http_scheme(attributes)
     if not (scheme and "http.target" in attributes):
         return ""
