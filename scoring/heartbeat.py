@@ -11,9 +11,10 @@ it, the wrapper still beats and follows the switch; the collector lists it as un
 
 `Healthy` means what a client would see: a worker answered /ready with 200 just now; anything else
 is `Unhealthy` with the reason (init() still running, workers not answering). On the way out the
-supervisor says `Stopped` once. A collector without the heartbeat route (404) is still polled for the
-switch on GET /api/wrapper/settings. Runs in the supervisor, so it costs the scoring process one
-/ready request per interval.
+supervisor says `Stopped` once, with its exit code (0 reads as a clean stop, anything else as a
+crash). A collector without the heartbeat route (404) is still polled for the switch on
+GET /api/wrapper/settings. Runs in the supervisor, so it costs the scoring process one /ready
+request per interval.
 """
 
 from __future__ import annotations
@@ -72,16 +73,16 @@ class Heartbeat:
         self._thread.start()
         return self
 
-    def beat(self, state: str, detail: str = "") -> None:
+    def beat(self, state: str, detail: str = "", exit_code: int | None = None) -> None:
         """One report; its answer sets the switch. A collector that is away changes nothing."""
         try:
             if self.legacy:
                 response = self._client.get(self.settings_url, headers=self.headers)
             else:
-                response = self._post(state, detail)
+                response = self._post(state, detail, exit_code)
                 if response.status_code in (401, 403) and self.api_key:
                     self.api_key = None  # refused: beat on unverified rather than not at all
-                    response = self._post(state, detail)
+                    response = self._post(state, detail, exit_code)
                 if response.status_code in (404, 405):
                     self.legacy = True
                     response = self._client.get(self.settings_url, headers=self.headers)
@@ -93,9 +94,12 @@ class Heartbeat:
             except (ValueError, AttributeError, OSError):
                 pass
 
-    def _post(self, state: str, detail: str) -> httpx.Response:
+    def _post(self, state: str, detail: str, exit_code: int | None = None) -> httpx.Response:
         headers = {**self.headers, "x-api-key": self.api_key} if self.api_key else self.headers
-        return self._client.post(self.url, headers=headers, json={**self.report, "state": state, "detail": detail})
+        body = {**self.report, "state": state, "detail": detail}
+        if exit_code is not None:
+            body["exit_code"] = exit_code
+        return self._client.post(self.url, headers=headers, json=body)
 
     def probe(self) -> tuple[str, str]:
         """(state, detail) as a client would find the workers now."""
@@ -109,12 +113,12 @@ class Heartbeat:
             return "Unhealthy", "init() has not finished"
         return "Unhealthy", f"{self.ready_url} answered {response.status_code}"
 
-    def stop(self, detail: str) -> None:
+    def stop(self, detail: str, exit_code: int | None = None) -> None:
         """Stop beating and say so, once."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
-        self.beat("Stopped", detail)
+        self.beat("Stopped", detail, exit_code)
         self._client.close()
 
     def _run(self) -> None:

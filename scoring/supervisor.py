@@ -145,7 +145,7 @@ class Supervisor:
                 process.kill()
         wait_for([reader.thread for reader in self.readers], 2.0)
         if self.heartbeat is not None:
-            self.heartbeat.stop(f"exit code {code}")
+            self.heartbeat.stop(f"exit code {code}", exit_code=code)
         self.recorder.close()
         stoppers = [threading.Thread(target=s.stop, args=(self.settings.flush_timeout_s,)) for s in self.shippers]
         for thread in stoppers:

@@ -16,8 +16,10 @@ alone are kept apart and listed as `unverified_instances`; they still get the li
 
 A state is only as good as its last report, so it is never guessed: `Healthy` needs a report of
 `Healthy` younger than STALE_AFTER_S; a report older than that reads `Unknown` (the wrapper stopped,
-hangs, or cannot reach us, and we cannot tell which); a wrapper that said it stopped reads
-`Unhealthy`. Reports live in memory, since they describe processes running now: after a collector
+hangs, or cannot reach us, and we cannot tell which); a wrapper that said it stopped with exit
+code 0 (a clean stop: `delete()`, Ctrl-C, SIGTERM) reads `Stopped`, one that said it stopped with
+any other code (a crash) reads `Unhealthy`. A service reads `Stopped` only when every wrapper that
+reported stopped cleanly. Reports live in memory, since they describe processes running now: after a collector
 restart a service reads `Unknown` until its wrappers report again, within one interval.
 """
 
@@ -50,6 +52,7 @@ class Report(BaseModel):
     scoring_uri: str | None = Field(None, max_length=2000)
     workers: int | None = None
     pid: int | None = None
+    exit_code: int | None = Field(None, description="with state Stopped: the wrapper's exit code (0: a clean stop)")
 
 
 class Reports:
@@ -68,7 +71,7 @@ class Reports:
     def state(self, service: str, now: float) -> dict:
         instances = [_instance(report, received, now) for report, received in self._by_service.get(service, {}).values()]
         states = {instance["state"] for instance in instances}
-        state = next((s for s in ("Healthy", "Unhealthy") if s in states), "Unknown")
+        state = next((s for s in ("Healthy", "Unhealthy", "Unknown", "Stopped") if s in states), "Unknown")
         newest_first = sorted(instances, key=lambda i: i["seconds_since_report"])
         chosen = next((i for i in newest_first if i["state"] == state), newest_first[0] if newest_first else None)
         if chosen is None:
@@ -82,7 +85,8 @@ class Reports:
 def _instance(report: Report, received: float, now: float) -> dict:
     age = now - received
     if report.state == "Stopped":
-        state, detail = "Unhealthy", f"stopped {age:.0f} s ago" + (f": {report.detail}" if report.detail else "")
+        state = "Stopped" if _clean_exit(report) else "Unhealthy"
+        detail = f"stopped {age:.0f} s ago" + (f": {report.detail}" if report.detail else "")
     elif age > STALE_AFTER_S:
         state, detail = "Unknown", f"no report for {age:.0f} s (last said {report.state})"
     else:
@@ -90,6 +94,13 @@ def _instance(report: Report, received: float, now: float) -> dict:
     return {"instance": report.instance, "state": state, "detail": detail, "scoring_uri": report.scoring_uri,
             "reported_state": report.state, "seconds_since_report": round(age, 1), "workers": report.workers,
             "pid": report.pid}
+
+
+def _clean_exit(report: Report) -> bool:
+    """Exit code 0; older wrappers say it only in the detail ("exit code 0")."""
+    if report.exit_code is not None:
+        return report.exit_code == 0
+    return report.detail.strip() == "exit code 0"
 
 
 def state_of(service: str, verified: Reports, unverified: Reports, now: float) -> dict:

@@ -138,10 +138,11 @@ class LocalWebservice(Webservice):
 
     @property
     def state(self) -> str:
-        """Healthy when the wrapper answers /ready now; Unhealthy when it is not running (see
-        `exit_code`) or not ready. The collector's view, from heartbeats, is `wrapper_state()`."""
+        """Healthy when the wrapper answers /ready now; Stopped when it exited with code 0 (a clean
+        stop); Unhealthy when it crashed (see `exit_code`), never ran or is not ready. The
+        collector's view, from heartbeats, is `wrapper_state()`."""
         if self.process is None or self.process.poll() is not None:
-            return "Unhealthy"
+            return "Stopped" if self.exit_code == 0 else "Unhealthy"
         return "Healthy" if self._ready() else "Unhealthy"
 
     def run(self, input_data, headers: dict | None = None, timeout: float = 60.0):

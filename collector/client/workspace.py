@@ -192,7 +192,7 @@ class Webservice:
 
     @property
     def state(self) -> str:
-        """Healthy, Unhealthy or Unknown, from what the service's wrappers reported (see
+        """Healthy, Unhealthy, Stopped or Unknown, from what the service's wrappers reported (see
         `wrapper_state()`); asked anew each time."""
         return self.wrapper_state()["state"]
 
@@ -205,7 +205,7 @@ class Webservice:
     def wrapper_state(self) -> dict:
         """{"state", "detail", "scoring_uri", "instances": [...]}: Healthy when a wrapper reported
         Healthy in the last 10 s; Unhealthy when one reported a problem (init() not finished,
-        workers not answering) or said it stopped; Unknown when none reported lately, since a silent
+        workers not answering) or said it crashed; Stopped when every one said it stopped cleanly; Unknown when none reported lately, since a silent
         wrapper may be gone or merely cut off from the collector."""
         return self.workspace.request("GET", f"/api/services/{self.name}/state").json()
 

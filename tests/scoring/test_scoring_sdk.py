@@ -124,9 +124,10 @@ def test_local_webservice_runs_scores_logs_reports_and_stops(scoring_collector, 
         assert _until(lambda: "loaded model v7" in service.get_logs(lines=50)), service.get_logs()
     finally:
         service.delete()
-    assert service.exit_code == 0 and service.state == "Unhealthy"
+    assert service.exit_code == 0 and service.state == "Stopped"  # a clean stop is no failure
     after = Webservice(workspace, name).wrapper_state()
-    assert after["state"] == "Unhealthy" and "stopped" in after["detail"], after
+    assert after["state"] == "Stopped" and "stopped" in after["detail"], after
+    assert after["instances"][0]["reported_state"] == "Stopped"
     with pytest.raises(ScoringError):
         service.run({"x": 1})
 
@@ -157,7 +158,14 @@ def test_state_is_never_guessed():
     assert silent["state"] == "Unknown" and "no report" in silent["detail"] and silent["scoring_uri"] == uri
     reports.add("svc", Report(instance="b:5001", state="Healthy", scoring_uri="http://b:5001/score"), now=20)
     assert reports.state("svc", now=21)["scoring_uri"] == "http://b:5001/score"  # the healthy one
-    reports.add("svc", Report(instance="b:5001", state="Stopped", detail="exit code 0"), now=22)
+    reports.add("svc", Report(instance="b:5001", state="Stopped", detail="exit code 0", exit_code=0), now=22)
     stopped = reports.state("svc", now=23)
-    assert stopped["state"] == "Unhealthy" and "stopped" in stopped["detail"]
+    assert stopped["state"] == "Unknown"  # a is silent: it may still run
+    reports.add("svc", Report(instance="a:5001", state="Stopped", detail="exit code 0"), now=24)  # an older wrapper
+    stopped = reports.state("svc", now=25)
+    assert stopped["state"] == "Stopped" and "stopped" in stopped["detail"], stopped
+    assert reports.state("svc", now=25 + STALE_AFTER_S)["state"] == "Stopped"  # a clean stop stays true
+    reports.add("svc", Report(instance="b:5001", state="Stopped", detail="exit code 3", exit_code=3), now=26)
+    crashed = reports.state("svc", now=27)
+    assert crashed["state"] == "Unhealthy" and "exit code 3" in crashed["detail"], crashed
     assert reports.state("other", now=0)["state"] == "Unknown"
