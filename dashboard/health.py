@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from dashboard.charts import Buckets, filled
 from dashboard.collector_api import QueryResult
 from dashboard.time_range import TimeRange
 
@@ -38,24 +39,38 @@ class Tile:
     help: str
 
 
-def request_series(results: dict[str, QueryResult], range_: TimeRange) -> pd.DataFrame:
-    """Request buckets with the derived per-minute rate and availability (% successful)."""
-    frame = results["requests"].frame.copy()
+def buckets(range_: TimeRange, now: pd.Timestamp | None = None) -> Buckets:
+    """The Overview's time axis: every bucket of the range ending `now`."""
+    return Buckets(range_.buckets(now), range_.step)
+
+
+def request_series(results: dict[str, QueryResult], range_: TimeRange, axis: Buckets) -> pd.DataFrame:
+    """One row per bucket of `axis` (zero-filled: 0 requests where none came, no duration or
+    availability there) with the derived per-minute rate and availability (% successful)."""
+    frame = filled(results["requests"].frame, "timestamp", axis, ["requests", "failed"])
     frame["per_minute"] = frame["requests"] / range_.bucket_minutes
     frame["availability"] = 100.0 * (frame["requests"] - frame["failed"]) / frame["requests"]
     return frame
 
 
-def tiles(results: dict[str, QueryResult], range_: TimeRange) -> list[Tile]:
+def dependency_series(results: dict[str, QueryResult], axis: Buckets) -> pd.DataFrame:
+    return filled(results["dependencies"].frame, "timestamp", axis, ["calls", "failed"])
+
+
+def tiles(results: dict[str, QueryResult], range_: TimeRange, axis: Buckets) -> list[Tile]:
+    """The tiles; the request rate is per minute over the Request rate chart's span (the mean of
+    its points), not over the range's nominal length."""
     totals = results["totals"].frame.iloc[0]
     requests, failed = int(totals["requests"] or 0), int(totals["failed"] or 0)
     dependencies = results["dependencies"].frame
     calls, dependency_failures = int(dependencies["calls"].sum()), int(dependencies["failed"].sum())
     exceptions = int(results["exceptions"].frame["exceptions"].sum())
-    minutes = _minutes(range_)
+    since = axis.starts[0].strftime("%Y-%m-%d %H:%M UTC")
     return [
         Tile("Requests", f"{requests:,}", f"requests in the {range_.label.lower()}"),
-        Tile("Request rate", f"{requests / minutes:,.1f}/min", "requests per minute over the range"),
+        Tile("Request rate", f"{requests / axis.minutes:,.1f}/min",
+             f"requests per minute, averaged over the {axis.minutes:,.0f} minutes since {since} "
+             f"({len(axis.starts)} buckets of {range_.bucket}): the mean of the Request rate chart"),
         Tile("Avg response", _ms(totals["avg"]), "mean server response time"),
         Tile("p95 response", _ms(totals["p95"]), "95% of requests were faster than this"),
         Tile("p99 response", _ms(totals["p99"]), "99% of requests were faster than this"),
@@ -70,6 +85,3 @@ def tiles(results: dict[str, QueryResult], range_: TimeRange) -> list[Tile]:
 def _ms(value) -> str:
     return "–" if value is None or pd.isna(value) else f"{value:,.1f} ms"
 
-
-def _minutes(range_: TimeRange) -> float:
-    return pd.Timedelta(range_.timespan).total_seconds() / 60

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
+
 
 @dataclass(frozen=True)
 class TimeRange:
@@ -17,6 +19,16 @@ class TimeRange:
     bucket: str
     """KQL timespan literal for `bin(timestamp, ...)`."""
     bucket_minutes: float
+
+    @property
+    def step(self) -> pd.Timedelta:
+        return pd.Timedelta(minutes=self.bucket_minutes)
+
+    def buckets(self, now: pd.Timestamp | None = None) -> pd.DatetimeIndex:
+        """The start of every bucket a `bin(timestamp, bucket)` over the range ending `now` can
+        return, oldest first: a chart's x axis, whether or not each bucket holds data."""
+        now = pd.Timestamp.now(tz="UTC") if now is None else now
+        return pd.date_range((now - pd.Timedelta(self.timespan)).floor(self.step), now.floor(self.step), freq=self.step)
 
 
 RANGES = (

@@ -12,8 +12,9 @@ def body(chosen: Selection) -> None:
     if results["requests"].frame.empty and results["exceptions"].frame.empty and results["dependencies"].frame.empty:
         selection.no_data("requests", chosen)
         return
-    _tiles(health.tiles(results, chosen.range))
-    _charts(results, chosen)
+    axis = health.buckets(chosen.range)
+    _tiles(health.tiles(results, chosen.range, axis))
+    _charts(results, chosen, axis)
 
 
 def _tiles(tiles: list[health.Tile]) -> None:
@@ -22,38 +23,41 @@ def _tiles(tiles: list[health.Tile]) -> None:
             column.metric(tile.label, tile.value, help=tile.help, border=True)
 
 
-def _charts(results: dict, chosen: Selection) -> None:
-    series = health.request_series(results, chosen.range)
+def _charts(results: dict, chosen: Selection, axis: charts.Buckets) -> None:
+    series = health.request_series(results, chosen.range, axis)
     left, right = st.columns(2)
-    left.plotly_chart(charts.lines(series, "timestamp", ["per_minute"], "Request rate", "requests/min"), key="rate")
+    left.plotly_chart(charts.lines(series, "timestamp", ["per_minute"], "Request rate", "requests/min", axis), key="rate")
     right.plotly_chart(charts.lines(series, "timestamp", ["avg", "p50", "p95", "p99"],
-                                    "Response time", "ms"), key="duration")
+                                    "Response time", "ms", axis), key="duration")
     left, right = st.columns(2)
-    _failed_chart(left, results["failed"].frame)
-    right.plotly_chart(charts.lines(series, "timestamp", ["availability"], "Availability", "% successful"), key="availability")
+    _failed_chart(left, results["failed"].frame, axis)
+    right.plotly_chart(charts.lines(series, "timestamp", ["availability"], "Availability", "% successful", axis),
+                       key="availability")
     left, right = st.columns(2)
-    dependencies = results["dependencies"].frame
-    if dependencies.empty:
+    if results["dependencies"].frame.empty:
         left.info("No dependency calls in this range (outgoing HTTP calls made by run()).")
     else:
-        left.plotly_chart(charts.lines(dependencies, "timestamp", ["calls", "failed"], "Dependency calls", "calls"), key="dep_calls")
-        right.plotly_chart(charts.lines(dependencies, "timestamp", ["avg_ms"], "Dependency duration", "ms"), key="dep_duration")
-    _exceptions_chart(results["exceptions"].frame)
+        dependencies = health.dependency_series(results, axis)
+        left.plotly_chart(charts.lines(dependencies, "timestamp", ["calls", "failed"], "Dependency calls", "calls", axis),
+                          key="dep_calls")
+        right.plotly_chart(charts.lines(dependencies, "timestamp", ["avg_ms"], "Dependency duration", "ms", axis),
+                           key="dep_duration")
+    _exceptions_chart(results["exceptions"].frame, axis)
 
 
-def _failed_chart(column, failed) -> None:
+def _failed_chart(column, failed, axis: charts.Buckets) -> None:
     if failed.empty:
         column.success("No failed requests in this range.")
         return
-    column.plotly_chart(charts.stacked(failed, "timestamp", "failed", "resultCode", "Failed requests by result code", "requests"),
-                        key="failed")
+    column.plotly_chart(charts.stacked(failed, "timestamp", "failed", "resultCode", "Failed requests by result code",
+                                       "requests", axis), key="failed")
 
 
-def _exceptions_chart(exceptions) -> None:
+def _exceptions_chart(exceptions, axis: charts.Buckets) -> None:
     if exceptions.empty:
         st.success("No exceptions in this range.")
         return
-    st.plotly_chart(charts.stacked(exceptions, "timestamp", "exceptions", "type", "Exceptions by type", "exceptions"),
+    st.plotly_chart(charts.stacked(exceptions, "timestamp", "exceptions", "type", "Exceptions by type", "exceptions", axis),
                     key="exceptions")
 
 

@@ -27,7 +27,7 @@ def _distribution(chosen: Selection, operations, operation: str) -> None:
     kql = f"requests {where}| summarize requests=count() by duration_ms=bin(duration, {width:g}) | order by duration_ms asc"
     frame = collector_api.query(chosen.link, kql, chosen.range.timespan, chosen.service).frame
     st.plotly_chart(charts.bars(frame, "duration_ms", "requests", f"Duration distribution: {operation}",
-                                f"duration (ms, buckets of {width:g})"), key="distribution")
+                                f"duration (ms, buckets of {width:g})", width=width), key="distribution")
 
 
 def render() -> None:

@@ -94,3 +94,16 @@ def seed_service(collector, count: int = SEEDED_REQUESTS, prefix: str = "dash") 
     result = collector.import_rows(service, lines)
     assert result["imported"] == len(lines), result
     return service, [orjson.loads(line) for line in lines]
+
+
+def seed_with_gap(collector, gap: tuple[float, float] = (35, 20), prefix: str = "dash-gap") -> tuple[str, list[dict]]:
+    """A new service with traffic over the last 50 minutes except from `gap[0]` to `gap[1]` minutes
+    ago (an outage): nothing at all was sent then."""
+    now = datetime.now(UTC)
+    start, end = now - timedelta(minutes=gap[0]), now - timedelta(minutes=gap[1])
+    kept = [line for line in rows(300, minutes=50, seed=11)
+            if not start <= datetime.fromisoformat(orjson.loads(line)["timestamp"]) < end]
+    service = collector.create_service(prefix)["name"]
+    result = collector.import_rows(service, kept)
+    assert result["imported"] == len(kept), result
+    return service, [orjson.loads(line) for line in kept]

@@ -4,11 +4,15 @@ session signed in with the admin key (the sign-in itself: tests/security/test_da
 from __future__ import annotations
 
 import json
+from base64 import b64decode
+from datetime import UTC, datetime, timedelta
 
 import httpx
+import numpy as np
+import pandas as pd
 from collector_process import CollectorProcess, free_port
 from dashboard_harness import signed_in
-from dashboard_seed import APP, SEEDED_REQUESTS
+from dashboard_seed import APP, SEEDED_REQUESTS, rows, seed_with_gap
 from streamlit.testing.v1 import AppTest
 
 from dashboard import collector_api
@@ -18,6 +22,17 @@ def figures(at: AppTest) -> dict[str, dict]:
     """Plotly charts by title (AppTest hands them over as raw protos holding the figure JSON)."""
     specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
     return {spec["layout"].get("title", {}).get("text", ""): spec for spec in specs}
+
+
+def values(array) -> list:
+    """A figure's data array as plain values (Plotly 7 ships numbers as base64 typed arrays)."""
+    if isinstance(array, dict) and "bdata" in array:
+        return np.frombuffer(b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
+
+
+def series(trace: dict) -> pd.Series:
+    return pd.Series(values(trace["y"]), index=pd.to_datetime(values(trace["x"]), utc=True), dtype="float64")
 
 
 def texts(at: AppTest) -> str:
@@ -47,6 +62,48 @@ def test_overview_draws_every_chart(app, seeded):
     assert [t["name"] for t in charts["Response time"]["data"]] == ["avg", "p50", "p95", "p99"]
     assert {t["name"] for t in charts["Failed requests by result code"]["data"]} == {"400", "500", "504"}
     assert {t["name"] for t in charts["Exceptions by type"]["data"]} == {"KeyError", "ValueError", "TimeoutError"}
+
+
+def test_overview_charts_are_zero_filled_over_the_picked_range(app, collector):
+    """An outage from 35 to 20 minutes ago is a run of zeros in the request rate, a gap (not 0 ms) in
+    the response time; the x axis spans the whole hour; the rate tile is the chart's mean; every
+    legend sits under its plot, clear of the toolbar (top right)."""
+    service, items = seed_with_gap(collector)
+    at = app(service)
+    now = datetime.now(UTC)
+    charts = figures(at)
+    rate = series(charts["Request rate"]["data"][0])
+    outage = rate[(rate.index >= now - timedelta(minutes=33)) & (rate.index < now - timedelta(minutes=22))]
+    assert len(outage) >= 10 and (outage == 0).all(), rate
+    assert rate.sum() == sum(r["itemType"] == "request" for r in items)  # 1-minute buckets: per minute == count
+    assert len(rate) >= 61 and rate.index[0] <= pd.Timestamp(now - timedelta(minutes=60))
+    p95 = series(charts["Response time"]["data"][2])
+    assert p95[outage.index].isna().all() and p95.notna().sum() > 20
+    availability = series(charts["Availability"]["data"][0])
+    assert availability[outage.index].isna().all()
+    calls = series(charts["Dependency calls"]["data"][0])
+    assert (calls[outage.index] == 0).all()
+    for title, chart in charts.items():
+        start, end = pd.to_datetime(chart["layout"]["xaxis"]["range"], utc=True)
+        assert start <= pd.Timestamp(now - timedelta(minutes=60)) and end >= pd.Timestamp(now), title
+        assert end - start <= timedelta(minutes=62), title
+        assert chart["layout"]["legend"]["y"] < 0, title
+    tiles = {m.label: m.value for m in at.metric}
+    assert tiles["Request rate"] == f"{rate.mean():,.1f}/min"
+    assert "the mean of the Request rate chart" in at.metric[1].help
+
+
+def test_overview_of_a_single_bucket_is_one_bar_in_the_range(app, collector):
+    """Requests within a few seconds: the axis is still the hour, each bar one bucket wide."""
+    service = collector.create_service("dash-one")["name"]
+    assert collector.import_rows(service, list(rows(40, minutes=0.05, seed=3)))["imported"] > 40
+    at = app(service)
+    chart = figures(at)["Failed requests by result code"]
+    start, end = pd.to_datetime(chart["layout"]["xaxis"]["range"], utc=True)
+    assert end - start >= timedelta(minutes=60)
+    assert [trace["width"] for trace in chart["data"]] == [0.9 * 60_000] * len(chart["data"])
+    rate = series(figures(at)["Request rate"]["data"][0])
+    assert len(rate) >= 61 and 1 <= (rate > 0).sum() <= 2  # 2 when the seconds straddle a minute
 
 
 def test_overview_of_a_service_without_data_says_what_to_do(app, collector):
