@@ -41,11 +41,12 @@ def _shown(settings: ExportSettings, configured: bool) -> dict:
 
 @router.get("/services/{name}/export")
 def get_settings(request: Request, name: str, _: Caller = Depends(admin)) -> dict:
-    """The service's export settings, secrets masked; `configured` is false (and the defaults
-    shown) until a PUT."""
+    """The service's export settings, secrets masked; until a PUT, `configured` and `enabled` are
+    false (nothing is exported, as the status says) and the other defaults are shown (a PUT that
+    omits `enabled` turns export on)."""
     settings = _scheduler(request).settings(name)
     if settings is None:
-        return _shown(validate({}), configured=False)
+        return _shown(validate({"enabled": False}), configured=False)
     return _shown(settings, configured=True)
 
 

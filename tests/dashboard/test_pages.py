@@ -286,6 +286,22 @@ def test_services_counters_and_export_section(app, seeded, collector, tmp_path):
     assert not any("Not configured" in c.value for c in at.caption)
 
 
+def test_export_settings_and_status_agree_for_an_unconfigured_service(app, collector):
+    name = collector.create_service("dash-noexport")["name"]
+    with collector.admin as admin:
+        settings = admin.get(f"/api/services/{name}/export").json()
+        status = admin.get(f"/api/services/{name}/export/status").json()
+    assert settings["configured"] is status["configured"] is False
+    assert settings["enabled"] is status["enabled"] is False and status["next_run"] is None
+    for key in ("types", "interval_seconds", "retention_days"):
+        assert settings[key] == status[key], key
+    assert settings["destination"] is None and status["destination"].endswith("blob")  # null: the default folder
+    at = app(name, "services")
+    shown_settings, shown_status = (json.loads(j.value) for j in at.json)
+    assert shown_settings["enabled"] is shown_status["enabled"] is False
+    assert any("Not configured" in c.value for c in at.caption)
+
+
 def test_console_logs_tail(app, collector):
     created = collector.create_service("dash-console")
     with httpx.Client(base_url=collector.url, timeout=30) as client:
