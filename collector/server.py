@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 
@@ -85,7 +86,10 @@ def create_app(settings: CollectorSettings, extensions: Sequence[Extension] = ()
         description="App Insights and OTLP ingestion, KQL queries, services.",
         lifespan=lifespan,
         default_response_class=JSONResponse,
+        docs_url=None,
+        redoc_url=None,
     )
+    _serve_docs_offline(app)
     app.state.ready = False
     routers = [track.router, otlp.router, services.router, query.router, logs.router, wrappers.router, dashboard_tokens.router]
     for router in routers + [router for extension in extensions for router in extension.routers]:
@@ -102,6 +106,42 @@ def create_app(settings: CollectorSettings, extensions: Sequence[Extension] = ()
     app.add_middleware(RequestLimits, body_timeout_s=settings.body_timeout_s)
     app.add_middleware(CollapseSlashes)  # added last, so it runs first: the limits see the collapsed path
     return app
+
+
+DOCS_ASSETS = "/docs-assets"
+
+
+def _serve_docs_offline(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc (ReDoc), their scripts, stylesheet and icon served from the installed
+    fastapi-offline package: FastAPI's defaults load them from a CDN, a blank page offline."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
+    redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - Swagger UI",
+                                   swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+                                   oauth2_redirect_url=f"{root}{redirect_url}")
+
+    @app.get(redirect_url, include_in_schema=False)
+    def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - ReDoc",
+                              redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
+                              redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png", with_google_fonts=False)
 
 
 async def _service_error(_: Request, error: ServiceError) -> JSONResponse:
