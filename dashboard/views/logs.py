@@ -1,9 +1,14 @@
 """Logs: a KQL editor over the selected service, as in the portal's Logs blade.
 
 The query runs whenever the editor's text changes (Ctrl+Enter) or Run is pressed; a wrong query
-shows the collector's message with a caret under the position it names.
+shows the collector's message with a caret under the position it names. A long text cell (a
+`customDimensions`) is shown from just before the first string the query searched for, since a
+table cell shows only a value's beginning; "Whole values" shows them uncut, and the CSV is always whole.
 """
 
+import re
+
+import pandas as pd
 import streamlit as st
 
 from dashboard import charts, collector_api, escape, selection
@@ -21,6 +26,40 @@ EXAMPLES = {
                                         "| render timechart"),
     "stderr output": 'traces | where message == "STDERR" | project timestamp, customDimensions | limit 50',
 }
+
+
+EXCERPT = 100
+"""Characters of a long value shown around the searched string."""
+_STRINGS = re.compile(r'"((?:[^"\\]|\\.)+)"|\'((?:[^\'\\]|\\.)+)\'')
+
+
+def searched(query: str) -> list[str]:
+    """The string literals in the query (what a `contains`, `has`, `==` looks for)."""
+    return [re.sub(r"\\(.)", r"\1", double or single) for double, single in _STRINGS.findall(query)]
+
+
+def excerpt(value: str, terms: list[str], width: int = EXCERPT) -> str:
+    """`value` from a little before its first `terms` match, cut to `width` (… marks a cut); the
+    whole value when it is short, matches nowhere, or matches near its start."""
+    lower = value.lower()
+    hits = [at for at in (lower.find(term.lower()) for term in terms) if at >= 0]
+    if len(value) <= width or not hits or min(hits) < width // 2:
+        return value
+    start = max(0, min(hits) - width // 5)
+    end = start + width
+    return ("…" if start else "") + value[start:end] + ("…" if end < len(value) else "")
+
+
+def around_matches(frame: pd.DataFrame, query: str) -> pd.DataFrame:
+    """`frame` with each long text cell cut to the part around what the query searched for."""
+    terms = searched(query)
+    if not terms or frame.empty:
+        return frame
+    shown = frame.copy()
+    for column in shown.columns:
+        if shown[column].dtype == object or pd.api.types.is_string_dtype(shown[column]):
+            shown[column] = shown[column].map(lambda v: excerpt(v, terms) if isinstance(v, str) else v)
+    return shown
 
 
 def _load_example() -> None:
@@ -48,7 +87,9 @@ def _show_result(result: QueryResult, query: str) -> None:
     figure = charts.for_result(frame, result.render) if (result.render or _summarizes_by_time(query)) else None
     if figure is not None:
         st.plotly_chart(figure, key="result_chart")
-    st.dataframe(frame, hide_index=True)
+    whole = st.toggle("Whole values", key="logs_whole", help="Long values are shown around the searched string; "
+                      "on: every value whole (the CSV is always whole).")
+    st.dataframe(frame if whole else around_matches(frame, query), hide_index=True)
     st.download_button("Download CSV", frame.to_csv(index=False).encode(), file_name="query-result.csv",
                        mime="text/csv", disabled=frame.empty)
 

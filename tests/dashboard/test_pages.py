@@ -209,6 +209,23 @@ def test_logs_runs_the_default_query(app, seeded):
     assert at.get("download_button")
 
 
+def test_logs_shows_a_long_value_around_what_was_searched(app, collector):
+    """A table cell shows a value's beginning: a long customDimensions is shown from just before the
+    searched string, and whole on demand."""
+    name = collector.create_service("dash-long")["name"]
+    dimensions = {"features": "x" * 400, "model_version": "needle-7", "tail": "y" * 200}
+    trace = {"itemType": "trace", "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+             "message": "STDOUT", "severityLevel": 1, "customDimensions": dimensions}
+    assert collector.import_rows(name, [json.dumps(trace).encode()])["imported"] == 1
+    at = app(name, "logs")
+    at.text_area(key="kql").set_value('traces | where customDimensions contains "needle-7"').run()
+    shown = at.dataframe[0].value["customDimensions"][0]
+    assert 0 < shown.find("needle-7") < 40 and shown.startswith("…") and len(shown) < 120
+    at.toggle(key="logs_whole").set_value(True).run()
+    whole = at.dataframe[0].value["customDimensions"][0]
+    assert json.loads(whole) == dimensions
+
+
 def test_logs_shows_an_error_with_its_position(app, seeded):
     at = app(seeded[0], "logs")
     at.text_area(key="kql").set_value("requests\n| where success == ").run()

@@ -8,7 +8,7 @@ import pytest
 
 from dashboard import charts, kql_text, launcher
 from dashboard.views.failures import stack_text
-from dashboard.views.logs import caret
+from dashboard.views.logs import caret, excerpt, searched
 from dashboard.views.performance import bucket_width
 from dashboard.views.services import mask, shown_api_key, without_secrets
 
@@ -20,6 +20,16 @@ def test_kql_string_round_trips_through_the_collector(app_collector, value):
 
 def test_caret_points_at_the_column():
     assert caret("requests\n| where x == ", 2, 12) == "| where x == \n           ^"
+
+
+def test_searched_strings_and_the_excerpt_around_them():
+    assert searched('traces | where customDimensions contains "in\\"put" or message == \'it\\\'s\'') == ['in"put', "it's"]
+    value = "a" * 300 + "NEEDLE" + "b" * 300
+    shown = excerpt(value, ["needle"])
+    assert shown.startswith("…a") and shown.endswith("b…") and shown.index("NEEDLE") == 21 and len(shown) == 102
+    assert excerpt("short NEEDLE", ["needle"]) == "short NEEDLE"
+    assert excerpt("NEEDLE" + "b" * 300, ["needle"]) == "NEEDLE" + "b" * 300  # the start already shows it
+    assert excerpt(value, ["absent"]) == value
 
 
 def test_stack_text_lists_frames_innermost_last():
