@@ -263,3 +263,37 @@ def test_image_install_and_command(tmp_path):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def test_compose_health_checks_tell_up_from_down(collector):
+    """Each service's health check, run as written (its port moved to one on this machine): it passes
+    against the collector itself (collector) or a server answering the checked path (dashboard, azurite),
+    and fails with nothing listening."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Healthy(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path == "/_stcore/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    stub = ThreadingHTTPServer(("127.0.0.1", 0), Healthy)
+    threading.Thread(target=stub.serve_forever, daemon=True).start()
+    services = compose()["services"]
+    live = {"collector": collector.port, "dashboard": stub.server_address[1], "azurite": stub.server_address[1]}
+    container_ports = {"collector": 8080, "dashboard": 8501, "azurite": 10000}
+    try:
+        for name, service in services.items():
+            test = service["healthcheck"]["test"][1:]
+            interpreter = {"python": sys.executable, "node": shutil.which("node")}[test[0]]
+            assert interpreter, f"{test[0]} is needed to run {name}'s health check"
+            for port, healthy in ((live[name], True), (free_port(), False)):
+                command = [interpreter] + [part.replace(str(container_ports[name]), str(port)) for part in test[1:]]
+                assert any(str(port) in part for part in command), (name, command)
+                result = subprocess.run(command, capture_output=True, timeout=30)
+                assert (result.returncode == 0) == healthy, (name, port, healthy, result.stderr[-500:])
+    finally:
+        stub.shutdown()
