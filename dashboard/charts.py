@@ -22,7 +22,7 @@ import plotly.graph_objects as go
 from dashboard import escape
 
 HEIGHT = 260
-LEGEND = {"orientation": "h", "y": -0.12, "x": 0, "xanchor": "left", "yanchor": "top", "title": None}
+LEGEND = {"orientation": "h", "y": -0.2, "x": 0, "xanchor": "left", "yanchor": "top", "title": None}
 """Below the plot, left: clear of the title (top left) and of the toolbar (top right)."""
 
 
@@ -106,7 +106,9 @@ def stacked(frame: pd.DataFrame, x: str, y: str, color: str, title: str, y_title
 
 def _timed(figure: go.Figure, buckets: Buckets | None) -> go.Figure:
     if buckets is not None:
-        figure.update_xaxes(type="date", range=buckets.x_range)
+        # One line of tick labels (no date line under the first), so the legend below stays clear.
+        day = buckets.starts[-1] - buckets.starts[0] <= pd.Timedelta(days=1)
+        figure.update_xaxes(type="date", range=buckets.x_range, tickformat="%H:%M" if day else "%b %d %H:%M")
     return figure
 
 

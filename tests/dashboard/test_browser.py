@@ -48,6 +48,7 @@ def test_overview_in_chromium_then_flip_the_switch(stack, page):
     expect(page.locator(".js-plotly-plot .barlayer path").first).to_be_visible()
     for title in ("Request rate", "Response time", "Failed requests by result code", "Exceptions by type"):
         expect(page.locator(".js-plotly-plot .gtitle", has_text=title)).to_have_count(1)
+    _legends_clear_of_the_toolbar(page)
     page.wait_for_timeout(500)  # let plotly finish drawing every chart before the picture
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-overview.png"))
@@ -63,3 +64,30 @@ def test_overview_in_chromium_then_flip_the_switch(stack, page):
     page.screenshot(path=str(ARTIFACTS / "dashboard-services.png"))
     # Every call the dashboard made carried the key signed in with, and no other.
     assert stack.proxy.hits and {hit.key for hit in stack.proxy.hits} == {collector.admin_key}
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and \
+        a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+
+
+def _legends_clear_of_the_toolbar(page) -> None:
+    """In every chart with a legend, neither the plot toolbar (shown on hover) nor an x axis label
+    covers any part of it."""
+    charts = page.locator("[data-testid=stPlotlyChart] .js-plotly-plot")
+    checked = 0
+    for index in range(charts.count()):
+        chart = charts.nth(index)
+        legend = chart.locator("g.legend")
+        if not legend.count():
+            continue
+        chart.hover()
+        toolbar = chart.locator(".modebar")
+        toolbar.wait_for(timeout=TIMEOUT_MS)
+        title = chart.locator(".gtitle").text_content()
+        box = legend.bounding_box()
+        assert not _overlap(box, toolbar.bounding_box()), f"{title}: the toolbar covers the legend"
+        for label in chart.locator(".xaxislayer-above text").all():
+            assert not _overlap(box, label.bounding_box()), f"{title}: the legend covers {label.text_content()!r}"
+        checked += 1
+    assert checked >= 3  # Response time, Failed requests by result code, Exceptions by type, ...
