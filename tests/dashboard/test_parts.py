@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from dashboard_seed import rows
 
-from dashboard import charts, kql_text, launcher
+from dashboard import charts, collector_api, health, kql_text, launcher, time_range
 from dashboard.views.failures import stack_text
 from dashboard.views.logs import caret, excerpt, searched
 from dashboard.views.performance import bucket_width
@@ -81,3 +82,30 @@ def test_launcher_command_is_offline_and_local():
     assert flags["--browser.gatherUsageStats"] == "false"
     assert flags["--server.headless"] == "true"
     assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("dashboard/app.py")
+
+
+def test_first_minute_of_traffic_is_a_drawn_point_on_an_hour_axis(collector):
+    """The demo's first minute: the collector has one bucket. The figures built from its real answer
+    span the hour, count zeros elsewhere, and mark the lone duration point so it shows."""
+    service = collector.create_service("dash-first")["name"]
+    collector.import_rows(service, list(rows(3, minutes=0.02, seed=5, requests_only=True)))
+    link = collector_api.Link(collector.url, collector.admin_key)
+    range_ = time_range.DEFAULT
+    results = {name: collector_api.run_query(link, kql, range_.timespan, service) for name, kql in health.queries(range_).items()}
+    assert len(results["requests"].frame) in (1, 2)  # 2 when the seconds straddle a minute
+    axis = health.buckets(range_)
+    series = health.request_series(results, range_, axis)
+    assert len(series) == len(axis.starts) >= 61 and series["requests"].sum() == 3
+    assert (series["requests"] == 0).sum() >= 59 and series["p95"].isna().sum() >= 59
+    duration = charts.lines(series, "timestamp", ["avg", "p95"], "Response time", "ms", axis)
+    assert all("markers" in trace.mode for trace in duration.data)
+    start, end = pd.to_datetime(duration.layout.xaxis.range, utc=True)
+    assert end - start == pd.Timedelta(minutes=len(axis.starts))
+    tiles = {t.label: t.value for t in health.tiles(results, range_, axis)}
+    assert tiles["Request rate"] == f"{series['per_minute'].mean():,.1f}/min"
+
+
+def test_one_duration_bucket_is_one_bar_from_zero():
+    figure = charts.bars(pd.DataFrame({"duration_ms": [20.0], "requests": [4]}), "duration_ms", "requests", "d", width=5)
+    assert figure.data[0].width == 5 and figure.data[0].offset == 0
+    assert list(figure.layout.xaxis.range) == [0, 25.0]
