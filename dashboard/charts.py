@@ -125,9 +125,12 @@ def bars(frame: pd.DataFrame, x: str, y: str, title: str, x_title: str | None = 
     return figure
 
 
-def for_result(frame: pd.DataFrame, render: str | None, title: str = "") -> go.Figure | None:
+def for_result(frame: pd.DataFrame, render: str | None, title: str = "", buckets: Buckets | None = None,
+               counts: tuple[str, ...] = ()) -> go.Figure | None:
     """A chart for a Logs result: the `render` kind if asked for, else a time chart when the first
-    column is a time bucket; None when the result is not chartable (no numeric column)."""
+    column is a time bucket; None when the result is not chartable (no numeric column). A time
+    chart spans `buckets` when given, and a single series is filled() over them (`counts` 0, the
+    rest a gap)."""
     numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
     if frame.empty or not numeric:
         return None
@@ -141,7 +144,10 @@ def for_result(frame: pd.DataFrame, render: str | None, title: str = "") -> go.F
         return _styled(px.pie(frame, names=labels[0], values=numeric[0]), title)
     if kind in ("barchart", "columnchart") or not times:
         return _styled(px.bar(frame, x=x, y=numeric[0] if color else numeric, color=color), title)
-    ordered = frame.sort_values(x)
     if color:
-        return _styled(px.line(ordered, x=x, y=numeric[0], color=color), title)
-    return _styled(px.line(ordered, x=x, y=numeric), title)
+        return _timed(_styled(px.line(frame.sort_values(x), x=x, y=numeric[0], color=color), title), buckets)
+    if buckets is not None and frame[x].is_unique:
+        frame = filled(frame, x, buckets, [c for c in counts if c in numeric])
+    ordered = frame.sort_values(x)
+    figure = px.line(ordered, x=x, y=numeric, markers=any(_isolated(ordered[c]) for c in numeric))
+    return _timed(_styled(figure, title), buckets)

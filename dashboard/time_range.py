@@ -24,11 +24,12 @@ class TimeRange:
     def step(self) -> pd.Timedelta:
         return pd.Timedelta(minutes=self.bucket_minutes)
 
-    def buckets(self, now: pd.Timestamp | None = None) -> pd.DatetimeIndex:
-        """The start of every bucket a `bin(timestamp, bucket)` over the range ending `now` can
-        return, oldest first: a chart's x axis, whether or not each bucket holds data."""
+    def buckets(self, now: pd.Timestamp | None = None, step: pd.Timedelta | None = None) -> pd.DatetimeIndex:
+        """The start of every bucket a `bin(timestamp, bucket)` (or `step`) over the range ending
+        `now` can return, oldest first: a chart's x axis, whether or not each bucket holds data."""
         now = pd.Timestamp.now(tz="UTC") if now is None else now
-        return pd.date_range((now - pd.Timedelta(self.timespan)).floor(self.step), now.floor(self.step), freq=self.step)
+        step = self.step if step is None else step
+        return pd.date_range((now - pd.Timedelta(self.timespan)).floor(step), now.floor(step), freq=step)
 
 
 RANGES = (

@@ -13,6 +13,7 @@ import streamlit as st
 
 from dashboard import charts, collector_api, escape, selection
 from dashboard.collector_api import QueryError, QueryResult
+from dashboard.time_range import TimeRange
 
 DEFAULT_QUERY = 'traces | where customDimensions contains "input" | limit 10'
 EXAMPLES = {
@@ -80,11 +81,13 @@ def _show_error(error: QueryError, query: str) -> None:
         st.code(caret(query, error.line, error.column), language="text")
 
 
-def _show_result(result: QueryResult, query: str) -> None:
+def _show_result(result: QueryResult, query: str, chosen_range: TimeRange) -> None:
     frame = result.frame
     note = f"{len(frame):,} rows" + (f" in {result.elapsed_ms:.0f} ms" if result.elapsed_ms is not None else "")
     st.caption(note + (" — truncated at the collector's row limit" if result.truncated else ""))
-    figure = charts.for_result(frame, result.render) if (result.render or _summarizes_by_time(query)) else None
+    figure = None
+    if result.render or _summarizes_by_time(query):
+        figure = charts.for_result(frame, result.render, buckets=time_axis(query, chosen_range), counts=counted(query))
     if figure is not None:
         st.plotly_chart(figure, key="result_chart")
     whole = st.toggle("Whole values", key="logs_whole", help="Long values are shown around the searched string; "
@@ -92,6 +95,32 @@ def _show_result(result: QueryResult, query: str) -> None:
     st.dataframe(frame if whole else around_matches(frame, query), hide_index=True)
     st.download_button("Download CSV", frame.to_csv(index=False).encode(), file_name="query-result.csv",
                        mime="text/csv", disabled=frame.empty)
+
+
+_BIN = re.compile(r"bin\(\s*timestamp\s*,\s*(\d+(?:\.\d+)?)\s*(ms|min|d|h|m|s)\s*\)", re.IGNORECASE)
+_COUNTED = re.compile(r"(\w+)\s*=\s*(?:count|countif|dcount|dcountif|sum|sumif)\s*\(", re.IGNORECASE)
+_UNITS = {"d": "days", "h": "hours", "m": "minutes", "min": "minutes", "s": "seconds", "ms": "milliseconds"}
+MAX_BUCKETS = 5000
+
+
+def time_axis(query: str, range_: TimeRange) -> charts.Buckets | None:
+    """The picked range in the query's `bin(timestamp, ...)` buckets; None without one, or when
+    they would be too many to draw."""
+    found = _BIN.search(query)
+    if not found:
+        return None
+    step = pd.Timedelta(**{_UNITS[found.group(2).lower()]: float(found.group(1))})
+    if step <= pd.Timedelta(0) or pd.Timedelta(range_.timespan) / step > MAX_BUCKETS:
+        return None
+    return charts.Buckets(range_.buckets(step=step), step)
+
+
+def counted(query: str) -> tuple[str, ...]:
+    """The columns the query counts or sums (0 in an empty bucket); `count_` for a bare count()."""
+    names = _COUNTED.findall(query)
+    if re.search(r"(?:summarize|,)\s*count\(\s*\)", query, re.IGNORECASE):
+        names.append("count_")
+    return tuple(names)
 
 
 def _summarizes_by_time(query: str) -> bool:
@@ -119,7 +148,7 @@ def render() -> None:
     except QueryError as error:
         _show_error(error, query)
         return
-    _show_result(result, query)
+    _show_result(result, query, chosen.range)
 
 
 if __name__ == "__main__":  # run as a page by app.py's st.navigation

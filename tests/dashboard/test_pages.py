@@ -226,6 +226,21 @@ def test_logs_shows_a_long_value_around_what_was_searched(app, collector):
     assert json.loads(whole) == dimensions
 
 
+def test_logs_time_chart_is_zero_filled_over_the_picked_range(app, collector):
+    service, items = seed_with_gap(collector, prefix="dash-logs-gap")
+    at = app(service, "logs")
+    at.text_area(key="kql").set_value("requests | summarize n=count(), ms=avg(duration) by bin(timestamp, 1m)").run()
+    now = datetime.now(UTC)
+    chart = figures(at)[""]
+    counts, durations = series(chart["data"][0]), series(chart["data"][1])
+    outage = counts[(counts.index >= now - timedelta(minutes=33)) & (counts.index < now - timedelta(minutes=22))]
+    assert len(outage) >= 10 and (outage == 0).all() and durations[outage.index].isna().all()
+    assert counts.sum() == sum(r["itemType"] == "request" for r in items)
+    start, end = pd.to_datetime(chart["layout"]["xaxis"]["range"], utc=True)
+    assert start <= pd.Timestamp(now - timedelta(minutes=60)) and end >= pd.Timestamp(now)
+    assert len(at.dataframe[0].value) < len(counts)  # the table is the query's answer, unfilled
+
+
 def test_logs_shows_an_error_with_its_position(app, seeded):
     at = app(seeded[0], "logs")
     at.text_area(key="kql").set_value("requests\n| where success == ").run()
