@@ -199,6 +199,7 @@ class ScoringApp:
                 "captured": queue.accepted if queue else 0,
                 "spooled": queue.spooled if queue else 0,
                 "dropped_queue_full": queue.dropped if queue else 0,
+                "withheld_switch_off": queue.withheld if queue else 0,
                 "spool_write_failed": queue.failed if queue else 0,
                 "sent": stats.get("sent", 0),
                 "waiting_in_spool": stats.get("spool_items", 0),

@@ -66,17 +66,18 @@ class Capture:
 
     @property
     def enabled(self) -> bool:
-        """Off while the service's enable_app_insights is off: nothing is even built."""
-        return self.queue.enabled
+        """Off while the service's enable_app_insights is off and no switch may turn it on (with a
+        live switch, items are built and held briefly: see telemetry_queue.py)."""
+        return self.queue.capturing
 
     def request(self, operation: Operation, **fields) -> None:
-        if not self.queue.enabled:
+        if not self.queue.capturing:
             return
         self.queue.put(envelopes.request(self.identity, operation, **fields))
 
     def printed(self, stream: str, text: str) -> None:
         """One print()/write group -> a STDOUT or STDERR trace."""
-        if not self.queue.enabled:
+        if not self.queue.capturing:
             return
         operation = self.operation
         properties = self.identity.properties(operation, {"Contents": contents_of(text)})
@@ -84,7 +85,7 @@ class Capture:
         self.queue.put(envelopes.message(self.identity, operation, stream, severity, time.time(), properties))
 
     def log_record(self, record: logging.LogRecord) -> None:
-        if not self.queue.enabled:
+        if not self.queue.capturing:
             return
         operation = self.operation
         if record.exc_info and record.exc_info[1] is not None:
@@ -97,7 +98,7 @@ class Capture:
 
     def exception(self, error: BaseException, severity: int = 3, extra: dict | None = None,
                   frames: list | None = None, time_s: float | None = None) -> None:
-        if not self.queue.enabled:
+        if not self.queue.capturing:
             return
         operation = self.operation
         properties = self.identity.properties(operation, extra)

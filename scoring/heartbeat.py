@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -75,6 +76,7 @@ class Heartbeat:
 
     def beat(self, state: str, detail: str = "", exit_code: int | None = None) -> None:
         """One report; its answer sets the switch. A collector that is away changes nothing."""
+        asked_at = time.time()
         try:
             if self.legacy:
                 response = self._client.get(self.settings_url, headers=self.headers)
@@ -90,7 +92,7 @@ class Heartbeat:
             return
         if response.status_code == 200 and self.follow_switch:
             try:
-                switch.write(self.switch_path, bool(response.json().get("enable_app_insights", True)))
+                switch.write(self.switch_path, bool(response.json().get("enable_app_insights", True)), asked_at)
             except (ValueError, AttributeError, OSError):
                 pass
 

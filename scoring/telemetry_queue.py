@@ -5,16 +5,25 @@ item is dropped and counted (reported by /metrics), because blocking a request o
 bound would both be worse. The drain thread hands everything to a sink (the disk spool, or an
 in-memory sink in tests) every `interval` seconds, or sooner when the queue fills up, and follows
 the live enable_app_insights switch (`switch`, see switch.py) as often.
+
+While the switch says off, items are held, not queued: kept in memory only as long as they may
+belong after a flip to on that has not reached us yet (newer than the switch's `off_at`, and at
+most HOLD_MAX_S old when the collector cannot be asked), then dropped and counted as `withheld`.
+When the switch turns on, what is held is queued, so no request served after the flip is lost.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from typing import Protocol
 
 log = logging.getLogger(__name__)
+
+HOLD_MAX_S = 10.0
+"""The longest an item is held while the switch says off (five heartbeats without an answer)."""
 
 
 class Sink(Protocol):
@@ -39,6 +48,8 @@ class TelemetryQueue:
         self.interval = interval
         self.enabled = True
         self._items: deque[bytes] = deque()
+        self._held: deque[tuple[float, bytes]] = deque()
+        self.withheld = 0
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._lock = threading.Lock()
@@ -52,8 +63,18 @@ class TelemetryQueue:
         self._thread.start()
         return self
 
+    @property
+    def capturing(self) -> bool:
+        """Whether items should be built: on, or off with a switch that may turn on any moment."""
+        return self.enabled or self.switch is not None
+
     def put(self, line: bytes) -> None:
         if not self.enabled:
+            if self.switch is not None:
+                if len(self._held) >= self.capacity:
+                    self._held.popleft()
+                    self.withheld += 1
+                self._held.append((time.time(), line))
             return
         if len(self._items) >= self.capacity:
             self.dropped += 1
@@ -93,5 +114,22 @@ class TelemetryQueue:
             self._wake.wait(self.interval)
             self._wake.clear()
             if self.switch is not None:
-                self.enabled = self.switch()
+                self.follow_switch()
             self.flush()
+
+    def follow_switch(self) -> None:
+        """Read the switch: on, queue what was held; off, drop what is held from before `off_at`."""
+        self.enabled = self.switch()
+        if self.enabled:
+            while self._held:  # also what a put() that saw "off" just before added
+                if len(self._items) >= self.capacity:
+                    self._held.popleft()
+                    self.dropped += 1
+                    continue
+                self._items.append(self._held.popleft()[1])
+                self.accepted += 1
+            return
+        cutoff = max(getattr(self.switch, "off_at", 0.0), time.time() - HOLD_MAX_S)
+        while self._held and self._held[0][0] < cutoff:
+            self._held.popleft()
+            self.withheld += 1
