@@ -17,10 +17,12 @@ from collector.client import DEFAULT_DATA_DIR, InsightsError, Workspace
 from dashboard.launcher import dashboard_command
 from exporters.cli import export_app
 from insights.demo import demo_command
+from insights.doctor import doctor_command
 from scoring.batch.cli import batch_app
 from scoring.cli import logs_command, score_command
 
-app = typer.Typer(help="Endpoint Insights: observability for deployed ML scoring endpoints.", no_args_is_help=True)
+app = typer.Typer(help="Endpoint Insights: observability for deployed ML scoring endpoints.", no_args_is_help=True,
+                  rich_markup_mode=None)  # click's help: option names whole at 80 columns, no <bool> on flags
 service_app = typer.Typer(help="Create and manage services (keys, enable_app_insights).", no_args_is_help=True)
 app.add_typer(service_app, name="service")
 app.add_typer(batch_app, name="batch")
@@ -29,6 +31,7 @@ app.command("score")(score_command)
 app.command("logs")(logs_command)
 app.command("dashboard")(dashboard_command)
 app.command("demo")(demo_command)
+app.command("doctor")(doctor_command)
 console = Console()
 err = Console(stderr=True)
 
@@ -56,7 +59,7 @@ def up(
     from dataclasses import replace
 
     from collector.settings import CollectorSettings  # the server's imports cost every other command time
-    from insights.up import check_tls, start_all
+    from insights.up import check_data_dir_free, check_tls, start_all
 
     try:
         settings = CollectorSettings.from_env(data_dir, public_url)
@@ -66,6 +69,11 @@ def up(
     except ValueError as error:
         err.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None
+    try:
+        check_data_dir_free(settings.data_dir)
+    except ValueError as error:
+        err.print(f"[red]error:[/red] {error}", soft_wrap=True, highlight=False)
+        raise typer.Exit(1) from None
     start_all(settings, host, port, None if no_dashboard else dashboard_port)
 
 
@@ -77,10 +85,10 @@ SERVICE_FIELDS = ("name", "enable_app_insights", "instrumentation_key", "connect
 
 
 def _print_service(data: dict, fields: tuple[str, ...] = SERVICE_FIELDS) -> None:
-    table = Table(show_header=False, box=None)
+    """One `field: value` line each, never wrapped or cut (keys and connection strings are copied whole)."""
+    width = max(len(key) for key in fields)
     for key in fields:
-        table.add_row(f"[bold]{key}[/bold]", str(data.get(key)))
-    console.print(table)
+        console.print(f"[bold]{key.ljust(width)}[/bold]  {data.get(key)}", soft_wrap=True, highlight=False)
 
 
 def _print_new_key(data: dict) -> None:
@@ -100,7 +108,9 @@ def service_create(
     """Create a service; print its connection string and its API key (shown this once)."""
     service = _workspace().create_service(name, enable_app_insights=not disable_app_insights)
     _print_new_key(service._data)
-    console.print(f"\nexport APPLICATIONINSIGHTS_CONNECTION_STRING='{service.connection_string}'")
+    # soft_wrap: one line at any terminal width, so it can be copied or eval-ed whole
+    console.print(f"\nexport APPLICATIONINSIGHTS_CONNECTION_STRING='{service.connection_string}'",
+                  soft_wrap=True, highlight=False, markup=False)
 
 
 @service_app.command("rotate-key")
@@ -119,6 +129,8 @@ def service_list() -> None:
         console.print("no services yet: [bold]insights service create NAME[/bold]")
         return
     table = Table("name", "app insights", "instrumentation key", "api key", "created")
+    for column in table.columns:
+        column.overflow = "fold"  # a key too wide for the terminal goes on over lines, never cut with "…"
     for s in services:
         table.add_row(s["name"], "on" if s["enable_app_insights"] else "off", s["instrumentation_key"], s["api_key"],
                       s["created_at"])
@@ -166,6 +178,11 @@ def import_(
     """Load exported telemetry (or test data) into a service; bad lines are reported by number."""
     from rich.progress import Progress
 
+    for path in files:
+        if not path.is_file():
+            err.print(f"[red]error:[/red] cannot import {path}: {'a folder' if path.is_dir() else 'no such file'}",
+                      soft_wrap=True, highlight=False)
+            raise typer.Exit(1)
     ws = _workspace()
     total_errors = 0
     with Progress(console=err) as progress:
@@ -222,7 +239,7 @@ def query(
     if output == "json":
         typer.echo(orjson.dumps([dict(zip(names, row)) for row in table["rows"]], option=orjson.OPT_INDENT_2).decode())
     elif output == "csv":
-        writer = csv.writer(sys.stdout)
+        writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(names)
         writer.writerows(table["rows"])
     elif output == "table":

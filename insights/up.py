@@ -3,13 +3,19 @@ beside it, on the embedded store."""
 
 from __future__ import annotations
 
+import re
+import socket
 import ssl
+from pathlib import Path
 
+import duckdb
 from rich.console import Console
 
 from collector import admin_key
+from collector.client.resolve import write_user_config
 from collector.server import serve
 from collector.settings import CollectorSettings
+from collector.store.database import DB_FILENAME
 from exporters import ExportExtension
 
 console = Console()
@@ -25,6 +31,34 @@ def check_tls(settings: CollectorSettings) -> None:
     except OSError as error:  # ssl.SSLError included
         raise ValueError(f"cannot serve HTTPS with certificate {settings.tls_cert} and key {settings.tls_key}: "
                          f"{error.strerror or error}") from None
+
+
+def check_data_dir_free(data_dir: Path) -> None:
+    """ValueError naming the process that holds the data dir's database (another `insights up`),
+    before the server starts (DuckDB's lock error surfaces as a long traceback from inside it)."""
+    path = Path(data_dir) / DB_FILENAME
+    if not path.exists():
+        return
+    try:
+        duckdb.connect(str(path), read_only=True).close()
+    except duckdb.IOException as error:
+        if "lock" not in str(error).lower():
+            return  # not a lock: the server reports it in its own words
+        pid = re.search(r"PID (\d+)", str(error))
+        holder = f"process {pid.group(1)}" if pid else "another process"
+        raise ValueError(f"the data dir {Path(data_dir).resolve()} is in use by {holder} (another `insights up`?): "
+                         "stop it, or give this one another --data-dir") from None
+
+
+def port_taken(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something already listens on host:port."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def start_all(settings: CollectorSettings, host: str, port: int, dashboard_port: int | None) -> None:
@@ -43,8 +77,16 @@ def start_all(settings: CollectorSettings, host: str, port: int, dashboard_port:
     console.print(f"data dir: {settings.data_dir.resolve()}")
     source = admin_key.ENV_VAR if settings.admin_key else str(settings.data_dir / admin_key.KEY_FILENAME)
     console.print(f"admin key ({'new, ' if created else ''}from {source}): [yellow]{key}[/yellow]")
+    if not settings.admin_key:  # the key lives in a file: every later command finds it through the user config
+        written = write_user_config(local_url, settings.data_dir / admin_key.KEY_FILENAME)
+        if written is not None:
+            console.print(f"config for the other commands (URL and the key file's path): {written}", soft_wrap=True)
     console.print("create a service: [bold]insights service create my-service[/bold]")
     dashboard = None
+    if dashboard_port is not None and port_taken(dashboard_port):
+        console.print(f"[red]dashboard not started:[/red] port {dashboard_port} is taken (another dashboard?); "
+                      "use --dashboard-port PORT, or --no-dashboard", soft_wrap=True)
+        dashboard_port = None
     if dashboard_port is not None:
         from dashboard.launcher import announce_login_link, run_dashboard, stop_dashboard
         from dashboard.launcher import url as dashboard_url

@@ -1,5 +1,6 @@
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from collector_process import NO_PHONE_HOME, CollectorProcess, exports_under  # noqa: E402
 
 os.environ.update(NO_PHONE_HOME)
+# `insights up` writes, and every command reads, the user config under XDG_CONFIG_HOME: the tests' own,
+# empty, never the machine's.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="insights-tests-xdg-")
 
 # In CI the generated tests replay the same examples every run: a red build then means a change broke
 # something, not that the generator happened upon an old bug that day (run locally to explore).

@@ -114,7 +114,9 @@ def test_refused_key_says_where_it_came_from(collector, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ApiError) as error:
         Workspace().request("GET", "/api/services")
-    assert error.value.hint == f"no key: looked at INSIGHTS_API_KEY, {tmp_path.resolve() / 'insights-data' / 'admin.key'}"
+    user_config = os.path.join(os.environ["XDG_CONFIG_HOME"], "insights", "config.json")
+    assert error.value.hint == (f"no key: looked at INSIGHTS_API_KEY, {user_config}, "
+                                f"{tmp_path.resolve() / 'insights-data' / 'admin.key'}")
 
 
 def _seed_prints(collector, service):

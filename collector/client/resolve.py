@@ -11,9 +11,11 @@ that has it (empty values count as unset):
    `.insights/config.json` or `config.json` (it must exist), or True to look in the current folder
    and then each parent for `.insights/config.json`, then `config.json`; a `config.json` that has
    neither "url" nor "api_key" (an Azure ML one, say) is passed over.
-3. The environment: INSIGHTS_URL, INSIGHTS_API_KEY.
-4. The local collector: the admin.key in its data dir (INSIGHTS_DATA_DIR, default ./insights-data),
-   and the URL http://127.0.0.1:8080.
+3. The environment: INSIGHTS_URL, INSIGHTS_API_KEY, and the admin.key in INSIGHTS_DATA_DIR when set.
+4. The user config `insights up` writes (`user_config_path()`: $XDG_CONFIG_HOME/insights/config.json,
+   else ~/.config/insights/config.json; mode 0600): JSON `{"url": ..., "key_file": ...}`, the path
+   of the admin.key, never the key itself. Passed over when the environment names no home.
+5. The local collector: ./insights-data/admin.key and the URL http://127.0.0.1:8080.
 
 No key anywhere is not an error here: the collector answers 401 and the SDK's error names every
 place in `Connection.looked_at`.
@@ -36,6 +38,8 @@ URL_ENV_VAR = "INSIGHTS_URL"
 DATA_DIR_ENV_VAR = "INSIGHTS_DATA_DIR"
 
 CONFIG_FILES = (Path(".insights") / "config.json", Path("config.json"))
+USER_CONFIG = Path("insights") / "config.json"
+"""Under $XDG_CONFIG_HOME (else ~/.config): what `insights up` last wrote (`write_user_config`)."""
 
 
 @dataclass(frozen=True)
@@ -83,18 +87,74 @@ def resolve_collector(url: str | None = None, api_key: str | None = None,
         looked_at.append(admin_key.ENV_VAR)
         if environ.get(admin_key.ENV_VAR):
             return environ[admin_key.ENV_VAR], admin_key.ENV_VAR
-        path = os.path.abspath(Path(environ.get(DATA_DIR_ENV_VAR, DEFAULT_DATA_DIR)) / admin_key.KEY_FILENAME)
-        try:
-            from_file = Path(path).read_text().strip() if os.path.exists(path) else None
-        except OSError as error:
-            looked_at.append(f"{path} (unreadable: {error.strerror})")
-            return None, None
-        looked_at.append(path)
-        return (from_file, path) if from_file else (None, None)
+        if environ.get(DATA_DIR_ENV_VAR):
+            return _key_file(Path(environ[DATA_DIR_ENV_VAR]) / admin_key.KEY_FILENAME, looked_at)
+        if user_path is not None:
+            looked_at.append(f"{user_path} (key_file)" if user.get("key_file") else str(user_path))
+            if user.get("key_file"):
+                from_user = _key_file(Path(user["key_file"]), looked_at)
+                if from_user[0]:
+                    return from_user
+        return _key_file(Path(DEFAULT_DATA_DIR) / admin_key.KEY_FILENAME, looked_at)
 
+    user_path = user_config_path(environ)
+    user = _read_user_config(user_path) if user_path is not None else {}
     resolved_key, source = key()
-    resolved_url = (url or values.get("url") or environ.get(URL_ENV_VAR) or DEFAULT_URL).rstrip("/")
+    resolved_url = (url or values.get("url") or environ.get(URL_ENV_VAR) or user.get("url") or DEFAULT_URL).rstrip("/")
     return Connection(resolved_url, resolved_key, source, tuple(looked_at), found)
+
+
+def _key_file(path: Path, looked_at: list[str]) -> tuple[str | None, str | None]:
+    """The key in an admin.key file, and its path; (None, None) when missing, empty or unreadable."""
+    absolute = os.path.abspath(path)
+    try:
+        from_file = Path(absolute).read_text().strip() if os.path.exists(absolute) else None
+    except OSError as error:
+        looked_at.append(f"{absolute} (unreadable: {error.strerror})")
+        return None, None
+    looked_at.append(absolute)
+    return (from_file, absolute) if from_file else (None, None)
+
+
+def user_config_path(environ: Mapping[str, str] | None = None) -> Path | None:
+    """$XDG_CONFIG_HOME/insights/config.json, else $HOME/.config/insights/config.json; None when the
+    environment names neither."""
+    environ = os.environ if environ is None else environ
+    if environ.get("XDG_CONFIG_HOME"):
+        return Path(environ["XDG_CONFIG_HOME"]) / USER_CONFIG
+    if environ.get("HOME"):
+        return Path(environ["HOME"]) / ".config" / USER_CONFIG
+    return None
+
+
+def write_user_config(url: str, key_file: str | os.PathLike, environ: Mapping[str, str] | None = None) -> Path | None:
+    """Record where the collector is and where its admin.key lives (not the key) for every later
+    command, in the user config (folder 0700, file 0600). Its path, or None when there is no home
+    to write it in or it cannot be written."""
+    path = user_config_path(environ)
+    if path is None:
+        return None
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        data = json.dumps({"url": url, "key_file": os.path.abspath(key_file)}, indent=2) + "\n"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(data)
+        os.chmod(path, 0o600)
+    except OSError:
+        return None
+    return path
+
+
+def _read_user_config(path: Path) -> dict:
+    """The user config's "url" and "key_file"; {} when it is missing or not such a file."""
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(values, dict):
+        return {}
+    return {key: values[key] for key in ("url", "key_file") if isinstance(values.get(key), str) and values[key]}
 
 
 def _find_config(path: Path | None) -> Path | None:

@@ -20,6 +20,7 @@ from collector.ingest.body import decompress_within
 from collector.ingest.cap import SpillFailed
 from collector.ingest.prepare import Prepared, prepare_body, prepare_otlp, warm_up, worker_init
 from collector.ingest.rows import PreparedRows, prepare_rows
+from collector.store.items import existing_item_ids
 from collector.store.services import Registry
 from collector.store.writer import Overloaded, Writer
 
@@ -93,10 +94,18 @@ class Pipeline:
         )
 
     async def ingest_rows(self, data: bytes, service: str) -> PreparedRows:
-        """Commit the rows of an import body (the export format) to a service; Overloaded if the
+        """Commit the rows of an import body (the export format) to a service, each item (by itemId)
+        once however often it is imported; Overloaded if the
         writer is behind. Rows are prepared in a thread: an import body is large, and the event
         loop must keep answering meanwhile."""
         prepared = await asyncio.to_thread(prepare_rows, data, service)
+        if prepared.tables:
+            # Idempotent: rows whose item the service holds already are left out (asked in the writer's
+            # thread, so every earlier import's rows are committed and seen).
+            wanted = prepared.item_ids()
+            stored = await asyncio.wrap_future(self.writer.write(operation=lambda con: {
+                name: existing_item_ids(con, service, name, ids) for name, ids in wanted.items()}))
+            prepared.drop_stored(stored)
         if prepared.tables:
             await asyncio.wrap_future(self.writer.write(prepared.tables, prepared.stats))
         return prepared

@@ -34,15 +34,41 @@ class PreparedRows:
     errors: list[dict] = field(default_factory=list)
     tables: dict[str, pa.Table] = field(default_factory=dict)
     stats: Counter = field(default_factory=Counter)
+    duplicates: int = 0
+    """Good lines not stored because their item (by itemId) is stored already, or came earlier in the body."""
+    service: str = ""
 
     @property
     def imported(self) -> int:
-        return self.lines - len(self.errors)
+        return self.lines - len(self.errors) - self.duplicates
+
+    def item_ids(self) -> dict[str, list[str]]:
+        """Each table's itemIds, to ask the store which it holds already."""
+        return {name: table.column("itemId").to_pylist() for name, table in self.tables.items()}
+
+    def drop_stored(self, stored: dict[str, set[str]]) -> None:
+        """Leave out the rows whose itemId the service holds already (`stored`, by table) or that
+        repeat one earlier in the body: the same item imported twice is stored once."""
+        for name, table in list(self.tables.items()):
+            seen = set(stored.get(name, ()))
+            keep = []
+            for item_id in table.column("itemId").to_pylist():
+                keep.append(item_id not in seen)
+                seen.add(item_id)
+            dropped = keep.count(False)
+            if dropped:
+                self.duplicates += dropped
+                kept = table.filter(pa.array(keep, pa.bool_()))
+                if kept.num_rows:
+                    self.tables[name] = kept
+                else:
+                    del self.tables[name]
+        self.stats[(self.service, "imported")] = self.imported
 
 
 def prepare_rows(data: bytes, service: str) -> PreparedRows:
     """The service's rows of an NDJSON body; lines that are not rows become errors."""
-    prepared = PreparedRows()
+    prepared = PreparedRows(service=service)
     rows: dict[str, list[dict]] = {}
     ids = item_ids()
     for number, line in enumerate(data.split(b"\n"), start=1):
