@@ -5,6 +5,7 @@ and URL through the environment variables the snippets read."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -36,9 +37,19 @@ def exports(title: str = "Sending telemetry") -> dict[str, str]:
     return {name: value.strip("'\"") for name, value in EXPORT.findall(block.group(1)) if "<" not in value}
 
 
+SDK_PREFIXES = ("APPLICATIONINSIGHTS_", "APPINSIGHTS_", "OTEL_", "INSIGHTS_")
+
+
+def user_environment() -> dict[str, str]:
+    """This process's environment without the SDK settings the test session sets for itself
+    (conftest.py's NO_PHONE_HOME): a child gets only what the README says, and what a test adds."""
+    return {name: value for name, value in os.environ.items() if not name.startswith(SDK_PREFIXES)}
+
+
 def run(name: str, log: Path, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run the README's block `name` verbatim in a child Python under the guard."""
-    child = net_guard.environment(log)
+    """Run the README's block `name` verbatim in a child Python under the guard, with `env` and no
+    other SDK setting."""
+    child = net_guard.environment(log, user_environment())
     child.update(env)
     return subprocess.run([sys.executable, "-c", snippets()[name]], env=child, capture_output=True, text=True,
                           timeout=timeout, cwd=log.parent)

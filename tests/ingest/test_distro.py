@@ -36,11 +36,12 @@ def test_distro_with_the_readme_settings_calls_only_the_collector(collector, tmp
 def test_the_guard_sees_what_the_distro_calls_by_default(collector, tmp_path):
     service = collector.create_service("distro-bare")
     log = tmp_path / "attempts.jsonl"
-    code = ("import time\nfrom azure.monitor.opentelemetry import configure_azure_monitor\n"
-            "configure_azure_monitor()\ntime.sleep(3)\n")
-    child = net_guard.environment(log)
+    code = ("import os, pathlib, time\nfrom azure.monitor.opentelemetry import configure_azure_monitor\n"
+            "configure_azure_monitor()\nlog, deadline = pathlib.Path(os.environ['NET_GUARD_LOG']), time.monotonic() + 20\n"
+            "while time.monotonic() < deadline and 'visualstudio.com' not in (log.read_text() if log.exists() else ''):\n"
+            "    time.sleep(0.2)\n")
+    child = net_guard.environment(log, readme_snippets.user_environment())
     child.update(_connection(collector, service))
-    child.pop("OTEL_EXPERIMENTAL_RESOURCE_DETECTORS", None)
     done = subprocess.run([sys.executable, "-c", code], env=child, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     targets = {attempt["target"] for attempt in net_guard.attempts(log)}
