@@ -40,7 +40,8 @@ def configure(
     """Change a service's export settings; options not given keep their current value."""
     ws = _workspace()
     current = ws.request("GET", f"/api/services/{name}/export").json()
-    current.pop("configured", None)
+    if not current.pop("configured", True):
+        current.pop("enabled", None)  # nothing set up yet (GET says off): a first configure turns export on
     changes = {
         "destination": None if default_destination else _absolute(destination),
         "container": container,

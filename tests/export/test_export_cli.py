@@ -31,6 +31,16 @@ def test_configure_run_status(exporting, tmp_path):
     assert name in status.output and "168" in status.output
 
 
+def test_a_first_configure_turns_export_on(exporting, tmp_path):
+    """An unconfigured service's settings say enabled: false (as its status does); configuring it
+    without --disable still turns export on."""
+    name = exporting.create_service("exp-cli-first")["name"]
+    assert _invoke(exporting, "configure", name, "--destination", str(tmp_path)).exit_code == 0
+    with exporting.admin as admin:
+        assert admin.get(f"/api/services/{name}/export").json()["enabled"] is True
+        assert admin.get(f"/api/services/{name}/export/status").json()["enabled"] is True
+
+
 def test_configure_reports_the_bad_field(exporting):
     service = exporting.create_service("exp-cli-bad")
     result = _invoke(exporting, "configure", service["name"], "--types", "Requests,Pageviews")
