@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -176,3 +177,17 @@ def test_doctor_passes_a_good_setup_and_names_each_fault(collector):
 
     down = _cli("doctor", env=_admin(collector, INSIGHTS_URL=f"http://127.0.0.1:{free_port()}"))
     assert down.returncode == 1 and "collector not reachable" in down.stdout
+
+
+def test_concurrent_imports_of_the_same_rows_store_each_item_once(collector):
+    service = collector.create_service("idem-race")
+    body = "\n".join(json.dumps({"itemType": "trace", "timestamp": "2026-11-23T16:53:00Z", "message": f"m{n}",
+                                 "itemId": f"race-{n}"}) for n in range(2000)).encode()
+
+    def post(_: int) -> int:
+        with collector.client(headers={"x-api-key": collector.admin_key}) as client:
+            return client.post(f"/api/services/{service['name']}/import", content=body, timeout=60).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(post, range(4))) == [200] * 4
+    assert collector.query("traces | count", service=service["name"])[0]["Count"] == 2000

@@ -56,6 +56,7 @@ class Pipeline:
         self.blob_dir = Path(blob_dir)
         self._workers = workers or multiprocessing.cpu_count()
         self._pool = self._new_pool()
+        self._import_turn = asyncio.Lock()
         warm_up()  # for the bodies prepared inline, and the writer's counters
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -99,15 +100,17 @@ class Pipeline:
         writer is behind. Rows are prepared in a thread: an import body is large, and the event
         loop must keep answering meanwhile."""
         prepared = await asyncio.to_thread(prepare_rows, data, service)
-        if prepared.tables:
-            # Idempotent: rows whose item the service holds already are left out (asked in the writer's
-            # thread, so every earlier import's rows are committed and seen).
+        if not prepared.tables:
+            return prepared
+        # Idempotent: rows whose item the service holds already are left out. Imports take turns from
+        # the question to the commit, so two at once cannot both find an item missing and both store it.
+        async with self._import_turn:
             wanted = prepared.item_ids()
             stored = await asyncio.wrap_future(self.writer.write(operation=lambda con: {
                 name: existing_item_ids(con, service, name, ids) for name, ids in wanted.items()}))
             prepared.drop_stored(stored)
-        if prepared.tables:
-            await asyncio.wrap_future(self.writer.write(prepared.tables, prepared.stats))
+            if prepared.tables:
+                await asyncio.wrap_future(self.writer.write(prepared.tables, prepared.stats))
         return prepared
 
     async def _prepare_and_commit(self, small: bool, prepare, *args) -> TrackResult:
