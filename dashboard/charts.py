@@ -46,10 +46,11 @@ class Buckets:
 
 def filled(frame: pd.DataFrame, x: str, buckets: Buckets, counts: list[str]) -> pd.DataFrame:
     """`frame` (one row per time bucket in `x`) with a row for every bucket: `counts` columns 0 in
-    the buckets that had no rows, every other column NaN there (a gap, not a zero). A row whose
-    bucket is not on the grid (a clock a bucket apart) is kept."""
+    the buckets that had no rows, every other column NaN there (a gap, not a zero). The grid takes
+    the rows' phase (a bin of 7m need not start where pandas' floor does); a row off it is kept."""
     times = pd.DatetimeIndex(frame[x]) if not frame.empty else buckets.starts[:0]
-    index = buckets.starts.union(times)
+    starts = buckets.starts + ((times[0] - buckets.starts[0]) % buckets.step if len(times) else pd.Timedelta(0))
+    index = starts.union(times)
     out = frame.set_index(x).reindex(index)
     for column in counts:
         out[column] = out[column].fillna(0)

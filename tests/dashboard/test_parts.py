@@ -109,3 +109,15 @@ def test_one_duration_bucket_is_one_bar_from_zero():
     figure = charts.bars(pd.DataFrame({"duration_ms": [20.0], "requests": [4]}), "duration_ms", "requests", "d", width=5)
     assert figure.data[0].width == 5 and figure.data[0].offset == 0
     assert list(figure.layout.xaxis.range) == [0, 25.0]
+
+
+def test_filled_follows_the_rows_phase():
+    """Buckets of 7 minutes from the collector need not start where pandas' floor puts them: the
+    empty buckets are filled on the rows' grid, not between them."""
+    step = pd.Timedelta(minutes=7)
+    axis = charts.Buckets(pd.date_range("2026-01-01T00:00Z", periods=10, freq=step), step)
+    rows = pd.DataFrame({"timestamp": pd.to_datetime(["2026-01-01T00:10Z", "2026-01-01T00:38Z"], utc=True), "n": [3, 4],
+                         "ms": [1.0, 2.0]})
+    out = charts.filled(rows, "timestamp", axis, ["n"])
+    assert len(out) == 10 and out["n"].sum() == 7 and (out["n"] == 0).sum() == 8 and out["ms"].isna().sum() == 8
+    assert (out["timestamp"].diff().dropna() == step).all()
