@@ -18,7 +18,7 @@ from collector.settings import CollectorSettings
 from collector.store.database import DB_FILENAME
 from exporters import ExportExtension
 
-console = Console()
+console = Console(soft_wrap=True)  # never wrapped: the key and URLs are copied whole
 
 
 def check_tls(settings: CollectorSettings) -> None:

@@ -105,6 +105,8 @@ def test_up_writes_a_user_config_that_commands_find_from_any_folder(tmp_path):
             up.terminate()
             output = up.communicate(timeout=30)[0]
     joined = " ".join(output.split())
+    key = (data_dir / "admin.key").read_text().strip()
+    assert any(key in line and "admin key" in line for line in output.splitlines()), output  # one line at 80 columns
     assert f"port {dashboard_port} is taken" in joined and f"dashboard on http://127.0.0.1:{dashboard_port}" not in joined
 
 
