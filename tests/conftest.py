@@ -22,6 +22,13 @@ if os.environ.get("CI"):
 
 
 @pytest.fixture(autouse=True)
+def _own_user_config(tmp_path_factory, monkeypatch):
+    """Each test its own, empty XDG_CONFIG_HOME: a test that runs `insights up` writes the user config
+    there, and a later test looking for a missing key must not find that one."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg")))
+
+
+@pytest.fixture(autouse=True)
 def _keep_main():
     """Streamlit's AppTest runs the dashboard's script as `__main__` and leaves it there; every
     process spawned afterwards (the in-process app's ingestion workers, the KQL compile workers)

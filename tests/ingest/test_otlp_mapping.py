@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import warnings
+from importlib.metadata import version
 from pathlib import Path
 
 # The Azure SDK must not phone home from a test: set before it is imported.
@@ -125,7 +126,7 @@ def _micros(duration: str) -> int:
 def assert_same_envelope(ours: dict, theirs: dict, duration_ns: int | None = None) -> None:
     """Field by field, allowing only the documented differences."""
     ours, theirs = json.loads(json.dumps(ours)), json.loads(json.dumps(theirs))
-    assert ours["tags"]["ai.internal.sdkVersion"] == "otlp:python:1.45.2"
+    assert ours["tags"]["ai.internal.sdkVersion"] == f"otlp:python:{version('opentelemetry-sdk')}"
     for tags in (ours["tags"], theirs["tags"]):
         for tag in SENDER_TAGS:
             tags.pop(tag, None)
