@@ -57,6 +57,12 @@ def dependency_series(results: dict[str, QueryResult], axis: Buckets) -> pd.Data
     return filled(results["dependencies"].frame, "timestamp", axis, ["calls", "failed"])
 
 
+def per_minute(rate: float) -> str:
+    """A rate as people read it: one decimal from 1/min up, two significant digits below (3 requests
+    in an hour are 0.049/min, not 0.0/min), and 0 as 0."""
+    return f"{rate:,.1f}" if rate >= 1 or rate == 0 else f"{rate:.2g}"
+
+
 def tiles(results: dict[str, QueryResult], range_: TimeRange, axis: Buckets) -> list[Tile]:
     """The tiles; the request rate is per minute over the Request rate chart's span (the mean of
     its points), not over the range's nominal length."""
@@ -68,7 +74,7 @@ def tiles(results: dict[str, QueryResult], range_: TimeRange, axis: Buckets) -> 
     since = axis.starts[0].strftime("%Y-%m-%d %H:%M UTC")
     return [
         Tile("Requests", f"{requests:,}", f"requests in the {range_.label.lower()}"),
-        Tile("Request rate", f"{requests / axis.minutes:,.1f}/min",
+        Tile("Request rate", f"{per_minute(requests / axis.minutes)}/min",
              f"requests per minute, averaged over the {axis.minutes:,.0f} minutes since {since} "
              f"({len(axis.starts)} buckets of {range_.bucket}): the mean of the Request rate chart"),
         Tile("Avg response", _ms(totals["avg"]), "mean server response time"),

@@ -97,7 +97,7 @@ def _print_new_key(data: dict) -> None:
     _print_service(data, tuple(field for field in SERVICE_FIELDS if field != "api_key"))
     console.print(f"\napi_key: {data['api_key']}", soft_wrap=True, highlight=False)
     console.print(f"This API key will not be shown again: keep it now "
-                  f"(`insights service rotate-key {data['name']}` makes a new one).", highlight=False)
+                  f"(`insights service rotate-key {data['name']}` makes a new one).", highlight=False, soft_wrap=True)
 
 
 @service_app.command("create")

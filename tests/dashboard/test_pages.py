@@ -15,7 +15,7 @@ from dashboard_harness import signed_in
 from dashboard_seed import APP, SEEDED_REQUESTS, rows, seed_with_gap
 from streamlit.testing.v1 import AppTest
 
-from dashboard import collector_api
+from dashboard import collector_api, health
 
 
 def figures(at: AppTest) -> dict[str, dict]:
@@ -89,7 +89,7 @@ def test_overview_charts_are_zero_filled_over_the_picked_range(app, collector):
         assert end - start <= timedelta(minutes=62), title
         assert chart["layout"]["legend"]["y"] < 0, title
     tiles = {m.label: m.value for m in at.metric}
-    assert tiles["Request rate"] == f"{rate.mean():,.1f}/min"
+    assert tiles["Request rate"] == f"{health.per_minute(rate.mean())}/min"
     assert "the mean of the Request rate chart" in at.metric[1].help
 
 

@@ -102,7 +102,8 @@ def test_first_minute_of_traffic_is_a_drawn_point_on_an_hour_axis(collector):
     start, end = pd.to_datetime(duration.layout.xaxis.range, utc=True)
     assert end - start == pd.Timedelta(minutes=len(axis.starts))
     tiles = {t.label: t.value for t in health.tiles(results, range_, axis)}
-    assert tiles["Request rate"] == f"{series['per_minute'].mean():,.1f}/min"
+    assert tiles["Request rate"] == f"{health.per_minute(series['per_minute'].mean())}/min"
+    assert tiles["Request rate"] != "0.0/min"  # 3 requests in an hour are not none
 
 
 def test_one_duration_bucket_is_one_bar_from_zero():
@@ -121,3 +122,10 @@ def test_filled_follows_the_rows_phase():
     out = charts.filled(rows, "timestamp", axis, ["n"])
     assert len(out) == 10 and out["n"].sum() == 7 and (out["n"] == 0).sum() == 8 and out["ms"].isna().sum() == 8
     assert (out["timestamp"].diff().dropna() == step).all()
+
+
+def test_a_slow_request_rate_is_not_shown_as_zero():
+    assert health.per_minute(3 / 61) == "0.049"
+    assert health.per_minute(0) == "0.0"
+    assert health.per_minute(27.25) == "27.2"
+    assert health.per_minute(1234.5) == "1,234.5"
