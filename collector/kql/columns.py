@@ -19,6 +19,7 @@ from collector.store.schema import TABLES
 from .errors import SEMANTIC, KqlError
 from .results import kql_type
 from .scope import SCOPE, _quote, referenced_tables
+from .series_functions import ensure_registered
 
 _local = threading.local()
 
@@ -28,6 +29,7 @@ def _empty_store() -> duckdb.DuckDBPyConnection:
     if con is None:
         con = duckdb.connect(":memory:")
         con.execute("SET TimeZone = 'UTC'")
+        ensure_registered(con)
         con.execute(f"CREATE SCHEMA {_quote(SCOPE)}")
         for table in TABLES.values():
             cols = ", ".join(f"{_quote(c.name)} {c.sql_type}" for c in table.columns)

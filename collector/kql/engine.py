@@ -26,6 +26,7 @@ from functools import lru_cache
 import duckdb
 
 from . import scope as scoping
+from . import series_functions
 from .budget import Budget, out_of_time, query_memory
 from .compiler import compile_kql
 from .errors import LIMIT, TIMEOUT, KqlError, from_duckdb
@@ -173,6 +174,8 @@ def _prepare_session(con, sql: str, budget: Budget) -> tuple[str, ...]:
     translator makes starts with `_` (scope.referenced_tables refuses any other).
     """
     try:
+        if series_functions.UDF_NAME in sql:
+            series_functions.ensure_registered(con)
         if budget.memory_bytes is not None:
             con.execute(f"SET operator_memory_limit = '{budget.memory_bytes >> 20}MiB'")
         if not _zone_sensitive(sql):

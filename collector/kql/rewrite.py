@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import reorder, search, syntax, tabular
+from . import multi, reorder, search, syntax, tabular, window
 from .errors import SEMANTIC, KqlError, position
 
 _MAX_SCHEMA_BRIDGES = 32
@@ -43,10 +43,11 @@ class Rewritten:
 def rewrite(text: str, columns_of: Callable[[str], list[tuple[str, str]]] | None = None) -> Rewritten:
     """Parse *text* (raising our KqlError on a syntax error) and apply every bridge."""
     original = text
+    text = window.mark_bare_serialize(text)
     tree = syntax.parse(text)
     if tree is None:
         return Rewritten(text)
-    text = tabular.hoist_as(tabular.inline_functions(text))
+    text = multi.expand(tabular.hoist_as(tabular.inline_functions(text)))
     if columns_of is not None:
         text = _schema_bridges(text, columns_of, original)
     tree = syntax.parse(text) if text != original else tree

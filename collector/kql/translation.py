@@ -27,6 +27,11 @@ from . import (
     columns,
     functions,  # noqa: F401  (registers our function bridges with the translator)
     generators,  # noqa: F401  (registers the bounded renderings of range and strrep)
+    scalars,  # noqa: F401  (registers bin_at, set_*, bag_*, hash, format_timespan...)
+    series,  # noqa: F401  (registers the make-series stage)
+    series_functions,  # noqa: F401  (registers series_fir, series_decompose...)
+    stages,
+    window,  # noqa: F401  (registers serialize and the window functions)
 )
 from .errors import FORBIDDEN, SEMANTIC, KqlError, from_translator, locate
 from .fastpath import optimize
@@ -78,10 +83,12 @@ def _cached(text: str) -> Translation:
 def _translate(text: str, now: datetime) -> Translation:
     _refuse_commands(text)
     rewritten = rewrite(text, _columns_of)
+    def to_sql(kql: str, extra: dict[str, list[str]]) -> duckdb_kql.TranslationResult:
+        return duckdb_kql.to_sql(kql, schema={**_SCHEMA, **extra}, database=SCOPE,
+                                 allow_write=False, query_now=now)
+
     try:
-        result = duckdb_kql.to_sql(
-            rewritten.text, schema=_SCHEMA, database=SCOPE, allow_write=False, query_now=now,
-        )
+        sql, parameters = stages.translate(rewritten.text, to_sql, columns.describe)
     except duckdb_kql.KqlError as exc:
         error = from_translator(exc, rewritten.text)
         if rewritten.changed:
@@ -93,10 +100,7 @@ def _translate(text: str, now: datetime) -> Translation:
         raise _from_value_error(exc, text) from None
     except RecursionError:
         raise KqlError(SEMANTIC, "the query is nested too deeply") from None
-    if result.unbound:
-        name = result.unbound[0]
-        raise KqlError(SEMANTIC, f"query parameter '{name}' has no value").at(text, name)
-    return Translation(optimize(str(result)), dict(result.parameters), rewritten.visualization)
+    return Translation(optimize(sql), parameters, rewritten.visualization)
 
 
 def _columns_of(text: str) -> list[tuple[str, str]]:
