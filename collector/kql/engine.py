@@ -174,7 +174,7 @@ def _prepare_session(con, sql: str, budget: Budget) -> tuple[str, ...]:
     translator makes starts with `_` (scope.referenced_tables refuses any other).
     """
     try:
-        if series_functions.UDF_NAME in sql:
+        if series_functions.uses_udfs(sql):
             series_functions.ensure_registered(con)
         if budget.memory_bytes is not None:
             con.execute(f"SET operator_memory_limit = '{budget.memory_bytes >> 20}MiB'")

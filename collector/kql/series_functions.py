@@ -1,7 +1,7 @@
-"""Kusto's series functions: one Python UDF, `kql_series`, registered on the connection that runs
+"""Kusto's series and digest functions: one Python UDF, `kql_compute`, registered on the connection that runs
 the query, and the translator renderings that call it.
 
-`series_fir(s, dynamic([1, 1]), false)` renders as `kql_series('series_fir', CAST(s AS VARCHAR),
+`series_fir(s, dynamic([1, 1]), false)` renders as `kql_compute('series_fir', CAST(s AS VARCHAR),
 json_array(dynamic([1, 1]), false))`: the name is ours (a literal), the series travels as its
 JSON text and the options as one JSON array, so every function has one SQL signature. The
 arithmetic is series_math.py's. A series is an array of numbers; nulls and anything else in it
@@ -23,9 +23,11 @@ import duckdb
 import duckdb_kql.translate as _translate
 import numpy as np
 
+from . import digests, xxhash
 from . import series_math as sm
 
-UDF_NAME = "kql_series"
+UDF_NAME = "kql_compute"
+HASH_UDF = "kql_xxhash64"
 
 
 def _numbers(items: list) -> np.ndarray:
@@ -101,6 +103,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "series_stats_dynamic": lambda items, ignore_nonfinite=False: sm.stats(_numbers(items)),
     "series_fir": _fir, "series_outliers": _outliers,
     "__kql_series_decompose": _decompose, "__kql_series_decompose_anomalies": _anomalies,
+    "tdigest_merge": digests.merge, "percentile_tdigest": digests.percentile,
 }
 """Each series function: (the series' items, the options) -> its JSON-ready answer."""
 
@@ -119,18 +122,24 @@ def _udf(name: str | None, series: str | None, options: str | None) -> str | Non
         args = json.loads(options) if options else []
     except ValueError:
         return None
-    if not isinstance(items, list):
+    if not isinstance(items, list) and name in _ARITIES:
         return None
     return json.dumps(function(items, *args), separators=(",", ":"))
 
 
+def uses_udfs(sql: str) -> bool:
+    return UDF_NAME in sql or HASH_UDF in sql
+
+
 def ensure_registered(con: duckdb.DuckDBPyConnection) -> None:
-    """Make `kql_series` callable on *con*'s database (a no-op once it is)."""
-    try:
-        con.create_function(UDF_NAME, _udf, ["VARCHAR", "VARCHAR", "VARCHAR"], "JSON",
-                            null_handling="special", side_effects=False)
-    except (duckdb.CatalogException, duckdb.NotImplementedException):
-        pass  # registered already, by this or another cursor of the same database
+    """Make `kql_compute` and `kql_xxhash64` callable on *con*'s database (a no-op once they are)."""
+    for name, function, params, returns in (
+            (UDF_NAME, _udf, ["VARCHAR", "VARCHAR", "VARCHAR"], "JSON"),
+            (HASH_UDF, xxhash.kusto_hash, ["VARCHAR", "BIGINT"], "BIGINT")):
+        try:
+            con.create_function(name, function, params, returns, null_handling="special", side_effects=False)
+        except (duckdb.CatalogException, duckdb.NotImplementedException):
+            pass  # registered already, by this or another cursor of the same database
 
 
 def _render(name: str):
@@ -148,7 +157,7 @@ def _render(name: str):
 
 def register() -> None:
     """Install the renderings in the translator; idempotent."""
-    for name in FUNCTIONS:
+    for name in _ARITIES:
         _translate._SPECIAL_FORMS[name] = _render(name)
 
 
