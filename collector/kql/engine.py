@@ -25,13 +25,14 @@ from functools import lru_cache
 
 import duckdb
 
+from . import plugins, series_functions
 from . import scope as scoping
-from . import series_functions
 from .budget import Budget, out_of_time, query_memory
 from .compiler import compile_kql
 from .errors import LIMIT, TIMEOUT, KqlError, from_duckdb
 from .results import QueryResult, collect
 from .timespan import parse_window
+from .translation import Translation
 
 _ZONE_SENSITIVE = re.compile(
     r"TIMESTAMPTZ|TIME ZONE|now\(|current_|strptime|strftime|to_timestamp|epoch|timezone|date_trunc"
@@ -57,11 +58,17 @@ def run_query(
     budget = Budget.starting_now(timeout_s, deadline, query_memory(memory_limit))
     try:
         now = datetime.now(UTC).replace(tzinfo=None)
-        window = parse_window(timespan, now)
-        compiled = compile_kql(text, now, budget)
-        catalog = _prepare_session(con, compiled.sql, budget)
-        sql = scoping.apply(compiled.sql, scoping.Scope(services, window), catalog, compiled.tables)
-        columns, rows, truncated = _execute(con, sql, compiled.parameters, text, budget, max_rows, max_bytes)
+        scope = scoping.Scope(services, parse_window(timespan, now))
+
+        def run(kql: str, row_cap: int) -> tuple[Translation, str, list, list, bool]:
+            compiled = compile_kql(kql, now, budget)
+            catalog = _prepare_session(con, compiled.sql, budget)
+            sql = scoping.apply(compiled.sql, scope, catalog, compiled.tables)
+            return (compiled, sql, *_execute(con, sql, compiled.parameters, kql, budget, row_cap, max_bytes))
+
+        # Plugins whose columns depend on the data ask it first, as the caller (plugins.py).
+        resolved = plugins.resolve(text, lambda kql: run(kql, plugins.MAX_DISCOVERED + 1)[2:4])
+        compiled, sql, columns, rows, truncated = run(resolved, max_rows)
     except RecursionError:
         raise KqlError(LIMIT, "the query is nested too deeply") from None
     elapsed = time.perf_counter() - started

@@ -69,6 +69,13 @@ class Staging:
     def columns(self, sql: str) -> list[tuple[str, str]]:
         return self.describe(sql, self.parameters)
 
+    def add(self, sql: str, columns: list[tuple[str, str]] | None = None) -> str:
+        """Make *sql* a stage of its own (a handler's intermediate step); its name, to pipe from."""
+        stage = Stage(f"{STAGE_PREFIX}{len(self.stages) + 1}", sql, [])
+        stage.columns = columns if columns is not None else self.columns(compose(f'SELECT * FROM "{stage.name}"', [*self.stages, stage]))
+        self.stages.append(stage)
+        return stage.name
+
 
 @dataclass(frozen=True)
 class Input:
@@ -78,6 +85,8 @@ class Input:
     kql: str
     sql: str
     columns: list[tuple[str, str]]
+    prelude: str = ""
+    """The statements before the operator's (its `let`s), for KQL a handler writes itself."""
 
 
 Handler = Callable[[Staging, Any, str, Input], str]
@@ -134,7 +143,8 @@ def _cut(staging: Staging, node: Any, text: str) -> str:
     input_sql = staging.sql(source)
     handler = _handler(node, text)
     assert handler is not None
-    sql = handler(staging, node, text, Input(source, input_sql, staging.columns(input_sql)))
+    sql = handler(staging, node, text, Input(source, input_sql, staging.columns(input_sql),
+                                             text[:statement.start.start]))
     name = f"{STAGE_PREFIX}{len(staging.stages) + 1}"
     stage = Stage(name, sql, [])
     stage.columns = staging.columns(compose(f'SELECT * FROM "{name}"', [*staging.stages, stage]))

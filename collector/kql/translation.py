@@ -27,6 +27,8 @@ from . import (
     columns,
     functions,  # noqa: F401  (registers our function bridges with the translator)
     generators,  # noqa: F401  (registers the bounded renderings of range and strrep)
+    mvapply,  # noqa: F401  (registers the mv-apply stage)
+    nested,  # noqa: F401  (registers the top-nested stage)
     aggregates,  # noqa: F401  (registers stdevp, make_bag, percentiles_array, tdigest, hash...)
     scalars,  # noqa: F401  (registers bin_at, set_*, bag_*, format_timespan, datetime_part)
     series,  # noqa: F401  (registers the make-series stage)
