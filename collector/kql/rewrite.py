@@ -47,6 +47,7 @@ def rewrite(text: str, columns_of: Callable[[str], list[tuple[str, str]]] | None
     tree = syntax.parse(text)
     if tree is None:
         return Rewritten(text)
+    text = tabular.label_union_parts(tabular.hoist_invoke(text))
     text = multi.expand(tabular.hoist_as(tabular.inline_functions(text)))
     if columns_of is not None:
         text = _schema_bridges(text, columns_of, original)

@@ -240,6 +240,92 @@ def _drop_statement(text: str, decl: Any) -> str:
     return text[:start] + text[end:]
 
 
+# --- invoke ------------------------------------------------------------------------------------
+
+def hoist_invoke(text: str) -> str:
+    """Every `P | invoke f(a) | rest` -> `let __inv0 = P; f(__inv0, a) | rest`: the piped rows are
+    the function's first (tabular) argument, as Kusto passes them."""
+    for n in range(_MAX_INSTANCES):
+        tree = syntax.parse(text)
+        node = syntax.first(tree, "InvokeOperator")
+        if node is None:
+            return text
+        piped = next(a for a in syntax.ancestors(node) if syntax.kind(a) == "PipedOperator")
+        pipe = piped.parentCtx
+        call = syntax.first(node, "NamedFunctionCallExpression")
+        if call is None:
+            line, pos = position(text, node.start.start)
+            raise KqlError(UNSUPPORTED, "unsupported operator: invoke needs a function call", line, pos)
+        label = f"__inv{n}"
+        while label in text:
+            label += "_"
+        head = text[pipe.start.start:piped.start.start].rstrip()
+        args = [syntax.span(text, a) for a in syntax.children(call, "ArgumentExpression")]
+        called = f"{_callee(call)}({', '.join([label, *args])})"
+        statement = syntax.statement_of(pipe)
+        edits = [(statement.start.start, statement.start.start, f"let {label} = {head};\n"),
+                 (pipe.start.start, piped.stop.stop + 1, called)]
+        text = syntax.apply(text, edits)
+    raise KqlError(UNSUPPORTED, "unsupported operator: too many 'invoke' in one query")
+
+
+# --- union withsource= with named parts ---------------------------------------------------------
+
+def label_union_parts(text: str) -> str:
+    """`union withsource=S (A | as X), B` -> `union (A | as X | extend S = "X"), (B | extend S =
+    "B") | project-reorder S`: a part named by `as` is labelled with that name, as Kusto labels
+    it (the translator sees only the `let` that `as` becomes). Only unions with such a part are
+    rewritten; the other parts get the labels the translator would give them."""
+    for _ in range(_MAX_INSTANCES):
+        tree = syntax.parse(text)
+        node = next((u for u in syntax.descendants(tree, "UnionOperator") if _named_parts(text, u)), None)
+        if node is None:
+            return text
+        text = _label_union(text, node)
+    raise KqlError(UNSUPPORTED, "unsupported operator: too many labelled unions in one query")
+
+
+def _source_param(text: str, union: Any) -> Any | None:
+    return next((p for p in syntax.children(union, "RelaxedQueryOperatorParameter")
+                 if syntax.span(text, p).replace(" ", "").lower().startswith(("withsource=", "source="))), None)
+
+
+def _as_name(text: str, part: Any) -> str | None:
+    found = re.search(r"\|\s*as\s+(?:hint\.\w+\s*=\s*\w+\s+)*([A-Za-z_]\w*)\s*\)\s*$", syntax.span(text, part))
+    return found.group(1) if found else None
+
+
+def _named_parts(text: str, union: Any) -> bool:
+    if _source_param(text, union) is None:
+        return False
+    return any(_as_name(text, p) for p in syntax.children(union, "UnionOperatorExpression"))
+
+
+def _label_union(text: str, union: Any) -> str:
+    param = _source_param(text, union)
+    assert param is not None
+    column = syntax.span(text, syntax.children(param)[-1]).strip()
+    piped = syntax.kind(union.parentCtx) == "AfterPipeOperator"
+    edits = [(*syntax.bounds(param), "")]
+    for i, part in enumerate(syntax.children(union, "UnionOperatorExpression"), start=1 if piped else 0):
+        written = syntax.span(text, part).strip()
+        label = _as_name(text, part) or (written if written in TABLES else f"union_arg{i}")
+        if written.startswith("(") and written.endswith(")"):
+            written = written[1:-1]
+        edits.append((*syntax.bounds(part), f"({written} | extend {column} = {syntax.string(label)})"))
+    if piped:
+        head = union.parentCtx.parentCtx.parentCtx
+        kids = syntax.children(head)
+        first = kids[0]
+        written = syntax.span(text, first).strip()
+        label = written if written in TABLES and kids[1] is union.parentCtx.parentCtx else "union_arg0"
+        end = union.parentCtx.parentCtx.start.start
+        edits.append((first.start.start, end, f"{text[first.start.start:end].rstrip()} | extend {column} = {syntax.string(label)} "))
+    statement_end = syntax.bounds(union)[1]
+    edits.append((statement_end, statement_end, f" | project-reorder {column}"))
+    return syntax.apply(text, edits)
+
+
 # --- as ----------------------------------------------------------------------------------------
 
 def hoist_as(text: str) -> str:
