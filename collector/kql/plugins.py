@@ -58,6 +58,9 @@ def _next_plugin(text: str) -> tuple[Any, Any, str] | None:
             name = syntax.name_text(syntax.children(call)[0])
             if name in _PLUGINS:
                 return node, call, name
+            line, pos = position(text, node.start.start)
+            raise KqlError(UNSUPPORTED, f"unsupported operator 'evaluate {name}' (plugins supported: "
+                           f"{', '.join(_PLUGINS)})", line, pos)
     return None
 
 
