@@ -25,7 +25,7 @@ from functools import lru_cache
 
 import duckdb
 
-from . import plugins, series_functions
+from . import plugins, series_functions, typecheck
 from . import scope as scoping
 from .budget import Budget, out_of_time, query_memory
 from .compiler import compile_kql
@@ -148,7 +148,8 @@ def _execute(con, sql: str, parameters: dict, text: str, budget: Budget, max_row
         cursor = con.execute(sql, parameters) if parameters else con.execute(sql)
         return collect(cursor, max_rows, max_bytes)
     except duckdb.Error as exc:
-        error = from_duckdb(exc, text)
+        typed = isinstance(exc, (duckdb.BinderException, duckdb.ConversionException))
+        error = (typed and typecheck.blame(text)) or from_duckdb(exc, text)
         if error.code == TIMEOUT:
             raise out_of_time(budget.timeout_s, "running it") from None
         if error.code == LIMIT and isinstance(exc, duckdb.OutOfMemoryException):
