@@ -62,7 +62,7 @@ def _sole_call(named: Any) -> Any | None:
 
 
 def _names(text: str, named: Any, function: str, call: Any) -> list[str]:
-    """The column names: those declared (`(a, b) = ...`), then Kusto's defaults."""
+    """The column names: those declared (`(a, b) = ...`: the first parts only), or Kusto's defaults."""
     _, parts = _OUTPUTS[function]
     args = syntax.children(call, "ArgumentExpression")
     column = syntax.span(text, args[0]).strip() if args else ""
@@ -74,7 +74,7 @@ def _names(text: str, named: Any, function: str, call: Any) -> list[str]:
     listed = syntax.first(clause, "NamedExpressionNameList")
     declared = ([syntax.span(text, c) for c in syntax.children(listed)] if listed is not None
                 else [syntax.span(text, clause).rstrip("= \t\r\n")])
-    return declared + defaults[len(declared):]
+    return declared
 
 
 def _expand_one(text: str, operator: Any, named: Any, call: Any, bag: str) -> str:

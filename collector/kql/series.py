@@ -29,11 +29,10 @@ _DATETIME_JSON = "'%Y-%m-%dT%H:%M:%S.%f'"
 @stages.handles("MakeSeriesOperator")
 def make_series(staging: Staging, node: Any, text: str, source: Input) -> str:
     """The SQL of one make-series over *source* (module doc)."""
-    aggregates = syntax.children(node, "MakeSeriesOperatorAggregation")
     on_clause = syntax.first(node, "MakeSeriesOperatorOnClause")
     range_clause = syntax.first(node, "MakeSeriesOperatorFromToStepClause")
     by_clause = syntax.first(node, "MakeSeriesOperatorByClause")
-    _refuse_options(node, text)
+    aggregates = _aggregations(node, text)
     if on_clause is None or range_clause is None:
         line, pos = position(text, node.start.start)
         raise KqlError(SEMANTIC, "make-series needs 'on <axis>' and 'step <size>'", line, pos)
@@ -41,9 +40,9 @@ def make_series(staging: Staging, node: Any, text: str, source: Input) -> str:
     bounds = _bounds(text, range_clause)
     keys = [syntax.span(text, k) for k in syntax.children(by_clause)] if by_clause is not None else []
     aggs, defaults = [], []
-    for agg in aggregates:
+    for start, agg in aggregates:
         named = syntax.children(agg, "NamedExpression")[0]
-        aggs.append(syntax.span(text, named))
+        aggs.append(text[start:named.stop.stop + 1])
         default = syntax.first(agg, "MakeSeriesOperatorExpressionDefaultClause")
         defaults.append(syntax.span(text, syntax.children(default)[0]) if default is not None else "0")
     summarized = staging.sql(_summarize_kql(source.kql, on, bounds, aggs, keys))
@@ -53,12 +52,26 @@ def make_series(staging: Staging, node: Any, text: str, source: Input) -> str:
     return _assemble(summarized, summary_columns, limits, len(keys), len(aggs), axis_name)
 
 
-def _refuse_options(node: Any, text: str) -> None:
-    """`kind=nonempty` and other make-series parameters change the answer: refuse, not ignore."""
+def _aggregations(node: Any, text: str) -> list[tuple[int, Any]]:
+    """(where its text starts, node) of each aggregation. The grammar reads `y = sum(y)` as a
+    parameter `y = sum` followed by an aggregation `(y)`: the two are one aggregation again.
+    `kind=nonempty` and other real make-series parameters change the answer: refused."""
     known = {"MakeSeriesOperatorAggregation", "MakeSeriesOperatorOnClause",
              "MakeSeriesOperatorFromToStepClause", "MakeSeriesOperatorByClause",
              "MakeSeriesOperatorInRangeClause"}
-    for child in syntax.children(node):
+    out: list[tuple[int, Any]] = []
+    children = syntax.children(node)
+    for i, child in enumerate(children):
+        following = children[i + 1] if i + 1 < len(children) else None
+        if (syntax.kind(child) == "RelaxedQueryOperatorParameter" and following is not None
+                and syntax.kind(following) == "MakeSeriesOperatorAggregation"
+                and syntax.span(text, following).startswith("(")):
+            out.append((child.start.start, following))
+            continue
+        if syntax.kind(child) == "MakeSeriesOperatorAggregation":
+            if not (out and out[-1][1] is child):
+                out.append((child.start.start, child))
+            continue
         if syntax.kind(child) not in known:
             line, pos = position(text, child.start.start)
             raise KqlError(UNSUPPORTED, f"unsupported make-series option '{syntax.span(text, child)}'",
@@ -67,6 +80,7 @@ def _refuse_options(node: Any, text: str) -> None:
             line, pos = position(text, child.start.start)
             raise KqlError(UNSUPPORTED, "unsupported make-series form 'in range(...)': "
                            "write 'from ... to ... step ...'", line, pos)
+    return out
 
 
 def _bounds(text: str, clause: Any) -> dict[str, str]:

@@ -45,10 +45,6 @@ def _array(values: np.ndarray, integral: bool = False) -> list:
     return [_cell(float(v), integral) for v in values]
 
 
-def _integral(items: list, *extra: Any) -> bool:
-    return all(isinstance(v, int) and not isinstance(v, bool) for v in [*items, *extra] if v is not None)
-
-
 def _missing(items: list, placeholder: Any) -> list:
     return [None if v is None or (placeholder is not None and v == placeholder) else v for v in items]
 
@@ -72,7 +68,7 @@ def _fill_backward(items: list, placeholder: Any = None) -> list:
 def _fill_linear(items: list, placeholder: Any = None, fill_edges: bool = True, constant: Any = None) -> list:
     cleaned = _missing(items, placeholder)
     filled = sm.fill_linear(_numbers(cleaned), bool(fill_edges), constant)
-    return _array(filled, _integral(cleaned, constant))
+    return _array(filled)
 
 
 def _fir(items: list, taps: list, normalize: bool = True, center: bool = False) -> list:

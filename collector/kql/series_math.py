@@ -11,7 +11,8 @@ the choice is said here, so a test can hold it:
   percentile P_hi the score is (x - P_hi) / (P_hi - P_lo), below P_lo (x - P_lo) / (P_hi - P_lo),
   else 0. `ctukey` uses the 10th and 90th percentiles (or those given), `tukey` the 25th/75th.
 - `decompose`: trend first (`avg`: the mean; `linefit`: least squares line; `none`: 0), then
-  the seasonal part as the mean of the detrended values of each phase of the period (period
+  the seasonal part as the median of the detrended values of each phase of the period (robust
+  to the outliers being looked for, so one spike does not shift its whole phase; period
   detected when -1, none when 0), residual = x - trend - seasonal, baseline = trend + seasonal.
   Only the first n - test_points values are learned from; trend and season extend over the rest.
 - `periods`: the lag in [2, n / 2] with the highest autocorrelation of the detrended series,
@@ -79,9 +80,7 @@ def stats(x: Array) -> dict:
 
 
 def fir(x: Array, taps: Array, normalize: bool = True, center: bool = False) -> Array:
-    if normalize:
-        total = taps.sum()
-        taps = taps / total if total != 0 else taps
+    total = taps.sum() if normalize and taps.sum() != 0 else 1.0
     shift = (len(taps) - 1) // 2 if center else 0
     values = np.nan_to_num(x)
     out = np.zeros(len(values))
@@ -91,7 +90,7 @@ def fir(x: Array, taps: Array, normalize: bool = True, center: bool = False) -> 
             k = i - j + shift
             if 0 <= k < len(values):
                 acc += tap * values[k]
-        out[i] = acc
+        out[i] = acc / total
     return out
 
 
@@ -160,7 +159,7 @@ def decompose(x: Array, seasonality: int = -1, trend_kind: str = "avg", test_poi
             learned = detrended[phase:learn:period]
             learned = learned[~np.isnan(learned)]
             if len(learned):
-                seasonal[phase::period] = learned.mean()
+                seasonal[phase::period] = float(np.median(learned))
     baseline = line + seasonal
     return baseline, seasonal, line, x - baseline
 
