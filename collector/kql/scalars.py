@@ -71,11 +71,15 @@ def _bag_map(sql: str) -> str:
 
 
 def _render_bag_merge(node) -> str | None:
-    """The first bag's value wins: `map_concat` keeps the last one's, so the bags go in reversed."""
+    """Keys in first-seen order; a key in several bags keeps the first bag's value (docs)."""
     if len(node.args) < 2:
         return None
-    maps = [_bag_map(a) for a in reversed(_args(node))]
-    return f"CAST(to_json(map_concat({', '.join(maps)})) AS JSON)"
+    rendered = _args(node)
+    e, i = _fresh("__kql_e", rendered), _fresh("__kql_i", rendered)
+    entries = f"flatten([{', '.join(f'map_entries({_bag_map(a)})' for a in rendered)}])"
+    keys = f"list_transform({entries}, lambda {e}: {e}.key)"
+    kept = f"list_filter({entries}, lambda {e}, {i}: list_position({keys}, {e}.key) = {i})"
+    return f"CAST(to_json(map_from_entries({kept})) AS JSON)"
 
 
 def _render_bag_remove_keys(node) -> str | None:
