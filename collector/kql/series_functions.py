@@ -128,14 +128,18 @@ def uses_udfs(sql: str) -> bool:
 
 
 def ensure_registered(con: duckdb.DuckDBPyConnection) -> None:
-    """Make `kql_compute` and `kql_xxhash64` callable on *con*'s database (a no-op once they are)."""
-    for name, function, params, returns in (
-            (UDF_NAME, _udf, ["VARCHAR", "VARCHAR", "VARCHAR"], "JSON"),
-            (HASH_UDF, xxhash.kusto_hash, ["VARCHAR", "BIGINT"], "BIGINT")):
-        try:
-            con.create_function(name, function, params, returns, null_handling="special", side_effects=False)
-        except (duckdb.CatalogException, duckdb.NotImplementedException):
-            pass  # registered already, by this or another cursor of the same database
+    """Make `kql_compute` and `kql_xxhash64` callable on *con*'s database (a no-op once they are).
+
+    Registered through a fresh cursor: *con* may hold an unfinished result of its own, which
+    DuckDB 2.0 refuses to work past; a UDF is the database's, whichever cursor registered it."""
+    with con.cursor() as fresh:
+        for name, function, params, returns in (
+                (UDF_NAME, _udf, ["VARCHAR", "VARCHAR", "VARCHAR"], "JSON"),
+                (HASH_UDF, xxhash.kusto_hash, ["VARCHAR", "BIGINT"], "BIGINT")):
+            try:
+                fresh.create_function(name, function, params, returns, null_handling="special", side_effects=False)
+            except (duckdb.CatalogException, duckdb.NotImplementedException):
+                pass  # registered already, by this or another cursor of the same database
 
 
 def _render(name: str):
