@@ -31,10 +31,12 @@ def _render_bin_at(node) -> str | None:
     value, size, fixed = (_translate.render_expr(a) for a in node.args)
     if not (_is_temporal(node.args[1]) or _is_temporal(node.args[2])):
         return (f"(({fixed}) + floor((({value}) - ({fixed})) / ({size})) * ({size}))")
-    floored = f"floor((epoch({value}) - epoch({fixed})) / epoch({size})) * epoch({size})"
     if _translate._is_timespan_expr(node.args[0]):
+        floored = f"floor((epoch({value}) - epoch({fixed})) / epoch({size})) * epoch({size})"
         return f"to_seconds(epoch({fixed}) + {floored})"
-    return f"(CAST({fixed} AS TIMESTAMP) + to_microseconds(CAST(round(({floored}) * 1e6) AS BIGINT)))"
+    # DuckDB's time_bucket with an origin is exactly this for day/hour/minute widths (no months
+    # in a KQL timespan), and several times cheaper per row than the epoch arithmetic.
+    return f"time_bucket({size}, CAST({value} AS TIMESTAMP), CAST({fixed} AS TIMESTAMP))"
 
 
 def _json_list(sql: str) -> str:

@@ -47,7 +47,7 @@ def make_series(staging: Staging, node: Any, text: str, source: Input) -> str:
         defaults.append(syntax.span(text, syntax.children(default)[0]) if default is not None else "0")
     summarized = staging.sql(_summarize_kql(source.kql, on, bounds, aggs, keys))
     summary_columns = staging.columns(summarized)
-    limits = staging.sql(_bounds_kql(source.kql, on, bounds, defaults))
+    limits = staging.sql(_bounds_kql(source, on, bounds, defaults))
     axis_name = _axis_name(text, on_clause)
     return _assemble(summarized, summary_columns, limits, len(keys), len(aggs), axis_name)
 
@@ -110,15 +110,16 @@ def _summarize_kql(source: str, on: str, bounds: dict[str, str], aggs: list[str]
             f"| summarize {', '.join(aggs)} by {by}")
 
 
-def _bounds_kql(source: str, on: str, bounds: dict[str, str], defaults: list[str]) -> str:
+def _bounds_kql(source: Input, on: str, bounds: dict[str, str], defaults: list[str]) -> str:
+    """One row: the first bin, the end, the step and each aggregate's default. Given from and
+    to, a `print` (after the query's lets) that reads no table; else the axis' min and max."""
     values = [f"__kql_d{i} = ({d})" for i, d in enumerate(defaults)]
     if "from" in bounds and "to" in bounds:
-        return (f"{source}\n| take 0\n| union (print __kql_f = ({bounds['from']}), "
-                f"__kql_t = ({bounds['to']}), __kql_s = ({bounds['step']}), {', '.join(values)})"
-                f"\n| project __kql_f, __kql_t, __kql_s, {', '.join(f'__kql_d{i}' for i in range(len(defaults)))}")
+        return (f"{source.prelude}print __kql_f = ({bounds['from']}), __kql_t = ({bounds['to']}), "
+                f"__kql_s = ({bounds['step']}), {', '.join(values)}")
     start = f"({bounds['from']})" if "from" in bounds else _bin(bounds, "__kql_lo")
     end = f"({bounds['to']})" if "to" in bounds else f"{_bin(bounds, '__kql_hi')} + ({bounds['step']})"
-    return (f"{source}\n| extend __kql_on = ({on})\n"
+    return (f"{source.kql}\n| extend __kql_on = ({on})\n"
             f"| summarize __kql_lo = min(__kql_on), __kql_hi = max(__kql_on)\n"
             f"| project __kql_f = {start}, __kql_t = {end}, __kql_s = ({bounds['step']}), {', '.join(values)}")
 
