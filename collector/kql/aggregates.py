@@ -16,7 +16,6 @@ default column names (`stdevp_x`, `list_x`, `set_x`, `bag_x`, `percentiles_x`, `
 
 from __future__ import annotations
 
-
 import duckdb_kql.translate as _translate
 from duckdb_kql import ir
 from duckdb_kql.translate import functions as _registry

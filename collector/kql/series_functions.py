@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 import duckdb_kql.translate as _translate
 import numpy as np
+from duckdb.func import SPECIAL
 
 from . import digests, xxhash
 from . import series_math as sm
@@ -133,13 +134,16 @@ def ensure_registered(con: duckdb.DuckDBPyConnection) -> None:
     Registered through a fresh cursor: *con* may hold an unfinished result of its own, which
     DuckDB 2.0 refuses to work past; a UDF is the database's, whichever cursor registered it."""
     with con.cursor() as fresh:
-        for name, function, params, returns in (
-                (UDF_NAME, _udf, ["VARCHAR", "VARCHAR", "VARCHAR"], "JSON"),
-                (HASH_UDF, xxhash.kusto_hash, ["VARCHAR", "BIGINT"], "BIGINT")):
-            try:
-                fresh.create_function(name, function, params, returns, null_handling="special", side_effects=False)
-            except (duckdb.CatalogException, duckdb.NotImplementedException):
-                pass  # registered already, by this or another cursor of the same database
+        _register(fresh, UDF_NAME, _udf, ["VARCHAR", "VARCHAR", "VARCHAR"], "JSON")
+        _register(fresh, HASH_UDF, xxhash.kusto_hash, ["VARCHAR", "BIGINT"], "BIGINT")
+
+
+def _register(con: duckdb.DuckDBPyConnection, name: str, function: Callable[..., Any],
+              parameters: list[str], returns: str) -> None:
+    try:
+        con.create_function(name, function, list(parameters), returns, null_handling=SPECIAL, side_effects=False)
+    except (duckdb.CatalogException, duckdb.NotImplementedException):
+        pass  # registered already, by this or another cursor of the same database
 
 
 def _render(name: str):

@@ -24,6 +24,7 @@ import duckdb_kql
 from collector.store.schema import TABLES
 
 from . import (
+    aggregates,  # noqa: F401  (registers stdevp, make_bag, percentiles_array, tdigest, hash...)
     columns,
     functions,  # noqa: F401  (registers our function bridges with the translator)
     generators,  # noqa: F401  (registers the bounded renderings of range and strrep)
@@ -31,7 +32,6 @@ from . import (
     mvapply,  # noqa: F401  (registers the mv-apply stage)
     names,
     nested,  # noqa: F401  (registers the top-nested stage)
-    aggregates,  # noqa: F401  (registers stdevp, make_bag, percentiles_array, tdigest, hash...)
     scalars,  # noqa: F401  (registers bin_at, set_*, bag_*, format_timespan, datetime_part)
     series,  # noqa: F401  (registers the make-series stage)
     series_functions,  # noqa: F401  (registers series_fir, series_decompose...)
