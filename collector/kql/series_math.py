@@ -28,25 +28,11 @@ import math
 
 import numpy as np
 
+from .errors import LIMIT_MARKER
+
 Array = np.ndarray
-
-
-def fill_const(x: Array, value: float) -> Array:
-    out = x.copy()
-    out[np.isnan(out)] = value
-    return out
-
-
-def fill_forward(x: Array) -> Array:
-    out = x.copy()
-    for i in range(1, len(out)):
-        if math.isnan(out[i]):
-            out[i] = out[i - 1]
-    return out
-
-
-def fill_backward(x: Array) -> Array:
-    return fill_forward(x[::-1])[::-1].copy()
+MAX_WORK = 200_000_000
+"""The most multiply-adds one series_fir may cost: the UDF runs to completion once called."""
 
 
 def fill_linear(x: Array, fill_edges: bool = True, constant: float | None = None) -> Array:
@@ -80,39 +66,26 @@ def stats(x: Array) -> dict:
 
 
 def fir(x: Array, taps: Array, normalize: bool = True, center: bool = False) -> Array:
+    if len(x) * max(len(taps), 1) > MAX_WORK:
+        raise ValueError(f"{LIMIT_MARKER}series_fir: a series times its filter is more than {MAX_WORK:,} steps")
     total = taps.sum() if normalize and taps.sum() != 0 else 1.0
     shift = (len(taps) - 1) // 2 if center else 0
-    values = np.nan_to_num(x)
-    out = np.zeros(len(values))
-    for i in range(len(values)):
-        acc = 0.0
-        for j, tap in enumerate(taps):
-            k = i - j + shift
-            if 0 <= k < len(values):
-                acc += tap * values[k]
-        out[i] = acc / total
-    return out
+    full = np.convolve(np.nan_to_num(x), taps)  # full[k] = sum_j taps[j] * x[k - j]
+    return full[shift:shift + len(x)] / total
 
 
 def outliers(x: Array, kind: str = "ctukey", low: float = 10.0, high: float = 90.0) -> Array:
     if kind == "tukey":
         low, high = 25.0, 75.0
     values = x[~np.isnan(x)]
-    out = np.zeros(len(x))
     if len(values) == 0:
         return np.full(len(x), np.nan)
     p_lo, p_hi = np.percentile(values, [low, high])
     spread = p_hi - p_lo
-    for i, v in enumerate(x):
-        if math.isnan(v):
-            out[i] = np.nan
-        elif spread == 0:
-            out[i] = 0.0
-        elif v > p_hi:
-            out[i] = (v - p_hi) / spread
-        elif v < p_lo:
-            out[i] = (v - p_lo) / spread
-    return out
+    if spread == 0:
+        return np.where(np.isnan(x), np.nan, 0.0)
+    score = np.where(x > p_hi, (x - p_hi) / spread, np.where(x < p_lo, (x - p_lo) / spread, 0.0))
+    return np.where(np.isnan(x), np.nan, score)
 
 
 def trend(x: Array, kind: str, learn: int) -> Array:
@@ -133,16 +106,21 @@ def trend(x: Array, kind: str, learn: int) -> Array:
 
 
 def periods(x: Array, threshold: float = 0.6) -> int:
-    values = np.nan_to_num(x - np.nanmean(x)) if len(x) else x
-    n = len(values)
-    best, best_score = 0, threshold
-    for lag in range(2, n // 2 + 1):
-        a, b = values[:-lag], values[lag:]
-        denom = math.sqrt(float((a * a).sum() * (b * b).sum()))
-        score = float((a * b).sum()) / denom if denom else 0.0
-        if score > best_score + 1e-12:
-            best, best_score = lag, score
-    return best
+    """The best lag by autocorrelation (module doc), all lags at once through an FFT."""
+    n = len(x)
+    if n < 4:
+        return 0
+    values = np.nan_to_num(x - np.nanmean(x))
+    spectrum = np.fft.rfft(values, 2 * n)
+    products = np.fft.irfft(spectrum * np.conj(spectrum))[:n]  # products[lag] = sum v[i] * v[i + lag]
+    squares = np.cumsum(values * values)
+    lags = np.arange(2, n // 2 + 1)
+    head = squares[n - lags - 1]  # sum of v[i]^2 over the first n - lag values
+    tail = squares[-1] - squares[lags - 1]  # ... over the last n - lag values
+    denominator = np.sqrt(head * tail)
+    scores = np.divide(products[lags], denominator, out=np.zeros(len(lags)), where=denominator > 0)
+    best = int(np.argmax(scores))
+    return int(lags[best]) if scores[best] > threshold + 1e-12 else 0
 
 
 def decompose(x: Array, seasonality: int = -1, trend_kind: str = "avg", test_points: int = 0,
