@@ -31,6 +31,8 @@ _MAX_CALLS = 32
 def expand(text: str) -> str:
     """Every multi-column call in an extend or project expanded (module doc)."""
     for n in range(_MAX_CALLS):
+        if not any(name in text for name in _OUTPUTS):
+            return text
         found = _next_call(syntax.parse(text))
         if found is None:
             return text

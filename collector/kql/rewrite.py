@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import multi, reorder, search, syntax, tabular, window
+from . import multi, names, reorder, search, syntax, tabular, window
 from .errors import SEMANTIC, KqlError, position
 
 _MAX_SCHEMA_BRIDGES = 32
@@ -47,6 +47,7 @@ def rewrite(text: str, columns_of: Callable[[str], list[tuple[str, str]]] | None
     tree = syntax.parse(text)
     if tree is None:
         return Rewritten(text)
+    names.check(text, tree)
     text = tabular.label_union_parts(tabular.hoist_invoke(text))
     text = multi.expand(tabular.hoist_as(tabular.inline_functions(text)))
     if columns_of is not None:

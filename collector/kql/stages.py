@@ -126,7 +126,13 @@ def translate(text: str, to_sql: Callable, describe: Callable) -> tuple[str, dic
     raise KqlError(UNSUPPORTED, "too many make-series/window/plugin operators in one query")
 
 
+_TRIGGERS = re.compile(r"make-series|serialize|mv-apply|top-nested|outer|row_|prev|next")
+"""Words one of the handled operators needs (a cheap test before looking at the tree)."""
+
+
 def _first_handled(text: str) -> Any | None:
+    if not _TRIGGERS.search(text):
+        return None
     tree = syntax.parse(text)
     return next((n for n in syntax.descendants(tree) if _handler(n, text) is not None), None)
 

@@ -8,6 +8,7 @@ escaped SQL literal or quoted identifier as it does for any query.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import duckdb_kql
@@ -15,8 +16,11 @@ import duckdb_kql
 from .errors import SYNTAX, KqlError, from_syntax
 
 
+@lru_cache(maxsize=64)
 def parse(text: str) -> Any:
-    """The parse tree of *text*, or our KqlError naming the first syntax problem."""
+    """The parse tree of *text*, or our KqlError naming the first syntax problem.
+
+    Cached per text: the bridges each look at the same text's tree (trees are only read)."""
     try:
         return duckdb_kql.parse(text).tree
     except duckdb_kql.KqlSyntaxError as exc:

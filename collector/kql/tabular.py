@@ -246,6 +246,8 @@ def hoist_invoke(text: str) -> str:
     """Every `P | invoke f(a) | rest` -> `let __inv0 = P; f(__inv0, a) | rest`: the piped rows are
     the function's first (tabular) argument, as Kusto passes them."""
     for n in range(_MAX_INSTANCES):
+        if "invoke" not in text:
+            return text
         tree = syntax.parse(text)
         node = syntax.first(tree, "InvokeOperator")
         if node is None:
@@ -277,6 +279,8 @@ def label_union_parts(text: str) -> str:
     it (the translator sees only the `let` that `as` becomes). Only unions with such a part are
     rewritten; the other parts get the labels the translator would give them."""
     for _ in range(_MAX_INSTANCES):
+        if "source" not in text:
+            return text
         tree = syntax.parse(text)
         node = next((u for u in syntax.descendants(tree, "UnionOperator") if _named_parts(text, u)), None)
         if node is None:

@@ -30,13 +30,11 @@ from . import (
     generators,  # noqa: F401  (registers the bounded renderings of range and strrep)
     joins,  # noqa: F401  (registers the outer-join stage)
     mvapply,  # noqa: F401  (registers the mv-apply stage)
-    names,
     nested,  # noqa: F401  (registers the top-nested stage)
     scalars,  # noqa: F401  (registers bin_at, set_*, bag_*, format_timespan, datetime_part)
     series,  # noqa: F401  (registers the make-series stage)
     series_functions,  # noqa: F401  (registers series_fir, series_decompose...)
     stages,
-    syntax,
     window,  # noqa: F401  (registers serialize and the window functions)
 )
 from .errors import FORBIDDEN, SEMANTIC, KqlError, from_translator, locate
@@ -88,7 +86,6 @@ def _cached(text: str) -> Translation:
 
 def _translate(text: str, now: datetime) -> Translation:
     _refuse_commands(text)
-    names.check(text, syntax.parse(window.mark_bare_serialize(text)))
     rewritten = rewrite(text, _columns_of)
     def to_sql(kql: str, extra: dict[str, list[str]]) -> duckdb_kql.TranslationResult:
         return duckdb_kql.to_sql(kql, schema={**_SCHEMA, **extra}, database=SCOPE,

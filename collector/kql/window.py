@@ -39,6 +39,8 @@ _HANDLED = ("ExtendOperator", "ProjectOperator", "WhereOperator", "FilterOperato
 
 def mark_bare_serialize(text: str) -> str:
     """`| serialize |` -> `| serialize __kql_serialized = 0 |` (module doc), found by the lexer."""
+    if "serialize" not in text:
+        return text
     lexer = KqlLexer(InputStream(text))
     lexer.removeErrorListeners()  # the parser reports bad tokens, in our words (errors.py)
     tokens = [t for t in lexer.getAllTokens() if t.channel == 0]
