@@ -29,7 +29,7 @@ from . import plugins, series_functions, typecheck
 from . import scope as scoping
 from .budget import Budget, out_of_time, query_memory
 from .compiler import compile_kql
-from .errors import LIMIT, TIMEOUT, KqlError, from_duckdb
+from .errors import LIMIT, TIMEOUT, UNSUPPORTED, KqlError, from_duckdb
 from .results import QueryResult, collect
 from .timespan import parse_window
 from .translation import Translation
@@ -81,8 +81,14 @@ def run_query(
 def explain(text: str, services: Sequence[str] | None = None, timeout_s: float = 30) -> str:
     """The SQL *text* runs as, with each table already narrowed to *services*."""
     now = datetime.now(UTC).replace(tzinfo=None)
+    plugins.resolve(text, _no_data)
     compiled = compile_kql(text, now, Budget.starting_now(timeout_s))
     return scoping.apply(compiled.sql, scoping.Scope(services), (), compiled.tables)
+
+
+def _no_data(kql: str) -> tuple[list, list]:
+    raise KqlError(UNSUPPORTED, "the SQL of evaluate bag_unpack, pivot and narrow depends on the data: "
+                   "run the query instead of explaining it")
 
 
 class _Watchdog:
