@@ -101,6 +101,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "series_fir": _fir, "series_outliers": _outliers,
     "__kql_series_decompose": _decompose, "__kql_series_decompose_anomalies": _anomalies,
     "tdigest_merge": digests.merge, "percentile_tdigest": digests.percentile,
+    "row_window_session": sm.session_starts,
 }
 """Each series function: (the series' items, the options) -> its JSON-ready answer."""
 

@@ -25,6 +25,7 @@ the choice is said here, so a test can hold it:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -150,3 +151,21 @@ def anomalies(x: Array, threshold: float = 1.5, seasonality: int = -1, trend_kin
     score = outliers(residual, method)
     flag = np.where(score > threshold, 1, np.where(score < -threshold, -1, 0))
     return flag, score, baseline
+
+
+def session_starts(values: list, max_from_first: Any, max_between: Any, restarts: Any = None) -> list:
+    """row_window_session's session start of each value (microseconds), in order (sessions.py)."""
+    flags = restarts if isinstance(restarts, list) else []
+    out: list = []
+    start = previous = None
+    for i, value in enumerate(values):
+        if not isinstance(value, (int, float)):
+            out.append(None)
+            continue
+        restart = i < len(flags) and flags[i] is True
+        if (start is None or previous is None or restart or value - start > max_from_first
+                or value - previous > max_between):
+            start = value
+        previous = value
+        out.append(start)
+    return out

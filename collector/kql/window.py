@@ -22,7 +22,7 @@ import duckdb_kql.translate as _translate
 from antlr4 import InputStream
 from duckdb_kql._antlr.KqlLexer import KqlLexer
 
-from . import stages, syntax
+from . import sessions, stages, syntax
 from .errors import SEMANTIC, UNSUPPORTED, KqlError, position
 from .stages import Input, Staging
 
@@ -93,24 +93,35 @@ def _handle(staging: Staging, node: Any, text: str, source: Input) -> str:
     for call in calls:
         _check_call(text, call)
     _require_serialized(staging, node, text, calls[0])
+    session_calls = [c for c in calls if syntax.name_text(syntax.children(c)[0]) == "row_window_session"]
+    written = sessions.replaced(text, node, session_calls)
+    helpers = ", ".join(f"__kql_rw{k}" for k in range(len(session_calls)))
     if syntax.kind(node) in ("WhereOperator", "FilterOperator"):
-        predicate = syntax.span(text, syntax.children(node)[-1])
+        predicate = written[len(written.split(None, 1)[0]):]
         body = f"| extend __kql_w = ({predicate}) | where __kql_w | project-away __kql_w"
+    elif syntax.kind(node) == "ProjectOperator":
+        body = f"| {written}, {ORDER}"  # the order outlives the projection, to leave in it
     else:
-        body = "| " + syntax.span(text, node)
-    return _ordered(staging, source, body)
+        body = "| " + written
+    if session_calls and syntax.kind(node) != "ProjectOperator":
+        body += f" | project-away {helpers}"
+    return _ordered(staging, source, body, session_calls and (lambda numbered: sessions.add_columns(
+        staging, text, numbered, source.prelude, session_calls)))
 
 
 for _kind in _HANDLED:
     stages.handles(_kind, _wanted)(_handle)
 
 
-def _ordered(staging: Staging, source: Input, body: str) -> str:
-    """*body* (operators, in KQL) over *source*'s rows numbered in arrival order, leaving in it."""
+def _ordered(staging: Staging, source: Input, body: str, prepare: Any = None) -> str:
+    """*body* (operators, in KQL) over *source*'s rows numbered in arrival order, leaving in it;
+    *prepare* (numbered stage -> stage) adds what the body reads first (sessions.py)."""
     name = f"{stages.STAGE_PREFIX}{len(staging.stages) + 1}"
     numbered = stages.Stage(name, f'SELECT *, row_number() OVER () AS "{ORDER}" FROM ({source.sql})',
                             [*source.columns, (ORDER, "long")])
     staging.stages.append(numbered)
+    if prepare:
+        name = prepare(name)
     staging.serialized.add(name)
     sql = staging.sql(f"{name}\n{body}\n| order by {ORDER} asc\n| project-away {ORDER}")
     staging.serialized.add(f"{stages.STAGE_PREFIX}{len(staging.stages) + 1}")
@@ -120,11 +131,10 @@ def _ordered(staging: Staging, source: Input, body: str) -> str:
 def _check_call(text: str, call: Any) -> None:
     name = syntax.name_text(syntax.children(call)[0])
     args = syntax.children(call, "ArgumentExpression")
-    limits = {"row_number": 1, "prev": 3, "next": 3, "row_cumsum": 1}
+    limits = {"row_number": 1, "prev": 3, "next": 3, "row_cumsum": 1, "row_window_session": 4}
     if name not in limits or len(args) > limits[name]:
         line, pos = position(text, call.start.start)
-        what = "row_window_session()" if name == "row_window_session" else f"{name}() with a restart argument"
-        raise KqlError(UNSUPPORTED, f"unsupported function: {what}", line, pos)
+        raise KqlError(UNSUPPORTED, f"unsupported function: {name}() with a restart argument", line, pos)
 
 
 def _require_serialized(staging: Staging, node: Any, text: str, call: Any) -> None:
