@@ -4,7 +4,7 @@ A query `T | ops | make-series ... | rest` is cut at the operator: the text befo
 translated as any query (`T | ops`, with the statements before it, so its `let`s are in scope),
 its columns are learned the way the schema bridges learn them (columns.py, on empty tables),
 and the operator's handler builds SQL over it. That SQL becomes a CTE named `_kql_stageN`, a table
-the translator is told about, and the text continues as `_kql_sN | rest`. After the last cut
+the translator is told about, and the text continues as `_kql_stageN | rest`. After the last cut
 the text is translated once more and every `_kql_stageN` reference becomes the CTE's name.
 
 The handlers only ever put into SQL what the translator rendered from the user's text, quoted
