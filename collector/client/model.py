@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import tarfile
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import orjson
@@ -119,7 +119,7 @@ class Model:
         return dict(self._data)
 
     @staticmethod
-    def deploy(workspace: Workspace, name: str, models: list[Model], inference_config: InferenceConfig | None = None,
+    def deploy(workspace: Workspace, name: str, models: Sequence[Model], inference_config: InferenceConfig | None = None,
                deployment_config: DeploymentConfiguration | None = None, deployment_target=None,
                overwrite: bool = False, show_output: bool = False, timeout: float = 120.0) -> LocalWebservice:
         """Deploy `models` with `inference_config`'s entry script as service `name`, on this
