@@ -152,7 +152,7 @@ class ModelRegistry:
                 row = cursor.execute(f"SELECT {_COLUMNS} FROM models WHERE name = ? AND version = ?",
                                      [name, version]).fetchone()
         if row is None:
-            versions = [m.version for m in self.versions(name)]
+            versions = sorted(m.version for m in self.versions(name))
             known = f"; its versions are {', '.join(map(str, versions))}" if versions else ""
             which = f"{name}:{version}" if version is not None else name
             raise ModelError(f"no model {which!r}{known}", 404)
