@@ -112,9 +112,7 @@ class Supervisor:
     def _install_signals(self) -> None:
         def stop(signum, _frame):
             if not self.stopping.is_set():
-                self.stopping.set()
-                if self.pool is not None:
-                    self.pool.stop_all()
+                self._stop_serving()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
@@ -179,14 +177,21 @@ class Supervisor:
         code = crashed.process.returncode
         reason = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
         self.recorder.note(f"worker {crashed.pid} {reason}; stopping the server")
+        self._stop_serving()
+        return 3 if code == 3 else (code if code > 0 else 1)
+
+    def _stop_serving(self) -> None:
+        """No new connection from now on (a port nobody will serve must refuse them); the workers
+        finish what they hold."""
         self.stopping.set()
+        if self.listener is not None:
+            self.listener.close()
         if self.pool is not None:
             self.pool.stop_all()
-        return 3 if code == 3 else (code if code > 0 else 1)
 
     def _finish(self, code: int) -> int:
         if self.listener is not None:
-            self.listener.close()  # a port nobody serves must not accept connections
+            self.listener.close()
         deadline = self.settings.graceful_timeout_s + 5
         pool = self.pool
         for member in pool.workers if pool else []:
