@@ -140,8 +140,10 @@ class ScoringApp:
         if not self.ready:
             return message_reply(503, "The service is starting: init() has not finished yet.")
         if self.pending >= self.limit:
-            return message_reply(429, f"Too many requests: {self.pending} are pending, the limit is {self.limit} "
-                                      f"(2 x max_concurrent_requests). Retry later.")
+            reply = message_reply(429, f"Too many requests: {self.pending} are pending, the limit is {self.limit} "
+                                       f"(2 x max_concurrent_requests). Retry later.")
+            reply.headers.append((b"connection", b"close"))  # the retry connects anew, maybe to a less busy worker
+            return reply
         self.pending += 1
         try:
             body = await _read_body(receive, headers, self.settings.max_request_body_bytes)

@@ -91,6 +91,10 @@ class WorkerPool:
         member.retiring = True
         send_signal(member.process, signal.SIGTERM)
 
+    def retiring(self) -> int:
+        """Workers told to stop that are still finishing what they hold."""
+        return sum(1 for w in self.workers if w.retiring and w.process.poll() is None)
+
     def stop_all(self) -> None:
         for member in self.workers:
             self.retire(member)

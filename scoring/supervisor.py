@@ -49,6 +49,8 @@ class Supervisor:
         self.autoscaler: Autoscaler | None = None
         self.listener: socket.socket | None = None
         self.reload_asked = threading.Event()
+        self._readiness = (0, 0, 0)
+        """(workers serving, of which ready, workers retiring) as last written to the status file."""
         self.shippers: list[Shipper] = []
         self.stopping = threading.Event()
         self.heartbeat: Heartbeat | None = None
@@ -147,6 +149,10 @@ class Supervisor:
             self._write_status()
         if self.autoscaler is not None and self.autoscaler.tick():
             self._write_status()
+        readiness = (len(pool.serving()), sum(1 for w in pool.serving() if pool.is_ready(w)), pool.retiring())
+        if readiness != self._readiness:
+            self._readiness = readiness
+            self._write_status()
 
     def _scaled(self, event: dict) -> None:
         self.recorder.note(f"autoscale: {event['from']} -> {event['to']} worker(s) (utilization "
@@ -162,7 +168,7 @@ class Supervisor:
         serving = pool.serving()
         status = {"pid": os.getpid(), "generation": pool.generation, "attempt": pool.attempt,
                   "reloading": pool.reloading, "reload_error": pool.reload_error, "workers": len(serving),
-                  "ready_workers": sum(1 for w in serving if pool.is_ready(w)),
+                  "ready_workers": sum(1 for w in serving if pool.is_ready(w)), "retiring_workers": pool.retiring(),
                   "utilization": self.autoscaler.utilization if self.autoscaler else None,
                   "scale_events": list(self.autoscaler.events) if self.autoscaler else []}
         path = Path(self.settings.status_file)

@@ -134,13 +134,18 @@ class LocalWebservice(Webservice):
             if self.process.poll() is not None:
                 raise DeploymentFailed(f"the wrapper for {self.name} exited with code {self.process.returncode}",
                                        self._local_logs(100))
-            if self._ready():
+            if self._ready() and self._all_workers_ready():
                 return
             if time.monotonic() > deadline:
                 self._stop(10)
                 raise DeploymentFailed(f"the wrapper for {self.name} was not ready after {timeout:.0f} s",
                                        self._local_logs(100))
             time.sleep(0.1)
+
+    def _all_workers_ready(self) -> bool:
+        """Every worker finished init() (from the wrapper's status file), not only the one /ready reached."""
+        status = self.wrapper_status()
+        return status.get("ready_workers", 0) >= status.get("workers", 0)
 
     def _ready(self) -> bool:
         try:
@@ -155,8 +160,9 @@ class LocalWebservice(Webservice):
     # -- reload and update -----------------------------------------------------------------------
 
     def wrapper_status(self) -> dict:
-        """What the wrapper last wrote about itself: {"generation", "workers", "ready_workers",
-        "reloading", "reload_error", "scale_events": [...]}; {} before it wrote anything."""
+        """What the wrapper last wrote about itself: {"generation", "attempt", "workers",
+        "ready_workers", "retiring_workers", "reloading", "reload_error", "utilization",
+        "scale_events": [...]}; {} before it wrote anything."""
         try:
             return json.loads(self.status_path.read_text())
         except (OSError, ValueError):
@@ -185,7 +191,8 @@ class LocalWebservice(Webservice):
                 if status.get("reload_error"):
                     raise DeploymentFailed(f"reload of {self.name} failed ({status['reload_error']}); "
                                            "the previous workers keep serving", self._local_logs(100))
-                return
+                if not status.get("retiring_workers"):  # the old workers are gone: every answer is the new code's
+                    return
             time.sleep(0.05)
         raise DeploymentFailed(f"the reload of {self.name} did not finish within {timeout:.0f} s", self._local_logs(100))
 

@@ -1,0 +1,85 @@
+"""Autoscale and reload of a wrapper's workers, for real: a spike against a deployment whose run()
+waits on I/O, with autoscale off and on (more instances, more answers, fewer 429s), the scale events
+as customEvents in the collector; and a reload whose new init() fails leaving the old workers serving."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import httpx
+import pytest
+from wait import rows_eventually
+
+from collector.client import DeploymentFailed, LocalWebservice, Workspace
+
+SLEEPY = "import time\ndef init():\n    print('init {tag}')\ndef run(raw):\n    time.sleep(0.1)\n    return '{tag}'\n"
+
+
+def _spike(url: str, clients: int, seconds: float) -> Counter:
+    statuses: Counter = Counter()
+    stop = time.monotonic() + seconds
+
+    def client() -> None:
+        with httpx.Client(timeout=30, trust_env=False) as http:
+            while time.monotonic() < stop:
+                status = http.post(url, content=b"{}", headers={"content-type": "application/json"}).status_code
+                statuses[status] += 1
+                if status != 200:
+                    time.sleep(0.1)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
+def _deploy(ws: Workspace, name: str, script, **options) -> LocalWebservice:
+    config = LocalWebservice.deploy_configuration(enable_app_insights=True, max_concurrent_requests=1, **options)
+    return LocalWebservice.deploy(ws, name, script, deployment_config=config)
+
+
+def test_a_spike_scales_the_workers_out_and_back_with_fewer_429s(collector, tmp_path):
+    ws = Workspace(collector.url, api_key=collector.admin_key)
+    script = tmp_path / "score.py"
+    script.write_text(SLEEPY.format(tag="v1"))
+    service_off = _deploy(ws, collector.create_service("spike-off")["name"], script)
+    try:
+        off = _spike(service_off.scoring_uri, 8, 6)
+    finally:
+        service_off.delete()
+    name = collector.create_service("spike-on")["name"]
+    service = _deploy(ws, name, script, autoscale_enabled=True, autoscale_min_replicas=1, autoscale_max_replicas=4,
+                      autoscale_target_utilization=70, autoscale_refresh_seconds=0.5)
+    try:
+        on = _spike(service.scoring_uri, 8, 6)
+        peak = max(event["to"] for event in service.wrapper_status()["scale_events"])
+        deadline = time.monotonic() + 10
+        while service.wrapper_status()["workers"] > 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert service.wrapper_status()["workers"] == 1, service.wrapper_status()  # back to the minimum
+    finally:
+        service.delete()
+    assert peak >= 3, (peak, on)
+    assert on[200] > 1.5 * off[200] and on[429] < off[429], (on, off)
+    events = rows_eventually(collector, "customEvents", {"name": name}, count=2, timeout=20,
+                             where='| where name == "Autoscale" | take 2')
+    assert events[0]["customDimensions"]["from"] == "1" and events[0]["customMeasurements"]["instances"] >= 2
+
+
+def test_a_reload_whose_init_fails_keeps_the_old_workers(collector, tmp_path):
+    ws = Workspace(collector.url, api_key=collector.admin_key)
+    script = tmp_path / "score.py"
+    script.write_text(SLEEPY.format(tag="old"))
+    with _deploy(ws, collector.create_service("reload-fail")["name"], script, worker_count=2) as service:
+        script.write_text("def init():\n    raise RuntimeError('broken model')\ndef run(raw):\n    return 1\n")
+        with pytest.raises(DeploymentFailed, match="previous workers keep serving") as failed:
+            service.reload()
+        assert "RuntimeError: broken model" in failed.value.logs
+        assert service.run("{}") == "old" and service.wrapper_status()["workers"] == 2
+        script.write_text(SLEEPY.format(tag="new"))
+        service.reload()
+        assert service.run("{}") == "new" and service.wrapper_status()["generation"] == 1
