@@ -83,3 +83,19 @@ def test_a_reload_whose_init_fails_keeps_the_old_workers(collector, tmp_path):
         script.write_text(SLEEPY.format(tag="new"))
         service.reload()
         assert service.run("{}") == "new" and service.wrapper_status()["generation"] == 1
+
+
+def test_autoscale_flags_that_cannot_work_are_refused(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "score.py"
+    script.write_text(SLEEPY.format(tag="x"))
+    for flags, message in ((["--autoscale_min_replicas", "3", "--autoscale_max_replicas", "2"], "need 1 <= min <= max"),
+                           (["--autoscale_target_utilization", "0"], "a percentage, 1 to 100"),
+                           (["--autoscale_refresh_seconds", "0"], "must be above 0")):
+        done = subprocess.run([sys.executable, "-m", "scoring", "score", "--entry_script", str(script), "--autoscale_enabled",
+                               *flags], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "APPLICATIONINSIGHTS_CONNECTION_STRING": ""})
+        assert done.returncode == 2 and message in done.stderr, done.stderr
