@@ -39,15 +39,22 @@ def read_status(directory: str | Path, pid: int) -> dict | None:
 class LoadReporter:
     """Samples `app.pending` and `app.ready` (scoring.app.ScoringApp) in a daemon thread."""
 
-    def __init__(self, app, directory: str | Path):
+    def __init__(self, app, directory: str | Path, sample: bool = True):
         self.app = app
         self.path = status_path(directory, os.getpid())
         self.busy_s = 0.0
+        self.sample = sample
+        """False without autoscale: then only readiness is reported, once, and nothing samples."""
 
     def start(self) -> LoadReporter:
         self.write()
-        threading.Thread(target=self._run, name="load-reporter", daemon=True).start()
+        threading.Thread(target=self._run if self.sample else self._ready_once, name="load-reporter", daemon=True).start()
         return self
+
+    def _ready_once(self) -> None:
+        while not self.app.ready:
+            time.sleep(WRITE_S / 2)
+        self.write()
 
     def _run(self) -> None:
         last = time.monotonic()

@@ -223,8 +223,12 @@ def _yield_cpu_to_workers() -> None:
     """Lower the priority of this process's threads (sending, the console tee, the heartbeat); the
     workers, already started, keep theirs: on a busy machine sending telemetry waits a little, and
     scoring does not. Every thread, not only this one: on Linux a nice value belongs to a thread, so
-    `os.nice` here would leave the threads started before it, the senders among them, where they were."""
+    `os.nice` here would leave the threads started before it, the senders among them, where they were.
+    Except the main thread, which only watches the workers, and whose priority the workers it starts
+    later (a reload's, autoscale's) inherit."""
     for thread_id in _own_threads():
+        if thread_id == os.getpid():
+            continue  # the main thread starts workers later (reload, autoscale): they inherit its priority
         try:
             os.setpriority(os.PRIO_PROCESS, thread_id, os.getpriority(os.PRIO_PROCESS, thread_id) + BACKGROUND_NICE)
         except OSError:

@@ -89,7 +89,7 @@ def main() -> None:
     capture = _capture(settings)
     app = ScoringApp(settings, UserScript(settings.entry_script), capture, console_err, sender_stats_path(settings))
     if os.environ.get(load.STATUS_DIR_VAR):
-        load.LoadReporter(app, os.environ[load.STATUS_DIR_VAR]).start()
+        load.LoadReporter(app, os.environ[load.STATUS_DIR_VAR], sample=settings.autoscale_enabled).start()
     if os.environ.get(load.INIT_FIRST_VAR) and not app.init_before_serving():
         _exit_unserved(capture, app.exit_code or 3)
     config = uvicorn.Config(

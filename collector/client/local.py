@@ -222,7 +222,9 @@ class LocalWebservice(Webservice):
                               "deploy it with Model.deploy to give it models")
         config = inference_config or (current.inference_config if current else None) or InferenceConfig(self.entry_script)
         layout = lay_out(self.name, list(models if models is not None else current.models if current else []), config)
-        if current is not None:
+        if current is None:
+            layout.model_dir = self.model_dir  # deployed with a model_dir of its own: it keeps it
+        else:
             current.remove()
         self.layout = layout
         self.entry_script, self.model_dir = layout.entry_script, layout.model_dir
