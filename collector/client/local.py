@@ -202,17 +202,21 @@ class LocalWebservice(Webservice):
         """azureml-core's LocalWebservice.update, plus `enable_app_insights` (the service's switch,
         which running wrappers follow within seconds). New `models` or a new `inference_config`
         are laid out afresh and the wrapper is restarted with them, as is a new
-        `deployment_config`; the port stays unless the new configuration names another."""
+        `deployment_config`; the port stays unless the new configuration names another.
+        (`image_config` and `wait` are azureml-core's: there is no image here, and it always waits.)"""
         if enable_app_insights is not None:
             Webservice.update(self, enable_app_insights=enable_app_insights)
         if models is None and inference_config is None and deployment_config is None:
             return
+        previous = self.layout
         if models is not None or inference_config is not None:
             self._relayout(models, inference_config)
         if deployment_config is not None:
             self.port = deployment_config.port or self.port
             self.deployment_config = deployment_config
         self._stop(30)
+        if previous is not None and previous is not self.layout:
+            previous.remove()  # only now: the old wrapper read its models until it stopped
         self.start(timeout)
 
     def _relayout(self, models: list | None, inference_config: InferenceConfig | None) -> None:
@@ -224,8 +228,6 @@ class LocalWebservice(Webservice):
         layout = lay_out(self.name, list(models if models is not None else current.models if current else []), config)
         if current is None:
             layout.model_dir = self.model_dir  # deployed with a model_dir of its own: it keeps it
-        else:
-            current.remove()
         self.layout = layout
         self.entry_script, self.model_dir = layout.entry_script, layout.model_dir
 
