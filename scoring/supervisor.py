@@ -70,6 +70,9 @@ class Supervisor:
         self.pool = WorkerPool(self.settings, listener, self.recorder)
         count = initial_count(self.settings)
         for _ in range(count):
+            if self.stopping.is_set():  # a SIGTERM while starting: no more workers, and those started stop
+                self.pool.stop_all()
+                break
             self.pool.spawn(0, init_first=False)
         if self.settings.autoscale_enabled:
             self.autoscaler = Autoscaler(self.settings, self.pool, self._scaled)
