@@ -10,6 +10,11 @@
                                    deployment_config=Webservice.deploy_configuration(port=5001))
     local.run({"data": [[1, 2]]}); local.get_logs(); local.delete()
 
+    model = Model.register(ws, "my_model.pkl", "my_best_model")         # azureml-core's model flow
+    service = Model.deploy(ws, "mymodel", [model], InferenceConfig(entry_script="score.py"),
+                           LocalWebservice.deploy_configuration(port=8890))
+    service.reload(); service.update(models=[model]); service.delete()
+
 Every error a user sees is an InsightsError: CollectorUnreachable when nothing answers at the URL,
 ApiError (with the HTTP status and the collector's message) when the collector said no, ConfigError
 when a config file is missing or unreadable, ScoringError when a scoring call failed, and
