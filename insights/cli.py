@@ -18,6 +18,7 @@ from dashboard.launcher import dashboard_command
 from exporters.cli import export_app
 from insights.demo import demo_command
 from insights.doctor import doctor_command
+from insights.model_cli import model_app
 from scoring.batch.cli import batch_app
 from scoring.cli import logs_command, score_command
 
@@ -27,6 +28,7 @@ service_app = typer.Typer(help="Create and manage services (keys, enable_app_ins
 app.add_typer(service_app, name="service")
 app.add_typer(batch_app, name="batch")
 app.add_typer(export_app, name="export")
+app.add_typer(model_app, name="model")
 app.command("score")(score_command)
 app.command("logs")(logs_command)
 app.command("dashboard")(dashboard_command)

@@ -13,6 +13,8 @@ import sys
 import types
 from urllib.parse import parse_qsl
 
+from scoring import azureml_model
+
 _raw_http_requested = False
 
 
@@ -151,6 +153,7 @@ class AMLResponse:
 
 def install_aliases() -> None:
     """Make azmlinfsrv's and the legacy azureml-contrib import paths resolve to this module."""
+    azureml_model.install()  # azureml.core.model.Model.get_model_path; first, so a real `azureml` package is kept
     this = sys.modules[__name__]
     for package, request_name, response_name in (
         ("azureml.contrib.services", "aml_request", "aml_response"),

@@ -80,6 +80,7 @@ class ScoringApp:
         self.pool = ThreadPoolExecutor(settings.max_concurrent_requests, thread_name_prefix="run")
         self.cors = set(settings.cors_origins)
         self.init_operation = Operation(uuid.uuid4().hex, name="init")
+        self.init_started = False
 
     # -- ASGI ------------------------------------------------------------------------------------
 
@@ -93,7 +94,9 @@ class ScoringApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                threading.Thread(target=self._init, name="init", daemon=True).start()
+                if not self.init_started:
+                    self.init_started = True
+                    threading.Thread(target=self._init, name="init", daemon=True).start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.pool.shutdown(wait=False)
@@ -137,8 +140,10 @@ class ScoringApp:
         if not self.ready:
             return message_reply(503, "The service is starting: init() has not finished yet.")
         if self.pending >= self.limit:
-            return message_reply(429, f"Too many requests: {self.pending} are pending, the limit is {self.limit} "
-                                      f"(2 x max_concurrent_requests). Retry later.")
+            reply = message_reply(429, f"Too many requests: {self.pending} are pending, the limit is {self.limit} "
+                                       f"(2 x max_concurrent_requests). Retry later.")
+            reply.headers.append((b"connection", b"close"))  # the retry connects anew, maybe to a less busy worker
+            return reply
         self.pending += 1
         try:
             body = await _read_body(receive, headers, self.settings.max_request_body_bytes)
@@ -242,6 +247,13 @@ class ScoringApp:
                              status=reply.status, start_s=started, duration_s=duration, properties=properties)
 
     # -- init ------------------------------------------------------------------------------------
+
+    def init_before_serving(self) -> bool:
+        """Load score.py and run init() now, before the server accepts connections (a worker that
+        joins running ones: see scoring/load.py); whether init() succeeded."""
+        self.init_started = True
+        self._init()
+        return self.ready
 
     def _init(self) -> None:
         """Load score.py and run init() off the event loop, so / and /ready answer meanwhile."""

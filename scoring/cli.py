@@ -11,6 +11,7 @@ telemetry and console lines, and its state reads as unverified unless INSIGHTS_A
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Optional
 
 import typer
@@ -31,6 +32,12 @@ def score_command(
     max_concurrent_requests: Optional[int] = typer.Option(None, "--max_concurrent_requests", help="run() calls at once per worker (or MAX_CONCURRENT_REQUESTS; default 1); over twice that pending gets 429."),
     max_request_body_bytes: Optional[int] = typer.Option(None, "--max_request_body_bytes", help="Larger bodies get 413 (or MAX_REQUEST_BODY_BYTES; default 1.5 MB)."),
     spool_dir: Optional[str] = typer.Option(None, "--spool_dir", help="Where unsent telemetry and console lines wait (or INSIGHTS_SPOOL_DIR)."),
+    autoscale_enabled: bool = typer.Option(False, "--autoscale_enabled", help="Scale the worker processes by utilization (Azure ML's autoscale settings)."),
+    autoscale_min_replicas: int = typer.Option(1, "--autoscale_min_replicas", help="Fewest workers with autoscale."),
+    autoscale_max_replicas: int = typer.Option(10, "--autoscale_max_replicas", help="Most workers with autoscale."),
+    autoscale_target_utilization: int = typer.Option(70, "--autoscale_target_utilization", help="Percent of max_concurrent_requests busy per worker to aim at."),
+    autoscale_refresh_seconds: float = typer.Option(1.0, "--autoscale_refresh_seconds", help="How often utilization is measured and the workers scaled."),
+    status_file: Optional[str] = typer.Option(None, "--status_file", help="Where the wrapper writes its state as JSON (workers, reloads, scale events)."),
 ) -> None:
     """Host a score.py (init/run) as azmlinfsrv does, with telemetry to the collector."""
     from scoring.supervisor import Supervisor
@@ -42,6 +49,9 @@ def score_command(
             max_concurrent_requests=max_concurrent_requests, max_request_body_bytes=max_request_body_bytes,
             spool_dir=spool_dir,
         )
+        settings = with_autoscale(settings, status_file, enabled=autoscale_enabled, min_replicas=autoscale_min_replicas,
+                                  max_replicas=autoscale_max_replicas, target_utilization=autoscale_target_utilization,
+                                  refresh_seconds=autoscale_refresh_seconds)
     except SettingsError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
@@ -91,6 +101,21 @@ def build_settings(*, entry_script, model_dir, port, host, worker_count, service
         flush_timeout_s=config.env_int("INSIGHTS_FLUSH_TIMEOUT_MS", 5000, environ) / 1000,
         api_key=_vouching_key(service, environ),
     )
+
+
+def with_autoscale(settings: Settings, status_file: str | None, *, enabled: bool, min_replicas: int, max_replicas: int,
+                   target_utilization: int, refresh_seconds: float) -> Settings:
+    """The settings with the status file and autoscale (scoring/autoscale.py); SettingsError naming a bad value."""
+    if min_replicas < 1 or max_replicas < min_replicas:
+        raise SettingsError(f"--autoscale_min_replicas {min_replicas} / --autoscale_max_replicas {max_replicas}: "
+                            "need 1 <= min <= max")
+    if not 1 <= target_utilization <= 100:
+        raise SettingsError(f"--autoscale_target_utilization {target_utilization}: a percentage, 1 to 100")
+    if not refresh_seconds > 0:
+        raise SettingsError(f"--autoscale_refresh_seconds {refresh_seconds}: must be above 0")
+    return replace(settings, status_file=os.path.realpath(status_file) if status_file else "", autoscale_enabled=enabled,
+                   autoscale_min_replicas=min_replicas, autoscale_max_replicas=max_replicas,
+                   autoscale_target_utilization=target_utilization, autoscale_refresh_seconds=refresh_seconds)
 
 
 def _vouching_key(service: str | None, environ) -> str | None:

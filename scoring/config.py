@@ -54,6 +54,14 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     """The key that vouches for this wrapper's heartbeats and console lines (the service's API key
     or the admin key; see heartbeat.py). The supervisor's alone: it does not travel to the workers."""
+    status_file: str = ""
+    """Where the supervisor keeps its own state (generation, workers, scale events) as JSON; none when empty."""
+    autoscale_enabled: bool = False
+    autoscale_min_replicas: int = 1
+    autoscale_max_replicas: int = 10
+    autoscale_target_utilization: int = 70
+    """Percent of max_concurrent_requests busy, per worker, that autoscale aims at (Azure ML's default, 70)."""
+    autoscale_refresh_seconds: float = 1.0
 
     def to_env(self) -> str:
         return json.dumps({**asdict(self), "api_key": None})

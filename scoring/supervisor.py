@@ -9,27 +9,32 @@ flight and spool what they hold; then this process sends for at most `flush_time
 rest on disk for the next start. Its heartbeat (heartbeat.py) tells the collector whether the
 workers answer, and where, and brings back the service's enable_app_insights. When a worker exits
 on its own (init() failed, a crash), the others are stopped and the wrapper exits with the worker's
-code, as azmlinfsrv's master does.
+code, as azmlinfsrv's master does. SIGHUP reloads score.py in fresh workers, and autoscale adds and
+retires workers (pool.py, autoscale.py); with `status_file` set, this process writes there what it
+did (generation, workers, scale events), which LocalWebservice.reload() waits on.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 from scoring import worker
-from scoring.config import ENV_VAR, Settings
-from scoring.console import ConsoleRecorder, PipeReader, wait_for
+from scoring.autoscale import Autoscaler, event_envelope, initial_count
+from scoring.config import Settings
+from scoring.console import ConsoleRecorder, wait_for
 from scoring.heartbeat import Heartbeat
+from scoring.pool import Worker, WorkerPool
 from scoring.sender import ConsoleTransport, Shipper, TrackTransport
 from scoring.spool import Spool
+from scoring.switch import SwitchFile
 
 CONSOLE_SPOOL_MAX_BYTES = 64 * 2**20
 BACKGROUND_NICE = 5
@@ -40,8 +45,12 @@ class Supervisor:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.root = Path(settings.spool_dir)
-        self.workers: list[subprocess.Popen] = []
-        self.readers: list[PipeReader] = []
+        self.pool: WorkerPool | None = None
+        self.autoscaler: Autoscaler | None = None
+        self.listener: socket.socket | None = None
+        self.reload_asked = threading.Event()
+        self._readiness = (0, 0, 0)
+        """(workers serving, of which ready, workers retiring) as last written to the status file."""
         self.shippers: list[Shipper] = []
         self.stopping = threading.Event()
         self.heartbeat: Heartbeat | None = None
@@ -56,15 +65,23 @@ class Supervisor:
         except OSError as error:
             self.recorder.note(f"cannot listen on {self.settings.host}:{self.settings.port}: {error}")
             return self._finish(1)
-        for index in range(self.settings.worker_count):
-            self._spawn(listener, index)
-        listener.close()  # the workers hold it now; a port nobody serves must not accept connections
-        _yield_cpu_to_workers()
+        self.listener = listener  # kept open while workers come and go; closed when they are gone
         self._install_signals()
+        self.pool = WorkerPool(self.settings, listener, self.recorder)
+        count = initial_count(self.settings)
+        for _ in range(count):
+            if self.stopping.is_set():  # a SIGTERM while starting: no more workers, and those started stop
+                self.pool.stop_all()
+                break
+            self.pool.spawn(0, init_first=False)
+        if self.settings.autoscale_enabled:
+            self.autoscaler = Autoscaler(self.settings, self.pool, self._scaled)
+        _yield_cpu_to_workers()
+        self._write_status()
         self.recorder.note(f"scoring {self.settings.entry_script} on http://{self.settings.host}:{self.settings.port} "
-                           f"with {self.settings.worker_count} worker(s); telemetry "
+                           f"with {count} worker(s){self._autoscale_note()}; telemetry "
                            f"{'to ' + self.settings.ingestion_endpoint if self.settings.sends_telemetry else 'off'}")
-        return self._finish(self._supervise())
+        return self._finish(self._supervise(self.pool))
 
     def _bind(self) -> socket.socket:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -74,20 +91,12 @@ class Supervisor:
         listener.set_inheritable(True)
         return listener
 
-    def _spawn(self, listener: socket.socket, index: int) -> None:
-        env = {**os.environ, ENV_VAR: self.settings.to_env(), worker.FD_VAR: str(listener.fileno()),
-               "PYTHONUNBUFFERED": "1"}
-        if self.settings.model_dir:
-            env["AZUREML_MODEL_DIR"] = self.settings.model_dir
-        env.setdefault("AZUREML_ENTRY_SCRIPT", self.settings.entry_script)
-        process = subprocess.Popen([sys.executable, "-m", "scoring.worker"], env=env, pass_fds=[listener.fileno()],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        self.workers.append(process)
-        instance = f"worker-{index}"
-        for pipe, tee_fd, stream in ((process.stdout, 1, "stdout"), (process.stderr, 2, "stderr")):
-            fd = os.dup(pipe.fileno())
-            pipe.close()
-            self.readers.append(PipeReader(fd, tee_fd, stream, instance, self.recorder).start())
+    def _autoscale_note(self) -> str:
+        settings = self.settings
+        if not settings.autoscale_enabled:
+            return ""
+        return (f" (autoscale {settings.autoscale_min_replicas}-{settings.autoscale_max_replicas} at "
+                f"{settings.autoscale_target_utilization}% utilization, every {settings.autoscale_refresh_seconds:g} s)")
 
     def _start_shippers(self) -> None:
         settings = self.settings
@@ -108,42 +117,101 @@ class Supervisor:
     def _install_signals(self) -> None:
         def stop(signum, _frame):
             if not self.stopping.is_set():
-                self.stopping.set()
-                for process in self.workers:
-                    _signal(process, signal.SIGTERM)
+                self._stop_serving()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, lambda *_: self.reload_asked.set())
 
-    def _supervise(self) -> int:
-        """Wait until the workers are gone; the exit code."""
+    def _supervise(self, pool: WorkerPool) -> int:
+        """Run the pool (reloads, autoscale) until its workers are gone; the exit code."""
         code = 0
-        while any(process.poll() is None for process in self.workers):
-            exited = [p for p in self.workers if p.poll() is not None]
-            if exited and not self.stopping.is_set():
-                code = self._worker_died(exited[0])
+        while pool.alive() or (pool.workers and not self.stopping.is_set()):
+            for crashed in pool.reap():
+                if crashed.generation > pool.generation:
+                    pool.fail_reload(crashed)
+                    self.recorder.note(f"reload failed: {pool.reload_error}; the previous workers keep serving")
+                    self._write_status()
+                elif not self.stopping.is_set():
+                    code = self._worker_died(crashed)
+            if not self.stopping.is_set():
+                self._steer(pool)
             time.sleep(0.05)
-        if not self.stopping.is_set() and self.workers:
-            code = self._worker_died(self.workers[0])
+        pool.reap()
         return code
 
-    def _worker_died(self, process: subprocess.Popen) -> int:
-        code = process.returncode
+    def _steer(self, pool: WorkerPool) -> None:
+        """Reloads asked for (SIGHUP) and autoscale: what changes the workers while all is well."""
+        if self.reload_asked.is_set():
+            self.reload_asked.clear()
+            if pool.begin_reload():
+                self.recorder.note("reloading: starting new workers for the entry script")
+                self._write_status()
+        if pool.advance_reload():
+            self.recorder.note(f"reloaded: {len(pool.serving())} new worker(s) serve; the previous ones finish and stop")
+            self._write_status()
+        if self.autoscaler is not None and self.autoscaler.tick():
+            self._write_status()
+        readiness = (len(pool.serving()), sum(1 for w in pool.serving() if pool.is_ready(w)), pool.retiring())
+        if readiness != self._readiness:
+            self._readiness = readiness
+            self._write_status()
+
+    def _scaled(self, event: dict) -> None:
+        self.recorder.note(f"autoscale: {event['from']} -> {event['to']} worker(s) (utilization "
+                           f"{event['utilization_percent']}%, target {event['target_percent']}%)")
+        if self.settings.sends_telemetry and SwitchFile(self.root)():
+            Spool(self.root / "telemetry").write([event_envelope(self.settings, event)])
+
+    def _write_status(self) -> None:
+        """The wrapper's state for whoever started it (LocalWebservice, a benchmark), written whole."""
+        if not self.settings.status_file or self.pool is None:
+            return
+        pool = self.pool
+        serving = pool.serving()
+        status = {"pid": os.getpid(), "generation": pool.generation, "attempt": pool.attempt,
+                  "reloading": pool.reloading, "reload_error": pool.reload_error, "workers": len(serving),
+                  "ready_workers": sum(1 for w in serving if pool.is_ready(w)), "retiring_workers": pool.retiring(),
+                  "utilization": self.autoscaler.utilization if self.autoscaler else None,
+                  "scale_events": list(self.autoscaler.events) if self.autoscaler else []}
+        path = Path(self.settings.status_file)
+        temporary = path.with_name(path.name + ".tmp")
+        try:
+            temporary.write_text(json.dumps(status))
+            os.replace(temporary, path)
+        except OSError as error:
+            self.recorder.note(f"cannot write the status file {path}: {error}")
+
+    def _worker_died(self, crashed: Worker) -> int:
+        code = crashed.process.returncode
         reason = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        self.recorder.note(f"worker {process.pid} {reason}; stopping the server")
-        self.stopping.set()
-        for other in self.workers:
-            _signal(other, signal.SIGTERM)
+        self.recorder.note(f"worker {crashed.pid} {reason}; stopping the server")
+        self._stop_serving()
         return 3 if code == 3 else (code if code > 0 else 1)
 
+    def _stop_serving(self) -> None:
+        """No new connection from now on (a port nobody will serve must refuse them); the workers
+        finish what they hold."""
+        self.stopping.set()
+        if self.listener is not None:
+            self.listener.close()
+        if self.pool is not None:
+            self.pool.stop_all()
+
     def _finish(self, code: int) -> int:
+        if self.listener is not None:
+            self.listener.close()
         deadline = self.settings.graceful_timeout_s + 5
-        for process in self.workers:
+        pool = self.pool
+        for member in pool.workers if pool else []:
             try:
-                process.wait(timeout=deadline)
+                member.process.wait(timeout=deadline)
             except subprocess.TimeoutExpired:
-                process.kill()
-        wait_for([reader.thread for reader in self.readers], 2.0)
+                member.process.kill()
+        if pool is not None:
+            wait_for([reader.thread for reader in pool.readers], 2.0)
+            self._write_status()
+            pool.close()
         if self.heartbeat is not None:
             self.heartbeat.stop(f"exit code {code}", exit_code=code)
         self.recorder.close()
@@ -158,8 +226,12 @@ def _yield_cpu_to_workers() -> None:
     """Lower the priority of this process's threads (sending, the console tee, the heartbeat); the
     workers, already started, keep theirs: on a busy machine sending telemetry waits a little, and
     scoring does not. Every thread, not only this one: on Linux a nice value belongs to a thread, so
-    `os.nice` here would leave the threads started before it, the senders among them, where they were."""
+    `os.nice` here would leave the threads started before it, the senders among them, where they were.
+    Except the main thread, which only watches the workers, and whose priority the workers it starts
+    later (a reload's, autoscale's) inherit."""
     for thread_id in _own_threads():
+        if thread_id == os.getpid():
+            continue  # the main thread starts workers later (reload, autoscale): they inherit its priority
         try:
             os.setpriority(os.PRIO_PROCESS, thread_id, os.getpriority(os.PRIO_PROCESS, thread_id) + BACKGROUND_NICE)
         except OSError:
@@ -174,9 +246,3 @@ def _own_threads() -> list[int]:
         return [0]
 
 
-def _signal(process: subprocess.Popen, signum: int) -> None:
-    if process.poll() is None:
-        try:
-            process.send_signal(signum)
-        except ProcessLookupError:
-            pass

@@ -17,7 +17,7 @@ from pathlib import Path
 import uvicorn
 
 from scoring import capture as capture_module
-from scoring import dependencies
+from scoring import dependencies, load
 from scoring.app import ScoringApp
 from scoring.capture import Capture
 from scoring.config import Settings
@@ -88,6 +88,10 @@ def main() -> None:
         logging.getLogger().setLevel(level.upper())
     capture = _capture(settings)
     app = ScoringApp(settings, UserScript(settings.entry_script), capture, console_err, sender_stats_path(settings))
+    if os.environ.get(load.STATUS_DIR_VAR):
+        load.LoadReporter(app, os.environ[load.STATUS_DIR_VAR], sample=settings.autoscale_enabled).start()
+    if os.environ.get(load.INIT_FIRST_VAR) and not app.init_before_serving():
+        _exit_unserved(capture, app.exit_code or 3)
     config = uvicorn.Config(
         app, loop=_loop(), http=_http(), lifespan="on", access_log=False, server_header=False, date_header=False,
         timeout_keep_alive=30, timeout_graceful_shutdown=int(settings.graceful_timeout_s), backlog=2048,
@@ -101,6 +105,13 @@ def main() -> None:
         if capture is not None:
             capture.queue.close()
     sys.exit(app.exit_code or 0)
+
+
+def _exit_unserved(capture: Capture | None, code: int) -> None:
+    """init() failed before this worker served anything: keep its telemetry (the exception) on disk, exit."""
+    if capture is not None:
+        capture.queue.close()
+    sys.exit(code)
 
 
 def _survive_reraised_signals(server: uvicorn.Server) -> None:

@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from collector.api.logs import MAX_BODY_BYTES as CONSOLE_BODY_BYTES
 from collector.api.responses import JSONResponse
 from collector.ingest.body import MAX_BODY_BYTES as INGEST_BODY_BYTES
+from collector.store.models import MAX_MODEL_BYTES
 
 DEFAULT_BODY_BYTES = 64 * 2**10
 QUERY_BODY_BYTES = 2**20
@@ -37,6 +38,7 @@ ROUTE_BODY_LIMITS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     ("POST", re.compile(r"/api/services/[^/]+/import/?"), 2 * INGEST_BODY_BYTES),
     ("POST", re.compile(r"/api/logs/?"), 2 * CONSOLE_BODY_BYTES),
     ("POST", re.compile(r"/v1/.+/query/?|/v1/\$batch/?|/api/query/explain/?"), QUERY_BODY_BYTES),
+    ("POST", re.compile(r"/api/models/[^/]+/?"), 2 * MAX_MODEL_BYTES),
 )
 """(method, path, largest body in bytes) of the routes that take more than DEFAULT_BODY_BYTES.
 Ingestion, import and console lines check their own limit before and as they read, and answer in

@@ -10,6 +10,11 @@
                                    deployment_config=Webservice.deploy_configuration(port=5001))
     local.run({"data": [[1, 2]]}); local.get_logs(); local.delete()
 
+    model = Model.register(ws, "my_model.pkl", "my_best_model")         # azureml-core's model flow
+    service = Model.deploy(ws, "mymodel", [model], InferenceConfig(entry_script="score.py"),
+                           LocalWebservice.deploy_configuration(port=8890))
+    service.reload(); service.update(models=[model]); service.delete()
+
 Every error a user sees is an InsightsError: CollectorUnreachable when nothing answers at the URL,
 ApiError (with the HTTP status and the collector's message) when the collector said no, ConfigError
 when a config file is missing or unreadable, ScoringError when a scoring call failed, and
@@ -29,10 +34,13 @@ from collector.client.errors import (
     InsightsError,
     ScoringError,
 )
+from collector.client.layout import InferenceConfig
 from collector.client.local import LocalWebservice
+from collector.client.model import Model
 from collector.client.resolve import CONFIG_FILES, DEFAULT_DATA_DIR, DEFAULT_URL, Connection, resolve_collector
 from collector.client.workspace import DeploymentConfiguration, Webservice, Workspace
 
 __all__ = ["Workspace", "Webservice", "LocalWebservice", "DeploymentConfiguration", "InsightsError",
            "CollectorUnreachable", "ApiError", "ConfigError", "ScoringError", "DeploymentFailed",
            "resolve_collector", "Connection", "DEFAULT_URL", "DEFAULT_DATA_DIR", "CONFIG_FILES"]
+__all__ += ["Model", "InferenceConfig"]

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import httpx
 
-from collector.client.errors import ApiError, CollectorUnreachable, DeploymentFailed, ScoringError
+from collector.client.errors import ApiError, CollectorUnreachable, ConfigError, DeploymentFailed, ScoringError
+from collector.client.layout import InferenceConfig, Layout, lay_out
 from collector.client.workspace import DeploymentConfiguration, Webservice, Workspace
 
 
@@ -43,8 +44,9 @@ class LocalWebservice(Webservice):
     @classmethod
     def deploy(cls, workspace: Workspace, name: str, entry_script: str | os.PathLike, model_dir: str | os.PathLike | None = None,
                deployment_config: DeploymentConfiguration | None = None, spool_dir: str | os.PathLike | None = None,
-               timeout: float = 120.0) -> LocalWebservice:
-        """Create the service if needed, start its wrapper and wait until it is ready."""
+               timeout: float = 120.0, *, layout: Layout | None = None) -> LocalWebservice:
+        """Create the service if needed, start its wrapper and wait until it is ready. (`layout`
+        is Model.deploy's: the models it laid out, and the inference config.)"""
         config = deployment_config or DeploymentConfiguration()
         try:
             existing = Webservice(workspace, name)
@@ -55,13 +57,16 @@ class LocalWebservice(Webservice):
         else:
             if existing.enable_app_insights != config.enable_app_insights:
                 existing.update(enable_app_insights=config.enable_app_insights)
-        service = cls(workspace, name, entry_script, model_dir, config, spool_dir)
+        service = cls(workspace, name, entry_script, model_dir, config, spool_dir, layout=layout)
         service.start(timeout)
         return service
 
     def __init__(self, workspace: Workspace, name: str, entry_script: str | os.PathLike, model_dir: str | os.PathLike | None = None,
-                 deployment_config: DeploymentConfiguration | None = None, spool_dir: str | os.PathLike | None = None):
+                 deployment_config: DeploymentConfiguration | None = None, spool_dir: str | os.PathLike | None = None,
+                 *, layout: Layout | None = None):
         super().__init__(workspace, name)
+        self.layout = layout
+        """Where Model.deploy put the models and how the entry script runs (None for a bare entry script)."""
         self.entry_script = Path(entry_script).resolve()
         self.model_dir = Path(model_dir).resolve() if model_dir is not None else None
         self.deployment_config = deployment_config or DeploymentConfiguration()
@@ -69,6 +74,9 @@ class LocalWebservice(Webservice):
         self.port = self.deployment_config.port
         self.process: subprocess.Popen | None = None
         self.log_path = Path(tempfile.mkdtemp(prefix=f"insights-local-{name}-")) / "console.log"
+        self.status_path = self.log_path.parent / "wrapper-status.json"
+        if layout is not None:
+            self.entry_script, self.model_dir = layout.entry_script, layout.model_dir
         self._http = httpx.Client(timeout=None, trust_env=False)
 
     def __repr__(self) -> str:
@@ -89,9 +97,10 @@ class LocalWebservice(Webservice):
         if not self.entry_script.is_file():
             raise DeploymentFailed(f"no entry script at {self.entry_script}", "")
         config = self.deployment_config
-        self.port = config.port or _free_port(config.host)
+        self.port = self.port or _free_port(config.host)  # a restart (update) keeps the port
         command = [sys.executable, "-m", "scoring", "score", "--entry_script", str(self.entry_script),
-                   "--port", str(self.port), "--service", self.name, *config.arguments()]
+                   "--port", str(self.port), "--service", self.name, "--status_file", str(self.status_path),
+                   *config.arguments()]
         if self.model_dir is not None:
             command += ["--model_dir", str(self.model_dir)]
         if self.spool_dir is not None:
@@ -100,25 +109,43 @@ class LocalWebservice(Webservice):
                "INSIGHTS_URL": self.workspace.url, "SERVICE_NAME": self.name}
         if self.workspace.connection.api_key:  # the wrapper vouches for its state with the workspace's key
             env["INSIGHTS_API_KEY"] = self.workspace.connection.api_key
+        if self.layout is not None:
+            env.update(self.layout.environment())
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL)
         atexit.register(self._stop, 10)  # a wrapper does not outlive the program that deployed it
-        self.wait_for_deployment(timeout)
+        self.wait_for_deployment(timeout=timeout)
 
-    def wait_for_deployment(self, timeout: float = 120.0) -> None:
+    def wait_for_deployment(self, show_output: bool = False, timeout_sec: float | None = None, *,
+                            timeout: float | None = None) -> None:
+        """Wait until the wrapper answers /ready (azureml-core's signature; `timeout=` as before);
+        with `show_output`, say where it runs."""
+        timeout = timeout if timeout is not None else timeout_sec if timeout_sec is not None else 120.0
+        if self.process is None:
+            raise DeploymentFailed(f"the wrapper for {self.name} was never started", "")
+        self._wait_ready(timeout)
+        if show_output:
+            print(f"Local webservice is running at {self.scoring_uri}")
+
+    def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
                 raise DeploymentFailed(f"the wrapper for {self.name} exited with code {self.process.returncode}",
                                        self._local_logs(100))
-            if self._ready():
+            if self._ready() and self._all_workers_ready():
                 return
             if time.monotonic() > deadline:
                 self._stop(10)
                 raise DeploymentFailed(f"the wrapper for {self.name} was not ready after {timeout:.0f} s",
                                        self._local_logs(100))
             time.sleep(0.1)
+
+    def _all_workers_ready(self) -> bool:
+        """Every worker finished init() (from the wrapper's status file), not only the one /ready reached."""
+        status = self.wrapper_status()
+        return status.get("ready_workers", 0) >= status.get("workers", 0)
 
     def _ready(self) -> bool:
         try:
@@ -129,6 +156,80 @@ class LocalWebservice(Webservice):
     @property
     def exit_code(self) -> int | None:
         return self.process.poll() if self.process is not None else None
+
+    # -- reload and update -----------------------------------------------------------------------
+
+    def wrapper_status(self) -> dict:
+        """What the wrapper last wrote about itself: {"generation", "attempt", "workers",
+        "ready_workers", "retiring_workers", "reloading", "reload_error", "utilization",
+        "scale_events": [...]}; {} before it wrote anything."""
+        try:
+            return json.loads(self.status_path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def reload(self, wait: bool = True, timeout: float = 120.0) -> None:
+        """Import the entry script anew and run its init() again, on the same port and with the
+        same telemetry settings: the wrapper starts fresh workers (SIGHUP, as gunicorn reloads) and
+        retires the old ones once the new ones are ready, so requests keep being answered. If the
+        new init() fails, the old workers stay and DeploymentFailed carries the console output."""
+        if self.process is None or self.process.poll() is not None:
+            raise DeploymentFailed(f"the wrapper for {self.name} is not running", self._local_logs(100))
+        before = self.wrapper_status().get("attempt", 0)
+        self.process.send_signal(signal.SIGHUP)
+        if wait:
+            self._wait_generation(before, timeout)
+
+    def _wait_generation(self, before: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise DeploymentFailed(f"the wrapper for {self.name} exited with code {self.process.returncode} "
+                                       "while reloading", self._local_logs(100))
+            status = self.wrapper_status()
+            if status.get("attempt", 0) > before and not status.get("reloading"):
+                if status.get("reload_error"):
+                    raise DeploymentFailed(f"reload of {self.name} failed ({status['reload_error']}); "
+                                           "the previous workers keep serving", self._local_logs(100))
+                if not status.get("retiring_workers"):  # the old workers are gone: every answer is the new code's
+                    return
+            time.sleep(0.05)
+        raise DeploymentFailed(f"the reload of {self.name} did not finish within {timeout:.0f} s", self._local_logs(100))
+
+    def update(self, models: list | None = None, image_config=None, deployment_config: DeploymentConfiguration | None = None,  # type: ignore[override]
+               wait: bool = True, inference_config: InferenceConfig | None = None,
+               enable_app_insights: bool | None = None, timeout: float = 120.0) -> None:
+        """azureml-core's LocalWebservice.update, plus `enable_app_insights` (the service's switch,
+        which running wrappers follow within seconds). New `models` or a new `inference_config`
+        are laid out afresh and the wrapper is restarted with them, as is a new
+        `deployment_config`; the port stays unless the new configuration names another.
+        (`image_config` and `wait` are azureml-core's: there is no image here, and it always waits.)"""
+        if enable_app_insights is not None:
+            Webservice.update(self, enable_app_insights=enable_app_insights)
+        if models is None and inference_config is None and deployment_config is None:
+            return
+        previous = self.layout
+        if models is not None or inference_config is not None:
+            self._relayout(models, inference_config)
+        if deployment_config is not None:
+            self.port = deployment_config.port or self.port
+            self.deployment_config = deployment_config
+        self._stop(30)
+        if previous is not None and previous is not self.layout:
+            previous.remove()  # only now: the old wrapper read its models until it stopped
+        self.start(timeout)
+
+    def _relayout(self, models: list | None, inference_config: InferenceConfig | None) -> None:
+        current = self.layout
+        if current is None and models is not None:
+            raise ConfigError(f"{self.name} was deployed from an entry script, not with Model.deploy: "
+                              "deploy it with Model.deploy to give it models")
+        config = inference_config or (current.inference_config if current else None) or InferenceConfig(self.entry_script)
+        layout = lay_out(self.name, list(models if models is not None else current.models if current else []), config)
+        if current is None:
+            layout.model_dir = self.model_dir  # deployed with a model_dir of its own: it keeps it
+        self.layout = layout
+        self.entry_script, self.model_dir = layout.entry_script, layout.model_dir
 
     # -- what a Webservice offers, answered locally ----------------------------------------------
 
@@ -179,6 +280,8 @@ class LocalWebservice(Webservice):
         """Stop the wrapper (SIGTERM: in-flight requests finish, telemetry is flushed or spooled);
         with `delete_service`, delete the service and its data in the collector too."""
         self._stop(timeout)
+        if self.layout is not None:
+            self.layout.remove()
         if delete_service:
             super().delete()
 

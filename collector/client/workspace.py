@@ -104,10 +104,20 @@ class DeploymentConfiguration:
     cors_origins: list[str] = field(default_factory=list)
     log_response: bool = False
     environment_variables: dict[str, str] = field(default_factory=dict)
+    autoscale_enabled: bool = False
+    autoscale_min_replicas: int = 1
+    autoscale_max_replicas: int = 10
+    autoscale_target_utilization: int = 70
+    autoscale_refresh_seconds: float = 1.0
 
     def arguments(self) -> list[str]:
         """`insights score` flags (besides entry script, port and service)."""
         out = ["--host", self.host, "--worker_count", str(self.worker_count)]
+        if self.autoscale_enabled:
+            out += ["--autoscale_enabled", "--autoscale_min_replicas", str(self.autoscale_min_replicas),
+                    "--autoscale_max_replicas", str(self.autoscale_max_replicas),
+                    "--autoscale_target_utilization", str(self.autoscale_target_utilization),
+                    "--autoscale_refresh_seconds", str(self.autoscale_refresh_seconds)]
         if self.max_concurrent_requests:
             out += ["--max_concurrent_requests", str(self.max_concurrent_requests)]
         if self.max_request_body_bytes:
@@ -132,7 +142,8 @@ class Webservice:
     def deploy_configuration(enable_app_insights: bool = True, port: int | None = None, **options) -> DeploymentConfiguration:
         """A DeploymentConfiguration; `options` are its other fields (host, worker_count,
         max_concurrent_requests, scoring_timeout_ms, max_request_body_bytes, cors_origins,
-        log_response, environment_variables)."""
+        log_response, environment_variables, and Azure's autoscale_enabled, autoscale_min_replicas,
+        autoscale_max_replicas, autoscale_target_utilization, autoscale_refresh_seconds)."""
         try:
             return DeploymentConfiguration(enable_app_insights=enable_app_insights, port=port, **options)
         except TypeError as error:

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from collector.client import InsightsError
-from dashboard import collector_api, escape, selection
+from dashboard import collector_api, escape, scale_events, selection
 from dashboard.collector_api import Link
 from dashboard.selection import Selection
 
@@ -149,6 +149,7 @@ def _selected(chosen: Selection, services: list[dict]) -> None:
     _keys(chosen.link, service)
     st.subheader("Telemetry counters")
     _counters(chosen.link, name)
+    scale_events.render(chosen, name)
     _export(chosen.link, name)
 
 
