@@ -29,10 +29,11 @@ from collector.client.errors import (
     InsightsError,
     ScoringError,
 )
+from collector.client.endpoints import OnlineEndpoint
 from collector.client.local import LocalWebservice
 from collector.client.resolve import CONFIG_FILES, DEFAULT_DATA_DIR, DEFAULT_URL, Connection, resolve_collector
 from collector.client.workspace import DeploymentConfiguration, Webservice, Workspace
 
 __all__ = ["Workspace", "Webservice", "LocalWebservice", "DeploymentConfiguration", "InsightsError",
            "CollectorUnreachable", "ApiError", "ConfigError", "ScoringError", "DeploymentFailed",
-           "resolve_collector", "Connection", "DEFAULT_URL", "DEFAULT_DATA_DIR", "CONFIG_FILES"]
+           "resolve_collector", "Connection", "DEFAULT_URL", "DEFAULT_DATA_DIR", "CONFIG_FILES", "OnlineEndpoint"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from collector.data_dir import open_private
-from collector.store import console, counters, exports, services
+from collector.store import console, counters, endpoints, exports, services
 from collector.store.schema import SEQUENCE, TABLES
 from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer
 
@@ -35,6 +35,7 @@ _META_DDL = (
     *console.DDL,
     *counters.DDL,
     *exports.DDL,
+    *endpoints.DDL,
     f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}",
 )
 
@@ -60,6 +61,7 @@ class Store:
         )
         self.console = console.ConsoleLog(self.reader, self.writer)
         self.exports = exports.ExportState(self.reader, self.writer)
+        self.endpoints = endpoints.EndpointStore(self.reader, self.writer)
 
     def _create_tables(self) -> None:
         for ddl in _META_DDL:

@@ -1,0 +1,142 @@
+"""The endpoint host: one process per endpoint (started by the collector, see keeper.py) that serves
+the endpoint's scoring URI with the router and runs each deployment's wrapper.
+
+Every POLL_S it reads the endpoint's definition from the collector and applies it: deployments
+added or re-created start, removed ones stop (after their requests in flight), and the routing
+table is rebuilt and swapped in whole, so a traffic change takes effect within POLL_S with no
+request dropped. It reports each deployment's state back to the collector when it changes. It exits
+when the endpoint is deleted, on SIGTERM (stopping its wrappers gracefully), or when the collector
+that started it is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from pathlib import Path
+
+import httpx
+
+from collector.client import resolve_collector
+from endpoints.deployment import DeploymentRunner
+from endpoints.router import Router, Table
+from endpoints.telemetry import RouterTelemetry
+
+log = logging.getLogger("endpoints.host")
+
+POLL_S = 0.2
+
+
+class EndpointHost:
+    def __init__(self, name: str, data_dir: Path):
+        self.name = name
+        self.data_dir = Path(data_dir)
+        connection = resolve_collector()
+        self.client = httpx.AsyncClient(base_url=connection.url, headers={"x-api-key": connection.api_key or ""},
+                                        timeout=10, trust_env=False)
+        self.collector_url = connection.url
+        self.runners: dict[str, DeploymentRunner] = {}
+        self.reported: dict[str, dict] = {}
+        self.router: Router | None = None
+        self.stopping = asyncio.Event()
+        self.parent = os.getppid()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.stopping.set)
+        spec = await self._spec()
+        if spec is None:
+            return 0
+        service = (await self.client.get(f"/api/services/{self.name}")).json()
+        key = service["instrumentation_key"]
+        telemetry = RouterTelemetry(self.name, key, self.collector_url).start()
+        self.router = Router(telemetry)
+        server = await self.router.serve("127.0.0.1", spec["port"])
+        log.warning("endpoint %s: router on http://127.0.0.1:%d/score", self.name, spec["port"])
+        try:
+            while spec is not None and not self.stopping.is_set() and os.getppid() == self.parent:
+                await self._apply(spec)
+                try:
+                    await asyncio.wait_for(self.stopping.wait(), POLL_S)
+                except TimeoutError:
+                    pass
+                spec = await self._spec()
+        finally:
+            server.close()
+            await asyncio.gather(*(runner.stop() for runner in self.runners.values()))
+            self.router.close()
+            telemetry.stop()
+            await self.client.aclose()
+        return 0
+
+    async def _spec(self) -> dict | None:
+        """The endpoint's definition; None once it is deleted. Retries while the collector is away."""
+        while not self.stopping.is_set():
+            try:
+                response = await self.client.get(f"/api/endpoints/{self.name}", params={"keys": "true"})
+            except httpx.HTTPError as error:
+                log.warning("collector unreachable: %s", error)
+            else:
+                if response.status_code == 404:
+                    return None
+                if response.status_code == 200:
+                    return response.json()
+                log.warning("collector answered %d: %s", response.status_code, response.text[:200])
+            if os.getppid() != self.parent:
+                return None
+            await asyncio.sleep(1)
+        return None
+
+    async def _apply(self, spec: dict) -> None:
+        wanted = {d["name"]: d for d in spec["deployments"]}
+        for name, runner in list(self.runners.items()):
+            if name not in wanted or wanted[name]["generation"] != runner.generation:
+                del self.runners[name]
+                asyncio.ensure_future(runner.stop())  # its requests in flight finish meanwhile
+        for name, deployment in wanted.items():
+            if name not in self.runners:
+                self.runners[name] = DeploymentRunner(self.name, deployment, self.data_dir, self._changed).begin()
+            elif deployment["state"] != self.runners[name].state["state"]:
+                self._changed(self.runners[name])  # the collector missed a report: say it again
+        self.router.table = _table(spec, self.runners)  # type: ignore[union-attr]
+
+    def _changed(self, runner: DeploymentRunner) -> None:
+        body = {"generation": runner.generation, **runner.state}
+        asyncio.ensure_future(self._report(runner.name, body))
+
+    async def _report(self, deployment: str, body: dict) -> None:
+        try:
+            await self.client.put(f"/api/endpoints/{self.name}/deployments/{deployment}/state", json=body)
+        except httpx.HTTPError as error:
+            log.warning("state of %s not reported: %s", deployment, error)
+
+
+def _table(spec: dict, runners: dict[str, DeploymentRunner]) -> Table:
+    upstreams = {name: runner.upstream for name, runner in runners.items() if runner.upstream is not None}
+    bounds: list[float] = []
+    chosen = []
+    total = 0.0
+    for name, share in sorted(spec["traffic"].items()):
+        if share > 0 and name in upstreams:
+            total += share
+            bounds.append(total)
+            chosen.append(upstreams[name])
+    mirror = tuple((float(share), upstreams[name]) for name, share in sorted(spec["mirror"].items())
+                   if share > 0 and name in upstreams)
+    keys = (spec["primary_key"].encode(), spec["secondary_key"].encode())
+    return Table(keys, upstreams, (tuple(bounds), tuple(chosen)), mirror, float(spec["rate_limit"]),
+                 spec["request_timeout_ms"] / 1000)
+
+
+def main(name: str, data_dir: Path) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s [endpoint host] %(message)s")
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    return asyncio.run(EndpointHost(name, data_dir).run())

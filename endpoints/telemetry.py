@@ -1,0 +1,103 @@
+"""The router's own telemetry: one `requests` item per request a client made (with the deployment
+that served it, `Component` = router), and one `Mirror comparison` customEvent per mirrored
+request saying whether the shadow deployment answered as the primary did (with the input and both
+answers when they differ).
+
+The hot path only appends a tuple; a thread builds envelopes and posts them to the collector once
+a second, so routing never waits on telemetry.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+
+import orjson
+
+from scoring.envelopes import Identity, Operation, request
+from scoring.sender import TrackTransport
+
+log = logging.getLogger("endpoints.telemetry")
+
+EXAMPLE_CHARS = 2000
+MAX_WAITING = 50_000
+"""Items kept while the collector does not answer; older ones are dropped beyond it."""
+
+
+class RouterTelemetry:
+    def __init__(self, endpoint: str, instrumentation_key: str, ingestion_endpoint: str, interval: float = 1.0):
+        self.identity = Identity(instrumentation_key, endpoint, "", "router")
+        self.identity.base_properties["Component"] = "router"
+        self.transport = TrackTransport(ingestion_endpoint, instrumentation_key)
+        self.interval = interval
+        self.waiting: list[tuple] = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="router-telemetry", daemon=True)
+
+    def start(self) -> RouterTelemetry:
+        self.thread.start()
+        return self
+
+    def request(self, wall: float, duration: float, status: int, deployment: str, incoming) -> None:
+        self.waiting.append(("request", wall, duration, status, deployment, incoming.url))
+
+    def comparison(self, primary: str, shadow: str, body: bytes, primary_answer: tuple[int, bytes],
+                   shadow_answer: tuple[int, bytes]) -> None:
+        self.waiting.append(("comparison", primary, shadow, body, primary_answer, shadow_answer))
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=5)
+        self.flush()
+        self.transport.close()
+
+    def _run(self) -> None:
+        while not self.stopping.wait(self.interval):
+            self.flush()
+
+    def flush(self) -> None:
+        taken, self.waiting = self.waiting, []
+        if not taken:
+            return
+        lines = [self._envelope(item) for item in taken]
+        outcome = self.transport.post(lines)
+        if outcome.retry_all:  # the collector is away: keep what fits and try again
+            log.warning("router telemetry not sent: %s", outcome.message)
+            self.waiting[:0] = taken[-MAX_WAITING:]
+
+    def _envelope(self, item: tuple) -> bytes:
+        if item[0] == "request":
+            _, wall, duration, status, deployment, url = item
+            operation = Operation(uuid.uuid4().hex)
+            properties = self.identity.properties(operation, {"Deployment": deployment})
+            return request(self.identity, operation, span_id=uuid.uuid4().hex[:16], name="POST /score",
+                           url="http://router" + url.decode("latin-1"), status=status, start_s=wall,
+                           duration_s=duration, properties=properties)
+        _, primary, shadow, body, (primary_status, primary_raw), (shadow_status, shadow_raw) = item
+        primary_body, shadow_body = _body(primary_raw), _body(shadow_raw)
+        same = primary_status == shadow_status and _normalized(primary_body) == _normalized(shadow_body)
+        properties = self.identity.properties(None, {"Deployment": shadow, "Primary": primary, "Same": str(same).lower(),
+                                                     "PrimaryStatus": str(primary_status), "MirrorStatus": str(shadow_status)})
+        if not same:
+            properties.update(Input=_text(body), PrimaryResponse=_text(primary_body), MirrorResponse=_text(shadow_body))
+        base = {"ver": 2, "name": "Mirror comparison", "properties": properties}
+        return self.identity.envelope("Event", "EventData", base, time.time(), None)
+
+
+def _body(raw: bytes) -> bytes:
+    return raw.partition(b"\r\n\r\n")[2]
+
+
+def _normalized(body: bytes) -> object:
+    """JSON answers compare by value (key order and spacing aside); anything else byte for byte."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+
+
+def _text(body: bytes) -> str:
+    return body[:EXAMPLE_CHARS].decode("utf-8", "replace")
+
