@@ -17,15 +17,16 @@ import asyncio
 import bisect
 import hmac
 import logging
-import os
 import random
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httptools
 import orjson
 
-from endpoints.upstream import Answer, Upstream, UpstreamClosed
+from endpoints.upstream import Answer, Upstream, UpstreamTimeout
 
 log = logging.getLogger("endpoints.router")
 
@@ -86,88 +87,109 @@ class Incoming:
     too_large: bool = False
 
 
+class Comparison:
+    """A mirrored request's two answers; compared (recorded) once both are in."""
+
+    __slots__ = ("primary", "shadow", "body", "answers")
+
+    def __init__(self, primary: str, shadow: str, body: bytes):
+        self.primary, self.shadow, self.body = primary, shadow, body
+        self.answers: dict[str, tuple[int, bytes]] = {}
+
+
 class Router:
-    """The state shared by every client connection."""
+    """The state shared by every client connection. Requests flow through callbacks, not tasks:
+    see upstream.py for why."""
 
     def __init__(self, recorder=None):
         self.table = Table()
         self.limit = RateLimit()
         self.recorder = recorder
-        self.background: set[asyncio.Task] = set()
 
     async def serve(self, host: str, port: int) -> asyncio.AbstractServer:
         loop = asyncio.get_running_loop()
         return await loop.create_server(lambda: ClientConnection(self), host, port, backlog=2048, reuse_address=True)
 
-    async def route(self, request: Incoming) -> bytes:
-        """The raw HTTP answer to one request."""
+    def route(self, request: Incoming, reply: Callable[[bytes], None]) -> None:
+        """Answer one request: `reply` gets the raw HTTP answer, now or once the deployment answered."""
         started, wall = time.perf_counter(), time.time()
-        status, deployment, raw = await self._answer(request)
-        if self.recorder is not None and status != 404:
-            self.recorder.request(wall, time.perf_counter() - started, status, deployment, request)
-        return raw
 
-    async def _answer(self, request: Incoming) -> tuple[int, str, bytes]:
+        def answered(status: int, deployment: str, raw: bytes) -> None:
+            if self.recorder is not None and status != 404:
+                self.recorder.request(wall, time.perf_counter() - started, status, deployment, request)
+            reply(raw)
+
+        self._answer(request, answered)
+
+    def _answer(self, request: Incoming, answered: Callable[[int, str, bytes], None]) -> None:
         table = self.table
+        refusal = self._refusal(table, request)
+        if refusal is not None:
+            answered(*refusal)
+            return
+        named = _header(request.headers, DEPLOYMENT_HEADER)
+        upstream = table.upstreams[named.decode("latin-1")] if named is not None else table.pick()
+        assert upstream is not None  # _refusal answered otherwise
+        comparisons = self._mirror(table, upstream, request) if table.mirror and named is None else ()
+        upstream.pending += 1
+
+        def done(outcome: Answer | Exception) -> None:
+            upstream.pending -= 1
+            status, raw = _relayed(upstream.name, outcome, request.keep_alive)
+            for comparison in comparisons:
+                self._compared(comparison, "primary", (status, raw))
+            answered(status, upstream.name, raw)
+
+        upstream.exchange(_upstream_request(upstream, request, False), table.timeout_s, done)
+
+    def _refusal(self, table: Table, request: Incoming) -> tuple[int, str, bytes] | None:
+        """(status, deployment, answer) when the request goes no further than the router."""
         path = request.url.split(b"?", 1)[0]
+        keep = request.keep_alive
         if path != b"/score":
-            return 404, "", _error(404, "No route for " + path.decode("latin-1", "replace"), request.keep_alive)
+            return 404, "", _error(404, "No route for " + path.decode("latin-1", "replace"), keep)
         if not _authorized(request.headers, table.keys):
-            return 401, "", _error(401, "Unauthorized: send Authorization: Bearer <endpoint key>", request.keep_alive)
+            return 401, "", _error(401, "Unauthorized: send Authorization: Bearer <endpoint key>", keep)
         if request.too_large:
             return 413, "", _error(413, f"request body above {MAX_BODY_BYTES} bytes", False)
         if not self.limit.take(table.rate_limit):
-            return 429, "", _error(429, f"above the endpoint's rate limit of {table.rate_limit:g} requests/s", request.keep_alive)
+            return 429, "", _error(429, f"above the endpoint's rate limit of {table.rate_limit:g} requests/s", keep)
         named = _header(request.headers, DEPLOYMENT_HEADER)
         if named is not None:
             upstream = table.upstreams.get(named.decode("latin-1"))
             if upstream is None:
-                return 404, "", _error(404, f"no running deployment named {named.decode('latin-1', 'replace')!r}", request.keep_alive)
+                return 404, "", _error(404, f"no running deployment named {named.decode('latin-1', 'replace')!r}", keep)
         else:
             upstream = table.pick()
             if upstream is None:
-                return 503, "", _error(503, "no healthy deployment has traffic", request.keep_alive)
+                return 503, "", _error(503, "no healthy deployment has traffic", keep)
         if upstream.pending >= upstream.capacity:
-            return 429, upstream.name, _error(429, f"deployment {upstream.name} has {upstream.pending} requests pending",
-                                              request.keep_alive)
-        primary = self._forward(upstream, request, table.timeout_s)
-        if table.mirror and named is None:
-            primary = asyncio.ensure_future(primary)
-            self._mirror(table, upstream, request, primary)
-        status, raw = await primary
-        return status, upstream.name, raw
+            return 429, upstream.name, _error(429, f"deployment {upstream.name} has {upstream.pending} requests pending", keep)
+        return None
 
-    async def _forward(self, upstream: Upstream, request: Incoming, timeout_s: float,
-                       mirrored: bool = False) -> tuple[int, bytes]:
-        upstream.pending += 1
-        try:
-            answer = await asyncio.wait_for(upstream.exchange(_upstream_request(upstream, request, mirrored)), timeout_s)
-        except TimeoutError:
-            return 408, _error(408, f"the deployment did not answer within {timeout_s * 1000:.0f} ms", request.keep_alive)
-        except (UpstreamClosed, OSError) as error:
-            return 500, _error(500, f"the deployment could not be reached: {error}", request.keep_alive)
-        finally:
-            upstream.pending -= 1
-        return _relayed(upstream.name, answer, request.keep_alive)
-
-    def _mirror(self, table: Table, primary: Upstream, request: Incoming, primary_answer: asyncio.Future) -> None:
+    def _mirror(self, table: Table, primary: Upstream, request: Incoming) -> list[Comparison]:
+        """Send a copy to each mirror whose share this request falls in; its answer is only
+        compared with the primary's, never returned."""
+        comparisons = []
         for share, shadow in table.mirror:
             if shadow is primary or random.random() * 100 >= share or shadow.pending >= shadow.capacity:
                 continue
-            task = asyncio.ensure_future(self._shadow(shadow, primary.name, request, table.timeout_s, primary_answer))
-            self.background.add(task)
-            task.add_done_callback(self.background.discard)
+            comparison = Comparison(primary.name, shadow.name, request.body)
+            comparisons.append(comparison)
+            shadow.pending += 1
 
-    async def _shadow(self, shadow: Upstream, primary: str, request: Incoming, timeout_s: float,
-                      primary_answer: asyncio.Future) -> None:
-        """Send a copy; its answer is only compared with the primary's, never returned."""
-        mirrored = await self._forward(shadow, request, timeout_s, mirrored=True)
-        try:
-            answered = await primary_answer
-        except Exception:
-            return
-        if self.recorder is not None:
-            self.recorder.comparison(primary, shadow.name, request.body, answered, mirrored)
+            def done(outcome: Answer | Exception, shadow: Upstream = shadow, comparison: Comparison = comparison) -> None:
+                shadow.pending -= 1
+                self._compared(comparison, "shadow", _relayed(shadow.name, outcome, True))
+
+            shadow.exchange(_upstream_request(shadow, request, True), table.timeout_s, done)
+        return comparisons
+
+    def _compared(self, comparison: Comparison, side: str, answer: tuple[int, bytes]) -> None:
+        comparison.answers[side] = answer
+        if len(comparison.answers) == 2 and self.recorder is not None:
+            self.recorder.comparison(comparison.primary, comparison.shadow, comparison.body,
+                                     comparison.answers["primary"], comparison.answers["shadow"])
 
     def close(self) -> None:
         for upstream in self.table.upstreams.values():
@@ -181,8 +203,8 @@ class ClientConnection(asyncio.Protocol):
         self.router = router
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
-        self.queue: list[Incoming] = []
-        self.busy = False
+        self.queue: deque[Incoming] = deque()
+        self.current: Incoming | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -220,26 +242,28 @@ class ClientConnection(asyncio.Protocol):
             self.body.append(body)
 
     def on_message_complete(self) -> None:
+        too_large = self.size > MAX_BODY_BYTES
         request = Incoming(self.parser.get_method(), self.url, self.headers, b"".join(self.body),
-                           self.parser.should_keep_alive(), too_large=self.size > MAX_BODY_BYTES)
-        if request.too_large:
-            request.keep_alive = False
+                           self.parser.should_keep_alive() and not too_large, too_large)
         self._reset()
-        self.queue.append(request)
-        if not self.busy:
-            self.busy = True
-            asyncio.ensure_future(self._drain())
+        if self.current is None:
+            self._start(request)
+        else:
+            self.queue.append(request)
 
-    async def _drain(self) -> None:
-        while self.queue and self.transport is not None:
-            request = self.queue.pop(0)
-            try:
-                raw = await self.router.route(request)
-            except Exception:  # the router's own failure: a 500, and the connection goes on
-                log.exception("routing failed")
-                raw = _error(500, "the endpoint's router failed; see its log", request.keep_alive)
-            self._write(raw, request.keep_alive)
-        self.busy = False
+    def _start(self, request: Incoming) -> None:
+        self.current = request
+        try:
+            self.router.route(request, self._reply)
+        except Exception:  # the router's own failure: a 500, and the connection goes on
+            log.exception("routing failed")
+            self._reply(_error(500, "the endpoint's router failed; see its log", request.keep_alive))
+
+    def _reply(self, raw: bytes) -> None:
+        request, self.current = self.current, None
+        self._write(raw, request.keep_alive if request is not None else False)
+        if self.queue and self.transport is not None:
+            self._start(self.queue.popleft())
 
     def _write(self, raw: bytes, keep_alive: bool) -> None:
         if self.transport is None:
@@ -280,17 +304,22 @@ def _upstream_request(upstream: Upstream, request: Incoming, mirrored: bool) -> 
     return b"\r\n".join(lines) + b"\r\n\r\n" + request.body
 
 
-def _relayed(deployment: str, answer: Answer, keep_alive: bool) -> tuple[int, bytes]:
-    if answer.status != 200:
-        extra = [(b"ms-azureml-model-error-statuscode", str(answer.status).encode()),
+def _relayed(deployment: str, outcome: Answer | Exception, keep_alive: bool) -> tuple[int, bytes]:
+    """The client's answer to what the deployment did."""
+    if isinstance(outcome, UpstreamTimeout):
+        return 408, _error(408, f"deployment {deployment}: {outcome}", keep_alive, deployment)
+    if isinstance(outcome, Exception):
+        return 500, _error(500, f"deployment {deployment} could not be reached: {outcome}", keep_alive, deployment)
+    if outcome.status != 200:
+        extra = [(b"ms-azureml-model-error-statuscode", str(outcome.status).encode()),
                  (b"ms-azureml-model-error-reason", b"model_error")]
-        return 424, _error(424, f"model error; original-code={answer.status}", keep_alive, deployment, extra,
-                           detail=answer.body[:2000].decode("utf-8", "replace"))
-    if len(answer.body) > MAX_BODY_BYTES:
+        return 424, _error(424, f"model error; original-code={outcome.status}", keep_alive, deployment, extra,
+                           detail=outcome.body[:2000].decode("utf-8", "replace"))
+    if len(outcome.body) > MAX_BODY_BYTES:
         return 424, _error(424, f"model error; the response is above {MAX_BODY_BYTES} bytes", keep_alive, deployment)
-    headers = [(name, value) for name, value in answer.headers if name not in _HOP]
+    headers = [(name, value) for name, value in outcome.headers if name not in _HOP]
     headers.append((DEPLOYMENT_HEADER, deployment.encode()))
-    return 200, _response(200, headers, answer.body, keep_alive)
+    return 200, _response(200, headers, outcome.body, keep_alive)
 
 
 def _error(status: int, message: str, keep_alive: bool, deployment: str = "", extra: list | None = None,
@@ -309,6 +338,3 @@ def _response(status: int, headers: list[tuple[bytes, bytes]], body: bytes, keep
         head.append(b"connection: close")
     return b"\r\n".join(head) + b"\r\n\r\n" + body
 
-
-def pid_label() -> str:
-    return f"router-{os.getpid()}"

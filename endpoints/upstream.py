@@ -1,15 +1,16 @@
 """The router's side towards one deployment: pooled keep-alive HTTP/1.1 connections to its
 `insights score` wrapper, and the count of requests it has in flight.
 
-Hand-rolled on asyncio protocols with httptools (the parser uvicorn uses) rather than an HTTP
-client library: a proxied request must add well under a millisecond, and a client library's
-per-request machinery alone costs about that.
+Hand-rolled on asyncio protocols with httptools (the parser uvicorn uses) and plain callbacks rather
+than an HTTP client library, tasks or futures: a proxied request must add well under a millisecond
+and cost the router little CPU, and a client library's per-request machinery alone costs about that.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 
 import httptools
 
@@ -21,6 +22,10 @@ class UpstreamClosed(ConnectionError):
     """The wrapper closed the connection before answering."""
 
 
+class UpstreamTimeout(TimeoutError):
+    """The wrapper did not answer within the endpoint's request timeout."""
+
+
 class Answer:
     __slots__ = ("status", "headers", "body")
 
@@ -30,13 +35,16 @@ class Answer:
         self.body = body
 
 
+Done = Callable[["Answer | Exception"], None]
+
+
 class Connection(asyncio.Protocol):
-    """One connection to a wrapper; one request at a time."""
+    """One connection to a wrapper; one request at a time, its outcome handed to a callback."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
-        self.waiter: asyncio.Future | None = None
+        self.done: Done | None = None
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
         self.received = False
@@ -51,12 +59,11 @@ class Connection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as error:
-            self._fail(UpstreamClosed(f"unreadable answer: {error}"))
-            self.close()
+            self.fail(UpstreamClosed(f"unreadable answer: {error}"))
 
     def connection_lost(self, exc) -> None:
         self.closed = True
-        self._fail(UpstreamClosed("the wrapper closed the connection"))
+        self._finish(UpstreamClosed("the wrapper closed the connection"))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name.lower(), value))
@@ -66,26 +73,26 @@ class Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self.keep_alive = self.parser.should_keep_alive()
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(Answer(self.parser.get_status_code(), self.headers, b"".join(self.body)))
+        self._finish(Answer(self.parser.get_status_code(), self.headers, b"".join(self.body)))
 
-    def send(self, raw: bytes) -> asyncio.Future:
-        """Write one request; the future resolves to its Answer."""
-        self.headers, self.body, self.received = [], [], False
-        self.waiter = asyncio.get_running_loop().create_future()
+    def send(self, raw: bytes, done: Done) -> None:
+        self.headers, self.body, self.received, self.done = [], [], False, done
         self.transport.write(raw)  # type: ignore[union-attr]
-        return self.waiter
+
+    def fail(self, error: Exception) -> None:
+        """Give up on the request in hand (the connection cannot be reused)."""
+        self.close()
+        self._finish(error)
 
     def close(self) -> None:
         self.closed = True
         if self.transport is not None:
             self.transport.close()
 
-    def _fail(self, error: Exception) -> None:
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(error)
+    def _finish(self, outcome: Answer | Exception) -> None:
+        done, self.done = self.done, None
+        if done is not None:
+            done(outcome)
 
 
 class Upstream:
@@ -100,44 +107,55 @@ class Upstream:
         self.pending = 0
         self.idle: deque[Connection] = deque()
         self.host_header = f"{host}:{port}".encode()
+        self.connecting: set[asyncio.Task] = set()
 
-    async def acquire(self) -> tuple[Connection, bool]:
-        """(a connection, whether it was reused from the pool)."""
+    def exchange(self, raw: bytes, timeout_s: float, done: Done) -> None:
+        """Send one request and call `done` with its Answer or the exception that ended it
+        (UpstreamTimeout, UpstreamClosed, OSError). A pooled connection the wrapper had closed
+        meanwhile (nothing came back) is replaced once, transparently."""
         while self.idle:
             connection = self.idle.pop()
             if not connection.closed and not connection.transport.is_closing():  # type: ignore[union-attr]
-                return connection, True
-        loop = asyncio.get_running_loop()
-        _, connection = await loop.create_connection(Connection, self.host, self.port)
-        return connection, False
+                self._send(connection, raw, timeout_s, done, reused=True)
+                return
+        self._connect_then_send(raw, timeout_s, done)
 
-    def release(self, connection: Connection) -> None:
+    def _send(self, connection: Connection, raw: bytes, timeout_s: float, done: Done, reused: bool) -> None:
+        timer = asyncio.get_running_loop().call_later(
+            timeout_s, connection.fail, UpstreamTimeout(f"no answer within {timeout_s * 1000:.0f} ms"))
+
+        def finished(outcome: Answer | Exception) -> None:
+            timer.cancel()
+            if isinstance(outcome, UpstreamClosed) and reused and not connection.received:
+                self._connect_then_send(raw, timeout_s, done)
+                return
+            if isinstance(outcome, Answer):
+                self._release(connection)
+            else:
+                connection.close()
+            done(outcome)
+
+        connection.send(raw, finished)
+
+    def _connect_then_send(self, raw: bytes, timeout_s: float, done: Done) -> None:
+        async def connect() -> None:
+            try:
+                _, connection = await asyncio.wait_for(asyncio.get_running_loop().create_connection(
+                    Connection, self.host, self.port), timeout_s)
+            except (OSError, TimeoutError) as error:
+                done(error if isinstance(error, OSError) else UpstreamTimeout("no connection within the timeout"))
+                return
+            self._send(connection, raw, timeout_s, done, reused=False)
+
+        task = asyncio.ensure_future(connect())
+        self.connecting.add(task)
+        task.add_done_callback(self.connecting.discard)
+
+    def _release(self, connection: Connection) -> None:
         if connection.closed or not connection.keep_alive or len(self.idle) >= MAX_IDLE:
             connection.close()
         else:
             self.idle.append(connection)
-
-    async def exchange(self, raw: bytes) -> Answer:
-        """Send one request and return the answer; a pooled connection the wrapper had closed
-        meanwhile (nothing came back) is replaced once, transparently."""
-        connection, reused = await self.acquire()
-        try:
-            try:
-                answer = await connection.send(raw)
-            except UpstreamClosed:
-                if not reused or connection.received:
-                    raise
-                connection = await self._fresh()
-                answer = await connection.send(raw)
-        except BaseException:
-            connection.close()  # failed, or cancelled (timeout) mid-request: its state is unknown
-            raise
-        self.release(connection)
-        return answer
-
-    async def _fresh(self) -> Connection:
-        _, connection = await asyncio.get_running_loop().create_connection(Connection, self.host, self.port)
-        return connection
 
     def close(self) -> None:
         while self.idle:
