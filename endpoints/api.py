@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -117,6 +118,8 @@ def list_endpoints(request: Request, _: Caller = Depends(admin)) -> list[dict]:
 @router.get("/endpoints/{name}")
 def show_endpoint(request: Request, name: str, keys: bool = False, who: Caller = Depends(caller)) -> dict:
     endpoint = _readable(request, name, who)
+    if keys and who.is_admin:
+        _extension(request).reads[name] = time.monotonic()  # the host's read (see EndpointExtension.applied)
     return endpoint.to_json(with_keys=keys and who.is_admin)
 
 
@@ -136,6 +139,7 @@ async def update_endpoint(request: Request, name: str, _: Caller = Depends(admin
         endpoint.rate_limit = change.rate_limit or endpoint.rate_limit
         endpoint.request_timeout_ms = change.request_timeout_ms or endpoint.request_timeout_ms
         await _commit(request.app.state.store.endpoints.update(endpoint))
+    await _extension(request).applied(name)
     return endpoint.to_json()
 
 
@@ -209,6 +213,7 @@ async def regenerate_keys(request: Request, name: str, _: Caller = Depends(admin
         else:
             endpoint.secondary_key = new_key()
         await _commit(request.app.state.store.endpoints.update(endpoint))
+    await _extension(request).applied(name)
     return {"primaryKey": endpoint.primary_key, "secondaryKey": endpoint.secondary_key}
 
 
