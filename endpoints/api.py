@@ -22,6 +22,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from collector.api.auth import Caller, admin, caller, json_body_schema, json_model
+from collector.kql import KqlError
 from collector.store.endpoints import Deployment, Endpoint, new_key
 from collector.store.services import NAME_PATTERN
 from endpoints import rollout, traffic
@@ -218,10 +219,14 @@ async def regenerate_keys(request: Request, name: str, _: Caller = Depends(admin
 
 
 @router.get("/endpoints/{name}/rollout")
-async def rollout_view(request: Request, name: str, timespan: str = "PT1H", who: Caller = Depends(caller)) -> dict:
+async def rollout_view(request: Request, name: str, timespan: str = "PT1H", baseline: str | None = None,
+                       who: Caller = Depends(caller)) -> dict:
     endpoint = _readable(request, name, who)
-    return await asyncio.to_thread(rollout.compare, request.app.state.store, endpoint, timespan,
-                                   request.app.state.settings.memory_limit)
+    try:
+        return await asyncio.to_thread(rollout.compare, request.app.state.store, endpoint, timespan,
+                                       request.app.state.settings.memory_limit, baseline)
+    except KqlError as error:
+        raise HTTPException(400, f"timespan: {error}") from None
 
 
 def _tail(path: Path, lines: int) -> str:

@@ -4,7 +4,7 @@ verdict on whether a candidate is worse than the baseline.
 Served traffic is what the router recorded (`Component` = router: what clients saw, with the
 deployment that served it); exceptions and dependency calls come from the deployments' wrappers;
 mirrored traffic from the router's `Mirror comparison` events. The baseline is the deployment with
-the largest configured share. A candidate is flagged worse on errors when a one-sided two-proportion
+the largest configured share unless one is named. A candidate is flagged worse on errors when a one-sided two-proportion
 z-test gives p < ALPHA, and on latency when a one-sided Mann-Whitney U test does; failure rates carry
 a 95% Wilson interval.
 """
@@ -64,7 +64,8 @@ def two_proportion_p(failures_a: int, total_a: int, failures_b: int, total_b: in
     return float(stats.norm.sf(z))
 
 
-def compare(store: Store, endpoint: Endpoint, timespan: str, memory_limit: str | None = None) -> dict:
+def compare(store: Store, endpoint: Endpoint, timespan: str, memory_limit: str | None = None,
+            baseline: str | None = None) -> dict:
     def rows(text: str) -> list[dict]:
         with store.reader() as cursor:
             result = run_query(cursor, text, services=[endpoint.name], timespan=timespan, max_rows=MAX_ROWS,
@@ -84,7 +85,8 @@ def compare(store: Store, endpoint: Endpoint, timespan: str, memory_limit: str |
         if row["deployment"] in deployments:
             deployments[row["deployment"]]["dependencies"] = {"total": row["total"], "failed": row["failed"]}
     mirror = _mirror(rows(_MIRROR))
-    baseline = max(names, key=lambda n: (endpoint.traffic.get(n, 0), deployments[n]["requests"]), default=None)
+    if baseline not in deployments:  # the largest configured share; on a tie, the first by name
+        baseline = max(names, key=lambda n: (endpoint.traffic.get(n, 0), [-ord(c) for c in n]), default=None)
     verdicts = [_verdict(baseline, name, served) for name in names if baseline and name != baseline
                 and deployments[name]["requests"]]
     return {"endpoint": endpoint.name, "timespan": timespan, "baseline": baseline,

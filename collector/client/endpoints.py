@@ -124,9 +124,11 @@ class OnlineEndpoint:
         return self.workspace.request("GET", f"/api/endpoints/{self.name}/deployments/{deployment}/logs",
                                       params={"lines": lines}).text
 
-    def rollout(self, timespan: str = "PT1H") -> dict:
-        """Each deployment side by side, and the verdict (see endpoints/rollout.py)."""
-        return self.workspace.request("GET", f"/api/endpoints/{self.name}/rollout", params={"timespan": timespan}).json()
+    def rollout(self, timespan: str = "PT1H", baseline: str | None = None) -> dict:
+        """Each deployment side by side, and the verdict on each against `baseline` (default: the
+        one with the largest share); see endpoints/rollout.py."""
+        params = {"timespan": timespan, **({"baseline": baseline} if baseline else {})}
+        return self.workspace.request("GET", f"/api/endpoints/{self.name}/rollout", params=params).json()
 
     def invoke(self, data=None, request_file: str | os.PathLike | None = None, deployment: str | None = None,
                key: str | None = None, timeout: float = 60.0):
