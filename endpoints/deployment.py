@@ -66,7 +66,7 @@ class DeploymentRunner:
                 self.upstream = None
                 if self.stopping.is_set():
                     return
-                self._crashed("ERR_2200", f"the instance exited with code {self.process.returncode}; restarting")
+                self._crashed("ERR_2200", f"the instance exited with code {self._exit_code()}; restarting")
             else:
                 self._crashed(*self._diagnose())
             try:
@@ -89,10 +89,10 @@ class DeploymentRunner:
         with open(self.log, "ab") as output:
             output.write(f"--- starting deployment {self.name} (generation {self.generation}) on port {port}\n".encode())
             output.flush()
-            self.process = subprocess.Popen(self._command(port), env=self._environment(), stdout=output,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            process = self.process = subprocess.Popen(self._command(port), env=self._environment(), stdout=output,
+                                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         async with httpx.AsyncClient(trust_env=False, timeout=2) as client:
-            while self.process.poll() is None and not self.stopping.is_set():
+            while process.poll() is None and not self.stopping.is_set():
                 try:
                     if (await client.get(f"http://127.0.0.1:{port}/ready")).status_code == 200:
                         capacity = 2 * self.spec["max_concurrent"] * self.spec["instance_count"]
@@ -118,15 +118,18 @@ class DeploymentRunner:
         return {**os.environ, "INSIGHTS_DEPLOYMENT": self.name, "SERVICE_NAME": self.endpoint, "PYTHONUNBUFFERED": "1"}
 
     async def _until_exit(self) -> None:
-        while self.process.poll() is None and not self.stopping.is_set():
+        while self._exit_code() is None and not self.stopping.is_set():
             await asyncio.sleep(0.2)
+
+    def _exit_code(self) -> int | None:
+        return self.process.poll() if self.process is not None else None
 
     def _diagnose(self) -> tuple[str, str]:
         """ERR_2100 when the code could not even be imported, ERR_2200 when init() (or later) failed."""
         tail = self._tail()
         if any(marker in tail for marker in _IMPORT_FAILURES) and ", in init" not in _last_traceback_frames(tail):
-            return "ERR_2100", f"unable to start: the code failed at import (exit code {self.process.returncode})"
-        return "ERR_2200", f"the instance crashed: init() failed (exit code {self.process.returncode}); restarting"
+            return "ERR_2100", f"unable to start: the code failed at import (exit code {self._exit_code()})"
+        return "ERR_2200", f"the instance crashed: init() failed (exit code {self._exit_code()}); restarting"
 
     def _crashed(self, code: str, message: str) -> None:
         self.state["restarts"] = self.state.get("restarts", 0) + 1

@@ -89,8 +89,8 @@ class EndpointHost:
             unchanged = 0
             while not self.stopping.is_set():
                 time.sleep(POLL_S)
-                spec = self._read(client)
-                if spec is False:
+                known, spec = self._read(client)
+                if not known:
                     continue
                 unchanged = unchanged + 1 if spec == last else 0
                 if spec != last or unchanged * POLL_S >= 1 or os.getppid() != self.parent:
@@ -99,16 +99,16 @@ class EndpointHost:
                     if spec is None:
                         return
 
-    def _read(self, client: httpx.Client) -> dict | None | bool:
-        """The definition; None once deleted; False when the collector could not say."""
+    def _read(self, client: httpx.Client) -> tuple[bool, dict | None]:
+        """(whether the collector said, the definition: None once deleted)."""
         try:
             response = client.get(f"/api/endpoints/{self.name}", params={"keys": "true"})
         except httpx.HTTPError as error:
             log.warning("collector unreachable: %s", error)
-            return False
+            return False, None
         if response.status_code == 404:
-            return None
-        return response.json() if response.status_code == 200 else False
+            return True, None
+        return (True, response.json()) if response.status_code == 200 else (False, None)
 
     async def _spec(self) -> dict | None:
         """The endpoint's definition; None once it is deleted. Retries while the collector is away."""

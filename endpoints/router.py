@@ -213,7 +213,7 @@ class ClientConnection(asyncio.Protocol):
         self.body: list[bytes] = []
         self.size = 0
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport) -> None:
         self.transport = transport
 
     def connection_lost(self, exc) -> None:

@@ -51,7 +51,7 @@ class Connection(asyncio.Protocol):
         self.closed = False
         self.keep_alive = True
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport) -> None:
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:

@@ -21,6 +21,7 @@ then the local data dir's admin.key); a 401 or 403 names where the key came from
 it was looked for.
 """
 
+from collector.client.endpoints import OnlineEndpoint
 from collector.client.errors import (
     ApiError,
     CollectorUnreachable,
@@ -29,7 +30,6 @@ from collector.client.errors import (
     InsightsError,
     ScoringError,
 )
-from collector.client.endpoints import OnlineEndpoint
 from collector.client.local import LocalWebservice
 from collector.client.resolve import CONFIG_FILES, DEFAULT_DATA_DIR, DEFAULT_URL, Connection, resolve_collector
 from collector.client.workspace import DeploymentConfiguration, Webservice, Workspace

@@ -36,6 +36,8 @@ class OnlineEndpoint:
         self.name = name
         self._data = _data if _data is not None else self._fetch()
         self._http = httpx.Client(timeout=None, trust_env=False)
+        self.created: dict = {}
+        """The answer to `create` (scoring keys, the service's API key): set on what `create` returns."""
 
     @classmethod
     def create(cls, workspace: Workspace, name: str, enable_app_insights: bool = True, rate_limit: int = 100,

@@ -129,9 +129,9 @@ class EndpointStore:
                 return None
             rows = cursor.execute(f"SELECT {_DEPLOYMENT_COLUMNS} FROM endpoint_deployments WHERE endpoint = ? "
                                   "ORDER BY name", [name]).fetchall()
-        values = list(row)
-        values[4], values[5] = json.loads(values[4]), json.loads(values[5])
-        return Endpoint(*values, deployments=[Deployment(*found) for found in rows])
+        name, port, primary, secondary, traffic, mirror, rate_limit, timeout_ms, created_at = row
+        return Endpoint(name, port, primary, secondary, json.loads(traffic), json.loads(mirror), rate_limit, timeout_ms,
+                        created_at, [Deployment(*found) for found in rows])
 
     def create(self, endpoint: Endpoint) -> Future:
         return self._writer.write(operation=lambda con: con.execute(
