@@ -17,11 +17,14 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 log = logging.getLogger("endpoints.keeper")
 
 RESTART_CHECK_S = 0.5
+MAX_RESTART_DELAY_S = 30.0
+STABLE_S = 60.0
 
 
 def folder(data_dir: Path, endpoint: str) -> Path:
@@ -46,6 +49,10 @@ class HostKeeper:
         self.collector_url = collector_url
         self.admin_key = admin_key
         self.hosts: dict[str, subprocess.Popen] = {}
+        self.delays: dict[str, float] = {}
+        """Seconds before the next restart of a host that keeps exiting (doubling; back to the
+        least once a host ran for STABLE_S)."""
+        self.started: dict[str, float] = {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._watch, name="endpoint-hosts", daemon=True)
@@ -60,6 +67,7 @@ class HostKeeper:
             running = self.hosts.get(name)
             if running is not None and running.poll() is None:
                 return
+            self.started[name] = time.monotonic()
             env = {**os.environ, "INSIGHTS_URL": self.collector_url, "INSIGHTS_API_KEY": self.admin_key}
             with open(folder(self.data_dir, name) / "host.log", "ab") as output:
                 self.hosts[name] = subprocess.Popen(
@@ -69,6 +77,7 @@ class HostKeeper:
     def stop(self, name: str, timeout: float = 40.0) -> None:
         with self.lock:
             process = self.hosts.pop(name, None)
+            self.delays.pop(name, None)
         if process is not None:
             _terminate(process, timeout)
 
@@ -83,14 +92,21 @@ class HostKeeper:
             _terminate(process, 40.0)
 
     def _watch(self) -> None:
+        due: dict[str, float] = {}
         while not self.stopping.wait(RESTART_CHECK_S):
             with self.lock:
-                dead = [name for name, process in self.hosts.items() if process.poll() is not None]
-            for name in dead:
-                if self.stopping.is_set():
-                    return
-                log.warning("the host of endpoint %s exited (%s); starting it again", name, self.hosts[name].returncode)
-                self.start(name)
+                dead = {name: process.returncode for name, process in self.hosts.items() if process.poll() is not None}
+            now = time.monotonic()
+            for name, code in dead.items():
+                if name not in due:
+                    stable = now - self.started.get(name, now) > STABLE_S
+                    delay = RESTART_CHECK_S if stable else self.delays.get(name, RESTART_CHECK_S)
+                    self.delays[name] = min(delay * 2, MAX_RESTART_DELAY_S)
+                    due[name] = now + delay
+                    log.warning("the host of endpoint %s exited (%s); starting it again in %.1f s", name, code, delay)
+                elif now >= due[name] and not self.stopping.is_set():
+                    del due[name]
+                    self.start(name)
 
 
 def _terminate(process: subprocess.Popen, timeout: float) -> None:

@@ -64,7 +64,7 @@ class RateLimit:
     """A token bucket holding one second's worth of requests."""
 
     def __init__(self) -> None:
-        self.tokens = 0.0
+        self.tokens = float("inf")  # starts full (capped at the rate by the first take)
         self.stamp = time.monotonic()
 
     def take(self, rate: float) -> bool:

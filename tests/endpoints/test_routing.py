@@ -2,6 +2,7 @@
 endpoint host the collector runs): the weighted split, targeting a deployment, and the managed
 online endpoints' status codes."""
 
+import threading
 import time
 from collections import Counter
 
@@ -56,6 +57,27 @@ def test_the_deployment_header_bypasses_the_split(two_deployments):
     with pytest.raises(ScoringError) as unknown:
         two_deployments.invoke({"data": [3]}, deployment="purple")
     assert unknown.value.status_code == 404
+
+
+def test_429_above_the_rate_limit_and_above_the_pending_requests_a_deployment_takes(two_deployments):
+    two_deployments.update(rate_limit=5)
+    try:
+        statuses = Counter(_post(two_deployments, {"data": [1]}, headers={"azureml-model-deployment": "blue"}).status_code
+                           for _ in range(20))
+    finally:
+        two_deployments.update(rate_limit=100_000)
+    assert statuses[429] >= 10 and 5 <= statuses[200] <= 8, statuses
+    # green: 1 instance x max_concurrent 1 -> 2 pending at most; a third at once is refused
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda: results.append(
+        _post(two_deployments, {"sleep": 0.4}, headers={"azureml-model-deployment": "green"}).status_code))
+        for _ in range(3)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.1)
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [200, 200, 429]
 
 
 def test_status_codes_of_a_managed_endpoint(two_deployments):
