@@ -17,6 +17,7 @@ import asyncio
 import bisect
 import hmac
 import logging
+import os
 import random
 import time
 from collections import deque
@@ -35,6 +36,7 @@ MIRROR_HEADER = b"x-insights-mirrored"
 DEPLOYMENT_HEADER = b"azureml-model-deployment"
 _HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"host", b"authorization",
         b"proxy-connection", b"upgrade", b"te", b"trailer"}
+_REPLACED = _HOP | {MIRROR_HEADER, b"traceparent"}
 _REASONS = {200: b"OK", 401: b"Unauthorized", 404: b"Not Found", 408: b"Request Timeout", 413: b"Payload Too Large",
             424: b"Failed Dependency", 429: b"Too Many Requests", 500: b"Internal Server Error",
             503: b"Service Unavailable", 400: b"Bad Request"}
@@ -85,6 +87,13 @@ class Incoming:
     body: bytes
     keep_alive: bool
     too_large: bool = False
+    trace: bytes = b""
+    """The W3C trace id (the client's traceparent's, else a new one): the router's request item and
+    the deployment's share it, so the deployment's items are the router's request's children."""
+    parent: bytes = b""
+    """The client's span id (from its traceparent), if it sent one."""
+    span: bytes = b""
+    """The router's own span id."""
 
 
 class Comparison:
@@ -113,6 +122,7 @@ class Router:
     def route(self, request: Incoming, reply: Callable[[bytes], None]) -> None:
         """Answer one request: `reply` gets the raw HTTP answer, now or once the deployment answered."""
         started, wall = time.perf_counter(), time.time()
+        _trace(request)
 
         def answered(status: int, deployment: str, raw: bytes) -> None:
             if self.recorder is not None and status != 404:
@@ -295,10 +305,22 @@ def _authorized(headers: list[tuple[bytes, bytes]], keys: tuple[bytes, ...]) -> 
     return matched
 
 
+def _trace(request: Incoming) -> None:
+    """Continue the client's trace (a valid traceparent) or start one; a new span for the router."""
+    given = _header(request.headers, b"traceparent")
+    parts = given.split(b"-") if given is not None else ()
+    if len(parts) == 4 and len(parts[1]) == 32 and len(parts[2]) == 16:
+        request.trace, request.parent = parts[1].lower(), parts[2].lower()
+    else:
+        request.trace = os.urandom(16).hex().encode()
+    request.span = os.urandom(8).hex().encode()
+
+
 def _upstream_request(upstream: Upstream, request: Incoming, mirrored: bool) -> bytes:
     lines = [request.method + b" " + request.url + b" HTTP/1.1", b"host: " + upstream.host_header,
              b"content-length: " + str(len(request.body)).encode()]
-    lines += [name + b": " + value for name, value in request.headers if name not in _HOP and name != MIRROR_HEADER]
+    lines += [name + b": " + value for name, value in request.headers if name not in _REPLACED]
+    lines.append(b"traceparent: 00-" + request.trace + b"-" + request.span + b"-01")
     if mirrored:
         lines.append(MIRROR_HEADER + b": true")
     return b"\r\n".join(lines) + b"\r\n\r\n" + request.body

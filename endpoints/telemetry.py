@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 
 import orjson
 
@@ -41,11 +40,20 @@ class RouterTelemetry:
         return self
 
     def request(self, wall: float, duration: float, status: int, deployment: str, incoming) -> None:
-        self.waiting.append(("request", wall, duration, status, deployment, incoming.url))
+        self.waiting.append(("request", wall, duration, status, deployment,
+                             (incoming.trace, incoming.parent, incoming.span, incoming.url)))  # not its body
 
     def comparison(self, primary: str, shadow: str, body: bytes, primary_answer: tuple[int, bytes],
                    shadow_answer: tuple[int, bytes]) -> None:
-        self.waiting.append(("comparison", primary, shadow, body, primary_answer, shadow_answer))
+        """Compared now, so that only the verdict and short examples wait, never whole bodies."""
+        (primary_status, primary_raw), (shadow_status, shadow_raw) = primary_answer, shadow_answer
+        primary_body, shadow_body = _body(primary_raw), _body(shadow_raw)
+        same = primary_status == shadow_status and _normalized(primary_body) == _normalized(shadow_body)
+        properties = {"Deployment": shadow, "Primary": primary, "Same": str(same).lower(),
+                      "PrimaryStatus": str(primary_status), "MirrorStatus": str(shadow_status)}
+        if not same:
+            properties.update(Input=_text(body), PrimaryResponse=_text(primary_body), MirrorResponse=_text(shadow_body))
+        self.waiting.append(("comparison", time.time(), properties))
 
     def stop(self) -> None:
         self.stopping.set()
@@ -65,25 +73,20 @@ class RouterTelemetry:
         outcome = self.transport.post(lines)
         if outcome.retry_all:  # the collector is away: keep what fits and try again
             log.warning("router telemetry not sent: %s", outcome.message)
-            self.waiting[:0] = taken[-MAX_WAITING:]
+            self.waiting[:0] = taken
+            del self.waiting[:-MAX_WAITING]  # the oldest go first
 
     def _envelope(self, item: tuple) -> bytes:
         if item[0] == "request":
-            _, wall, duration, status, deployment, url = item
-            operation = Operation(uuid.uuid4().hex)
+            _, wall, duration, status, deployment, (trace, parent, span, url) = item
+            operation = Operation(trace.decode(), parent.decode() or None, "POST /score")
             properties = self.identity.properties(operation, {"Deployment": deployment})
-            return request(self.identity, operation, span_id=uuid.uuid4().hex[:16], name="POST /score",
+            return request(self.identity, operation, span_id=span.decode(), name="POST /score",
                            url="http://router" + url.decode("latin-1"), status=status, start_s=wall,
                            duration_s=duration, properties=properties)
-        _, primary, shadow, body, (primary_status, primary_raw), (shadow_status, shadow_raw) = item
-        primary_body, shadow_body = _body(primary_raw), _body(shadow_raw)
-        same = primary_status == shadow_status and _normalized(primary_body) == _normalized(shadow_body)
-        properties = self.identity.properties(None, {"Deployment": shadow, "Primary": primary, "Same": str(same).lower(),
-                                                     "PrimaryStatus": str(primary_status), "MirrorStatus": str(shadow_status)})
-        if not same:
-            properties.update(Input=_text(body), PrimaryResponse=_text(primary_body), MirrorResponse=_text(shadow_body))
-        base = {"ver": 2, "name": "Mirror comparison", "properties": properties}
-        return self.identity.envelope("Event", "EventData", base, time.time(), None)
+        _, moment, extra = item
+        base = {"ver": 2, "name": "Mirror comparison", "properties": self.identity.properties(None, extra)}
+        return self.identity.envelope("Event", "EventData", base, moment, None)
 
 
 def _body(raw: bytes) -> bytes:

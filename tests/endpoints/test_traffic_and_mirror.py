@@ -9,14 +9,21 @@ import pytest
 from conftest import SCRIPTS
 
 
-@pytest.fixture
-def blue_green(make_endpoint):
-    endpoint = make_endpoint("shift", rate_limit=100_000)
+@pytest.fixture(scope="module")
+def blue_green(collector):
+    """One endpoint for the module: the traffic test leaves no mirror behind, the mirror test sets its own split."""
+    import uuid
+
+    from collector.client import OnlineEndpoint, Workspace
+
+    endpoint = OnlineEndpoint.create(Workspace(collector.url, api_key=collector.admin_key),
+                                     f"shift-{uuid.uuid4().hex[:8]}", rate_limit=100_000)
     # 4 clients at once: within 2 x max_concurrent (2) pending, so none is refused
     endpoint.create_deployment("blue", SCRIPTS / "blue_score.py", max_concurrent_requests_per_instance=2)
     endpoint.create_deployment("green", SCRIPTS / "green_score.py", max_concurrent_requests_per_instance=2)
     endpoint.key = endpoint.created["primary_key"]
-    return endpoint
+    yield endpoint
+    endpoint.delete()
 
 
 def _load(endpoint, stop: threading.Event, seen: list, clients: int = 4) -> list[threading.Thread]:
