@@ -6,7 +6,6 @@ import time
 
 import pytest
 from conftest import SCRIPTS
-
 from typer.testing import CliRunner
 
 from collector.client import DeploymentFailed
