@@ -5,7 +5,8 @@ answered differently, and the verdict: is the candidate significantly worse than
 import pandas as pd
 import streamlit as st
 
-from dashboard import collector_api, escape, selection
+from dashboard import charts, collector_api, escape, health, selection
+from dashboard.selection import Selection
 
 COLUMNS = {"deployment": "deployment", "state": "state", "traffic_configured": "traffic %",
            "traffic_observed": "observed share", "requests": "requests", "request_rate": "req/s",
@@ -54,6 +55,16 @@ def _failed_deployments(endpoint: dict) -> None:
             st.code(found["logs"] or "", language="text")
 
 
+def _traffic_chart(chosen: Selection, service: str) -> None:
+    """Requests served per deployment over the range: a shift of traffic shows as it happened."""
+    kql = ('requests | where tostring(customDimensions.Component) == "router" | summarize requests = count() '
+           f'by timestamp = bin(timestamp, {chosen.range.bucket}), deployment = tostring(customDimensions.Deployment)')
+    frame = collector_api.query(chosen.link, kql, chosen.range.timespan, service).frame
+    if not frame.empty:
+        st.plotly_chart(charts.stacked(frame, "timestamp", "requests", "deployment", "Requests by deployment",
+                                       "requests", health.buckets(chosen.range)), key="rollout_traffic")
+
+
 def render() -> None:
     chosen = selection.current()
     st.title("Rollout")
@@ -72,6 +83,7 @@ def render() -> None:
     answer = collector_api.rollout(chosen.link, service, chosen.range.timespan)
     _verdicts(answer)
     st.table(_table(answer["deployments"]).set_index("deployment"))  # a table (not a canvas grid): text to copy
+    _traffic_chart(chosen, service)
     _mirror(answer)
     _failed_deployments(endpoint)
 

@@ -78,6 +78,8 @@ def _in_chromium(collector, name: str, tmp_path) -> None:
                 table = page.get_by_test_id("stTable")
                 expect(table.get_by_text("ValueError", exact=False)).to_be_visible()
                 expect(table.locator("th", has_text="green")).to_be_visible()
+                expect(page.locator(".js-plotly-plot .gtitle", has_text="Requests by deployment")).to_have_count(1)
+                page.wait_for_timeout(500)  # let plotly finish drawing before the picture
                 ARTIFACTS.mkdir(exist_ok=True)
                 page.screenshot(path=str(ARTIFACTS / "dashboard-rollout.png"))
         finally:
