@@ -44,6 +44,7 @@ class EndpointHost:
         self.reported: dict[str, dict] = {}
         self.router: Router | None = None
         self.spec: dict | None = None
+        self.unreachable = False
         self.stopping = asyncio.Event()
         self.parent = os.getppid()
 
@@ -89,13 +90,16 @@ class EndpointHost:
             unchanged = 0
             while not self.stopping.is_set():
                 time.sleep(POLL_S)
+                if os.getppid() != self.parent:  # the collector that started this host is gone
+                    loop.call_soon_threadsafe(changes.put_nowait, None)
+                    return
                 known, spec = self._read(client)
                 if not known:
                     continue
                 unchanged = unchanged + 1 if spec == last else 0
-                if spec != last or unchanged * POLL_S >= 1 or os.getppid() != self.parent:
+                if spec != last or unchanged * POLL_S >= 1:
                     last = spec
-                    loop.call_soon_threadsafe(changes.put_nowait, spec if os.getppid() == self.parent else None)
+                    loop.call_soon_threadsafe(changes.put_nowait, spec)
                     if spec is None:
                         return
 
@@ -104,8 +108,11 @@ class EndpointHost:
         try:
             response = client.get(f"/api/endpoints/{self.name}", params={"keys": "true"})
         except httpx.HTTPError as error:
-            log.warning("collector unreachable: %s", error)
+            if not self.unreachable:  # once per outage; the router keeps serving meanwhile
+                log.warning("collector unreachable (serving on the last definition): %s", error)
+            self.unreachable = True
             return False, None
+        self.unreachable = False
         if response.status_code == 404:
             return True, None
         return (True, response.json()) if response.status_code == 200 else (False, None)
