@@ -8,6 +8,8 @@ One collector; one endpoint with two deployments of the trivial score.py (run() 
 sequential 27-byte JSON POSTs (with the endpoint key, which the wrapper ignores), after a warm-up;
 `router` is the endpoint with traffic blue=100. Throughput: 8 client processes; `direct` is the blue
 wrapper alone, `router` the endpoint split blue=50 green=50. Each cell is the median of the rounds.
+Also the endpoint host's CPU time per request routed (its router, telemetry and watch threads), a
+figure the machine's other load moves far less than latencies.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import multiprocessing
+import os
 import re
 import statistics
 import sys
@@ -25,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+import psutil  # noqa: E402
 from collector_process import CollectorProcess  # noqa: E402
 
 from collector.client import OnlineEndpoint, Workspace  # noqa: E402
@@ -76,6 +80,19 @@ def wrapper_port(data_dir: Path, endpoint: str, deployment: str) -> int:
     return int(re.findall(r"--- starting deployment \S+ \(generation \d+\) on port (\d+)", text)[-1])
 
 
+def host_process(collector: CollectorProcess) -> psutil.Process:
+    """The endpoint host the collector started (`python -m endpoints host`)."""
+    for child in psutil.Process(collector.process.pid).children(recursive=True):
+        if "endpoints" in child.cmdline() and "host" in child.cmdline():
+            return child
+    raise RuntimeError("no endpoint host under the collector")
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
@@ -97,7 +114,9 @@ def run(collector: CollectorProcess, data_dir: Path, rounds: int, requests: int)
     key = endpoint.created["primary_key"]
     router_port = int(endpoint.scoring_uri.rsplit(":", 1)[1].split("/")[0])
     direct_port = wrapper_port(data_dir, "bench-ep", "blue")
+    host = host_process(collector)
     cells: dict[str, list[dict]] = {}
+    cpu_per_request: list[float] = []
     for _ in range(rounds):
         endpoint.update(traffic="blue=100,green=0")
         time.sleep(0.5)
@@ -106,7 +125,10 @@ def run(collector: CollectorProcess, data_dir: Path, rounds: int, requests: int)
         endpoint.update(traffic="blue=50,green=50")
         time.sleep(0.5)
         cells.setdefault("throughput direct (1 wrapper)", []).append(measure(direct_port, key, 8, requests * 2))
+        before = cpu_seconds(host)
         cells.setdefault("throughput router (2 deployments)", []).append(measure(router_port, key, 8, requests * 2))
+        routed = requests * 2 + 8 * max(50, requests * 2 // 8 // 10)  # the measured requests and the warm-ups
+        cpu_per_request.append((cpu_seconds(host) - before) / routed * 1e6)
     print(f"{'configuration':36} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'failed':>7}")
     medians = {}
     for name, found in cells.items():
@@ -116,6 +138,8 @@ def run(collector: CollectorProcess, data_dir: Path, rounds: int, requests: int)
     added_p50 = medians["latency router"]["p50"] - medians["latency direct"]["p50"]
     added_p99 = medians["latency router"]["p99"] - medians["latency direct"]["p99"]
     share = medians["throughput router (2 deployments)"]["rps"] / medians["throughput direct (1 wrapper)"]["rps"]
+    print(f"endpoint host CPU per routed request: {statistics.median(cpu_per_request):.0f} us (load average "
+          f"{os.getloadavg()[0]:.1f})")
     print(f"router adds {added_p50:.3f} ms at p50 (floor 0.5), {added_p99:.3f} ms at p99 (floor 2); "
           f"throughput with two deployments {share:.0%} of one wrapper's (floor 80%)")
 
