@@ -17,7 +17,6 @@ import asyncio
 import bisect
 import hmac
 import logging
-import os
 import random
 import time
 from collections import deque
@@ -312,8 +311,8 @@ def _trace(request: Incoming) -> None:
     if len(parts) == 4 and len(parts[1]) == 32 and len(parts[2]) == 16:
         request.trace, request.parent = parts[1].lower(), parts[2].lower()
     else:
-        request.trace = os.urandom(16).hex().encode()
-    request.span = os.urandom(8).hex().encode()
+        request.trace = b"%032x" % random.getrandbits(128)  # ids, not secrets: no system call for them
+    request.span = b"%016x" % random.getrandbits(64)
 
 
 def _upstream_request(upstream: Upstream, request: Incoming, mirrored: bool) -> bytes:
