@@ -26,7 +26,7 @@ from collector.kql import KqlError
 from collector.store.endpoints import Deployment, Endpoint, new_key
 from collector.store.services import NAME_PATTERN
 from endpoints import rollout, traffic
-from endpoints.keeper import free_port, log_path
+from endpoints.keeper import free_port, log_path, port_taken
 
 router = APIRouter(prefix="/api", tags=["endpoints"])
 
@@ -98,6 +98,8 @@ async def create_endpoint(request: Request, _: Caller = Depends(admin)) -> dict:
     if not NAME_PATTERN.match(spec.name):
         raise HTTPException(400, "name: 3 to 32 letters, digits or '-'")
     extension = _extension(request)
+    if spec.port is not None and port_taken(spec.port):
+        raise HTTPException(409, f"port: {spec.port} is in use on 127.0.0.1; give another, or none for a free one")
     async with extension.changing:
         if request.app.state.store.endpoints.get(spec.name) is not None:
             raise HTTPException(409, f"an endpoint named {spec.name!r} already exists")

@@ -45,6 +45,7 @@ class EndpointHost:
         self.router: Router | None = None
         self.spec: dict | None = None
         self.unreachable = False
+        self.tasks: set[asyncio.Task] = set()
         self.stopping = asyncio.Event()
         self.parent = os.getppid()
 
@@ -141,7 +142,7 @@ class EndpointHost:
         for name, runner in list(self.runners.items()):
             if name not in wanted or wanted[name]["generation"] != runner.generation:
                 del self.runners[name]
-                asyncio.ensure_future(runner.stop())  # its requests in flight finish meanwhile
+                self._background(runner.stop())  # its requests in flight finish meanwhile
         for name, deployment in wanted.items():
             if name not in self.runners:
                 self.runners[name] = DeploymentRunner(self.name, deployment, self.data_dir, self._changed).begin()
@@ -154,7 +155,13 @@ class EndpointHost:
         if self.router is not None and self.spec is not None:
             self.router.table = _table(self.spec, self.runners)
         body = {"generation": runner.generation, **runner.state}
-        asyncio.ensure_future(self._report(runner.name, body))
+        self._background(self._report(runner.name, body))
+
+    def _background(self, work) -> None:
+        """Run `work` on the loop, holding its task until it is done (the loop keeps only a weak one)."""
+        task = asyncio.ensure_future(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def _report(self, deployment: str, body: dict) -> None:
         try:

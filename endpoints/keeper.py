@@ -37,6 +37,17 @@ def log_path(data_dir: Path, endpoint: str, deployment: str) -> Path:
     return folder(data_dir, endpoint) / f"{deployment}.log"
 
 
+def port_taken(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:port (where a router would bind)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

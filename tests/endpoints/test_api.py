@@ -21,6 +21,8 @@ def _check(collector, admin, name: str, created: dict) -> None:
     assert admin.post("/api/endpoints", json={"name": name}).status_code == 409
     assert admin.post("/api/endpoints", json={"name": "x"}).status_code == 400
     assert admin.post("/api/endpoints", json={"name": "other-name", "colour": "blue"}).status_code == 422
+    taken = admin.post("/api/endpoints", json={"name": "other-name", "port": int(collector.url.rsplit(":", 1)[1])})
+    assert taken.status_code == 409 and "in use" in taken.json()["detail"]
     script = "/no/such/score.py"
     put = admin.put(f"/api/endpoints/{name}/deployments/blue", json={"entry_script": script})
     assert put.status_code == 200 and put.json()["state"] == "Provisioning"
