@@ -152,8 +152,8 @@ async def delete_endpoint(request: Request, name: str, _: Caller = Depends(admin
     async with extension.changing:
         _get(request, name)
         await _commit(request.app.state.store.endpoints.delete(name))
-        await asyncio.to_thread(extension.keeper.stop, name)
-        await request.app.state.registry.delete(name)
+    await asyncio.to_thread(extension.keeper.stop, name)  # its wrappers finish what is in flight
+    await request.app.state.registry.delete(name)
 
 
 @router.put("/endpoints/{name}/deployments/{deployment}", openapi_extra=json_body_schema(DeploymentCreate))

@@ -26,6 +26,7 @@ from collector.client import resolve_collector
 from endpoints.deployment import DeploymentRunner
 from endpoints.router import Router, Table
 from endpoints.telemetry import RouterTelemetry
+from scoring.sender import tls_verify
 
 log = logging.getLogger("endpoints.host")
 
@@ -37,11 +38,11 @@ class EndpointHost:
         self.name = name
         self.data_dir = Path(data_dir)
         connection = resolve_collector()
+        self.verify = tls_verify()  # SSL_CERT_FILE, as every client of an HTTPS collector reads it
         self.client = httpx.AsyncClient(base_url=connection.url, headers={"x-api-key": connection.api_key or ""},
-                                        timeout=10, trust_env=False)
+                                        timeout=10, trust_env=False, verify=self.verify)
         self.collector_url = connection.url
         self.runners: dict[str, DeploymentRunner] = {}
-        self.reported: dict[str, dict] = {}
         self.router: Router | None = None
         self.spec: dict | None = None
         self.unreachable = False
@@ -87,7 +88,8 @@ class EndpointHost:
         """Read the definition every POLL_S, in a thread of its own (an HTTP call on the event loop
         would hold up requests); hand it to the loop when it changed, or every second (so that
         deployment states are compared and re-reported), None when the endpoint is gone."""
-        with httpx.Client(base_url=self.collector_url, headers=self.client.headers, timeout=10, trust_env=False) as client:
+        with httpx.Client(base_url=self.collector_url, headers=self.client.headers, timeout=10, trust_env=False,
+                          verify=self.verify) as client:
             unchanged = 0
             while not self.stopping.is_set():
                 time.sleep(POLL_S)
