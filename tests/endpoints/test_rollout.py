@@ -74,11 +74,12 @@ def _in_chromium(collector, name: str, tmp_path) -> None:
                 page.get_by_test_id("stSelectbox").first.click()
                 page.get_by_role("option", name=name).click()
                 expect(page.get_by_text("Verdict: green is WORSE than blue")).to_be_visible(timeout=TIMEOUT_MS)
-                expect(page.get_by_text("Mann-Whitney U").first).to_be_visible()
+                expect(page.get_by_text("Mann-Whitney U").first).to_be_visible(timeout=TIMEOUT_MS)
                 table = page.get_by_test_id("stTable")
-                expect(table.get_by_text("ValueError", exact=False)).to_be_visible()
+                expect(table.get_by_text("ValueError", exact=False)).to_be_visible(timeout=TIMEOUT_MS)
                 expect(table.locator("th", has_text="green")).to_be_visible()
-                expect(page.locator(".js-plotly-plot .gtitle", has_text="Requests by deployment")).to_have_count(1)
+                expect(page.locator(".js-plotly-plot .gtitle", has_text="Requests by deployment")).to_have_count(
+                    1, timeout=TIMEOUT_MS)
                 page.wait_for_timeout(500)  # let plotly finish drawing before the picture
                 ARTIFACTS.mkdir(exist_ok=True)
                 page.screenshot(path=str(ARTIFACTS / "dashboard-rollout.png"))
