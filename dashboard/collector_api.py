@@ -169,3 +169,18 @@ def _query_error(error: ApiError) -> QueryError:
     if where:
         return QueryError(error.message, int(where.group(1)), int(where.group(2)), error.status_code)
     return QueryError(error.message, status=error.status_code)
+
+
+def endpoint(link: Link, name: str) -> dict | None:
+    """The online endpoint of that name (deployments and their states), None if the service is none."""
+    try:
+        return _call(link, "GET", f"/api/endpoints/{name}").json()
+    except ApiError as error:
+        if error.status_code == 404:
+            return None
+        raise
+
+
+def rollout(link: Link, name: str, timespan: str) -> dict:
+    """The endpoint's deployments side by side and the verdict (endpoints/rollout.py)."""
+    return _call(link, "GET", f"/api/endpoints/{name}/rollout", params={"timespan": timespan}).json()

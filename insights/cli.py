@@ -15,6 +15,7 @@ from rich.table import Table
 
 from collector.client import DEFAULT_DATA_DIR, InsightsError, Workspace
 from dashboard.launcher import dashboard_command
+from endpoints.cli import endpoint_app
 from exporters.cli import export_app
 from insights.demo import demo_command
 from insights.doctor import doctor_command
@@ -29,6 +30,7 @@ app.add_typer(service_app, name="service")
 app.add_typer(batch_app, name="batch")
 app.add_typer(export_app, name="export")
 app.add_typer(model_app, name="model")
+app.add_typer(endpoint_app, name="endpoint")
 app.command("score")(score_command)
 app.command("logs")(logs_command)
 app.command("dashboard")(dashboard_command)

@@ -240,6 +240,8 @@ class ScoringApp:
         properties = self.capture.identity.properties(operation, {"Client Request Id": ids.get("client", "")})
         if self.capture.log_response and path == "/score":
             properties["Response Value"] = reply.body.decode("utf-8", "replace")
+        if any(name == b"x-insights-mirrored" for name, _ in scope["headers"]):
+            properties["Mirrored"] = "true"  # a copy an online endpoint's router sent (endpoints/router.py)
         host = next((v for k, v in scope["headers"] if k == b"host"), b"localhost").decode("latin-1")
         query = scope["query_string"].decode("latin-1")
         url = f"http://{host}{path}" + (f"?{query}" if query else "")

@@ -96,6 +96,7 @@ def build_settings(*, entry_script, model_dir, port, host, worker_count, service
         max_request_body_bytes=max_request_body_bytes or config.env_int("MAX_REQUEST_BODY_BYTES", config.DEFAULT_MAX_BODY_BYTES, environ),
         max_concurrent_requests=max_concurrent_requests or config.env_int("MAX_CONCURRENT_REQUESTS", 1, environ),
         cors_origins=config.cors_origins(cors or environ.get("AML_CORS_ORIGINS")),
+        deployment=environ.get("INSIGHTS_DEPLOYMENT", ""),
         spool_dir=spool_dir or environ.get("INSIGHTS_SPOOL_DIR") or config.default_spool_dir(service or instrumentation_key or "local"),
         spool_max_bytes=config.env_int("INSIGHTS_SPOOL_MAX_MB", 256, environ) * 2**20,
         flush_timeout_s=config.env_int("INSIGHTS_FLUSH_TIMEOUT_MS", 5000, environ) / 1000,

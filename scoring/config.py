@@ -47,6 +47,8 @@ class Settings:
     max_request_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_concurrent_requests: int = 1
     cors_origins: list[str] = field(default_factory=list)
+    deployment: str = ""
+    """The online endpoint deployment this wrapper serves (INSIGHTS_DEPLOYMENT): a `Deployment` dimension on every item."""
     spool_dir: str = ""
     spool_max_bytes: int = 256 * 2**20
     graceful_timeout_s: float = 30.0

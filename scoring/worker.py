@@ -53,6 +53,8 @@ def _capture(settings: Settings) -> Capture | None:
     if not settings.sends_telemetry:
         return None
     identity = Identity(settings.instrumentation_key, settings.service_name, settings.workspace_name, settings.container_id)
+    if settings.deployment:
+        identity.base_properties["Deployment"] = settings.deployment
     switch = SwitchFile(Path(settings.spool_dir))
     queue = TelemetryQueue(Spool(telemetry_dir(settings)), interval=0.5, switch=switch).start()
     queue.enabled = switch()

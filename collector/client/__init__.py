@@ -26,6 +26,7 @@ then the local data dir's admin.key); a 401 or 403 names where the key came from
 it was looked for.
 """
 
+from collector.client.endpoints import OnlineEndpoint
 from collector.client.errors import (
     ApiError,
     CollectorUnreachable,
@@ -44,3 +45,4 @@ __all__ = ["Workspace", "Webservice", "LocalWebservice", "DeploymentConfiguratio
            "CollectorUnreachable", "ApiError", "ConfigError", "ScoringError", "DeploymentFailed",
            "resolve_collector", "Connection", "DEFAULT_URL", "DEFAULT_DATA_DIR", "CONFIG_FILES"]
 __all__ += ["Model", "InferenceConfig"]
+__all__ += ["OnlineEndpoint"]

@@ -17,6 +17,7 @@ import duckdb
 
 from collector.data_dir import open_private
 from collector.store import console, counters, exports, models, services
+from collector.store import console, counters, endpoints, exports, services
 from collector.store.schema import SEQUENCE, TABLES
 from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer
 
@@ -36,6 +37,7 @@ _META_DDL = (
     *counters.DDL,
     *exports.DDL,
     *models.DDL,
+    *endpoints.DDL,
     f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}",
 )
 
@@ -62,6 +64,7 @@ class Store:
         self.console = console.ConsoleLog(self.reader, self.writer)
         self.exports = exports.ExportState(self.reader, self.writer)
         self.models = models.ModelRegistry(self.reader, self.writer, self.data_dir / models.MODELS_FOLDER)
+        self.endpoints = endpoints.EndpointStore(self.reader, self.writer)
 
     def _create_tables(self) -> None:
         for ddl in _META_DDL:

@@ -1,0 +1,47 @@
+"""Online endpoints as a collector extension: the /api/endpoints routes, and the keeper of the
+endpoint host processes (see keeper.py), which needs the collector's own URL and admin key because
+the hosts talk to the collector through its API like any other client."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from collector.extensions import Core
+from endpoints import api
+from endpoints.keeper import HostKeeper
+
+
+class EndpointExtension:
+    name = "endpoints"
+    routers = (api.router,)
+
+    def __init__(self, collector_url: str, admin_key: str) -> None:
+        self.collector_url = collector_url
+        self.admin_key = admin_key
+        self.keeper: HostKeeper | None = None
+        self.changing = asyncio.Lock()
+        """One definition change at a time (each reads, checks and writes an endpoint)."""
+        self.reads: dict[str, float] = {}
+        """When each endpoint's host last read its definition (time.monotonic())."""
+
+    async def applied(self, name: str, timeout: float = 2.0) -> bool:
+        """Wait until the endpoint's host has read the definition as it is now (it applies what it
+        reads at once), so that a change is in force when its request returns; False if the host
+        did not read within `timeout` (it applies the change when it is back)."""
+        since = time.monotonic()
+        while self.reads.get(name, 0.0) <= since:
+            if time.monotonic() - since > timeout:
+                return False
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # the host hands what it read to its router's loop at once
+        return True
+
+    def start(self, core: Core) -> None:
+        self.keeper = HostKeeper(core.settings.data_dir, self.collector_url, self.admin_key)
+        self.keeper.begin(core.store.endpoints.names())
+
+    def stop(self) -> None:
+        if self.keeper is not None:
+            self.keeper.stop_all()
+            self.keeper = None
