@@ -65,9 +65,10 @@ def create_app(settings: CollectorSettings, extensions: Sequence[Extension] = ()
         app.state.public_url = settings.public_url
         app.state.query_timeout_s = settings.query_timeout_s
         start_compilers()  # KQL's compile workers warm up while the rest starts (collector/kql/sandbox.py)
-        app.state.pipeline = Pipeline(registry, store.writer, settings.data_dir / "blob", settings.ingest_workers)
-        app.state.extensions = {}
         core = Core(settings, store, registry)
+        app.state.pipeline = Pipeline(registry, store.writer, settings.data_dir / "blob", settings.ingest_workers,
+                                      observers=core.ingest_observers)
+        app.state.extensions = {}
         for extension in extensions:
             extension.start(core)
             app.state.extensions[extension.name] = extension
