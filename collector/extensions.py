@@ -20,7 +20,6 @@ from collector.settings import CollectorSettings
 from collector.store.database import Store
 from collector.store.services import Registry
 
-
 IngestObserver = Callable[[Mapping[str, pa.Table]], None]
 """Sees what ingestion accepted (live metrics): table name -> the Arrow rows just committed, the
 internal `_service` column included. It is called on the event loop for every track and OTLP

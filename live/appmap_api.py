@@ -69,4 +69,4 @@ def _services(request: Request, who: Caller, asked: list[str] | None) -> list[st
         registry.get(name)
     if asked:
         return sorted(set(asked))
-    return None if who.is_admin else [who.service]
+    return None if who.is_admin or who.service is None else [who.service]

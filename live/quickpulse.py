@@ -30,6 +30,17 @@ POLLING_HINT = "x-ms-qps-service-polling-interval-hint"
 PROCESS_CPU = "\\% Process\\Processor Time Normalized"
 PROCESS_MEMORY = "\\Process\\Physical Bytes"
 MAX_POINTS = 64
+SDK_METRICS = {
+    "\\ApplicationInsights\\Requests/Sec": "requestsPerSecond",
+    "\\ApplicationInsights\\Requests Failed/Sec": "requestsFailedPerSecond",
+    "\\ApplicationInsights\\Request Duration": "requestDurationMs",
+    "\\ApplicationInsights\\Dependency Calls/Sec": "dependencyCallsPerSecond",
+    "\\ApplicationInsights\\Dependency Calls Failed/Sec": "dependencyCallsFailedPerSecond",
+    "\\ApplicationInsights\\Dependency Call Duration": "dependencyDurationMs",
+    "\\ApplicationInsights\\Exceptions/Sec": "exceptionsPerSecond",
+}
+"""The SDK's own per-second view, shown with the instance (its items reach the store in batches,
+every 5 s by default, so these move more smoothly than the counts made at ingestion)."""
 
 
 def _service(request: Request) -> str | None:
@@ -74,5 +85,7 @@ def _record(state: LiveState, service: str, point: dict) -> None:
         return
     role, instance = str(point.get("RoleName") or "")[:200], str(point.get("Instance") or "")[:200]
     process = {"pid": 0, "name": f"QuickPulse {point.get('Version') or ''}".strip(),
-               "cpuPercent": float(cpu), "memoryBytes": int(memory)}
+               "cpuPercent": float(cpu), "memoryBytes": int(memory),
+               "sdkMetrics": {SDK_METRICS[name]: value for name, value in metrics.items()
+                              if name in SDK_METRICS and isinstance(value, int | float)}}
     state.record_process((service, role, instance), float(cpu), int(memory), [process])

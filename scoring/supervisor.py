@@ -28,6 +28,7 @@ from scoring import worker
 from scoring.config import ENV_VAR, Settings
 from scoring.console import ConsoleRecorder, PipeReader, wait_for
 from scoring.heartbeat import Heartbeat
+from scoring.process_metrics import ProcessMetrics
 from scoring.sender import ConsoleTransport, Shipper, TrackTransport
 from scoring.spool import Spool
 
@@ -45,6 +46,7 @@ class Supervisor:
         self.shippers: list[Shipper] = []
         self.stopping = threading.Event()
         self.heartbeat: Heartbeat | None = None
+        self.process_metrics: ProcessMetrics | None = None  # CPU and memory each second, for live metrics
         self.recorder = ConsoleRecorder(Spool(self.root / "console") if settings.ships else None)
 
     def run(self) -> int:
@@ -104,6 +106,7 @@ class Supervisor:
         heartbeat = Heartbeat(settings, self.root, follow_switch=settings.sends_telemetry)
         heartbeat.beat("Unhealthy", "starting")  # and the workers start with the service's current setting
         self.heartbeat = heartbeat.start()
+        self.process_metrics = ProcessMetrics(settings, os.getpid()).start()
 
     def _install_signals(self) -> None:
         def stop(signum, _frame):
@@ -146,6 +149,8 @@ class Supervisor:
         wait_for([reader.thread for reader in self.readers], 2.0)
         if self.heartbeat is not None:
             self.heartbeat.stop(f"exit code {code}", exit_code=code)
+        if self.process_metrics is not None:
+            self.process_metrics.stop()
         self.recorder.close()
         stoppers = [threading.Thread(target=s.stop, args=(self.settings.flush_timeout_s,)) for s in self.shippers]
         for thread in stoppers:

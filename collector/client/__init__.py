@@ -29,6 +29,7 @@ from collector.client.errors import (
     InsightsError,
     ScoringError,
 )
+from collector.client.live import LiveMetrics, application_map
 from collector.client.local import LocalWebservice
 from collector.client.resolve import CONFIG_FILES, DEFAULT_DATA_DIR, DEFAULT_URL, Connection, resolve_collector
 from collector.client.workspace import DeploymentConfiguration, Webservice, Workspace
@@ -36,3 +37,4 @@ from collector.client.workspace import DeploymentConfiguration, Webservice, Work
 __all__ = ["Workspace", "Webservice", "LocalWebservice", "DeploymentConfiguration", "InsightsError",
            "CollectorUnreachable", "ApiError", "ConfigError", "ScoringError", "DeploymentFailed",
            "resolve_collector", "Connection", "DEFAULT_URL", "DEFAULT_DATA_DIR", "CONFIG_FILES"]
+__all__ += ["LiveMetrics", "application_map"]
