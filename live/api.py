@@ -103,7 +103,7 @@ async def live_stream(request: Request, service: str, role: str | None = None, i
         sent = state.drained_through
         seen = subscription.samples[-1][0] if subscription.samples else 0
         yield b": live metrics of " + service.encode() + b"\n\n"
-        while not await request.is_disconnected():
+        while not await request.is_disconnected() and not request.app.state.shutting_down():
             await asyncio.sleep(TICK_S)
             last = state.drained_through
             if last <= sent:
