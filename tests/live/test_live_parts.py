@@ -1,0 +1,61 @@
+"""The parts of live metrics a user reads numbers from: percentiles from the merged histograms,
+the conditions' errors, and the QuickPulse handshake an idle SDK gets."""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from live.aggregates import aggregate
+from live.condition import ConditionError, parse
+
+
+def _requests(service: str, instance: str, durations: list[float], failed: int) -> pa.Table:
+    n = len(durations)
+    return pa.table({"_service": [service] * n, "cloud_RoleName": ["model"] * n, "cloud_RoleInstance": [instance] * n,
+                     "duration": durations, "success": [False] * failed + [True] * (n - failed)})
+
+
+def test_percentiles_merged_over_instances_are_within_five_percent():
+    rng = np.random.default_rng(7)
+    a, b = rng.lognormal(4, 1, 3000).tolist(), rng.lognormal(6, 0.5, 1000).tolist()
+    seconds = aggregate({"requests": pa.concat_tables([_requests("s", "i1", a, 10), _requests("s", "i2", b, 5)])})
+    merged = seconds[("s", "model", "i1")]
+    merged.merge(seconds[("s", "model", "i2")])
+    assert (merged.requests.count, merged.requests.failed) == (4000, 15)
+    for q in (50, 95, 99):
+        exact = float(np.percentile(a + b, q))
+        assert abs(merged.requests.percentile(q) - exact) <= 0.05 * exact + 1, q
+
+
+@pytest.mark.parametrize("text, complaint", [
+    ("durationx > 5", "unknown column 'durationx'"),
+    ('duration > "slow"', "duration is a number"),
+    ("success > true", "compare it with == or !="),
+    ("duration >", "cannot read"),
+    ("customDimensions == 'x'", "unknown column"),
+])
+def test_a_condition_that_cannot_be_read_says_which_part(text, complaint):
+    with pytest.raises(ConditionError, match=complaint):
+        parse(text)
+
+
+def test_conditions_select_the_rows_they_say():
+    table = pa.table({"duration": [100.0, 600.0, 900.0], "resultCode": ["200", "500", "200"],
+                      "name": ["POST /score", "POST /score", "GET /x"]})
+    assert table.filter(parse("duration > 500").expression).num_rows == 2
+    assert table.filter(parse('resultCode == "500"').expression).num_rows == 1
+    assert table.filter(parse("duration >= 600 and name contains 'score'").expression).num_rows == 1
+
+
+def test_an_sdk_is_told_nobody_watches_until_someone_does(collector):
+    service = collector.create_service("qp-idle")
+    ping = f"{collector.url}/QuickPulseService.svc/ping"
+    params = {"ikey": service["instrumentation_key"], "api-version": "2024-04-01-preview"}
+    assert httpx.post(ping, params=params, json={}).headers["x-ms-qps-subscribed"] == "false"
+    assert httpx.post(ping, params={"ikey": "not-a-key"}, json={}).headers["x-ms-qps-subscribed"] == "false"
+    with collector.admin as admin:
+        admin.get("/api/live", params={"service": service["name"]}).raise_for_status()
+    assert httpx.post(ping, params=params, json={}).headers["x-ms-qps-subscribed"] == "true"
