@@ -169,3 +169,16 @@ def _query_error(error: ApiError) -> QueryError:
     if where:
         return QueryError(error.message, int(where.group(1)), int(where.group(2)), error.status_code)
     return QueryError(error.message, status=error.status_code)
+
+
+def live(link: Link, service: str, seconds: int, role: str | None, instance: str | None,
+         condition: str | None) -> dict:
+    """The service's live metrics now (never cached: the Live page asks each second)."""
+    params = {"service": service, "seconds": seconds, "role": role, "instance": instance, "condition": condition}
+    return _call(link, "GET", "/api/live", params={k: v for k, v in params.items() if v}).json()
+
+
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
+def application_map(link: Link, timespan: str) -> dict:
+    """The application map over `timespan`, across every service the session's key reads."""
+    return _call(link, "GET", "/api/map", params={"timespan": timespan}).json()
