@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+UNNAMED = "(no role name)"
+"""The node of the items that carry no cloud_RoleName."""
 LINK_IDS = 50
 """Dependency ids per (role, target) looked up among the requests to find the callee."""
 WARN_FAILURE_RATE, FAIL_FAILURE_RATE = 0.01, 0.10
@@ -72,14 +74,26 @@ def external_kind(dependency_type: str) -> str:
     return "external"
 
 
+def _named(rows: list[dict]) -> list[dict]:
+    """Rows with a role (and callee) that has no name under UNNAMED, a target without one as ''."""
+    for row in rows:
+        for column in ("role", "callee"):
+            if column in row:
+                row[column] = row[column] or UNNAMED
+        for column in ("target", "type"):
+            if column in row:
+                row[column] = row[column] or ""
+    return rows
+
+
 def build_map(query: Query, minutes: float) -> dict:
     """The map from the three queries' rows; `minutes` is the time range's length (for rates)."""
     callees: dict[tuple[str, str], str] = {}
-    for row in sorted(query(LINKS_KQL), key=lambda r: r["links"]):
+    for row in sorted(_named(query(LINKS_KQL)), key=lambda r: r["links"]):
         callees[(row["role"], row["target"])] = row["callee"]  # the callee most links name wins
-    nodes = {row["role"]: _role_node(row, minutes) for row in query(NODES_KQL)}
+    nodes = {row["role"]: _role_node(row, minutes) for row in _named(query(NODES_KQL))}
     edges: dict[tuple[str, str], dict] = {}
-    for row in query(EDGES_KQL):
+    for row in _named(query(EDGES_KQL)):
         callee = callees.get((row["role"], row["target"]))
         if row["role"] not in nodes:
             nodes[row["role"]] = _role_node({"role": row["role"], "service": row["service"]}, minutes)
@@ -132,12 +146,12 @@ def _finish_edge(edge: dict, minutes: float) -> dict:
 
 def drilldown_kql(source: str, target: str | None = None, targets: Sequence[str] = ()) -> dict[str, str]:
     """The KQL of a node's (or an edge's) failures and slowest calls: what clicking it opens."""
-    role = _kql_string(source)
+    role = "isempty(cloud_RoleName)" if source == UNNAMED else f"cloud_RoleName == {_kql_string(source)}"
     if target is None:
-        scope = f"requests | where cloud_RoleName == {role}"
+        scope = f"requests | where {role}"
     else:
         names = ", ".join(_kql_string(t) for t in targets or [target])
-        scope = f"dependencies | where cloud_RoleName == {role} and target in ({names})"
+        scope = f"dependencies | where {role} and target in ({names})"
     columns = "timestamp, name, resultCode, duration, success, cloud_RoleInstance, operation_Id"
     return {"failures": f"{scope} | where success == false | project {columns} | order by timestamp desc | take 50",
             "slowest": f"{scope} | project {columns} | order by duration desc | take 50"}

@@ -201,6 +201,11 @@ class LiveState:
             return [instance.to_json(key, now) for key, instance in sorted(self._instances.items())
                     if _watched(subscription, key)]
 
+    def condition_columns(self) -> set[str]:
+        """The columns the open streams' conditions read."""
+        with self._lock:
+            return {column for s in self._subscriptions.values() for column in s.condition.columns}
+
     def services_watched(self) -> set[str]:
         with self._lock:
             return {subscription.service for subscription in self._subscriptions.values()}

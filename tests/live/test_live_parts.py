@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from live.aggregates import aggregate
+from live.appmap import EDGES_KQL, LINKS_KQL, NODES_KQL, UNNAMED, build_map, drilldown_kql
 from live.condition import ConditionError, parse
 
 
@@ -59,3 +60,16 @@ def test_an_sdk_is_told_nobody_watches_until_someone_does(collector):
     with collector.admin as admin:
         admin.get("/api/live", params={"service": service["name"]}).raise_for_status()
     assert httpx.post(ping, params=params, json={}).headers["x-ms-qps-subscribed"] == "true"
+
+
+def test_the_map_names_a_role_without_a_name_and_quotes_targets():
+    rows = {NODES_KQL: [{"role": None, "service": "s", "requests": 4, "failed": 1, "p95": 10.0, "avgDuration": 5.0,
+                         "instances": 1}],
+            EDGES_KQL: [{"role": None, "target": 'db "main"', "type": "SQL", "calls": 2, "failed": 0,
+                         "avgDuration": 3.0, "p95": 4.0, "service": "s"}],
+            LINKS_KQL: []}
+    found = build_map(rows.__getitem__, 60)  # the queries' rows as the KQL engine answers them
+    assert [node["id"] for node in found["nodes"]] == [UNNAMED, 'db "main" (database)']
+    (edge,) = found["edges"]
+    assert drilldown_kql(edge["source"], edge["target"], edge["targets"])["failures"].startswith(
+        'dependencies | where isempty(cloud_RoleName) and target in ("db \\"main\\"")')
