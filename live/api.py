@@ -8,6 +8,7 @@
   latest samples), for pollers such as the dashboard.
 - `POST /api/live/processes`: a wrapper's CPU and memory, each second (instrumentation key, as
   telemetry).
+- `GET /api/live/status` (admin key): items counted, the CPU they cost, batches waiting.
 
 Reading needs the admin key or the service's own API key; another service's key reads as a 404.
 """
@@ -22,7 +23,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from collector.api.auth import Caller, caller, json_body_schema, json_model, sending_service
+from collector.api.auth import Caller, admin, caller, json_body_schema, json_model, sending_service
 from live.condition import FAILURES, ConditionError, parse
 from live.state import HORIZON_S, LiveState, Subscription
 
@@ -115,6 +116,13 @@ async def live_stream(request: Request, service: str, role: str | None = None, i
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@router.get("/live/status")
+def live_status(request: Request, who: Caller = Depends(admin)) -> dict:
+    """What live metrics cost and whether they keep up (admin key): items counted, CPU seconds
+    spent on them, batches waiting for the next drain."""
+    return request.app.state.extensions["live"].intake.status()
 
 
 @router.post("/live/processes", openapi_extra=json_body_schema(ProcessReport))

@@ -37,6 +37,10 @@ class Intake:
         self._waiting: deque[tuple[int, Mapping[str, pa.Table]]] = deque(maxlen=MAX_WAITING)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="live-intake", daemon=True)
+        self.busy_s = 0.0
+        """CPU seconds the intake thread spent counting and sampling (what live metrics cost)."""
+        self.items = 0
+        self.drains = 0
 
     def observe(self, tables: Mapping[str, pa.Table]) -> None:
         """The pipeline's observer (collector/extensions.py IngestObserver): note, do not work."""
@@ -50,12 +54,26 @@ class Intake:
         self._stop.set()
         self._thread.join(timeout=5)
 
+    def status(self) -> dict:
+        return {"items": self.items, "drains": self.drains, "busySeconds": round(self.busy_s, 3),
+                "microsecondsPerItem": round(self.busy_s / self.items * 1e6, 3) if self.items else None,
+                "waitingBatches": len(self._waiting), "drainedThrough": self.state.drained_through}
+
     def drain(self) -> None:
         """Count and sample every batch that arrived before now."""
+        cpu = time.thread_time()
+        try:
+            self._drain()
+        finally:
+            self.busy_s += time.thread_time() - cpu
+            self.drains += 1
+
+    def _drain(self) -> None:
         started = time.time()
         by_second: dict[int, dict[str, list[pa.Table]]] = defaultdict(lambda: defaultdict(list))
         while self._waiting:
             second, tables = self._waiting.popleft()
+            self.items += sum(table.num_rows for table in tables.values())
             for name in LIVE_TABLES:
                 table = tables.get(name)
                 if table is not None and table.num_rows:
