@@ -7,7 +7,8 @@ Three queries, none a join over all rows:
 - edges: the dependencies per (role, target, type) (calls, failures, average and p95 duration);
 - links: which role answered a (role, target): as App Insights does, a dependency's `id` is the
   `operation_ParentId` of the request it caused in the called role. A few dependency ids per
-  (role, target) suffice to name the callee, so only those are joined with the requests.
+  (role, target) suffice to name the callee (one per last character of the id: up to 16 for the
+  usual hex span ids), so only those are joined with the requests.
 A target no request links to is an external node, named by its target and typed from the
 dependency type: an HTTP host, a database, a queue. In-process dependencies are not calls
 between nodes and are left out.
@@ -20,8 +21,6 @@ from dataclasses import dataclass
 
 UNNAMED = "(no role name)"
 """The node of the items that carry no cloud_RoleName."""
-LINK_IDS = 50
-"""Dependency ids per (role, target) looked up among the requests to find the callee."""
 WARN_FAILURE_RATE, FAIL_FAILURE_RATE = 0.01, 0.10
 SLOW_P95_MS = 1000.0
 
@@ -35,11 +34,10 @@ EDGES_KQL = """dependencies
             p95 = percentile(duration, 95), service = take_any(appName)
   by role = cloud_RoleName, target, type"""
 LINKS_KQL = f"""dependencies
-| where type !~ "InProc" and isnotempty(id)
-| summarize ids = make_set(id, {LINK_IDS}) by role = cloud_RoleName, target
-| mv-expand id = ids to typeof(string)
-| join kind=inner (requests | where isnotempty(operation_ParentId)
-    | project operation_ParentId, callee = cloud_RoleName) on $left.id == $right.operation_ParentId
+| where type !~ "InProc"
+| summarize id = take_any(id) by role = cloud_RoleName, target, sample = substring(id, strlen(id) - 1, 1)
+| join kind=inner (requests | project operation_ParentId, callee = cloud_RoleName)
+    on $left.id == $right.operation_ParentId
 | summarize links = count() by role, target, callee"""
 
 Query = Callable[[str], list[dict]]
