@@ -72,7 +72,7 @@ def _subscription(request: Request, who: Caller, service: str, role: str | None,
 def _payload(state: LiveState, subscription: Subscription, first: int, last: int, seen: int) -> tuple[dict, int]:
     """An answer: the seconds first..last, the instances, and the samples numbered above `seen`
     (the number of the last one it carries comes back with it)."""
-    samples = subscription.samples_after(seen)[-SAMPLES_PER_ANSWER:]
+    samples = subscription.samples_after(seen, last)[-SAMPLES_PER_ANSWER:]
     body = {"service": subscription.service, "role": subscription.role, "instance": subscription.instance,
             "condition": None if subscription.condition is FAILURES else subscription.condition.text,
             "seconds": state.seconds(subscription, first, last), "instances": state.instances(subscription),
@@ -102,7 +102,7 @@ async def live_stream(request: Request, service: str, role: str | None = None, i
 
     async def events():
         sent = state.drained_through
-        seen = subscription.samples[-1][0] if subscription.samples else 0
+        seen = max((n for n, second, _ in list(subscription.samples) if second <= sent), default=0)
         yield b": live metrics of " + service.encode() + b"\n\n"
         while not await request.is_disconnected() and not request.app.state.shutting_down():
             await asyncio.sleep(TICK_S)

@@ -33,7 +33,7 @@ EDGES_KQL = """dependencies
 | summarize calls = count(), failed = countif(success == false), avgDuration = avg(duration),
             p95 = percentile(duration, 95), service = take_any(appName)
   by role = cloud_RoleName, target, type"""
-LINKS_KQL = f"""dependencies
+LINKS_KQL = """dependencies
 | where type !~ "InProc"
 | summarize id = take_any(id) by role = cloud_RoleName, target, sample = substring(id, strlen(id) - 1, 1)
 | join kind=inner (requests | project operation_ParentId, callee = cloud_RoleName)

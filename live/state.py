@@ -94,10 +94,12 @@ class Subscription:
         first = pc.indices_nonzero(mask).slice(0, SAMPLES_PER_BATCH)
         for row in rows.take(first).to_pylist():
             row["timestamp"] = _iso_value(row.get("timestamp"))
-            self.samples.append((next(self._numbers), {"table": table_name, **row}))
+            self.samples.append((next(self._numbers), second, {"table": table_name, **row}))
 
-    def samples_after(self, number: int) -> list[tuple[int, dict]]:
-        return [(n, sample) for n, sample in list(self.samples) if n > number]
+    def samples_after(self, number: int, through: int) -> list[tuple[int, dict]]:
+        """The samples numbered above `number` that arrived by second `through`: a sample goes out
+        with the second that counts it, not before."""
+        return [(n, sample) for n, second, sample in list(self.samples) if n > number and second <= through]
 
 
 class LiveState:

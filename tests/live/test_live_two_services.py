@@ -5,7 +5,11 @@ Nothing is mocked."""
 
 from __future__ import annotations
 
+import json
+import os
 import queue
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -169,3 +173,18 @@ def test_the_map_has_the_roles_and_calls_that_were_sent(traffic):
     assert nodes[back]["health"] == "failing"  # 3 of the calls it answered failed
     failures = ws.query(call["drilldown"]["failures"])
     assert len(failures) == sent["back_fail"] and set(failures["resultCode"]) == {"500"}
+
+
+def test_the_cli_prints_the_live_seconds_and_the_map(traffic):
+    env = {**os.environ, "INSIGHTS_URL": traffic.collector.url, "INSIGHTS_API_KEY": traffic.collector.admin_key}
+    front, back = traffic.services["front"]["name"], traffic.services["back"]["name"]
+    live = subprocess.run([sys.executable, "-m", "insights", "live", front, "--seconds", "2", "--json"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert live.returncode == 0, live.stderr
+    events = [json.loads(line) for line in live.stdout.splitlines()]
+    assert len(events) == 2 and all(event["service"] == front for event in events)
+    shown = subprocess.run([sys.executable, "-m", "insights", "map", "--timespan", "PT15M", "--service", front,
+                            "--service", back, "--format", "json"], env=env, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    edges = {(edge["source"], edge["target"]) for edge in json.loads(shown.stdout)["edges"]}
+    assert edges == {(front, back), (front, "127.0.0.1:9 (http)")}
