@@ -3,8 +3,9 @@ the instances' health (last item, CPU and memory), and the streams that are watc
 its own samples.
 
 Nothing here is stored: live metrics are about now, and a restart starts them afresh (the stored
-telemetry is what KQL and the application map read). Everything is bounded: HORIZON_S seconds,
-MAX_INSTANCES instances, MAX_SUBSCRIPTIONS streams of SAMPLES_KEPT samples each.
+telemetry is what KQL and the application map read). Everything is bounded: HORIZON_S seconds of
+at most MAX_KEYS_PER_SECOND role instances each, MAX_INSTANCES instances, MAX_SUBSCRIPTIONS streams
+of SAMPLES_KEPT samples each.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from live.condition import FAILURES, Condition
 
 HORIZON_S = 600
 MAX_INSTANCES = 2_000
+MAX_KEYS_PER_SECOND = 100
+"""Role instances kept apart in one second; beyond, a service's others are counted together under
+OTHER (the seconds are what memory grows with: HORIZON_S of them)."""
+OTHER = "(other)"
 MAX_SUBSCRIPTIONS = 200
 SAMPLES_KEPT = 200
 SAMPLES_PER_BATCH = 10
@@ -117,6 +122,8 @@ class LiveState:
         with self._lock:
             bucket = self._seconds.setdefault(second, {})
             for key, value in seconds.items():
+                if key not in bucket and len(bucket) >= MAX_KEYS_PER_SECOND:
+                    key = (key[0], OTHER, OTHER)  # bounded memory whatever roles and instances senders name
                 bucket.setdefault(key, Second()).merge(value)
                 instance = self._instance(key)
                 if instance is not None:

@@ -10,7 +10,8 @@ import pytest
 
 from live.aggregates import aggregate
 from live.appmap import EDGES_KQL, LINKS_KQL, NODES_KQL, UNNAMED, build_map, drilldown_kql
-from live.condition import ConditionError, parse
+from live.condition import FAILURES, ConditionError, parse
+from live.state import MAX_KEYS_PER_SECOND, LiveState
 
 
 def _requests(service: str, instance: str, durations: list[float], failed: int) -> pa.Table:
@@ -73,3 +74,15 @@ def test_the_map_names_a_role_without_a_name_and_quotes_targets():
     (edge,) = found["edges"]
     assert drilldown_kql(edge["source"], edge["target"], edge["targets"])["failures"].startswith(
         'dependencies | where isempty(cloud_RoleName) and target in ("db \\"main\\"")')
+
+
+def test_memory_stays_bounded_whatever_instances_senders_name():
+    state = LiveState()
+    many = pa.concat_tables([_requests("s", f"i{n}", [10.0], 0) for n in range(MAX_KEYS_PER_SECOND + 50)])
+    state.add_seconds(100, aggregate({"requests": many}), 100.0)
+    state.finish_drain(100)
+    watcher = state.subscribe("s", None, None, FAILURES)
+    (second,) = state.seconds(watcher, 100, 100)
+    assert second["requests"]["count"] == MAX_KEYS_PER_SECOND + 50  # nothing lost, the rest counted together
+    narrowed = state.subscribe("s", "(other)", "(other)", FAILURES)
+    assert state.seconds(narrowed, 100, 100)[0]["requests"]["count"] == 50  # the ones past the bound, together
