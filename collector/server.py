@@ -65,9 +65,10 @@ def create_app(settings: CollectorSettings, extensions: Sequence[Extension] = ()
         app.state.public_url = settings.public_url
         app.state.query_timeout_s = settings.query_timeout_s
         start_compilers()  # KQL's compile workers warm up while the rest starts (collector/kql/sandbox.py)
-        app.state.pipeline = Pipeline(registry, store.writer, settings.data_dir / "blob", settings.ingest_workers)
-        app.state.extensions = {}
         core = Core(settings, store, registry)
+        app.state.pipeline = Pipeline(registry, store.writer, settings.data_dir / "blob", settings.ingest_workers,
+                                      observers=core.ingest_observers)
+        app.state.extensions = {}
         for extension in extensions:
             extension.start(core)
             app.state.extensions[extension.name] = extension
@@ -91,6 +92,9 @@ def create_app(settings: CollectorSettings, extensions: Sequence[Extension] = ()
     )
     _serve_docs_offline(app)
     app.state.ready = False
+    app.state.shutting_down = lambda: False
+    """Long-lived responses (the live stream) end when this turns True: the server waits for every
+    open response before it stops. `serve` points it at the server's own flag."""
     routers = [track.router, otlp.router, services.router, query.router, logs.router, wrappers.router, dashboard_tokens.router]
     routers.append(models.router)
     for router in routers + [router for extension in extensions for router in extension.routers]:
@@ -190,5 +194,6 @@ def _serve_until_stopped(settings: CollectorSettings, extensions: Sequence[Exten
     app = create_app(settings, extensions, on_fatal=restart)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                                            http=protocol, timeout_keep_alive=5, **tls))
+    app.state.shutting_down = lambda: server.should_exit
     server.run()
     return failures[0] if failures else None

@@ -10,6 +10,8 @@ PAGES = (
     ("views/overview.py", "Overview", ":material/monitoring:"),
     ("views/failures.py", "Failures", ":material/error:"),
     ("views/performance.py", "Performance", ":material/speed:"),
+    ("views/live.py", "Live metrics", ":material/bolt:"),
+    ("views/appmap.py", "Application map", ":material/hub:"),
     ("views/logs.py", "Logs", ":material/search:"),
     ("views/services.py", "Services", ":material/settings:"),
     ("views/console.py", "Console logs", ":material/terminal:"),

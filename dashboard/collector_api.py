@@ -184,3 +184,14 @@ def endpoint(link: Link, name: str) -> dict | None:
 def rollout(link: Link, name: str, timespan: str) -> dict:
     """The endpoint's deployments side by side and the verdict (endpoints/rollout.py)."""
     return _call(link, "GET", f"/api/endpoints/{name}/rollout", params={"timespan": timespan}).json()
+def live(link: Link, service: str, seconds: int, role: str | None, instance: str | None,
+         condition: str | None) -> dict:
+    """The service's live metrics now (never cached: the Live page asks each second)."""
+    params = {"service": service, "seconds": seconds, "role": role, "instance": instance, "condition": condition}
+    return _call(link, "GET", "/api/live", params={k: v for k, v in params.items() if v}).json()
+
+
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
+def application_map(link: Link, timespan: str) -> dict:
+    """The application map over `timespan`, across every service the session's key reads."""
+    return _call(link, "GET", "/api/map", params={"timespan": timespan}).json()

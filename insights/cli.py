@@ -20,6 +20,7 @@ from exporters.cli import export_app
 from insights.demo import demo_command
 from insights.doctor import doctor_command
 from insights.model_cli import model_app
+from live.cli import live_command, map_command
 from scoring.batch.cli import batch_app
 from scoring.cli import logs_command, score_command
 
@@ -36,6 +37,8 @@ app.command("logs")(logs_command)
 app.command("dashboard")(dashboard_command)
 app.command("demo")(demo_command)
 app.command("doctor")(doctor_command)
+app.command("live")(live_command)
+app.command("map")(map_command)
 console = Console()
 err = Console(stderr=True)
 

@@ -2,14 +2,14 @@
 
 Starts, on a temporary data dir: the collector, a sample scikit-learn model (insights/sample/
 score.py) served by `insights score` with App Insights on, a small feature service the model calls
-(so there are dependencies), the dashboard, and a traffic generator sending good, bad, slow and
+(insights/sample/features.py, under `insights score` too as a service of its own: dependencies,
+and a second node on the application map), the dashboard, and a traffic generator sending good, bad, slow and
 failing requests — so every chart and table has something within a minute. Ctrl-C stops it all
 and removes the temporary data.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import secrets
@@ -21,7 +21,6 @@ import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -30,7 +29,9 @@ import typer
 from dashboard.launcher import answers, exit_with_parent, login_link, run_dashboard, stop_dashboard, wait_ready
 
 SERVICE = "demo-model"
+FEATURES_SERVICE = "demo-features"
 SAMPLE = Path(__file__).with_name("sample") / "score.py"
+FEATURES_SAMPLE = Path(__file__).with_name("sample") / "features.py"
 REQUESTS_PER_SECOND = 6
 GOOD = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5], [6.3, 2.5, 5.0, 1.9]]
 # kind -> (weight, body): the mix the dashboard should show.
@@ -63,30 +64,6 @@ def train_model(model_dir: Path) -> None:
     model = LogisticRegression(max_iter=500).fit(iris.data, iris.target)
     model_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump({"model": model, "labels": list(iris.target_names)}, model_dir / "model.joblib")
-
-
-class _FeatureHandler(BaseHTTPRequestHandler):
-    """A stand-in feature service: usually quick, sometimes slow, now and then 503."""
-
-    def do_GET(self):  # noqa: N802 - the stdlib's name
-        roll = random.random()
-        time.sleep(random.uniform(0.002, 0.02) if roll > 0.1 else random.uniform(0.1, 0.3))
-        status = 503 if roll < 0.04 else 200
-        body = json.dumps({"region_factor": round(random.uniform(0.9, 1.1), 3)}).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-def start_feature_store() -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FeatureHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 class Traffic:
@@ -142,7 +119,8 @@ class Demo:
         self.scoring_url = f"http://127.0.0.1:{scoring_port}"
         self.ports = {"collector": collector_port, "dashboard": dashboard_port, "scoring": scoring_port}
         self.processes: list[tuple[str, subprocess.Popen]] = []
-        self.feature_store: ThreadingHTTPServer | None = None
+        self.features_url = f"http://127.0.0.1:{port_or_free(scoring_port + 1)}"
+        """The feature service score.py calls: features.py under `insights score`, service FEATURES_SERVICE."""
         self.traffic: Traffic | None = None
         self.login_link: str | None = None
         """The dashboard's one-click login link (single use, valid a few minutes)."""
@@ -163,11 +141,13 @@ class Demo:
         collector = self._spawn("collector", [sys.executable, "-m", "collector", "up", "--no-dashboard", "--data-dir",
                                               str(self.root / "data"), "--port", str(self.ports["collector"])], self._env())
         wait_http(f"{self.collector_url}/healthz", collector, "the collector")
-        httpx.post(f"{self.collector_url}/api/services", headers={"x-api-key": self.key},
-                   json={"name": SERVICE, "enable_app_insights": True}, timeout=30).raise_for_status()
+        for name in (SERVICE, FEATURES_SERVICE):
+            httpx.post(f"{self.collector_url}/api/services", headers={"x-api-key": self.key},
+                       json={"name": name, "enable_app_insights": True}, timeout=30).raise_for_status()
         train_model(self.root / "model")
         shutil.copy(SAMPLE, self.root / "score.py")
-        self.feature_store = start_feature_store()
+        shutil.copy(FEATURES_SAMPLE, self.root / "features.py")
+        self._start_features()
         self._start_scoring()
         dashboard = run_dashboard(self.collector_url, self.ports["dashboard"], log_file=open(self.root / "dashboard.log", "wb"))
         self.processes.append(("dashboard", dashboard))
@@ -176,8 +156,16 @@ class Demo:
         self.login_link = login_link(self.collector_url, self.key, self.ports["dashboard"])
         self.traffic = Traffic(self.scoring_url).start()
 
+    def _start_features(self) -> None:
+        port = self.features_url.rpartition(":")[2]
+        features = self._spawn("features", [sys.executable, "-m", "scoring", "score", "--entry_script",
+                                            str(self.root / "features.py"), "--port", port, "--host", "127.0.0.1",
+                                            "--service", FEATURES_SERVICE, "--spool_dir",
+                                            str(self.root / "features-spool")], self._env())
+        wait_http(f"{self.features_url}/readyz", features, "the feature service (insights score)")
+
     def _start_scoring(self) -> None:
-        env = {**self._env(), "FEATURE_STORE_URL": f"http://127.0.0.1:{self.feature_store.server_port}"}
+        env = {**self._env(), "FEATURE_STORE_URL": self.features_url}
         scoring = self._spawn("scoring", [sys.executable, "-m", "scoring", "score", "--entry_script", str(self.root / "score.py"),
                                           "--model_dir", str(self.root / "model"), "--port", str(self.ports["scoring"]),
                                           "--host", "127.0.0.1", "--service", SERVICE,
@@ -197,8 +185,6 @@ class Demo:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-        if self.feature_store:
-            self.feature_store.shutdown()
 
 
 def demo_command(

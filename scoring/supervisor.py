@@ -32,6 +32,7 @@ from scoring.config import Settings
 from scoring.console import ConsoleRecorder, wait_for
 from scoring.heartbeat import Heartbeat
 from scoring.pool import Worker, WorkerPool
+from scoring.process_metrics import ProcessMetrics
 from scoring.sender import ConsoleTransport, Shipper, TrackTransport
 from scoring.spool import Spool
 from scoring.switch import SwitchFile
@@ -54,6 +55,7 @@ class Supervisor:
         self.shippers: list[Shipper] = []
         self.stopping = threading.Event()
         self.heartbeat: Heartbeat | None = None
+        self.process_metrics: ProcessMetrics | None = None  # CPU and memory each second, for live metrics
         self.recorder = ConsoleRecorder(Spool(self.root / "console") if settings.ships else None)
 
     def run(self) -> int:
@@ -113,6 +115,7 @@ class Supervisor:
         heartbeat = Heartbeat(settings, self.root, follow_switch=settings.sends_telemetry)
         heartbeat.beat("Unhealthy", "starting")  # and the workers start with the service's current setting
         self.heartbeat = heartbeat.start()
+        self.process_metrics = ProcessMetrics(settings, os.getpid()).start()
 
     def _install_signals(self) -> None:
         def stop(signum, _frame):
@@ -214,6 +217,8 @@ class Supervisor:
             pool.close()
         if self.heartbeat is not None:
             self.heartbeat.stop(f"exit code {code}", exit_code=code)
+        if self.process_metrics is not None:
+            self.process_metrics.stop()
         self.recorder.close()
         stoppers = [threading.Thread(target=s.stop, args=(self.settings.flush_timeout_s,)) for s in self.shippers]
         for thread in stoppers:

@@ -10,7 +10,7 @@ from wait import rows_eventually
 
 
 def test_the_tested_snippets_are_the_ones_this_file_runs():
-    assert set(readme_snippets.snippets()) == {"distro", "logs-query"}
+    assert set(readme_snippets.snippets()) == {"distro", "logs-query", "live-sdk"}
 
 
 def test_distro_snippet_sends_to_the_collector_alone(collector, tmp_path):
@@ -35,3 +35,14 @@ def test_logs_query_snippet_reads_the_service(collector, tmp_path):
     assert net_guard.attempts(log) == []
     assert "['resultCode', 'count_']" in done.stdout, done.stdout
     assert "['200', 2]" in done.stdout and "['500', 1]" in done.stdout, done.stdout
+
+
+def test_live_sdk_snippet_streams_and_reads_the_map(collector, tmp_path):
+    with collector.admin as admin:
+        created = admin.post("/api/services", json={"name": "my-service", "enable_app_insights": True})
+    assert created.status_code in (201, 200, 409), created.text  # the name the snippet watches
+    log = tmp_path / "attempts.jsonl"
+    done = readme_snippets.run("live-sdk", log, {"INSIGHTS_URL": collector.url, "INSIGHTS_API_KEY": collector.admin_key})
+    assert done.returncode == 0, done.stderr
+    assert net_guard.attempts(log) == []
+    assert "{'count': 0, 'failed': 0" in done.stdout or "'count':" in done.stdout, done.stdout

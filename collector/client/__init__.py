@@ -36,6 +36,7 @@ from collector.client.errors import (
     ScoringError,
 )
 from collector.client.layout import InferenceConfig
+from collector.client.live import LiveMetrics, application_map
 from collector.client.local import LocalWebservice
 from collector.client.model import Model
 from collector.client.resolve import CONFIG_FILES, DEFAULT_DATA_DIR, DEFAULT_URL, Connection, resolve_collector
@@ -46,3 +47,4 @@ __all__ = ["Workspace", "Webservice", "LocalWebservice", "DeploymentConfiguratio
            "resolve_collector", "Connection", "DEFAULT_URL", "DEFAULT_DATA_DIR", "CONFIG_FILES"]
 __all__ += ["Model", "InferenceConfig"]
 __all__ += ["OnlineEndpoint"]
+__all__ += ["LiveMetrics", "application_map"]

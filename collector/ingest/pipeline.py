@@ -11,11 +11,13 @@ import asyncio
 import logging
 import multiprocessing
 import os
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from collector.extensions import IngestObserver
 from collector.ingest.body import decompress_within
 from collector.ingest.cap import SpillFailed
 from collector.ingest.prepare import Prepared, prepare_body, prepare_otlp, warm_up, worker_init
@@ -50,8 +52,10 @@ class TrackResult:
 
 
 class Pipeline:
-    def __init__(self, registry: Registry, writer: Writer, blob_dir: Path, workers: int | None = None):
+    def __init__(self, registry: Registry, writer: Writer, blob_dir: Path, workers: int | None = None,
+                 observers: Sequence[IngestObserver] = ()):
         self.registry = registry
+        self.observers = observers  # the extensions' (collector/extensions.py); a list they may still append to
         self.writer = writer
         self.blob_dir = Path(blob_dir)
         self._workers = workers or multiprocessing.cpu_count()
@@ -125,7 +129,15 @@ class Pipeline:
                 committed = self.writer.write(prepared.tables, prepared.stats)
         if committed is not None:
             await asyncio.wrap_future(committed)
+            self._tell_observers(prepared.tables)
         return TrackResult(prepared.received, prepared.accepted, prepared.errors)
+
+    def _tell_observers(self, tables: dict) -> None:
+        for observer in self.observers:
+            try:
+                observer(tables)
+            except Exception:  # an extension's fault never becomes the sender's
+                log.exception("an ingestion observer failed")
 
     async def _in_pool(self, prepare, *args) -> Prepared:
         """Run in a worker; if a worker died (the pool is then broken), replace the pool and

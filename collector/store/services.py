@@ -85,6 +85,7 @@ class Service:
             "created_at": self.created_at.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z"),
             "connection_string": (
                 f"InstrumentationKey={self.instrumentation_key};IngestionEndpoint={ingestion_endpoint}"
+                f";LiveEndpoint={ingestion_endpoint}"  # SDKs that stream live metrics (QuickPulse) stream to us
             ),
         }
 

@@ -6,8 +6,9 @@ scikit-learn ships) in the init()/run() shape Azure ML uses.
     ... {"rows": ...}                                         -> 400 (no "data")
     ... {"data": [["abc", 1, 2, 3]]}                          -> 500 (ValueError from the model)
 
-Each call looks the flower's "region" up in a feature service (FEATURE_STORE_URL), so the demo has
-dependency calls, some slow and some failing, and prints its input as JSON, so
+Each call looks the flower's "region" up in a feature service (FEATURE_STORE_URL: the demo's
+features.py under `insights score`, a service of its own), so the demo has dependency calls, some
+slow and some failing, and prints its input as JSON, so
 `traces | where customDimensions contains "input"` finds it.
 """
 
@@ -33,9 +34,11 @@ def init():
 
 def _features(region: str) -> dict:
     """One outgoing HTTP call, tracked as a dependency by the wrapper."""
-    url = f"{os.environ.get('FEATURE_STORE_URL', 'http://127.0.0.1:9')}/features?region={region}"
+    url = f"{os.environ.get('FEATURE_STORE_URL', 'http://127.0.0.1:9')}/score"
+    call = urllib.request.Request(url, data=json.dumps({"region": region}).encode(),
+                                  headers={"content-type": "application/json"})
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(call, timeout=2) as response:
             return json.loads(response.read())
     except (urllib.error.URLError, TimeoutError) as error:
         print(f"feature store unavailable: {error}")

@@ -8,7 +8,7 @@ import time
 import httpx
 from collector_process import free_port
 
-from insights.demo import SERVICE, Demo
+from insights.demo import FEATURES_SERVICE, SERVICE, Demo
 
 EXPECTED = {
     "requests | summarize n=count() by resultCode": {"200", "400", "500"},
@@ -41,6 +41,10 @@ def test_demo_fills_every_table_and_stops_cleanly(tmp_path):
             time.sleep(1)
             seen = _seen(demo)
         assert _complete(seen), seen
+        # The feature lookup is a service of its own: the map has the model's call to it as an edge.
+        with httpx.Client(base_url=demo.collector_url, headers={"x-api-key": demo.key}, timeout=30) as client:
+            edges = {(e["source"], e["target"], e["targetKind"]) for e in client.get("/api/map").json()["edges"]}
+        assert (SERVICE, FEATURES_SERVICE, "role") in edges, edges
         assert httpx.get(f"http://127.0.0.1:{demo.ports['dashboard']}/_stcore/health").text == "ok"
         # The printed link logs in once, as the admin.
         token = demo.login_link.split("?token=", 1)[1]

@@ -41,7 +41,8 @@ def test_the_guard_sees_what_the_distro_calls_by_default(collector, tmp_path):
             "while time.monotonic() < deadline and 'visualstudio.com' not in (log.read_text() if log.exists() else ''):\n"
             "    time.sleep(0.2)\n")
     child = net_guard.environment(log, readme_snippets.user_environment())
-    child.update(_connection(collector, service))
+    # Without the LiveEndpoint= our connection strings carry (as from the portal): Live Metrics' default is Microsoft's.
+    child.update({"APPLICATIONINSIGHTS_CONNECTION_STRING": service["connection_string"].split(";LiveEndpoint=")[0]})
     done = subprocess.run([sys.executable, "-c", code], env=child, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     targets = {attempt["target"] for attempt in net_guard.attempts(log)}
