@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 
 from collector import admin_key
 from collector.api import dashboard_tokens, logs, otlp, query, services, track, wrappers
+from collector.api import modeldata
 from collector.api.limits import RequestLimits
 from collector.api.responses import JSONResponse
 from collector.extensions import Core, Extension
@@ -92,6 +93,7 @@ def create_app(settings: CollectorSettings, extensions: Sequence[Extension] = ()
     _serve_docs_offline(app)
     app.state.ready = False
     routers = [track.router, otlp.router, services.router, query.router, logs.router, wrappers.router, dashboard_tokens.router]
+    routers.append(modeldata.router)
     for router in routers + [router for extension in extensions for router in extension.routers]:
         app.include_router(router)
     app.add_exception_handler(ServiceError, _service_error)

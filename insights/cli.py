@@ -154,11 +154,23 @@ def service_show(name: str) -> None:
 @service_app.command("update")
 def service_update(
     name: str,
-    enable_app_insights: bool = typer.Option(..., "--enable-app-insights/--disable-app-insights"),
+    enable_app_insights: Optional[bool] = typer.Option(None, "--enable-app-insights/--disable-app-insights"),
+    collect: Optional[str] = typer.Option(None, "--collect", help="Payload logging: request,response (or none)."),
+    sample_rate: Optional[float] = typer.Option(None, "--sample-rate", help="Share of requests whose payloads are logged (0-1]."),
 ) -> None:
-    """Switch a service's telemetry on or off (items sent while off are acknowledged, not stored)."""
-    data = _workspace().request("PATCH", f"/api/services/{name}", json={"enable_app_insights": enable_app_insights}).json()
-    _print_service(data)
+    """Switch a service's telemetry on or off (items sent while off are acknowledged, not stored),
+    and its payload logging (`--collect request,response --sample-rate 0.1`)."""
+    if enable_app_insights is None and collect is None and sample_rate is None:
+        err.print("[red]error:[/red] nothing to update: give --enable-app-insights/--disable-app-insights, "
+                  "--collect or --sample-rate", soft_wrap=True, highlight=False)
+        raise typer.Exit(2)
+    if collect is not None or sample_rate is not None:
+        from monitoring.cli import update_collection
+
+        update_collection(_workspace(), name, collect, sample_rate)
+    if enable_app_insights is not None:
+        data = _workspace().request("PATCH", f"/api/services/{name}", json={"enable_app_insights": enable_app_insights}).json()
+        _print_service(data)
 
 
 @service_app.command("delete")

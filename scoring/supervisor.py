@@ -28,6 +28,7 @@ from scoring import worker
 from scoring.config import ENV_VAR, Settings
 from scoring.console import ConsoleRecorder, PipeReader, wait_for
 from scoring.heartbeat import Heartbeat
+from scoring.modeldata_receiver import Receiver
 from scoring.sender import ConsoleTransport, Shipper, TrackTransport
 from scoring.spool import Spool
 
@@ -45,6 +46,7 @@ class Supervisor:
         self.shippers: list[Shipper] = []
         self.stopping = threading.Event()
         self.heartbeat: Heartbeat | None = None
+        self.modeldata: Receiver | None = None
         self.recorder = ConsoleRecorder(Spool(self.root / "console") if settings.ships else None)
 
     def run(self) -> int:
@@ -80,6 +82,7 @@ class Supervisor:
         if self.settings.model_dir:
             env["AZUREML_MODEL_DIR"] = self.settings.model_dir
         env.setdefault("AZUREML_ENTRY_SCRIPT", self.settings.entry_script)
+        env.update(self.modeldata.worker_env() if self.modeldata else {})
         process = subprocess.Popen([sys.executable, "-m", "scoring.worker"], env=env, pass_fds=[listener.fileno()],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
         self.workers.append(process)
@@ -101,6 +104,7 @@ class Supervisor:
             "console", Spool(self.root / "console"), ConsoleTransport(settings.ingestion_endpoint, settings.instrumentation_key,
                                                                 api_key=settings.api_key),
             CONSOLE_SPOOL_MAX_BYTES, poll_interval=0.5).start())
+        self.modeldata = Receiver(settings, self.root).start()
         heartbeat = Heartbeat(settings, self.root, follow_switch=settings.sends_telemetry)
         heartbeat.beat("Unhealthy", "starting")  # and the workers start with the service's current setting
         self.heartbeat = heartbeat.start()
@@ -148,6 +152,7 @@ class Supervisor:
             self.heartbeat.stop(f"exit code {code}", exit_code=code)
         self.recorder.close()
         stoppers = [threading.Thread(target=s.stop, args=(self.settings.flush_timeout_s,)) for s in self.shippers]
+        stoppers += [threading.Thread(target=self.modeldata.stop, args=(self.settings.flush_timeout_s,))] if self.modeldata else []
         for thread in stoppers:
             thread.start()
         wait_for(stoppers, self.settings.flush_timeout_s + 12)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scoring import aml
+from scoring import aml, legacy_mdc
 
 
 class ScriptError(RuntimeError):
@@ -68,6 +68,7 @@ class UserScript:
     def load(self) -> None:
         """Import score.py as azmlinfsrv does (its directory on sys.path, module name entry_module)."""
         aml.install_aliases()
+        legacy_mdc.install_aliases()
         directory = os.path.dirname(self.path)
         if directory not in sys.path:
             sys.path.insert(0, directory)

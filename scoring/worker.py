@@ -17,7 +17,7 @@ from pathlib import Path
 import uvicorn
 
 from scoring import capture as capture_module
-from scoring import dependencies
+from scoring import dependencies, modeldata
 from scoring.app import ScoringApp
 from scoring.capture import Capture
 from scoring.config import Settings
@@ -88,6 +88,7 @@ def main() -> None:
         logging.getLogger().setLevel(level.upper())
     capture = _capture(settings)
     app = ScoringApp(settings, UserScript(settings.entry_script), capture, console_err, sender_stats_path(settings))
+    app.model_data = modeldata.install(settings, capture)
     config = uvicorn.Config(
         app, loop=_loop(), http=_http(), lifespan="on", access_log=False, server_header=False, date_header=False,
         timeout_keep_alive=30, timeout_graceful_shutdown=int(settings.graceful_timeout_s), backlog=2048,
@@ -100,6 +101,8 @@ def main() -> None:
     finally:
         if capture is not None:
             capture.queue.close()
+        if app.model_data is not None:
+            app.model_data.close()
     sys.exit(app.exit_code or 0)
 
 

@@ -60,6 +60,7 @@ class Store:
         )
         self.console = console.ConsoleLog(self.reader, self.writer)
         self.exports = exports.ExportState(self.reader, self.writer)
+        self.collection = services.CollectionSettings(self.reader, self.writer)
 
     def _create_tables(self) -> None:
         for ddl in _META_DDL:
