@@ -15,8 +15,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 
 from collector import admin_key
-from collector.api import dashboard_tokens, logs, otlp, query, services, track, wrappers
-from collector.api import modeldata
+from collector.api import dashboard_tokens, logs, modeldata, otlp, query, services, track, wrappers
 from collector.api.limits import RequestLimits
 from collector.api.responses import JSONResponse
 from collector.extensions import Core, Extension

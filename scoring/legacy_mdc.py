@@ -64,4 +64,4 @@ def install_aliases() -> None:
         package.__path__ = []
         sys.modules["azureml"] = package
     sys.modules["azureml.monitoring"] = sys.modules[__name__]
-    setattr(sys.modules["azureml"], "monitoring", sys.modules[__name__])
+    sys.modules["azureml"].monitoring = sys.modules[__name__]
