@@ -17,6 +17,7 @@ from collector.server import serve
 from collector.settings import CollectorSettings
 from collector.store.database import DB_FILENAME
 from exporters import ExportExtension
+from monitoring import MonitoringExtension
 
 console = Console(soft_wrap=True)  # never wrapped: the key and URLs are copied whole
 
@@ -97,7 +98,7 @@ def start_all(settings: CollectorSettings, host: str, port: int, dashboard_port:
         announce_login_link(local_url, key, dashboard_port, process=dashboard, echo=lambda link: console.print(
             f"dashboard login link (works once, for 10 minutes): [cyan]{link}[/cyan]", soft_wrap=True))
     try:
-        serve(settings, [ExportExtension()], host=host, port=port)
+        serve(settings, [ExportExtension(), MonitoringExtension()], host=host, port=port)
     finally:
         if dashboard is not None:
             stop_dashboard(dashboard)

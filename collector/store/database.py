@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from collector.data_dir import open_private
-from collector.store import console, counters, exports, services
+from collector.store import console, counters, exports, monitors, services
 from collector.store.schema import SEQUENCE, TABLES
 from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer
 
@@ -35,6 +35,7 @@ _META_DDL = (
     *console.DDL,
     *counters.DDL,
     *exports.DDL,
+    *monitors.DDL,
     f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}",
 )
 
@@ -61,6 +62,7 @@ class Store:
         self.console = console.ConsoleLog(self.reader, self.writer)
         self.exports = exports.ExportState(self.reader, self.writer)
         self.collection = services.CollectionSettings(self.reader, self.writer)
+        self.monitors = monitors.MonitorState(self.reader, self.writer)
 
     def _create_tables(self) -> None:
         for ddl in _META_DDL:
