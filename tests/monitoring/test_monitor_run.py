@@ -37,8 +37,8 @@ def test_monitor_flags_exactly_the_shifted_features(collector):
     assert result["rows"] == 3000
     assert sorted(result["drifted_features"]) == ["a", "c"]
     assert result["dataset_drift"] is True  # 2 of 4 features: at the default share of 0.5
-    rows = collector.query(f'modelMonitorResults | where monitor == "inputs" and metric == "normalized_wasserstein" '
-                           f'| project feature, value, drifted', name)
+    rows = collector.query('modelMonitorResults | where monitor == "inputs" and metric == "normalized_wasserstein" '
+                           '| project feature, value, drifted', name)
     by_feature = {r["feature"]: r for r in rows}
     assert by_feature["a"]["drifted"] and 0.6 < by_feature["a"]["value"] < 1.0
     assert not by_feature["b"]["drifted"] and not by_feature["d"]["drifted"]
