@@ -187,8 +187,9 @@ def _shown(monitor: dict | None) -> dict:
 
 def _result_json(row: dict) -> dict:
     out = {k: (_iso(v) if isinstance(v, datetime) else v) for k, v in row.items()}
-    if isinstance(out.get("details"), str):
-        out["details"] = orjson.loads(out["details"])
+    details = out.get("details")
+    if isinstance(details, str):
+        out["details"] = orjson.loads(details)
     return out
 
 

@@ -114,8 +114,8 @@ def numerical(name: str, values: np.ndarray, nulls: int, reference: FeatureSketc
 
 def categorical(name: str, values: np.ndarray, nulls: int, reference: FeatureSketch | None = None) -> FeatureSketch:
     """A categorical feature's sketch: value counts (as text), the rarest folded into OTHER."""
-    labels, counts = np.unique(values.astype(str), return_counts=True) if values.size else ([], [])
-    order = np.argsort(-np.asarray(counts), kind="stable")
+    labels, counts = np.unique(values.astype(str), return_counts=True)
+    order = np.argsort(-counts, kind="stable")
     categories: dict[str, int] = {}
     for rank, position in enumerate(order):
         key = str(labels[position]) if rank < MAX_CATEGORIES else OTHER
