@@ -18,6 +18,7 @@ from dashboard.launcher import dashboard_command
 from exporters.cli import export_app
 from insights.demo import demo_command
 from insights.doctor import doctor_command
+from monitoring.cli import monitor_app, update_collection
 from scoring.batch.cli import batch_app
 from scoring.cli import logs_command, score_command
 
@@ -27,6 +28,7 @@ service_app = typer.Typer(help="Create and manage services (keys, enable_app_ins
 app.add_typer(service_app, name="service")
 app.add_typer(batch_app, name="batch")
 app.add_typer(export_app, name="export")
+app.add_typer(monitor_app, name="monitor")
 app.command("score")(score_command)
 app.command("logs")(logs_command)
 app.command("dashboard")(dashboard_command)
@@ -165,8 +167,6 @@ def service_update(
                   "--collect or --sample-rate", soft_wrap=True, highlight=False)
         raise typer.Exit(2)
     if collect is not None or sample_rate is not None:
-        from monitoring.cli import update_collection
-
         update_collection(_workspace(), name, collect, sample_rate)
     if enable_app_insights is not None:
         data = _workspace().request("PATCH", f"/api/services/{name}", json={"enable_app_insights": enable_app_insights}).json()

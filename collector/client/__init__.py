@@ -30,9 +30,11 @@ from collector.client.errors import (
     ScoringError,
 )
 from collector.client.local import LocalWebservice
+from collector.client.monitors import ModelMonitor, payload_logging, set_payload_logging, upload_reference
 from collector.client.resolve import CONFIG_FILES, DEFAULT_DATA_DIR, DEFAULT_URL, Connection, resolve_collector
 from collector.client.workspace import DeploymentConfiguration, Webservice, Workspace
 
 __all__ = ["Workspace", "Webservice", "LocalWebservice", "DeploymentConfiguration", "InsightsError",
            "CollectorUnreachable", "ApiError", "ConfigError", "ScoringError", "DeploymentFailed",
            "resolve_collector", "Connection", "DEFAULT_URL", "DEFAULT_DATA_DIR", "CONFIG_FILES"]
+__all__ += ["ModelMonitor", "upload_reference", "set_payload_logging", "payload_logging"]

@@ -1,0 +1,100 @@
+"""The CLI (`insights monitor ...`, `insights service update --collect`), the SDK, the reference
+of the 2 windows before, and the scheduler, against a real collector process of their own (the
+scheduler looks for due windows every half second here)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import orjson
+import pytest
+from collector_process import CollectorProcess
+from drift_data import frame
+
+from collector.client import ModelMonitor, Workspace, payload_logging
+
+
+@pytest.fixture(scope="module")
+def fast_collector(tmp_path_factory):
+    process = CollectorProcess(tmp_path_factory.mktemp("monitors") / "data", env={"INSIGHTS_MONITOR_TICK_S": "0.5"}).start()
+    yield process
+    process.stop()
+
+
+def _post(collector, service: dict, df, moment: datetime) -> None:
+    lines = [orjson.dumps({"collection": "model_inputs", "time": moment.timestamp(),
+                           "data": df.iloc[i:i + 200].to_json(orient="records")}) for i in range(0, len(df), 200)]
+    answer = httpx.post(f"{collector.url}/api/modeldata", content=b"\n".join(lines),
+                        headers={"x-instrumentation-key": service["instrumentation_key"]})
+    assert answer.status_code == 200, answer.text
+
+
+def _insights(collector, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "INSIGHTS_URL": collector.url, "INSIGHTS_API_KEY": collector.admin_key, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "insights", *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_cli_uploads_creates_runs_and_deletes(fast_collector, tmp_path):
+    service = fast_collector.create_service("cli")
+    name = service["name"]
+    frame(3000, seed=11).to_parquet(tmp_path / "train.parquet")
+    _post(fast_collector, service, frame(1500, seed=12, shift_a=1.0), datetime.now(UTC))
+    uploaded = _insights(fast_collector, "monitor", "reference", "upload", str(tmp_path / "train.parquet"),
+                         "--service", name, "--name", "train")
+    assert uploaded.returncode == 0, uploaded.stderr
+    assert "3000 rows" in uploaded.stdout and "categorical" in uploaded.stdout
+    created = _insights(fast_collector, "monitor", "create", "inputs", "--service", name, "--reference", "train",
+                        "--window", "1h", "--threshold", "psi=0.25")
+    assert created.returncode == 0, created.stderr
+    ran = _insights(fast_collector, "monitor", "run", "inputs", "--service", name)
+    assert ran.returncode == 0, ran.stderr
+    assert "drifted: a" in ran.stdout
+    listed = _insights(fast_collector, "monitor", "list", "--service", name)
+    assert "inputs" in listed.stdout and "train" in listed.stdout
+    shown = _insights(fast_collector, "monitor", "show", "inputs", "--service", name)
+    assert '"psi": 0.25' in shown.stdout and "normalized_wasserstein" in shown.stdout
+    collect = _insights(fast_collector, "service", "update", name, "--collect", "request", "--sample-rate", "0.1")
+    assert collect.returncode == 0, collect.stderr
+    assert payload_logging(Workspace(fast_collector.url, fast_collector.admin_key), name)["collect"] == ["request"]
+    assert _insights(fast_collector, "monitor", "delete", "inputs", "--service", name).returncode == 0
+    assert "inputs" not in _insights(fast_collector, "monitor", "list", "--service", name).stdout
+
+
+def test_sdk_with_the_services_own_key_and_a_reference_from_past_windows(fast_collector):
+    service = fast_collector.create_service("sdk")
+    name = service["name"]
+    end = datetime.now(UTC).replace(microsecond=0)
+    _post(fast_collector, service, frame(2000, seed=21), end - timedelta(minutes=150))  # reference: 2 windows before
+    _post(fast_collector, service, frame(2000, seed=22, shift_c=True), end - timedelta(minutes=30))
+    ws = Workspace(fast_collector.url, service["api_key"])
+    monitor = ModelMonitor.create(ws, name, "past", window_seconds=3600, features=["a", "b", "c"])
+    result = monitor.run(end=end)
+    assert result["rows"] == 2000 and result["drifted_features"] == ["c"]
+    assert any(r["metric"] == "jensen_shannon" and r["feature"] == "c" and r["drifted"] for r in monitor.results())
+    assert [m.name for m in ModelMonitor.list(ws, name)] == ["past"]
+
+
+def test_the_scheduler_runs_each_window_once(fast_collector):
+    service = fast_collector.create_service("sched")
+    name = service["name"]
+    now = datetime.now(UTC)
+    window_end = datetime.fromtimestamp(int(now.timestamp()) // 60 * 60, UTC)
+    _post(fast_collector, service, frame(600, seed=31), window_end - timedelta(seconds=150))
+    _post(fast_collector, service, frame(600, seed=32, shift_a=2.0), window_end - timedelta(seconds=30))
+    ws = Workspace(fast_collector.url, fast_collector.admin_key)
+    monitor = ModelMonitor.create(ws, name, "minutely", window_seconds=60)
+    deadline = time.monotonic() + 20
+    while not monitor.results() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    results = monitor.results()
+    assert results, "the scheduler did not run the monitor"
+    assert {r["windowEnd"] for r in results} == {window_end.replace(tzinfo=None).isoformat() + "Z"}
+    assert any(r["feature"] == "a" and r["metric"] == "ks" and r["drifted"] for r in results)  # 600 rows: a small window
+    runs = {r["runId"] for r in results}
+    time.sleep(1.5)
+    assert {r["runId"] for r in monitor.results() if r["windowEnd"] == results[0]["windowEnd"]} == runs
