@@ -13,6 +13,7 @@ it reads /v2.1/track's.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ MAX_ITEMS = 10_000
 MAX_ROWS_PER_ITEM = 100_000
 """One collect() of more rows is refused (400): such a frame is a batch job's, to be split."""
 MAX_TEXT = 256
+_SEGMENT = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,128}$")
+"""collection, endpoint and deployment name folders in Azure ML's export layout."""
 
 _FIELDS = {"collection", "time", "correlationId", "operationId", "modelVersion", "endpoint", "deployment", "data",
            "contentType", "dataType", "agent", "instance"}
@@ -87,18 +90,18 @@ def _rows(item: object, service: str) -> list[dict]:
     unknown = sorted(set(item) - _FIELDS)
     if unknown:
         raise CollectedError(f"unknown field {unknown[0]!r}; expected some of {', '.join(sorted(_FIELDS))}")
-    collection = _text(item, "collection", required=True)
+    collection = _segment(item, "collection", required=True)
     if "data" not in item:
         raise CollectedError("'data' is missing")
     data = _data(item["data"], item.get("contentType"))
     common = {
         "timestamp": _micros(item.get("time")),
-        "collection": collection.lower(),
+        "collection": str(collection).lower(),
         "correlationId": _text(item, "correlationId"),
         "operation_Id": _text(item, "operationId"),
         "modelVersion": _text(item, "modelVersion"),
-        "endpoint": _text(item, "endpoint") or service,
-        "deployment": _text(item, "deployment") or "default",
+        "endpoint": _segment(item, "endpoint") or service,
+        "deployment": _segment(item, "deployment") or "default",
         "itemType": "modelData",
         SERVICE_COLUMN: service,
     }
@@ -122,6 +125,13 @@ def _data(value: object, content_type: object) -> object:
         except orjson.JSONDecodeError:
             return value
     return value
+
+
+def _segment(item: dict, name: str, required: bool = False) -> str | None:
+    text = _text(item, name, required)
+    if text is not None and not _SEGMENT.match(text):
+        raise CollectedError(f"'{name}' {text[:40]!r}: 1 to 128 letters, digits, '_', '.' or '-'")
+    return text
 
 
 def _text(item: dict, name: str, required: bool = False) -> str | None:

@@ -109,3 +109,34 @@ def test_bad_collected_items_get_per_item_400s(collector):
     assert [e["index"] for e in errors] == [1, 2, 3]
     assert "bogus" in errors[0]["message"] and "collection" in errors[2]["message"]
     assert httpx.post(f"{collector.url}/api/modeldata", content=body).status_code == 401
+
+
+def test_export_in_azure_mls_layout_beside_app_insights(collector, tmp_path):
+    service = collector.create_service("export-mdc")
+    name = service["name"]
+    headers = {"x-instrumentation-key": service["instrumentation_key"]}
+    moment = "2026-03-04T05:06:07.000000Z"
+    body = b"\n".join([
+        json.dumps({"collection": "model_inputs", "time": moment, "correlationId": "c1", "operationId": "o1",
+                    "data": json.dumps([{"x": 1}, {"x": 2}])}).encode(),
+        json.dumps({"collection": "model_outputs", "time": moment, "correlationId": "c1", "operationId": "o1",
+                    "deployment": "blue", "data": [{"y": 0}]}).encode(),
+        json.dumps({"collection": "model_inputs", "endpoint": "../escape", "data": [{"x": 1}]}).encode(),
+    ])
+    answer = httpx.post(f"{collector.url}/api/modeldata", content=body, headers=headers)
+    assert answer.status_code == 206 and answer.json()["errors"][0]["index"] == 2  # no way out of the folder
+    destination = tmp_path / "blob"
+    with collector.admin as admin:
+        configured = admin.put(f"/api/services/{name}/export", json={"destination": str(destination),
+                                                                     "types": ["Requests", "ModelData"]})
+        assert configured.status_code == 200, configured.text
+        assert admin.post(f"/api/services/{name}/export/run", params={"wait": "true"}).status_code == 200
+    files = sorted(str(p.relative_to(destination)) for p in destination.rglob("*.jsonl"))
+    assert [f.rsplit("/", 1)[0] for f in files] == [
+        f"modelDataCollector/{name}/blue/model_outputs/2026/03/04/05",
+        f"modelDataCollector/{name}/default/model_inputs/2026/03/04/05",
+    ]
+    event = json.loads((destination / files[1]).read_text())
+    assert event["type"] == "azureml.inference.model_inputs" and event["data"] == [{"x": 1}, {"x": 2}]
+    assert event["correlationid"] == "c1" and event["operationid"] == "o1" and event["specversion"] == "1.0"
+    assert event["time"] == moment and event["contentrange"] == "bytes 0-16/17"  # [{"x":1},{"x":2}]
