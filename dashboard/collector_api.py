@@ -169,3 +169,18 @@ def _query_error(error: ApiError) -> QueryError:
     if where:
         return QueryError(error.message, int(where.group(1)), int(where.group(2)), error.status_code)
     return QueryError(error.message, status=error.status_code)
+
+
+def monitors(link: Link, name: str) -> list[dict]:
+    """The service's model monitors (monitoring/api.py)."""
+    return _call(link, "GET", f"/api/services/{name}/monitors").json()
+
+
+def monitor_results(link: Link, name: str, monitor: str) -> list[dict]:
+    """A monitor's results, newest window first."""
+    return _call(link, "GET", f"/api/services/{name}/monitors/{monitor}/results").json()["results"]
+
+
+def run_monitor(link: Link, name: str, monitor: str) -> dict:
+    """Run a monitor now, over the window that ends now."""
+    return _call(link, "POST", f"/api/services/{name}/monitors/{monitor}/run").json()

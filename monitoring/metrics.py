@@ -11,8 +11,8 @@ Definitions, and where they come from (thresholds in monitoring/definition.py):
   categorical ones match).
 - PSI: sum((ref - cur) * ln(ref / cur)) over the bin shares, empty bins filled as Evidently fills
   them (0.0001, or a millionth of the smallest share when that is smaller).
-- two-sample KS (small windows): scipy's `ks_2samp` of the window against the reference's sample;
-  the value is the p-value.
+- two-sample KS (small windows, up to sketch.SAMPLE_SIZE values, all of which the window's sketch
+  keeps): scipy's `ks_2samp` of the window against the reference's sample; the value is the p-value.
 - Pearson chi-squared: scipy's `chisquare` of the window's category counts against the reference's
   shares scaled to the window's size (Evidently's `chisquare`); the value is the p-value. A category
   the reference never saw makes the test meaningless (expected 0): its p-value is then 0, and the
@@ -115,7 +115,8 @@ def drift_metrics(reference: FeatureSketch, current: FeatureSketch, prediction: 
     values = {"jensen_shannon": jensen_shannon(ref, cur), "psi": psi(ref, cur)}
     if reference.kind == "numerical":
         values["normalized_wasserstein"] = normalized_wasserstein(reference, current)
-        values["ks"] = ks_p_value(reference, current)
+        if current.present <= len(current.sample):  # a small window: its every value is in the sample
+            values["ks"] = ks_p_value(reference, current)
     else:
         _, ref_counts, cur_counts = category_counts(reference, current)
         values["chi_squared"] = chi_squared_p_value(ref_counts, cur_counts)

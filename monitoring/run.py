@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from collector.store.monitors import MonitorState
 from monitoring import metrics, sketch
@@ -171,12 +172,18 @@ def window_sketches(state: MonitorState, service: str, collection: str, start: d
 
 
 def _categorical(feature: str, column: pa.ChunkedArray, reference: FeatureSketch | None) -> FeatureSketch:
+    """Counted in Arrow (distinct values only reach Python), labels normalized as sketches write
+    them (a whole number collected as 1.0 and uploaded as 1 is one category)."""
     nulls = column.null_count
-    text = column.drop_null().to_numpy(zero_copy_only=False).astype(str)
-    numbers = np.array([_number(t) for t in text]) if text.size and text.size <= 2_000_000 else np.array([])
-    if numbers.size and not np.isnan(numbers).any():
-        text = sketch.category_text(numbers)
-    return sketch.categorical(feature, text, nulls, reference=reference)
+    counts = pc.value_counts(column.drop_null()) if len(column) - nulls else None
+    labels: list[str] = [] if counts is None else counts.field("values").to_pylist()
+    numbers = np.array([_number(t) for t in labels])
+    if labels and not np.isnan(numbers).any():
+        labels = list(sketch.category_text(numbers))
+    tally: dict[str, int] = {}
+    for label, count in zip(labels, [] if counts is None else counts.field("counts").to_pylist(), strict=True):
+        tally[label] = tally.get(label, 0) + count
+    return sketch.categorical_counts(feature, tally, nulls, reference=reference)
 
 
 def _number(text: str) -> float:

@@ -126,20 +126,26 @@ class MonitorState:
                   numerical: list[str], categorical: list[str]) -> pa.Table:
         """The window's rows of `collection`: per numerical feature `n{i}` (the number, NaN when
         absent or not a number) and `t{i}` (true when present but not a number); per categorical
-        feature `c{i}` (the value as text, null when absent)."""
-        paths = [json_path(f) for f in [*numerical, *categorical]]
-        columns = []
-        for i in range(len(numerical)):
-            columns.append(f"coalesce(TRY_CAST(v[{i + 1}] AS DOUBLE), 'NaN'::DOUBLE) AS n{i}")
-            columns.append(f"(v[{i + 1}] IS NOT NULL AND TRY_CAST(v[{i + 1}] AS DOUBLE) IS NULL) AS t{i}")
+        feature `c{j}` (the value as text, null when absent).
+
+        One `json_transform` parses each row once into typed fields (text that is not a number is
+        null there); only where a number came out null is the raw value looked at again, to tell
+        a missing value from a type error."""
+        features = [*numerical, *categorical]
+        structure = orjson.dumps({f: ("DOUBLE" if i < len(numerical) else "VARCHAR")
+                                  for i, f in enumerate(features)}).decode() if features else '{"_": "VARCHAR"}'
+        columns, paths = [], []
+        for i, feature in enumerate(numerical):
+            columns.append(f"coalesce(struct_extract_at(s, {i + 1}), 'NaN'::DOUBLE) AS n{i}")
+            columns.append(f"coalesce(CASE WHEN struct_extract_at(s, {i + 1}) IS NULL THEN "
+                           f"json_extract_string(d, ?) IS NOT NULL END, false) AS t{i}")
+            paths.append(json_path(feature))
         for j in range(len(categorical)):
-            columns.append(f"v[{len(numerical) + j + 1}] AS c{j}")
-        select = ", ".join(columns) or "1 AS none"
+            columns.append(f"struct_extract_at(s, {len(numerical) + j + 1}) AS c{j}")
+        sql = (f'SELECT {", ".join(columns) or "1 AS none"} FROM (SELECT json_transform("data", ?) AS s, "data" AS d '
+               f'FROM "modelData" WHERE "{SERVICE_COLUMN}" = ? AND collection = ? AND "timestamp" >= ? AND "timestamp" < ?)')
         with self._reader() as cursor:
-            return cursor.execute(
-                f'SELECT {select} FROM (SELECT json_extract_string("data", ?::VARCHAR[]) AS v FROM "modelData" '
-                f'WHERE "{SERVICE_COLUMN}" = ? AND collection = ? AND "timestamp" >= ? AND "timestamp" < ?)',
-                [paths, service, collection, start, end]).to_arrow_table()
+            return cursor.sql(sql, params=[*paths, structure, service, collection, start, end]).to_arrow_table()
 
     # results ------------------------------------------------------------------------------------
 

@@ -61,6 +61,12 @@ def test_normalized_wasserstein_against_scipy_and_a_known_shift():
     assert metrics.normalized_wasserstein(reference, shifted) == pytest.approx(1.0 / np.std(ref_values), rel=1e-6)
 
 
+def test_quantiles_of_large_windows_are_within_a_fine_bin():
+    values = np.random.default_rng(6).lognormal(0, 1, 400_000)
+    exact = np.quantile(values, sketch.quantile_levels())
+    assert np.max(np.abs(sketch.quantiles(values) - exact)) <= (values.max() - values.min()) / sketch.FINE_BINS * 1.01
+
+
 def test_ks_is_scipys_on_small_windows():
     rng = np.random.default_rng(4)
     ref_values, cur_values = rng.normal(0, 1, 3000), rng.normal(0.1, 1, 400)
