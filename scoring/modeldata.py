@@ -19,6 +19,7 @@ import importlib.util
 import json
 import os
 import random
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -112,6 +113,14 @@ class ModelData:
             self.item("response", _body(response_body), data_type="application/json", **ids)
 
     def close(self) -> None:
+        """At the worker's end: the library's queued posts are sent (the receiver outlives the
+        workers), then what is queued here goes to the spool."""
+        library = sys.modules.get("azureml.ai.monitoring.init")
+        if library is not None:
+            try:
+                library.teardown(wait_for_flush=True)
+            except Exception:  # the library's own shutdown must not stop ours
+                pass
         self.queue.close()
 
 
