@@ -140,3 +140,18 @@ def test_export_in_azure_mls_layout_beside_app_insights(collector, tmp_path):
     assert event["type"] == "azureml.inference.model_inputs" and event["data"] == [{"x": 1}, {"x": 2}]
     assert event["correlationid"] == "c1" and event["operationid"] == "o1" and event["specversion"] == "1.0"
     assert event["time"] == moment and event["contentrange"] == "bytes 0-16/17"  # [{"x":1},{"x":2}]
+
+
+def test_retention_per_service_covers_model_data(collector, tmp_path):
+    service = collector.create_service("retain-mdc")
+    name = service["name"]
+    old = time.time() - 3 * 86_400
+    body = b"\n".join(json.dumps({"collection": "model_inputs", "time": moment, "data": [{"x": 1}]}).encode()
+                      for moment in (old, old, time.time()))
+    assert httpx.post(f"{collector.url}/api/modeldata", content=body,
+                      headers={"x-instrumentation-key": service["instrumentation_key"]}).status_code == 200
+    with collector.admin as admin:
+        assert admin.put(f"/api/services/{name}/export", json={"destination": str(tmp_path / "blob"), "types": ["Requests"],
+                                                               "retention_days": 1}).status_code == 200
+        assert admin.post(f"/api/services/{name}/export/run", params={"wait": "true"}).status_code == 200
+    assert collector.query("modelData | count", name)[0]["Count"] == 1
