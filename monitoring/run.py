@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -41,8 +42,8 @@ class RunResult:
     def to_json(self) -> dict:
         return {"run_id": self.run_id, "window_start": _iso(self.window_start), "window_end": _iso(self.window_end),
                 "rows": self.rows, "drifted_features": self.drifted, "dataset_drift": self.dataset_drift,
-                "results": [{**r, "windowStart": _iso(self.window_start), "windowEnd": _iso(self.window_end),
-                             "timestamp": None} for r in self.results]}
+                "results": [{**r, "details": orjson.loads(r["details"]), "windowStart": _iso(self.window_start),
+                             "windowEnd": _iso(self.window_end)} for r in self.results]}
 
 
 def run_monitor(state: MonitorState, service: str, name: str, spec: MonitorSpec, window_end: datetime,
@@ -119,8 +120,6 @@ def _row(signal: str, feature: str, kind: str, metric: str, value: float, thresh
 
 
 def _json(details: dict) -> str:
-    import orjson
-
     return orjson.dumps(details).decode()
 
 
