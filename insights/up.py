@@ -17,7 +17,7 @@ from collector.server import serve
 from collector.settings import CollectorSettings
 from collector.store.database import DB_FILENAME
 from exporters import ExportExtension
-from monitoring import MonitoringExtension
+from monitoring.extension import MonitoringExtension
 
 console = Console(soft_wrap=True)  # never wrapped: the key and URLs are copied whole
 

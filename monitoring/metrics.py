@@ -26,8 +26,6 @@ Definitions, and where they come from (thresholds in monitoring/definition.py):
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
-from scipy.spatial import distance
 
 from monitoring.sketch import FeatureSketch
 
@@ -54,6 +52,8 @@ def filled(percents: np.ndarray) -> np.ndarray:
 def jensen_shannon(reference: np.ndarray, current: np.ndarray) -> float:
     if not reference.any() or not current.any():
         return 0.0
+    from scipy.spatial import distance  # scipy loads in ~2 s: only when a run needs it, not with the collector
+
     return float(distance.jensenshannon(reference, current))
 
 
@@ -76,6 +76,8 @@ def normalized_wasserstein(reference: FeatureSketch, current: FeatureSketch) -> 
 def ks_p_value(reference: FeatureSketch, current: FeatureSketch) -> float:
     if not reference.sample or not current.sample:
         return 1.0
+    from scipy import stats
+
     return float(stats.ks_2samp(reference.sample, current.sample).pvalue)
 
 
@@ -94,6 +96,8 @@ def chi_squared_p_value(reference: np.ndarray, current: np.ndarray) -> float:
     if np.any((expected == 0) & (current > 0)):
         return 0.0
     keep = expected > 0
+    from scipy import stats
+
     return float(stats.chisquare(current[keep], expected[keep]).pvalue)
 
 

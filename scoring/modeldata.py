@@ -3,8 +3,10 @@ request it belongs to, and payload logging of request/response bodies.
 
 An Azure score.py builds `Collector(name="model_inputs")` in init(); with no configuration the
 library raises there. Before score.py loads, `install` points the library at the supervisor's
-receiver (scoring/modeldata_receiver.py) through its own environment variables (AZUREML_MDC_*), and
-swaps the library's correlation context for one that carries the request being served: its
+receiver (scoring/modeldata_receiver.py) through its own environment variables (AZUREML_MDC_*);
+once score.py is imported (`after_load`, before init()), the library's correlation context is
+swapped for one that carries the request being served (a script that imports the library only
+inside init() keeps the library's own uuid4 correlation ids): its
 x-request-id as the correlation id and its operation_Id in a `ce-operation-id` header, so that
 `modelData` joins `requests` (Azure's default is a fresh uuid4, unrelated to the request). A user's
 own AZUREML_MDC_CONFIG_PATH or AZUREML_MDC_ENABLED is left as it is.
@@ -15,7 +17,6 @@ receiver writes to, through a queue like telemetry's, so nothing here waits on t
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
@@ -147,14 +148,18 @@ def install(settings: Settings, capture: Capture | None, environ=os.environ) -> 
         environ["AZUREML_MDC_PORT"] = port
     queue = TelemetryQueue(Spool(spool_dir(settings)), capacity=10_000, interval=0.5).start()
     current = ModelData(queue, capture, CollectionFile(Path(settings.spool_dir)))
-    _request_context(current)
     return current
 
 
+def after_load() -> None:
+    """Once score.py is imported (before its init()): if it uses azureml-ai-monitoring, make the
+    library's correlation context carry the request being served. Not earlier: the library imports
+    pandas, which a worker whose script does not use it should not pay for."""
+    if current is not None and "azureml.ai.monitoring.collector_json" in sys.modules:
+        _request_context(current)
+
+
 def _request_context(model_data: ModelData) -> None:
-    """The library's correlation context, made to carry the request being served."""
-    if importlib.util.find_spec("azureml.ai.monitoring") is None:
-        return
     from azureml.ai.monitoring import collector_json
     from azureml.ai.monitoring.context import BasicCorrelationContext
 

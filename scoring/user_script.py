@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scoring import aml, legacy_mdc
+from scoring import aml, legacy_mdc, modeldata
 
 
 class ScriptError(RuntimeError):
@@ -76,6 +76,7 @@ class UserScript:
         module = importlib.util.module_from_spec(spec)
         sys.modules["entry_module"] = module
         spec.loader.exec_module(module)
+        modeldata.after_load()
         for name in ("init", "run"):
             if not callable(getattr(module, name, None)):
                 raise ScriptError(f"{self.path} does not define the {name}() function it needs")

@@ -7,6 +7,8 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import orjson
+import pytest
 from drift_data import collected_lines, frame
 
 
@@ -21,7 +23,10 @@ def test_monitor_flags_exactly_the_shifted_features(collector):
     service = collector.create_service("drift")
     name = service["name"]
     reference = frame(5000, seed=1)
-    _send(collector, service, collected_lines(frame(3000, seed=2, shift_a=0.8, shift_c=True)))
+    production = frame(3000, seed=2, shift_a=0.8, shift_c=True)
+    _send(collector, service, collected_lines(production))
+    odd = [{"a": "oops", "b": None, "c": "x", "d": 10.5} for _ in range(30)]  # a type error, a null, out of bounds
+    _send(collector, service, [orjson.dumps({"collection": "model_inputs", "data": odd})])
     with collector.admin as admin:
         csv = io.BytesIO(reference.to_csv(index=False).encode())
         uploaded = admin.put(f"/api/services/{name}/monitor-references/training?format=csv", content=csv.getvalue())
@@ -34,7 +39,7 @@ def test_monitor_flags_exactly_the_shifted_features(collector):
         run = admin.post(f"/api/services/{name}/monitors/inputs/run", params={"end": end})
         assert run.status_code == 200, run.text
     result = run.json()
-    assert result["rows"] == 3000
+    assert result["rows"] == 3030
     assert sorted(result["drifted_features"]) == ["a", "c"]
     assert result["dataset_drift"] is True  # 2 of 4 features: at the default share of 0.5
     rows = collector.query('modelMonitorResults | where monitor == "inputs" and metric == "normalized_wasserstein" '
@@ -42,6 +47,12 @@ def test_monitor_flags_exactly_the_shifted_features(collector):
     by_feature = {r["feature"]: r for r in rows}
     assert by_feature["a"]["drifted"] and 0.6 < by_feature["a"]["value"] < 1.0
     assert not by_feature["b"]["drifted"] and not by_feature["d"]["drifted"]
+    quality = {(r["feature"], r["metric"]): r["value"] for r in result["results"] if r["signal"] == "data_quality"}
+    assert quality[("a", "data_type_error_rate")] == pytest.approx(30 / 3030)
+    assert quality[("b", "null_rate")] == pytest.approx(30 / 3030)
+    outside = int(((production["d"] < reference["d"].min()) | (production["d"] > reference["d"].max())).sum())
+    assert quality[("d", "out_of_bounds_rate")] == pytest.approx((30 + outside) / 3030)
+    assert quality[("c", "out_of_bounds_rate")] == 0 and quality[("a", "null_rate")] == 0
 
 
 def test_bad_references_get_clear_400s(collector):

@@ -21,7 +21,8 @@ from collector.client import ModelMonitor, Workspace, payload_logging
 
 @pytest.fixture(scope="module")
 def fast_collector(tmp_path_factory):
-    process = CollectorProcess(tmp_path_factory.mktemp("monitors") / "data", env={"INSIGHTS_MONITOR_TICK_S": "0.5"}).start()
+    process = CollectorProcess(tmp_path_factory.mktemp("monitors") / "data", env={"INSIGHTS_MONITOR_TICK_S": "0.5",
+                                                                                                 "INSIGHTS_REFERENCE_MAX_BYTES": "200000"}).start()
     yield process
     process.stop()
 
@@ -98,3 +99,30 @@ def test_the_scheduler_runs_each_window_once(fast_collector):
     runs = {r["runId"] for r in results}
     time.sleep(1.5)
     assert {r["runId"] for r in monitor.results() if r["windowEnd"] == results[0]["windowEnd"]} == runs
+
+
+def test_prediction_drift_on_model_outputs(fast_collector):
+    service = fast_collector.create_service("outputs")
+    name = service["name"]
+    end = datetime.now(UTC).replace(microsecond=0)
+    headers = {"x-instrumentation-key": service["instrumentation_key"]}
+    for moment, weights in ((end - timedelta(minutes=90), [1, 1, 1]), (end - timedelta(minutes=10), [1, 1, 8])):
+        rows = [{"prediction": label} for label, weight in zip(("setosa", "versicolor", "virginica"), weights, strict=True)
+                for _ in range(weight * 100)]
+        line = orjson.dumps({"collection": "model_outputs", "time": moment.timestamp(), "data": rows})
+        assert httpx.post(f"{fast_collector.url}/api/modeldata", content=line, headers=headers).status_code == 200
+    monitor = ModelMonitor.create(Workspace(fast_collector.url, fast_collector.admin_key), name, "outputs",
+                                  collection="model_outputs", window_seconds=3600)
+    result = monitor.run(end=end)
+    assert result["drifted_features"] == ["prediction"]
+    metrics = {r["metric"]: r for r in result["results"] if r["feature"] == "prediction"}
+    assert {r["signal"] for r in metrics.values()} == {"prediction_drift"}
+    assert metrics["linf"]["value"] == pytest.approx(0.8 - 1 / 3) and metrics["linf"]["drifted"]
+
+
+def test_reference_uploads_have_their_own_limit(fast_collector):
+    service = fast_collector.create_service("limit")
+    body = b"a\n" + b"1.25\n" * 50_000  # 250 kB, over this collector's 200 kB
+    with fast_collector.admin as admin:
+        answer = admin.put(f"/api/services/{service['name']}/monitor-references/big?format=csv", content=body)
+    assert answer.status_code == 413 and "INSIGHTS_REFERENCE_MAX_BYTES" in answer.text
