@@ -1,6 +1,7 @@
 """The CLI (`insights monitor ...`, `insights service update --collect`), the SDK, the reference
-of the 2 windows before, and the scheduler, against a real collector process of their own (the
-scheduler looks for due windows every half second here)."""
+of the 2 windows before, the scheduler, prediction drift, the upload limit, and (last: it stops and
+restarts the collector) collected rows surviving a collector outage, against a real collector
+process of their own (the scheduler looks for due windows every half second here)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import orjson
 import pytest
 from collector_process import CollectorProcess
 from drift_data import frame
+from wrapper_process import Wrapper
 
 from collector.client import ModelMonitor, Workspace, payload_logging
 
@@ -125,3 +129,32 @@ def test_reference_uploads_have_their_own_limit(fast_collector):
     with fast_collector.admin as admin:
         answer = admin.put(f"/api/services/{service['name']}/monitor-references/big?format=csv", content=body)
     assert answer.status_code == 413 and "INSIGHTS_REFERENCE_MAX_BYTES" in answer.text
+
+
+def test_rows_collected_while_the_collector_is_down_arrive_after(fast_collector, tmp_path):
+    """The wrapper keeps collected rows in its spool while the collector is down (scoring goes on),
+    and sends them once it is back."""
+    collector = fast_collector
+    service = collector.create_service("mdc-outage")
+    wrapper = Wrapper("echo_score.py", service, tmp_path / "spool")
+    wrapper.script = str(Path(__file__).parent / "scripts" / "mdc_score.py")
+    wrapper.start()
+    ids = [str(uuid.uuid4()) for _ in range(5)]
+    iris = [{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}]
+    try:
+        collector.stop()
+        for request_id in ids:
+            started = time.perf_counter()
+            answer = httpx.post(f"{wrapper.url}/score", json={"data": iris}, headers={"x-request-id": request_id})
+            assert answer.status_code == 200 and time.perf_counter() - started < 1.0
+        time.sleep(1.5)  # received and spooled while nobody listens
+        collector.start()
+        deadline = time.monotonic() + 30
+        rows: list = []
+        while len(rows) < 10 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            rows = collector.query("modelData | project collection, correlationId", service["name"])
+        assert sorted(r["collection"] for r in rows) == ["model_inputs"] * 5 + ["model_outputs"] * 5
+        assert {r["correlationId"] for r in rows} == set(ids)
+    finally:
+        wrapper.stop()
