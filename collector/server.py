@@ -15,7 +15,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 
 from collector import admin_key
-from collector.api import dashboard_tokens, logs, models, otlp, query, services, track, wrappers
+from collector.api import dashboard_tokens, logs, modeldata, models, otlp, query, services, track, wrappers
 from collector.api.limits import RequestLimits
 from collector.api.responses import JSONResponse
 from collector.extensions import Core, Extension
@@ -97,6 +97,7 @@ def create_app(settings: CollectorSettings, extensions: Sequence[Extension] = ()
     open response before it stops. `serve` points it at the server's own flag."""
     routers = [track.router, otlp.router, services.router, query.router, logs.router, wrappers.router, dashboard_tokens.router]
     routers.append(models.router)
+    routers.append(modeldata.router)
     for router in routers + [router for extension in extensions for router in extension.routers]:
         app.include_router(router)
     app.add_exception_handler(ServiceError, _service_error)

@@ -17,6 +17,7 @@ PAGES = (
     ("views/console.py", "Console logs", ":material/terminal:"),
     ("views/jobs.py", "Jobs", ":material/work:"),
     ("views/rollout.py", "Rollout", ":material/compare_arrows:"),
+    ("views/monitoring.py", "Model monitoring", ":material/query_stats:"),
 )
 
 

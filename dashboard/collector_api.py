@@ -195,3 +195,16 @@ def live(link: Link, service: str, seconds: int, role: str | None, instance: str
 def application_map(link: Link, timespan: str) -> dict:
     """The application map over `timespan`, across every service the session's key reads."""
     return _call(link, "GET", "/api/map", params={"timespan": timespan}).json()
+def monitors(link: Link, name: str) -> list[dict]:
+    """The service's model monitors (monitoring/api.py)."""
+    return _call(link, "GET", f"/api/services/{name}/monitors").json()
+
+
+def monitor_results(link: Link, name: str, monitor: str) -> list[dict]:
+    """A monitor's results, newest window first."""
+    return _call(link, "GET", f"/api/services/{name}/monitors/{monitor}/results").json()["results"]
+
+
+def run_monitor(link: Link, name: str, monitor: str) -> dict:
+    """Run a monitor now, over the window that ends now."""
+    return _call(link, "POST", f"/api/services/{name}/monitors/{monitor}/run").json()

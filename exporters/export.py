@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from collector.store.exports import Checkpoint, ExportState, Plan
 from collector.store.services import Service
 from exporters.formats import blob_name
+from exporters.modeldata_format import MODEL_DATA, plan_name, write_model_data
 from exporters.settings import RECORD_TYPES, ExportSettings
 from exporters.sinks import Sink
 
@@ -60,12 +61,16 @@ def _next_plan(state: ExportState, service: Service, record_type: str, after: in
     if span is None:
         return None
     written = datetime.now(UTC)
+    if record_type == MODEL_DATA:  # Azure ML's layout (modeldata_format.py)
+        return Plan(span, plan_name(service, span))
     return Plan(span, blob_name(service.name, service.instrumentation_key, record_type, span, written))
 
 
 def _write(state: ExportState, service: Service, record_type: str, plan: Plan, sink: Sink) -> int:
     """Stage and publish the plan's blob; its item count. A range whose rows are gone (retention
     with export disabled) publishes nothing and just moves the checkpoint on."""
+    if record_type == MODEL_DATA:
+        return write_model_data(state, service, plan.span, sink)
     staged = sink.staging_file()
     try:
         items = state.write_ndjson(RECORD_TYPES[record_type], service.name, plan.span, staged)

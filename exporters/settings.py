@@ -39,6 +39,9 @@ RECORD_TYPES: dict[str, Table] = {
     "Metrics": TABLES["customMetrics"],
 }
 """The App Insights continuous-export record-type folders, and the table each one exports."""
+DEFAULT_TYPES = tuple(RECORD_TYPES)
+RECORD_TYPES["ModelData"] = TABLES["modelData"]
+"""Collected model data, exported in Azure ML's layout (modeldata_format.py) when asked for."""
 
 DEFAULT_INTERVAL_SECONDS = 60
 DEFAULT_ITEMS_PER_BLOB = 50_000
@@ -86,7 +89,7 @@ class ExportSettings(BaseModel):
         None, description="Folder path or file:// URL, Azure container SAS URL, or Azure Storage connection string. "
         "Default: the collector's <data-dir>/blob/ folder.")
     container: str | None = Field(None, description="Blob container; only (and required) with a connection string.")
-    types: list[str] = Field(default_factory=lambda: list(RECORD_TYPES), description="Record types to export.")
+    types: list[str] = Field(default_factory=lambda: list(DEFAULT_TYPES), description="Record types to export.")
     interval_seconds: int = Field(DEFAULT_INTERVAL_SECONDS, ge=1, description="Whole seconds between scheduled exports.")
     enabled: StrictBool = True
     retention_days: int | None = Field(None, ge=1, description="Delete rows older than this (only exported rows when export is enabled).")

@@ -21,6 +21,7 @@ from insights.demo import demo_command
 from insights.doctor import doctor_command
 from insights.model_cli import model_app
 from live.cli import live_command, map_command
+from monitoring.cli import monitor_app, update_collection
 from scoring.batch.cli import batch_app
 from scoring.cli import logs_command, score_command
 
@@ -32,6 +33,7 @@ app.add_typer(batch_app, name="batch")
 app.add_typer(export_app, name="export")
 app.add_typer(model_app, name="model")
 app.add_typer(endpoint_app, name="endpoint")
+app.add_typer(monitor_app, name="monitor")
 app.command("score")(score_command)
 app.command("logs")(logs_command)
 app.command("dashboard")(dashboard_command)
@@ -161,11 +163,21 @@ def service_show(name: str) -> None:
 @service_app.command("update")
 def service_update(
     name: str,
-    enable_app_insights: bool = typer.Option(..., "--enable-app-insights/--disable-app-insights"),
+    enable_app_insights: Optional[bool] = typer.Option(None, "--enable-app-insights/--disable-app-insights"),
+    collect: Optional[str] = typer.Option(None, "--collect", help="Payload logging: request,response (or none)."),
+    sample_rate: Optional[float] = typer.Option(None, "--sample-rate", help="Share of requests whose payloads are logged (0-1]."),
 ) -> None:
-    """Switch a service's telemetry on or off (items sent while off are acknowledged, not stored)."""
-    data = _workspace().request("PATCH", f"/api/services/{name}", json={"enable_app_insights": enable_app_insights}).json()
-    _print_service(data)
+    """Switch a service's telemetry on or off (items sent while off are acknowledged, not stored),
+    and its payload logging (`--collect request,response --sample-rate 0.1`)."""
+    if enable_app_insights is None and collect is None and sample_rate is None:
+        err.print("[red]error:[/red] nothing to update: give --enable-app-insights/--disable-app-insights, "
+                  "--collect or --sample-rate", soft_wrap=True, highlight=False)
+        raise typer.Exit(2)
+    if collect is not None or sample_rate is not None:
+        update_collection(_workspace(), name, collect, sample_rate)
+    if enable_app_insights is not None:
+        data = _workspace().request("PATCH", f"/api/services/{name}", json={"enable_app_insights": enable_app_insights}).json()
+        _print_service(data)
 
 
 @service_app.command("delete")

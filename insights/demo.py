@@ -27,6 +27,7 @@ import httpx
 import typer
 
 from dashboard.launcher import answers, exit_with_parent, login_link, run_dashboard, stop_dashboard, wait_ready
+from insights.demo_drift import jittered, shifted, start_monitor
 
 SERVICE = "demo-model"
 FEATURES_SERVICE = "demo-features"
@@ -36,8 +37,8 @@ REQUESTS_PER_SECOND = 6
 GOOD = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5], [6.3, 2.5, 5.0, 1.9]]
 # kind -> (weight, body): the mix the dashboard should show.
 MIX = {
-    "good": (70, lambda r: {"data": [r.choice(GOOD)], "region": r.choice(["eu", "us", "apac"])}),
-    "slow": (8, lambda r: {"data": [r.choice(GOOD)], "slow": round(r.uniform(0.3, 1.2), 2)}),
+    "good": (70, lambda r: {"data": [jittered(r, GOOD)], "region": r.choice(["eu", "us", "apac"])}),
+    "slow": (8, lambda r: {"data": [jittered(r, GOOD)], "slow": round(r.uniform(0.3, 1.2), 2)}),
     "bad": (12, lambda r: {"rows": [r.choice(GOOD)]}),
     "failing": (10, lambda r: {"data": [["abc", 3.0, 1.4, 0.2]]}),
 }
@@ -75,10 +76,11 @@ class Traffic:
         self.stopped = threading.Event()
         self.sent: dict[str, int] = {kind: 0 for kind in MIX}
         self.thread = threading.Thread(target=self._loop, daemon=True, name="demo-traffic")
+        self.started = time.monotonic()
 
     def pick(self) -> tuple[str, dict]:
         kind = self.random.choices(list(MIX), weights=[w for w, _ in MIX.values()])[0]
-        return kind, MIX[kind][1](self.random)
+        return kind, shifted(MIX[kind][1](self.random), time.monotonic() - self.started)
 
     def _loop(self) -> None:
         with httpx.Client(timeout=10) as client:
@@ -126,7 +128,8 @@ class Demo:
         """The dashboard's one-click login link (single use, valid a few minutes)."""
 
     def _env(self) -> dict:
-        return {**os.environ, "INSIGHTS_URL": self.collector_url, "INSIGHTS_API_KEY": self.key}
+        return {**os.environ, "INSIGHTS_URL": self.collector_url, "INSIGHTS_API_KEY": self.key,
+                "INSIGHTS_MONITOR_TICK_S": "5"}
 
     def _spawn(self, name: str, command: list[str], env: dict) -> subprocess.Popen:
         log = open(self.root / f"{name}.log", "wb")
@@ -149,6 +152,7 @@ class Demo:
         shutil.copy(FEATURES_SAMPLE, self.root / "features.py")
         self._start_features()
         self._start_scoring()
+        start_monitor(self.collector_url, self.key, SERVICE, GOOD)
         dashboard = run_dashboard(self.collector_url, self.ports["dashboard"], log_file=open(self.root / "dashboard.log", "wb"))
         self.processes.append(("dashboard", dashboard))
         if not wait_ready(self.ports["dashboard"], dashboard, timeout=60):
@@ -228,6 +232,7 @@ def _announce(demo: Demo) -> None:
     typer.echo(f"  Collector:  {demo.collector_url} (admin key {demo.key})")
     typer.echo(f"  Data dir:   {demo.root}")
     typer.echo("\n  Traffic: good, bad (400), slow and failing (500) requests; charts fill within a minute.")
+    typer.echo("  Model monitoring: inputs are collected; after 2 minutes sepal_length shifts, and drifts.")
     typer.echo(f"  Try: INSIGHTS_URL={demo.collector_url} INSIGHTS_API_KEY={demo.key} "
                f"insights query --service {SERVICE} 'requests | take 5'")
     typer.echo("\n  Ctrl-C stops everything.")

@@ -19,6 +19,7 @@ from collector.store.database import DB_FILENAME
 from endpoints import EndpointExtension
 from exporters import ExportExtension
 from live import LiveExtension
+from monitoring.extension import MonitoringExtension
 
 console = Console(soft_wrap=True)  # never wrapped: the key and URLs are copied whole
 
@@ -99,7 +100,8 @@ def start_all(settings: CollectorSettings, host: str, port: int, dashboard_port:
         announce_login_link(local_url, key, dashboard_port, process=dashboard, echo=lambda link: console.print(
             f"dashboard login link (works once, for 10 minutes): [cyan]{link}[/cyan]", soft_wrap=True))
     try:
-        serve(settings, [ExportExtension(), EndpointExtension(local_url, key), LiveExtension()], host=host, port=port)
+        serve(settings, [ExportExtension(), EndpointExtension(local_url, key), LiveExtension(), MonitoringExtension()],
+              host=host, port=port)
     finally:
         if dashboard is not None:
             stop_dashboard(dashboard)

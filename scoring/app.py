@@ -81,6 +81,7 @@ class ScoringApp:
         self.cors = set(settings.cors_origins)
         self.init_operation = Operation(uuid.uuid4().hex, name="init")
         self.init_started = False
+        self.model_data = None  # payload logging (scoring/modeldata.py), set by the worker
 
     # -- ASGI ------------------------------------------------------------------------------------
 
@@ -153,7 +154,10 @@ class ScoringApp:
                 return reply
             call = Call(method, scope["path"], scope["query_string"], _decoded_headers(scope["headers"]), body,
                         headers.get(b"host", b"").decode("latin-1"))
-            return await self._run(call, operation, span_id)
+            reply = await self._run(call, operation, span_id)
+            if self.model_data is not None:
+                guarded(self.model_data.payloads, call.body, reply.body, operation)
+            return reply
         finally:
             self.pending -= 1
 

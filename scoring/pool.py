@@ -44,8 +44,11 @@ class Worker:
 
 
 class WorkerPool:
-    def __init__(self, settings: Settings, listener: socket.socket, recorder: ConsoleRecorder):
+    def __init__(self, settings: Settings, listener: socket.socket, recorder: ConsoleRecorder,
+                 extra_env: dict[str, str] | None = None):
         self.settings = settings
+        self.extra_env = extra_env or {}
+        """What the supervisor's own services tell each worker (the model data receiver's address)."""
         self.listener = listener
         self.recorder = recorder
         self.status_dir = Path(tempfile.mkdtemp(prefix="insights-workers-"))
@@ -69,6 +72,7 @@ class WorkerPool:
         if settings.model_dir:
             env["AZUREML_MODEL_DIR"] = settings.model_dir
         env.setdefault("AZUREML_ENTRY_SCRIPT", settings.entry_script)
+        env.update(self.extra_env)
         process = subprocess.Popen([sys.executable, "-m", "scoring.worker"], env=env, pass_fds=[self.listener.fileno()],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
         added = Worker(process, f"worker-{next(self._numbers)}", generation)

@@ -31,6 +31,7 @@ from scoring.autoscale import Autoscaler, event_envelope, initial_count
 from scoring.config import Settings
 from scoring.console import ConsoleRecorder, wait_for
 from scoring.heartbeat import Heartbeat
+from scoring.modeldata_receiver import Receiver
 from scoring.pool import Worker, WorkerPool
 from scoring.process_metrics import ProcessMetrics
 from scoring.sender import ConsoleTransport, Shipper, TrackTransport
@@ -56,6 +57,7 @@ class Supervisor:
         self.stopping = threading.Event()
         self.heartbeat: Heartbeat | None = None
         self.process_metrics: ProcessMetrics | None = None  # CPU and memory each second, for live metrics
+        self.modeldata: Receiver | None = None
         self.recorder = ConsoleRecorder(Spool(self.root / "console") if settings.ships else None)
 
     def run(self) -> int:
@@ -69,7 +71,8 @@ class Supervisor:
             return self._finish(1)
         self.listener = listener  # kept open while workers come and go; closed when they are gone
         self._install_signals()
-        self.pool = WorkerPool(self.settings, listener, self.recorder)
+        self.pool = WorkerPool(self.settings, listener, self.recorder,
+                               extra_env=self.modeldata.worker_env() if self.modeldata else {})
         count = initial_count(self.settings)
         for _ in range(count):
             if self.stopping.is_set():  # a SIGTERM while starting: no more workers, and those started stop
@@ -112,6 +115,7 @@ class Supervisor:
             "console", Spool(self.root / "console"), ConsoleTransport(settings.ingestion_endpoint, settings.instrumentation_key,
                                                                 api_key=settings.api_key),
             CONSOLE_SPOOL_MAX_BYTES, poll_interval=0.5).start())
+        self.modeldata = Receiver(settings, self.root).start()
         heartbeat = Heartbeat(settings, self.root, follow_switch=settings.sends_telemetry)
         heartbeat.beat("Unhealthy", "starting")  # and the workers start with the service's current setting
         self.heartbeat = heartbeat.start()
@@ -221,6 +225,7 @@ class Supervisor:
             self.process_metrics.stop()
         self.recorder.close()
         stoppers = [threading.Thread(target=s.stop, args=(self.settings.flush_timeout_s,)) for s in self.shippers]
+        stoppers += [threading.Thread(target=self.modeldata.stop, args=(self.settings.flush_timeout_s,))] if self.modeldata else []
         for thread in stoppers:
             thread.start()
         wait_for(stoppers, self.settings.flush_timeout_s + 12)

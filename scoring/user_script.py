@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scoring import aml
+from scoring import aml, legacy_mdc, modeldata
 
 
 class ScriptError(RuntimeError):
@@ -68,6 +68,7 @@ class UserScript:
     def load(self) -> None:
         """Import score.py as azmlinfsrv does (its directory on sys.path, module name entry_module)."""
         aml.install_aliases()
+        legacy_mdc.install_aliases()
         directory = os.path.dirname(self.path)
         if directory not in sys.path:
             sys.path.insert(0, directory)
@@ -75,6 +76,7 @@ class UserScript:
         module = importlib.util.module_from_spec(spec)
         sys.modules["entry_module"] = module
         spec.loader.exec_module(module)
+        modeldata.after_load()
         for name in ("init", "run"):
             if not callable(getattr(module, name, None)):
                 raise ScriptError(f"{self.path} does not define the {name}() function it needs")

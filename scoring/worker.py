@@ -17,7 +17,7 @@ from pathlib import Path
 import uvicorn
 
 from scoring import capture as capture_module
-from scoring import dependencies, load
+from scoring import dependencies, load, modeldata
 from scoring.app import ScoringApp
 from scoring.capture import Capture
 from scoring.config import Settings
@@ -90,6 +90,7 @@ def main() -> None:
         logging.getLogger().setLevel(level.upper())
     capture = _capture(settings)
     app = ScoringApp(settings, UserScript(settings.entry_script), capture, console_err, sender_stats_path(settings))
+    app.model_data = modeldata.install(settings, capture)
     if os.environ.get(load.STATUS_DIR_VAR):
         load.LoadReporter(app, os.environ[load.STATUS_DIR_VAR], sample=settings.autoscale_enabled).start()
     if os.environ.get(load.INIT_FIRST_VAR) and not app.init_before_serving():
@@ -106,6 +107,8 @@ def main() -> None:
     finally:
         if capture is not None:
             capture.queue.close()
+        if app.model_data is not None:
+            app.model_data.close()
     sys.exit(app.exit_code or 0)
 
 

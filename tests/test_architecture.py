@@ -14,15 +14,16 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("insights", "collector", "exporters", "dashboard", "scoring", "endpoints", "live")
+PACKAGES = ("insights", "collector", "exporters", "dashboard", "scoring", "endpoints", "live", "monitoring")
 MAY_IMPORT = {
-    "insights": {"collector", "exporters", "dashboard", "scoring", "endpoints", "live"},
+    "insights": {"collector", "exporters", "dashboard", "scoring", "endpoints", "live", "monitoring"},
     "collector": set(),
     "exporters": {"collector"},
     "dashboard": {"collector"},
     "scoring": {"collector"},
     "endpoints": {"collector", "scoring"},
     "live": {"collector"},
+    "monitoring": {"collector"},
 }
 MAX_MODULE_LINES = 500
 

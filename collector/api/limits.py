@@ -31,6 +31,9 @@ from collector.store.models import MAX_MODEL_BYTES
 
 DEFAULT_BODY_BYTES = 64 * 2**10
 QUERY_BODY_BYTES = 2**20
+REFERENCE_BACKSTOP_BYTES = 2**40
+"""Reference uploads for model monitors stream to disk under their own configurable limit
+(monitoring/references.py, default 1 GB), which they check as they read."""
 
 ROUTE_BODY_LIMITS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     ("POST", re.compile(r"/v2(\.1)?/track/?"), 2 * INGEST_BODY_BYTES),
@@ -39,6 +42,8 @@ ROUTE_BODY_LIMITS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     ("POST", re.compile(r"/api/logs/?"), 2 * CONSOLE_BODY_BYTES),
     ("POST", re.compile(r"/v1/.+/query/?|/v1/\$batch/?|/api/query/explain/?"), QUERY_BODY_BYTES),
     ("POST", re.compile(r"/api/models/[^/]+/?"), 2 * MAX_MODEL_BYTES),
+    ("POST", re.compile(r"/api/modeldata/?"), 2 * INGEST_BODY_BYTES),
+    ("PUT", re.compile(r"/api/services/[^/]+/monitor-references/[^/]+/?"), REFERENCE_BACKSTOP_BYTES),
 )
 """(method, path, largest body in bytes) of the routes that take more than DEFAULT_BODY_BYTES.
 Ingestion, import and console lines check their own limit before and as they read, and answer in

@@ -39,6 +39,7 @@ from collector.client.layout import InferenceConfig
 from collector.client.live import LiveMetrics, application_map
 from collector.client.local import LocalWebservice
 from collector.client.model import Model
+from collector.client.monitors import ModelMonitor, payload_logging, set_payload_logging, upload_reference
 from collector.client.resolve import CONFIG_FILES, DEFAULT_DATA_DIR, DEFAULT_URL, Connection, resolve_collector
 from collector.client.workspace import DeploymentConfiguration, Webservice, Workspace
 
@@ -48,3 +49,4 @@ __all__ = ["Workspace", "Webservice", "LocalWebservice", "DeploymentConfiguratio
 __all__ += ["Model", "InferenceConfig"]
 __all__ += ["OnlineEndpoint"]
 __all__ += ["LiveMetrics", "application_map"]
+__all__ += ["ModelMonitor", "upload_reference", "set_payload_logging", "payload_logging"]

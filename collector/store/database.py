@@ -16,8 +16,7 @@ from pathlib import Path
 import duckdb
 
 from collector.data_dir import open_private
-from collector.store import console, counters, exports, models, services
-from collector.store import console, counters, endpoints, exports, services
+from collector.store import console, counters, endpoints, exports, models, monitors, services
 from collector.store.schema import SEQUENCE, TABLES
 from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer
 
@@ -38,6 +37,7 @@ _META_DDL = (
     *exports.DDL,
     *models.DDL,
     *endpoints.DDL,
+    *monitors.DDL,
     f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}",
 )
 
@@ -65,6 +65,8 @@ class Store:
         self.exports = exports.ExportState(self.reader, self.writer)
         self.models = models.ModelRegistry(self.reader, self.writer, self.data_dir / models.MODELS_FOLDER)
         self.endpoints = endpoints.EndpointStore(self.reader, self.writer)
+        self.collection = services.CollectionSettings(self.reader, self.writer)
+        self.monitors = monitors.MonitorState(self.reader, self.writer)
 
     def _create_tables(self) -> None:
         for ddl in _META_DDL:

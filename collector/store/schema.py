@@ -68,6 +68,10 @@ _COMMON_WITHOUT_MEASUREMENTS = tuple(
     c for c in _COMMON if c.name not in ("customMeasurements", "itemCount")
 )
 
+_ITEM_IDENTITY = _columns("itemType itemId")
+"""The two common columns the tables added for model monitoring keep: export names the table by
+itemType, import is idempotent by itemId."""
+
 
 @dataclass(frozen=True)
 class Table:
@@ -160,6 +164,13 @@ TABLES: dict[str, Table] = {
         _table("pageViews", "pageView", "id name url duration:real performanceBucket"),
         # Envelopes of a base type we do not model are kept whole rather than lost.
         _table("unknownTelemetry", "unknown", "name baseType payload:dynamic"),
+        # What score.py's model data collectors sent (issue 17): one row per DataFrame row.
+        _table("modelData", "modelData",
+               "collection correlationId operation_Id modelVersion endpoint deployment rowIndex:long data:dynamic", _ITEM_IDENTITY),
+        # Model monitors' results, one row per window, feature and metric (monitoring/).
+        _table("modelMonitorResults", "modelMonitorResult",
+               "monitor signal feature featureType metric value:real threshold:real drifted:bool "
+               "windowStart:datetime windowEnd:datetime runId details:dynamic", _ITEM_IDENTITY),
     )
 }
 

@@ -52,7 +52,14 @@ def _table_ddl(table: str) -> str:
     )"""
 
 
-DDL = (_table_ddl("services"),)
+DDL = (
+    _table_ddl("services"),
+    """CREATE TABLE IF NOT EXISTS service_collection (
+        service VARCHAR PRIMARY KEY,
+        collections VARCHAR NOT NULL,
+        sample_rate DOUBLE NOT NULL
+    )""",
+)
 
 
 class ServiceError(ValueError):
@@ -237,3 +244,46 @@ class Registry:
         self._by_name[service.name] = service
         self._by_ikey[service.instrumentation_key.lower()] = service
         self._by_api_key[service.api_key_sha256] = service
+
+
+PAYLOAD_COLLECTIONS = ("request", "response")
+"""What payload logging can capture without code in score.py (issue 17): the HTTP bodies."""
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A service's payload logging: which of PAYLOAD_COLLECTIONS, and the share of requests (0-1]."""
+
+    collections: tuple[str, ...] = ()
+    sample_rate: float = 1.0
+
+    def to_json(self) -> dict:
+        return {"collect": list(self.collections), "sample_rate": self.sample_rate}
+
+
+class CollectionSettings:
+    """Payload logging per service, kept apart from the services table (off unless set), read
+    from memory on every wrapper poll; changes go through the single writer."""
+
+    def __init__(self, reader, writer: Writer):
+        self._writer = writer
+        with reader() as cursor:
+            rows = cursor.execute("SELECT service, collections, sample_rate FROM service_collection").fetchall()
+        self._by_service = {name: Collection(tuple(c for c in text.split(",") if c), rate) for name, text, rate in rows}
+
+    def get(self, service: str) -> Collection:
+        return self._by_service.get(service, Collection())
+
+    async def set(self, service: str, collection: Collection) -> Collection:
+        unknown = [c for c in collection.collections if c not in PAYLOAD_COLLECTIONS]
+        if unknown:
+            raise ServiceError(f"collect: unknown collection {unknown[0]!r}; expected some of {', '.join(PAYLOAD_COLLECTIONS)}")
+        if not 0 < collection.sample_rate <= 1:
+            raise ServiceError(f"sample_rate: {collection.sample_rate} is not in (0, 1]")
+        text = ",".join(dict.fromkeys(collection.collections))
+        await asyncio.wrap_future(self._writer.write(operation=lambda con: con.execute(
+            "INSERT INTO service_collection VALUES (?, ?, ?) ON CONFLICT (service) DO UPDATE SET "
+            "collections = excluded.collections, sample_rate = excluded.sample_rate",
+            [service, text, collection.sample_rate])))
+        self._by_service[service] = collection
+        return collection

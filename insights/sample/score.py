@@ -9,7 +9,8 @@ scikit-learn ships) in the init()/run() shape Azure ML uses.
 Each call looks the flower's "region" up in a feature service (FEATURE_STORE_URL: the demo's
 features.py under `insights score`, a service of its own), so the demo has dependency calls, some
 slow and some failing, and prints its input as JSON, so
-`traces | where customDimensions contains "input"` finds it.
+`traces | where customDimensions contains "input"` finds it. Its inputs are collected for model
+monitoring (`modelData | where collection == "model_inputs"`).
 """
 
 import json
@@ -19,14 +20,19 @@ import urllib.error
 import urllib.request
 
 import joblib
+import pandas as pd
+from azureml.ai.monitoring import Collector
 from azureml.contrib.services.aml_response import AMLResponse
 
 model = None
 labels = None
+inputs_collector = None
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 
 def init():
-    global model, labels
+    global model, labels, inputs_collector
+    inputs_collector = Collector(name="model_inputs")  # model data collection, as on Azure ML
     bundle = joblib.load(os.path.join(os.environ["AZUREML_MODEL_DIR"], "model.joblib"))
     model, labels = bundle["model"], bundle["labels"]
     print(f"init: loaded {type(model).__name__} for {len(labels)} classes")
@@ -50,6 +56,7 @@ def run(raw_data):
     if "data" not in request:
         return AMLResponse(json.dumps({"error": "expected {\"data\": [[sepal_length, sepal_width, petal_length, petal_width], ...]}"}), 400)
     print(json.dumps({"input": request["data"]}))
+    inputs_collector.collect(pd.DataFrame(request["data"], columns=FEATURES))
     _features(request.get("region", "eu"))
     if request.get("slow"):
         time.sleep(float(request["slow"]))

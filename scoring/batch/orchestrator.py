@@ -195,7 +195,8 @@ class Orchestrator:
     def _spawn(self, slot: Slot) -> None:
         read_end, write_end = os.pipe()
         env = {**os.environ, ENV_VAR: self.settings.to_env(), protocol.RESULT_FD: str(write_end),
-               protocol.SLOT_VAR: str(slot.index), "PYTHONUNBUFFERED": "1"}
+               protocol.SLOT_VAR: str(slot.index), "PYTHONUNBUFFERED": "1",
+               **(self.telemetry.modeldata.worker_env() if self.telemetry is not None else {})}
         path = self.layout.stdout_path(slot.index)
         if self.telemetry is not None:  # through pipes, so the lines reach the console log too
             outputs = self.telemetry.console_pipes(path, f"{self.settings.job}/{slot.name}")

@@ -31,6 +31,7 @@ from scoring.batch.settings import JobSettings
 from scoring.capture import Capture
 from scoring.console import ConsoleRecorder, PipeReader, wait_for
 from scoring.envelopes import Identity, Operation
+from scoring.modeldata_receiver import Receiver
 from scoring.sender import ConsoleTransport, Shipper, TrackTransport
 from scoring.spool import Spool
 from scoring.switch import SwitchFile, SwitchPoller
@@ -111,6 +112,7 @@ class JobTelemetry:
                                                                             settings.instrumentation_key),
                                        CONSOLE_SPOOL_MAX_BYTES, poll_interval=0.2)
         self.readers: list[PipeReader] = []
+        self.modeldata = Receiver(settings, root)  # the workers' model data collection (scoring/modeldata.py)
 
     def start(self) -> JobTelemetry:
         import httpx
@@ -122,6 +124,7 @@ class JobTelemetry:
         self.shipper.start()
         self.console.start()
         self.console_shipper.start()
+        self.modeldata.start()
         return self
 
     def console_pipes(self, path: Path, instance: str) -> tuple[int, int]:
@@ -175,11 +178,12 @@ class JobTelemetry:
         self.queue.close()
         self.console.close()
         stoppers = [threading.Thread(target=shipper.stop, args=(self.settings.flush_timeout_s,))
-                    for shipper in (self.shipper, self.console_shipper)]
+                    for shipper in (self.shipper, self.console_shipper, self.modeldata)]
         for thread in stoppers:
             thread.start()
         wait_for(stoppers, self.settings.flush_timeout_s + 5)
-        items = self.shipper.spool.totals()[0] + self.console_shipper.spool.totals()[0]
+        items = self.shipper.spool.totals()[0] + self.console_shipper.spool.totals()[0] + \
+            self.modeldata.shipper.spool.totals()[0]
         if not items:
             shutil.rmtree(self.settings.spool_dir, ignore_errors=True)
         return items, self.settings.spool_dir

@@ -22,6 +22,7 @@ import traceback
 
 import orjson
 
+from scoring import modeldata
 from scoring.batch import protocol, rows, telemetry
 from scoring.batch.layout import Layout
 from scoring.batch.settings import JobSettings
@@ -136,6 +137,7 @@ def main() -> None:
     _stack_on_timeout(settings)
     channel = os.fdopen(int(os.environ[protocol.RESULT_FD]), "wb", buffering=0)
     capture = telemetry.install_worker_capture(settings)
+    model_data = modeldata.install(settings, capture)  # type: ignore[arg-type]  (it reads spool_dir only)
     logging.basicConfig(level=settings.logging_level, stream=sys.stdout, format=LOG_FORMAT)
     started = _start(settings, capture)
     try:
@@ -146,6 +148,8 @@ def main() -> None:
         serve(started, channel, settings, capture)
     finally:
         sys.stdout.flush()
+        if model_data is not None:
+            model_data.close()
         if capture is not None:
             capture.queue.close()
 

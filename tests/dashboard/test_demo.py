@@ -15,6 +15,7 @@ EXPECTED = {
     "dependencies | summarize n=count() by success": {True},
     "exceptions | summarize n=count() by type": {"ValueError"},
     'traces | where customDimensions contains "input" | summarize n=count() by message': {"STDOUT"},
+    "modelData | summarize n=count() by collection": {"model_inputs"},
 }
 
 
