@@ -14,13 +14,14 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("insights", "collector", "exporters", "dashboard", "scoring")
+PACKAGES = ("insights", "collector", "exporters", "dashboard", "scoring", "alerts")
 MAY_IMPORT = {
-    "insights": {"collector", "exporters", "dashboard", "scoring"},
+    "insights": {"collector", "exporters", "dashboard", "scoring", "alerts"},
     "collector": set(),
     "exporters": {"collector"},
     "dashboard": {"collector"},
     "scoring": {"collector"},
+    "alerts": {"collector"},
 }
 MAX_MODULE_LINES = 500
 
