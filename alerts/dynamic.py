@@ -3,9 +3,9 @@
 The method (README "Dynamic thresholds"):
 - History: the instance's measured value in each past window, up to 28 days (alert_values). A new
   dynamic rule backfills up to 7 days of windows from the stored telemetry before it first judges.
-- Seasonality: with at least 7 days of history the band is learned from the windows of the same
-  hour of day (daily seasonality); with at least 3 weeks, of the same hour of the same weekday
-  (weekly). A sparse slot borrows the neighbouring hours. With less than 7 days, from all windows
+- Seasonality: with at least 7 days of history the band is learned from the windows measured
+  within half an hour of the same time of day (daily seasonality); with at least 3 weeks, of the
+  same weekday too (weekly). A sparse slot widens, half an hour each side at a time, to two hours. With less than 7 days, from all windows
   (no seasonality), once there are MIN_POINTS of them; before that the rule judges nothing.
 - Robust centre and spread: the median of those values and their MAD (median absolute deviation,
   times 1.4826 so that it estimates a standard deviation), floored at 5% of the median's size so a
@@ -54,12 +54,14 @@ def band(times: Sequence[datetime], values: Sequence[float | None], at: datetime
 
 
 def _seasonal_slot(pairs: list, data: np.ndarray, at: datetime, weekly: bool) -> np.ndarray:
-    """The values of the same hour (and weekday when weekly) as `at`, widening to ±1, ±2 hours
-    while the slot holds fewer than SLOT_POINTS."""
-    hours = np.array([t.hour for t, _ in pairs])
+    """The values measured within half an hour of `at`'s time of day (on its weekday when weekly),
+    widening by half an hour each side while the slot holds fewer than SLOT_POINTS. Centred on `at`
+    itself, not on a clock hour: on a steep daily ramp an hour's values differ by more than noise."""
+    minutes = np.array([t.hour * 60 + t.minute for t, _ in pairs])
     days = np.array([t.weekday() for t, _ in pairs])
-    for reach in range(0, 4):
-        distance = np.abs(((hours - at.hour) + 12) % 24 - 12)
+    target = at.hour * 60 + at.minute
+    distance = np.abs((minutes - target + 720) % 1440 - 720)
+    for reach in (30, 60, 90, 120):
         mask = distance <= reach
         if weekly:
             mask &= days == at.weekday()

@@ -18,6 +18,7 @@ FAST_ALERTS = {
     "INSIGHTS_ALERTS_MIN_FREQUENCY_S": "1",
     "INSIGHTS_ALERTS_GRACE_S": "0.3",
     "INSIGHTS_ALERTS_RETRY_BASE_S": "0.2",
+    "INSIGHTS_ALERTS_MAX_ATTEMPTS": "3",
 }
 
 
@@ -48,6 +49,9 @@ class Receiver:
     def failing(self, on: bool) -> None:
         flag = self.log.with_name("fail")
         flag.touch() if on else flag.unlink(missing_ok=True)
+
+    def slow(self, seconds: float) -> None:
+        self.log.with_name("delay").write_text(str(seconds))
 
     def received(self) -> list[dict]:
         out = []
