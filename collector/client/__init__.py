@@ -10,6 +10,8 @@
                                    deployment_config=Webservice.deploy_configuration(port=5001))
     local.run({"data": [[1, 2]]}); local.get_logs(); local.delete()
 
+    alerts = Alerts(ws, "my-service")    # alert rules, action groups, availability tests
+
 Every error a user sees is an InsightsError: CollectorUnreachable when nothing answers at the URL,
 ApiError (with the HTTP status and the collector's message) when the collector said no, ConfigError
 when a config file is missing or unreadable, ScoringError when a scoring call failed, and
@@ -21,6 +23,7 @@ then the local data dir's admin.key); a 401 or 403 names where the key came from
 it was looked for.
 """
 
+from collector.client.alerts import Alerts
 from collector.client.errors import (
     ApiError,
     CollectorUnreachable,
@@ -35,4 +38,4 @@ from collector.client.workspace import DeploymentConfiguration, Webservice, Work
 
 __all__ = ["Workspace", "Webservice", "LocalWebservice", "DeploymentConfiguration", "InsightsError",
            "CollectorUnreachable", "ApiError", "ConfigError", "ScoringError", "DeploymentFailed",
-           "resolve_collector", "Connection", "DEFAULT_URL", "DEFAULT_DATA_DIR", "CONFIG_FILES"]
+           "resolve_collector", "Connection", "DEFAULT_URL", "DEFAULT_DATA_DIR", "CONFIG_FILES", "Alerts"]
