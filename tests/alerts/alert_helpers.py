@@ -79,9 +79,10 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def request_envelope(ikey: str, success: bool = True, duration_ms: int = 20, region: str = "eu") -> dict:
-    """One App Insights request item, timestamped now, as an SDK sends it."""
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def request_envelope(ikey: str, success: bool = True, duration_ms: int = 20, region: str = "eu",
+                     at: datetime | None = None) -> dict:
+    """One App Insights request item, timestamped `at` (default now, UTC), as an SDK sends it."""
+    now = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return {"iKey": ikey, "time": now, "name": "Microsoft.ApplicationInsights.Request",
             "tags": {"ai.operation.id": uuid.uuid4().hex, "ai.cloud.role": "score.py"},
             "data": {"baseType": "RequestData", "baseData": {

@@ -7,9 +7,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from alert_helpers import Receiver, fast_collector  # noqa: E402
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def alerting(tmp_path_factory):
-    """A collector process whose rules may run every second, for the module."""
+    """A collector process whose rules may run every second, for the session; each test makes its own service."""
     process = fast_collector(tmp_path_factory.mktemp("alerts") / "data").start()
     yield process
     process.stop()
