@@ -14,6 +14,7 @@ PAGES = (
     ("views/services.py", "Services", ":material/settings:"),
     ("views/console.py", "Console logs", ":material/terminal:"),
     ("views/jobs.py", "Jobs", ":material/work:"),
+    ("views/alerts.py", "Alerts", ":material/notifications:"),
 )
 
 
