@@ -25,9 +25,14 @@ class AlertsExtension:
 
     def start(self, core: Core) -> None:
         self.store = core.store
-        self.scheduler = Scheduler(core.store, self.config)
+        registry = core.registry
+
+        def services() -> set[str]:
+            return {service.name for service in registry.all()}
+
+        self.scheduler = Scheduler(core.store, self.config, services)
         self.deliverer = Deliverer(core.store, self.config)
-        self.probes = ProbeRunner(core.store, self.config)
+        self.probes = ProbeRunner(core.store, self.config, services)
         for part in (self.scheduler, self.deliverer, self.probes):
             part.start()
 

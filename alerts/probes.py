@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from urllib.parse import urlparse
@@ -67,9 +68,10 @@ def _judge(spec: dict, response: httpx.Response) -> tuple[bool, str]:
 
 
 class ProbeRunner:
-    def __init__(self, store: Store, config: AlertsConfig):
+    def __init__(self, store: Store, config: AlertsConfig, services: Callable[[], set[str]]):
         self.store = store
         self.config = config
+        self._services = services
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(config.workers, thread_name_prefix="availability")
         self._busy: set[tuple[str, str]] = set()
@@ -92,11 +94,11 @@ class ProbeRunner:
                 log.exception("availability pass failed")
 
     def _pass(self) -> None:
-        at = now()
+        at, services = now(), self._services()
         for test in self.store.availability.tests():
             key = (test.service, test.name)
             due = test.last_run is None or at - test.last_run >= timedelta(seconds=test.spec["frequency"])
-            if not test.spec.get("enabled", True) or not due or key in self._busy:
+            if not test.spec.get("enabled", True) or not due or key in self._busy or test.service not in services:
                 continue
             with self._lock:
                 self._busy.add(key)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -44,9 +45,11 @@ def due_windows(rule: Rule, at: datetime, config: AlertsConfig) -> list[datetime
 
 
 class Scheduler:
-    def __init__(self, store: Store, config: AlertsConfig):
+    def __init__(self, store: Store, config: AlertsConfig, services: Callable[[], set[str]]):
         self.store = store
         self.config = config
+        self._services = services
+        """The services that exist now: the rules of a deleted service are left alone."""
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(config.workers, thread_name_prefix="alert-eval")
         self._busy: set[tuple[str, str]] = set()
@@ -77,9 +80,9 @@ class Scheduler:
                 log.exception("alert scheduler pass failed")
 
     def _pass(self) -> None:
-        at = now()
+        at, services = now(), self._services()
         for rule in self.store.alerts.rules():
-            if not rule.spec.get("enabled", True) or (rule.service, rule.name) in self._busy:
+            if not rule.spec.get("enabled", True) or (rule.service, rule.name) in self._busy or rule.service not in services:
                 continue
             windows = due_windows(rule, at, self.config)
             if windows:

@@ -12,10 +12,10 @@ import pytest
 from alert_helpers import fast_collector, ikey_of, request_envelope, send, wait_for
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "dashboard"))
+from collector_process import free_port  # noqa: E402
 from dashboard_harness import TIMEOUT_MS, VIEWPORT, chromium, playwright_api, sign_in  # noqa: E402
 from test_dynamic_rule import _week_of_requests  # noqa: E402
 
-from collector_process import free_port  # noqa: E402
 from dashboard.launcher import run_dashboard, stop_dashboard, url, wait_ready  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
