@@ -18,7 +18,7 @@ import orjson
 
 from alerts import dynamic
 from alerts.payload import common_schema
-from alerts.specs import OPERATORS, parse_measure
+from alerts.specs import OPERATORS, VALUE_COLUMN, measured_query
 from collector.kql import QueryResult, run_query
 from collector.store.alerts import MUTED, PENDING, Delivery, Evaluation, Instance, Rule, Value
 from collector.store.database import Store
@@ -52,55 +52,31 @@ def dims_key(dimensions: dict) -> str:
 
 
 def run_window(store: Store, rule: Rule, window_end: datetime, timeout_s: float) -> QueryResult:
-    """The rule's query over [window_end - window, window_end], in its service's scope only."""
+    """The rule's measured query over [window_end - window, window_end], in its service's scope only."""
     start = window_end - timedelta(seconds=rule.spec["window"])
     timespan = f"{start.isoformat()}Z/{window_end.isoformat()}Z"
     try:
         with store.reader() as cursor:
-            return run_query(cursor, rule.spec["query"], services=[rule.service], timespan=timespan,
-                             timeout_s=timeout_s, max_rows=200_000)
+            return run_query(cursor, measured_query(rule.spec), services=[rule.service], timespan=timespan,
+                             timeout_s=timeout_s, max_rows=MAX_INSTANCES * 10)
     except Exception as error:  # a KqlError, a timeout, the store refusing: all recorded on the rule
         raise EvaluationError(f"the query failed: {error}") from None
 
 
 def measure(result: QueryResult, spec: dict) -> list[Measured]:
     """The measure of each dimension combination in the result (one, with no dimensions)."""
-    aggregation, column = parse_measure(spec["measure"])
     names = [name for name, _ in result.columns]
-    for wanted in [*spec["split_by"], *([column] if column else [])]:
-        if wanted not in names:
-            raise EvaluationError(f"the query's result has no column {wanted!r} (it has {', '.join(names)})")
     dim_index = [names.index(d) for d in spec["split_by"]]
-    value_index = names.index(column) if column else None
-    groups: dict[str, tuple[dict, list]] = {}
-    if not spec["split_by"]:
-        groups[""] = ({}, [])
+    value_index = names.index(VALUE_COLUMN)
+    measured = []
     for row in result.rows:
         dims = {d: ("" if row[i] is None else str(row[i])) for d, i in zip(spec["split_by"], dim_index)}
-        key = dims_key(dims)
-        groups.setdefault(key, (dims, []))[1].append(row[value_index] if value_index is not None else 1)
-    measured = [Measured(key, dims, _aggregate(aggregation, cells)) for key, (dims, cells) in groups.items()]
+        value = row[value_index]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise EvaluationError(f"the measure is {value!r}, not a number")
+        measured.append(Measured(dims_key(dims), dims, None if value is None else float(value)))
     measured.sort(key=lambda m: -(m.value or 0))
     return measured[:MAX_INSTANCES]
-
-
-def _aggregate(aggregation: str, cells: list) -> float | None:
-    if aggregation == "rows":
-        return float(len(cells))
-    numbers = []
-    for cell in cells:
-        if cell is None:
-            continue
-        if isinstance(cell, bool) or not isinstance(cell, int | float):
-            raise EvaluationError(f"the measure column holds {cell!r}, not a number")
-        numbers.append(float(cell))
-    if aggregation == "count":
-        return float(len(numbers))
-    if aggregation == "total":
-        return float(sum(numbers))
-    if not numbers:
-        return None
-    return {"avg": sum(numbers) / len(numbers), "min": min(numbers), "max": max(numbers)}[aggregation]
 
 
 def judge(spec: dict, measured: Measured, history: list[Value], window_end: datetime) -> Judged:

@@ -6,8 +6,9 @@ E + grace has passed. A new rule starts at the latest window that ended. After a
 that was down, a slow query), the rule owes every window since its watermark: the newest
 `catchup_windows` of them are evaluated, oldest first, and the older ones are skipped, so a
 collector down for an hour catches up in seconds, notifies each state change once (instances are
-stateful), and never floods. A failing evaluation is recorded on the rule, its watermark stays,
-and the window is retried on the next pass; nothing a rule does stops the others.
+stateful), and never floods. A failing evaluation (the query's error or timeout) is recorded on the
+rule and its window counts as evaluated (the instances keep their state); the next window tries
+again, and the error clears once one succeeds. Nothing a rule does stops the others.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ class Scheduler:
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="alert-scheduler", daemon=True)
         self.lag_s = 0.0
-        """How late the last window was evaluated, past its end + grace (the scheduler's lag)."""
+        """How late the last window was evaluated, past its end + grace (the scheduler's lag); the
+        first window of a new rule, due before the rule existed, does not count."""
         self.max_lag_s = 0.0
         self.evaluated = 0
 
@@ -107,15 +109,15 @@ class Scheduler:
                 self._busy.discard((rule.service, rule.name))
 
     def _evaluate_one(self, rule: Rule, window_end: datetime) -> None:
-        lag = (now() - window_end).total_seconds() - self.config.grace_s
-        self.lag_s, self.max_lag_s = lag, max(self.max_lag_s, lag)
+        if rule.watermark is not None:  # a new rule's first window was due before the rule existed
+            lag = (now() - window_end).total_seconds() - self.config.grace_s
+            self.lag_s, self.max_lag_s = lag, max(self.max_lag_s, lag)
         evaluation = evaluate(self.store, rule, window_end, min(self.config.query_timeout_s, rule.spec["frequency"]),
                               self.config.dashboard_url)
-        if evaluation.error:
-            self.store.alerts.record_error(rule.service, rule.name, evaluation.error)
-            return
-        self.store.alerts.commit_evaluation(evaluation)
-        self.evaluated += 1
+        # A failed evaluation commits too: its error goes on the rule, its window counts as done and
+        # the instances keep their state, so a broken query runs once per window, not on every pass.
+        if self.store.alerts.commit_evaluation(evaluation):
+            self.evaluated += 1
 
     def backfill(self, rule: Rule, before: datetime) -> None:
         """A new dynamic rule's history: its measure over up to LEARN_DAYS of past windows (at most

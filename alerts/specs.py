@@ -27,7 +27,8 @@ _OPERATOR_ALIASES = {">": "GreaterThan", ">=": "GreaterThanOrEqual", "<": "LessT
 AGGREGATIONS = ("avg", "min", "max", "total", "count")
 MAX_DIMENSIONS = 5
 MAX_DURATION_S = 24 * 3600
-_MEASURE = re.compile(r"^\s*(?P<agg>[a-z]+)\s*\(\s*(?P<column>[A-Za-z_][\w.]*)?\s*\)\s*$")
+_MEASURE = re.compile(r"^\s*(?P<agg>[a-z]+)\s*\(\s*(?P<column>[A-Za-z_]\w*)?\s*\)\s*$")
+_COLUMN = re.compile(r"^[A-Za-z_]\w*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,79}$")
 _SHORT = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>s|m|h|d)$", re.IGNORECASE)
 _ISO = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?)?$", re.IGNORECASE)
@@ -84,6 +85,19 @@ def parse_measure(text: str) -> tuple[str, str | None]:
     return found["agg"].lower(), found["column"]
 
 
+VALUE_COLUMN = "alert_value"
+_AGGREGATE = {"rows": "count()", "count": "countif(isnotnull({c}))", "total": "sum({c})", "avg": "avg({c})",
+              "min": "min({c})", "max": "max({c})"}
+
+
+def measured_query(spec: dict) -> str:
+    """The rule's query with its measure appended as a `summarize` by its dimensions: the store
+    computes one row per series instead of sending every row of the window to Python."""
+    aggregation, column = parse_measure(spec["measure"])
+    by = f" by {', '.join(spec['split_by'])}" if spec["split_by"] else ""
+    return f"{spec['query']}\n| summarize {VALUE_COLUMN} = {_AGGREGATE[aggregation].format(c=column)}{by}"
+
+
 class RuleSpec(BaseModel):
     """A log alert rule (the JSON of POST /api/services/{name}/alert-rules)."""
 
@@ -118,6 +132,9 @@ class RuleSpec(BaseModel):
     def _dims(cls, value: list[str]) -> list[str]:
         if len(value) > MAX_DIMENSIONS:
             raise ValueError(f"at most {MAX_DIMENSIONS} dimensions")
+        for name in value:
+            if not _COLUMN.match(name):
+                raise ValueError(f"{name!r} is not a column name (extend one in the query: | extend region = ...)")
         return list(dict.fromkeys(value))
 
     @field_validator("operator")
@@ -235,6 +252,11 @@ def rule_spec(body: object, min_frequency_s: int) -> dict:
     except KqlError as error:
         where = f" at line {error.line}, column {error.pos}" if error.line is not None else ""
         raise SpecError("query", f"{error.message}{where}") from None
+    try:
+        explain(measured_query(spec.model_dump()))
+    except KqlError as error:
+        raise SpecError("measure", f"the query's result cannot be measured by {spec.measure!r}"
+                        f"{' split by ' + ', '.join(spec.split_by) if spec.split_by else ''}: {error.message}") from None
     return {**spec.model_dump(), "frequency": frequency, "window": window,
             "resolve_after": seconds(spec.resolve_after, "resolve_after"),
             "mute_actions_for": seconds(spec.mute_actions_for, "mute_actions_for")}

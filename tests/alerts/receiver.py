@@ -28,7 +28,8 @@ def main() -> None:
                 self.end_headers()
                 return
             with log.open("a") as out:
-                out.write(json.dumps({"path": self.path, "headers": dict(self.headers), "body": body.decode()}) + "\n")
+                out.write(json.dumps({"at": time.time(), "path": self.path, "headers": dict(self.headers),
+                                      "body": body.decode()}) + "\n")
                 out.flush()
             self.send_response(200)
             self.end_headers()

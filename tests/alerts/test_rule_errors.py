@@ -42,7 +42,7 @@ def test_a_failing_query_is_recorded_on_the_rule_and_the_others_run_on(alerting,
         api.post(f"/api/services/{name}/alert-rules", json={**RULE, "name": "fine", "action_groups": ["g"]})
         send(alerting, ikey, [request_envelope(ikey)])
         broken = wait_for(lambda: api.get(f"/api/services/{name}/alert-rules/broken").json()["last_error"], 15, "the error")
-        assert "no column 'nope'" in broken
+        assert "unknown column 'nope'" in broken
         wait_for(lambda: receiver.conditions() == ["Fired"], 15, "the other rule to fire")
 
 
