@@ -111,11 +111,17 @@ def crossing_latencies(collector: CollectorProcess, receiver: Receiver, count: i
         time.sleep(max(0.0, start + 60 / count * index - time.monotonic()))
         send(collector, ikey_of(service), [request_envelope(ikey_of(service), success=False)])
         sent[service["name"]] = time.time()
-    wait_for(lambda: len(receiver.received()) >= count, 200, "every crossing's webhook")
-    arrived = {}
-    for entry in receiver.received():
-        name = entry["json"]["data"]["essentials"]["configurationItems"][0]
-        arrived.setdefault(name, entry["at"])
+    def fired() -> dict[str, float]:
+        """The first Fired notification's arrival, by service."""
+        arrived: dict[str, float] = {}
+        for entry in receiver.received():
+            essentials = entry["json"]["data"]["essentials"]
+            if essentials["monitorCondition"] == "Fired":
+                arrived.setdefault(essentials["configurationItems"][0], entry["at"])
+        return arrived
+
+    wait_for(lambda: len(fired()) >= count, 200, "every crossing's webhook")
+    arrived = fired()
     return sorted(arrived[s["name"]] - sent[s["name"]] for s in crossings)
 
 

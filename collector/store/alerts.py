@@ -51,6 +51,8 @@ DDL = (
 
 VALUES_KEPT = timedelta(days=28)
 """How long per-window values are kept: four weeks of history for dynamic thresholds."""
+DELIVERIES_KEPT = timedelta(days=30)
+"""How long the ledger keeps a settled (delivered, failed, muted) notification."""
 
 PENDING, DELIVERED, FAILED, MUTED = "pending", "delivered", "failed", "muted"
 
@@ -291,6 +293,8 @@ def _commit_evaluation(con: duckdb.DuckDBPyConnection, evaluation: Evaluation) -
             instance.alert_id, instance.fired_at, instance.resolved_at, instance.value, instance.threshold,
             orjson.dumps(instance.history).decode(), instance.clear_since, now()])
     _insert_values(con, e.service, e.rule, e.values)
+    con.execute("DELETE FROM alert_deliveries WHERE service = ? AND rule = ? AND status <> ? AND updated_at < ?",
+                [e.service, e.rule, PENDING, now() - DELIVERIES_KEPT])
     for d in e.deliveries:
         con.execute("INSERT INTO alert_deliveries SELECT ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, ?, ?, ? "
                     "WHERE NOT EXISTS (SELECT 1 FROM alert_deliveries WHERE key = ?)",
