@@ -185,8 +185,17 @@ async def add_recommended(request: Request, name: str, who: Caller = Depends(cal
     """Add the built-in rules for model endpoints that the service lacks; the names of those added."""
     service = service_of(request, who, name)
     ext = extension(request)
-    body = await body_of(request)
-    groups = body.get("action_groups", []) if isinstance(body, dict) else []
+    try:
+        body = await body_of(request) or {}
+        if not isinstance(body, dict) or set(body) - {"action_groups"}:
+            raise SpecError("body", "expected {\"action_groups\": [...]} (or nothing)")
+        spec_groups = {"action_groups": body.get("action_groups", [])}
+        if not isinstance(spec_groups["action_groups"], list):
+            raise SpecError("action_groups", "expected a list of action group names")
+        _check_groups(request, service, spec_groups)
+    except SpecError as error:
+        return bad(error)
+    groups = spec_groups["action_groups"]
     added = []
     for spec in recommended_rules(groups):
         if ext.store.alerts.rule(service, spec["name"]) is None:
