@@ -71,6 +71,13 @@ AVAILABILITY_QUERY = ("availabilityResults | summarize availability = 100.0 * co
                       "by bin(timestamp, {bucket}), name")
 
 
+def availability_by_test(chosen) -> dict[str, tuple[float, int]]:
+    """{test name: (% of runs passed, runs)} over the picked range."""
+    result = collector_api.query(chosen.link, "availabilityResults | summarize passed = round(100.0 * countif(success == true) "
+                                 "/ count(), 1), runs = count() by name", chosen.range.timespan, chosen.service)
+    return {row["name"]: (row["passed"], int(row["runs"])) for row in result.frame.to_dict("records")}
+
+
 def availability_chart(column, chosen, axis: charts.Buckets) -> None:
     """Availability per test over the picked range (Overview), when the service has test runs."""
     result = collector_api.query(chosen.link, AVAILABILITY_QUERY.format(bucket=chosen.range.bucket),

@@ -20,7 +20,7 @@ def body(chosen: Selection, service: str) -> None:
     _alerts(alerts)
     _rules(rules)
     _bands(chosen, service, [r for r in rules if r["dynamic"]])
-    _availability(link, service)
+    _availability(chosen, service)
     deliveries = alerting.fetch(link, service, "alert-deliveries")
     st.subheader("Deliveries")
     if deliveries:
@@ -69,14 +69,17 @@ def _bands(chosen: Selection, service: str, dynamic: list[dict]) -> None:
     st.plotly_chart(alerting.band_chart(judged, f"{name}: value and learned band"), key="alerts_band")
 
 
-def _availability(link, service: str) -> None:
-    tests = alerting.fetch(link, service, "availability-tests")
+def _availability(chosen: Selection, service: str) -> None:
+    tests = alerting.fetch(chosen.link, service, "availability-tests")
     st.subheader("Availability tests")
     if not tests:
         st.caption("No availability tests: `insights availability create NAME --service SERVICE --from-score URL`.")
         return
-    rows = [{"test": t["name"], "method": t["method"], "url": t["url"], "every": f"{t['frequency']} s",
-             "expects": t["expected_status"], "last run": t["last_run"]} for t in tests]
+    passed = alerting.availability_by_test(chosen)
+    rows = [{"test": t["name"], "passed %": passed.get(t["name"], (None, 0))[0], "runs": passed.get(t["name"], (None, 0))[1],
+             "method": t["method"], "url": t["url"], "every": f"{t['frequency']} s", "expects": t["expected_status"],
+             "last run": t["last_run"]} for t in tests]
+    st.caption(f"Runs in the {chosen.range.label.lower()}, from availabilityResults.")
     st.dataframe(pd.DataFrame(rows), hide_index=True)
 
 

@@ -79,6 +79,7 @@ def test_the_alerts_page_and_the_overview_availability_chart_in_chromium(alertin
         tables = page.get_by_test_id("stDataFrame")
         expect(tables).to_have_count(3, timeout=TIMEOUT_MS)  # alerts, rules, availability tests
         expect(page.get_by_text("No notifications yet.")).to_be_visible()  # no action group: no deliveries
+        expect(page.get_by_text("from availabilityResults")).to_be_visible()
         page.wait_for_timeout(500)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "dashboard-alerts.png"))
