@@ -18,6 +18,7 @@ PAGES = (
     ("views/jobs.py", "Jobs", ":material/work:"),
     ("views/rollout.py", "Rollout", ":material/compare_arrows:"),
     ("views/monitoring.py", "Model monitoring", ":material/query_stats:"),
+    ("views/alerts.py", "Alerts", ":material/notifications:"),
 )
 
 

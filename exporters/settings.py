@@ -19,15 +19,14 @@ SECRET_MASK; a PUT that sends the masked form back unchanged keeps the stored se
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
+from collector.destinations import forbidden_address
 from collector.store.schema import TABLES, Table
 
 RECORD_TYPES: dict[str, Table] = {
@@ -281,42 +280,3 @@ def connection_urls(connection_string: str) -> list[str]:
     protocol = parts.get("defaultendpointsprotocol", "https")
     suffix = parts.get("endpointsuffix", "core.windows.net")
     return [f"{protocol}://{parts.get('accountname', '')}.blob.{suffix}"]
-
-
-def forbidden_address(host: str) -> str | None:
-    """Why `host` (a literal address, in any form a resolver accepts) may not be sent to, or None."""
-    address = _literal_address(host.strip("[]"))
-    return _forbidden(address, host) if address is not None else None
-
-
-def forbidden_resolved(host: str, port: int | None) -> str | None:
-    """As forbidden_address, for every address `host` resolves to now (None if it resolves to none)."""
-    try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except OSError:
-        return None  # the sink's own connection attempt will say so
-    for info in infos:
-        reason = _forbidden(ipaddress.ip_address(str(info[4][0]).split("%")[0]), host)
-        if reason:
-            return reason
-    return None
-
-
-def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(host.split("%")[0])
-    except ValueError:
-        pass
-    try:  # the forms inet_aton takes and resolvers honour: 2852039166, 0xa9fea9fe, 169.254.43518
-        return ipaddress.IPv4Address(socket.inet_aton(host))
-    except OSError:
-        return None
-
-
-def _forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address, host: str) -> str | None:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if address.is_link_local or address.is_unspecified or address.is_multicast:
-        return (f"{host} is a link-local, unspecified or multicast address ({address}), where a cloud's metadata "
-                "service answers: exports never go there")
-    return None

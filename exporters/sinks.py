@@ -13,7 +13,8 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from exporters.settings import Destination, DestinationPolicy, SettingsError, forbidden_resolved
+from collector.destinations import forbidden_resolved
+from exporters.settings import Destination, DestinationPolicy, SettingsError
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient

@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
 
-from collector.client import DEFAULT_DATA_DIR, InsightsError, Workspace
+from alerts.cli import action_group_app, alert_app, availability_app
+from collector.client import DEFAULT_DATA_DIR, Alerts, InsightsError, Workspace
 from dashboard.launcher import dashboard_command
 from endpoints.cli import endpoint_app
 from exporters.cli import export_app
@@ -34,6 +35,9 @@ app.add_typer(export_app, name="export")
 app.add_typer(model_app, name="model")
 app.add_typer(endpoint_app, name="endpoint")
 app.add_typer(monitor_app, name="monitor")
+app.add_typer(alert_app, name="alert")
+app.add_typer(action_group_app, name="action-group")
+app.add_typer(availability_app, name="availability")
 app.command("score")(score_command)
 app.command("logs")(logs_command)
 app.command("dashboard")(dashboard_command)
@@ -113,10 +117,14 @@ def _print_new_key(data: dict) -> None:
 def service_create(
     name: str,
     disable_app_insights: bool = typer.Option(False, "--disable-app-insights", help="Create it switched off."),
+    recommended_alerts: bool = typer.Option(False, "--recommended-alerts", help="Add the built-in alert rules for model endpoints."),
 ) -> None:
     """Create a service; print its connection string and its API key (shown this once)."""
-    service = _workspace().create_service(name, enable_app_insights=not disable_app_insights)
+    ws = _workspace()
+    service = ws.create_service(name, enable_app_insights=not disable_app_insights)
     _print_new_key(service._data)
+    if recommended_alerts:
+        console.print(f"alert rules: {', '.join(Alerts(ws, name).add_recommended())}", highlight=False)
     # soft_wrap: one line at any terminal width, so it can be copied or eval-ed whole
     console.print(f"\nexport APPLICATIONINSIGHTS_CONNECTION_STRING='{service.connection_string}'",
                   soft_wrap=True, highlight=False, markup=False)

@@ -11,6 +11,8 @@ from pathlib import Path
 import duckdb
 from rich.console import Console
 
+from alerts import AlertsExtension
+from alerts.config import AlertsConfig
 from collector import admin_key
 from collector.client.resolve import write_user_config
 from collector.server import serve
@@ -100,8 +102,8 @@ def start_all(settings: CollectorSettings, host: str, port: int, dashboard_port:
         announce_login_link(local_url, key, dashboard_port, process=dashboard, echo=lambda link: console.print(
             f"dashboard login link (works once, for 10 minutes): [cyan]{link}[/cyan]", soft_wrap=True))
     try:
-        serve(settings, [ExportExtension(), EndpointExtension(local_url, key), LiveExtension(), MonitoringExtension()],
-              host=host, port=port)
+        serve(settings, [ExportExtension(), EndpointExtension(local_url, key), LiveExtension(), MonitoringExtension(),
+                         AlertsExtension(AlertsConfig.from_env())], host=host, port=port)
     finally:
         if dashboard is not None:
             stop_dashboard(dashboard)

@@ -14,9 +14,9 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("insights", "collector", "exporters", "dashboard", "scoring", "endpoints", "live", "monitoring")
+PACKAGES = ("insights", "collector", "exporters", "dashboard", "scoring", "endpoints", "live", "monitoring", "alerts")
 MAY_IMPORT = {
-    "insights": {"collector", "exporters", "dashboard", "scoring", "endpoints", "live", "monitoring"},
+    "insights": {"collector", "exporters", "dashboard", "scoring", "endpoints", "live", "monitoring", "alerts"},
     "collector": set(),
     "exporters": {"collector"},
     "dashboard": {"collector"},
@@ -24,6 +24,7 @@ MAY_IMPORT = {
     "endpoints": {"collector", "scoring"},
     "live": {"collector"},
     "monitoring": {"collector"},
+    "alerts": {"collector"},
 }
 MAX_MODULE_LINES = 500
 

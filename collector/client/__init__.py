@@ -14,6 +14,7 @@
     service = Model.deploy(ws, "mymodel", [model], InferenceConfig(entry_script="score.py"),
                            LocalWebservice.deploy_configuration(port=8890))
     service.reload(); service.update(models=[model]); service.delete()
+    alerts = Alerts(ws, "my-service")    # alert rules, action groups, availability tests
 
 Every error a user sees is an InsightsError: CollectorUnreachable when nothing answers at the URL,
 ApiError (with the HTTP status and the collector's message) when the collector said no, ConfigError
@@ -26,6 +27,7 @@ then the local data dir's admin.key); a 401 or 403 names where the key came from
 it was looked for.
 """
 
+from collector.client.alerts import Alerts
 from collector.client.endpoints import OnlineEndpoint
 from collector.client.errors import (
     ApiError,
@@ -45,8 +47,6 @@ from collector.client.workspace import DeploymentConfiguration, Webservice, Work
 
 __all__ = ["Workspace", "Webservice", "LocalWebservice", "DeploymentConfiguration", "InsightsError",
            "CollectorUnreachable", "ApiError", "ConfigError", "ScoringError", "DeploymentFailed",
-           "resolve_collector", "Connection", "DEFAULT_URL", "DEFAULT_DATA_DIR", "CONFIG_FILES"]
-__all__ += ["Model", "InferenceConfig"]
-__all__ += ["OnlineEndpoint"]
-__all__ += ["LiveMetrics", "application_map"]
-__all__ += ["ModelMonitor", "upload_reference", "set_payload_logging", "payload_logging"]
+           "resolve_collector", "Connection", "DEFAULT_URL", "DEFAULT_DATA_DIR", "CONFIG_FILES",
+           "Model", "InferenceConfig", "OnlineEndpoint", "LiveMetrics", "application_map", "Alerts",
+           "ModelMonitor", "upload_reference", "set_payload_logging", "payload_logging"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from collector.data_dir import open_private
-from collector.store import console, counters, endpoints, exports, models, monitors, services
+from collector.store import alerts, availability, console, counters, endpoints, exports, models, monitors, services
 from collector.store.schema import SEQUENCE, TABLES
 from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer
 
@@ -38,6 +38,8 @@ _META_DDL = (
     *models.DDL,
     *endpoints.DDL,
     *monitors.DDL,
+    *alerts.DDL,
+    *availability.DDL,
     f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}",
 )
 
@@ -67,6 +69,8 @@ class Store:
         self.endpoints = endpoints.EndpointStore(self.reader, self.writer)
         self.collection = services.CollectionSettings(self.reader, self.writer)
         self.monitors = monitors.MonitorState(self.reader, self.writer)
+        self.alerts = alerts.AlertState(self.reader, self.writer)
+        self.availability = availability.AvailabilityState(self.reader, self.writer)
 
     def _create_tables(self) -> None:
         for ddl in _META_DDL:
@@ -78,6 +82,10 @@ class Store:
         for table in TABLES.values():
             # No index: _seq grows with insertion order, so zone maps already make range scans cheap.
             self._con.execute(table.ddl())
+            existing = {row[0] for row in self._con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table.name]).fetchall()}
+            for alter in table.added_columns_ddl(existing):
+                self._con.execute(alter)
 
     def _overwrite_free_blocks(self) -> None:
         """DuckDB does not clear the blocks it frees, and reuses them lowest first: a scratch table of

@@ -113,6 +113,12 @@ class Table:
                 arrays.append(pa.array([row.get(column.name) for row in rows], column.type))
         return pa.Table.from_arrays(arrays, schema=self.incoming_schema)
 
+    def added_columns_ddl(self, existing: set[str]) -> list[str]:
+        """ALTERs adding the columns a table created by an earlier version lacks (they come last;
+        the writer inserts by name)."""
+        return [f'ALTER TABLE "{self.name}" ADD COLUMN "{c.name}" {c.sql_type}' for c in self.columns
+                if c.name not in existing]
+
     def ddl(self) -> str:
         cols = [f'"{c.name}" {c.sql_type}' for c in self.columns]
         cols += [f'"{SERVICE_COLUMN}" VARCHAR NOT NULL', f'"{SEQ_COLUMN}" BIGINT NOT NULL']
@@ -160,7 +166,8 @@ TABLES: dict[str, Table] = {
             "name category counter instance value:real",
             _COMMON_WITHOUT_MEASUREMENTS,
         ),
-        _table("availabilityResults", "availabilityResult", "id name location success:bool message duration:real performanceBucket"),
+        _table("availabilityResults", "availabilityResult",
+               "id name location success:bool message duration:real performanceBucket size:real"),
         _table("pageViews", "pageView", "id name url duration:real performanceBucket"),
         # Envelopes of a base type we do not model are kept whole rather than lost.
         _table("unknownTelemetry", "unknown", "name baseType payload:dynamic"),

@@ -232,8 +232,9 @@ class Writer:
             incoming = pa.concat_tables(tables).combine_chunks()
             incoming = incoming.append_column(SEQ_COLUMN, sequence.slice(start, incoming.num_rows))
             start += incoming.num_rows
-            # DuckDB scans the local Arrow table `incoming` by name (a replacement scan).
-            self._con.execute(f'INSERT INTO "{name}" SELECT * FROM incoming')
+            # DuckDB scans the local Arrow table `incoming` by name (a replacement scan); its columns go
+            # in BY NAME, since a column added to a table in a later version (schema.py) comes last.
+            self._con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM incoming')
 
     def _next_seq(self, count: int) -> pa.ChunkedArray:
         """`count` values of `_seq` from a DuckDB sequence: durable, and never handed out twice, even

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import charts, collector_api, escape, health, selection
+from dashboard import alerting, charts, collector_api, escape, health, selection
 from dashboard.selection import Selection
 
 
@@ -43,6 +43,7 @@ def _charts(results: dict, chosen: Selection, axis: charts.Buckets) -> None:
         right.plotly_chart(charts.lines(dependencies, "timestamp", ["avg_ms"], "Dependency duration", "ms", axis),
                            key="dep_duration")
     _exceptions_chart(results["exceptions"].frame, axis)
+    alerting.availability_chart(st, chosen, axis)
 
 
 def _failed_chart(column, failed, axis: charts.Buckets) -> None:
