@@ -377,7 +377,7 @@ def test_up_serves_https_that_a_verifying_client_trusts(tmp_path):
     collector = TlsCollector(tmp_path / "data", cert, key).start()
     try:
         service = collector.create_service("tls")
-        assert service["connection_string"].endswith(f"IngestionEndpoint=https://127.0.0.1:{collector.port}/")
+        assert f";IngestionEndpoint=https://127.0.0.1:{collector.port}/;" in service["connection_string"]
         message = {"iKey": service["instrumentation_key"], "time": "2026-11-23T16:53:49Z", "name": "Message",
                    "data": {"baseType": "MessageData", "baseData": {"message": "over tls"}}}
         assert collector.http.post("/v2.1/track", json=[message]).json()["itemsAccepted"] == 1
