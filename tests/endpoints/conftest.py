@@ -7,8 +7,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent / "dashboard"))  # dashboard_harness, for the rollout page
 
-SCRIPTS = Path(__file__).parent / "scripts"
-
 
 @pytest.fixture
 def workspace(collector):

@@ -4,7 +4,7 @@ the split in Azure's space-separated form, invoke with a request file, show, get
 import json
 import uuid
 
-from conftest import SCRIPTS
+from endpoint_scripts import SCRIPTS
 from typer.testing import CliRunner
 
 from insights.cli import app

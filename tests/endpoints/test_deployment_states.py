@@ -5,7 +5,7 @@ telemetry each deployment sends (the endpoint as role, a Deployment dimension)."
 import time
 
 import pytest
-from conftest import SCRIPTS
+from endpoint_scripts import SCRIPTS
 from typer.testing import CliRunner
 
 from collector.client import DeploymentFailed

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SCRIPTS
+from endpoint_scripts import SCRIPTS
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 

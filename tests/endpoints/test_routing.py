@@ -8,7 +8,7 @@ from collections import Counter
 
 import httpx
 import pytest
-from conftest import SCRIPTS
+from endpoint_scripts import SCRIPTS
 from scipy import stats
 
 from collector.client import ScoringError

@@ -6,7 +6,7 @@ from collections import Counter
 
 import httpx
 import pytest
-from conftest import SCRIPTS
+from endpoint_scripts import SCRIPTS
 
 
 @pytest.fixture(scope="module")
