@@ -9,6 +9,7 @@ COPY collector collector
 COPY exporters exporters
 COPY dashboard dashboard
 COPY scoring scoring
+COPY alerts alerts
 RUN pip install --no-cache-dir . && rm -rf /src
 # Not root: a user of its own, owning the data volume (telemetry.duckdb, blob/, admin.key).
 RUN useradd --create-home --uid 10001 insights && mkdir /data && chown insights:insights /data
