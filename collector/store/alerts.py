@@ -185,12 +185,6 @@ class AlertState:
             "UPDATE alert_rules SET last_error = ?, last_error_at = ? WHERE service = ? AND name = ?",
             [error[:2000], now(), service, name]))
 
-    def delete_service(self, service: str) -> None:
-        def operation(con: duckdb.DuckDBPyConnection) -> None:
-            for table in ("alert_rules", "alert_action_groups", "alert_instances", "alert_values", "alert_deliveries"):
-                con.execute(f"DELETE FROM {table} WHERE service = ?", [service])
-        self._commit(operation)
-
     # action groups ------------------------------------------------------------------------------
 
     def action_groups(self, service: str) -> dict[str, dict]:

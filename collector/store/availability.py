@@ -71,11 +71,9 @@ class AvailabilityState:
                         [service, name, orjson.dumps(spec).decode()])
         self._writer.write(operation=operation).result()
 
-    def delete(self, service: str, name: str | None = None) -> None:
-        """One test, or (name None) every test of the service."""
+    def delete(self, service: str, name: str) -> None:
         self._writer.write(operation=lambda con: con.execute(
-            "DELETE FROM availability_tests WHERE service = ? AND (?::VARCHAR IS NULL OR name = ?)",
-            [service, name, name])).result()
+            "DELETE FROM availability_tests WHERE service = ? AND name = ?", [service, name])).result()
 
     def record(self, service: str, run: Run) -> None:
         """The run as an availabilityResults row, and the test's last run, in one commit."""

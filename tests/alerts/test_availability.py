@@ -35,7 +35,7 @@ class Wrapper:
             [shutil.which("insights"), "score", "--entry_script", str(SCRIPT), "--port", str(self.port),
              "--service", self.service["name"], "--spool_dir", str(self.folder / "spool")],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(self._ready, 30, "the wrapper")
+        wait_for(self._ready, 60, "the wrapper")
 
     def _ready(self) -> bool:
         try:
@@ -64,17 +64,17 @@ def test_a_probe_of_a_wrapper_that_goes_down_and_comes_back_fires_then_resolves(
                   "--window", "3", "--split-by", "name", "--measure", "min(availability)", "--operator", "<",
                   "--threshold", "90", "--severity", "Sev1", "-g", "ops", "--query",
                   "availabilityResults | summarize availability = 100.0 * countif(success == true) / count() by name")
-        passed = wait_for(lambda: alerting.query("availabilityResults | where success == true", service=name), 20,
+        passed = wait_for(lambda: alerting.query("availabilityResults | where success == true", service=name), 60,
                           "a passing run")[0]
         assert passed["name"] == "score-probe" and passed["location"] == "local" and passed["size"] > 0
         assert passed["message"] == "Passed" and passed["duration"] > 0 and passed["itemType"] == "availabilityResult"
         wrapper.stop()
-        wait_for(lambda: receiver.conditions() == ["Fired"], 30, "the availability alert to fire")
+        wait_for(lambda: receiver.conditions() == ["Fired"], 60, "the availability alert to fire")
         failed = alerting.query("availabilityResults | where success == false | take 1", service=name)[0]
         assert "ConnectError" in failed["message"]
         wrapper.start()
         # (on a loaded machine a later probe may time out and fire it again: the first two are the test)
-        wait_for(lambda: receiver.conditions()[:2] == ["Fired", "Resolved"], 30, "the alert to resolve")
+        wait_for(lambda: receiver.conditions()[:2] == ["Fired", "Resolved"], 60, "the alert to resolve")
     finally:
         if wrapper.process.poll() is None:
             wrapper.stop()

@@ -49,6 +49,6 @@ def test_a_learned_band_ignores_normal_traffic_and_fires_on_a_spike(alerting, re
         assert len(api.get(f"/api/services/{name}/alert-rules/traffic/values?hours=200").json()) > 600  # the backfill
         assert receiver.received() == []
         send(alerting, ikey, [request_envelope(ikey) for _ in range(300)])  # a spike
-        wait_for(lambda: receiver.conditions() == ["Fired"], 30, "the spike to fire")
+        wait_for(lambda: receiver.conditions() == ["Fired"], 60, "the spike to fire")
     fired = receiver.received()[0]["json"]["data"]["alertContext"]["condition"]["allOf"][0]
     assert fired["alertSensitivity"] == "Medium" and fired["metricValue"] > float(fired["threshold"])

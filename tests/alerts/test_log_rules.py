@@ -22,7 +22,7 @@ def test_split_rule_fires_per_dimension_and_resolves_with_the_common_schema(aler
         assert created.status_code == 201, created.text
         send(alerting, ikey, [request_envelope(ikey, success=False, region="eu") for _ in range(5)]
              + [request_envelope(ikey, success=False, region="us")] + [request_envelope(ikey)] * 3)
-        fired = wait_for(lambda: receiver.received(), 20, "the Fired notification")
+        fired = wait_for(lambda: receiver.received(), 60, "the Fired notification")
         body = fired[0]["json"]
         essentials, context = body["data"]["essentials"], body["data"]["alertContext"]
         assert body["schemaId"] == "azureMonitorCommonAlertSchema"
@@ -39,7 +39,7 @@ def test_split_rule_fires_per_dimension_and_resolves_with_the_common_schema(aler
         expected = hmac.new(b"s3cret", fired[0]["body"].encode(), hashlib.sha256).hexdigest()
         assert headers["x-insights-signature"] == f"sha256={expected}"
         # Nothing more fails: the instance resolves, once, and nothing else is sent.
-        wait_for(lambda: receiver.conditions() == ["Fired", "Resolved"], 20, "the Resolved notification")
+        wait_for(lambda: receiver.conditions() == ["Fired", "Resolved"], 60, "the Resolved notification")
         resolved = receiver.received()[1]["json"]["data"]["essentials"]
         assert resolved["originAlertId"] == essentials["originAlertId"] and resolved["resolvedDateTime"]
         alerts = api.get(f"/api/services/{name}/alerts").json()

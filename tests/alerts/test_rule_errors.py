@@ -41,9 +41,9 @@ def test_a_failing_query_is_recorded_on_the_rule_and_the_others_run_on(alerting,
         assert api.post(f"/api/services/{name}/alert-rules", json={**RULE, "name": "broken", "measure": "avg(nope)"}).status_code == 201
         api.post(f"/api/services/{name}/alert-rules", json={**RULE, "name": "fine", "action_groups": ["g"]})
         send(alerting, ikey, [request_envelope(ikey)])
-        broken = wait_for(lambda: api.get(f"/api/services/{name}/alert-rules/broken").json()["last_error"], 15, "the error")
+        broken = wait_for(lambda: api.get(f"/api/services/{name}/alert-rules/broken").json()["last_error"], 60, "the error")
         assert "unknown column 'nope'" in broken
-        wait_for(lambda: receiver.conditions() == ["Fired"], 15, "the other rule to fire")
+        wait_for(lambda: receiver.conditions() == ["Fired"], 60, "the other rule to fire")
 
 
 def test_an_unreachable_webhook_shows_as_failed_deliveries_after_retries(alerting, receiver):
@@ -55,7 +55,7 @@ def test_an_unreachable_webhook_shows_as_failed_deliveries_after_retries(alertin
         api.post(f"/api/services/{name}/alert-rules", json={**RULE, "action_groups": ["g"]})
         send(alerting, ikey, [request_envelope(ikey)])
         failed = wait_for(lambda: [d for d in api.get(f"/api/services/{name}/alert-deliveries").json()
-                                   if d["status"] == "failed"], 20, "the delivery to fail")
+                                   if d["status"] == "failed"], 60, "the delivery to fail")
     assert failed[0]["attempts"] == 3 and "answered 500" in failed[0]["last_error"]
 
 
@@ -82,5 +82,5 @@ def test_dry_run_says_which_series_would_fire_and_mute_holds_notifications(alert
             ({"region": "eu"}, 3.0, True), ({"region": "us"}, 1.0, False)]
         assert api.post(f"/api/services/{name}/alert-rules/r/mute", json={"for": "1h"}).json()["muted_until"]
         assert api.patch(f"/api/services/{name}/alert-rules/r", json={"enabled": True}).status_code == 200
-        muted = wait_for(lambda: api.get(f"/api/services/{name}/alert-deliveries").json(), 15, "the muted entry")
+        muted = wait_for(lambda: api.get(f"/api/services/{name}/alert-deliveries").json(), 60, "the muted entry")
     assert muted[0]["status"] == "muted" and receiver.received() == []
