@@ -16,10 +16,10 @@ import hashlib
 import hmac
 import logging
 import smtplib
-import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from datetime import timedelta
 from email.message import EmailMessage
+from functools import partial
 from urllib.parse import urlparse
 
 import httpx
@@ -27,6 +27,7 @@ import orjson
 
 from alerts.config import AlertsConfig
 from alerts.payload import email_text, slack_body, teams_body
+from alerts.ticking import Ticking, Work
 from collector.destinations import forbidden_resolved
 from collector.store.alerts import DELIVERED, FAILED, PENDING, Delivery, now
 from collector.store.database import Store
@@ -58,37 +59,20 @@ def webhook_request(delivery: Delivery) -> tuple[str, bytes, dict[str, str]]:
     return target["url"], data, headers
 
 
-class Deliverer:
+class Deliverer(Ticking):
     def __init__(self, store: Store, config: AlertsConfig):
+        super().__init__("alert-deliveries", config.workers, TICK_S)
         self.store = store
         self.config = config
-        self._stop = threading.Event()
-        self._pool = ThreadPoolExecutor(config.workers, thread_name_prefix="alert-send")
-        self._busy: set[str] = set()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="alert-deliveries", daemon=True)
         self._http = httpx.Client(timeout=10, follow_redirects=False)
 
-    def start(self) -> None:
-        self._thread.start()
-
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        super().stop()
         self._http.close()
 
-    def _run(self) -> None:
-        while not self._stop.wait(TICK_S):
-            try:
-                for delivery in self.store.alerts.due_deliveries():
-                    with self._lock:
-                        if delivery.key in self._busy:
-                            continue
-                        self._busy.add(delivery.key)
-                    self._pool.submit(self._attempt, delivery)
-            except Exception:
-                log.exception("delivery pass failed")
+    def due(self) -> Iterable[Work]:
+        for delivery in self.store.alerts.due_deliveries():
+            yield delivery.key, partial(self._attempt, delivery)
 
     def _attempt(self, delivery: Delivery) -> None:
         attempts = delivery.attempts + 1
@@ -101,9 +85,6 @@ class Deliverer:
                                              now() + timedelta(seconds=delay)).result()
         else:
             self.store.alerts.record_attempt(delivery.key, DELIVERED, attempts, None, now()).result()
-        finally:
-            with self._lock:
-                self._busy.discard(delivery.key)
 
     def send(self, delivery: Delivery) -> None:
         """One attempt; DeliveryError (or a transport error) when it did not get through."""

@@ -10,18 +10,18 @@ the addresses it resolves to at each run.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from functools import partial
 from urllib.parse import urlparse
 
 import httpx
 import orjson
 
 from alerts.config import AlertsConfig
+from alerts.ticking import Ticking, Work
 from collector.destinations import forbidden_resolved
 from collector.store.alerts import now
 from collector.store.availability import Run, Test
@@ -67,48 +67,22 @@ def _judge(spec: dict, response: httpx.Response) -> tuple[bool, str]:
     return True, "Passed"
 
 
-class ProbeRunner:
+class ProbeRunner(Ticking):
     def __init__(self, store: Store, config: AlertsConfig, services: Callable[[], set[str]]):
+        super().__init__("availability-tests", config.workers, TICK_S)
         self.store = store
         self.config = config
         self._services = services
-        self._stop = threading.Event()
-        self._pool = ThreadPoolExecutor(config.workers, thread_name_prefix="availability")
-        self._busy: set[tuple[str, str]] = set()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="availability-tests", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(TICK_S):
-            try:
-                self._pass()
-            except Exception:
-                log.exception("availability pass failed")
-
-    def _pass(self) -> None:
+    def due(self) -> Iterable[Work]:
         at, services = now(), self._services()
         for test in self.store.availability.tests():
-            key = (test.service, test.name)
             due = test.last_run is None or at - test.last_run >= timedelta(seconds=test.spec["frequency"])
-            if not test.spec.get("enabled", True) or not due or key in self._busy or test.service not in services:
-                continue
-            with self._lock:
-                self._busy.add(key)
-            self._pool.submit(self._run_test, test)
+            if test.spec.get("enabled", True) and due and test.service in services:
+                yield (test.service, test.name), partial(self._run_test, test)
 
     def _run_test(self, test: Test) -> None:
         try:
             self.store.availability.record(test.service, probe(test))
         except Exception:
             log.exception("availability test %s/%s could not be recorded", test.service, test.name)
-        finally:
-            with self._lock:
-                self._busy.discard((test.service, test.name))

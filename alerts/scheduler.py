@@ -14,14 +14,14 @@ again, and the error clears once one succeeds. Nothing a rule does stops the oth
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from functools import partial
 
 from alerts import dynamic
 from alerts.config import AlertsConfig
 from alerts.evaluate import evaluate, measure, run_window
+from alerts.ticking import Ticking, Work
 from collector.store.alerts import Rule, Value, now
 from collector.store.database import Store
 
@@ -45,52 +45,31 @@ def due_windows(rule: Rule, at: datetime, config: AlertsConfig) -> list[datetime
     return [rule.watermark + step * k for k in range(first, missed + 1)]
 
 
-class Scheduler:
+class Scheduler(Ticking):
     def __init__(self, store: Store, config: AlertsConfig, services: Callable[[], set[str]]):
+        super().__init__("alert-scheduler", config.workers, TICK_S)
         self.store = store
         self.config = config
         self._services = services
         """The services that exist now: the rules of a deleted service are left alone."""
-        self._stop = threading.Event()
-        self._pool = ThreadPoolExecutor(config.workers, thread_name_prefix="alert-eval")
-        self._busy: set[tuple[str, str]] = set()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="alert-scheduler", daemon=True)
         self.lag_s = 0.0
         """How late the last window was evaluated, past its end + grace (the scheduler's lag); the
         first window of a new rule, due before the rule existed, does not count."""
         self.max_lag_s = 0.0
         self.evaluated = 0
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
     def status(self) -> dict:
         return {"lag_s": round(self.lag_s, 3), "max_lag_s": round(self.max_lag_s, 3), "evaluated": self.evaluated,
-                "running": len(self._busy)}
+                "running": self.running()}
 
-    def _run(self) -> None:
-        while not self._stop.wait(TICK_S):
-            try:
-                self._pass()
-            except Exception:  # the store restarting, say: the next pass tries again
-                log.exception("alert scheduler pass failed")
-
-    def _pass(self) -> None:
+    def due(self) -> Iterable[Work]:
         at, services = now(), self._services()
         for rule in self.store.alerts.rules():
-            if not rule.spec.get("enabled", True) or (rule.service, rule.name) in self._busy or rule.service not in services:
+            if not rule.spec.get("enabled", True) or rule.service not in services:
                 continue
             windows = due_windows(rule, at, self.config)
             if windows:
-                with self._lock:
-                    self._busy.add((rule.service, rule.name))
-                self._pool.submit(self._evaluate_windows, rule, windows)
+                yield (rule.service, rule.name), partial(self._evaluate_windows, rule, windows)
 
     def _evaluate_windows(self, rule: Rule, windows: list[datetime]) -> None:
         try:
@@ -104,9 +83,6 @@ class Scheduler:
         except Exception as error:  # never let one rule take down the pool's thread
             log.exception("evaluating %s/%s failed", rule.service, rule.name)
             self.store.alerts.record_error(rule.service, rule.name, f"internal error: {error}")
-        finally:
-            with self._lock:
-                self._busy.discard((rule.service, rule.name))
 
     def _evaluate_one(self, rule: Rule, window_end: datetime) -> None:
         if rule.watermark is not None:  # a new rule's first window was due before the rule existed

@@ -20,3 +20,24 @@ def receiver(tmp_path):
     process = Receiver(tmp_path / "receiver")
     yield process
     process.stop()
+
+
+@pytest.fixture(autouse=True)
+def _services_go_with_their_test(request):
+    """The session's collector would run every test's 1-second rules and probes until the session
+    ends, and later tests would queue behind them: the services a test made (with their rules and
+    tests, which the scheduler skips once the service is gone) are deleted when it ends."""
+    if "alerting" not in request.fixturenames:
+        yield
+        return
+    collector = request.getfixturevalue("alerting")
+    before = _service_names(collector)
+    yield
+    with collector.admin as api:
+        for name in _service_names(collector) - before:
+            api.delete(f"/api/services/{name}")
+
+
+def _service_names(collector) -> set[str]:
+    with collector.admin as api:
+        return {service["name"] for service in api.get("/api/services").json()}
