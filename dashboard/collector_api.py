@@ -159,6 +159,8 @@ def _result(answer: dict) -> QueryResult:
     for column in table["columns"]:
         if column["type"] == "datetime":
             frame[column["name"]] = pd.to_datetime(frame[column["name"]], utc=True, format="ISO8601")
+        elif column["type"] == "real":  # JSON has no NaN or infinities: the API writes them "NaN", "Infinity"
+            frame[column["name"]] = frame[column["name"]].astype(float)
     seconds = (answer.get("statistics") or {}).get("query", {}).get("executionTime")
     render = (answer.get("render") or {}).get("visualization")
     return QueryResult(frame, render, seconds * 1000 if seconds is not None else None, "error" in answer)
@@ -184,6 +186,8 @@ def endpoint(link: Link, name: str) -> dict | None:
 def rollout(link: Link, name: str, timespan: str) -> dict:
     """The endpoint's deployments side by side and the verdict (endpoints/rollout.py)."""
     return _call(link, "GET", f"/api/endpoints/{name}/rollout", params={"timespan": timespan}).json()
+
+
 def live(link: Link, service: str, seconds: int, role: str | None, instance: str | None,
          condition: str | None) -> dict:
     """The service's live metrics now (never cached: the Live page asks each second)."""
@@ -195,6 +199,8 @@ def live(link: Link, service: str, seconds: int, role: str | None, instance: str
 def application_map(link: Link, timespan: str) -> dict:
     """The application map over `timespan`, across every service the session's key reads."""
     return _call(link, "GET", "/api/map", params={"timespan": timespan}).json()
+
+
 def monitors(link: Link, name: str) -> list[dict]:
     """The service's model monitors (monitoring/api.py)."""
     return _call(link, "GET", f"/api/services/{name}/monitors").json()
