@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from collector.store.map_rollups import MapRows
+
 UNNAMED = "(no role name)"
 """The node of the items that carry no cloud_RoleName."""
 WARN_FAILURE_RATE, FAIL_FAILURE_RATE = 0.01, 0.10
@@ -85,13 +87,25 @@ def _named(rows: list[dict]) -> list[dict]:
 
 
 def build_map(query: Query, minutes: float) -> dict:
-    """The map from the three queries' rows; `minutes` is the time range's length (for rates)."""
+    """The map from the three KQL queries over the raw rows: the reference the rollups are held to."""
+    return assemble_map(query(LINKS_KQL), query(NODES_KQL), query(EDGES_KQL), minutes)
+
+
+def map_from_rollups(rows: MapRows, minutes: float) -> dict:
+    """The map from the store's per-minute rollups (collector/store/map_rollups.py, which says where
+    its role resolution can differ from the KQL links): what GET /api/map answers by default."""
+    return assemble_map(rows.links, rows.nodes, rows.edges, minutes)
+
+
+def assemble_map(links: list[dict], node_rows: list[dict], edge_rows: list[dict], minutes: float) -> dict:
+    """The map from rows shaped as the three queries' (LINKS, NODES, EDGES); `minutes` is the time
+    range's length (for rates)."""
     callees: dict[tuple[str, str], str] = {}
-    for row in sorted(_named(query(LINKS_KQL)), key=lambda r: r["links"]):
+    for row in sorted(_named(links), key=lambda r: r["links"]):
         callees[(row["role"], row["target"])] = row["callee"]  # the callee most links name wins
-    nodes = {row["role"]: _role_node(row, minutes) for row in _named(query(NODES_KQL))}
+    nodes = {row["role"]: _role_node(row, minutes) for row in _named(node_rows)}
     edges: dict[tuple[str, str], dict] = {}
-    for row in _named(query(EDGES_KQL)):
+    for row in _named(edge_rows):
         callee = callees.get((row["role"], row["target"]))
         if row["role"] not in nodes:
             nodes[row["role"]] = _role_node({"role": row["role"], "service": row["service"]}, minutes)

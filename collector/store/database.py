@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from collector.data_dir import open_private
-from collector.store import console, counters, exports, services
+from collector.store import console, counters, exports, map_rollups, services
 from collector.store.schema import SEQUENCE, TABLES
 from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer
 
@@ -35,6 +35,7 @@ _META_DDL = (
     *console.DDL,
     *counters.DDL,
     *exports.DDL,
+    *map_rollups.DDL,
     f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}",
 )
 
@@ -60,6 +61,8 @@ class Store:
         )
         self.console = console.ConsoleLog(self.reader, self.writer)
         self.exports = exports.ExportState(self.reader, self.writer)
+        self.map_rollups = map_rollups.MapRollups(self.reader)
+        self.writer.after_insert.append(map_rollups.record)
 
     def _create_tables(self) -> None:
         for ddl in _META_DDL:
