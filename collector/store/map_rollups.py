@@ -1,16 +1,20 @@
-"""Per-minute rollups of requests and dependencies that the application map reads instead of the raw
+"""Per-hour rollups of requests and dependencies that the application map reads instead of the raw
 rows: over a day of 10M requests and 10M dependencies, the map's three KQL queries take seconds, the
-rollups a fraction of one (bench/README.md).
+rollups a fraction of one (bench/README.md). A range's whole hours come from the rollups, its partial
+hours at either end from the raw rows (the same SELECT the writer runs, on the fly): counts stay
+exact for any range. Hours, not minutes: with a duration histogram per edge, per-minute rollups of
+such a day hold about as many rows as the day itself.
 
-Kept exact by construction: the writer calls `record` with every table it inserts, inside the
-transaction that inserts it (writer.after_insert), so a row is counted once it is stored and only
-then; imports go through the same insert. Retention (`trim`, in the transaction of the delete)
-rebuilds every minute it may have touched from the rows that remain.
+Kept exact by construction: the writer calls `MapRollups.record` with every table it inserts,
+inside the transaction that inserts it (writer.after_insert), so a row is counted once it is stored
+and only then; imports go through the same insert. Retention (`trim`, in the transaction of the
+delete) rebuilds every hour it may have touched from the rows that remain.
 
-The tables (one row per group of each commit, summed when read):
-- map_node_minutes: requests by (service, minute, role, duration bucket): count, failed, duration sum;
-- map_node_instances: the role instances seen per (service, minute, role);
-- map_edge_minutes: dependencies (not InProc) by (service, minute, role, target, type, bucket);
+The tables (each commit appends its groups; the touched hours are folded to one row per group
+every FOLD_SECONDS):
+- map_node_hours: requests by (service, hour, role, duration bucket): count, failed, duration sum;
+- map_node_instances: the role instances seen per (service, hour, role);
+- map_edge_hours: dependencies (not InProc) by (service, hour, role, target, type, bucket);
 - map_link_calls / map_link_callees: the links that name the role behind a target, sampled.
 
 Durations go into logarithmic buckets (BUCKET_RATIO wide), so a p95 read from them is within half a
@@ -22,8 +26,9 @@ telemetry may come first, later, or from another service), so both sides are sam
 rule on the linking value: a dependency id, and a request's parent id, are kept when
 hash(value) % LINK_SAMPLE == 0. A kept id's matching request is then kept too, whatever the order
 they arrived in, and the query joins the two small tables. Where this differs from the raw-row map
-(live/appmap.py LINKS_KQL): a (role, target) with few calls (under ~LINK_SAMPLE * 3 in the range)
-may have no sampled id and then reads as an external target; and when several roles answer one
+(live/appmap.py LINKS_KQL): a (role, target) with few calls (under ~LINK_SAMPLE * 3) in the range's
+whole hours and none in its partial hours (whose raw rows give every link) may have no sampled id,
+and then reads as an external target; and when several roles answer one
 target, the role with the most sampled links wins rather than the one with the most of one id per
 last character.
 """
@@ -31,6 +36,7 @@ last character.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -43,47 +49,62 @@ from collector.store.schema import SERVICE_COLUMN
 
 BUCKET_RATIO = 1.04
 LINK_SAMPLE = 16
-_MINUTE = timedelta(minutes=1)
+FOLD_SECONDS = 10.0
+_HOUR = timedelta(hours=1)
 
 DDL = (
-    """CREATE TABLE IF NOT EXISTS map_node_minutes (service VARCHAR NOT NULL, minute TIMESTAMP NOT NULL,
+    """CREATE TABLE IF NOT EXISTS map_node_hours (service VARCHAR NOT NULL, hour TIMESTAMP NOT NULL,
         role VARCHAR NOT NULL, bucket SMALLINT, requests BIGINT NOT NULL, failed BIGINT NOT NULL,
         duration_sum DOUBLE NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS map_node_instances (service VARCHAR NOT NULL, minute TIMESTAMP NOT NULL,
+    """CREATE TABLE IF NOT EXISTS map_node_instances (service VARCHAR NOT NULL, hour TIMESTAMP NOT NULL,
         role VARCHAR NOT NULL, instance VARCHAR NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS map_edge_minutes (service VARCHAR NOT NULL, minute TIMESTAMP NOT NULL,
+    """CREATE TABLE IF NOT EXISTS map_edge_hours (service VARCHAR NOT NULL, hour TIMESTAMP NOT NULL,
         role VARCHAR NOT NULL, target VARCHAR NOT NULL, type VARCHAR NOT NULL, bucket SMALLINT,
         calls BIGINT NOT NULL, failed BIGINT NOT NULL, duration_sum DOUBLE NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS map_link_calls (service VARCHAR NOT NULL, minute TIMESTAMP NOT NULL,
+    """CREATE TABLE IF NOT EXISTS map_link_calls (service VARCHAR NOT NULL, hour TIMESTAMP NOT NULL,
         role VARCHAR NOT NULL, target VARCHAR NOT NULL, id VARCHAR NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS map_link_callees (service VARCHAR NOT NULL, minute TIMESTAMP NOT NULL,
+    """CREATE TABLE IF NOT EXISTS map_link_callees (service VARCHAR NOT NULL, hour TIMESTAMP NOT NULL,
         parent_id VARCHAR NOT NULL, callee VARCHAR NOT NULL)""",
 )
 
 _BUCKET = f"CASE WHEN duration IS NULL THEN NULL ELSE floor(ln(greatest(duration, 0.001)) / ln({BUCKET_RATIO}))::SMALLINT END"
-_MINUTE_OF = "date_trunc('minute', \"timestamp\")"
+_HOUR_OF = "date_trunc('hour', \"timestamp\")"
 _SERVICE = f'"{SERVICE_COLUMN}"'
 _NOT_INPROC = "lower(coalesce(type, '')) <> 'inproc'"
 # What each rollup table holds, as a SELECT over rows of its source table (`{rows}`, filtered by `{where}`).
 _ROLLUPS: dict[str, tuple[str, str]] = {
-    "map_node_minutes": ("requests", f"""SELECT {_SERVICE} AS service, {_MINUTE_OF} AS minute,
+    "map_node_hours": ("requests", f"""SELECT {_SERVICE} AS service, {_HOUR_OF} AS hour,
         coalesce(cloud_RoleName, '') AS role, {_BUCKET} AS bucket, count(*) AS requests,
         count(*) FILTER (WHERE success = false) AS failed, coalesce(sum(duration), 0) AS duration_sum
         FROM {{rows}} WHERE {{where}} GROUP BY ALL"""),
-    "map_node_instances": ("requests", f"""SELECT DISTINCT {_SERVICE} AS service, {_MINUTE_OF} AS minute,
+    "map_node_instances": ("requests", f"""SELECT DISTINCT {_SERVICE} AS service, {_HOUR_OF} AS hour,
         coalesce(cloud_RoleName, '') AS role, cloud_RoleInstance AS instance
         FROM {{rows}} WHERE cloud_RoleInstance IS NOT NULL AND {{where}}"""),
-    "map_edge_minutes": ("dependencies", f"""SELECT {_SERVICE} AS service, {_MINUTE_OF} AS minute,
+    "map_edge_hours": ("dependencies", f"""SELECT {_SERVICE} AS service, {_HOUR_OF} AS hour,
         coalesce(cloud_RoleName, '') AS role, coalesce(target, '') AS target, coalesce(type, '') AS type,
         {_BUCKET} AS bucket, count(*) AS calls, count(*) FILTER (WHERE success = false) AS failed,
         coalesce(sum(duration), 0) AS duration_sum FROM {{rows}} WHERE {_NOT_INPROC} AND {{where}} GROUP BY ALL"""),
-    "map_link_calls": ("dependencies", f"""SELECT {_SERVICE} AS service, {_MINUTE_OF} AS minute,
+    "map_link_calls": ("dependencies", f"""SELECT {_SERVICE} AS service, {_HOUR_OF} AS hour,
         coalesce(cloud_RoleName, '') AS role, coalesce(target, '') AS target, id FROM {{rows}}
-        WHERE id IS NOT NULL AND hash(id) % {LINK_SAMPLE} = 0 AND {_NOT_INPROC} AND {{where}}"""),
-    "map_link_callees": ("requests", f"""SELECT {_SERVICE} AS service, {_MINUTE_OF} AS minute,
+        WHERE id IS NOT NULL AND {{sampled}} AND {_NOT_INPROC} AND {{where}}"""),
+    "map_link_callees": ("requests", f"""SELECT {_SERVICE} AS service, {_HOUR_OF} AS hour,
         operation_ParentId AS parent_id, coalesce(cloud_RoleName, '') AS callee FROM {{rows}}
-        WHERE operation_ParentId IS NOT NULL AND hash(operation_ParentId) % {LINK_SAMPLE} = 0 AND {{where}}"""),
+        WHERE operation_ParentId IS NOT NULL AND {{sampled}} AND {{where}}"""),
 }
+
+
+_SAMPLED = {"map_link_calls": f"hash(id) % {LINK_SAMPLE} = 0",
+            "map_link_callees": f"hash(operation_ParentId) % {LINK_SAMPLE} = 0"}
+"""Which links the rollups keep (`{sampled}` in the SELECTs); read from the raw rows of a partial
+hour, every link counts, so a short range resolves its targets as the KQL links do."""
+
+_FOLDS = {
+    "map_node_hours": "service, hour, role, bucket, sum(requests)::BIGINT, sum(failed)::BIGINT, sum(duration_sum)",
+    "map_edge_hours": "service, hour, role, target, type, bucket, sum(calls)::BIGINT, sum(failed)::BIGINT, "
+                        "sum(duration_sum)",
+    "map_node_instances": "service, hour, role, instance",
+}
+"""How each aggregated rollup folds (grouped by its key columns), in its columns' order."""
 
 
 @dataclass(frozen=True)
@@ -95,90 +116,122 @@ class MapRows:
     links: list[dict]
 
 
-def record(con: duckdb.DuckDBPyConnection, table: str, incoming: pa.Table) -> None:
-    """Add the rollups of rows just inserted into `table` (in the writer's transaction)."""
-    for rollup, (source, select) in _ROLLUPS.items():
-        if source == table:  # DuckDB scans the local Arrow table `incoming` by name
-            con.execute(f"INSERT INTO {rollup} " + select.format(rows="incoming", where='"timestamp" IS NOT NULL'))
-
-
 def trim(con: duckdb.DuckDBPyConnection, service: str, cutoff: datetime) -> None:
     """After retention deleted the service's rows before `cutoff` (not always all of them: rows not
-    yet exported stay): every minute up to the one holding the cutoff is rebuilt from the rows left."""
-    through = _ceil_minute(cutoff)
+    yet exported stay): every hour up to the one holding the cutoff is rebuilt from the rows left."""
+    through = _ceil_hour(cutoff)
     for rollup, (source, select) in _ROLLUPS.items():
-        con.execute(f"DELETE FROM {rollup} WHERE service = ? AND minute < ?", [service, through])
+        con.execute(f"DELETE FROM {rollup} WHERE service = ? AND hour < ?", [service, through])
         where = f'{_SERVICE} = $service AND "timestamp" < $through'
-        con.execute(f"INSERT INTO {rollup} " + select.format(rows=f'"{source}"', where=where),
+        con.execute(f"INSERT INTO {rollup} " + select.format(rows=f'"{source}"', where=where,
+                                                             sampled=_SAMPLED.get(rollup, "true")),
                     {"service": service, "through": through})
 
 
 class MapRollups:
-    """Reads the rollups; the writer maintains them (see `record`, `trim`)."""
+    """Reads the rollups; the writer maintains them (`record`, and `trim` for retention)."""
 
     def __init__(self, reader: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]):
         self._reader = reader
+        self._touched: set[tuple[str, datetime]] = set()  # (service, hour) with rows not yet folded
+        self._folded_at = time.monotonic()
+
+    def record(self, con: duckdb.DuckDBPyConnection, table: str, incoming: pa.Table) -> None:
+        """Add the rollups of rows just inserted into `table` (in the writer's transaction, by the
+        writer's thread), and every FOLD_SECONDS fold the hours touched since the last fold."""
+        for rollup, (source, select) in _ROLLUPS.items():
+            if source == table:  # DuckDB scans the local Arrow table `incoming` by name
+                con.execute(f"INSERT INTO {rollup} " + select.format(
+                    rows="incoming", where='"timestamp" IS NOT NULL', sampled=_SAMPLED.get(rollup, "true")))
+        if table == "requests" or table == "dependencies":
+            touched = con.execute(f'SELECT DISTINCT {_SERVICE}, {_HOUR_OF} FROM incoming '
+                                  'WHERE "timestamp" IS NOT NULL').fetchall()
+            self._touched.update(touched)
+        if time.monotonic() - self._folded_at >= FOLD_SECONDS:
+            self._fold(con)
+
+    def _fold(self, con: duckdb.DuckDBPyConnection) -> None:
+        """One row per group in the touched hours: each commit appended its own, and a quiet
+        service commits a few rows at a time, so unfolded rollups would grow as fast as the rows.
+        A fold lost with a failed commit leaves more rows than needed, never wrong sums."""
+        services, hours = zip(*self._touched, strict=True) if self._touched else ((), ())
+        touched = pa.table({"service": pa.array(services, pa.string()),  # noqa: F841 (DuckDB reads it by name)
+                            "hour": pa.array(hours, pa.timestamp("us"))})
+        for rollup, columns in _FOLDS.items():
+            folded = con.sql(  # noqa: F841
+                f"SELECT {columns} FROM {rollup} SEMI JOIN touched USING (service, hour) GROUP BY ALL"
+            ).to_arrow_table()
+            con.execute(f"DELETE FROM {rollup} USING touched t WHERE {rollup}.service = t.service "
+                        f"AND {rollup}.hour = t.hour")
+            con.execute(f"INSERT INTO {rollup} SELECT * FROM folded")
+        self._touched.clear()
+        self._folded_at = time.monotonic()
 
     def map_rows(self, services: list[str] | None, start: datetime, end: datetime) -> MapRows:
         """Nodes, edges and links over `start`..`end` (both included, as the query API's timespan):
-        the whole minutes from the rollups, the partial minutes at either end from the rows."""
+        the whole hours from the rollups, the partial hours at either end from the rows. Each
+        source is read once; the per-bucket rows are summed here (a few thousand)."""
         with self._reader() as cursor:
             sources = {rollup: _ranged(rollup, services, start, end) for rollup in _ROLLUPS}
-            nodes = _query(cursor, _NODES.format(**sources))
-            histograms = _query(cursor, _NODE_BUCKETS.format(**sources))
-            edges = _query(cursor, _EDGES.format(**sources))
-            edge_histograms = _query(cursor, _EDGE_BUCKETS.format(**sources))
+            nodes = _summed(_query(cursor, _NODES.format(**sources)), ("role",), "requests")
+            instances = dict(cursor.execute(_INSTANCES.format(**sources)).fetchall())
+            edges = _summed(_query(cursor, _EDGES.format(**sources)), ("role", "target", "type"), "calls")
             links = _query(cursor, _LINKS.format(**sources))
-        _add_p95(nodes, histograms, ("role",))
-        _add_p95(edges, edge_histograms, ("role", "target", "type"))
+        for node in nodes:
+            node["instances"] = instances.get(node["role"], 0)
         return MapRows(nodes, edges, links)
 
 
-_NODES = """WITH n AS ({map_node_minutes}), i AS ({map_node_instances}),
-    t AS (SELECT role, sum(requests)::BIGINT AS requests, sum(failed)::BIGINT AS failed,
-        sum(duration_sum) FILTER (WHERE bucket IS NOT NULL) / sum(requests) FILTER (WHERE bucket IS NOT NULL)
-            AS "avgDuration", any_value(service) AS service FROM n GROUP BY role)
-    SELECT t.*, coalesce(d.instances, 0) AS instances FROM t
-    LEFT JOIN (SELECT role, count(DISTINCT instance) AS instances FROM i GROUP BY role) d USING (role)"""
-_NODE_BUCKETS = """WITH n AS ({map_node_minutes})
-    SELECT role, bucket, sum(requests)::BIGINT AS count FROM n WHERE bucket IS NOT NULL GROUP BY ALL"""
-_EDGES = """WITH e AS ({map_edge_minutes})
-    SELECT role, target, type, sum(calls)::BIGINT AS calls, sum(failed)::BIGINT AS failed,
-        sum(duration_sum) FILTER (WHERE bucket IS NOT NULL) / sum(calls) FILTER (WHERE bucket IS NOT NULL)
-            AS "avgDuration", any_value(service) AS service FROM e GROUP BY ALL"""
-_EDGE_BUCKETS = """WITH e AS ({map_edge_minutes})
-    SELECT role, target, type, bucket, sum(calls)::BIGINT AS count FROM e WHERE bucket IS NOT NULL GROUP BY ALL"""
+_NODES = """WITH n AS ({map_node_hours}) SELECT role, bucket, sum(requests)::BIGINT AS requests,
+    sum(failed)::BIGINT AS failed, sum(duration_sum) AS duration_sum, any_value(service) AS service
+    FROM n GROUP BY ALL"""
+_INSTANCES = """WITH i AS ({map_node_instances}) SELECT role, count(DISTINCT instance) FROM i GROUP BY role"""
+_EDGES = """WITH e AS ({map_edge_hours}) SELECT role, target, type, bucket, sum(calls)::BIGINT AS calls,
+    sum(failed)::BIGINT AS failed, sum(duration_sum) AS duration_sum, any_value(service) AS service
+    FROM e GROUP BY ALL"""
 _LINKS = """WITH c AS ({map_link_calls}), r AS ({map_link_callees})
     SELECT c.role, c.target, r.callee, count(*) AS links FROM c JOIN r ON c.id = r.parent_id GROUP BY ALL"""
 
 
+def _summed(rows: list[dict], key: tuple[str, ...], count: str) -> list[dict]:
+    """Per-bucket rows summed per key: the count, failures, the average duration (over the rows
+    with one) and the p95 from the buckets, as the KQL queries name them."""
+    groups: dict[tuple, dict] = {}
+    for row in rows:
+        group = groups.setdefault(tuple(row[k] for k in key), {
+            **{k: row[k] for k in key}, count: 0, "failed": 0, "service": row["service"], "_timed": 0,
+            "_sum": 0.0, "_buckets": []})
+        group[count] += row[count]
+        group["failed"] += row["failed"]
+        if row["bucket"] is not None:
+            group["_timed"] += row[count]
+            group["_sum"] += row["duration_sum"]
+            group["_buckets"].append((row["bucket"], row[count]))
+    for group in groups.values():
+        timed, total = group.pop("_timed"), group.pop("_sum")
+        group["avgDuration"] = total / timed if timed else None
+        group["p95"] = _percentile(sorted(group.pop("_buckets")), 0.95)
+    return list(groups.values())
+
+
 def _ranged(rollup: str, services: list[str] | None, start: datetime, end: datetime) -> str:
-    """The rollup's rows over the range, as SQL: whole minutes from the rollup table, the rest
+    """The rollup's rows over the range, as SQL: whole hours from the rollup table, the rest
     rolled up from the raw rows on the fly (the same SELECT the writer runs)."""
     source, select = _ROLLUPS[rollup]
     scope = "" if services is None else f" AND {{column}} IN ({', '.join(_literal(s) for s in services)})"
-    first, last = _ceil_minute(start), end.replace(second=0, microsecond=0)
-    raw = select.format(rows=f'"{source}"', where="{where}" + scope.format(column=_SERVICE))
+    first, last = _ceil_hour(start), end.replace(minute=0, second=0, microsecond=0)
+    raw = select.format(rows=f'"{source}"', where="{where}" + scope.format(column=_SERVICE), sampled="true")
     if first >= last:
         return raw.format(where=f'"timestamp" BETWEEN {_ts(start)} AND {_ts(end)}')
     edges = (f'("timestamp" >= {_ts(start)} AND "timestamp" < {_ts(first)} OR '
              f'"timestamp" >= {_ts(last)} AND "timestamp" <= {_ts(end)})')
-    whole = (f"SELECT * FROM {rollup} WHERE minute >= {_ts(first)} AND minute < {_ts(last)}"
+    whole = (f"SELECT * FROM {rollup} WHERE hour >= {_ts(first)} AND hour < {_ts(last)}"
              + scope.format(column="service"))
     return f"{whole} UNION ALL {raw.format(where=edges)}"
 
 
-def _add_p95(rows: list[dict], histograms: list[dict], key: tuple[str, ...]) -> None:
-    """Each row's p95 from its duration buckets: the middle (in log space) of the bucket holding the
-    95th percentile, None without timed rows."""
-    buckets: dict[tuple, list[tuple[int, int]]] = {}
-    for row in histograms:
-        buckets.setdefault(tuple(row[k] for k in key), []).append((row["bucket"], row["count"]))
-    for row in rows:
-        row["p95"] = _percentile(sorted(buckets.get(tuple(row[k] for k in key), [])), 0.95)
-
-
 def _percentile(buckets: list[tuple[int, int]], point: float) -> float | None:
+    """The middle (in log space) of the bucket holding the percentile; None without timed rows."""
     total = sum(count for _, count in buckets)
     if not total:
         return None
@@ -196,9 +249,9 @@ def _query(cursor: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
     return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
 
-def _ceil_minute(moment: datetime) -> datetime:
-    floor = moment.replace(second=0, microsecond=0)
-    return floor if floor == moment else floor + _MINUTE
+def _ceil_hour(moment: datetime) -> datetime:
+    floor = moment.replace(minute=0, second=0, microsecond=0)
+    return floor if floor == moment else floor + _HOUR
 
 
 def _ts(moment: datetime) -> str:

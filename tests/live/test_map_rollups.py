@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from collector.kql import run_query
+from collector.store import map_rollups
 from collector.store.database import Store
 from collector.store.schema import TABLES
 from live.appmap import build_map, map_from_rollups
@@ -38,7 +39,7 @@ def traffic(front: dict, back: dict, count: int, seed: int) -> list[tuple[str, d
     rng = random.Random(seed)
     out = []
     for number in range(count):
-        at = NOW - timedelta(seconds=rng.uniform(5, 50 * 60))
+        at = NOW - timedelta(seconds=rng.uniform(5, 150 * 60))
         failed = rng.random() < 0.05
         ms = rng.lognormvariate(3, 1)
         out.append((front["instrumentation_key"], _envelope(
@@ -108,12 +109,12 @@ def test_the_map_from_rollups_equals_the_map_from_the_rows(collector):
     front, back = collector.create_service("map-front"), collector.create_service("map-back")
     send(collector, traffic(front, back, 800, seed=1))
     names = [front["name"], back["name"]]
-    middle = (NOW - timedelta(minutes=37, seconds=21)).isoformat(), (NOW - timedelta(minutes=4, seconds=43)).isoformat()
+    middle = (NOW - timedelta(minutes=137, seconds=21)).isoformat(), (NOW - timedelta(minutes=4, seconds=43)).isoformat()
     inside = (NOW - timedelta(minutes=20, seconds=50)).isoformat(), (NOW - timedelta(minutes=20, seconds=10)).isoformat()
-    for timespan in ("PT1H", "/".join(middle), "/".join(inside)):
+    for timespan in ("PT3H", "/".join(middle), "/".join(inside)):
         rolled, raw = maps(collector, names, timespan)
         assert_same_map(rolled, raw)
-    rolled, _ = maps(collector, names, "PT1H")
+    rolled, _ = maps(collector, names, "PT3H")
     edges = {(e["source"], e["target"]): e for e in rolled["edges"]}
     assert edges[("front", "back")]["calls"] == 800  # a call to another service's role, resolved
     assert {n["id"] for n in rolled["nodes"]} == {"front", "back", "orders (database)", "api.example.com (http)"}
@@ -139,7 +140,8 @@ def test_imported_rows_are_on_the_map(collector):
 
 
 def _rows(table: str, service: str, start: datetime, count: int, role: str) -> dict:
-    rows = [{"timestamp": int((start + timedelta(seconds=7 * n)).timestamp() * 1e6), "cloud_RoleName": role,
+    epoch = (start - datetime(1970, 1, 1)) // timedelta(microseconds=1)
+    rows = [{"timestamp": epoch + 7_000_000 * n, "cloud_RoleName": role,
              "cloud_RoleInstance": f"{role}-{n % 2}", "id": f"{table[0]}{role}{n}", "duration": float(n % 40 + 1),
              "success": n % 9 != 0, "target": "db", "type": "SQL", "_service": service, "itemType": table}
             for n in range(count)]
@@ -149,27 +151,30 @@ def _rows(table: str, service: str, start: datetime, count: int, role: str) -> d
     return {table: TABLES[table].to_arrow(rows)}
 
 
-def test_retention_leaves_the_rollups_equal_to_the_rows_that_remain(tmp_path):
+def test_retention_leaves_the_rollups_equal_to_the_rows_that_remain(tmp_path, monkeypatch):
+    monkeypatch.setattr(map_rollups, "FOLD_SECONDS", 0)  # every commit folds what it touched
     store = Store(tmp_path / "data")
     try:
         start = datetime(2026, 1, 1, 10, 0, 0)
         for table in ("requests", "dependencies"):
-            store.writer.write(_rows(table, "svc", start, 600, "model")).result()  # 70 minutes
+            for part in range(3):  # 3 x 1,200 rows, 7 s apart: 7 hours
+                store.writer.write(_rows(table, "svc", start + timedelta(seconds=8400 * part), 1200, "model")).result()
         store.writer.write(_rows("requests", "other", start, 100, "other")).result()
-        cutoff = start + timedelta(minutes=23, seconds=31)
+        cutoff = start + timedelta(hours=2, minutes=23, seconds=31)
         assert store.exports.delete_expired("svc", ["requests", "dependencies"], cutoff, {}) > 0
-        timespan = f"{start.isoformat()}/{(start + timedelta(hours=2)).isoformat()}"
+        end = start + timedelta(hours=9)
+        timespan = f"{start.isoformat()}/{end.isoformat()}"
 
         def query(text: str) -> list[dict]:
             with store.reader() as cursor:
                 result = run_query(cursor, text, services=None, timespan=timespan)
             return [dict(zip([n for n, _ in result.columns], row, strict=True)) for row in result.rows]
 
-        rolled = map_from_rollups(store.map_rollups.map_rows(None, start, start + timedelta(hours=2)), 120)
-        raw = build_map(query, 120)
+        rolled = map_from_rollups(store.map_rollups.map_rows(None, start, end), 540)
+        raw = build_map(query, 540)
         assert_same_map(rolled, raw)
         model = next(n for n in rolled["nodes"] if n["id"] == "model")
-        assert model["requests"] == sum(1 for n in range(600) if 7 * n >= 23 * 60 + 31)
+        assert model["requests"] == 3 * 1200 - (2 * 3600 + 23 * 60 + 31 + 6) // 7
         assert next(n for n in rolled["nodes"] if n["id"] == "other")["requests"] == 100  # another service: kept
     finally:
         store.close()
