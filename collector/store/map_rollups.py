@@ -44,6 +44,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from collector.store.schema import SERVICE_COLUMN
 
@@ -93,6 +94,12 @@ _ROLLUPS: dict[str, tuple[str, str]] = {
 }
 
 
+_READS = {
+    "requests": ["timestamp", SERVICE_COLUMN, "cloud_RoleName", "cloud_RoleInstance", "duration", "success",
+                 "operation_ParentId"],
+    "dependencies": ["timestamp", SERVICE_COLUMN, "cloud_RoleName", "target", "type", "id", "duration", "success"],
+}
+"""The columns the rollups read of each table."""
 _SAMPLED = {"map_link_calls": f"hash(id) % {LINK_SAMPLE} = 0",
             "map_link_callees": f"hash(operation_ParentId) % {LINK_SAMPLE} = 0"}
 """Which links the rollups keep (`{sampled}` in the SELECTs); read from the raw rows of a partial
@@ -139,14 +146,16 @@ class MapRollups:
     def record(self, con: duckdb.DuckDBPyConnection, table: str, incoming: pa.Table) -> None:
         """Add the rollups of rows just inserted into `table` (in the writer's transaction, by the
         writer's thread), and every FOLD_SECONDS fold the hours touched since the last fold."""
+        if table not in _READS:
+            return
+        rows = incoming.select(_READS[table])  # noqa: F841 (DuckDB scans it by name; fewer columns bind faster)
         for rollup, (source, select) in _ROLLUPS.items():
-            if source == table:  # DuckDB scans the local Arrow table `incoming` by name
+            if source == table:
                 con.execute(f"INSERT INTO {rollup} " + select.format(
-                    rows="incoming", where='"timestamp" IS NOT NULL', sampled=_SAMPLED.get(rollup, "true")))
-        if table == "requests" or table == "dependencies":
-            touched = con.execute(f'SELECT DISTINCT {_SERVICE}, {_HOUR_OF} FROM incoming '
-                                  'WHERE "timestamp" IS NOT NULL').fetchall()
-            self._touched.update(touched)
+                    rows="rows", where='"timestamp" IS NOT NULL', sampled=_SAMPLED.get(rollup, "true")))
+        hours = pc.floor_temporal(incoming["timestamp"], unit="hour")
+        touched = pa.table({"service": incoming[SERVICE_COLUMN], "hour": hours}).drop_null().group_by(["service", "hour"])
+        self._touched.update(zip(*touched.aggregate([]).to_pydict().values(), strict=True))
         if time.monotonic() - self._folded_at >= FOLD_SECONDS:
             self._fold(con)
 
