@@ -163,7 +163,10 @@ class MapRollups:
         """One row per group in the touched hours: each commit appended its own, and a quiet
         service commits a few rows at a time, so unfolded rollups would grow as fast as the rows.
         A fold lost with a failed commit leaves more rows than needed, never wrong sums."""
-        services, hours = zip(*self._touched, strict=True) if self._touched else ((), ())
+        self._folded_at = time.monotonic()
+        if not self._touched:
+            return
+        services, hours = zip(*self._touched, strict=True)
         touched = pa.table({"service": pa.array(services, pa.string()),  # noqa: F841 (DuckDB reads it by name)
                             "hour": pa.array(hours, pa.timestamp("us"))})
         for rollup, columns in _FOLDS.items():
@@ -174,7 +177,6 @@ class MapRollups:
                         f"AND {rollup}.hour = t.hour")
             con.execute(f"INSERT INTO {rollup} SELECT * FROM folded")
         self._touched.clear()
-        self._folded_at = time.monotonic()
 
     def map_rows(self, services: list[str] | None, start: datetime, end: datetime) -> MapRows:
         """Nodes, edges and links over `start`..`end` (both included, as the query API's timespan):
