@@ -1,6 +1,7 @@
 """The application map: every role (`cloud_RoleName`) as a node, every dependency from a role to
 its target as an edge, over a time range, from stored telemetry through the KQL engine (so it
-reads any store the engine reads).
+reads any store the engine reads). This KQL path is the reference; GET /api/map answers from the
+store's per-hour rollups (`map_from_rollups`), held equal to it by tests/live/test_map_rollups.py.
 
 Three queries, none a join over all rows:
 - nodes: the requests per role (count, failures, p95, instances);
@@ -92,7 +93,7 @@ def build_map(query: Query, minutes: float) -> dict:
 
 
 def map_from_rollups(rows: MapRows, minutes: float) -> dict:
-    """The map from the store's per-minute rollups (collector/store/map_rollups.py, which says where
+    """The map from the store's per-hour rollups (collector/store/map_rollups.py, which says where
     its role resolution can differ from the KQL links): what GET /api/map answers by default."""
     return assemble_map(rows.links, rows.nodes, rows.edges, minutes)
 

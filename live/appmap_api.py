@@ -3,7 +3,7 @@
 `timespan` is what the query API takes (`PT1H`, `start/end`; default the last hour). The map
 covers the services the key reads: the admin key every service (so that a call from one
 service's role to another's is an edge between two role nodes), a service's API key its own,
-narrowed by `service=` (repeatable). The map comes from the store's per-minute rollups
+narrowed by `service=` (repeatable). The map comes from the store's per-hour rollups
 (collector/store/map_rollups.py); `source=kql` computes it from the raw rows with the three KQL
 queries instead (the reference, and what works on a store without rollups). Each node and edge
 carries the KQL of its failures and slowest calls, which the dashboard opens on a click.

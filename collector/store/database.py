@@ -62,7 +62,7 @@ class Store:
         self.console = console.ConsoleLog(self.reader, self.writer)
         self.exports = exports.ExportState(self.reader, self.writer)
         self.map_rollups = map_rollups.MapRollups(self.reader)
-        self.writer.after_insert.append(map_rollups.record)
+        self.writer.after_insert.append(self.map_rollups.record)
 
     def _create_tables(self) -> None:
         for ddl in _META_DDL:

@@ -169,7 +169,7 @@ class ExportState:
     def delete_expired(self, service: str, tables: list[str], cutoff: datetime, guarded: dict[str, str]) -> int:
         """Retention: delete the service's rows older than `cutoff` from `tables`, except, in a table
         `guarded` maps to a record type, rows that export has not yet delivered (past that type's
-        checkpoint). The number of rows deleted. The map's rollups of those minutes are rebuilt in
+        checkpoint). The number of rows deleted. The map's rollups of those hours are rebuilt in
         the same commit (map_rollups.trim)."""
         def operation(con: duckdb.DuckDBPyConnection) -> int:
             deleted = sum(_delete(con, service, table, cutoff, guarded.get(table)) for table in tables)
