@@ -12,7 +12,7 @@
    2,000 dependencies each) into a store with and without them, alternating, in one process.
 4. The application map's query time over a large store: requests and dependencies generated
    (20 roles, 100 targets, one day) and committed through a stopped collector's writer, which keeps
-   the rollups as at ingestion, then `GET /api/map?timespan=P1D` timed on the collector, from the
+   the rollups as at ingestion, then `GET /api/map` over the last 24 h timed on the collector, from the
    rollups and (baseline, same run) by the three KQL queries over the rows (`source=kql`).
 
     python bench/live.py [--seconds 12] [--rounds 2] [--rate 20000] [--map-rows 10000000]
@@ -266,6 +266,10 @@ def map_time(root: Path, rows: int, runs: int) -> dict:
     first.create_service("bench")
     first.stop()
     built = build_store(data_dir, rows)
+    from datetime import UTC, datetime, timedelta
+
+    end = datetime.now(UTC).replace(tzinfo=None)  # one window for every run: P1D would move with the clock
+    timespan = f"{(end - timedelta(days=1)).isoformat()}/{end.isoformat()}"
     collector = Collector(data_dir, live=True).start()
     try:
         with collector.admin as client:
@@ -274,7 +278,7 @@ def map_time(root: Path, rows: int, runs: int) -> dict:
             for _ in range(runs):
                 for source in timings:
                     started = time.perf_counter()
-                    found = client.get("/api/map", params={"timespan": "P1D", "source": source}, timeout=600)
+                    found = client.get("/api/map", params={"timespan": timespan, "source": source}, timeout=600)
                     found.raise_for_status()
                     timings[source].append(time.perf_counter() - started)
                     bodies[source] = found.json()
@@ -295,7 +299,10 @@ def _same_counts(rolled: dict, raw: dict) -> bool:
     def counts(body: dict) -> tuple:
         return (sorted((n["id"], n["requests"], n["failed"], n["instances"]) for n in body["nodes"]),
                 sorted((e["source"], e["target"], e["calls"], e["failed"]) for e in body["edges"]))
-    return counts(rolled) == counts(raw)
+    if counts(rolled) != counts(raw):
+        console.print("rollups:", counts(rolled), "\nKQL:", counts(raw))
+        return False
+    return True
 
 
 def rollup_cost(root: Path, commits: int, rows: int) -> dict:

@@ -22,21 +22,23 @@ bucket (2%) of the rows'.
 
 Role resolution: a dependency whose `id` is some request's `operation_ParentId` called that
 request's role. Which request that is cannot be known when the dependency arrives (the callee's
-telemetry may come first, later, or from another service), so both sides are sampled by the same
-rule on the linking value: a dependency id, and a request's parent id, are kept when
-hash(value) % LINK_SAMPLE == 0. A kept id's matching request is then kept too, whatever the order
-they arrived in, and the query joins the two small tables. Where this differs from the raw-row map
-(live/appmap.py LINKS_KQL): a (role, target) with few calls (under ~LINK_SAMPLE * 3) in the range's
-whole hours and none in its partial hours (whose raw rows give every link) may have no sampled id,
-and then reads as an external target; and when several roles answer one
-target, the role with the most sampled links wins rather than the one with the most of one id per
-last character.
+telemetry may come first, later, or from another service), so the links are kept two ways: both
+sides sampled by the same rule on the linking value (a dependency id, and a request's parent id,
+are kept when hash(value) % LINK_SAMPLE == 0, so a kept id's request is kept too, whatever the
+order they arrived in), and the pairs seen arriving within the last RECENT_LINKS items of their
+kind (what resolves a target with few calls). The query joins the two small tables; the partial
+hours at a range's ends read every link from the rows. Where this differs from the raw-row map
+(live/appmap.py LINKS_KQL): a (role, target) with few calls in the range's whole hours, whose
+callee's requests arrived too far apart from the calls (or across a restart), and none in its
+partial hours, may read as an external target; and when several roles answer one target, the role
+with the most kept links wins rather than the one with the most of one id per last character.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -51,6 +53,7 @@ from collector.store.schema import SERVICE_COLUMN
 BUCKET_RATIO = 1.04
 LINK_SAMPLE = 16
 FOLD_SECONDS = 10.0
+RECENT_LINKS = 100_000
 _HOUR = timedelta(hours=1)
 
 DDL = (
@@ -142,6 +145,7 @@ class MapRollups:
         self._reader = reader
         self._touched: set[tuple[str, datetime]] = set()  # (service, hour) with rows not yet folded
         self._folded_at = time.monotonic()
+        self._recent = _RecentLinks()
 
     def record(self, con: duckdb.DuckDBPyConnection, table: str, incoming: pa.Table) -> None:
         """Add the rollups of rows just inserted into `table` (in the writer's transaction, by the
@@ -153,11 +157,25 @@ class MapRollups:
             if source == table:
                 con.execute(f"INSERT INTO {rollup} " + select.format(
                     rows="rows", where='"timestamp" IS NOT NULL', sampled=_SAMPLED.get(rollup, "true")))
+        self._add_pairs(con, self._recent.pair(table, incoming))
         hours = pc.floor_temporal(incoming["timestamp"], unit="hour")
         touched = pa.table({"service": incoming[SERVICE_COLUMN], "hour": hours}).drop_null().group_by(["service", "hour"])
         self._touched.update(zip(*touched.aggregate([]).to_pydict().values(), strict=True))
         if time.monotonic() - self._folded_at >= FOLD_SECONDS:
             self._fold(con)
+
+    @staticmethod
+    def _add_pairs(con: duckdb.DuckDBPyConnection, pairs: tuple[list[tuple], list[tuple]]) -> None:
+        """The paired links the sampling did not keep already, into the link tables."""
+        calls, callees = pairs
+        if not calls:
+            return
+        for rollup, rows in (("map_link_calls", calls), ("map_link_callees", callees)):
+            names = ["service", "hour", "role", "target", "id"] if rollup == "map_link_calls" else \
+                ["service", "hour", "parent_id", "callee"]
+            paired = pa.table(dict(zip(names, map(list, zip(*rows, strict=True)), strict=True)))  # noqa: F841
+            linked = "id" if rollup == "map_link_calls" else "parent_id"
+            con.execute(f"INSERT INTO {rollup} SELECT * FROM paired WHERE NOT hash({linked}) % {LINK_SAMPLE} = 0")
 
     def _fold(self, con: duckdb.DuckDBPyConnection) -> None:
         """One row per group in the touched hours: each commit appended its own, and a quiet
@@ -191,6 +209,52 @@ class MapRollups:
         for node in nodes:
             node["instances"] = instances.get(node["role"], 0)
         return MapRows(nodes, edges, links)
+
+
+class _RecentLinks:
+    """Pairs a dependency with the request it caused when both arrive within the last RECENT_LINKS
+    items of their kind, in either order: that resolves a target with few calls, which the sampling
+    may miss (a restart forgets what waits for its pair; the sampling still holds)."""
+
+    def __init__(self) -> None:
+        self._calls: OrderedDict[str, tuple] = OrderedDict()  # dependency id -> (service, hour, role, target, id)
+        self._parents: OrderedDict[str, tuple] = OrderedDict()  # parent id -> (service, hour, parent id, callee)
+
+    def pair(self, table: str, rows: pa.Table) -> tuple[list[tuple], list[tuple]]:
+        """The (calls, callees) link rows that `rows` complete; the rest waits for its pair."""
+        calls, callees = [], []
+        if table == "dependencies":
+            linked, waiting, other = "id", self._calls, self._parents
+            rows = rows.filter(pc.not_equal(pc.utf8_lower(pc.fill_null(rows["type"], "")), "inproc"))
+            keys = [rows[SERVICE_COLUMN], _hours(rows), _names(rows["cloud_RoleName"]), _names(rows["target"]),
+                    rows["id"]]
+        else:
+            linked, waiting, other = "operation_ParentId", self._parents, self._calls
+            keys = [rows[SERVICE_COLUMN], _hours(rows), rows["operation_ParentId"], _names(rows["cloud_RoleName"])]
+        present = pc.and_(pc.is_valid(rows[linked]), pc.is_valid(rows["timestamp"]))
+        at = 4 if table == "dependencies" else 2  # the linking value's place in a row
+        for row in zip(*(pc.filter(key, present).to_pylist() for key in keys), strict=True):
+            match = other.pop(row[at], None)
+            if match is None:
+                waiting[row[at]] = row
+            elif table == "dependencies":
+                calls.append(row)
+                callees.append(match)
+            else:
+                calls.append(match)
+                callees.append(row)
+        for memory in (self._calls, self._parents):
+            while len(memory) > RECENT_LINKS:
+                memory.popitem(last=False)  # the oldest first
+        return calls, callees
+
+
+def _hours(rows: pa.Table) -> pa.Array:
+    return pc.floor_temporal(rows["timestamp"], unit="hour")
+
+
+def _names(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.fill_null(column, "")
 
 
 _NODES = """WITH n AS ({map_node_hours}) SELECT role, bucket, sum(requests)::BIGINT AS requests,

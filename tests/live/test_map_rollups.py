@@ -178,3 +178,22 @@ def test_retention_leaves_the_rollups_equal_to_the_rows_that_remain(tmp_path, mo
         assert next(n for n in rolled["nodes"] if n["id"] == "other")["requests"] == 100  # another service: kept
     finally:
         store.close()
+
+
+def test_a_call_made_three_times_resolves_to_its_callee_in_whole_hours(tmp_path):
+    """Three calls are too few for the sampled links: the pairs seen arriving (callee first) resolve them."""
+    store = Store(tmp_path / "data")
+    try:
+        start = datetime(2026, 1, 1, 10, 0, 0)
+        epoch = (start + timedelta(minutes=30) - datetime(1970, 1, 1)) // timedelta(microseconds=1)
+        requests = [{"timestamp": epoch + n, "cloud_RoleName": "features", "operation_ParentId": f"call-{n}",
+                     "duration": 2.0, "success": True, "_service": "svc", "itemType": "request"} for n in range(3)]
+        calls = [{"timestamp": epoch + n, "cloud_RoleName": "model", "id": f"call-{n}", "target": "features:80",
+                  "type": "HTTP", "duration": 3.0, "success": True, "_service": "svc", "itemType": "dependency"}
+                 for n in range(3)]
+        store.writer.write({"requests": TABLES["requests"].to_arrow(requests)}).result()
+        store.writer.write({"dependencies": TABLES["dependencies"].to_arrow(calls)}).result()
+        rolled = map_from_rollups(store.map_rollups.map_rows(None, start, start + timedelta(hours=3)), 180)
+        assert [(e["source"], e["target"], e["calls"]) for e in rolled["edges"]] == [("model", "features", 3)]
+    finally:
+        store.close()
