@@ -48,11 +48,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collector.store.schema import SERVICE_COLUMN
+from collector.store.schema import SEQ_COLUMN, SERVICE_COLUMN
 
 BUCKET_RATIO = 1.04
 LINK_SAMPLE = 16
 FOLD_SECONDS = 10.0
+FLUSH_SECONDS = 1.0
 RECENT_LINKS = 100_000
 _HOUR = timedelta(hours=1)
 
@@ -67,6 +68,7 @@ DDL = (
         calls BIGINT NOT NULL, failed BIGINT NOT NULL, duration_sum DOUBLE NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS map_link_calls (service VARCHAR NOT NULL, hour TIMESTAMP NOT NULL,
         role VARCHAR NOT NULL, target VARCHAR NOT NULL, id VARCHAR NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS map_rollup_marks (source VARCHAR PRIMARY KEY, seq BIGINT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS map_link_callees (service VARCHAR NOT NULL, hour TIMESTAMP NOT NULL,
         parent_id VARCHAR NOT NULL, callee VARCHAR NOT NULL)""",
 )
@@ -132,7 +134,7 @@ def trim(con: duckdb.DuckDBPyConnection, service: str, cutoff: datetime) -> None
     through = _ceil_hour(cutoff)
     for rollup, (source, select) in _ROLLUPS.items():
         con.execute(f"DELETE FROM {rollup} WHERE service = ? AND hour < ?", [service, through])
-        where = f'{_SERVICE} = $service AND "timestamp" < $through'
+        where = f'{_SERVICE} = $service AND "timestamp" < $through AND {_unrolled(source, "<=")}'
         con.execute(f"INSERT INTO {rollup} " + select.format(rows=f'"{source}"', where=where,
                                                              sampled=_SAMPLED.get(rollup, "true")),
                     {"service": service, "through": through})
@@ -146,23 +148,46 @@ class MapRollups:
         self._touched: set[tuple[str, datetime]] = set()  # (service, hour) with rows not yet folded
         self._folded_at = time.monotonic()
         self._recent = _RecentLinks()
+        self._high: dict[str, int] = {}  # the highest _seq inserted, per table
+        self._flushed_at = 0.0
 
     def record(self, con: duckdb.DuckDBPyConnection, table: str, incoming: pa.Table) -> None:
-        """Add the rollups of rows just inserted into `table` (in the writer's transaction, by the
-        writer's thread), and every FOLD_SECONDS fold the hours touched since the last fold."""
+        """Note the rows just inserted into `table` (in the writer's transaction, by the writer's
+        thread); every FLUSH_SECONDS, roll up what was stored since the last time."""
         if table not in _READS:
             return
-        rows = incoming.select(_READS[table])  # noqa: F841 (DuckDB scans it by name; fewer columns bind faster)
-        for rollup, (source, select) in _ROLLUPS.items():
-            if source == table:
-                con.execute(f"INSERT INTO {rollup} " + select.format(
-                    rows="rows", where='"timestamp" IS NOT NULL', sampled=_SAMPLED.get(rollup, "true")))
-        self._add_pairs(con, self._recent.pair(table, incoming))
-        hours = pc.floor_temporal(incoming["timestamp"], unit="hour")
-        touched = pa.table({"service": incoming[SERVICE_COLUMN], "hour": hours}).drop_null().group_by(["service", "hour"])
-        self._touched.update(zip(*touched.aggregate([]).to_pydict().values(), strict=True))
+        self._high[table] = max(self._high.get(table, -1), pc.max(incoming[SEQ_COLUMN]).as_py())
+        if time.monotonic() - self._flushed_at >= FLUSH_SECONDS:
+            self._flush(con)
+
+    def _flush(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Roll up each table's rows past its mark (committed, or in this transaction) and move the
+        mark, in the same transaction: a rolled-back flush leaves the mark where it was."""
+        self._flushed_at = time.monotonic()
+        marks = dict(con.execute("SELECT source, seq FROM map_rollup_marks").fetchall())
+        for table, high in self._high.items():
+            mark = marks.get(table, -1)
+            if high <= mark:
+                continue
+            columns = ", ".join(f'"{column}"' for column in _READS[table])
+            rows = con.sql(f'SELECT {columns} FROM "{table}" WHERE "{SEQ_COLUMN}" > {mark} '
+                           f'AND "{SEQ_COLUMN}" <= {high}').to_arrow_table()
+            self._roll(con, table, rows)
+            con.execute("INSERT INTO map_rollup_marks VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET seq = excluded.seq",
+                        [table, high])
         if time.monotonic() - self._folded_at >= FOLD_SECONDS:
             self._fold(con)
+
+    def _roll(self, con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
+        """The rollups of `rows` of `table`, appended; their hours noted for the next fold."""
+        for rollup, (source, select) in _ROLLUPS.items():
+            if source == table:  # DuckDB scans the local Arrow table `rows` by name
+                con.execute(f"INSERT INTO {rollup} " + select.format(
+                    rows="rows", where='"timestamp" IS NOT NULL', sampled=_SAMPLED.get(rollup, "true")))
+        self._add_pairs(con, self._recent.pair(table, rows))
+        hours = pc.floor_temporal(rows["timestamp"], unit="hour")
+        touched = pa.table({"service": rows[SERVICE_COLUMN], "hour": hours}).drop_null().group_by(["service", "hour"])
+        self._touched.update(zip(*touched.aggregate([]).to_pydict().values(), strict=True))
 
     @staticmethod
     def _add_pairs(con: duckdb.DuckDBPyConnection, pairs: tuple[list[tuple], list[tuple]]) -> None:
@@ -291,7 +316,8 @@ def _summed(rows: list[dict], key: tuple[str, ...], count: str) -> list[dict]:
 
 def _ranged(rollup: str, services: list[str] | None, start: datetime, end: datetime) -> str:
     """The rollup's rows over the range, as SQL: whole hours from the rollup table, the rest
-    rolled up from the raw rows on the fly (the same SELECT the writer runs)."""
+    rolled up from the raw rows on the fly (the same SELECT the writer runs): the partial hours,
+    and the rows of the whole hours stored since the last flush."""
     source, select = _ROLLUPS[rollup]
     scope = "" if services is None else f" AND {{column}} IN ({', '.join(_literal(s) for s in services)})"
     first, last = _ceil_hour(start), end.replace(minute=0, second=0, microsecond=0)
@@ -302,7 +328,15 @@ def _ranged(rollup: str, services: list[str] | None, start: datetime, end: datet
              f'"timestamp" >= {_ts(last)} AND "timestamp" <= {_ts(end)})')
     whole = (f"SELECT * FROM {rollup} WHERE hour >= {_ts(first)} AND hour < {_ts(last)}"
              + scope.format(column="service"))
-    return f"{whole} UNION ALL {raw.format(where=edges)}"
+    pending = f'"timestamp" >= {_ts(first)} AND "timestamp" < {_ts(last)} AND {_unrolled(source, ">")}'
+    return f"{whole} UNION ALL {raw.format(where=edges)} UNION ALL {raw.format(where=pending)}"
+
+
+def _unrolled(source: str, compare: str) -> str:
+    """Rows of `source` past (`>`) or up to (`<=`) its mark, read in the statement that reads the
+    rollups, so both come from one snapshot: a row is in the rollups or past the mark, never both."""
+    return (f'"{SEQ_COLUMN}" {compare} (SELECT coalesce(max(seq), -1) FROM map_rollup_marks '
+            f"WHERE source = {_literal(source)})")
 
 
 def _percentile(buckets: list[tuple[int, int]], point: float) -> float | None:

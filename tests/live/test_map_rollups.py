@@ -152,7 +152,8 @@ def _rows(table: str, service: str, start: datetime, count: int, role: str) -> d
 
 
 def test_retention_leaves_the_rollups_equal_to_the_rows_that_remain(tmp_path, monkeypatch):
-    monkeypatch.setattr(map_rollups, "FOLD_SECONDS", 0)  # every commit folds what it touched
+    monkeypatch.setattr(map_rollups, "FOLD_SECONDS", 0)  # every commit rolls up and folds what it stored
+    monkeypatch.setattr(map_rollups, "FLUSH_SECONDS", 0)
     store = Store(tmp_path / "data")
     try:
         start = datetime(2026, 1, 1, 10, 0, 0)
@@ -180,8 +181,9 @@ def test_retention_leaves_the_rollups_equal_to_the_rows_that_remain(tmp_path, mo
         store.close()
 
 
-def test_a_call_made_three_times_resolves_to_its_callee_in_whole_hours(tmp_path):
+def test_a_call_made_three_times_resolves_to_its_callee_in_whole_hours(tmp_path, monkeypatch):
     """Three calls are too few for the sampled links: the pairs seen arriving (callee first) resolve them."""
+    monkeypatch.setattr(map_rollups, "FLUSH_SECONDS", 0)
     store = Store(tmp_path / "data")
     try:
         start = datetime(2026, 1, 1, 10, 0, 0)
