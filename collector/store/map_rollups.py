@@ -6,11 +6,15 @@ exact for any range. Hours, not minutes: with a duration histogram per edge, per
 such a day hold about as many rows as the day itself.
 
 Kept exact by construction: the writer calls `MapRollups.record` with every table it inserts,
-inside the transaction that inserts it (writer.after_insert), so a row is counted once it is stored
-and only then; imports go through the same insert. Retention (`trim`, in the transaction of the
-delete) rebuilds every hour it may have touched from the rows that remain.
+inside the transaction that inserts it (writer.after_insert); once a second, that transaction also
+rolls up the rows stored past a mark (map_rollup_marks, per table) and moves the mark. A row is thus
+either in the rollups or past the mark, never both, and the map reads the rows past the mark from
+the table in the same statement (one snapshot): counted once it is stored, and only then. Imports go
+through the same insert. Retention (`trim`, in the transaction of the delete) rebuilds every hour it
+may have touched from the rows that remain, up to the mark. A store that had rows before the
+rollups existed rolls them all up in its first second of ingestion.
 
-The tables (each commit appends its groups; the touched hours are folded to one row per group
+The tables (each roll-up appends its groups; the touched hours are folded to one row per group
 every FOLD_SECONDS):
 - map_node_hours: requests by (service, hour, role, duration bucket): count, failed, duration sum;
 - map_node_instances: the role instances seen per (service, hour, role);
