@@ -8,10 +8,12 @@
    process, and probes (one request named `probe-N` every 100 ms) whose appearance in a stream
    filtered by `name contains "probe-"` is timed from the moment each probe was sent (so the
    figure includes the probe's own ingestion and commit: an upper bound).
-3. The application map's query time over a large store: requests and dependencies generated
-   straight into a stopped collector's DuckDB file (20 roles, 100 targets, one day), then
-   `GET /api/map?timespan=P1D` timed on the collector; baseline in the same run: the nodes query
-   alone through `/v1/apps/default/query` (one scan of requests).
+3. What keeping the map's per-minute rollups costs the writer: the same commits (2,000 requests +
+   2,000 dependencies each) into a store with and without them, alternating, in one process.
+4. The application map's query time over a large store: requests and dependencies generated
+   (20 roles, 100 targets, one day) and committed through a stopped collector's writer, which keeps
+   the rollups as at ingestion, then `GET /api/map` over the last 24 h timed on the collector, from the
+   rollups and (baseline, same run) by the three KQL queries over the rows (`source=kql`).
 
     python bench/live.py [--seconds 12] [--rounds 2] [--rate 20000] [--map-rows 10000000]
 """
@@ -202,62 +204,129 @@ def _pct(values: list[float], q: float) -> float | None:
 GENERATE = """
 INSERT INTO {table} (timestamp, id, {extra_cols} success, resultCode, duration, itemType, operation_Id,
     operation_ParentId, cloud_RoleName, cloud_RoleInstance, appId, appName, itemId, itemCount, _service, _seq)
-SELECT now()::TIMESTAMP - to_microseconds((i * 86400000000 // {rows})::BIGINT), printf('{prefix}%015x', i),
+SELECT now()::TIMESTAMP - to_microseconds(((({rows} - 1 - i) * 86400000000) // {rows})::BIGINT),
+    printf('{prefix}%015x', i),
     {extra_vals} (hash(i) % 50) <> 0, CASE WHEN (hash(i) % 50) <> 0 THEN '200' ELSE '500' END,
     (hash(i * 7) % 400)::DOUBLE, '{item}', printf('%032x', i), {parent},
-    {role}, 'inst-' || (i % 3)::VARCHAR, 'k', 'bench', printf('{prefix}%015x', i), 1, 'bench', {seq_base} + i
-FROM range({rows}) t(i)
+    {role}, 'inst-' || (i % 3)::VARCHAR, 'k', 'bench', printf('{prefix}%015x', i), 1, 'bench', i
+FROM range({first}, {last}) t(i)
 """
+CHUNK_ROWS = 200_000
+"""Rows per table in one commit while building the map's store (the writer's own group limit)."""
+
+
+def generated(rows: int, first: int, last: int) -> dict:
+    """Rows first..last (of `rows` over one day, oldest first) of both tables, as the writer takes them."""
+    from collector.store.schema import TABLES
+
+    con = duckdb.connect()
+    tables = {}
+    for name in ("requests", "dependencies"):
+        con.execute(TABLES[name].ddl())
+    # requests: 20 roles; role r (r > 0) is called by role r-1 through target 'svc-r:80', so the
+    # dependency with id d<i> is the parent of request r<i> for a fifth of the rows.
+    con.execute(GENERATE.format(
+        table="requests", rows=rows, first=first, last=last, prefix="r", extra_cols="name,",
+        extra_vals="'POST /score',", item="request",
+        parent="CASE WHEN i % 5 = 0 THEN printf('d%015x', i) ELSE NULL END",
+        role="'role-' || ((i % 20) + CASE WHEN i % 5 = 0 THEN 1 ELSE 0 END)::VARCHAR"))
+    con.execute(GENERATE.format(
+        table="dependencies", rows=rows, first=first, last=last, prefix="d", item="dependency",
+        extra_cols="target, type, name,",
+        extra_vals="CASE WHEN i % 5 = 0 THEN 'role-' || ((i % 20) + 1)::VARCHAR || ':80' "
+                   "ELSE 'ext-' || (i % 100)::VARCHAR || '.example:443' END, "
+                   "CASE WHEN i % 10 = 1 THEN 'SQL' ELSE 'HTTP' END, 'GET /x',",
+        parent="NULL", role="'role-' || (i % 20)::VARCHAR"))
+    for name in ("requests", "dependencies"):
+        tables[name] = con.sql(f"SELECT * EXCLUDE (_seq) FROM {name}").to_arrow_table()
+    con.close()
+    return tables
 
 
 def build_store(data_dir: Path, rows: int) -> float:
-    """Requests and dependencies into a stopped collector's file; the seconds it took."""
+    """Requests and dependencies into a stopped collector's store through its writer (so the map's
+    rollups are kept as at ingestion), CHUNK_ROWS per table and commit; the seconds it took."""
+    from collector.store.database import Store
+
     started = time.perf_counter()
-    with duckdb.connect(str(data_dir / "telemetry.duckdb")) as con:
-        # requests: 20 roles; role r (r > 0) is called by role r-1 through target 'svc-r:80', so the
-        # dependency with id d<i> is the parent of request r<i> for a fifth of the rows.
-        con.execute(GENERATE.format(
-            table="requests", rows=rows, prefix="r", extra_cols="name,", extra_vals="'POST /score',", item="request",
-            parent="CASE WHEN i % 5 = 0 THEN printf('d%015x', i) ELSE NULL END",
-            role="'role-' || ((i % 20) + CASE WHEN i % 5 = 0 THEN 1 ELSE 0 END)::VARCHAR", seq_base=0))
-        con.execute(GENERATE.format(
-            table="dependencies", rows=rows, prefix="d", item="dependency",
-            extra_cols="target, type, name,",
-            extra_vals="CASE WHEN i % 5 = 0 THEN 'role-' || ((i % 20) + 1)::VARCHAR || ':80' "
-                       "ELSE 'ext-' || (i % 100)::VARCHAR || '.example:443' END, "
-                       "CASE WHEN i % 10 = 1 THEN 'SQL' ELSE 'HTTP' END, 'GET /x',",
-            parent="NULL", role="'role-' || (i % 20)::VARCHAR", seq_base=rows))
-        con.execute("CHECKPOINT")
+    store = Store(data_dir, max_pending_rows=4 * CHUNK_ROWS)
+    try:
+        for first in range(0, rows, CHUNK_ROWS):
+            store.writer.write(generated(rows, first, min(rows, first + CHUNK_ROWS))).result()
+        store.writer.write(operation=lambda con: con.execute("CHECKPOINT")).result()
+    finally:
+        store.close()
     return time.perf_counter() - started
 
 
 def map_time(root: Path, rows: int, runs: int) -> dict:
+    """GET /api/map over a day from the rollups and (the reference) from the raw rows by KQL."""
     data_dir = root / "map" / "data"
     first = Collector(data_dir, live=True).start()  # creates the tables
     first.create_service("bench")
     first.stop()
     built = build_store(data_dir, rows)
+    from datetime import UTC, datetime, timedelta
+
+    end = datetime.now(UTC).replace(tzinfo=None)  # one window for every run: P1D would move with the clock
+    timespan = f"{(end - timedelta(days=1)).isoformat()}/{end.isoformat()}"
     collector = Collector(data_dir, live=True).start()
     try:
         with collector.admin as client:
-            timings, baseline = [], []
+            timings: dict[str, list[float]] = {"rollups": [], "kql": []}
+            bodies = {}
             for _ in range(runs):
-                started = time.perf_counter()
-                found = client.get("/api/map", params={"timespan": "P1D"}, timeout=600)
-                found.raise_for_status()
-                timings.append(time.perf_counter() - started)
-                started = time.perf_counter()
-                client.post("/v1/apps/default/query", timeout=600, json={
-                    "timespan": "P1D", "query": "requests | summarize count(), countif(success == false), "
-                    "percentile(duration, 95), dcount(cloud_RoleInstance) by cloud_RoleName"}).raise_for_status()
-                baseline.append(time.perf_counter() - started)
-        body = found.json()
-        return {"rows per table": rows, "build s": built, "nodes": len(body["nodes"]), "edges": len(body["edges"]),
-                "role edges": sum(e["targetKind"] == "role" for e in body["edges"]),
-                "map s (median)": statistics.median(timings), "map s (each)": [round(t, 2) for t in timings],
-                "nodes query alone s (median)": statistics.median(baseline)}
+                for source in timings:
+                    started = time.perf_counter()
+                    found = client.get("/api/map", params={"timespan": timespan, "source": source}, timeout=600)
+                    found.raise_for_status()
+                    timings[source].append(time.perf_counter() - started)
+                    bodies[source] = found.json()
+        body = bodies["rollups"]
+        same = _same_counts(bodies["rollups"], bodies["kql"])
+        return {"rows per table": rows, "build s (through the writer)": round(built, 1), "nodes": len(body["nodes"]),
+                "edges": len(body["edges"]), "role edges": sum(e["targetKind"] == "role" for e in body["edges"]),
+                "same counts as KQL": same,
+                "map from rollups s (median)": round(statistics.median(timings["rollups"]), 3),
+                "each": [round(t, 3) for t in timings["rollups"]],
+                "map by KQL over rows s (median)": round(statistics.median(timings["kql"]), 2),
+                "each ": [round(t, 2) for t in timings["kql"]]}
     finally:
         collector.stop()
+
+
+def _same_counts(rolled: dict, raw: dict) -> bool:
+    def counts(body: dict) -> tuple:
+        return (sorted((n["id"], n["requests"], n["failed"], n["instances"]) for n in body["nodes"]),
+                sorted((e["source"], e["target"], e["calls"], e["failed"]) for e in body["edges"]))
+    if counts(rolled) != counts(raw):
+        console.print("rollups:", counts(rolled), "\nKQL:", counts(raw))
+        return False
+    return True
+
+
+def rollup_cost(root: Path, commits: int, rows: int) -> dict:
+    """The writer's throughput with the map's rollups kept and not (the hook removed), alternating in
+    one process: commits of `rows` requests + `rows` dependencies, the group size under load."""
+    from collector.store.database import Store
+
+    batches = [generated(commits * rows, first, first + rows) for first in range(0, commits * rows, rows)]
+    results: dict[str, list[float]] = {"on": [], "off": []}
+    for round_number in range(2):
+        for mode in ("off", "on"):
+            store = Store(root / "cost" / f"{mode}-{round_number}")
+            if mode == "off":
+                store.writer.after_insert.clear()
+            try:
+                started = time.perf_counter()
+                for batch in batches:
+                    store.writer.write(batch).result()
+                results[mode].append(2 * commits * rows / (time.perf_counter() - started))
+            finally:
+                store.close()
+    off, on = statistics.mean(results["off"]), statistics.mean(results["on"])
+    return {"rows per commit": 2 * rows, "commits": commits, "rows/s off": round(off), "rows/s on": round(on),
+            "cost %": round(100 * (off - on) / off, 1)}
 
 
 def main() -> None:
@@ -268,7 +337,8 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=20_000)
     parser.add_argument("--map-rows", type=int, default=10_000_000)
     parser.add_argument("--map-runs", type=int, default=3)
-    parser.add_argument("--skip", default="", help="comma-separated: throughput,latency,map")
+    parser.add_argument("--cost-commits", type=int, default=300)
+    parser.add_argument("--skip", default="", help="comma-separated: throughput,latency,map,rollups")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     root = Path(tempfile.mkdtemp(prefix="bench-live-"))
@@ -287,6 +357,8 @@ def main() -> None:
                       f"{100 * share:.1f}% of the collector's (floor: cost at most 5%)")
     if "latency" not in skip:
         console.print(f"[bold]arrival-to-stream[/bold]: {latency(root, args.rate, args.seconds)}")
+    if "rollups" not in skip:
+        console.print(f"[bold]keeping the map's rollups[/bold]: {rollup_cost(root, args.cost_commits, 2_000)}")
     if "map" not in skip:
         console.print(f"[bold]application map[/bold]: {map_time(root, args.map_rows, args.map_runs)}")
 

@@ -1,6 +1,7 @@
 """The application map: every role (`cloud_RoleName`) as a node, every dependency from a role to
 its target as an edge, over a time range, from stored telemetry through the KQL engine (so it
-reads any store the engine reads).
+reads any store the engine reads). This KQL path is the reference; GET /api/map answers from the
+store's per-hour rollups (`map_from_rollups`), held equal to it by tests/live/test_map_rollups.py.
 
 Three queries, none a join over all rows:
 - nodes: the requests per role (count, failures, p95, instances);
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from collector.store.map_rollups import MapRows
 
 UNNAMED = "(no role name)"
 """The node of the items that carry no cloud_RoleName."""
@@ -85,13 +88,25 @@ def _named(rows: list[dict]) -> list[dict]:
 
 
 def build_map(query: Query, minutes: float) -> dict:
-    """The map from the three queries' rows; `minutes` is the time range's length (for rates)."""
+    """The map from the three KQL queries over the raw rows: the reference the rollups are held to."""
+    return assemble_map(query(LINKS_KQL), query(NODES_KQL), query(EDGES_KQL), minutes)
+
+
+def map_from_rollups(rows: MapRows, minutes: float) -> dict:
+    """The map from the store's per-hour rollups (collector/store/map_rollups.py, which says where
+    its role resolution can differ from the KQL links): what GET /api/map answers by default."""
+    return assemble_map(rows.links, rows.nodes, rows.edges, minutes)
+
+
+def assemble_map(links: list[dict], node_rows: list[dict], edge_rows: list[dict], minutes: float) -> dict:
+    """The map from rows shaped as the three queries' (LINKS, NODES, EDGES); `minutes` is the time
+    range's length (for rates)."""
     callees: dict[tuple[str, str], str] = {}
-    for row in sorted(_named(query(LINKS_KQL)), key=lambda r: r["links"]):
+    for row in sorted(_named(links), key=lambda r: r["links"]):
         callees[(row["role"], row["target"])] = row["callee"]  # the callee most links name wins
-    nodes = {row["role"]: _role_node(row, minutes) for row in _named(query(NODES_KQL))}
+    nodes = {row["role"]: _role_node(row, minutes) for row in _named(node_rows)}
     edges: dict[tuple[str, str], dict] = {}
-    for row in _named(query(EDGES_KQL)):
+    for row in _named(edge_rows):
         callee = callees.get((row["role"], row["target"]))
         if row["role"] not in nodes:
             nodes[row["role"]] = _role_node({"role": row["role"], "service": row["service"]}, minutes)

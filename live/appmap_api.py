@@ -3,8 +3,10 @@
 `timespan` is what the query API takes (`PT1H`, `start/end`; default the last hour). The map
 covers the services the key reads: the admin key every service (so that a call from one
 service's role to another's is an edge between two role nodes), a service's API key its own,
-narrowed by `service=` (repeatable). Each node and edge carries the KQL of its failures and
-slowest calls, which the dashboard opens on a click.
+narrowed by `service=` (repeatable). The map comes from the store's per-hour rollups
+(collector/store/map_rollups.py); `source=kql` computes it from the raw rows with the three KQL
+queries instead (the reference, and what works on a store without rollups). Each node and edge
+carries the KQL of its failures and slowest calls, which the dashboard opens on a click.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from collector.api.auth import Caller, caller
 from collector.kql import KqlError, run_query
 from collector.kql.timespan import parse_window
-from live.appmap import build_map, drilldown_kql
+from live.appmap import build_map, drilldown_kql, map_from_rollups
 
 router = APIRouter(prefix="/api", tags=["live"])
 
@@ -27,6 +29,7 @@ DEFAULT_TIMESPAN = "PT1H"
 @router.get("/map")
 async def application_map(request: Request, timespan: str = Query(DEFAULT_TIMESPAN, max_length=200),
                           service: list[str] | None = Query(None, max_length=100),
+                          source: str = Query("rollups", pattern="^(rollups|kql)$"),
                           who: Caller = Depends(caller)) -> dict:
     """Nodes (roles and external targets) and edges (dependencies) with their health."""
     services = _services(request, who, service)
@@ -49,7 +52,11 @@ async def application_map(request: Request, timespan: str = Query(DEFAULT_TIMESP
         return [dict(zip(names, row)) for row in result.rows]
 
     try:
-        found = await run_in_threadpool(build_map, query, minutes)
+        if source == "kql":
+            found = await run_in_threadpool(build_map, query, minutes)
+        else:
+            rows = await run_in_threadpool(state.store.map_rollups.map_rows, services, window.start, window.end)
+            found = map_from_rollups(rows, minutes)
     except KqlError as error:
         raise HTTPException(504 if "time" in error.code.lower() else 400, f"the map's query failed: {error}") from None
     for node in found["nodes"]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from collector.data_dir import open_private
-from collector.store import alerts, availability, console, counters, endpoints, exports, models, monitors, services
+from collector.store import alerts, availability, console, counters, endpoints, exports, map_rollups, models, monitors, services
 from collector.store.schema import SEQUENCE, TABLES
 from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer
 
@@ -40,6 +40,7 @@ _META_DDL = (
     *monitors.DDL,
     *alerts.DDL,
     *availability.DDL,
+    *map_rollups.DDL,
     f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}",
 )
 
@@ -71,6 +72,8 @@ class Store:
         self.monitors = monitors.MonitorState(self.reader, self.writer)
         self.alerts = alerts.AlertState(self.reader, self.writer)
         self.availability = availability.AvailabilityState(self.reader, self.writer)
+        self.map_rollups = map_rollups.MapRollups(self.reader)
+        self.writer.after_insert.append(self.map_rollups.record)
 
     def _create_tables(self) -> None:
         for ddl in _META_DDL:

@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 import orjson
 
+from collector.store import map_rollups
 from collector.store.schema import SEQ_COLUMN, SERVICE_COLUMN, Table
 from collector.store.writer import Writer
 
@@ -168,9 +169,14 @@ class ExportState:
     def delete_expired(self, service: str, tables: list[str], cutoff: datetime, guarded: dict[str, str]) -> int:
         """Retention: delete the service's rows older than `cutoff` from `tables`, except, in a table
         `guarded` maps to a record type, rows that export has not yet delivered (past that type's
-        checkpoint). The number of rows deleted."""
-        return self._commit(lambda con: sum(
-            _delete(con, service, table, cutoff, guarded.get(table)) for table in tables))
+        checkpoint). The number of rows deleted. The map's rollups of those hours are rebuilt in
+        the same commit (map_rollups.trim)."""
+        def operation(con: duckdb.DuckDBPyConnection) -> int:
+            deleted = sum(_delete(con, service, table, cutoff, guarded.get(table)) for table in tables)
+            if deleted and {"requests", "dependencies"} & set(tables):
+                map_rollups.trim(con, service, cutoff)
+            return deleted
+        return self._commit(operation)
 
 
 def select_sql(table: Table) -> str:

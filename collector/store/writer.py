@@ -80,6 +80,8 @@ class Writer:
         self._checkpoint_wal_bytes = checkpoint_wal_bytes
         self.failed: Exception | None = None
         self.on_fatal: Callable[[Exception], None] = lambda error: None
+        self.after_insert: list[Callable[[duckdb.DuckDBPyConnection, str, pa.Table], None]] = []
+        """Called with each table's rows as inserted, in the same transaction (e.g. map_rollups.record)."""
         self._queue: queue.SimpleQueue[tuple[Batch, Future] | None] = queue.SimpleQueue()
         self._pending_rows = 0
         self._expected = 0
@@ -235,6 +237,8 @@ class Writer:
             # DuckDB scans the local Arrow table `incoming` by name (a replacement scan); its columns go
             # in BY NAME, since a column added to a table in a later version (schema.py) comes last.
             self._con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM incoming')
+            for hook in self.after_insert:
+                hook(self._con, name, incoming)
 
     def _next_seq(self, count: int) -> pa.ChunkedArray:
         """`count` values of `_seq` from a DuckDB sequence: durable, and never handed out twice, even
