@@ -161,6 +161,8 @@ def _result(answer: dict) -> QueryResult:
             frame[column["name"]] = pd.to_datetime(frame[column["name"]], utc=True, format="ISO8601")
         elif column["type"] == "real":  # JSON has no NaN or infinities: the API writes them "NaN", "Infinity"
             frame[column["name"]] = frame[column["name"]].astype(float)
+        elif column["type"] in ("long", "int"):  # numbers even when no row came (an empty frame's are objects)
+            frame[column["name"]] = pd.to_numeric(frame[column["name"]])
     seconds = (answer.get("statistics") or {}).get("query", {}).get("executionTime")
     render = (answer.get("render") or {}).get("visualization")
     return QueryResult(frame, render, seconds * 1000 if seconds is not None else None, "error" in answer)

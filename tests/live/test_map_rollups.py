@@ -63,7 +63,7 @@ def traffic(front: dict, back: dict, count: int, seed: int) -> list[tuple[str, d
 
 
 def send(collector, items: list[tuple[str, dict]]) -> None:
-    with collector.http as client:
+    with collector.client() as client:  # its own: `collector.http` is shared and must stay open
         for start in range(0, len(items), 500):
             response = client.post("/v2.1/track", content=orjson.dumps([e for _, e in items[start:start + 500]]))
             response.raise_for_status()
