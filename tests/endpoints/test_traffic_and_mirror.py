@@ -71,15 +71,16 @@ def test_mirrored_answers_are_compared_and_never_returned(blue_green, collector)
     assert seen and all(status == 200 and deployment == "blue" and '"blue"' in text
                         for _, status, deployment, text in seen)
     name = blue_green.name
-    deadline = time.monotonic() + 15
-    while True:  # the router's comparisons and the wrapper's marked requests arrive within seconds
+    deadline, previous = time.monotonic() + 20, None
+    while True:  # the router's comparisons and the wrapper's marked requests arrive within seconds, in batches
         rollout = blue_green.rollout("PT10M")
         mirrored = collector.query('requests | where tostring(customDimensions.Mirrored) == "true" '
                                    '| summarize n = count() by d = tostring(customDimensions.Deployment)', service=name)
-        if rollout["mirror"] and rollout["mirror"][0]["compared"] > 20 and mirrored:
-            break
+        if rollout["mirror"] and rollout["mirror"][0]["compared"] > 20 and mirrored and mirrored == previous:
+            break  # the same count twice, a second apart: every mirrored request has landed
         assert time.monotonic() < deadline, (rollout["mirror"], mirrored)
-        time.sleep(0.5)
+        previous = mirrored
+        time.sleep(1.0)
     assert {row["d"] for row in mirrored} == {"green"}
     share = mirrored[0]["n"] / len(seen)
     assert 0.3 < share < 0.7, share
