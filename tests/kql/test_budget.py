@@ -88,7 +88,7 @@ def test_generating_past_a_cap_is_refused_before_anything_is_generated(con, text
     started = time.monotonic()
     error = _limit(con, text)
     assert error.code == LIMIT and words in error.message
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 10  # generating the value would take minutes and gigabytes
 
 
 def test_the_text_is_measured_before_it_is_compiled():
