@@ -62,7 +62,15 @@ class Receiver:
         return out
 
     def conditions(self) -> list[str]:
-        return [r["json"]["data"]["essentials"]["monitorCondition"] for r in self.received()]
+        """The monitor conditions received, one per Idempotency-Key as a receiver keeps them: delivery
+        is at least once, and an answer slower than the delivery timeout is sent again."""
+        seen, out = set(), []
+        for entry in self.received():
+            key = next((v for k, v in entry["headers"].items() if k.lower() == "idempotency-key"), None)
+            if key is None or key not in seen:
+                seen.add(key)
+                out.append(entry["json"]["data"]["essentials"]["monitorCondition"])
+        return out
 
     def stop(self) -> None:
         self.process.terminate()
