@@ -79,3 +79,23 @@ def start_server(path: Path, port: int, user: str = "insights", password: str | 
         time.sleep(0.1)
     server.stop()
     raise RuntimeError("chdb_server did not answer /ping")
+
+
+class StandInConnection:
+    """The store's connection shape (database, cluster, a client per thread) over the stand-in, for
+    tests of the control modules alone."""
+
+    def __init__(self, server: ClickHouseServer, database: str) -> None:
+        import threading
+
+        self.server = server
+        self.database = database
+        self.cluster: str | None = None
+        self._local = threading.local()
+
+    def client(self):
+        client = getattr(self._local, "client", None)
+        if client is None:
+            # the control modules qualify every table, so the client needs no database of its own
+            client = self._local.client = self.server.client()
+        return client
