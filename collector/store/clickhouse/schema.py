@@ -158,6 +158,13 @@ def table_statement(database: str, table: Table, cluster: str | None = None,
     )
 
 
+def delete_statement(database: str, table: str, cluster: str | None, condition: str) -> str:
+    """A lightweight DELETE of `table`'s rows matching `condition` (on a cluster: of every shard's
+    local table, ON CLUSTER)."""
+    target = f"{quote(database)}.{quote(data_table_name(table, cluster))}"
+    return f"DELETE FROM {target}{_on_cluster(cluster)} WHERE {condition}"
+
+
 def distributed_statement(database: str, table: Table, cluster: str) -> str:
     """The Distributed table under the App Insights name, over `<table>_local` on every shard."""
     local = data_table_name(table.name, cluster)
