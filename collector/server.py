@@ -54,8 +54,7 @@ def create_app(settings: CollectorSettings, extensions: Sequence[Extension] = ()
         store = _open_store(settings)
         if on_fatal is not None:
             store.writer.on_fatal = on_fatal
-        with store.reader() as cursor:
-            registry = Registry(cursor, store.writer)
+        registry = _open_registry(store)
         app.state.settings = settings
         app.state.store = store
         app.state.registry = registry
@@ -118,12 +117,23 @@ def _open_store(settings: CollectorSettings) -> Store:
         return Store(settings.data_dir, memory_limit=settings.memory_limit,
                      max_pending_rows=settings.max_pending_rows,
                      checkpoint_wal_bytes=settings.checkpoint_wal_bytes)
-    from collector.store.clickhouse.store import ClickHouseStore  # the DuckDB path never loads the client
+    # the DuckDB path never loads the client; shared.py keeps what N collectors share in ClickHouse
+    from collector.store.clickhouse.shared import SharedClickHouseStore
 
-    return ClickHouseStore.open(settings.data_dir, settings.store, memory_limit=settings.memory_limit,
+    return SharedClickHouseStore.open(settings.data_dir, settings.store, memory_limit=settings.memory_limit,
                                 max_pending_rows=settings.max_pending_rows,
                                 checkpoint_wal_bytes=settings.checkpoint_wal_bytes,
                                 collector_id=settings.collector_id)
+
+
+def _open_registry(store: Store) -> Registry:
+    """The services registry: in the store's memory on DuckDB, read from ClickHouse (shared by every
+    collector) on ClickHouse."""
+    registry = getattr(store, "registry", None)
+    if registry is not None:
+        return registry()
+    with store.reader() as cursor:
+        return Registry(cursor, store.writer)
 
 
 DOCS_ASSETS = "/docs-assets"

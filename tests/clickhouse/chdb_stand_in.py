@@ -34,7 +34,8 @@ class ClickHouseServer:
         return self.store_url(self.database)
 
     def store_url(self, database: str) -> str:
-        return f"clickhouse://{self.user}@{self.host}:{self.port}/{database}"
+        """`?compress=false`: the stand-in serves no HTTP compression (a ClickHouse server would)."""
+        return f"clickhouse://{self.user}@{self.host}:{self.port}/{database}?compress=false"
 
     def fresh_url(self, prefix: str = "t") -> str:
         """A store URL on a database no other test uses (not created: `insights store migrate` does)."""
