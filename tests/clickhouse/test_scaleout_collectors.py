@@ -15,6 +15,8 @@ import orjson
 import pytest
 from scaleout import Sender, connection_string, migrate, start_collectors
 
+from collector.client import Webservice, Workspace
+
 sys.path.insert(0, str(Path(__file__).parents[1] / "export"))
 from azurite import Azurite  # noqa: E402
 
@@ -60,6 +62,10 @@ def test_scaleout_a_service_made_through_one_collector_works_through_the_other(c
     with first.client({"x-api-key": service["api_key"]}) as old, first.client({"x-api-key": rotated["api_key"]}) as new:
         assert _eventually(lambda: old.get(f"/api/services/{name}").status_code == 401 and
                            new.get(f"/api/services/{name}").status_code == 200, timeout=30)
+    # console lines sent to the first are read through the second, with the SDK
+    with first.client({"x-instrumentation-key": service["instrumentation_key"]}) as wrapper:
+        wrapper.post("/api/logs", content=b'{"line": "scored on the first", "stream": "stdout"}\n').raise_for_status()
+    assert "scored on the first" in Webservice(Workspace(second.url, api_key=rotated["api_key"]), name).get_logs(lines=10)
     # counters add up over both collectors
     with first.admin as client:
         stats = _eventually(lambda: (s := client.get(f"/api/services/{name}/stats").json()).get("received", 0) >= 5 and s,

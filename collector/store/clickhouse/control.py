@@ -22,6 +22,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
+from collector.store.writer import Overloaded
+
 T = TypeVar("T")
 
 CONTROL_KEEPER_PATH = "/clickhouse/insights/{database}/{table}"
@@ -127,5 +129,15 @@ _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="clickhouse-control
 
 def submit(work: Callable[[], T]) -> Future[T]:
     """Run a control write off the event loop; the future resolves once ClickHouse acknowledged it
-    (as the DuckDB writer's futures resolve once committed)."""
-    return _pool.submit(work)
+    (as the DuckDB writer's futures resolve once committed). A ClickHouse that refuses or cannot be
+    reached raises Overloaded, which the API answers 503 + Retry-After, as for the DuckDB writer."""
+    return _pool.submit(_as_overloaded, work)
+
+
+def _as_overloaded(work: Callable[[], T]) -> T:
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    try:
+        return work()
+    except ClickHouseError as error:
+        raise Overloaded(f"the ClickHouse store did not take this write: {error}") from error
