@@ -10,7 +10,12 @@ from store_helpers import connection, migrated_url
 
 from collector.store.clickhouse.location import ClickHouseConnection, parse
 from collector.store.clickhouse.writer import (
-    COUNTER_BITS, EPOCH_MS, ClickHouseWriter, SeqClock, horizon, seq_time_ms,
+    COUNTER_BITS,
+    EPOCH_MS,
+    ClickHouseWriter,
+    SeqClock,
+    horizon,
+    seq_time_ms,
 )
 from collector.store.database import Store
 from collector.store.schema import SERVICE_COLUMN, TABLES
