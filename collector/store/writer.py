@@ -71,6 +71,10 @@ class Overloaded(RuntimeError):
 
 
 class Writer:
+    group_target_rows = GROUP_TARGET_ROWS
+    group_wait_seconds = GROUP_WAIT_SECONDS
+    """A store may want other group sizes (the ClickHouse writer: larger)."""
+
     def __init__(
         self, con: duckdb.DuckDBPyConnection, wal_path: str, max_pending_rows: int,
         checkpoint_wal_bytes: int = CHECKPOINT_WAL_BYTES,
@@ -168,13 +172,13 @@ class Writer:
         """Add what queued up to the group, waiting briefly for batches still being prepared;
         True if the writer was asked to stop."""
         rows = group[0][0].row_count
-        deadline = time.monotonic() + GROUP_WAIT_SECONDS
+        deadline = time.monotonic() + self.group_wait_seconds
         while rows < MAX_GROUP_ROWS:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 wait = deadline - time.monotonic()
-                if rows >= GROUP_TARGET_ROWS or wait <= 0 or not self._expected:
+                if rows >= self.group_target_rows or wait <= 0 or not self._expected:
                     return False
                 try:
                     item = self._queue.get(timeout=wait)

@@ -5,7 +5,9 @@ multi-node ClickHouse, nor Keeper, can run here."""
 import pytest
 from store_helpers import connection, insights, migrated_url
 
-from collector.store.clickhouse.schema import create_statements
+from collector.store.clickhouse.location import ClickHouseConnection
+from collector.store.clickhouse.migrate import ledger_statement
+from collector.store.clickhouse.schema import create_statements, delete_statement
 from collector.store.schema import INTERNAL_COLUMNS, TABLES
 
 
@@ -81,3 +83,16 @@ def test_store_cluster_statements_are_valid_clickhouse(clickhouse_server):
     local, distributed = statements[1], statements[2]
     assert "ReplicatedMergeTree('/clickhouse/tables/{shard}/insights/traces_local', '{replica}')" in local
     assert "ENGINE = Distributed(`scale`, `insights`, `traces_local`, cityHash64(coalesce(`operation_Id`, `itemId`, '')))" in distributed
+
+
+def test_store_cluster_retention_and_insert_settings_are_clickhouse_s(clickhouse_server):
+    client = clickhouse_server.client()
+    for statement in (delete_statement("insights", "traces", "scale", "`_service` = 'a'"),
+                      ledger_statement("insights", "scale")):
+        formatted = client.query("SELECT formatQuery({q:String})", parameters={"q": statement}).result_rows[0][0]
+        assert "ON CLUSTER scale" in formatted
+    settings = ClickHouseConnection(lambda: None, "insights", cluster="scale").insert_settings
+    known = {row[0] for row in client.query("SELECT name FROM system.settings WHERE name IN {names:Array(String)}",
+                                            parameters={"names": list(settings)}).result_rows}
+    assert known == set(settings) == {"async_insert", "distributed_foreground_insert", "insert_quorum",
+                                      "insert_quorum_parallel"}

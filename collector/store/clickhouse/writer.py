@@ -108,6 +108,12 @@ class ClickHouseWriter(Writer):
     """Group commit into ClickHouse; stats, operations and hooks through `local` (see the module
     docstring). Reuses the DuckDB writer's queue, back-pressure and grouping; replaces the commit."""
 
+    group_target_rows = 20_000
+    group_wait_seconds = 0.2
+    """Larger groups than DuckDB's: every insert makes a part in each day it touches, which
+    ClickHouse then merges, and it asks for inserts of 10k+ rows, about one per second per table.
+    The wait applies only while batches are being prepared, i.e. under load."""
+
     def __init__(self, connection: ClickHouseConnection, local: Writer, max_pending_rows: int,
                  collector_id: int | None = None):
         # The base class's fields, without its DuckDB connection or checkpoints.
