@@ -10,7 +10,10 @@ from opencensus.ext.azure.log_exporter import AzureLogHandler
 from opencensus.ext.azure.trace_exporter import AzureExporter
 from opencensus.trace.samplers import AlwaysOnSampler
 from opencensus.trace.tracer import Tracer
-from store_helpers import connection, insights, migrated_url
+from store_helpers import connection, migrated_url
+from typer.testing import CliRunner
+
+from insights.cli import app
 
 
 def _count(client, table: str, service: str) -> int:
@@ -68,15 +71,11 @@ def test_store_opencensus_rows_land_in_clickhouse(store):
     assert _eventually(lambda: accepted() == stored)  # the counter commits right after the insert
 
 
-def test_store_collector_refuses_a_store_whose_schema_is_behind(clickhouse_server, tmp_path):
-    done = insights(clickhouse_server, "up", "--no-dashboard", "--data-dir", str(tmp_path / "data"),
-                    "--store", clickhouse_server.fresh_url("behind"))
-    assert done.returncode == 1
-    assert "insights store migrate" in done.stderr
-
-
-def test_store_up_refuses_a_password_in_the_url(clickhouse_server, tmp_path):
-    done = insights(clickhouse_server, "up", "--no-dashboard", "--data-dir", str(tmp_path / "data"),
-                    "--store", "clickhouse://insights:secret@127.0.0.1:1/insights")
-    assert done.returncode == 2
-    assert "INSIGHTS_STORE_PASSWORD" in done.stderr and "secret" not in done.stderr
+def test_store_up_refuses_a_store_whose_schema_is_behind_or_a_password_in_the_url(clickhouse_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("INSIGHTS_STORE_PASSWORD", clickhouse_server.password)
+    up = ["up", "--no-dashboard", "--data-dir", str(tmp_path / "data"), "--store"]
+    behind = CliRunner().invoke(app, [*up, clickhouse_server.fresh_url("behind")])
+    assert behind.exit_code == 1 and "insights store migrate" in behind.output
+    secret = CliRunner().invoke(app, [*up, "clickhouse://insights:hunter2@127.0.0.1:1/insights"])
+    assert secret.exit_code == 2
+    assert "INSIGHTS_STORE_PASSWORD" in secret.output and "hunter2" not in secret.output

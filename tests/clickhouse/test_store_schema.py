@@ -63,9 +63,13 @@ def test_store_text_index_serves_a_rare_token_lookup(migrated):
     assert client.query(f"SELECT count() FROM {conn.database}.traces WHERE hasToken(lower(message), '49999')").result_rows == [(1,)]
 
 
-def test_store_migrate_twice_changes_nothing_and_records_the_version(clickhouse_server, migrated):
-    url, conn = migrated
+def test_store_migrate_twice_changes_nothing_and_records_the_version(clickhouse_server):
+    url = clickhouse_server.fresh_url("migrate")
+    first = insights(clickhouse_server, "store", "migrate", "--store", url)
+    assert first.returncode == 0 and "applied 1: telemetry tables" in first.stdout, first.stderr
+    conn = connection(clickhouse_server, url)
     before = _tables(conn)
+    assert set(before) == set(TABLES) | {"_insights_migrations"}
     again = insights(clickhouse_server, "store", "migrate", "--store", url)
     assert again.returncode == 0 and "was up to date" in again.stdout
     assert _tables(conn) == before
