@@ -24,6 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from collector.store import counters
+from collector.store.items import existing_item_ids
 from collector.store.schema import SEQ_COLUMN, SEQUENCE
 from collector.store.transactions import transaction
 
@@ -112,6 +113,12 @@ class Writer:
         future: Future = Future()
         self._queue.put((batch, future))
         return future
+
+    def held_item_ids(self, service: str, wanted: Mapping[str, list[str]]) -> Future:
+        """Which of `wanted` (item ids by table) the service's rows carry already, by table, once
+        every write queued before is committed: what makes an import idempotent."""
+        return self.write(operation=lambda con: {
+            name: existing_item_ids(con, service, name, ids) for name, ids in wanted.items()})
 
     @contextmanager
     def expecting_batch(self) -> Iterator[None]:

@@ -6,6 +6,7 @@ import time
 
 import pytest
 from collector_process import CollectorProcess
+from export.items import lines, mixed_items
 from opencensus.ext.azure.log_exporter import AzureLogHandler
 from opencensus.ext.azure.trace_exporter import AzureExporter
 from opencensus.trace.samplers import AlwaysOnSampler
@@ -13,6 +14,7 @@ from opencensus.trace.tracer import Tracer
 from store_helpers import connection, migrated_url
 from typer.testing import CliRunner
 
+from collector.store.schema import TABLES
 from insights.cli import app
 
 
@@ -69,6 +71,16 @@ def test_store_opencensus_rows_land_in_clickhouse(store):
         with collector.admin as http:
             return http.get(f"/api/services/{service['name']}/stats").json()["accepted"]
     assert _eventually(lambda: accepted() == stored)  # the counter commits right after the insert
+
+
+def test_store_import_twice_stores_each_item_once(store):
+    collector, conn = store
+    service = collector.create_service("ch-import")["name"]
+    items = lines(mixed_items(60))
+    assert collector.import_rows(service, items)["imported"] == 60
+    assert collector.import_rows(service, items)["imported"] == 0  # held already, asked of ClickHouse
+    client = conn.client()
+    assert sum(_count(client, table, service) for table in TABLES) == 60
 
 
 def test_store_up_refuses_a_store_whose_schema_is_behind_or_a_password_in_the_url(clickhouse_server, tmp_path, monkeypatch):
