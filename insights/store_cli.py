@@ -73,13 +73,13 @@ def copy_command(
 ) -> None:
     """Copy a DuckDB store's telemetry into ClickHouse (rows already there are skipped)."""
     from collector.store.clickhouse.copy import copy_store, source_counts
-    from collector.store.clickhouse.migrate import SchemaBehind, check_current
 
-    connection = _connection(_location(store))
+    location = _location(store)
+    connection = _connection(location)
     try:
-        check_current(connection)
+        check_store(location)
         totals = source_counts(from_dir)
-    except (SchemaBehind, FileNotFoundError, RuntimeError) as error:
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
         err.print(f"[red]error:[/red] {error}", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from None
     columns = (TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())

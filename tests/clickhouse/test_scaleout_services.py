@@ -35,7 +35,7 @@ def test_scaleout_the_same_name_created_on_two_collectors_at_once_is_created_onc
     for attempt in range(5):
         name = f"race-{attempt}-{uuid.uuid4().hex[:6]}"
         with ThreadPoolExecutor(2) as pool:
-            outcomes = list(pool.map(lambda registry: _create(registry, name), registries))
+            outcomes = list(pool.map(_create, registries, [name] * len(registries)))
         created = [o for o in outcomes if not isinstance(o, ServiceError)]
         refused = [o for o in outcomes if isinstance(o, ServiceError)]
         assert len(created) == 1 and len(refused) == 1 and refused[0].status_code == 409, outcomes

@@ -3,21 +3,25 @@
 Unset (or `duckdb`) is the embedded DuckDB file in the data dir, unchanged. A ClickHouse server is
 `clickhouse://user@host:8123/database` (HTTP) or `clickhouses://user@host:8443/database` (HTTPS),
 with `?cluster=NAME` when the database lives on a cluster (replicated tables, Distributed inserts)
-and `?compress=false` for a server or proxy that refuses compressed request bodies (the test
-stand-in, tests/clickhouse/chdb_server.py, is one; ClickHouse itself takes lz4 and zstd bodies).
+and `?compress=true|false` to force insert compression on or off; by default (`auto`) it is on
+when the server takes a compressed request body (ClickHouse does; a proxy may not, nor does the
+test stand-in, tests/clickhouse/chdb_server.py), asked once per server with a tiny gzip request.
 The password comes only from INSIGHTS_STORE_PASSWORD: a URL is printed in logs, shown by `ps` and
 kept in shell history, so one that carries a password is refused, saying where it goes instead.
 
 The client is clickhouse-connect's HTTP client: no session (the store's threads share a server,
-not a session; a session would serialise them), compression offered to the server (it answers
-with one it has; inserts go lz4 or zstd), and nothing else: the client sends no usage data anywhere.
+not a session; a session would serialise them), compression as the server allows (responses in
+an encoding it offers, inserts lz4 when it takes compressed bodies), and nothing else: the client sends no usage data anywhere.
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 import os
 import re
 import threading
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,14 +50,15 @@ class ClickHouseLocation:
     user: str = "default"
     secure: bool = False
     cluster: str | None = None
-    compress: bool = True
+    compress: str = "auto"
+    """auto, true or false: whether inserts are compressed (see the module docstring)."""
     password: str = field(default="", repr=False)
 
     @property
     def url(self) -> str:
         """The location as the user wrote it, without the password: safe to print."""
         scheme = "clickhouses" if self.secure else "clickhouse"
-        params = ([f"cluster={self.cluster}"] if self.cluster else []) + ([] if self.compress else ["compress=false"])
+        params = ([f"cluster={self.cluster}"] if self.cluster else []) + ([] if self.compress == "auto" else [f"compress={self.compress}"])
         query = "?" + "&".join(params) if params else ""
         return f"{scheme}://{self.user}@{self.host}:{self.port}/{self.database}{query}"
 
@@ -64,10 +69,36 @@ class ClickHouseLocation:
 
         return clickhouse_connect.get_client(
             host=self.host, port=self.port, username=self.user, password=self.password,
-            database=self.database, secure=self.secure, compress=self.compress,
+            database=self.database, secure=self.secure, compress=self.takes_compressed_bodies(),
             autogenerate_session_id=False, send_receive_timeout=SEND_RECEIVE_TIMEOUT_S,
             settings=settings or None,
         )
+
+    def takes_compressed_bodies(self) -> bool:
+        if self.compress != "auto":
+            return self.compress == "true"
+        key = (self.host, self.port, self.secure)
+        if key not in _COMPRESSION:
+            _COMPRESSION[key] = _probe_compression(self)
+        return _COMPRESSION[key]
+
+
+_COMPRESSION: dict[tuple[str, int, bool], bool] = {}
+"""Per server: whether it took a compressed request body."""
+
+
+def _probe_compression(location: ClickHouseLocation) -> bool:
+    """POST a gzip-compressed `SELECT 1`: True if the server answered it."""
+    scheme = "https" if location.secure else "http"
+    token = base64.b64encode(f"{location.user}:{location.password}".encode()).decode()
+    request = urllib.request.Request(
+        f"{scheme}://{location.host}:{location.port}/", data=gzip.compress(b"SELECT 1"), method="POST",
+        headers={"Content-Encoding": "gzip", "Authorization": f"Basic {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=SEND_RECEIVE_TIMEOUT_S) as response:  # noqa: S310 - the store's own URL
+            return response.read().strip() == b"1"
+    except OSError:  # an error answer (HTTPError), or none: insert uncompressed
+        return False
 
 
 def parse(value: str | None, environ: Mapping[str, str] = os.environ) -> ClickHouseLocation | None:
@@ -94,7 +125,7 @@ def parse(value: str | None, environ: Mapping[str, str] = os.environ) -> ClickHo
     return ClickHouseLocation(
         host=parts.hostname, port=port, database=_database(parts.path),
         user=unquote(parts.username) if parts.username else "default", secure=SCHEMES[parts.scheme],
-        cluster=params.get("cluster"), compress=params.get("compress", "true") != "false",
+        cluster=params.get("cluster"), compress=params.get("compress", "auto"),
         password=environ.get(PASSWORD_ENV, ""),
     )
 
@@ -115,8 +146,8 @@ def _params(query: str) -> dict[str, str]:
             f"--store / {STORE_ENV}: unknown URL parameter {unknown[0][:40]!r} (known: cluster, compress)")
     if "cluster" in params and not _NAME.match(params["cluster"]):
         raise StoreLocationError(f"--store / {STORE_ENV}: cluster {params['cluster'][:64]!r} is not a plain name")
-    if params.get("compress", "true") not in ("true", "false"):
-        raise StoreLocationError(f"--store / {STORE_ENV}: compress must be true or false")
+    if params.get("compress", "auto") not in ("auto", "true", "false"):
+        raise StoreLocationError(f"--store / {STORE_ENV}: compress must be auto, true or false")
     return params
 
 

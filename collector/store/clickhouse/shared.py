@@ -19,8 +19,10 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from concurrent.futures import Future
+from datetime import datetime
 from pathlib import Path
 
+from collector.store import map_rollups
 from collector.store.clickhouse import console, control, counters, exports, services
 from collector.store.clickhouse.leases import Lease, Timing, collector_id
 from collector.store.clickhouse.location import ClickHouseConnection, ClickHouseLocation
@@ -40,7 +42,8 @@ class SharedClickHouseStore(ClickHouseStore):
         """This process's name in leases and status."""
         self.console = console.ConsoleLog(connection)  # type: ignore[assignment]
         self.collection = services.CollectionSettings(connection)  # type: ignore[assignment]
-        self.exports = exports.ExportState(connection, self.retention)  # type: ignore[assignment]
+        self.exports = exports.ExportState(connection, self.retention,  # type: ignore[assignment]
+                                           after_delete=self._trim_rollups)
         # the writer's batch stats (counters) go to ClickHouse; its operations and hooks stay local
         assert isinstance(self.writer, ClickHouseWriter)
         self.writer._local = _CountersInClickHouse(self.local_writer, connection)  # type: ignore[assignment]
@@ -61,6 +64,10 @@ class SharedClickHouseStore(ClickHouseStore):
     def lease(self, name: str, timing: Timing | None = None) -> Lease:
         """A lease named `name` held in this store, for work that must run on one collector."""
         return Lease(self.clickhouse, name, holder=self.collector, timing=timing)
+
+    def _trim_rollups(self, service: str, cutoff: datetime) -> None:
+        """The application map's rollups (kept locally, store.py) of hours retention emptied."""
+        self.local_writer.write(operation=lambda con: map_rollups.trim(con, service, cutoff)).result()
 
     def counters(self, service: str) -> dict[str, int]:
         return counters.totals(self.clickhouse, service)

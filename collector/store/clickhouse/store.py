@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from collector.store import availability, exports
+from collector.store import availability, exports, map_rollups
 from collector.store.clickhouse.location import ClickHouseConnection, ClickHouseLocation
 from collector.store.clickhouse.migrate import check_current
 from collector.store.clickhouse.retention import ClickHouseRetention
@@ -74,4 +74,7 @@ class _ClickHouseRetentionExports(exports.ExportState):
         checkpoints = self.checkpoints(service)
         guards = {table: checkpoints[record_type].seq if record_type in checkpoints else 0
                   for table, record_type in guarded.items()}
-        return self._retention.delete_expired(service, tables, cutoff, guards)
+        deleted = self._retention.delete_expired(service, tables, cutoff, guards)
+        if deleted and {"requests", "dependencies"} & set(tables):  # the map's rollups of those hours
+            self._commit(lambda con: map_rollups.trim(con, service, cutoff))
+        return deleted

@@ -47,14 +47,15 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
 from collector.store.clickhouse.location import SEND_RECEIVE_TIMEOUT_S, ClickHouseConnection
-from collector.store.schema import SEQ_COLUMN
+from collector.store.clickhouse.schema import quote
+from collector.store.schema import SEQ_COLUMN, TABLES
 from collector.store.writer import Batch, Operation, Writer
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,12 @@ class ClickHouseWriter(Writer):
     """Group commit into ClickHouse; stats, operations and hooks through `local` (see the module
     docstring). Reuses the DuckDB writer's queue, back-pressure and grouping; replaces the commit."""
 
+    group_target_rows = 20_000
+    group_wait_seconds = 0.2
+    """Larger groups than DuckDB's: every insert makes a part in each day it touches, which
+    ClickHouse then merges, and it asks for inserts of 10k+ rows, about one per second per table.
+    The wait applies only while batches are being prepared, i.e. under load."""
+
     def __init__(self, connection: ClickHouseConnection, local: Writer, max_pending_rows: int,
                  collector_id: int | None = None):
         # The base class's fields, without its DuckDB connection or checkpoints.
@@ -122,6 +129,7 @@ class ClickHouseWriter(Writer):
         self._expected = 0
         self._lock = threading.Lock()
         self._max_pending_rows = max_pending_rows
+        self._reads = ThreadPoolExecutor(1, thread_name_prefix="clickhouse-held-items")
         self._thread = threading.Thread(target=self._run, name="clickhouse-writer", daemon=True)
         self._thread.start()
 
@@ -130,6 +138,29 @@ class ClickHouseWriter(Writer):
         if not tables or not any(table.num_rows for table in tables.values()):
             return self._local.write(stats=stats, operation=operation)
         return super().write(tables, stats, operation)
+
+    def held_item_ids(self, service: str, wanted: Mapping[str, list[str]]) -> Future:
+        """As the DuckDB writer's, asked of ClickHouse (in a thread of its own: the caller is the event
+        loop). Imports take turns within a collector; two collectors importing the same items at the
+        same moment may both store them."""
+        return self._reads.submit(self._held_item_ids, service, dict(wanted))
+
+    def _held_item_ids(self, service: str, wanted: dict[str, list[str]]) -> dict[str, set[str]]:
+        client = self._connection.client()
+        held = {}
+        for name, ids in wanted.items():
+            if name not in TABLES:
+                raise ValueError(f"no table named {name!r}")
+            rows = client.query(
+                f"SELECT DISTINCT itemId FROM {quote(self._connection.database)}.{quote(name)} "
+                "WHERE _service = {service:String} AND itemId IN {ids:Array(String)}",
+                parameters={"service": service, "ids": ids}).result_rows if ids else []
+            held[name] = {item_id for (item_id,) in rows}
+        return held
+
+    def close(self) -> None:
+        super().close()
+        self._reads.shutdown()
 
     def _checkpoint_if_due(self, idle: bool = True) -> None:
         """ClickHouse merges parts itself: nothing to schedule."""
