@@ -34,15 +34,15 @@ class ClickHouseServer:
         return self.store_url(self.database)
 
     def store_url(self, database: str) -> str:
-        """`?compress=false`: the stand-in serves no HTTP compression (a ClickHouse server would)."""
-        return f"clickhouse://{self.user}@{self.host}:{self.port}/{database}?compress=false"
+        return f"clickhouse://{self.user}@{self.host}:{self.port}/{database}"
 
     def fresh_url(self, prefix: str = "t") -> str:
         """A store URL on a database no other test uses (not created: `insights store migrate` does)."""
         return self.store_url(f"{prefix}_{uuid.uuid4().hex[:10]}")
 
     def client(self, database: str | None = None, **options):
-        """A clickhouse-connect client as a collector makes one (compression off: the stand-in serves none)."""
+        """A clickhouse-connect client (compression off: the stand-in never compresses its answers and
+        takes compressed bodies, so either works; off keeps the bytes readable in a capture)."""
         import clickhouse_connect
 
         return clickhouse_connect.get_client(host=self.host, port=self.port, username=self.user,
