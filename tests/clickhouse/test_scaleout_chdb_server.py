@@ -74,13 +74,3 @@ def test_scaleout_native_insert_and_long_parameters(client):
     rows = client.query("SELECT count() FROM standin.items WHERE service = 'n' AND itemId IN ({ids:Array(String)})",
                         parameters={"ids": ["native-1", long_id]}).result_rows
     assert rows == [(2,)]
-
-
-@pytest.mark.parametrize("codec", ["lz4", "zstd", "gzip"])
-def test_scaleout_compressed_inserts_are_decoded(clickhouse_server, client, codec):
-    """A client with compression on (the store's default) sends compressed Native inserts."""
-    compressing = clickhouse_connect.get_client(host=clickhouse_server.host, port=clickhouse_server.port,
-                                                username=clickhouse_server.user, password=clickhouse_server.password,
-                                                compress=codec)
-    compressing.insert("standin.items", [[codec, f"{codec}-1"], [codec, f"{codec}-2"]], column_names=["service", "itemId"])
-    assert client.command(f"SELECT count() FROM standin.items WHERE service = '{codec}'") == 2
