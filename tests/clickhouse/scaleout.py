@@ -25,6 +25,10 @@ FAST_LEASES = {
 }
 
 
+START_TIMEOUT_S = 120
+"""Two collectors starting at once on two shared cores (their ingestion and KQL workers included)."""
+
+
 def store_env(server, url: str) -> dict:
     return {"INSIGHTS_STORE": url, "INSIGHTS_STORE_PASSWORD": server.password}
 
@@ -43,13 +47,23 @@ def start_collectors(server, url: str, root: Path, count: int, extra_env: dict |
                "INSIGHTS_COLLECTOR_ID": str(index + 1), **(extra_env or {})}
         (root / f"collector-{index}").mkdir(parents=True, exist_ok=True)
         collectors.append(CollectorProcess(root / f"collector-{index}" / "data", env=env))
-    threads = [threading.Thread(target=collector.start) for collector in collectors]
+    failures: list[Exception] = []
+
+    def start(collector: CollectorProcess) -> None:
+        try:
+            collector.start(timeout=START_TIMEOUT_S)
+        except Exception as error:  # noqa: BLE001 - reported below, with the collector's log
+            failures.append(error)
+
+    threads = [threading.Thread(target=start, args=(collector,)) for collector in collectors]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    for collector in collectors:
-        assert collector.process is not None and collector.process.poll() is None, collector.log_path.read_text()[-2000:]
+    if failures:
+        for collector in collectors:
+            collector.stop()
+        raise RuntimeError(f"collectors did not start: {failures}")
     return collectors
 
 
