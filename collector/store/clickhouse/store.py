@@ -7,13 +7,17 @@
   `.cluster`), and `retention` deletes expired telemetry there (retention.py).
 - Everything else — services and keys, console logs, counters, export settings and checkpoints,
   alerts, availability tests, models, endpoints, monitors, the application map's rollups — stays in
-  `telemetry.duckdb` in the data dir, as with the DuckDB store. That file then holds no telemetry,
-  only state, and it is per collector: moving the state N collectors share (services and keys,
-  console logs, counters, export checkpoints, leases) into ClickHouse is the next step of issue 21;
-  alerts, availability tests, models, endpoints, monitors and the map's rollups stay local for now.
+  `telemetry.duckdb` in the data dir, as with the DuckDB store; that file then holds no telemetry,
+  only state, and it is per collector. What N collectors must share (services and keys, payload
+  settings, console logs, counters, export state, leases) is moved into ClickHouse by the subclass
+  the collector opens, shared.py's SharedClickHouseStore; alerts, availability tests, models,
+  endpoints, monitors and the map's rollups stay local this session (work reading them runs on the
+  collector that has them).
 - Availability results go to ClickHouse (KQL reads them); model monitor results stay local
-  (monitors read them back with DuckDB SQL), as do the rows monitors read (modelData, through
-  `reader()`): monitors run on the DuckDB store only, for now.
+  (monitors read them back with DuckDB SQL). Monitors also read `modelData` with DuckDB SQL through
+  `reader()`, which on this store finds none (the rows are in ClickHouse): model monitors run on
+  the DuckDB store only, for now. So do other direct DuckDB reads of telemetry (`reader()`); the
+  KQL engine reads ClickHouse through `clickhouse`.
 """
 
 from __future__ import annotations
