@@ -51,13 +51,10 @@ def create_app(settings: CollectorSettings, extensions: Sequence[Extension] = ()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        store = Store(settings.data_dir, memory_limit=settings.memory_limit,
-                      max_pending_rows=settings.max_pending_rows,
-                      checkpoint_wal_bytes=settings.checkpoint_wal_bytes)
+        store = _open_store(settings)
         if on_fatal is not None:
             store.writer.on_fatal = on_fatal
-        with store.reader() as cursor:
-            registry = Registry(cursor, store.writer)
+        registry = _open_registry(store)
         app.state.settings = settings
         app.state.store = store
         app.state.registry = registry
@@ -112,6 +109,31 @@ def create_app(settings: CollectorSettings, extensions: Sequence[Extension] = ()
     app.add_middleware(RequestLimits, body_timeout_s=settings.body_timeout_s)
     app.add_middleware(CollapseSlashes)  # added last, so it runs first: the limits see the collapsed path
     return app
+
+
+def _open_store(settings: CollectorSettings) -> Store:
+    """The embedded DuckDB store, or the ClickHouse one when `settings.store` names a server."""
+    if settings.store is None:
+        return Store(settings.data_dir, memory_limit=settings.memory_limit,
+                     max_pending_rows=settings.max_pending_rows,
+                     checkpoint_wal_bytes=settings.checkpoint_wal_bytes)
+    # the DuckDB path never loads the client; shared.py keeps what N collectors share in ClickHouse
+    from collector.store.clickhouse.shared import SharedClickHouseStore
+
+    return SharedClickHouseStore.open(settings.data_dir, settings.store, memory_limit=settings.memory_limit,
+                                max_pending_rows=settings.max_pending_rows,
+                                checkpoint_wal_bytes=settings.checkpoint_wal_bytes,
+                                collector_id=settings.collector_id)
+
+
+def _open_registry(store: Store) -> Registry:
+    """The services registry: in the store's memory on DuckDB, read from ClickHouse (shared by every
+    collector) on ClickHouse."""
+    registry = getattr(store, "registry", None)
+    if registry is not None:
+        return registry()
+    with store.reader() as cursor:
+        return Registry(cursor, store.writer)
 
 
 DOCS_ASSETS = "/docs-assets"

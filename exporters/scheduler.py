@@ -67,7 +67,12 @@ class ServiceState:
 
 
 class ExportScheduler:
-    def __init__(self, store: Store, registry: Registry, data_dir: Path, sink_factory: SinkFactory = sink_for):
+    def __init__(self, store: Store, registry: Registry, data_dir: Path, sink_factory: SinkFactory = sink_for,
+                 guard: ExportGuard | None = None):
+        self._guard = guard
+        """On a store N collectors share: the export lease (only its holder exports) and how often to
+        reload settings that another collector may have saved. None: this collector alone exports."""
+        self._settings_loaded = 0.0
         self._registry = registry
         self._data_dir = Path(data_dir)
         self._sink_factory = sink_factory
@@ -84,18 +89,36 @@ class ExportScheduler:
 
     def start(self) -> None:
         """Load settings and start exporting (backlogs first)."""
-        stored = self._exports.load_settings()
-        now = time.monotonic()
-        for name, data in stored.items():
-            try:
-                self._settings[name] = ExportSettings.model_validate(data)
-            except ValueError as error:  # stored by another version: report it, keep the collector up
-                self._state(name).last_error = f"stored export settings are invalid, PUT new ones: {error}"
-                continue
-            self._state(name).next_due = now
+        self._load_settings()
         self._clear_staging()
         self._thread = threading.Thread(target=self._loop, name="export-scheduler", daemon=True)
         self._thread.start()
+
+    def _load_settings(self) -> None:
+        """Settings from the store; a service whose settings are new or changed is due now."""
+        stored = self._exports.load_settings()
+        now = time.monotonic()
+        self._settings_loaded = now
+        for name, data in stored.items():
+            try:
+                settings = ExportSettings.model_validate(data)
+            except ValueError as error:  # stored by another version: report it, keep the collector up
+                self._state(name).last_error = f"stored export settings are invalid, PUT new ones: {error}"
+                continue
+            with self._lock:
+                if self._settings.get(name) != settings:
+                    self._settings[name] = settings
+                    self._state(name).next_due = now
+
+    def _reload_settings_if_due(self) -> None:
+        """On a shared store, settings saved through another collector apply here within seconds."""
+        if self._guard is None or time.monotonic() - self._settings_loaded < self._guard.settings_every:
+            return
+        try:
+            self._load_settings()
+        except Exception as error:  # noqa: BLE001 - the store may be away: keep the settings in hand
+            log.warning("export settings not reloaded: %s", error)
+            self._settings_loaded = time.monotonic()
 
     def _clear_staging(self) -> None:
         """Staging files a crash left behind are garbage (their ranges get re-exported): remove them
@@ -173,6 +196,7 @@ class ExportScheduler:
             "consecutive_failures": state.failures,
             "retention_deleted": state.retention_deleted,
             "run": run.to_json() if run else None,
+            **({"exporting_collector": self._guard.holder()} if self._guard else {}),
         }
 
     def all_status(self) -> list[dict]:
@@ -182,6 +206,7 @@ class ExportScheduler:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
+            self._reload_settings_if_due()
             picked = self._next()
             if picked is None:
                 self._wake.wait(self._seconds_to_next())
@@ -209,11 +234,15 @@ class ExportScheduler:
         with self._lock:
             dues = [s.next_due for n, s in self._states.items()
                     if s.next_due is not None and n in self._settings and self._exists(n)]
-        return max(0.05, min(dues) - time.monotonic()) if dues else 60.0
+        wait = max(0.05, min(dues) - time.monotonic()) if dues else 60.0
+        return min(wait, self._guard.settings_every) if self._guard else wait
 
     def _pass(self, name: str, run: Run) -> None:
         settings = self._settings.get(name) or ExportSettings()
         state = self._state(name)
+        if self._guard is not None and not self._guard.held():
+            self._not_holding(state, run)
+            return
         state.run, run.state = run, "running"
         state.last_run = _utcnow()
         try:
@@ -236,7 +265,23 @@ class ExportScheduler:
         run.total = sum(pending_items(self._exports, name, settings.types, self._exports.checkpoints(name)).values())
         export_service(self._exports, service, settings, sink,
                        on_blob=lambda _type, items: _advance(run, items),
-                       should_stop=self._stopping.is_set)
+                       should_stop=self._should_stop)
+
+    def _should_stop(self) -> bool:
+        """Between blobs: stop when asked to, or when the lease is lost (its successor carries on)."""
+        return self._stopping.is_set() or (self._guard is not None and not self._guard.held())
+
+    def _not_holding(self, state: ServiceState, run: Run) -> None:
+        """Another collector holds the export lease and exports; this one checks back later."""
+        assert self._guard is not None
+        state.next_due = time.monotonic() + self._guard.settings_every
+        if run.manual:
+            run.state = "failed"
+            run.error = (f"export runs on the collector holding the export lease ({self._guard.holder()}), "
+                         "on its schedule")
+        else:
+            run.state = "done"
+        run.future.set_result(run.to_json())
 
     def _failed(self, name: str, state: ServiceState, settings: ExportSettings, run: Run, error: Exception) -> None:
         message = f"{type(error).__name__}: {error}" if not str(error).startswith(type(error).__name__) else str(error)
@@ -253,6 +298,16 @@ class ExportScheduler:
 
     def _exists(self, name: str) -> bool:
         return any(service.name == name for service in self._registry.all())
+
+
+@dataclass(frozen=True)
+class ExportGuard:
+    """What a scheduler on a store shared by N collectors needs: whether this collector holds the
+    export lease now, who does (for messages), and how often to reload settings."""
+
+    held: Callable[[], bool]
+    holder: Callable[[], str]
+    settings_every: float = 2.0
 
 
 def _advance(run: Run, items: int) -> None:

@@ -80,6 +80,8 @@ def start_all(settings: CollectorSettings, host: str, port: int, dashboard_port:
         console.print(f"HTTPS only, certificate {settings.tls_cert}; clients that do not trust it already need "
                       "SSL_CERT_FILE=<that certificate> (the dashboard and `insights score` read it too)")
     console.print(f"data dir: {settings.data_dir.resolve()}")
+    if settings.store is not None:
+        console.print(f"telemetry store: {settings.store.url} (ClickHouse; state stays in the data dir)", soft_wrap=True)
     source = admin_key.ENV_VAR if settings.admin_key else str(settings.data_dir / admin_key.KEY_FILENAME)
     console.print(f"admin key ({'new, ' if created else ''}from {source}): [yellow]{key}[/yellow]")
     if not settings.admin_key:  # the key lives in a file: every later command finds it through the user config

@@ -44,7 +44,13 @@ def instruction(name: str) -> list[str]:
 
 
 def compose() -> dict:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    """The compose file with its default services only (those of a profile, such as `clickhouse`, start
+    only when asked for: tests/clickhouse/test_scaleout_compose.py checks them)."""
+    spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    spec["services"] = {name: service for name, service in spec["services"].items() if "profiles" not in service}
+    spec["volumes"] = {name: volume for name, volume in spec["volumes"].items()
+                       if any(name in " ".join(s.get("volumes", [])) for s in spec["services"].values())}
+    return spec
 
 
 def cli_command(*path: str):
