@@ -25,7 +25,7 @@ from functools import lru_cache
 
 import duckdb
 
-from . import plugins, series_functions, typecheck
+from . import lookup, plugins, series_functions, typecheck
 from . import scope as scoping
 from .budget import Budget, out_of_time, query_memory
 from .compiler import compile_kql
@@ -63,7 +63,8 @@ def run_query(
         def run(kql: str, row_cap: int) -> tuple[Translation, str, list, list, bool]:
             compiled = compile_kql(kql, now, budget)
             catalog = _prepare_session(con, compiled.sql, budget)
-            sql = scoping.apply(compiled.sql, scope, catalog, compiled.tables)
+            narrowed = lookup.narrowed(scope, con, compiled.lookup, compiled.tables)
+            sql = scoping.apply(compiled.sql, narrowed, catalog, compiled.tables)
             return (compiled, sql, *_execute(con, sql, compiled.parameters, kql, budget, row_cap, max_bytes))
 
         # Plugins whose columns depend on the data ask it first, as the caller (plugins.py).

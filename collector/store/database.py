@@ -17,6 +17,7 @@ import duckdb
 
 from collector.data_dir import open_private
 from collector.store import alerts, availability, console, counters, endpoints, exports, map_rollups, models, monitors, services
+from collector.store import lookup_index
 from collector.store.schema import SEQUENCE, TABLES
 from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer
 
@@ -41,6 +42,7 @@ _META_DDL = (
     *alerts.DDL,
     *availability.DDL,
     *map_rollups.DDL,
+    *lookup_index.DDL,
     f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}",
 )
 
@@ -74,6 +76,8 @@ class Store:
         self.availability = availability.AvailabilityState(self.reader, self.writer)
         self.map_rollups = map_rollups.MapRollups(self.reader)
         self.writer.after_insert.append(self.map_rollups.record)
+        self.lookup_index = lookup_index.LookupIndex(self._con)  # indexes a store that has no index yet
+        self.writer.after_insert.append(self.lookup_index.record)
 
     def _create_tables(self) -> None:
         for ddl in _META_DDL:

@@ -1,0 +1,157 @@
+"""The lookup index: which rows may hold an id-like term, so that finding one request (`search
+"<id>"`, `where operation_Id == "..."`, a request-id dimension, `has` on `message`) reads a few
+rows instead of every row of every table.
+
+Why a side index of terms, and why this shape (profiled at 10M rows per table, bench/README.md):
+- The ids users look for are random (operation ids, GUIDs), so neither the tables' order nor
+  their min/max zone maps narrow a scan: `search "<id>"` ran `has` over every string column of
+  every row (4.3 s). No DuckDB full-text extension installs offline here.
+- What is indexed: every *term* of a row that looks like an id, the maximal runs of ASCII letters
+  and digits (lowercased, with the two non-ASCII letters that case-fold to ASCII, `ſ` and the
+  Kelvin sign, folded too) at least MIN_TERM characters long and holding a digit, taken from every
+  string column and from the text of every dynamic column as KQL's `has` sees it (`col ->> '$'`).
+  Words and short numbers are left out: they would make the index as large as the tables and
+  narrow nothing. A query the index cannot narrow simply scans (collector/kql/lookup.py decides).
+- Stored as (64-bit hash of the term, table, `_seq`), in two tables: `lookup_recent`, which the writer
+  appends to in the same transaction as the rows (set-based SQL over the Arrow batch it inserts,
+  no Python per item), and `lookup_terms`, sorted runs: when the recent part reaches RUN_ROWS it
+  is moved over sorted by hash, so each run's row groups cover narrow hash ranges and DuckDB's
+  zone maps skip all but one per run; a probe reads a row group per run plus the recent part
+  (~1 ms at 33M entries), and the query joins the few `_seq`s back (zone maps again).
+- What keeps answers exact: the index is only ever used to *narrow* the rows a predicate is then
+  evaluated on, unchanged (collector/kql/lookup.py), so an entry too many (a hash collision, a
+  row deleted by retention, a term of another column) costs nothing but a row read; the one thing
+  that matters is that no row's term is missing, which holds because every insert goes through
+  the writer's transaction (imports included), a store opened without the index (an earlier
+  version's, or another DuckDB build whose `hash` differs: HASH_PROBE) is indexed whole before
+  the collector serves, and retention forgets the entries of the rows it deleted in the same
+  commit (`forget`). tests/kql/test_request_lookup.py compares indexed and full-scan answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import duckdb
+import pyarrow as pa
+
+from collector.store.schema import SEQ_COLUMN, TABLES
+
+log = logging.getLogger(__name__)
+
+MIN_TERM = 8
+RUN_ROWS = 1_000_000
+"""Entries of `lookup_recent` past which they are sorted into a run of `lookup_terms`."""
+HASH_PROBE = "endpoint-insights-lookup-0"
+"""Hashed at open and compared with the value stored at build: DuckDB's `hash` is not promised
+stable across versions, and a changed hash would make every stored entry unfindable."""
+UNINDEXED = frozenset({"modelData", "modelMonitorResults"})
+"""Payload tables (features, metric rows): large texts, never what a request id is looked up in;
+queries over them scan, as before."""
+INDEXED = tuple(name for name in TABLES if name not in UNINDEXED)
+_NUMBER = {name: number for number, name in enumerate(INDEXED)}
+"""The `t` of a table's entries (an index's entries name their table: `_seq`s are unique across
+tables only when the writer drew them)."""
+
+DDL = (
+    "CREATE TABLE IF NOT EXISTS lookup_terms (h UBIGINT NOT NULL, t UTINYINT NOT NULL, seq BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS lookup_recent (h UBIGINT NOT NULL, t UTINYINT NOT NULL, seq BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS lookup_state (key VARCHAR PRIMARY KEY, value UBIGINT NOT NULL)",
+)
+
+
+def _text_sql(table: str) -> str:
+    """One lowercased text of every string column and dynamic column (as `has` reads it) of a row,
+    columns apart by a space so that no term spans two of them."""
+    parts = []
+    for column in TABLES[table].columns:
+        if column.kql_type == "string":
+            parts.append(f'"{column.name}"')
+        elif column.kql_type == "dynamic":
+            parts.append(f"(\"{column.name}\" ->> '$')")
+    return f"replace(lower(concat_ws(' ', {', '.join(parts)})), 'ſ', 's')"
+
+
+def terms_sql(table: str, source: str) -> str:
+    """SELECT (h, t, seq) of every id-like term of the rows of `source` (a relation with `table`'s
+    columns and `_seq`)."""
+    extracted = f"regexp_extract_all({_text_sql(table)}, '[0-9a-z]{{{MIN_TERM},}}')"
+    terms = f"list_distinct(list_filter({extracted}, lambda t: regexp_matches(t, '[0-9]')))"
+    return (f'SELECT hash(term) AS h, {_NUMBER[table]}::UTINYINT AS t, seq FROM (SELECT "{SEQ_COLUMN}" AS seq, unnest({terms}) AS term '
+            f"FROM {source})")
+
+
+def candidates_sql(table: str, terms: list[str]) -> str | None:
+    """The `_seq`s of the rows of `table` that hold one of `terms` (as the index spells them: see
+    collector/kql/lookup.py), as a subquery; None for a table the index does not cover."""
+    if table not in _NUMBER:
+        return None
+    hashes = ", ".join("hash(" + _literal(term) + ")" for term in terms)
+    where = f"WHERE h IN ({hashes}) AND t = {_NUMBER[table]}"
+    return f"(SELECT seq FROM lookup_terms {where} UNION ALL SELECT seq FROM lookup_recent {where})"
+
+
+class LookupIndex:
+    """Keeps the index; the writer calls `record` with every table it inserts, in its transaction."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self._recent_rows = 0
+        self._ensure_built(con)
+
+    def _ensure_built(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Index the whole store unless it was indexed, by this DuckDB's hash, already."""
+        probe = con.execute("SELECT hash(?)", [HASH_PROBE]).fetchone()[0]
+        stored = con.execute("SELECT value FROM lookup_state WHERE key = 'hash_probe'").fetchone()
+        if stored is not None and stored[0] == probe:
+            self._recent_rows = con.execute("SELECT count(*) FROM lookup_recent").fetchone()[0]
+            return
+        started = time.perf_counter()
+        con.execute("BEGIN TRANSACTION")
+        try:
+            rebuild(con)
+            con.execute("INSERT OR REPLACE INTO lookup_state VALUES ('hash_probe', ?)", [probe])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        log.info("indexed the store's terms for lookups in %.1f s", time.perf_counter() - started)
+
+    def record(self, con: duckdb.DuckDBPyConnection, table: str, incoming: pa.Table) -> None:
+        """Index the rows just inserted into `table` (the Arrow table `incoming`, with `_seq`)."""
+        if table in UNINDEXED:
+            return
+        (added,) = con.execute(f"INSERT INTO lookup_recent {terms_sql(table, 'incoming')}").fetchone()
+        self._recent_rows += added
+        if self._recent_rows >= RUN_ROWS:
+            compact(con)
+            self._recent_rows = 0
+
+
+def rebuild(con: duckdb.DuckDBPyConnection) -> None:
+    """Index every row of the indexed tables anew, as one sorted run (inside the caller's
+    transaction). Also what a tool that wrote rows past the writer must call."""
+    con.execute("DELETE FROM lookup_terms")
+    con.execute("DELETE FROM lookup_recent")
+    every = " UNION ALL ".join(terms_sql(name, f'"{name}"') for name in INDEXED)
+    con.execute(f"INSERT INTO lookup_terms SELECT h, t, seq FROM ({every}) ORDER BY h")
+
+
+def compact(con: duckdb.DuckDBPyConnection) -> None:
+    """Move the recent entries into a sorted run (see the module doc)."""
+    con.execute("INSERT INTO lookup_terms SELECT h, t, seq FROM lookup_recent ORDER BY h")
+    con.execute("DELETE FROM lookup_recent")
+
+
+def forget(con: duckdb.DuckDBPyConnection, table: str, deleted: pa.Table) -> None:
+    """Drop the entries of the rows of `table` whose `_seq`s are `deleted` (a one-column Arrow
+    table), in the transaction that deleted them (retention)."""
+    if table not in _NUMBER or not deleted.num_rows:
+        return
+    gone = deleted.rename_columns(["seq"])  # noqa: F841 (DuckDB scans it by name)
+    for index in ("lookup_terms", "lookup_recent"):
+        con.execute(f"DELETE FROM {index} WHERE t = {_NUMBER[table]} AND seq IN (SELECT seq FROM gone)")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
