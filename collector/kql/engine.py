@@ -63,9 +63,10 @@ def run_query(
         def run(kql: str, row_cap: int) -> tuple[Translation, str, list, list, bool]:
             compiled = compile_kql(kql, now, budget)
             catalog = _prepare_session(con, compiled.sql, budget)
-            narrowed = lookup.narrowed(scope, con, compiled.lookup, compiled.tables)
-            sql = scoping.apply(compiled.sql, narrowed, catalog, compiled.tables)
-            return (compiled, sql, *_execute(con, sql, compiled.parameters, kql, budget, row_cap, max_bytes))
+            with lookup.one_snapshot(con, compiled.lookup):
+                narrowed = lookup.narrowed(scope, con, compiled.lookup, compiled.tables)
+                sql = scoping.apply(compiled.sql, narrowed, catalog, compiled.tables)
+                return (compiled, sql, *_execute(con, sql, compiled.parameters, kql, budget, row_cap, max_bytes))
 
         # Plugins whose columns depend on the data ask it first, as the caller (plugins.py).
         resolved = plugins.resolve(text, lambda kql: run(kql, plugins.MAX_DISCOVERED + 1)[2:4])

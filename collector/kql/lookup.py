@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 
-from collector.store.lookup_index import MIN_TERM, candidates_sql
+from collector.store.lookup_index import INDEXED, MIN_TERM, probe_sql
 from collector.store.schema import SEQ_COLUMN
 from collector.store.schema import TABLES
 
@@ -44,6 +46,7 @@ from .errors import KqlError
 from .scope import Scope
 
 _RUN = re.compile(r"[A-Za-z0-9]+")
+MAX_CANDIDATES = 20_000
 _TEXT_OPERATORS = frozenset({"has", "has_cs", "=~", "=="})
 _VALUE_OPERATORS = frozenset({"=~", "=="})
 _OPERATIONS = frozenset({"LogicalAndOperation", "LogicalOrOperation"})
@@ -236,22 +239,46 @@ def _bounds(value: str, index: int, escaped: bool) -> bool:
     return code < 128 and not value[index].isalnum() and (not escaped or 32 <= code < 127)
 
 
+@contextmanager
+def one_snapshot(con: duckdb.DuckDBPyConnection, lookup: Lookup | None) -> Iterator[None]:
+    """The index probe and the query in one read transaction, so that both see the same rows
+    (a row committed in between would be in the query's snapshot but not in the candidates)."""
+    if lookup is None:
+        yield
+        return
+    try:
+        con.execute("BEGIN TRANSACTION")
+    except duckdb.TransactionException:  # the caller's transaction holds both already
+        yield
+        return
+    try:
+        yield
+    finally:
+        con.execute("ROLLBACK")  # it only read
+
+
 def narrowed(scope: Scope, con: duckdb.DuckDBPyConnection, lookup: Lookup | None,
              placeholders: tuple[tuple[int, int, str], ...]) -> Scope:
-    """*scope* with each source table narrowed to the rows the index lists for the lookup's terms,
-    when the SQL reads exactly the lookup's tables (the translator may read a union twice), and the store keeps the index (a
-    connection without it, e.g. a bare DuckDB file, runs the query as it is)."""
+    """*scope* with each source table narrowed to the `_seq`s the index lists for the lookup's
+    terms, written into the SQL as constants (a table with none reads nothing, and DuckDB drops
+    it while planning), when the SQL reads exactly the lookup's tables (the translator may read a
+    union twice) and the store keeps the index (a bare DuckDB file runs the query as it is). A
+    table with more than MAX_CANDIDATES is read whole: the term is not one request's."""
     if lookup is None or {table for _, _, table in placeholders} != set(lookup.tables):
         return scope
     try:
-        kept = con.execute("SELECT count(*) FROM lookup_state WHERE key = 'hash_probe'").fetchone()
+        found = con.execute(probe_sql(list(lookup.tables), list(lookup.terms))).fetchall()
     except duckdb.CatalogException:
         return scope
-    if not kept or not kept[0]:
+    if not found:
         return scope
+    seqs = {table: values for table, values in found if table is not None}
     narrowing = {}
     for table in lookup.tables:
-        candidates = candidates_sql(table, list(lookup.terms))
-        if candidates is not None:
-            narrowing[table] = f'"{SEQ_COLUMN}" IN {candidates}'
+        if table not in INDEXED:
+            continue
+        listed = seqs.get(table, [])
+        if len(listed) <= MAX_CANDIDATES:
+            narrowing[table] = (f'"{SEQ_COLUMN}" IN ({", ".join(str(int(s)) for s in listed)})'
+                                if listed else "FALSE")
     return Scope(scope.services, scope.window, narrowing)

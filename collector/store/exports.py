@@ -227,9 +227,9 @@ def _delete(con: duckdb.DuckDBPyConnection, service: str, table: str, cutoff: da
             "WHERE service = ? AND record_type = ?), 0)"
         )
         params += [service, record_type]
-    deleted = con.execute(sql + f' RETURNING "{SEQ_COLUMN}"', params).fetch_arrow_table()
+    deleted = con.execute(sql + f' RETURNING "{SEQ_COLUMN}"', params).fetchnumpy()[SEQ_COLUMN]
     lookup_index.forget(con, table, deleted)  # the same commit: see lookup_index
-    return deleted.num_rows
+    return len(deleted)
 
 
 def _checkpoint(row: tuple) -> Checkpoint:

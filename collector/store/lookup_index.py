@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 import duckdb
 import pyarrow as pa
@@ -82,14 +83,17 @@ def terms_sql(table: str, source: str) -> str:
             f"FROM {source})")
 
 
-def candidates_sql(table: str, terms: list[str]) -> str | None:
-    """The `_seq`s of the rows of `table` that hold one of `terms` (as the index spells them: see
-    collector/kql/lookup.py), as a subquery; None for a table the index does not cover."""
-    if table not in _NUMBER:
-        return None
+def probe_sql(tables: list[str], terms: list[str]) -> str:
+    """(table, its `_seq`s) of the rows of `tables` that hold one of `terms` (as the index spells
+    them: see collector/kql/lookup.py); one row (NULL, NULL) when the index is there but lists
+    none, no row when the store keeps no index (`lookup_state` is empty)."""
     hashes = ", ".join("hash(" + _literal(term) + ")" for term in terms)
-    where = f"WHERE h IN ({hashes}) AND t = {_NUMBER[table]}"
-    return f"(SELECT seq FROM lookup_terms {where} UNION ALL SELECT seq FROM lookup_recent {where})"
+    numbers = ", ".join(str(_NUMBER[t]) for t in tables if t in _NUMBER) or "NULL"
+    where = f"WHERE h IN ({hashes}) AND t IN ({numbers})"
+    names = "[" + ", ".join(_literal(name) for name in INDEXED) + "]"
+    return (f"SELECT {names}[t + 1], list(seq) FROM (SELECT t, seq FROM lookup_terms {where} "
+            f"UNION ALL SELECT t, seq FROM lookup_recent {where}) RIGHT JOIN (SELECT 1 FROM lookup_state "
+            "WHERE key = 'hash_probe') ON TRUE GROUP BY t")
 
 
 class LookupIndex:
@@ -143,12 +147,12 @@ def compact(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DELETE FROM lookup_recent")
 
 
-def forget(con: duckdb.DuckDBPyConnection, table: str, deleted: pa.Table) -> None:
-    """Drop the entries of the rows of `table` whose `_seq`s are `deleted` (a one-column Arrow
-    table), in the transaction that deleted them (retention)."""
-    if table not in _NUMBER or not deleted.num_rows:
+def forget(con: duckdb.DuckDBPyConnection, table: str, deleted: Sequence[int]) -> None:
+    """Drop the entries of the rows of `table` whose `_seq`s are `deleted` (a numpy array), in the
+    transaction that deleted them (retention)."""
+    if table not in _NUMBER or not len(deleted):
         return
-    gone = deleted.rename_columns(["seq"])  # noqa: F841 (DuckDB scans it by name)
+    gone = pa.table({"seq": pa.array(deleted, pa.int64())})  # noqa: F841 (DuckDB scans it by name)
     for index in ("lookup_terms", "lookup_recent"):
         con.execute(f"DELETE FROM {index} WHERE t = {_NUMBER[table]} AND seq IN (SELECT seq FROM gone)")
 
