@@ -81,6 +81,7 @@ def _render(pattern: str, columns: list[str]) -> str:
         return (f"CASE WHEN typeof({column}) = 'JSON' THEN coalesce(regexp_matches(coalesce({column} ->> '$', ''), "
                 f"{pattern}), FALSE) ELSE coalesce(regexp_matches({column}, {pattern}), FALSE) END")
     separator = _separator(pattern)
+    assert separator is not None  # merged only with one (_merge)
     texts = ", ".join(f"CASE WHEN typeof({c}) = 'JSON' THEN coalesce({c} ->> '$', '') ELSE CAST({c} AS VARCHAR) END"
                       for c in columns)
     return f"coalesce(regexp_matches(concat_ws(chr({ord(separator)}), {texts}), {pattern}), FALSE)"

@@ -38,8 +38,7 @@ from typing import Any
 import duckdb
 
 from collector.store.lookup_index import INDEXED, MIN_TERM, probe_sql
-from collector.store.schema import SEQ_COLUMN
-from collector.store.schema import TABLES
+from collector.store.schema import SEQ_COLUMN, TABLES
 
 from . import syntax
 from .errors import KqlError

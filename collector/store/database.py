@@ -16,8 +16,7 @@ from pathlib import Path
 import duckdb
 
 from collector.data_dir import open_private
-from collector.store import alerts, availability, console, counters, endpoints, exports, map_rollups, models, monitors, services
-from collector.store import lookup_index
+from collector.store import alerts, availability, console, counters, endpoints, exports, lookup_index, map_rollups, models, monitors, services
 from collector.store.schema import SEQUENCE, TABLES
 from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer
 

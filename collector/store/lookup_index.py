@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from collector.store.schema import SEQ_COLUMN, TABLES
+from collector.store.transactions import transaction
 
 log = logging.getLogger(__name__)
 
@@ -105,27 +106,22 @@ class LookupIndex:
 
     def _ensure_built(self, con: duckdb.DuckDBPyConnection) -> None:
         """Index the whole store unless it was indexed, by this DuckDB's hash, already."""
-        probe = con.execute("SELECT hash(?)", [HASH_PROBE]).fetchone()[0]
-        stored = con.execute("SELECT value FROM lookup_state WHERE key = 'hash_probe'").fetchone()
-        if stored is not None and stored[0] == probe:
-            self._recent_rows = con.execute("SELECT count(*) FROM lookup_recent").fetchone()[0]
+        probe = con.execute("SELECT hash(?)", [HASH_PROBE]).fetchall()[0][0]
+        stored = con.execute("SELECT value FROM lookup_state WHERE key = 'hash_probe'").fetchall()
+        if stored and stored[0][0] == probe:
+            self._recent_rows = con.execute("SELECT count(*) FROM lookup_recent").fetchall()[0][0]
             return
         started = time.perf_counter()
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             rebuild(con)
             con.execute("INSERT OR REPLACE INTO lookup_state VALUES ('hash_probe', ?)", [probe])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         log.info("indexed the store's terms for lookups in %.1f s", time.perf_counter() - started)
 
     def record(self, con: duckdb.DuckDBPyConnection, table: str, incoming: pa.Table) -> None:
         """Index the rows just inserted into `table` (the Arrow table `incoming`, with `_seq`)."""
         if table in UNINDEXED:
             return
-        (added,) = con.execute(f"INSERT INTO lookup_recent {terms_sql(table, 'incoming')}").fetchone()
+        (added,) = con.execute(f"INSERT INTO lookup_recent {terms_sql(table, 'incoming')}").fetchall()[0]
         self._recent_rows += added
         if self._recent_rows >= RUN_ROWS:
             compact(con)
@@ -147,7 +143,7 @@ def compact(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DELETE FROM lookup_recent")
 
 
-def forget(con: duckdb.DuckDBPyConnection, table: str, deleted: Sequence[int]) -> None:
+def forget(con: duckdb.DuckDBPyConnection, table: str, deleted: np.ndarray) -> None:
     """Drop the entries of the rows of `table` whose `_seq`s are `deleted` (a numpy array), in the
     transaction that deleted them (retention)."""
     if table not in _NUMBER or not len(deleted):
