@@ -112,7 +112,7 @@ def _folded_equal(store: Store, kql: str) -> bool:
     return answers[0] == answers[1]
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(data=st.data())
 def test_narrowed_answers_equal_the_full_scan(store, monkeypatch, data):
