@@ -54,9 +54,7 @@ def batch(rows: int) -> dict:
 
 def rate(indexed: bool, commits: int, rows: int, batches: list[dict]) -> float:
     with tempfile.TemporaryDirectory() as folder:
-        store = Store(Path(folder) / "data")
-        if not indexed:
-            store.writer.after_insert.remove(store.lookup_index.record)
+        store = Store(Path(folder) / "data", keep_lookup_index=indexed)
         started = time.perf_counter()
         for n in range(commits):
             store.writer.write(tables=batches[n % len(batches)]).result()

@@ -53,7 +53,7 @@ def create_app(settings: CollectorSettings, extensions: Sequence[Extension] = ()
     async def lifespan(app: FastAPI):
         store = Store(settings.data_dir, memory_limit=settings.memory_limit,
                       max_pending_rows=settings.max_pending_rows,
-                      checkpoint_wal_bytes=settings.checkpoint_wal_bytes)
+                      checkpoint_wal_bytes=settings.checkpoint_wal_bytes, keep_lookup_index=settings.lookup_index)
         if on_fatal is not None:
             store.writer.on_fatal = on_fatal
         with store.reader() as cursor:

@@ -49,7 +49,7 @@ _META_DDL = (
 class Store:
     def __init__(
         self, data_dir: Path, memory_limit: str | None = None, max_pending_rows: int = DEFAULT_MAX_PENDING_ROWS,
-        checkpoint_wal_bytes: int = CHECKPOINT_WAL_BYTES,
+        checkpoint_wal_bytes: int = CHECKPOINT_WAL_BYTES, keep_lookup_index: bool = True,
     ):
         self.data_dir = open_private(Path(data_dir), files=(DB_FILENAME, f"{DB_FILENAME}.wal"),
                                      folders=(f"{DB_FILENAME}.tmp", BLOB_FOLDER))
@@ -75,8 +75,9 @@ class Store:
         self.availability = availability.AvailabilityState(self.reader, self.writer)
         self.map_rollups = map_rollups.MapRollups(self.reader)
         self.writer.after_insert.append(self.map_rollups.record)
-        self.lookup_index = lookup_index.LookupIndex(self._con)  # indexes a store that has no index yet
-        self.writer.after_insert.append(self.lookup_index.record)
+        self.lookup_index = lookup_index.LookupIndex(self._con, keep=keep_lookup_index)  # indexes a store that has none yet
+        if keep_lookup_index:
+            self.writer.after_insert.append(self.lookup_index.record)
 
     def _create_tables(self) -> None:
         for ddl in _META_DDL:

@@ -100,9 +100,14 @@ def probe_sql(tables: list[str], terms: list[str]) -> str:
 class LookupIndex:
     """Keeps the index; the writer calls `record` with every table it inserts, in its transaction."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection):
+    def __init__(self, con: duckdb.DuckDBPyConnection, keep: bool = True):
         self._recent_rows = 0
-        self._ensure_built(con)
+        if keep:
+            self._ensure_built(con)
+        else:  # dropped whole: queries then scan, and keeping it again rebuilds it at open
+            with transaction(con):
+                for table in ("lookup_state", "lookup_terms", "lookup_recent"):
+                    con.execute(f"DELETE FROM {table}")
 
     def _ensure_built(self, con: duckdb.DuckDBPyConnection) -> None:
         """Index the whole store unless it was indexed, by this DuckDB's hash, already."""

@@ -218,3 +218,19 @@ def test_a_real_collector_finds_one_request(collector):
         found = collector.query(narrowed, service)
         assert found and sorted(map(repr, found)) == sorted(map(repr, collector.query(full, service)))
     assert len(collector.query(pairs[0][0], service)) == 4
+
+
+def test_a_store_without_the_index_scans_and_gets_it_back(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    rows_ = [{"timestamp": int(time.time() * 1e6), "operation_Id": IDS[0], "_service": SERVICE, "itemType": "request"}]
+    without = Store(data, keep_lookup_index=False)  # INSIGHTS_LOOKUP_INDEX=off
+    without.writer.write(tables={"requests": TABLES["requests"].to_arrow(rows_)}).result()
+    narrowed, full, sql = _answers(without, f'requests | where operation_Id == "{IDS[0]}"', monkeypatch)
+    without.close()
+    assert not _was_narrowed(sql) and len(narrowed) == 1 and narrowed == full
+    again = Store(data)  # kept again: rebuilt from the rows at open
+    try:
+        narrowed, full, sql = _answers(again, f'requests | where operation_Id == "{IDS[0]}"', monkeypatch)
+        assert _was_narrowed(sql) and len(narrowed) == 1 and narrowed == full
+    finally:
+        again.close()
