@@ -78,6 +78,7 @@ class Store:
         self.lookup_index = lookup_index.LookupIndex(self._con, keep=keep_lookup_index)  # indexes a store that has none yet
         if keep_lookup_index:
             self.writer.after_insert.append(self.lookup_index.record)
+            self.writer.after_all_inserts.append(self.lookup_index.flush)
 
     def _create_tables(self) -> None:
         for ddl in _META_DDL:
