@@ -9,7 +9,8 @@ The connection we are given is a cursor of the collector's single read/write Duc
 read-only is *our* guarantee: the only SQL sent to it is (a) `SELECT`s we build ourselves to learn
 the catalog and time zone, (b) `SET`s of this cursor's session (its time zone and its memory
 share: session state, not data), and (c) the query, which `scope.referenced_tables` has proven
-to be a single SELECT over scoped tables.
+to be a single SELECT over scoped tables; for a lookup of one request (lookup.py) also (d) the
+index probe, a SELECT we build, and the read transaction that holds it and the query together.
 """
 
 from __future__ import annotations

@@ -253,7 +253,10 @@ def one_snapshot(con: duckdb.DuckDBPyConnection, lookup: Lookup | None) -> Itera
     try:
         yield
     finally:
-        con.execute("ROLLBACK")  # it only read
+        try:
+            con.execute("ROLLBACK")  # it only read
+        except duckdb.Error:  # e.g. after an interrupt: the query's own error is the one to report
+            pass
 
 
 def narrowed(scope: Scope, con: duckdb.DuckDBPyConnection, lookup: Lookup | None,
