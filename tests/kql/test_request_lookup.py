@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collector.kql import engine, has_chains, lookup, run_query, scope, translation
+from collector.settings import CollectorSettings
 from collector.store import lookup_index
 from collector.store.database import Store
 from collector.store.schema import TABLES
@@ -221,6 +222,8 @@ def test_a_real_collector_finds_one_request(collector):
 
 
 def test_a_store_without_the_index_scans_and_gets_it_back(tmp_path, monkeypatch):
+    assert not CollectorSettings.from_env(tmp_path, environ={"INSIGHTS_LOOKUP_INDEX": "off"}).lookup_index
+    assert CollectorSettings.from_env(tmp_path, environ={}).lookup_index
     data = tmp_path / "data"
     rows_ = [{"timestamp": int(time.time() * 1e6), "operation_Id": IDS[0], "_service": SERVICE, "itemType": "request"}]
     without = Store(data, keep_lookup_index=False)  # INSIGHTS_LOOKUP_INDEX=off
