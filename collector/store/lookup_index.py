@@ -66,13 +66,14 @@ DDL = (
 
 _TEXT_COLUMNS = {name: tuple(c.name for c in t.columns if c.kql_type in ("string", "dynamic"))
                  for name, t in TABLES.items()}
-_DYNAMIC = {c.name for t in TABLES.values() for c in t.columns if c.kql_type == "dynamic"}
+_DYNAMIC = {name: {c.name for c in t.columns if c.kql_type == "dynamic"} for name, t in TABLES.items()}
+"""Per table: a name can be dynamic in one table and a string in another (`data`, `details`)."""
 
 
-def _text_sql(columns: tuple[str, ...]) -> str:
+def _text_sql(table: str, columns: tuple[str, ...]) -> str:
     """One lowercased text of the string and dynamic columns (as `has` reads them) of a row,
     columns apart by a space so that no term spans two of them."""
-    parts = [f"(\"{name}\" ->> '$')" if name in _DYNAMIC else f'"{name}"' for name in columns]
+    parts = [f"(\"{name}\" ->> '$')" if name in _DYNAMIC[table] else f'"{name}"' for name in columns]
     return f"replace(lower(concat_ws(' ', {', '.join(parts)})), 'ſ', 's')" if parts else "''"
 
 
@@ -83,7 +84,7 @@ def terms_sql(table: str, source: str, columns: tuple[str, ...] | None = None) -
     has no value in: a statement over 35 columns cost ~8 ms to run whatever its rows). A term
     twice in a row gives two entries (harmless: the probe's `_seq`s are a set); deduplicating
     them per row cost more than the entries."""
-    text = _text_sql(_TEXT_COLUMNS[table] if columns is None else columns)
+    text = _text_sql(table, _TEXT_COLUMNS[table] if columns is None else columns)
     extracted = f"regexp_extract_all({text}, '[0-9a-z]{{{MIN_TERM},}}')"
     return (f'SELECT hash(term) AS h, {_NUMBER[table]}::UTINYINT AS t, seq FROM (SELECT "{SEQ_COLUMN}" AS seq, '
             f"unnest({extracted}) AS term FROM {source}) WHERE regexp_matches(term, '[0-9]')")
@@ -156,7 +157,10 @@ class LookupIndex:
             (added,) = con.execute("INSERT INTO lookup_recent " + " UNION ALL ".join(selects)).fetchall()[0]
         finally:
             for name in names:
-                con.unregister(name)
+                try:
+                    con.unregister(name)
+                except duckdb.Error:  # an aborted transaction refuses it; the next register replaces it
+                    pass
         self._recent_rows += added
         if self._recent_rows >= RUN_ROWS:
             compact(con)

@@ -237,3 +237,17 @@ def test_a_store_without_the_index_scans_and_gets_it_back(tmp_path, monkeypatch)
         assert _was_narrowed(sql) and len(narrowed) == 1 and narrowed == full
     finally:
         again.close()
+
+
+def test_a_name_dynamic_in_one_table_is_text_in_another(tmp_path, monkeypatch):
+    """`data` is a dependency's command text and a model input's JSON: indexed as each table has it."""
+    opened = Store(tmp_path / "data")
+    try:
+        row = {"timestamp": int(time.time() * 1e6), "_service": SERVICE, "itemType": "dependency",
+               "data": f"SELECT * FROM t WHERE id = '{IDS[1]}'", "operation_Id": IDS[0]}
+        opened.writer.write(tables={"dependencies": TABLES["dependencies"].to_arrow([row])}).result()
+        for kql in (f'dependencies | where data has "{IDS[1]}"', f'dependencies | where operation_Id == "{IDS[0]}"'):
+            narrowed, full, sql = _answers(opened, kql, monkeypatch)
+            assert _was_narrowed(sql) and len(narrowed) == 1 and narrowed == full
+    finally:
+        opened.close()
