@@ -39,6 +39,9 @@ class CollectorSettings:
     """Processes that prepare large bodies (None: one per CPU)."""
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    lookup_index: bool = True
+    """Keep the lookup index that finds one request fast (collector/store/lookup_index.py);
+    INSIGHTS_LOOKUP_INDEX=off drops it, and lookups scan."""
     max_connections: int | None = None
     """Open connections at most; beyond it the oldest idle one is closed (None: half the process's
     file descriptor limit, at most 4096)."""
@@ -83,7 +86,7 @@ class CollectorSettings:
         INSIGHTS_CHECKPOINT_WAL_BYTES, INSIGHTS_API_KEY, INSIGHTS_INGEST_WORKERS,
         INSIGHTS_HEADER_TIMEOUT_S, INSIGHTS_BODY_TIMEOUT_S, INSIGHTS_MAX_CONNECTIONS,
         INSIGHTS_TLS_CERT, INSIGHTS_TLS_KEY, INSIGHTS_EXPORT_ROOTS (folders separated by os.pathsep)
-        and INSIGHTS_EXPORT_ALLOW_HTTP (true/false), INSIGHTS_STORE (with INSIGHTS_STORE_PASSWORD) and
+        and INSIGHTS_EXPORT_ALLOW_HTTP (true/false), INSIGHTS_LOOKUP_INDEX (on/off), INSIGHTS_STORE (with INSIGHTS_STORE_PASSWORD) and
         INSIGHTS_COLLECTOR_ID, each falling back to its default when unset."""
         def value(name: str) -> str | None:
             return environ.get(name) or None
@@ -99,6 +102,7 @@ class CollectorSettings:
             ingest_workers=int(environ["INSIGHTS_INGEST_WORKERS"]) if environ.get("INSIGHTS_INGEST_WORKERS") else None,
             header_timeout_s=float(value("INSIGHTS_HEADER_TIMEOUT_S") or DEFAULT_HEADER_TIMEOUT_S),
             body_timeout_s=float(value("INSIGHTS_BODY_TIMEOUT_S") or DEFAULT_BODY_TIMEOUT_S),
+            lookup_index=(value("INSIGHTS_LOOKUP_INDEX") or "on").lower() not in ("off", "false", "0", "no"),
             max_connections=int(connections) if (connections := value("INSIGHTS_MAX_CONNECTIONS")) else None,
             tls_cert=Path(cert) if (cert := value("INSIGHTS_TLS_CERT")) else None,
             tls_key=Path(key) if (key := value("INSIGHTS_TLS_KEY")) else None,

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .errors import LIMIT, TIMEOUT, KqlError, position
 
@@ -124,7 +125,9 @@ def parse_size(text: str | None) -> int | None:
         return None
 
 
+@lru_cache(maxsize=16)
 def query_memory(memory_limit: str | None) -> int | None:
-    """A query's share of the collector's DuckDB memory limit (None when there is no limit set)."""
+    """A query's share of the collector's DuckDB memory limit (None when there is no limit set);
+    cached: parsing it was 0.08 ms of every query."""
     total = parse_size(memory_limit)
     return int(total * QUERY_MEMORY_SHARE) if total else None

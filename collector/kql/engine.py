@@ -9,7 +9,8 @@ The connection we are given is a cursor of the collector's single read/write Duc
 read-only is *our* guarantee: the only SQL sent to it is (a) `SELECT`s we build ourselves to learn
 the catalog and time zone, (b) `SET`s of this cursor's session (its time zone and its memory
 share: session state, not data), and (c) the query, which `scope.referenced_tables` has proven
-to be a single SELECT over scoped tables.
+to be a single SELECT over scoped tables; for a lookup of one request (lookup.py) also (d) the
+index probe, a SELECT we build, and the read transaction that holds it and the query together.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from functools import lru_cache
 
 import duckdb
 
-from . import plugins, series_functions, typecheck
+from . import lookup, plugins, series_functions, typecheck
 from . import scope as scoping
 from .budget import Budget, out_of_time, query_memory
 from .compiler import compile_kql
@@ -63,8 +64,10 @@ def run_query(
         def run(kql: str, row_cap: int) -> tuple[Translation, str, list, list, bool]:
             compiled = compile_kql(kql, now, budget)
             catalog = _prepare_session(con, compiled.sql, budget)
-            sql = scoping.apply(compiled.sql, scope, catalog, compiled.tables)
-            return (compiled, sql, *_execute(con, sql, compiled.parameters, kql, budget, row_cap, max_bytes))
+            with lookup.one_snapshot(con, compiled.lookup):
+                narrowed = lookup.narrowed(scope, con, compiled.lookup, compiled.tables)
+                sql = scoping.apply(compiled.sql, narrowed, catalog, compiled.tables)
+                return (compiled, sql, *_execute(con, sql, compiled.parameters, kql, budget, row_cap, max_bytes))
 
         # Plugins whose columns depend on the data ask it first, as the caller (plugins.py).
         resolved = plugins.resolve(text, lambda kql: run(kql, plugins.MAX_DISCOVERED + 1)[2:4])

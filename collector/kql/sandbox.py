@@ -195,7 +195,7 @@ def serve(connection, memory_bytes: int) -> None:
             return
         try:
             done = translate(text, now)
-            answer: tuple = ("ok", (done.sql, done.parameters, done.visualization, done.tables))
+            answer: tuple = ("ok", (done.sql, done.parameters, done.visualization, done.tables, done.lookup))
         except KqlError as error:
             answer = ("error", (error.code, error.message, error.line, error.pos))
         except MemoryError:

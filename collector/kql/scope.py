@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -67,6 +67,8 @@ class Scope:
 
     services: Sequence[str] | None
     window: Window | None = None
+    narrowing: Mapping[str, str] | None = None
+    """Per table, a condition on its rows that cannot change the answer (lookup.narrowing)."""
 
 
 def referenced_tables(sql: str) -> list[str]:
@@ -189,6 +191,8 @@ def source_sql(table: str, scope: Scope, catalog: tuple[str, ...]) -> str:
     if scope.window is not None:
         where.append(f'"timestamp" BETWEEN {_timestamp(scope.window.start)} '
                      f"AND {_timestamp(scope.window.end)}")
+    if scope.narrowing and table in scope.narrowing:
+        where.append(scope.narrowing[table])
     qualified = ".".join(_quote(part) for part in (*catalog, table))  # bare: see engine
     filtered = f" WHERE {' AND '.join(where)}" if where else ""
     return f"(SELECT {columns} FROM {qualified}{filtered})"

@@ -39,6 +39,9 @@ from . import (
 )
 from .errors import FORBIDDEN, SEMANTIC, KqlError, from_translator, locate
 from .fastpath import optimize
+from .has_chains import fold as fold_has
+from .lookup import Lookup
+from .lookup import plan as plan_lookup
 from .rewrite import rewrite
 from .scope import SCOPE, placeholders
 
@@ -62,6 +65,8 @@ class Translation:
     parameters: dict[str, Any]
     visualization: dict | None
     tables: tuple[tuple[int, int, str], ...] = ()
+    lookup: Lookup | None = None
+    """The terms that narrow the query's source tables through the lookup index (lookup.py)."""
 
 
 def translate(text: str, now: datetime | None) -> Translation:
@@ -104,7 +109,7 @@ def _translate(text: str, now: datetime) -> Translation:
         raise _from_value_error(exc, text) from None
     except RecursionError:
         raise KqlError(SEMANTIC, "the query is nested too deeply") from None
-    return Translation(optimize(sql), parameters, rewritten.visualization)
+    return Translation(fold_has(optimize(sql)), parameters, rewritten.visualization, lookup=plan_lookup(rewritten.text))
 
 
 def _columns_of(text: str) -> list[tuple[str, str]]:

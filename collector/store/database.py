@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from collector.data_dir import open_private
-from collector.store import alerts, availability, console, counters, endpoints, exports, map_rollups, models, monitors, services
+from collector.store import alerts, availability, console, counters, endpoints, exports, lookup_index, map_rollups, models, monitors, services
 from collector.store.schema import SEQUENCE, TABLES
 from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer
 
@@ -41,6 +41,7 @@ _META_DDL = (
     *alerts.DDL,
     *availability.DDL,
     *map_rollups.DDL,
+    *lookup_index.DDL,
     f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}",
 )
 
@@ -51,7 +52,7 @@ class Store:
 
     def __init__(
         self, data_dir: Path, memory_limit: str | None = None, max_pending_rows: int = DEFAULT_MAX_PENDING_ROWS,
-        checkpoint_wal_bytes: int = CHECKPOINT_WAL_BYTES,
+        checkpoint_wal_bytes: int = CHECKPOINT_WAL_BYTES, keep_lookup_index: bool = True,
     ):
         self.data_dir = open_private(Path(data_dir), files=(DB_FILENAME, f"{DB_FILENAME}.wal"),
                                      folders=(f"{DB_FILENAME}.tmp", BLOB_FOLDER))
@@ -77,6 +78,10 @@ class Store:
         self.availability = availability.AvailabilityState(self.reader, self.writer)
         self.map_rollups = map_rollups.MapRollups(self.reader)
         self.writer.after_insert.append(self.map_rollups.record)
+        self.lookup_index = lookup_index.LookupIndex(self._con, keep=keep_lookup_index)  # indexes a store that has none yet
+        if keep_lookup_index:
+            self.writer.after_insert.append(self.lookup_index.record)
+            self.writer.after_all_inserts.append(self.lookup_index.flush)
 
     def _create_tables(self) -> None:
         for ddl in _META_DDL:

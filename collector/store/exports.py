@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import orjson
 
-from collector.store import map_rollups
+from collector.store import lookup_index, map_rollups
 from collector.store.schema import SEQ_COLUMN, SERVICE_COLUMN, Table
 from collector.store.writer import Writer
 
@@ -227,8 +227,9 @@ def _delete(con: duckdb.DuckDBPyConnection, service: str, table: str, cutoff: da
             "WHERE service = ? AND record_type = ?), 0)"
         )
         params += [service, record_type]
-    (count,) = con.execute(sql, params).fetchall()[0]
-    return int(count)
+    deleted = con.execute(sql + f' RETURNING "{SEQ_COLUMN}"', params).fetchnumpy()[SEQ_COLUMN]
+    lookup_index.forget(con, table, deleted)  # the same commit: see lookup_index
+    return len(deleted)
 
 
 def _checkpoint(row: tuple) -> Checkpoint:

@@ -87,6 +87,8 @@ class Writer:
         self.on_fatal: Callable[[Exception], None] = lambda error: None
         self.after_insert: list[Callable[[duckdb.DuckDBPyConnection, str, pa.Table], None]] = []
         """Called with each table's rows as inserted, in the same transaction (e.g. map_rollups.record)."""
+        self.after_all_inserts: list[Callable[[duckdb.DuckDBPyConnection], None]] = []
+        """Called once the group's rows are all inserted, in the same transaction (lookup_index.flush)."""
         self._queue: queue.SimpleQueue[tuple[Batch, Future] | None] = queue.SimpleQueue()
         self._pending_rows = 0
         self._expected = 0
@@ -250,6 +252,8 @@ class Writer:
             self._con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM incoming')
             for hook in self.after_insert:
                 hook(self._con, name, incoming)
+        for done in self.after_all_inserts:
+            done(self._con)
 
     def _next_seq(self, count: int) -> pa.ChunkedArray:
         """`count` values of `_seq` from a DuckDB sequence: durable, and never handed out twice, even

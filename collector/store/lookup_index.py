@@ -1,0 +1,196 @@
+"""The lookup index: which rows may hold an id-like term, so that finding one request (`search
+"<id>"`, `where operation_Id == "..."`, a request-id dimension, `has` on `message`) reads a few
+rows instead of every row of every table.
+
+Why a side index of terms, and why this shape (profiled at 10M rows per table, bench/README.md):
+- The ids users look for are random (operation ids, GUIDs), so neither the tables' order nor
+  their min/max zone maps narrow a scan: `search "<id>"` ran `has` over every string column of
+  every row (4.3 s). No DuckDB full-text extension installs offline here.
+- What is indexed: every *term* of a row that looks like an id, the maximal runs of ASCII letters
+  and digits (lowercased, with the two non-ASCII letters that case-fold to ASCII, `ſ` and the
+  Kelvin sign, folded too) at least MIN_TERM characters long and holding a digit, taken from every
+  string column and from the text of every dynamic column as KQL's `has` sees it (`col ->> '$'`).
+  Words and short numbers are left out: they would make the index as large as the tables and
+  narrow nothing. A query the index cannot narrow simply scans (collector/kql/lookup.py decides).
+- Stored as (64-bit hash of the term, table, `_seq`), in two tables: `lookup_recent`, which the writer
+  appends to in the same transaction as the rows (set-based SQL over the Arrow batch it inserts,
+  no Python per item), and `lookup_terms`, sorted runs: when the recent part reaches RUN_ROWS it
+  is moved over sorted by hash, so each run's row groups cover narrow hash ranges and DuckDB's
+  zone maps skip all but one per run; a probe reads a row group per run plus the recent part
+  (~1 ms at 33M entries), and the query joins the few `_seq`s back (zone maps again).
+- What keeps answers exact: the index is only ever used to *narrow* the rows a predicate is then
+  evaluated on, unchanged (collector/kql/lookup.py), so an entry too many (a hash collision, a
+  row deleted by retention, a term of another column) costs nothing but a row read; the one thing
+  that matters is that no row's term is missing, which holds because every insert goes through
+  the writer's transaction (imports included), a store opened without the index (an earlier
+  version's, or another DuckDB build whose `hash` differs: HASH_PROBE) is indexed whole before
+  the collector serves, and retention forgets the entries of the rows it deleted in the same
+  commit (`forget`). tests/kql/test_request_lookup.py compares indexed and full-scan answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import lru_cache
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from collector.store.schema import SEQ_COLUMN, TABLES
+from collector.store.transactions import transaction
+
+log = logging.getLogger(__name__)
+
+MIN_TERM = 8
+RUN_ROWS = 1_000_000
+"""Entries of `lookup_recent` past which they are sorted into a run of `lookup_terms`."""
+HASH_PROBE = "endpoint-insights-lookup-0"
+"""Hashed at open and compared with the value stored at build: DuckDB's `hash` is not promised
+stable across versions, and a changed hash would make every stored entry unfindable."""
+UNINDEXED = frozenset({"modelData", "modelMonitorResults"})
+"""Payload tables (features, metric rows): large texts, never what a request id is looked up in;
+queries over them scan, as before."""
+INDEXED = tuple(name for name in TABLES if name not in UNINDEXED)
+_NUMBER = {name: number for number, name in enumerate(INDEXED)}
+"""The `t` of a table's entries (an index's entries name their table: `_seq`s are unique across
+tables only when the writer drew them)."""
+
+DDL = (
+    "CREATE TABLE IF NOT EXISTS lookup_terms (h UBIGINT NOT NULL, t UTINYINT NOT NULL, seq BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS lookup_recent (h UBIGINT NOT NULL, t UTINYINT NOT NULL, seq BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS lookup_state (key VARCHAR PRIMARY KEY, value UBIGINT NOT NULL)",
+)
+
+
+_TEXT_COLUMNS = {name: tuple(c.name for c in t.columns if c.kql_type in ("string", "dynamic"))
+                 for name, t in TABLES.items()}
+_DYNAMIC = {name: {c.name for c in t.columns if c.kql_type == "dynamic"} for name, t in TABLES.items()}
+"""Per table: a name can be dynamic in one table and a string in another (`data`, `details`)."""
+
+
+def _text_sql(table: str, columns: tuple[str, ...]) -> str:
+    """One lowercased text of the string and dynamic columns (as `has` reads them) of a row,
+    columns apart by a space so that no term spans two of them."""
+    parts = [f"(\"{name}\" ->> '$')" if name in _DYNAMIC[table] else f'"{name}"' for name in columns]
+    return f"replace(lower(concat_ws(' ', {', '.join(parts)})), 'ſ', 's')" if parts else "''"
+
+
+@lru_cache(maxsize=256)
+def terms_sql(table: str, source: str, columns: tuple[str, ...] | None = None) -> str:
+    """SELECT (h, t, seq) of every id-like term of the rows of `source` (a relation with `table`'s
+    columns and `_seq`), from `columns` only when given (the writer leaves out those its batch
+    has no value in: a statement over 35 columns cost ~8 ms to run whatever its rows). A term
+    twice in a row gives two entries (harmless: the probe's `_seq`s are a set); deduplicating
+    them per row cost more than the entries."""
+    text = _text_sql(table, _TEXT_COLUMNS[table] if columns is None else columns)
+    extracted = f"regexp_extract_all({text}, '[0-9a-z]{{{MIN_TERM},}}')"
+    return (f'SELECT hash(term) AS h, {_NUMBER[table]}::UTINYINT AS t, seq FROM (SELECT "{SEQ_COLUMN}" AS seq, '
+            f"unnest({extracted}) AS term FROM {source}) WHERE regexp_matches(term, '[0-9]')")
+
+
+def probe_sql(tables: list[str], terms: list[str]) -> str:
+    """(table, its `_seq`s) of the rows of `tables` that hold one of `terms` (as the index spells
+    them: see collector/kql/lookup.py); one row (NULL, NULL) when the index is there but lists
+    none, no row when the store keeps no index (`lookup_state` is empty)."""
+    hashes = ", ".join("hash(" + _literal(term) + ")" for term in terms)
+    numbers = ", ".join(str(_NUMBER[t]) for t in tables if t in _NUMBER) or "NULL"
+    where = f"WHERE h IN ({hashes}) AND t IN ({numbers})"
+    names = "[" + ", ".join(_literal(name) for name in INDEXED) + "]"
+    return (f"SELECT {names}[t + 1], list(seq) FROM (SELECT t, seq FROM lookup_terms {where} "
+            f"UNION ALL SELECT t, seq FROM lookup_recent {where}) RIGHT JOIN (SELECT 1 FROM lookup_state "
+            "WHERE key = 'hash_probe') ON TRUE GROUP BY t")
+
+
+class LookupIndex:
+    """Keeps the index; the writer calls `record` with every table it inserts and `flush` after
+    them, in its transaction."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, keep: bool = True):
+        self._recent_rows = 0
+        self._pending: list[tuple[str, tuple[str, ...], pa.Table]] = []
+        if keep:
+            self._ensure_built(con)
+        else:  # dropped whole: queries then scan, and keeping it again rebuilds it at open
+            with transaction(con):
+                for table in ("lookup_state", "lookup_terms", "lookup_recent"):
+                    con.execute(f"DELETE FROM {table}")
+
+    def _ensure_built(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Index the whole store unless it was indexed, by this DuckDB's hash, already."""
+        probe = con.execute("SELECT hash(?)", [HASH_PROBE]).fetchall()[0][0]
+        stored = con.execute("SELECT value FROM lookup_state WHERE key = 'hash_probe'").fetchall()
+        if stored and stored[0][0] == probe:
+            self._recent_rows = con.execute("SELECT count(*) FROM lookup_recent").fetchall()[0][0]
+            return
+        started = time.perf_counter()
+        with transaction(con):
+            rebuild(con)
+            con.execute("INSERT OR REPLACE INTO lookup_state VALUES ('hash_probe', ?)", [probe])
+        log.info("indexed the store's terms for lookups in %.1f s", time.perf_counter() - started)
+
+    def record(self, con: duckdb.DuckDBPyConnection, table: str, incoming: pa.Table) -> None:
+        """Note the rows just inserted into `table` (the Arrow table `incoming`, with `_seq`);
+        `flush` indexes the group's rows of every table in one statement, in the same transaction
+        (one statement per table cost ~1.3 ms each whatever its rows)."""
+        if table in UNINDEXED:
+            return
+        present = tuple(name for name in _TEXT_COLUMNS[table]
+                        if name in incoming.column_names and incoming[name].null_count < incoming.num_rows)
+        if present:
+            self._pending.append((table, present, incoming))
+
+    def flush(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Index what `record` noted (the writer calls it once its group's rows are inserted). A
+        group that failed after `record` leaves entries for rows that are not there: harmless, and
+        its retry records its rows again."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        names = [f"lookup_incoming_{i}" for i in range(len(pending))]
+        selects = []
+        for name, (table, present, incoming) in zip(names, pending, strict=True):
+            con.register(name, incoming)
+            selects.append(terms_sql(table, name, present))
+        try:
+            (added,) = con.execute("INSERT INTO lookup_recent " + " UNION ALL ".join(selects)).fetchall()[0]
+        finally:
+            for name in names:
+                try:
+                    con.unregister(name)
+                except duckdb.Error:  # an aborted transaction refuses it; the next register replaces it
+                    pass
+        self._recent_rows += added
+        if self._recent_rows >= RUN_ROWS:
+            compact(con)
+            self._recent_rows = 0
+
+
+def rebuild(con: duckdb.DuckDBPyConnection) -> None:
+    """Index every row of the indexed tables anew, as one sorted run (inside the caller's
+    transaction). Also what a tool that wrote rows past the writer must call."""
+    con.execute("DELETE FROM lookup_terms")
+    con.execute("DELETE FROM lookup_recent")
+    every = " UNION ALL ".join(terms_sql(name, f'"{name}"') for name in INDEXED)
+    con.execute(f"INSERT INTO lookup_terms SELECT h, t, seq FROM ({every}) ORDER BY h")
+
+
+def compact(con: duckdb.DuckDBPyConnection) -> None:
+    """Move the recent entries into a sorted run (see the module doc)."""
+    con.execute("INSERT INTO lookup_terms SELECT h, t, seq FROM lookup_recent ORDER BY h")
+    con.execute("DELETE FROM lookup_recent")
+
+
+def forget(con: duckdb.DuckDBPyConnection, table: str, deleted: np.ndarray) -> None:
+    """Drop the entries of the rows of `table` whose `_seq`s are `deleted` (a numpy array), in the
+    transaction that deleted them (retention)."""
+    if table not in _NUMBER or not len(deleted):
+        return
+    gone = pa.table({"seq": pa.array(deleted, pa.int64())})  # noqa: F841 (DuckDB scans it by name)
+    for index in ("lookup_terms", "lookup_recent"):
+        con.execute(f"DELETE FROM {index} WHERE t = {_NUMBER[table]} AND seq IN (SELECT seq FROM gone)")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
