@@ -62,10 +62,10 @@ class ClickHouseServer:
 def start_server(path: Path, port: int, user: str = "insights", password: str | None = None,
                  timeout: float = 60.0) -> ClickHouseServer:
     """Start the stand-in on 127.0.0.1:`port` with its database under `path`; return once it answers."""
-    password = password if password is not None else secrets.token_urlsafe(12)
+    password = password if password is not None else secrets.token_hex(12)
     path.mkdir(parents=True, exist_ok=True)
     log = open(path / "server.log", "ab")
-    command = [sys.executable, str(SERVER), "--port", str(port), "--path", str(path), "--user", user, "--password", password]
+    command = [sys.executable, str(SERVER), "--port", str(port), "--path", str(path), "--user", user, f"--password={password}"]
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     server = ClickHouseServer("127.0.0.1", port, user, password, path, process)
     deadline = time.monotonic() + timeout
