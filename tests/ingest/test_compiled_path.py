@@ -89,7 +89,7 @@ def test_bench_batches_are_stored_alike_and_mostly_compiled(tmp_path):
         body = gzip.decompress(batch_body("key-a", f"op-{seed}", seed))
         result = assert_same(body, tmp_path)
         assert result["accepted"] == 500
-        assert taken(body) == 450  # all but the exceptions, which take the Python path
+        assert taken(body) == 500
 
 
 def test_real_sdk_payloads_are_stored_alike(tmp_path):
@@ -128,6 +128,43 @@ def test_generated_envelopes_are_stored_alike(tmp_path, items):
 @given(st.lists(plain_envelopes, min_size=1, max_size=6))
 def test_generated_plain_envelopes_are_stored_alike(tmp_path, items):
     for body in bodies(items):
+        assert_same(body, tmp_path)
+
+
+def _exception(**base) -> dict:
+    return _plain("ExceptionData", **base)
+
+
+_FRAMES = [{"level": 2, "method": "outer", "fileName": "a.py", "line": 3}, {"level": 0, "method": "run", "assembly": "m"},
+           {"level": 1, "method": None, "line": "7"}]
+EXCEPTIONS = {
+    "one with a parsed stack": _exception(exceptions=[{"typeName": "ValueError", "message": "bad", "parsedStack": _FRAMES}]),
+    "a chain": _exception(severityLevel=3, handledAt="UserCode", exceptions=[
+        {"id": 7, "outerId": 0, "typeName": "RuntimeError", "message": "outer", "parsedStack": _FRAMES[:1]},
+        {"typeName": "KeyError", "parsedStack": [{"method": "inner"}]}]),
+    "no stack at all": _exception(exceptions=[{"typeName": "E", "message": None}]),
+    "an empty parsed stack": _exception(exceptions=[{"typeName": "E", "parsedStack": []}]),
+    "a stack string": _exception(exceptions=[{"typeName": "ZeroDivisionError", "message": "x", "hasFullStack": True,
+                                              "stack": 'Traceback (most recent call last):\n  File "s.py", line 3, in run\n    1/0\nZeroDivisionError: x'}]),
+    "frames as strings": _exception(exceptions=[{"typeName": "E", "parsedStack": ['File "s.py", line 3, in run']}]),
+    "a problem id of its own": _exception(problemId="P1", exceptions=[{"typeName": "E", "parsedStack": _FRAMES}]),
+    "an empty problem id": _exception(problemId="", exceptions=[{"typeName": "E", "parsedStack": _FRAMES}]),
+    "levels of every kind": _exception(exceptions=[{"typeName": "E", "parsedStack": [
+        {"level": True, "method": "b"}, {"level": "0", "method": "s"}, {"level": 1.5, "method": "f"}, {"method": "none"},
+        {"level": -1, "method": "neg"}, {"level": None, "method": "null"}]}]),
+    "a frame that is not an object": _exception(exceptions=[{"typeName": "E", "parsedStack": [{"method": "a"}, 5]}]),
+    "a type name that is a number": _exception(exceptions=[{"typeName": 5}]),
+    "no exceptions": _exception(exceptions=[]),
+    "an id and line of any JSON": _exception(exceptions=[{"typeName": "E", "id": {"a": [1e-07, "é"]}, "outerId": None,
+                                                         "parsedStack": [{"line": [1, {"x": None}]}]}]),
+    "severity as a word": _exception(severityLevel="Error", exceptions=[{"typeName": "E"}]),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(EXCEPTIONS))
+def test_exceptions_are_stored_alike(tmp_path, shape):
+    """The exception chain, its details and the columns taken from its first and last entries."""
+    for body in bodies([EXCEPTIONS[shape], _plain("MessageData", message="after")]):
         assert_same(body, tmp_path)
 
 
