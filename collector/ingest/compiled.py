@@ -44,7 +44,7 @@ def _load() -> Any:
     try:
         from collector.ingest import _cenvelope  # type: ignore[attr-defined]
     except ImportError:
-        log.info("ingestion: the compiled fast path is not built (no C compiler at install?); "
+        log.warning("ingestion: the compiled fast path is not built (no C compiler at install?); "
                  "bodies take the Python path, at about twice the CPU per item")
         return None
     return _cenvelope

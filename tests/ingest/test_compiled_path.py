@@ -144,8 +144,8 @@ EXCEPTIONS = {
         {"typeName": "KeyError", "parsedStack": [{"method": "inner"}]}]),
     "no stack at all": _exception(exceptions=[{"typeName": "E", "message": None}]),
     "an empty parsed stack": _exception(exceptions=[{"typeName": "E", "parsedStack": []}]),
-    "a stack string": _exception(exceptions=[{"typeName": "ZeroDivisionError", "message": "x", "hasFullStack": True,
-                                              "stack": 'Traceback (most recent call last):\n  File "s.py", line 3, in run\n    1/0\nZeroDivisionError: x'}]),
+    "a stack string": _exception(exceptions=[{"typeName": "ZeroDivisionError", "message": "x", "hasFullStack": True, "stack": (
+        'Traceback (most recent call last):\n  File "s.py", line 3, in run\n    1/0\nZeroDivisionError: x')}]),
     "frames as strings": _exception(exceptions=[{"typeName": "E", "parsedStack": ['File "s.py", line 3, in run']}]),
     "a problem id of its own": _exception(problemId="P1", exceptions=[{"typeName": "E", "parsedStack": _FRAMES}]),
     "an empty problem id": _exception(problemId="", exceptions=[{"typeName": "E", "parsedStack": _FRAMES}]),
