@@ -628,13 +628,13 @@ static const char *TAG_COLUMN_NAMES[NTAGS] = {
 enum {
     S_IKEY = NTAGS, S_DIMS, S_MEAS, S_MESSAGE, S_ID, S_NAME, S_URL, S_SOURCE, S_DATA, S_TARGET, S_TYPE, S_CODE, S_BUCKET,
     S_PROBLEM, S_HANDLED, S_ASSEMBLY, S_METHOD, S_OUTER_TYPE, S_OUTER_MESSAGE, S_OUTER_ASSEMBLY, S_OUTER_METHOD,
-    S_INNER_TYPE, S_INNER_MESSAGE, S_INNER_ASSEMBLY, S_INNER_METHOD, S_DETAILS, NSTR
+    S_INNER_TYPE, S_INNER_MESSAGE, S_INNER_ASSEMBLY, S_INNER_METHOD, S_DETAILS, S_ITEM_ID, NSTR
 };
 static const char *STR_NAMES[NSTR - NTAGS] = {"iKey", "customDimensions", "customMeasurements", "message", "id", "name", "url",
                                               "source", "data", "target", "type", "resultCode", "performanceBucket",
                                               "problemId", "handledAt", "assembly", "method", "outerType", "outerMessage",
                                               "outerAssembly", "outerMethod", "innermostType", "innermostMessage",
-                                              "innermostAssembly", "innermostMethod", "details"};
+                                              "innermostAssembly", "innermostMethod", "details", "itemId"};
 
 typedef struct {
     Buf data, offsets, bits;
@@ -1008,8 +1008,18 @@ static int judge_item(Item *it, Row *row) {
     return 1;
 }
 
+static const char *id_head;
+static Py_ssize_t id_head_len;
+
 static int push_row(Table *tb, Item *it, Row *row, int64_t index) {
     Py_ssize_t r = tb->n;
+    /* itemId: the body's random head and the item's index, as item_ids.item_ids() shapes them */
+    char id[96];
+    if (id_head_len > 64) return -1;
+    memcpy(id, id_head, id_head_len);
+    snprintf(id + id_head_len, sizeof(id) - id_head_len, "%012llx", (unsigned long long)index);
+    row->str[S_ITEM_ID].off = -1;
+    row->str[S_ITEM_ID].len = id_head_len + 12;
     if (buf_put(&tb->index, &index, 8) < 0) return -1;
     for (int k = 0; k < NSTR; k++) {
         Str v = row->str[k];
@@ -1017,6 +1027,7 @@ static int push_row(Table *tb, Item *it, Row *row, int64_t index) {
         if (k == S_DIMS) { p = it->scratch.p + row->dims_off; v.len = row->dims_len; }
         if (k == S_BUCKET && v.len >= 0) p = performance_bucket(row->duration);
         if (k == S_MEAS) v.len = -1;
+        if (k == S_ITEM_ID) p = id;
         if (str_push(&tb->str[k], r, p, v.len) < 0) return -1;
     }
     if (buf_put(&tb->timestamp, &row->timestamp, 8) < 0) return -1;
@@ -1163,9 +1174,14 @@ static int read_body(const unsigned char *s, Py_ssize_t n, Parser *ps, Body *bod
     return 0;
 }
 
-static PyObject *prepare(PyObject *self, PyObject *arg) {
+static PyObject *prepare(PyObject *self, PyObject *args) {
     Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    const char *head;
+    Py_ssize_t head_len;
+    if (!PyArg_ParseTuple(args, "y*s#", &view, &head, &head_len)) return NULL;
+    if (head_len > 64) { PyBuffer_Release(&view); PyErr_SetString(PyExc_ValueError, "item id head too long"); return NULL; }
+    id_head = head;
+    id_head_len = head_len;
     const unsigned char *s = view.buf;
     Py_ssize_t n = view.len;
     PyObject *result = NULL;
@@ -1199,8 +1215,8 @@ done:
 }
 
 static PyMethodDef METHODS[] = {
-    {"prepare", prepare, METH_O,
-     "prepare(body) -> (spans, rest, tables) or None: a decompressed track body's plain items as Arrow buffers."},
+    {"prepare", prepare, METH_VARARGS,
+     "prepare(body, item_id_head) -> (spans, rest, tables) or None: a decompressed track body's plain items as Arrow buffers."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -28,7 +28,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collector.ingest.item_ids import item_id_column
+from collector.ingest.item_ids import random_head
 from collector.ingest.stored_form import ITEM_TYPES, NO_CLIENT_IP, owner_columns
 from collector.store.schema import TABLES
 
@@ -69,7 +69,7 @@ def read_body(data: bytes, routing: dict[str, tuple[str, bool]]) -> tuple[int, d
     as a whole is the Python path's (or the extension is absent)."""
     if _native is None:
         return None
-    parsed = _native.prepare(data)
+    parsed = _native.prepare(data, random_head())
     if parsed is None:
         return None
     spans, rest, by_table = parsed
@@ -120,7 +120,6 @@ def _table(name: str, count: int, timestamps: bytes, columns: dict, ikeys: pa.Ar
     values: dict[str, pa.Array | None] = {
         "timestamp": pa.Array.from_buffers(_TIMESTAMP, count, [None, pa.py_buffer(timestamps)]),
         "itemType": pa.repeat(pa.scalar(ITEM_TYPES[name], _STRING), count),
-        "itemId": item_id_column(count),
         "itemCount": pa.repeat(pa.scalar(1, _INT32), count),
         **owner_columns(services, ikeys),
     }
