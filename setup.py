@@ -26,7 +26,10 @@ class OptionalBuildExt(build_ext):
 
 
 setup(
-    ext_modules=[Extension("collector.ingest._cenvelope", ["collector/ingest/_cenvelope.c"],
-                           extra_compile_args=["-O2"], optional=True)],
+    ext_modules=[Extension(
+        "collector.ingest._cenvelope", ["collector/ingest/_cenvelope.c"],
+        depends=[f"collector/ingest/_cenvelope_{part}.h" for part in ("json", "columns", "exceptions")],
+        extra_compile_args=["-O2"], optional=True,
+    )],
     cmdclass={"build_ext": OptionalBuildExt},
 )
