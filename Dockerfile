@@ -3,7 +3,7 @@
 # tests/test_container.py runs this file's COPY, install and CMD lines without a container engine.
 FROM python:3.11-slim
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY insights insights
 COPY collector collector
 COPY exporters exporters

@@ -15,8 +15,6 @@ figure the machine's other load moves far less than latencies.
 from __future__ import annotations
 
 import argparse
-import http.client
-import multiprocessing
 import os
 import re
 import statistics
@@ -28,50 +26,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+import http_clients  # noqa: E402
 import psutil  # noqa: E402
 from collector_process import CollectorProcess  # noqa: E402
 
 from collector.client import OnlineEndpoint, Workspace  # noqa: E402
 
 SCRIPT = ROOT / "tests" / "scoring" / "scripts" / "trivial_score.py"
-BODY = b'{"data": [[1, 2, 3, 4, 5]]}'
-
-
-def _client(port: int, key: str, count: int, warmup: int, start, results) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"content-type": "application/json", "authorization": f"Bearer {key}"}
-    latencies, failures = [], 0
-    for index in range(warmup + count):
-        if index == warmup and start is not None:
-            start.wait()
-        begun = time.perf_counter()
-        connection.request("POST", "/score", body=BODY, headers=headers)
-        response = connection.getresponse()
-        response.read()
-        if index >= warmup:
-            latencies.append(time.perf_counter() - begun)
-            failures += response.status != 200
-    connection.close()
-    results.put((latencies, failures, time.perf_counter()))
 
 
 def measure(port: int, key: str, clients: int, total: int) -> dict:
-    context = multiprocessing.get_context("fork")
-    start, results = context.Barrier(clients + 1), context.Queue()
-    each = total // clients
-    workers = [context.Process(target=_client, args=(port, key, each, max(50, each // 10), start, results))
-               for _ in range(clients)]
-    for worker in workers:
-        worker.start()
-    start.wait()
-    begun = time.perf_counter()
-    outcomes = [results.get() for _ in workers]
-    for worker in workers:
-        worker.join()
-    elapsed = max(end for _, _, end in outcomes) - begun
-    latencies = sorted(latency for lats, _, _ in outcomes for latency in lats)
-    return {"p50": latencies[len(latencies) // 2] * 1000, "p99": latencies[int(len(latencies) * 0.99)] * 1000,
-            "rps": len(latencies) / elapsed, "failed": sum(f for _, f, _ in outcomes)}
+    return http_clients.measure(port, clients, total, {"authorization": f"Bearer {key}"}, min_warmup=50)
 
 
 def wrapper_port(data_dir: Path, endpoint: str, deployment: str) -> int:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import http.server
-import multiprocessing
 import os
 import statistics
 import subprocess
@@ -39,56 +38,16 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+# Run as a script, this file's folder comes first on sys.path, where this file (scoring.py) would
+# shadow the `scoring` package for whatever imports it here: the folder goes last instead.
+if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
+    sys.path.append(sys.path.pop(0))
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "scoring")]
 
 from collector_process import NO_PHONE_HOME, CollectorProcess, free_port  # noqa: E402
+from http_clients import BODY, measure  # noqa: E402
 
 SCRIPT = ROOT / "tests" / "scoring" / "scripts" / "trivial_score.py"
-BODY = b'{"data": [[1, 2, 3, 4, 5]]}'  # 27 bytes
-
-
-def _client(port: int, count: int, warmup: int, start, results) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"content-type": "application/json"}
-    latencies, failures = [], 0
-    for index in range(warmup + count):
-        if index == warmup and start is not None:
-            start.wait()
-        begun = time.perf_counter()
-        connection.request("POST", "/score", body=BODY, headers=headers)
-        response = connection.getresponse()
-        response.read()
-        if index >= warmup:
-            latencies.append(time.perf_counter() - begun)
-            failures += response.status != 200
-    connection.close()
-    results.put((latencies, failures, time.perf_counter()))
-
-
-def measure(port: int, clients: int, total: int) -> dict:
-    """p50/p99 (ms) and requests/s of one configuration."""
-    context = multiprocessing.get_context("fork")
-    start, results = context.Barrier(clients + 1), context.Queue()
-    each = total // clients
-    warmup = max(25, each // 10)
-    workers = [context.Process(target=_client, args=(port, each, warmup, start, results)) for _ in range(clients)]
-    for worker in workers:
-        worker.start()
-    start.wait()
-    begun = time.perf_counter()
-    outcomes = [results.get() for _ in workers]
-    for worker in workers:
-        worker.join()
-    elapsed = max(end for _, _, end in outcomes) - begun
-    latencies = sorted(latency for lats, _, _ in outcomes for latency in lats)
-    p50, p99 = latencies[len(latencies) // 2] * 1000, latencies[int(len(latencies) * 0.99)] * 1000
-    return {
-        "p50": p50,
-        "p99": p99,
-        "ratio": p99 / p50,
-        "rps": len(latencies) / elapsed,
-        "failed": sum(failures for _, failures, _ in outcomes),
-    }
 
 
 def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 60) -> None:

@@ -22,6 +22,7 @@ from collector.ingest.body import decompress_within
 from collector.ingest.cap import SpillFailed
 from collector.ingest.prepare import Prepared, prepare_body, prepare_otlp, warm_up, worker_init
 from collector.ingest.rows import PreparedRows, prepare_rows
+from collector.ingest.workers import LEAN_SPAWN
 from collector.store.services import Registry
 from collector.store.writer import Overloaded, Writer
 
@@ -63,9 +64,10 @@ class Pipeline:
         warm_up()  # for the bodies prepared inline, and the writer's counters
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        # spawn, not fork: the collector process holds DuckDB and threads, which must not be forked.
+        # spawn, not fork: the collector process holds DuckDB and threads, which must not be forked;
+        # and without re-running the main module (the whole CLI under `insights up`: workers.py).
         pool = ProcessPoolExecutor(
-            self._workers, mp_context=multiprocessing.get_context("spawn"),
+            self._workers, mp_context=LEAN_SPAWN,
             initializer=worker_init, initargs=(os.getpid(),),
         )
         for _ in range(self._workers):

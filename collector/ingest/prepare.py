@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from collector.ingest import otlp
+from collector.ingest import compiled, otlp
 from collector.ingest.body import BadItem, decompress, split_items
 from collector.ingest.cap import ITEM_LIMIT, Spill, cap_row, row_size
 from collector.ingest.columnar import map_fast
@@ -92,8 +92,24 @@ def worker_init(parent_pid: int) -> None:
 
 
 def prepare_body(body: bytes, content_encoding: str | None, routing: Routing, blob_dir: Path) -> Prepared:
-    """Decompress and split a track body and prepare its items; BodyError if unreadable as a whole."""
-    return prepare_items(split_items(decompress(body, content_encoding)), routing, blob_dir)
+    """Decompress and split a track body and prepare its items; BodyError if unreadable as a whole.
+    The compiled path (compiled.py) takes the plain items when it is built; the rest, or the whole
+    body where it declines, take the Python path."""
+    data = decompress(body, content_encoding)
+    read = compiled.read_body(data, routing)
+    if read is None:
+        return prepare_items(split_items(data), routing, blob_dir)
+    count, tables, stats, rest, spans = read
+    prepared = prepare_items(compiled.items_at(data, spans, rest), routing, blob_dir) if rest else Prepared()
+    for error in prepared.errors:
+        error["index"] = rest[error["index"]]
+    prepared.received = count
+    prepared.accepted += sum(table.num_rows for table in tables.values())
+    prepared.stats.update(stats)
+    for name, table in tables.items():
+        other = prepared.tables.get(name)
+        prepared.tables[name] = table if other is None else pa.concat_tables([table, other])
+    return prepared
 
 
 def prepare_otlp(

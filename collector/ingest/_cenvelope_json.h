@@ -1,0 +1,506 @@
+/* Part of the compiled fast path: buffers, a strict JSON tokenizer, and JSON text written as orjson.dumps writes it.
+ * Included once, by _cenvelope.c (one translation unit: every function stays static). */
+#ifndef _CENVELOPE_JSON_H
+#define _CENVELOPE_JSON_H
+
+/* ---------- growable buffers ---------- */
+
+typedef struct {
+    char *p;
+    Py_ssize_t len, cap;
+} Buf;
+
+static int buf_reserve(Buf *b, Py_ssize_t extra) {
+    if (b->len + extra <= b->cap) return 0;
+    Py_ssize_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra) cap *= 2;
+    char *p = PyMem_Realloc(b->p, cap);
+    if (!p) { PyErr_NoMemory(); return -1; }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int buf_put(Buf *b, const void *src, Py_ssize_t n) {
+    if (buf_reserve(b, n) < 0) return -1;
+    memcpy(b->p + b->len, src, n);
+    b->len += n;
+    return 0;
+}
+
+static int buf_byte(Buf *b, char c) { return buf_put(b, &c, 1); }
+
+static void buf_free(Buf *b) { PyMem_Free(b->p); b->p = NULL; b->len = b->cap = 0; }
+
+static int bit_set(Buf *bits, Py_ssize_t row, int value) {
+    if (row % 8 == 0 && buf_byte(bits, 0) < 0) return -1;
+    if (value) bits->p[row / 8] |= (char)(1 << (row % 8));
+    return 0;
+}
+
+/* ---------- JSON tokens ---------- */
+
+enum { T_OBJ, T_ARR, T_STR, T_INT, T_FLOAT, T_TRUE, T_FALSE, T_NULL };
+
+typedef struct {
+    uint8_t type;
+    uint8_t escaped;   /* a string with backslash escapes */
+    int32_t start, end; /* a string: inside the quotes; others: the token's text */
+    int32_t next;       /* index of the token after this value's subtree */
+    int32_t count;      /* children of an object (pairs) or array */
+} Tok;
+
+typedef struct {
+    const unsigned char *s;
+    Py_ssize_t pos, end;
+    Tok *toks;
+    int32_t ntok, captok;
+    int depth;
+} Parser;
+
+#define MAX_DEPTH 200 /* deeper bodies go to the Python path whole */
+
+static int new_tok(Parser *ps) {
+    if (ps->ntok == ps->captok) {
+        int32_t cap = ps->captok ? ps->captok * 2 : 256;
+        Tok *t = PyMem_Realloc(ps->toks, sizeof(Tok) * cap);
+        if (!t) { PyErr_NoMemory(); return -2; }
+        ps->toks = t;
+        ps->captok = cap;
+    }
+    return ps->ntok++;
+}
+
+static void skip_ws(Parser *ps) {
+    while (ps->pos < ps->end) {
+        unsigned char c = ps->s[ps->pos];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') ps->pos++;
+        else break;
+    }
+}
+
+static int hexval(unsigned char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static int read_hex4(const unsigned char *s, Py_ssize_t pos, Py_ssize_t end) {
+    if (pos + 4 > end) return -1;
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(s[pos + i]);
+        if (h < 0) return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+/* Validates a string starting after its opening quote; returns the position of the closing quote,
+   or -1 if invalid (bad UTF-8, control character, bad escape, lone surrogate). */
+static Py_ssize_t scan_string(Parser *ps, int *escaped) {
+    const unsigned char *s = ps->s;
+    Py_ssize_t i = ps->pos, end = ps->end;
+    *escaped = 0;
+    while (i < end) {
+        unsigned char c = s[i];
+        if (c == '"') return i;
+        if (c < 0x20) return -1;
+        if (c == '\\') {
+            *escaped = 1;
+            if (i + 1 >= end) return -1;
+            unsigned char e = s[i + 1];
+            if (e == 'u') {
+                int v = read_hex4(s, i + 2, end);
+                if (v < 0) return -1;
+                i += 6;
+                if (v >= 0xD800 && v <= 0xDBFF) {
+                    if (i + 1 >= end || s[i] != '\\' || s[i + 1] != 'u') return -1;
+                    int w = read_hex4(s, i + 2, end);
+                    if (w < 0xDC00 || w > 0xDFFF) return -1;
+                    i += 6;
+                } else if (v >= 0xDC00 && v <= 0xDFFF) {
+                    return -1;
+                }
+                continue;
+            }
+            if (!strchr("\"\\/bfnrt", e) || e == 0) return -1;
+            i += 2;
+            continue;
+        }
+        if (c < 0x80) { i++; continue; }
+        /* UTF-8, strictly: no overlong forms, no surrogates, at most U+10FFFF */
+        int n;
+        uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF) { n = 1; cp = c & 0x1F; }
+        else if (c >= 0xE0 && c <= 0xEF) { n = 2; cp = c & 0x0F; }
+        else if (c >= 0xF0 && c <= 0xF4) { n = 3; cp = c & 0x07; }
+        else return -1;
+        if (i + n >= end) return -1;
+        for (int k = 1; k <= n; k++) {
+            unsigned char d = s[i + k];
+            if ((d & 0xC0) != 0x80) return -1;
+            cp = (cp << 6) | (d & 0x3F);
+        }
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return -1;
+        i += n + 1;
+    }
+    return -1;
+}
+
+/* Parses one value at ps->pos into tokens; 0 on success, -1 if the body is not what we read
+   exactly as orjson does (the caller gives up on the body), -2 on a Python error. */
+static int parse_value(Parser *ps) {
+    skip_ws(ps);
+    if (ps->pos >= ps->end) return -1;
+    int idx = new_tok(ps);
+    if (idx < 0) return -2;
+    Tok *t = &ps->toks[idx];
+    const unsigned char *s = ps->s;
+    unsigned char c = s[ps->pos];
+    t->escaped = 0;
+    t->count = 0;
+    if (c == '{' || c == '[') {
+        int is_obj = c == '{';
+        if (++ps->depth > MAX_DEPTH) return -1;
+        ps->toks[idx].type = is_obj ? T_OBJ : T_ARR;
+        ps->toks[idx].start = (int32_t)ps->pos;
+        ps->pos++;
+        skip_ws(ps);
+        int32_t count = 0;
+        if (ps->pos < ps->end && s[ps->pos] == (is_obj ? '}' : ']')) {
+            ps->pos++;
+        } else {
+            for (;;) {
+                if (is_obj) {
+                    skip_ws(ps);
+                    if (ps->pos >= ps->end || s[ps->pos] != '"') return -1;
+                    int r = parse_value(ps);
+                    if (r) return r;
+                    skip_ws(ps);
+                    if (ps->pos >= ps->end || s[ps->pos] != ':') return -1;
+                    ps->pos++;
+                }
+                int r = parse_value(ps);
+                if (r) return r;
+                count++;
+                skip_ws(ps);
+                if (ps->pos >= ps->end) return -1;
+                if (s[ps->pos] == ',') { ps->pos++; continue; }
+                if (s[ps->pos] == (is_obj ? '}' : ']')) { ps->pos++; break; }
+                return -1;
+            }
+        }
+        ps->depth--;
+        t = &ps->toks[idx];
+        t->count = count;
+        t->end = (int32_t)ps->pos;
+        t->next = ps->ntok;
+        return 0;
+    }
+    if (c == '"') {
+        ps->pos++;
+        int escaped;
+        Py_ssize_t close = scan_string(ps, &escaped);
+        if (close < 0) return -1;
+        t->type = T_STR;
+        t->escaped = (uint8_t)escaped;
+        t->start = (int32_t)ps->pos;
+        t->end = (int32_t)close;
+        ps->pos = close + 1;
+        t->next = ps->ntok;
+        return 0;
+    }
+    if (c == 't' || c == 'f' || c == 'n') {
+        const char *word = c == 't' ? "true" : c == 'f' ? "false" : "null";
+        Py_ssize_t n = (Py_ssize_t)strlen(word);
+        if (ps->pos + n > ps->end || memcmp(s + ps->pos, word, n)) return -1;
+        t->type = c == 't' ? T_TRUE : c == 'f' ? T_FALSE : T_NULL;
+        t->start = (int32_t)ps->pos;
+        ps->pos += n;
+        t->end = (int32_t)ps->pos;
+        t->next = ps->ntok;
+        return 0;
+    }
+    /* a number: -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)? */
+    Py_ssize_t i = ps->pos, start = i;
+    int is_float = 0, digits = 0;
+    if (s[i] == '-') i++;
+    if (i < ps->end && s[i] == '0') { i++; digits = 1; }
+    else if (i < ps->end && s[i] >= '1' && s[i] <= '9') { while (i < ps->end && s[i] >= '0' && s[i] <= '9') { i++; digits++; } }
+    else return -1;
+    if (i < ps->end && s[i] == '.') {
+        is_float = 1;
+        i++;
+        if (i >= ps->end || s[i] < '0' || s[i] > '9') return -1;
+        while (i < ps->end && s[i] >= '0' && s[i] <= '9') i++;
+    }
+    if (i < ps->end && (s[i] == 'e' || s[i] == 'E')) {
+        is_float = 1;
+        i++;
+        if (i < ps->end && (s[i] == '+' || s[i] == '-')) i++;
+        if (i >= ps->end || s[i] < '0' || s[i] > '9') return -1;
+        while (i < ps->end && s[i] >= '0' && s[i] <= '9') i++;
+    }
+    if (!is_float && digits > 18) return -1; /* orjson reads these as 64-bit ints or floats: let it */
+    /* A number near or beyond a double's range is orjson's to judge (an error, or a float from an
+       integer): only short tokens with small exponents stay here, which are finite doubles. */
+    if (i - start > 40) return -1;
+    if (is_float) {
+        Py_ssize_t e = start;
+        while (e < i && s[e] != 'e' && s[e] != 'E') e++;
+        if (e < i && i - e > 3) return -1; /* an exponent of 3 digits or more */
+    }
+    t->type = is_float ? T_FLOAT : T_INT;
+    t->start = (int32_t)start;
+    t->end = (int32_t)i;
+    ps->pos = i;
+    t->next = ps->ntok;
+    return 0;
+}
+
+/* ---------- reading tokens ---------- */
+
+static void put_utf8(Buf *b, uint32_t cp, int *err) {
+    char out[4];
+    int n;
+    if (cp < 0x80) { out[0] = (char)cp; n = 1; }
+    else if (cp < 0x800) { out[0] = (char)(0xC0 | (cp >> 6)); out[1] = (char)(0x80 | (cp & 0x3F)); n = 2; }
+    else if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12)); out[1] = (char)(0x80 | ((cp >> 6) & 0x3F)); out[2] = (char)(0x80 | (cp & 0x3F)); n = 3;
+    } else {
+        out[0] = (char)(0xF0 | (cp >> 18)); out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        out[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); out[3] = (char)(0x80 | (cp & 0x3F)); n = 4;
+    }
+    if (buf_put(b, out, n) < 0) *err = 1;
+}
+
+/* Decodes a (validated) string token's escapes into b (appending). */
+static int decode_string(const unsigned char *s, const Tok *t, Buf *b) {
+    if (!t->escaped) return buf_put(b, s + t->start, t->end - t->start);
+    int err = 0;
+    for (Py_ssize_t i = t->start; i < t->end && !err;) {
+        unsigned char c = s[i];
+        if (c != '\\') {
+            Py_ssize_t j = i;
+            while (j < t->end && s[j] != '\\') j++;
+            if (buf_put(b, s + i, j - i) < 0) return -1;
+            i = j;
+            continue;
+        }
+        unsigned char e = s[i + 1];
+        char out;
+        switch (e) {
+        case 'b': out = '\b'; break;
+        case 'f': out = '\f'; break;
+        case 'n': out = '\n'; break;
+        case 'r': out = '\r'; break;
+        case 't': out = '\t'; break;
+        case 'u': {
+            uint32_t cp = (uint32_t)read_hex4(s, i + 2, t->end);
+            i += 6;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                uint32_t lo = (uint32_t)read_hex4(s, i + 2, t->end);
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                i += 6;
+            }
+            put_utf8(b, cp, &err);
+            continue;
+        }
+        default: out = (char)e; break;
+        }
+        if (buf_byte(b, out) < 0) return -1;
+        i += 2;
+    }
+    return err ? -1 : 0;
+}
+
+typedef struct {
+    const unsigned char *s;
+    Tok *toks;
+    Buf scratch; /* decoded strings of one item, referenced by offset */
+} Item;
+
+typedef struct {
+    Py_ssize_t off, len; /* in Item.scratch; len -1: null */
+} Str;
+
+static const Str NO_STR = {0, -1};
+
+/* The token as a string in scratch; 1 if it is a string, 0 if null, -1 if another type, -2 error */
+static int as_str(Item *it, int32_t ti, Str *out) {
+    Tok *t = &it->toks[ti];
+    if (t->type == T_NULL) { *out = NO_STR; return 0; }
+    if (t->type != T_STR) return -1;
+    out->off = it->scratch.len;
+    if (decode_string(it->s, t, &it->scratch) < 0) return -2;
+    out->len = it->scratch.len - out->off;
+    return 1;
+}
+
+static int key_is_n(Item *it, int32_t ti, const char *key, Py_ssize_t n) {
+    Tok *t = &it->toks[ti];
+    if (!t->escaped) return t->end - t->start == n && memcmp(it->s + t->start, key, n) == 0;
+    Buf tmp = {0};
+    int same = decode_string(it->s, t, &tmp) == 0 && tmp.len == n && memcmp(tmp.p, key, n) == 0;
+    buf_free(&tmp);
+    return same;
+}
+
+#define key_is(it, ti, key) key_is_n(it, ti, key, (Py_ssize_t)strlen(key))
+
+/* The value token of `key` in object `obj` (the last one, as a dict keeps it), or -1. */
+static int32_t member_n(Item *it, int32_t obj, const char *key, Py_ssize_t len) {
+    int32_t found = -1, k = obj + 1;
+    for (int32_t n = 0; n < it->toks[obj].count; n++) {
+        int32_t v = k + 1;
+        if (key_is_n(it, k, key, len)) found = v;
+        k = it->toks[v].next;
+    }
+    return found;
+}
+
+#define member(it, obj, key) member_n(it, obj, key, (Py_ssize_t)sizeof(key) - 1)
+
+/* ---------- the canonical JSON text of a dynamic value, byte for byte orjson.dumps' ---------- */
+
+static int emit_string(Item *it, const Tok *t, Buf *b) {
+    static const char hex[] = "0123456789abcdef";
+    Buf dec = {0};
+    if (decode_string(it->s, t, &dec) < 0) return -1;
+    int r = buf_byte(b, '"');
+    for (Py_ssize_t i = 0; i < dec.len && r == 0; i++) {
+        unsigned char c = (unsigned char)dec.p[i];
+        switch (c) {
+        case '"': r = buf_put(b, "\\\"", 2); break;
+        case '\\': r = buf_put(b, "\\\\", 2); break;
+        case '\b': r = buf_put(b, "\\b", 2); break;
+        case '\f': r = buf_put(b, "\\f", 2); break;
+        case '\n': r = buf_put(b, "\\n", 2); break;
+        case '\r': r = buf_put(b, "\\r", 2); break;
+        case '\t': r = buf_put(b, "\\t", 2); break;
+        default:
+            if (c < 0x20) {
+                char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+                r = buf_put(b, u, 6);
+            } else {
+                r = buf_byte(b, (char)c);
+            }
+        }
+    }
+    if (r == 0) r = buf_byte(b, '"');
+    buf_free(&dec);
+    return r;
+}
+
+/* Python's repr of the float a token holds (shortest round trip, ".0" added), into out. */
+static int float_repr(Item *it, const Tok *t, char *out, size_t size) {
+    char tmp[64];
+    Py_ssize_t n = t->end - t->start;
+    memcpy(tmp, it->s + t->start, n);
+    tmp[n] = 0;
+    double v = PyOS_string_to_double(tmp, NULL, NULL);
+    if (v == -1.0 && PyErr_Occurred()) return -2;
+    char *text = PyOS_double_to_string(v, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+    if (!text) return -2;
+    int fits = strlen(text) < size;
+    if (fits) strcpy(out, text);
+    PyMem_Free(text);
+    return fits ? 0 : -1;
+}
+
+static int same_key(Item *it, int32_t a, int32_t b) {
+    Tok *x = &it->toks[a], *y = &it->toks[b];
+    if (!x->escaped && !y->escaped)
+        return x->end - x->start == y->end - y->start && memcmp(it->s + x->start, it->s + y->start, x->end - x->start) == 0;
+    Buf p = {0}, q = {0};
+    int same = decode_string(it->s, x, &p) == 0 && decode_string(it->s, y, &q) == 0 && p.len == q.len &&
+               memcmp(p.p, q.p, p.len) == 0;
+    buf_free(&p);
+    buf_free(&q);
+    return same;
+}
+
+#define MAX_KEYS 64
+#define MAX_NESTING 90 /* stored_form.MAX_NESTING is 100: anything near it is the Python path's */
+
+/* Appends the value's JSON text as orjson.dumps writes it; 0 ok, -1 leave the item, -2 error.
+   `stringify`: the value is a property's, stored as App Insights does (scalars as strings). */
+static int emit_value(Item *it, int32_t ti, Buf *b, int depth, int stringify) {
+    Tok *t = &it->toks[ti];
+    char text[64];
+    switch (t->type) {
+    case T_STR: return emit_string(it, t, b) < 0 ? -2 : 0;
+    case T_NULL: return buf_put(b, "null", 4) < 0 ? -2 : 0;
+    case T_TRUE: return buf_put(b, stringify ? "\"True\"" : "true", stringify ? 6 : 4) < 0 ? -2 : 0;
+    case T_FALSE: return buf_put(b, stringify ? "\"False\"" : "false", stringify ? 7 : 5) < 0 ? -2 : 0;
+    case T_INT: {
+        Py_ssize_t n = t->end - t->start;
+        const unsigned char *p = it->s + t->start;
+        if (n == 2 && p[0] == '-' && p[1] == '0') { p = (const unsigned char *)"0"; n = 1; }
+        if (stringify && buf_byte(b, '"') < 0) return -2;
+        if (buf_put(b, p, n) < 0) return -2;
+        if (stringify && buf_byte(b, '"') < 0) return -2;
+        return 0;
+    }
+    case T_FLOAT: {
+        int r = float_repr(it, t, text, sizeof(text));
+        if (r) return r;
+        if (!stringify && strstr(text, "e-")) return -1; /* orjson writes these its own way */
+        if (stringify && buf_byte(b, '"') < 0) return -2;
+        if (buf_put(b, text, (Py_ssize_t)strlen(text)) < 0) return -2;
+        if (stringify && buf_byte(b, '"') < 0) return -2;
+        return 0;
+    }
+    default: break;
+    }
+    if (depth >= MAX_NESTING) return -1;
+    int is_obj = t->type == T_OBJ;
+    int32_t count = t->count;
+    if (is_obj && count > MAX_KEYS) return -1;
+    if (buf_byte(b, is_obj ? '{' : '[') < 0) return -2;
+    int32_t keys[MAX_KEYS];
+    int32_t k = ti + 1;
+    for (int32_t n = 0; n < count; n++) {
+        if (n && buf_byte(b, ',') < 0) return -2;
+        if (is_obj) {
+            for (int32_t j = 0; j < n; j++)
+                if (same_key(it, keys[j], k)) return -1; /* a repeated key: the dict's order is Python's to tell */
+            keys[n] = k;
+            if (emit_string(it, &it->toks[k], b) < 0 || buf_byte(b, ':') < 0) return -2;
+            k++;
+        }
+        int r = emit_value(it, k, b, depth + 1, 0);
+        if (r) return r;
+        k = it->toks[k].next;
+    }
+    return buf_byte(b, is_obj ? '}' : ']') < 0 ? -2 : 0;
+}
+
+/* customDimensions of baseData.properties: values.custom_dimensions then dumps_dynamic. */
+static int emit_dimensions(Item *it, int32_t props, Buf *b) {
+    if (props < 0 || it->toks[props].type == T_NULL) return buf_put(b, "{}", 2) < 0 ? -2 : 0;
+    if (it->toks[props].type != T_OBJ) return -1;
+    if (member(it, props, "custom_dimensions") >= 0) return -1; /* azmlinfsrv's: quirks.py unpacks it */
+    Tok *t = &it->toks[props];
+    if (t->count > MAX_KEYS) return -1;
+    int32_t keys[MAX_KEYS];
+    if (buf_byte(b, '{') < 0) return -2;
+    int32_t k = props + 1;
+    for (int32_t n = 0; n < t->count; n++) {
+        if (n && buf_byte(b, ',') < 0) return -2;
+        for (int32_t j = 0; j < n; j++)
+            if (same_key(it, keys[j], k)) return -1;
+        keys[n] = k;
+        if (emit_string(it, &it->toks[k], b) < 0 || buf_byte(b, ':') < 0) return -2;
+        int r = emit_value(it, k + 1, b, 1, 1);
+        if (r) return r;
+        k = it->toks[k + 1].next;
+    }
+    return buf_byte(b, '}') < 0 ? -2 : 0;
+}
+
+
+#endif /* _CENVELOPE_JSON_H */
