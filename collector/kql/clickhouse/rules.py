@@ -1,0 +1,240 @@
+"""The deliberate rules: each rewrites one construct of the translator's DuckDB SQL (parsed by sqlglot)
+into a tree that sqlglot's ClickHouse generator renders with the same meaning.
+
+Each rule is a function from tree to tree, named for what it lowers, with a test of its own in
+tests/clickhouse/test_lowering_rules.py. RULES is the order they run in: the type folding
+(typing.py) first, so later rules see no dead DuckDB-only branches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlglot import exp
+
+from . import typing as typed
+from .refusals import refuse
+
+CLOCK_PARAMETER = "kql_now"
+
+_UNITS_US = {"MICROSECOND": 1, "MILLISECOND": 1_000, "SECOND": 1_000_000, "MINUTE": 60_000_000,
+             "HOUR": 3_600_000_000, "DAY": 86_400_000_000, "WEEK": 7 * 86_400_000_000}
+_SHORT_UNITS = {"d": "DAY", "h": "HOUR", "m": "MINUTE", "s": "SECOND", "ms": "MILLISECOND",
+                "us": "MICROSECOND", "microsecond": "MICROSECOND"}
+
+
+def _ch(text: str) -> exp.Expression:
+    """A ClickHouse expression, parsed in ClickHouse's dialect (sqlglot keeps its spelling)."""
+    from sqlglot import parse_one
+    return parse_one(text, read="clickhouse")
+
+
+def pinned_clock(tree: exp.Expression) -> exp.Expression:
+    """`$kqlnow`, the instant now()/ago() are pinned to, becomes the typed ClickHouse parameter
+    `{kql_now: DateTime64(6, 'UTC')}` (sqlglot alone writes `{kqlnow: }`, with no type, which
+    ClickHouse refuses). The value stays bound, never pasted."""
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Placeholder) and node.name == "kqlnow":
+            return _ch(f"{{{CLOCK_PARAMETER}: DateTime64(6, 'UTC')}}")
+        return node
+    return tree.transform(swap, copy=False)
+
+
+def microsecond_timestamps(tree: exp.Expression) -> exp.Expression:
+    """DuckDB's TIMESTAMP keeps microseconds; sqlglot maps it to ClickHouse's DateTime (whole
+    seconds, in the server's zone). Every timestamp type becomes DateTime64(6, 'UTC')."""
+    kinds = {exp.DType.TIMESTAMP, exp.DType.TIMESTAMPNTZ, exp.DType.TIMESTAMPTZ, exp.DType.DATETIME}
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.DataType) and node.this in kinds:
+            return exp.DataType.build("DateTime64(6, 'UTC')", dialect="clickhouse")
+        return node
+    return tree.transform(swap, copy=False)
+
+
+def try_cast_to_null(tree: exp.Expression) -> exp.Expression:
+    """DuckDB's TRY_CAST answers NULL for a value that does not convert; sqlglot writes a plain
+    CAST, which throws in ClickHouse. `accurateCastOrNull(x, 'T')` is the same contract."""
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.TryCast):
+            target = node.to.copy()
+            target.set("nullable", False)
+            type_text = target.sql("clickhouse")
+            if type_text.startswith("Nullable("):
+                type_text = type_text[len("Nullable("):-1]
+            return exp.func("accurateCastOrNull", node.this, exp.Literal.string(type_text))
+        return node
+    return tree.transform(swap, copy=False)
+
+
+def time_buckets(tree: exp.Expression) -> exp.Expression:
+    """`bin(t, 5m)` is DuckDB's `time_bucket(INTERVAL '5m', t, origin)`; sqlglot writes DATE_BIN,
+    which ClickHouse lacks. Lowered to whole-microsecond arithmetic from the origin, which is
+    Kusto's bin (floor to a multiple of the step since the origin, for any step, also over days):
+    `origin + intDiv(t - origin, step) * step` with a floor for instants before the origin."""
+    def swap(node: exp.Expression) -> exp.Expression:
+        if not isinstance(node, exp.DateBin):
+            return node
+        step = interval_microseconds(node.this)
+        origin = node.args.get("unit")
+        origin_sql = origin.sql("clickhouse") if origin is not None else \
+            "toDateTime64('1970-01-01 00:00:00', 6, 'UTC')"
+        t_sql = node.expression.sql("clickhouse")
+        return _ch(
+            f"fromUnixTimestamp64Micro(toUnixTimestamp64Micro(toDateTime64({origin_sql}, 6, 'UTC')) + "
+            f"toInt64(floor((toUnixTimestamp64Micro(toDateTime64({t_sql}, 6, 'UTC')) - "
+            f"toUnixTimestamp64Micro(toDateTime64({origin_sql}, 6, 'UTC'))) / {step})) * {step}, 'UTC')")
+    return tree.transform(swap, copy=False)
+
+
+def interval_microseconds(interval: exp.Expression) -> int:
+    """The length of a constant interval (`INTERVAL '5m'`, `INTERVAL 5 MINUTE`) in microseconds;
+    a month or a year is no fixed length: refused."""
+    if not isinstance(interval, exp.Interval):
+        refuse("a bin step that is not a constant")
+    amount = interval.this.name if interval.this is not None else ""
+    unit = interval.unit.name.upper() if interval.args.get("unit") is not None else ""
+    if not unit:
+        number = amount.rstrip("abcdefghijklmnopqrstuvwxyz")
+        amount, unit = number, _SHORT_UNITS.get(amount[len(number):].lower(), "")
+    unit = unit.rstrip("S") if unit.endswith("S") and unit != "MICROSECONDS" else unit
+    unit = unit.removesuffix("S")
+    if unit not in _UNITS_US:
+        refuse(f"a bin step in {unit.lower() or 'that unit'}")
+    try:
+        return round(float(amount) * _UNITS_US[unit])
+    except ValueError:
+        refuse("a bin step that is not a constant")
+        raise
+
+
+def nearest_rank_percentiles(tree: exp.Expression) -> exp.Expression:
+    """`percentile(x, p)` is DuckDB's `quantile_disc(x, p)`: Kusto's nearest rank, the value at
+    1-based rank ceil(n * p) of the sorted non-null values (50 and 95 over 1..100; 100.0 as the
+    p95 of 10.5, 40, 100). ClickHouse's quantileExact* pick index floor(n * p) (96 over 1..100),
+    so it is lowered to that rank of the sorted values: exact, as quantile_disc is, and NULL over
+    no value."""
+    def swap(node: exp.Expression) -> exp.Expression:
+        if not (isinstance(node, exp.PercentileDisc) or
+                (isinstance(node, exp.Anonymous) and node.name.lower() == "quantile_disc")):
+            return node
+        value, level = _percentile_args(node)
+        v, p = value.sql("clickhouse"), level.sql("clickhouse")
+        pick = (f"if(count({v}) = 0, NULL, arrayElement(arraySort(groupArray({v})), "
+                f"greatest(toUInt64(ceil(count({v}) * {{p}})), 1)))")
+        if isinstance(level, exp.Array):
+            return _percentile_list(v, level)
+        return _ch(pick.format(p=p))
+    return tree.transform(swap, copy=False)
+
+
+def _percentile_args(node: exp.Expression) -> tuple[exp.Expression, exp.Expression]:
+    if isinstance(node, exp.PercentileDisc):
+        return node.this, node.expression
+    return node.expressions[0], node.expressions[1]
+
+
+def _percentile_list(v: str, levels: exp.Array) -> exp.Expression:
+    """quantile_disc over a list of levels: one array, each element picked as above."""
+    sorted_values = f"arraySort(groupArray({v}))"
+    picks = [f"arrayElement({sorted_values}, greatest(toUInt64(ceil(count({v}) * ({q.sql('clickhouse')}))), 1))"
+             for q in levels.expressions]
+    return _ch(f"if(count({v}) = 0, NULL, [{', '.join(picks)}])")
+
+
+def regex_functions(tree: exp.Expression) -> exp.Expression:
+    """Both engines use RE2, so patterns carry over; the calls do not. `regexp_escape` (Kusto's
+    `has`/`search` term quoting) is `regexpQuoteMeta`; a match with DuckDB's 'i' option keeps its
+    case-insensitivity as an inline `(?i)` (sqlglot drops the option); `regexp_extract(s, p, g)`
+    answers '' for no match in both."""
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "regexp_escape":
+            return exp.func("regexpQuoteMeta", *node.expressions)
+        if isinstance(node, exp.RegexpLike) and node.args.get("flag") is not None:
+            flag = node.args["flag"]
+            if isinstance(flag, exp.Literal) and "i" in flag.this:
+                pattern = exp.func("concat", exp.Literal.string("(?i)"), node.expression)
+                return exp.RegexpLike(this=node.this, expression=pattern)
+            refuse("regular expression options other than i")
+        return node
+    return tree.transform(swap, copy=False)
+
+
+def integer_division(tree: exp.Expression) -> exp.Expression:
+    """Kusto's long / long truncates toward zero; the translator writes DuckDB's `//`, which
+    sqlglot renders as a float division cast back to Int64 (wrong past 2^53). `intDiv` truncates
+    exactly; a NULL divisor (the translator's NULLIF(d, 0)) gives NULL in both."""
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.IntDiv):
+            return exp.func("intDiv", node.this, node.expression)
+        return node
+    return tree.transform(swap, copy=False)
+
+
+def limit_errors(tree: exp.Expression) -> exp.Expression:
+    """The translator guards its generators with DuckDB's `error('kql-limit: ...')` in a CASE
+    branch only a runaway query reaches. ClickHouse's `throwIf(1, message)` raises the same
+    message, and with short-circuit evaluation (ClickHouse's default) only on the rows that reach
+    the branch (`materialize` keeps ClickHouse from folding the constant call at analysis, which
+    would raise it for every query); execute.py turns the message back into the same limit error."""
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "error":
+            message = node.expressions[0] if node.expressions else exp.Literal.string("error")
+            return exp.func("throwIf", exp.func("materialize", exp.Literal.number(1)), message)
+        return node
+    return tree.transform(swap, copy=False)
+
+
+_RENAMED = {"strlen": "length", "starts_with": "startsWith", "ends_with": "endsWith"}
+
+
+def function_names(tree: exp.Expression) -> exp.Expression:
+    """DuckDB functions sqlglot passes through by name whose ClickHouse function has the same
+    meaning under another name: `strlen` (bytes) is `length`, `starts_with` is `startsWith`..."""
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Anonymous) and node.name.lower() in _RENAMED:
+            return exp.func(_RENAMED[node.name.lower()], *node.expressions)
+        return node
+    return tree.transform(swap, copy=False)
+
+
+def integer_ranges(tree: exp.Expression) -> exp.Expression:
+    """`range x from 1 to 5 step 1` is DuckDB's `generate_series(a, b, s) AS _range(x)`
+    (inclusive of b). ClickHouse's generate_series is UInt64-only, so it is lowered to
+    `arrayJoin(range(a, b + sign(s), s))` over Int64, which counts down and below zero too. A
+    range over instants or reals (an interval step, a timestamp or double cast) is refused."""
+    def swap(node: exp.Expression) -> exp.Expression:
+        if not (isinstance(node, exp.Table) and isinstance(node.this, exp.GenerateSeries)):
+            return node
+        series = node.this
+        parts = [series.args.get("start"), series.args.get("end"), series.args.get("step")]
+        if any(p is None for p in parts) or any(_not_integral(p) for p in parts):
+            refuse("range over instants, timespans or reals")
+        start, end, step = (f"toInt64({p.sql('clickhouse')})" for p in parts)
+        columns = node.alias_column_names or ["generate_series"]
+        alias = node.alias or "_range"
+        return _ch(f"(SELECT arrayJoin(range({start}, {end} + sign({step}), {step})) AS `{columns[0]}`) "
+                   f"AS `{alias}`").find(exp.Subquery) or node
+    return tree.transform(swap, copy=False)
+
+
+def _not_integral(node: exp.Expression) -> bool:
+    if any(True for _ in node.find_all(exp.Interval)):
+        return True
+    return any(c.to.this in (exp.DType.TIMESTAMP, exp.DType.TIMESTAMPNTZ, exp.DType.DOUBLE,
+                             exp.DType.FLOAT, exp.DType.DECIMAL, exp.DType.TIMESTAMPTZ)
+               for c in node.find_all(exp.Cast))
+
+
+RULES: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
+    typed.fold_typeof,
+    limit_errors,
+    pinned_clock,
+    time_buckets,
+    microsecond_timestamps,
+    try_cast_to_null,
+    nearest_rank_percentiles,
+    regex_functions,
+    integer_division,
+    function_names,
+    integer_ranges,
+)
