@@ -51,9 +51,7 @@ def create_app(settings: CollectorSettings, extensions: Sequence[Extension] = ()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        store = Store(settings.data_dir, memory_limit=settings.memory_limit,
-                      max_pending_rows=settings.max_pending_rows,
-                      checkpoint_wal_bytes=settings.checkpoint_wal_bytes)
+        store = _open_store(settings)
         if on_fatal is not None:
             store.writer.on_fatal = on_fatal
         with store.reader() as cursor:
@@ -112,6 +110,20 @@ def create_app(settings: CollectorSettings, extensions: Sequence[Extension] = ()
     app.add_middleware(RequestLimits, body_timeout_s=settings.body_timeout_s)
     app.add_middleware(CollapseSlashes)  # added last, so it runs first: the limits see the collapsed path
     return app
+
+
+def _open_store(settings: CollectorSettings) -> Store:
+    """The embedded DuckDB store, or the ClickHouse one when `settings.store` names a server."""
+    if settings.store is None:
+        return Store(settings.data_dir, memory_limit=settings.memory_limit,
+                     max_pending_rows=settings.max_pending_rows,
+                     checkpoint_wal_bytes=settings.checkpoint_wal_bytes)
+    from collector.store.clickhouse.store import ClickHouseStore  # the DuckDB path never loads the client
+
+    return ClickHouseStore.open(settings.data_dir, settings.store, memory_limit=settings.memory_limit,
+                                max_pending_rows=settings.max_pending_rows,
+                                checkpoint_wal_bytes=settings.checkpoint_wal_bytes,
+                                collector_id=settings.collector_id)
 
 
 DOCS_ASSETS = "/docs-assets"

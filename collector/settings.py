@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collector import admin_key
+from collector.store.clickhouse import location as store_location
 from collector.store.database import DEFAULT_MAX_PENDING_ROWS
 from collector.store.writer import CHECKPOINT_WAL_BYTES
 
@@ -48,6 +49,12 @@ class CollectorSettings:
     """Folders an export destination may lie under, besides the data dir."""
     export_allow_http: bool = False
     """Let export destinations be plain-http URLs (a local emulator such as Azurite); https otherwise."""
+    store: store_location.ClickHouseLocation | None = None
+    """Where telemetry goes: None for the embedded DuckDB file, else a ClickHouse database
+    (INSIGHTS_STORE / --store, see collector/store/clickhouse/location.py)."""
+    collector_id: int | None = None
+    """This collector's id in `_seq` on a ClickHouse store (INSIGHTS_COLLECTOR_ID, 0-4095; random if
+    None): collectors sharing a store should each have their own."""
 
     def __post_init__(self):
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -57,6 +64,8 @@ class CollectorSettings:
                 raise ValueError(f"{name} must be a positive number of seconds")
         if self.max_connections is not None and self.max_connections < 1:
             raise ValueError("max_connections must be at least 1")
+        if self.collector_id is not None and not 0 <= self.collector_id <= 4095:
+            raise ValueError("the collector id (INSIGHTS_COLLECTOR_ID) must be from 0 to 4095")
 
     @property
     def tls(self) -> bool:
@@ -74,7 +83,8 @@ class CollectorSettings:
         INSIGHTS_CHECKPOINT_WAL_BYTES, INSIGHTS_API_KEY, INSIGHTS_INGEST_WORKERS,
         INSIGHTS_HEADER_TIMEOUT_S, INSIGHTS_BODY_TIMEOUT_S, INSIGHTS_MAX_CONNECTIONS,
         INSIGHTS_TLS_CERT, INSIGHTS_TLS_KEY, INSIGHTS_EXPORT_ROOTS (folders separated by os.pathsep)
-        and INSIGHTS_EXPORT_ALLOW_HTTP (true/false), each falling back to its default when unset."""
+        and INSIGHTS_EXPORT_ALLOW_HTTP (true/false), INSIGHTS_STORE (with INSIGHTS_STORE_PASSWORD) and
+        INSIGHTS_COLLECTOR_ID, each falling back to its default when unset."""
         def value(name: str) -> str | None:
             return environ.get(name) or None
 
@@ -94,4 +104,6 @@ class CollectorSettings:
             tls_key=Path(key) if (key := value("INSIGHTS_TLS_KEY")) else None,
             export_roots=tuple(Path(p) for p in (value("INSIGHTS_EXPORT_ROOTS") or "").split(os.pathsep) if p),
             export_allow_http=(value("INSIGHTS_EXPORT_ALLOW_HTTP") or "").strip().lower() in ("1", "true", "yes", "on"),
+            store=store_location.parse(value(store_location.STORE_ENV), environ),
+            collector_id=int(collector_id) if (collector_id := value("INSIGHTS_COLLECTOR_ID")) else None,
         )

@@ -21,6 +21,7 @@ from exporters.cli import export_app
 from insights.demo import demo_command
 from insights.doctor import doctor_command
 from insights.model_cli import model_app
+from insights.store_cli import store_app
 from live.cli import live_command, map_command
 from monitoring.cli import monitor_app, update_collection
 from scoring.batch.cli import batch_app
@@ -38,6 +39,7 @@ app.add_typer(monitor_app, name="monitor")
 app.add_typer(alert_app, name="alert")
 app.add_typer(action_group_app, name="action-group")
 app.add_typer(availability_app, name="availability")
+app.add_typer(store_app, name="store")
 app.command("score")(score_command)
 app.command("logs")(logs_command)
 app.command("dashboard")(dashboard_command)
@@ -67,6 +69,7 @@ def up(
     public_url: Optional[str] = typer.Option(None, help="Ingestion endpoint put in connection strings (default: the URL clients use)."),
     tls_cert: Optional[Path] = typer.Option(None, "--tls-cert", help="Serve HTTPS only, with this certificate (PEM; or INSIGHTS_TLS_CERT)."),
     tls_key: Optional[Path] = typer.Option(None, "--tls-key", help="The certificate's private key (PEM; or INSIGHTS_TLS_KEY)."),
+    store: Optional[str] = typer.Option(None, "--store", help="Telemetry in ClickHouse: clickhouse://user@host:8123/db (or INSIGHTS_STORE; password in INSIGHTS_STORE_PASSWORD). Default: the embedded DuckDB."),
 ) -> None:
     """Start the collector on the embedded DuckDB store, with scheduled export and the dashboard."""
     from dataclasses import replace
@@ -79,11 +82,19 @@ def up(
         if tls_cert or tls_key:
             settings = replace(settings, tls_cert=tls_cert or settings.tls_cert, tls_key=tls_key or settings.tls_key)
         check_tls(settings)
+        if store:
+            from collector.store.clickhouse.location import parse as parse_store
+
+            settings = replace(settings, store=parse_store(store))
     except ValueError as error:
         err.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None
     try:
         check_data_dir_free(settings.data_dir)
+        if settings.store is not None:
+            from insights.store_cli import check_store
+
+            check_store(settings.store)
     except ValueError as error:
         err.print(f"[red]error:[/red] {error}", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from None

@@ -22,7 +22,6 @@ from collector.ingest.body import decompress_within
 from collector.ingest.cap import SpillFailed
 from collector.ingest.prepare import Prepared, prepare_body, prepare_otlp, warm_up, worker_init
 from collector.ingest.rows import PreparedRows, prepare_rows
-from collector.store.items import existing_item_ids
 from collector.store.services import Registry
 from collector.store.writer import Overloaded, Writer
 
@@ -110,8 +109,7 @@ class Pipeline:
         # the question to the commit, so two at once cannot both find an item missing and both store it.
         async with self._import_turn:
             wanted = prepared.item_ids()
-            stored = await asyncio.wrap_future(self.writer.write(operation=lambda con: {
-                name: existing_item_ids(con, service, name, ids) for name, ids in wanted.items()}))
+            stored = await asyncio.wrap_future(self.writer.held_item_ids(service, wanted))
             prepared.drop_stored(stored)
             if prepared.tables:
                 await asyncio.wrap_future(self.writer.write(prepared.tables, prepared.stats))

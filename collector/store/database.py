@@ -46,6 +46,9 @@ _META_DDL = (
 
 
 class Store:
+    backend = "duckdb"
+    """Which store this is ("duckdb", or "clickhouse" for clickhouse/store.py's)."""
+
     def __init__(
         self, data_dir: Path, memory_limit: str | None = None, max_pending_rows: int = DEFAULT_MAX_PENDING_ROWS,
         checkpoint_wal_bytes: int = CHECKPOINT_WAL_BYTES,

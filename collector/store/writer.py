@@ -24,6 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from collector.store import counters
+from collector.store.items import existing_item_ids
 from collector.store.schema import SEQ_COLUMN, SEQUENCE
 from collector.store.transactions import transaction
 
@@ -71,6 +72,10 @@ class Overloaded(RuntimeError):
 
 
 class Writer:
+    group_target_rows = GROUP_TARGET_ROWS
+    group_wait_seconds = GROUP_WAIT_SECONDS
+    """A store may want other group sizes (the ClickHouse writer: larger)."""
+
     def __init__(
         self, con: duckdb.DuckDBPyConnection, wal_path: str, max_pending_rows: int,
         checkpoint_wal_bytes: int = CHECKPOINT_WAL_BYTES,
@@ -108,6 +113,12 @@ class Writer:
         future: Future = Future()
         self._queue.put((batch, future))
         return future
+
+    def held_item_ids(self, service: str, wanted: Mapping[str, list[str]]) -> Future:
+        """Which of `wanted` (item ids by table) the service's rows carry already, by table, once
+        every write queued before is committed: what makes an import idempotent."""
+        return self.write(operation=lambda con: {
+            name: existing_item_ids(con, service, name, ids) for name, ids in wanted.items()})
 
     @contextmanager
     def expecting_batch(self) -> Iterator[None]:
@@ -168,13 +179,13 @@ class Writer:
         """Add what queued up to the group, waiting briefly for batches still being prepared;
         True if the writer was asked to stop."""
         rows = group[0][0].row_count
-        deadline = time.monotonic() + GROUP_WAIT_SECONDS
+        deadline = time.monotonic() + self.group_wait_seconds
         while rows < MAX_GROUP_ROWS:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 wait = deadline - time.monotonic()
-                if rows >= GROUP_TARGET_ROWS or wait <= 0 or not self._expected:
+                if rows >= self.group_target_rows or wait <= 0 or not self._expected:
                     return False
                 try:
                     item = self._queue.get(timeout=wait)

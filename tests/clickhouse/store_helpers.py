@@ -1,0 +1,39 @@
+"""What the ClickHouse store's tests share: a migrated fresh database on the stand-in
+(chdb_server.py: no ClickHouse server can run here), and a connection to it as a collector makes one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+
+from collector.store.clickhouse.location import PASSWORD_ENV, ClickHouseConnection, parse
+from collector.store.clickhouse.migrate import migrate
+
+
+def store_env(server) -> dict:
+    return {**os.environ, PASSWORD_ENV: server.password}
+
+
+def insights(server, *args: str) -> subprocess.CompletedProcess:
+    """Run the `insights` command line (this tree's) with the stand-in's password in the environment."""
+    return subprocess.run([sys.executable, "-m", "collector", *args], env=store_env(server),
+                          capture_output=True, text=True, timeout=300)
+
+
+def migrated_url(server, prefix: str = "t") -> str:
+    """A fresh store URL, migrated as `insights store migrate` does (in this process: the command
+    line itself is tested in test_store_schema.py)."""
+    url = server.fresh_url(prefix)
+    location = parse(url, {PASSWORD_ENV: server.password})
+    assert location is not None
+    migrate(ClickHouseConnection(replace(location, database="default").client, location.database))
+    return url
+
+
+def connection(server, url: str) -> ClickHouseConnection:
+    """The store's connection exactly as a collector makes it from its URL and password."""
+    location = parse(url, {PASSWORD_ENV: server.password})
+    assert location is not None
+    return ClickHouseConnection.at(location)
