@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -46,6 +47,17 @@ def is_clickhouse(con: Any) -> bool:
     """Whether the engine was handed the ClickHouse store's connection (`.client()`, `.database`)
     rather than a DuckDB cursor."""
     return callable(getattr(con, "client", None)) and isinstance(getattr(con, "database", None), str)
+
+
+@contextmanager
+def query_connection(store: Any) -> Iterator[Any]:
+    """What `run_query` reads *store* through: the ClickHouse connection on the ClickHouse store,
+    a read cursor of the DuckDB file otherwise."""
+    if getattr(store, "backend", "duckdb") == "clickhouse":
+        yield store.clickhouse
+        return
+    with store.reader() as cursor:
+        yield cursor
 
 
 def run_compiled(connection: Any, compiled: Translation, text: str, *, services: Sequence[str] | None,

@@ -146,9 +146,12 @@ def regex_functions(tree: exp.Expression) -> exp.Expression:
     `has`/`search` term quoting) is `regexpQuoteMeta`; a match with DuckDB's 'i' option keeps its
     case-insensitivity as an inline `(?i)` (sqlglot drops the option); `regexp_extract(s, p, g)`
     answers '' for no match in both."""
-    def swap(node: exp.Expression) -> exp.Expression:
+    def escape(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Anonymous) and node.name.lower() == "regexp_escape":
-            return exp.func("regexpQuoteMeta", *node.expressions)
+            return exp.Anonymous(this="regexpQuoteMeta", expressions=node.expressions)
+        return node
+
+    def swap(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.RegexpLike) and node.args.get("flag") is not None:
             flag = node.args["flag"]
             if isinstance(flag, exp.Literal) and "i" in flag.this:
@@ -156,7 +159,7 @@ def regex_functions(tree: exp.Expression) -> exp.Expression:
                 return exp.RegexpLike(this=node.this, expression=pattern)
             refuse("regular expression options other than i")
         return node
-    return tree.transform(swap, copy=False)
+    return tree.transform(escape, copy=False).transform(swap, copy=False)
 
 
 def integer_division(tree: exp.Expression) -> exp.Expression:
@@ -192,7 +195,7 @@ def function_names(tree: exp.Expression) -> exp.Expression:
     meaning under another name: `strlen` (bytes) is `length`, `starts_with` is `startsWith`..."""
     def swap(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Anonymous) and node.name.lower() in _RENAMED:
-            return exp.func(_RENAMED[node.name.lower()], *node.expressions)
+            return exp.Anonymous(this=_RENAMED[node.name.lower()], expressions=node.expressions)
         return node
     return tree.transform(swap, copy=False)
 

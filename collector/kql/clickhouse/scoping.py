@@ -17,7 +17,8 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from collector.store.schema import SERVICE_COLUMN, TABLES
+from collector.store.clickhouse import schema as ch_schema
+from collector.store.schema import SERVICE_COLUMN, TABLES, Column
 
 from ..scope import SCOPE
 from ..timespan import Window
@@ -68,7 +69,8 @@ def scope_tables(tree: exp.Expression, database: str, services: Sequence[str] | 
 def scoped_read(table: str, database: str, services: Sequence[str] | None, window: Window | None,
                 stored: dict[str, str] | None = None) -> exp.Select:
     """`SELECT <public columns> FROM db.table WHERE _service IN {services} AND timestamp BETWEEN ...`."""
-    columns = [_public_column(c.name, c.kql_type, (stored or {}).get(c.name)) for c in TABLES[table].columns]
+    columns = [_public_column(c.name, c.kql_type, (stored or {}).get(c.name) or stored_type(c))
+               for c in TABLES[table].columns]
     where = []
     if services is not None:
         where.append(f"{_quote(SERVICE_COLUMN)} IN {{{SERVICES_PARAMETER}:Array(String)}}")
@@ -81,16 +83,29 @@ def scoped_read(table: str, database: str, services: Sequence[str] | None, windo
     return sqlglot.parse_one(text, read="clickhouse")  # type: ignore[return-value]
 
 
+def stored_type(column: Column) -> str:
+    """The ClickHouse store's type for *column* (collector/store/clickhouse/schema.py), codec aside."""
+    return ch_schema.column_type(column).split(" CODEC(")[0]
+
+
 def _public_column(name: str, kql_type: str, stored_type: str | None) -> str:
     """The column as the lowered SQL reads it: Nullable, as DuckDB's columns are, and empty text
-    read as null where the store keeps strings non-Nullable (DuckDB's store has null there)."""
+    read as null where the store keeps strings non-Nullable (DuckDB's store has null there). A
+    column stored as that type (LowCardinality aside), or a non-Nullable timestamp, is read bare,
+    so the sort key and the skip indexes on it stay usable."""
     wanted = READ_TYPES[kql_type]
     quoted = _quote(name)
-    if stored_type == wanted:
+    base = _unwrap(_unwrap(stored_type or "", "LowCardinality"), "Nullable")
+    if base == _unwrap(wanted, "Nullable") and (stored_type != base or kql_type == "datetime"):
         return quoted
     if kql_type in ("string", "dynamic") and stored_type and not stored_type.startswith("Nullable"):
         return f"CAST(nullIf(toString({quoted}), '') AS {wanted}) AS {quoted}"
     return f"CAST({quoted} AS {wanted}) AS {quoted}"
+
+
+def _unwrap(type_name: str, wrapper: str) -> str:
+    prefix = wrapper + "("
+    return type_name[len(prefix):-1] if type_name.startswith(prefix) and type_name.endswith(")") else type_name
 
 
 def _quote(identifier: str) -> str:

@@ -114,7 +114,15 @@ def fold_constants(tree: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Case):
             return _fold_case(node)
         return node
-    return tree.transform(fold, copy=False)
+    for _ in range(_MAX_PASSES):  # transform() is top-down: a fold can enable its parent's
+        before = tree.sql(dialect="duckdb")
+        tree = tree.transform(fold, copy=False)
+        if tree.sql(dialect="duckdb") == before:
+            break
+    return tree
+
+
+_MAX_PASSES = 8
 
 
 def _literal(node: exp.Expression) -> bool:
@@ -145,7 +153,8 @@ def _fold_logic(node: exp.Expression) -> exp.Expression:
 def _fold_case(node: exp.Case) -> exp.Expression:
     operand = node.this
     live: list[exp.If] = []
-    for branch in node.args.get("ifs") or []:
+    branches = node.args.get("ifs") or []
+    for branch in branches:
         condition = _bare(branch.this)
         if operand is not None:
             if not (_literal(operand) and _literal(condition)):
@@ -163,6 +172,6 @@ def _fold_case(node: exp.Case) -> exp.Expression:
     default = node.args.get("default") or exp.Null()
     if not live:
         return default
-    if operand is not None:
-        return node
+    if operand is not None or len(live) == len(branches):
+        return node  # unchanged: transform() goes on into its children
     return exp.Case(ifs=live, default=node.args.get("default"))
