@@ -76,10 +76,11 @@ def run_compiled(connection: Any, compiled: Translation, text: str, *, services:
         "result_overflow_mode": "break",
     }
     try:
-        result = connection.client().query(lowered.sql, parameters=lowered.parameters, settings=settings)
+        result = connection.client().query(lowered.sql, parameters=lowered.parameters or None,
+                                           settings=settings)
     except Exception as exc:  # clickhouse-connect's DatabaseError, OperationalError...
         raise _from_clickhouse(exc, text, budget) from None
-    if len(result.column_names) != len(columns):
+    if result.result_rows and len(result.column_names) != len(columns):  # no rows: no names from chdb
         raise KqlError(UNSUPPORTED, f"this query is not supported on {STORE}")
     return (lowered.sql, *_collect(columns, result.result_rows, max_rows, max_bytes))
 

@@ -33,6 +33,9 @@ SETTINGS_BASE = {
     "aggregate_functions_null_for_empty": 0,
     "allow_experimental_analyzer": 1,
     "cast_keep_nullable": 1,
+    # A select alias that names a column (`bin(timestamp, 5m) AS timestamp`) must not shadow the
+    # column inside the other expressions, as ClickHouse aliases do by default.
+    "prefer_column_name_to_alias": 1,
 }
 
 
@@ -52,7 +55,10 @@ def lower(sql: str, parameters: dict[str, Any], *, database: str, services: Sequ
     tree = scope_tables(tree, database, services, window, stored)
     text = generate(tree)
     values = {rules.CLOCK_PARAMETER if k == "kqlnow" else k: v for k, v in parameters.items()}
-    return Lowered(text, {**values, **scope_parameters(services, window)}, dict(SETTINGS_BASE))
+    # Only the parameters the SQL binds: given values and no `{name: Type}` in the text,
+    # clickhouse-connect would %-format the query (and fail on every `%` in it).
+    bound = {k: v for k, v in {**values, **scope_parameters(services, window)}.items() if f"{{{k}:" in text}
+    return Lowered(text, bound, dict(SETTINGS_BASE))
 
 
 @lru_cache(maxsize=512)

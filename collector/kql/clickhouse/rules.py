@@ -210,7 +210,7 @@ def integer_ranges(tree: exp.Expression) -> exp.Expression:
             return node
         series = node.this
         parts = [series.args.get("start"), series.args.get("end"), series.args.get("step")]
-        if any(p is None for p in parts) or any(_not_integral(p) for p in parts):
+        if any(p is None for p in parts) or not (_integral(parts[0]) and _integral(parts[2])):
             refuse("range over instants, timespans or reals")
         start, end, step = (f"toInt64({p.sql('clickhouse')})" for p in parts)
         columns = node.alias_column_names or ["generate_series"]
@@ -220,17 +220,77 @@ def integer_ranges(tree: exp.Expression) -> exp.Expression:
     return tree.transform(swap, copy=False)
 
 
-def _not_integral(node: exp.Expression) -> bool:
-    if any(True for _ in node.find_all(exp.Interval)):
-        return True
-    return any(c.to.this in (exp.DType.TIMESTAMP, exp.DType.TIMESTAMPNTZ, exp.DType.DOUBLE,
-                             exp.DType.FLOAT, exp.DType.DECIMAL, exp.DType.TIMESTAMPTZ)
-               for c in node.find_all(exp.Cast))
+def _integral(node: exp.Expression) -> bool:
+    """An integer literal or a cast to an integer type: what the translator writes for a long
+    range's start and step (the end carries its limit guard, whose arithmetic is in doubles)."""
+    if isinstance(node, exp.Neg):
+        return _integral(node.this)
+    if isinstance(node, exp.Literal):
+        return not node.is_string and node.this.lstrip("-").isdigit()
+    return isinstance(node, exp.Cast) and node.to.this in (exp.DType.BIGINT, exp.DType.INT)
+
+
+def window_nulls(tree: exp.Expression) -> exp.Expression:
+    """`prev()`/`next()` are DuckDB's lag/lead, NULL past the edge of the partition. ClickHouse's
+    give the type's default there (1970-01-01 for the store's non-Nullable timestamp, 0, '') unless
+    the value is Nullable: the argument is wrapped in `toNullable`. The offset, which the
+    translator casts to BIGINT (Nullable once lowered), is passed as the plain integer it is."""
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, (exp.Lag, exp.Lead)) and not _is_nullable_call(node.this):
+            node.set("this", exp.Anonymous(this="toNullable", expressions=[node.this]))
+            offset = node.args.get("offset")
+            while isinstance(offset, exp.Cast):  # ClickHouse wants a plain integer offset
+                offset = offset.this
+            if offset is not None:
+                node.set("offset", offset)
+        return node
+    return tree.transform(swap, copy=False)
+
+
+def _is_nullable_call(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Anonymous) and node.name == "toNullable"
+
+
+def regex_replace(tree: exp.Expression) -> exp.Expression:
+    """DuckDB's `regexp_replace(s, p, r)` replaces the first match, with option 'g' every match;
+    sqlglot passes the option through to a function ClickHouse lacks. Lowered to
+    replaceRegexpOne / replaceRegexpAll (RE2 both, `\\1` backreferences both)."""
+    def swap(node: exp.Expression) -> exp.Expression:
+        if not isinstance(node, exp.RegexpReplace):
+            return node
+        modifiers = node.args.get("modifiers")
+        flags = modifiers.this if isinstance(modifiers, exp.Literal) else ""
+        if modifiers is not None and not isinstance(modifiers, exp.Literal) or set(flags) - {"g"}:
+            refuse("regular expression options other than g")
+        name = "replaceRegexpAll" if "g" in flags else "replaceRegexpOne"
+        return exp.Anonymous(this=name, expressions=[node.this, node.expression, node.args["replacement"]])
+    return tree.transform(swap, copy=False)
+
+
+def datetime_parsing(tree: exp.Expression) -> exp.Expression:
+    """`datetime(2026-01-01)` and `todatetime(s)` are DuckDB's `COALESCE(TRY_CAST(s AS
+    TIMESTAMPTZ) AT TIME ZONE 'UTC', try_strptime(s, [the formats Kusto also reads]))`: ISO 8601
+    first, then US dates and RFC 822. ClickHouse's `parseDateTime64BestEffortUSOrNull(s, 6, 'UTC')`
+    reads the same forms (month first where ambiguous, as the list does), in UTC, NULL when none
+    matches."""
+    def swap(node: exp.Expression) -> exp.Expression:
+        if not (isinstance(node, exp.Coalesce) and isinstance(node.this, exp.AtTimeZone)):
+            return node
+        cast = node.this.this
+        rest = node.expressions
+        if not (isinstance(cast, exp.TryCast) and len(rest) == 1 and isinstance(rest[0], exp.Anonymous)
+                and rest[0].name.lower() == "try_strptime"):
+            return node
+        text = exp.Anonymous(this="toString", expressions=[cast.this])
+        return exp.Anonymous(this="parseDateTime64BestEffortUSOrNull",
+                             expressions=[text, exp.Literal.number(6), exp.Literal.string("UTC")])
+    return tree.transform(swap, copy=False)
 
 
 RULES: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
     typed.fold_typeof,
     limit_errors,
+    datetime_parsing,
     pinned_clock,
     time_buckets,
     microsecond_timestamps,
@@ -240,4 +300,6 @@ RULES: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
     integer_division,
     function_names,
     integer_ranges,
+    window_nulls,
+    regex_replace,
 )
