@@ -13,13 +13,12 @@ import json
 import math
 
 import pytest
+from kql_differential_store import build_both
+from kql_refused import REFUSED
 
 from collector.kql import KqlError, run_query
 from collector.kql.errors import UNSUPPORTED
 from tests.kql.cases import load
-
-from kql_differential_store import build_both
-from kql_refused import REFUSED
 
 CASES = load()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -157,7 +157,7 @@ def _timespan(value: Any) -> Any:
     return timespan_text(value)
 
 
-_CONVERTERS = {
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "timespan": _timespan,
     "datetime": _datetime,
     "dynamic": _dynamic,

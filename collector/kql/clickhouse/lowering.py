@@ -62,7 +62,7 @@ def lower(sql: str, parameters: dict[str, Any], *, database: str, services: Sequ
 
 
 @lru_cache(maxsize=512)
-def lower_tree(sql: str) -> exp.Expression:
+def lower_tree(sql: str) -> exp.Expr:
     """The rules applied to *sql* (cached per translated SQL: dashboards repeat their queries);
     callers copy the result before changing it."""
     refusals.refuse_unsupported(sql)
@@ -76,7 +76,7 @@ def lower_tree(sql: str) -> exp.Expression:
         return tree
 
 
-def generate(tree: exp.Expression) -> str:
+def generate(tree: exp.Expr) -> str:
     with _deeper_recursion():
         return tree.sql(dialect="clickhouse")
 

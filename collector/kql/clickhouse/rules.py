@@ -23,38 +23,38 @@ _SHORT_UNITS = {"d": "DAY", "h": "HOUR", "m": "MINUTE", "s": "SECOND", "ms": "MI
                 "us": "MICROSECOND", "microsecond": "MICROSECOND"}
 
 
-def _ch(text: str) -> exp.Expression:
+def _ch(text: str) -> exp.Expr:
     """A ClickHouse expression, parsed in ClickHouse's dialect (sqlglot keeps its spelling)."""
     from sqlglot import parse_one
     return parse_one(text, read="clickhouse")
 
 
-def pinned_clock(tree: exp.Expression) -> exp.Expression:
+def pinned_clock(tree: exp.Expr) -> exp.Expr:
     """`$kqlnow`, the instant now()/ago() are pinned to, becomes the typed ClickHouse parameter
     `{kql_now: DateTime64(6, 'UTC')}` (sqlglot alone writes `{kqlnow: }`, with no type, which
     ClickHouse refuses). The value stays bound, never pasted."""
-    def swap(node: exp.Expression) -> exp.Expression:
+    def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Placeholder) and node.name == "kqlnow":
             return _ch(f"{{{CLOCK_PARAMETER}: DateTime64(6, 'UTC')}}")
         return node
     return tree.transform(swap, copy=False)
 
 
-def microsecond_timestamps(tree: exp.Expression) -> exp.Expression:
+def microsecond_timestamps(tree: exp.Expr) -> exp.Expr:
     """DuckDB's TIMESTAMP keeps microseconds; sqlglot maps it to ClickHouse's DateTime (whole
     seconds, in the server's zone). Every timestamp type becomes DateTime64(6, 'UTC')."""
     kinds = {exp.DType.TIMESTAMP, exp.DType.TIMESTAMPNTZ, exp.DType.TIMESTAMPTZ, exp.DType.DATETIME}
-    def swap(node: exp.Expression) -> exp.Expression:
+    def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.DataType) and node.this in kinds:
             return exp.DataType.build("DateTime64(6, 'UTC')", dialect="clickhouse")
         return node
     return tree.transform(swap, copy=False)
 
 
-def try_cast_to_null(tree: exp.Expression) -> exp.Expression:
+def try_cast_to_null(tree: exp.Expr) -> exp.Expr:
     """DuckDB's TRY_CAST answers NULL for a value that does not convert; sqlglot writes a plain
     CAST, which throws in ClickHouse. `accurateCastOrNull(x, 'T')` is the same contract."""
-    def swap(node: exp.Expression) -> exp.Expression:
+    def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.TryCast):
             target = node.to.copy()
             target.set("nullable", False)
@@ -66,12 +66,12 @@ def try_cast_to_null(tree: exp.Expression) -> exp.Expression:
     return tree.transform(swap, copy=False)
 
 
-def time_buckets(tree: exp.Expression) -> exp.Expression:
+def time_buckets(tree: exp.Expr) -> exp.Expr:
     """`bin(t, 5m)` is DuckDB's `time_bucket(INTERVAL '5m', t, origin)`; sqlglot writes DATE_BIN,
     which ClickHouse lacks. Lowered to whole-microsecond arithmetic from the origin, which is
     Kusto's bin (floor to a multiple of the step since the origin, for any step, also over days):
     `origin + intDiv(t - origin, step) * step` with a floor for instants before the origin."""
-    def swap(node: exp.Expression) -> exp.Expression:
+    def swap(node: exp.Expr) -> exp.Expr:
         if not isinstance(node, exp.DateBin):
             return node
         step = interval_microseconds(node.this)
@@ -86,13 +86,14 @@ def time_buckets(tree: exp.Expression) -> exp.Expression:
     return tree.transform(swap, copy=False)
 
 
-def interval_microseconds(interval: exp.Expression) -> int:
+def interval_microseconds(interval: exp.Expr) -> int:
     """The length of a constant interval (`INTERVAL '5m'`, `INTERVAL 5 MINUTE`) in microseconds;
     a month or a year is no fixed length: refused."""
     if not isinstance(interval, exp.Interval):
         refuse("a bin step that is not a constant")
     amount = interval.this.name if interval.this is not None else ""
-    unit = interval.unit.name.upper() if interval.args.get("unit") is not None else ""
+    unit_node = interval.args.get("unit")
+    unit = unit_node.name.upper() if unit_node is not None else ""
     if not unit:
         number = amount.rstrip("abcdefghijklmnopqrstuvwxyz")
         amount, unit = number, _SHORT_UNITS.get(amount[len(number):].lower(), "")
@@ -107,13 +108,13 @@ def interval_microseconds(interval: exp.Expression) -> int:
         raise
 
 
-def nearest_rank_percentiles(tree: exp.Expression) -> exp.Expression:
+def nearest_rank_percentiles(tree: exp.Expr) -> exp.Expr:
     """`percentile(x, p)` is DuckDB's `quantile_disc(x, p)`: Kusto's nearest rank, the value at
     1-based rank ceil(n * p) of the sorted non-null values (50 and 95 over 1..100; 100.0 as the
     p95 of 10.5, 40, 100). ClickHouse's quantileExact* pick index floor(n * p) (96 over 1..100),
     so it is lowered to that rank of the sorted values: exact, as quantile_disc is, and NULL over
     no value."""
-    def swap(node: exp.Expression) -> exp.Expression:
+    def swap(node: exp.Expr) -> exp.Expr:
         if not (isinstance(node, exp.PercentileDisc) or
                 (isinstance(node, exp.Anonymous) and node.name.lower() == "quantile_disc")):
             return node
@@ -127,13 +128,13 @@ def nearest_rank_percentiles(tree: exp.Expression) -> exp.Expression:
     return tree.transform(swap, copy=False)
 
 
-def _percentile_args(node: exp.Expression) -> tuple[exp.Expression, exp.Expression]:
+def _percentile_args(node: exp.Expr) -> tuple[exp.Expr, exp.Expr]:
     if isinstance(node, exp.PercentileDisc):
         return node.this, node.expression
     return node.expressions[0], node.expressions[1]
 
 
-def _percentile_list(v: str, levels: exp.Array) -> exp.Expression:
+def _percentile_list(v: str, levels: exp.Array) -> exp.Expr:
     """quantile_disc over a list of levels: one array, each element picked as above."""
     sorted_values = f"arraySort(groupArray({v}))"
     picks = [f"arrayElement({sorted_values}, greatest(toUInt64(ceil(count({v}) * ({q.sql('clickhouse')}))), 1))"
@@ -141,17 +142,17 @@ def _percentile_list(v: str, levels: exp.Array) -> exp.Expression:
     return _ch(f"if(count({v}) = 0, NULL, [{', '.join(picks)}])")
 
 
-def regex_functions(tree: exp.Expression) -> exp.Expression:
+def regex_functions(tree: exp.Expr) -> exp.Expr:
     """Both engines use RE2, so patterns carry over; the calls do not. `regexp_escape` (Kusto's
     `has`/`search` term quoting) is `regexpQuoteMeta`; a match with DuckDB's 'i' option keeps its
     case-insensitivity as an inline `(?i)` (sqlglot drops the option); `regexp_extract(s, p, g)`
     answers '' for no match in both."""
-    def escape(node: exp.Expression) -> exp.Expression:
+    def escape(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Anonymous) and node.name.lower() == "regexp_escape":
             return exp.Anonymous(this="regexpQuoteMeta", expressions=node.expressions)
         return node
 
-    def swap(node: exp.Expression) -> exp.Expression:
+    def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.RegexpLike) and node.args.get("flag") is not None:
             flag = node.args["flag"]
             if isinstance(flag, exp.Literal) and "i" in flag.this:
@@ -162,24 +163,24 @@ def regex_functions(tree: exp.Expression) -> exp.Expression:
     return tree.transform(escape, copy=False).transform(swap, copy=False)
 
 
-def integer_division(tree: exp.Expression) -> exp.Expression:
+def integer_division(tree: exp.Expr) -> exp.Expr:
     """Kusto's long / long truncates toward zero; the translator writes DuckDB's `//`, which
     sqlglot renders as a float division cast back to Int64 (wrong past 2^53). `intDiv` truncates
     exactly; a NULL divisor (the translator's NULLIF(d, 0)) gives NULL in both."""
-    def swap(node: exp.Expression) -> exp.Expression:
+    def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.IntDiv):
             return exp.func("intDiv", node.this, node.expression)
         return node
     return tree.transform(swap, copy=False)
 
 
-def limit_errors(tree: exp.Expression) -> exp.Expression:
+def limit_errors(tree: exp.Expr) -> exp.Expr:
     """The translator guards its generators with DuckDB's `error('kql-limit: ...')` in a CASE
     branch only a runaway query reaches. ClickHouse's `throwIf(1, message)` raises the same
     message, and with short-circuit evaluation (ClickHouse's default) only on the rows that reach
     the branch (`materialize` keeps ClickHouse from folding the constant call at analysis, which
     would raise it for every query); execute.py turns the message back into the same limit error."""
-    def swap(node: exp.Expression) -> exp.Expression:
+    def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Anonymous) and node.name.lower() == "error":
             message = node.expressions[0] if node.expressions else exp.Literal.string("error")
             return exp.func("throwIf", exp.func("materialize", exp.Literal.number(1)), message)
@@ -190,29 +191,30 @@ def limit_errors(tree: exp.Expression) -> exp.Expression:
 _RENAMED = {"strlen": "length", "starts_with": "startsWith", "ends_with": "endsWith"}
 
 
-def function_names(tree: exp.Expression) -> exp.Expression:
+def function_names(tree: exp.Expr) -> exp.Expr:
     """DuckDB functions sqlglot passes through by name whose ClickHouse function has the same
     meaning under another name: `strlen` (bytes) is `length`, `starts_with` is `startsWith`..."""
-    def swap(node: exp.Expression) -> exp.Expression:
+    def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Anonymous) and node.name.lower() in _RENAMED:
             return exp.Anonymous(this=_RENAMED[node.name.lower()], expressions=node.expressions)
         return node
     return tree.transform(swap, copy=False)
 
 
-def integer_ranges(tree: exp.Expression) -> exp.Expression:
+def integer_ranges(tree: exp.Expr) -> exp.Expr:
     """`range x from 1 to 5 step 1` is DuckDB's `generate_series(a, b, s) AS _range(x)`
     (inclusive of b). ClickHouse's generate_series is UInt64-only, so it is lowered to
     `arrayJoin(range(a, b + sign(s), s))` over Int64, which counts down and below zero too. A
     range over instants or reals (an interval step, a timestamp or double cast) is refused."""
-    def swap(node: exp.Expression) -> exp.Expression:
+    def swap(node: exp.Expr) -> exp.Expr:
         if not (isinstance(node, exp.Table) and isinstance(node.this, exp.GenerateSeries)):
             return node
         series = node.this
         parts = [series.args.get("start"), series.args.get("end"), series.args.get("step")]
-        if any(p is None for p in parts) or not (_integral(parts[0]) and _integral(parts[2])):
+        present = [p for p in parts if p is not None]
+        if len(present) != 3 or not (_integral(present[0]) and _integral(present[2])):
             refuse("range over instants, timespans or reals")
-        start, end, step = (f"toInt64({p.sql('clickhouse')})" for p in parts)
+        start, end, step = (f"toInt64({p.sql('clickhouse')})" for p in present)
         columns = node.alias_column_names or ["generate_series"]
         alias = node.alias or "_range"
         return _ch(f"(SELECT arrayJoin(range({start}, {end} + sign({step}), {step})) AS `{columns[0]}`) "
@@ -220,7 +222,7 @@ def integer_ranges(tree: exp.Expression) -> exp.Expression:
     return tree.transform(swap, copy=False)
 
 
-def _integral(node: exp.Expression) -> bool:
+def _integral(node: exp.Expr) -> bool:
     """An integer literal or a cast to an integer type: what the translator writes for a long
     range's start and step (the end carries its limit guard, whose arithmetic is in doubles)."""
     if isinstance(node, exp.Neg):
@@ -230,12 +232,12 @@ def _integral(node: exp.Expression) -> bool:
     return isinstance(node, exp.Cast) and node.to.this in (exp.DType.BIGINT, exp.DType.INT)
 
 
-def window_nulls(tree: exp.Expression) -> exp.Expression:
+def window_nulls(tree: exp.Expr) -> exp.Expr:
     """`prev()`/`next()` are DuckDB's lag/lead, NULL past the edge of the partition. ClickHouse's
     give the type's default there (1970-01-01 for the store's non-Nullable timestamp, 0, '') unless
     the value is Nullable: the argument is wrapped in `toNullable`. The offset, which the
     translator casts to BIGINT (Nullable once lowered), is passed as the plain integer it is."""
-    def swap(node: exp.Expression) -> exp.Expression:
+    def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, (exp.Lag, exp.Lead)) and not _is_nullable_call(node.this):
             node.set("this", exp.Anonymous(this="toNullable", expressions=[node.this]))
             offset = node.args.get("offset")
@@ -247,15 +249,15 @@ def window_nulls(tree: exp.Expression) -> exp.Expression:
     return tree.transform(swap, copy=False)
 
 
-def _is_nullable_call(node: exp.Expression) -> bool:
+def _is_nullable_call(node: exp.Expr) -> bool:
     return isinstance(node, exp.Anonymous) and node.name == "toNullable"
 
 
-def regex_replace(tree: exp.Expression) -> exp.Expression:
+def regex_replace(tree: exp.Expr) -> exp.Expr:
     """DuckDB's `regexp_replace(s, p, r)` replaces the first match, with option 'g' every match;
     sqlglot passes the option through to a function ClickHouse lacks. Lowered to
     replaceRegexpOne / replaceRegexpAll (RE2 both, `\\1` backreferences both)."""
-    def swap(node: exp.Expression) -> exp.Expression:
+    def swap(node: exp.Expr) -> exp.Expr:
         if not isinstance(node, exp.RegexpReplace):
             return node
         modifiers = node.args.get("modifiers")
@@ -267,13 +269,13 @@ def regex_replace(tree: exp.Expression) -> exp.Expression:
     return tree.transform(swap, copy=False)
 
 
-def datetime_parsing(tree: exp.Expression) -> exp.Expression:
+def datetime_parsing(tree: exp.Expr) -> exp.Expr:
     """`datetime(2026-01-01)` and `todatetime(s)` are DuckDB's `COALESCE(TRY_CAST(s AS
     TIMESTAMPTZ) AT TIME ZONE 'UTC', try_strptime(s, [the formats Kusto also reads]))`: ISO 8601
     first, then US dates and RFC 822. ClickHouse's `parseDateTime64BestEffortUSOrNull(s, 6, 'UTC')`
     reads the same forms (month first where ambiguous, as the list does), in UTC, NULL when none
     matches."""
-    def swap(node: exp.Expression) -> exp.Expression:
+    def swap(node: exp.Expr) -> exp.Expr:
         if not (isinstance(node, exp.Coalesce) and isinstance(node.this, exp.AtTimeZone)):
             return node
         cast = node.this.this
@@ -287,7 +289,7 @@ def datetime_parsing(tree: exp.Expression) -> exp.Expression:
     return tree.transform(swap, copy=False)
 
 
-RULES: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
+RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     typed.fold_typeof,
     limit_errors,
     datetime_parsing,

@@ -50,14 +50,14 @@ def scope_parameters(services: Sequence[str] | None, window: Window | None) -> d
     return values
 
 
-def scope_tables(tree: exp.Expression, database: str, services: Sequence[str] | None,
-                 window: Window | None, stored: dict[str, dict[str, str]] | None = None) -> exp.Expression:
+def scope_tables(tree: exp.Expr, database: str, services: Sequence[str] | None,
+                 window: Window | None, stored: dict[str, dict[str, str]] | None = None) -> exp.Expr:
     """Replace every `"__kql_scope__".<table>` reference in *tree* by the scoped read of that table.
 
     *stored* maps table -> column -> stored ClickHouse type (system.columns), when known: a column
     stored as exactly the type read is selected bare, so the skip indexes on it stay usable.
     """
-    def replace(node: exp.Expression) -> exp.Expression:
+    def replace(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Table) and node.db == SCOPE and node.name in TABLES:
             alias = node.alias or node.name
             read = scoped_read(node.name, database, services, window, (stored or {}).get(node.name))

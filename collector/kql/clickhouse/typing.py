@@ -21,7 +21,7 @@ from collector.store.schema import TABLES
 
 from ..scope import SCOPE
 
-_SCHEMA = {SCOPE: {t.name: {c.name: c.sql_type for c in t.columns} for t in TABLES.values()}}
+_SCHEMA: dict[str, object] = {SCOPE: {t.name: {c.name: c.sql_type for c in t.columns} for t in TABLES.values()}}
 
 # sqlglot's type -> DuckDB's typeof() name; a type not listed stays a run-time test.
 _DUCKDB_NAMES = {
@@ -32,7 +32,7 @@ _DUCKDB_NAMES = {
 }
 
 
-def fold_typeof(tree: exp.Expression) -> exp.Expression:
+def fold_typeof(tree: exp.Expr) -> exp.Expr:
     """Every `typeof(x)` with a statically known type becomes that type's DuckDB name, and the
     constant conditions it makes are folded (see the module doc). A tree sqlglot cannot qualify
     is returned unfolded: its type tests then reach ClickHouse, which refuses the query."""
@@ -54,7 +54,7 @@ def fold_typeof(tree: exp.Expression) -> exp.Expression:
     return fold_constants(tree)
 
 
-def _spellings(tree: exp.Expression) -> dict[str, str]:
+def _spellings(tree: exp.Expr) -> dict[str, str]:
     """Each identifier's spelling by its lower-case form: qualify() lower-cases names as DuckDB
     resolves them, but ClickHouse is case-sensitive (`severityLevel`)."""
     found = {c.name.lower(): c.name for t in TABLES.values() for c in t.columns}
@@ -63,14 +63,14 @@ def _spellings(tree: exp.Expression) -> dict[str, str]:
     return found
 
 
-def _respell(tree: exp.Expression, spelling: dict[str, str]) -> None:
+def _respell(tree: exp.Expr, spelling: dict[str, str]) -> None:
     for identifier in tree.find_all(exp.Identifier):
         original = spelling.get(identifier.name.lower())
         if original is not None and original != identifier.name:
             identifier.set("this", original)
 
 
-def _lambda_parameter_types(tree: exp.Expression) -> dict[int, exp.DataType]:
+def _lambda_parameter_types(tree: exp.Expr) -> dict[int, exp.DataType]:
     """`list_transform([e], lambda _v: body)`: the parameter `_v` has e's type; keyed by the id of
     each Lambda node, the body being where the parameter is visible."""
     found: dict[int, exp.DataType] = {}
@@ -83,7 +83,7 @@ def _lambda_parameter_types(tree: exp.Expression) -> dict[int, exp.DataType]:
     return found
 
 
-def _duckdb_name(argument: exp.Expression, lambda_types: dict[int, exp.DataType]) -> str | None:
+def _duckdb_name(argument: exp.Expr, lambda_types: dict[int, exp.DataType]) -> str | None:
     kind = argument.type
     if isinstance(argument, (exp.Column, exp.Identifier)) and not (isinstance(argument, exp.Column) and argument.table):
         enclosing = argument.find_ancestor(exp.Lambda)
@@ -94,10 +94,10 @@ def _duckdb_name(argument: exp.Expression, lambda_types: dict[int, exp.DataType]
     return _DUCKDB_NAMES.get(kind.this)
 
 
-def fold_constants(tree: exp.Expression) -> exp.Expression:
+def fold_constants(tree: exp.Expr) -> exp.Expr:
     """Comparisons of two string literals, IN and LIKE over literals, NOT/AND/OR of booleans, and
     CASE branches decided by a constant: folded, bottom-up."""
-    def fold(node: exp.Expression) -> exp.Expression:
+    def fold(node: exp.Expr) -> exp.Expr:
         if isinstance(node, (exp.EQ, exp.NEQ)) and _literal(node.this) and _literal(node.expression):
             same = node.this.this == node.expression.this
             return exp.Boolean(this=same if isinstance(node, exp.EQ) else not same)
@@ -125,11 +125,11 @@ def fold_constants(tree: exp.Expression) -> exp.Expression:
 _MAX_PASSES = 8
 
 
-def _literal(node: exp.Expression) -> bool:
+def _literal(node: exp.Expr) -> bool:
     return isinstance(node, exp.Literal) and node.is_string
 
 
-def _bare(node: exp.Expression) -> exp.Expression:
+def _bare(node: exp.Expr) -> exp.Expr:
     while isinstance(node, exp.Paren):
         node = node.this
     return node
@@ -141,7 +141,7 @@ def _like(value: str, pattern: str) -> bool:
     return re.fullmatch(regex, value, re.S) is not None
 
 
-def _fold_logic(node: exp.Expression) -> exp.Expression:
+def _fold_logic(node: exp.Expr) -> exp.Expr:
     left, right = _bare(node.this), _bare(node.expression)
     absorbing = isinstance(node, exp.Or)  # TRUE absorbs an OR, FALSE an AND
     for side, other in ((left, node.expression), (right, node.this)):
@@ -150,7 +150,7 @@ def _fold_logic(node: exp.Expression) -> exp.Expression:
     return node
 
 
-def _fold_case(node: exp.Case) -> exp.Expression:
+def _fold_case(node: exp.Case) -> exp.Expr:
     operand = node.this
     live: list[exp.If] = []
     branches = node.args.get("ifs") or []
