@@ -33,6 +33,7 @@ from .lowering import lower
 from .refusals import STORE
 
 DEFAULT_MEMORY = 4 * 2**30
+_UNION = re.compile(r"\bUNION\b", re.IGNORECASE)
 _CODE = re.compile(r"Code: (\d+)")
 _TIMEOUT_CODES = {"159", "394"}  # TIMEOUT_EXCEEDED, QUERY_WAS_CANCELLED
 _MEMORY_CODES = {"241"}  # MEMORY_LIMIT_EXCEEDED
@@ -75,14 +76,28 @@ def run_compiled(connection: Any, compiled: Translation, text: str, *, services:
         "max_result_rows": max_rows + 1,
         "result_overflow_mode": "break",
     }
+    sql = with_settings(lowered.sql, settings)
     try:
-        result = connection.client().query(lowered.sql, parameters=lowered.parameters or None,
-                                           settings=settings)
+        result = connection.client().query(sql, parameters=lowered.parameters or None)
     except Exception as exc:  # clickhouse-connect's DatabaseError, OperationalError...
         raise _from_clickhouse(exc, text, budget) from None
     if result.result_rows and len(result.column_names) != len(columns):  # no rows: no names from chdb
         raise KqlError(UNSUPPORTED, f"this query is not supported on {STORE}")
-    return (lowered.sql, *_collect(columns, result.result_rows, max_rows, max_bytes))
+    return (sql, *_collect(columns, result.result_rows, max_rows, max_bytes))
+
+
+def with_settings(sql: str, settings: dict[str, Any]) -> str:
+    """*sql* with its settings in its own text (`SETTINGS readonly = 1, join_use_nulls = 1, ...`):
+    what it means and what it may do must not depend on a transport or proxy passing URL settings
+    on. SQL with a UNION anywhere is wrapped first (a trailing SETTINGS binds to the last part of
+    a top-level UNION).
+    The values are ours (numbers), never the user's."""
+    clause = ", ".join(f"{name} = {int(value)}" if isinstance(value, (bool, int)) else f"{name} = '{value}'"
+                       for name, value in settings.items())
+    body = sql.strip()
+    if _UNION.search(body):
+        body = f"SELECT * FROM ({body})"
+    return f"{body}\nSETTINGS {clause}"
 
 
 def describe(compiled: Translation, text: str) -> list[tuple[str, str]]:
