@@ -128,3 +128,24 @@ def test_series_udfs_are_refused_clearly():
     with pytest.raises(KqlError) as caught:
         lower("SELECT kql_compute('series_fir', '[1]', NULL)", {}, database="db", services=["a"])
     assert caught.value.code == UNSUPPORTED and "not supported on the clickhouse store" in str(caught.value)
+
+
+def test_window_nulls_past_the_edge(client):
+    sql = ('SELECT lag("t") OVER (ORDER BY "t") FROM (SELECT CAST(\'2026-01-01\' AS TIMESTAMP) AS "t")')
+    assert "toNullable" in _lowered(sql, rules.window_nulls)
+    assert _one(client, sql) == (None,)
+
+
+def test_regex_replace_first_or_every_match(client):
+    assert _one(client, "SELECT regexp_replace('a1b2', '[0-9]', '#'), regexp_replace('a1b2', '[0-9]', '#', 'g'), "
+                        "regexp_replace('Number is: 42', 'is: (\\d+)', 'was: \\1', 'g')") == \
+        ("a#b2", "a#b#", "Number was: 42")
+
+
+def test_filter_coalesce_leaves_a_plain_predicate_for_the_index(client):
+    sql = ("SELECT x FROM (SELECT CAST(NULL AS VARCHAR) AS x UNION ALL SELECT 'op1' UNION ALL SELECT 'op2') "
+           "WHERE coalesce((x = 'op1'), FALSE) AND (coalesce(x <> 'op2', FALSE))")
+    text = _lowered(sql, rules.filter_coalesce)
+    assert "COALESCE" not in text.upper().split("WHERE")[1]
+    lowered = lower(sql, {}, database="default", services=None)
+    assert client.query(lowered.sql, settings=lowered.settings).result_rows == [("op1",)]

@@ -289,6 +289,26 @@ def datetime_parsing(tree: exp.Expr) -> exp.Expr:
     return tree.transform(swap, copy=False)
 
 
+def filter_coalesce(tree: exp.Expr) -> exp.Expr:
+    """The translator writes `where a == b` as `WHERE coalesce(a = b, FALSE)` (Kusto's null
+    comparisons are false). In a WHERE, NULL and FALSE both drop the row, so the coalesce is
+    dropped there (and in each AND-ed part): ClickHouse's index analysis then sees `operation_Id =
+    'x'` and uses the store's bloom filter, which it cannot through coalesce()."""
+    def strip(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Paren):
+            inner = strip(node.this)
+            return inner if inner is not node.this else node
+        if isinstance(node, exp.And):
+            return exp.And(this=strip(node.this), expression=strip(node.expression))
+        if (isinstance(node, exp.Coalesce) and len(node.expressions) == 1
+                and isinstance(node.expressions[0], exp.Boolean) and node.expressions[0].this is False):
+            return node.this
+        return node
+    for where in list(tree.find_all(exp.Where)):
+        where.set("this", strip(where.this))
+    return tree
+
+
 RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     typed.fold_typeof,
     limit_errors,
@@ -304,4 +324,5 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     integer_ranges,
     window_nulls,
     regex_replace,
+    filter_coalesce,
 )
