@@ -13,6 +13,7 @@ next to a full scan of the same table.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import clickhouse_connect
 import duckdb
+import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -64,7 +66,6 @@ def copy_to_clickhouse(con: duckdb.DuckDBPyConnection, client) -> float:
         reader = con.sql(f'SELECT {select} FROM "{table.name}"').to_arrow_reader(1_000_000)
         for batch in reader:
             if batch.num_rows:
-                import pyarrow as pa
                 client.insert_arrow(f"`{DATABASE}`.`{table.name}`", pa.Table.from_batches([batch]))
                 total += batch.num_rows
     return total / (time.perf_counter() - started)
@@ -111,6 +112,7 @@ def main() -> None:
         print(f"{name:<18} {on_duck:>14.1f} {on_ch:>12.1f} {on_ch / on_duck:>6.2f}x {ch_rows:>8}{flag}")
     client.close()
     duck.close()
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

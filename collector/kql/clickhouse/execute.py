@@ -25,7 +25,7 @@ from .. import typecheck
 from ..budget import Budget, out_of_time
 from ..columns import _empty_store
 from ..errors import LIMIT, UNSUPPORTED, KqlError, from_duckdb
-from ..results import _json_dynamic, _native_dynamic, _real, datetime_text, timespan_text
+from ..results import _json_dynamic, _native_dynamic, _real, datetime_text, kql_type, timespan_text
 from ..scope import referenced_tables
 from ..timespan import Window
 from ..translation import Translation
@@ -102,16 +102,27 @@ def with_settings(sql: str, settings: dict[str, Any]) -> str:
 
 def describe(compiled: Translation, text: str) -> list[tuple[str, str]]:
     """The (name, KQL type) columns of *compiled*, bound on an empty DuckDB (see module doc);
-    a query that does not bind fails as it does on the DuckDB path."""
+    a query that does not bind fails as it does on the DuckDB path. Cached per SQL (the types do
+    not depend on the bound values), so a repeated query binds once."""
+    known = _COLUMNS.get(compiled.sql)
+    if known is not None:
+        return list(known)
     referenced_tables(compiled.sql)
-    from ..results import kql_type
     try:
         cursor = _empty_store().cursor()
         found = cursor.execute(f"SELECT * FROM ({compiled.sql}) LIMIT 0", compiled.parameters or None)
-        return [(d[0], kql_type(d[1])) for d in found.description or []]
     except duckdb.Error as exc:
         typed = isinstance(exc, (duckdb.BinderException, duckdb.ConversionException))
         raise ((typed and typecheck.blame(text)) or from_duckdb(exc, text)) from None
+    columns = tuple((d[0], kql_type(d[1])) for d in found.description or [])
+    if len(_COLUMNS) >= _COLUMNS_CACHED:
+        _COLUMNS.pop(next(iter(_COLUMNS)), None)
+    _COLUMNS[compiled.sql] = columns
+    return list(columns)
+
+
+_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {}
+_COLUMNS_CACHED = 512
 
 
 def _from_clickhouse(exc: Exception, text: str, budget: Budget) -> KqlError:

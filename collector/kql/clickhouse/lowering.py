@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -26,6 +27,8 @@ from ..errors import UNSUPPORTED, KqlError
 from ..timespan import Window
 from . import refusals, rules
 from .scoping import scope_parameters, scope_tables
+
+_ANY_WINDOW = Window(datetime(1970, 1, 1), datetime(1970, 1, 1))  # only its presence shapes the SQL
 
 SETTINGS_BASE = {
     "readonly": 1,
@@ -49,16 +52,23 @@ class Lowered:
 
 
 def lower(sql: str, parameters: dict[str, Any], *, database: str, services: Sequence[str] | None,
-          window: Window | None = None, stored: dict[str, dict[str, str]] | None = None) -> Lowered:
+          window: Window | None = None) -> Lowered:
     """The ClickHouse form of the translator's *sql* for this scope (see the module doc)."""
-    tree = lower_tree(sql).copy()
-    tree = scope_tables(tree, database, services, window, stored)
-    text = generate(tree)
+    text = _lowered_text(sql, database, services is None, window is None)
     values = {rules.CLOCK_PARAMETER if k == "kqlnow" else k: v for k, v in parameters.items()}
     # Only the parameters the SQL binds: given values and no `{name: Type}` in the text,
     # clickhouse-connect would %-format the query (and fail on every `%` in it).
     bound = {k: v for k, v in {**values, **scope_parameters(services, window)}.items() if f"{{{k}:" in text}
     return Lowered(text, bound, dict(SETTINGS_BASE))
+
+
+@lru_cache(maxsize=512)
+def _lowered_text(sql: str, database: str, all_services: bool, all_time: bool) -> str:
+    """The lowered text depends on the scope's shape only (its values are bound): cached, as
+    dashboards repeat their queries and copying and generating a wide tree is most of the cost."""
+    tree = lower_tree(sql).copy()
+    tree = scope_tables(tree, database, None if all_services else (), None if all_time else _ANY_WINDOW)
+    return generate(tree)
 
 
 @lru_cache(maxsize=512)

@@ -51,26 +51,20 @@ def scope_parameters(services: Sequence[str] | None, window: Window | None) -> d
 
 
 def scope_tables(tree: exp.Expr, database: str, services: Sequence[str] | None,
-                 window: Window | None, stored: dict[str, dict[str, str]] | None = None) -> exp.Expr:
-    """Replace every `"__kql_scope__".<table>` reference in *tree* by the scoped read of that table.
-
-    *stored* maps table -> column -> stored ClickHouse type (system.columns), when known: a column
-    stored as exactly the type read is selected bare, so the skip indexes on it stay usable.
-    """
+                 window: Window | None) -> exp.Expr:
+    """Replace every `"__kql_scope__".<table>` reference in *tree* by the scoped read of that table."""
     def replace(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Table) and node.db == SCOPE and node.name in TABLES:
             alias = node.alias or node.name
-            read = scoped_read(node.name, database, services, window, (stored or {}).get(node.name))
+            read = scoped_read(node.name, database, services, window)
             return exp.Subquery(this=read, alias=exp.TableAlias(this=exp.to_identifier(alias)))
         return node
     return tree.transform(replace, copy=False)
 
 
-def scoped_read(table: str, database: str, services: Sequence[str] | None, window: Window | None,
-                stored: dict[str, str] | None = None) -> exp.Select:
+def scoped_read(table: str, database: str, services: Sequence[str] | None, window: Window | None) -> exp.Select:
     """`SELECT <public columns> FROM db.table WHERE _service IN {services} AND timestamp BETWEEN ...`."""
-    columns = [_public_column(c.name, c.kql_type, (stored or {}).get(c.name) or stored_type(c))
-               for c in TABLES[table].columns]
+    columns = [_public_column(c.name, c.kql_type, stored_type(c)) for c in TABLES[table].columns]
     where = []
     if services is not None:
         where.append(f"{_quote(SERVICE_COLUMN)} IN {{{SERVICES_PARAMETER}:Array(String)}}")
@@ -88,17 +82,17 @@ def stored_type(column: Column) -> str:
     return ch_schema.column_type(column).split(" CODEC(")[0]
 
 
-def _public_column(name: str, kql_type: str, stored_type: str | None) -> str:
+def _public_column(name: str, kql_type: str, stored: str) -> str:
     """The column as the lowered SQL reads it: Nullable, as DuckDB's columns are, and empty text
     read as null where the store keeps strings non-Nullable (DuckDB's store has null there). A
     column stored as that type (LowCardinality aside), or a non-Nullable timestamp, is read bare,
     so the sort key and the skip indexes on it stay usable."""
     wanted = READ_TYPES[kql_type]
     quoted = _quote(name)
-    base = _unwrap(_unwrap(stored_type or "", "LowCardinality"), "Nullable")
-    if base == _unwrap(wanted, "Nullable") and (stored_type != base or kql_type == "datetime"):
+    base = _unwrap(_unwrap(stored, "LowCardinality"), "Nullable")
+    if base == _unwrap(wanted, "Nullable") and (stored != base or kql_type == "datetime"):
         return quoted
-    if kql_type in ("string", "dynamic") and stored_type and not stored_type.startswith("Nullable"):
+    if kql_type in ("string", "dynamic") and not stored.startswith("Nullable"):
         return f"CAST(nullIf(toString({quoted}), '') AS {wanted}) AS {quoted}"
     return f"CAST({quoted} AS {wanted}) AS {quoted}"
 
