@@ -70,7 +70,8 @@ def time_buckets(tree: exp.Expr) -> exp.Expr:
     """`bin(t, 5m)` is DuckDB's `time_bucket(INTERVAL '5m', t, origin)`; sqlglot writes DATE_BIN,
     which ClickHouse lacks. Lowered to whole-microsecond arithmetic from the origin, which is
     Kusto's bin (floor to a multiple of the step since the origin, for any step, also over days):
-    `origin + intDiv(t - origin, step) * step` with a floor for instants before the origin."""
+    `origin + floor((t - origin) / step) * step` in microseconds (a floor, not a truncation, so
+    instants before the origin go to the bin below, as Kusto's do)."""
     def swap(node: exp.Expr) -> exp.Expr:
         if not isinstance(node, exp.DateBin):
             return node
@@ -97,8 +98,7 @@ def interval_microseconds(interval: exp.Expr) -> int:
     if not unit:
         number = amount.rstrip("abcdefghijklmnopqrstuvwxyz")
         amount, unit = number, _SHORT_UNITS.get(amount[len(number):].lower(), "")
-    unit = unit.rstrip("S") if unit.endswith("S") and unit != "MICROSECONDS" else unit
-    unit = unit.removesuffix("S")
+    unit = unit.removesuffix("S")  # SECONDS, HOURS...
     if unit not in _UNITS_US:
         refuse(f"a bin step in {unit.lower() or 'that unit'}")
     try:
