@@ -20,6 +20,7 @@ from alerts import dynamic
 from alerts.payload import common_schema
 from alerts.specs import OPERATORS, VALUE_COLUMN, measured_query
 from collector.kql import QueryResult, run_query
+from collector.kql.clickhouse.execute import query_connection
 from collector.store.alerts import MUTED, PENDING, Delivery, Evaluation, Instance, Rule, Value
 from collector.store.database import Store
 
@@ -56,7 +57,7 @@ def run_window(store: Store, rule: Rule, window_end: datetime, timeout_s: float)
     start = window_end - timedelta(seconds=rule.spec["window"])
     timespan = f"{start.isoformat()}Z/{window_end.isoformat()}Z"
     try:
-        with store.reader() as cursor:
+        with query_connection(store) as cursor:
             return run_query(cursor, measured_query(rule.spec), services=[rule.service], timespan=timespan,
                              timeout_s=timeout_s, max_rows=MAX_INSTANCES * 10)
     except Exception as error:  # a KqlError, a timeout, the store refusing: all recorded on the rule

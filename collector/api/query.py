@@ -33,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from collector.api.auth import Caller, caller
 from collector.kql import KqlError, QueryResult, explain, run_query
+from collector.kql.clickhouse.execute import is_clickhouse, query_connection
 from collector.kql.errors import TIMEOUT
 
 router = APIRouter(tags=["query"])
@@ -152,10 +153,12 @@ def _run(request: Request, text: str, services: list[str] | None, timespan: str 
          deadline: float | None) -> QueryResult:
     """In a worker thread: one read cursor for one query."""
     state = request.app.state
-    with state.store.reader() as cursor:
+    with query_connection(state.store) as cursor:
+        on_clickhouse = is_clickhouse(cursor)
         return run_query(
             cursor, text, services=services, timespan=timespan, timeout_s=_timeout_s(request),
-            deadline=deadline, memory_limit=_memory_limit(state, cursor),
+            deadline=deadline,
+            memory_limit=_memory_limit(state, cursor) if not on_clickhouse else _configured_memory(state),
             max_rows=getattr(state, "query_max_rows", 500_000),
             max_bytes=getattr(state, "query_max_bytes", 64 * 2**20),
         )
@@ -178,6 +181,10 @@ def _memory_limit(state: Any, cursor: Any) -> str | None:
     if limit is None:
         limit = _INSTANCE_LIMITS[state.store] = cursor.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     return limit
+
+
+def _configured_memory(state: Any) -> str | None:
+    return getattr(getattr(state, "settings", None), "memory_limit", None)
 
 
 def _services(request: Request, who: Caller, kind: str, target: str, asked: Any) -> list[str] | None:

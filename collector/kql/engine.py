@@ -29,6 +29,7 @@ import duckdb
 from . import lookup, plugins, series_functions, typecheck
 from . import scope as scoping
 from .budget import Budget, out_of_time, query_memory
+from .clickhouse import execute as clickhouse
 from .compiler import compile_kql
 from .errors import LIMIT, TIMEOUT, UNSUPPORTED, KqlError, from_duckdb
 from .results import QueryResult, collect
@@ -54,15 +55,23 @@ def run_query(
 ) -> QueryResult:
     """Answer *text* with the rows of *services* (None: every service) inside *timespan*, within
     *timeout_s* (or by *deadline*, a time.monotonic() instant, if that comes first: a batch's)
-    and a share of *memory_limit*, the DuckDB memory limit of the whole collector."""
+    and a share of *memory_limit*, the DuckDB memory limit of the whole collector.
+
+    *con* is a DuckDB cursor, or the ClickHouse store's connection (`.client()`, `.database`):
+    then the same translation is lowered to ClickHouse SQL and run there (clickhouse/execute.py)."""
     started = time.perf_counter()
     budget = Budget.starting_now(timeout_s, deadline, query_memory(memory_limit))
     try:
         now = datetime.now(UTC).replace(tzinfo=None)
         scope = scoping.Scope(services, parse_window(timespan, now))
+        on_clickhouse = clickhouse.is_clickhouse(con)
 
         def run(kql: str, row_cap: int) -> tuple[Translation, str, list, list, bool]:
             compiled = compile_kql(kql, now, budget)
+            if on_clickhouse:
+                return (compiled, *clickhouse.run_compiled(
+                    con, compiled, kql, services=services, window=scope.window, budget=budget,
+                    max_rows=row_cap, max_bytes=max_bytes))
             catalog = _prepare_session(con, compiled.sql, budget)
             with lookup.one_snapshot(con, compiled.lookup):
                 narrowed = lookup.narrowed(scope, con, compiled.lookup, compiled.tables)

@@ -1,0 +1,177 @@
+"""Folding DuckDB's run-time type tests (`typeof(x) = 'JSON'`) into constants.
+
+The translator writes type-dispatching SQL: `CASE WHEN typeof(x) = 'JSON' THEN x ->> '$' ELSE
+CAST(x AS VARCHAR) END`, and the same inside `list_transform([e], lambda _v: ...)`, so one
+rendering serves every argument type. DuckDB folds these at bind time. ClickHouse cannot: dynamic
+columns are Strings there (so `toTypeName` says nothing), and it type-checks every branch, so a
+dead branch such as a String cast to an interval fails the whole query. Here the types are
+inferred statically (sqlglot's qualify + annotate_types, with our schema's DuckDB types), each
+`typeof(...)` whose argument's type is known becomes that DuckDB type name, and comparisons of
+constants and the CASE branches they decide are pruned, so only the live branch reaches ClickHouse.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.optimizer.qualify import qualify
+
+from collector.store.schema import TABLES
+
+from ..scope import SCOPE
+
+_SCHEMA: dict[str, object] = {SCOPE: {t.name: {c.name: c.sql_type for c in t.columns} for t in TABLES.values()}}
+
+# sqlglot's type -> DuckDB's typeof() name; a type not listed stays a run-time test.
+_DUCKDB_NAMES = {
+    exp.DType.TEXT: "VARCHAR", exp.DType.VARCHAR: "VARCHAR", exp.DType.BIGINT: "BIGINT",
+    exp.DType.INT: "INTEGER", exp.DType.DOUBLE: "DOUBLE", exp.DType.FLOAT: "FLOAT",
+    exp.DType.BOOLEAN: "BOOLEAN", exp.DType.JSON: "JSON", exp.DType.TIMESTAMP: "TIMESTAMP",
+    exp.DType.TIMESTAMPNTZ: "TIMESTAMP", exp.DType.INTERVAL: "INTERVAL",
+}
+
+
+def fold_typeof(tree: exp.Expr) -> exp.Expr:
+    """Every `typeof(x)` with a statically known type becomes that type's DuckDB name, and the
+    constant conditions it makes are folded (see the module doc). A tree sqlglot cannot qualify
+    is returned unfolded: its type tests then reach ClickHouse, which refuses the query."""
+    if not any(True for _ in tree.find_all(exp.Typeof)):
+        return tree
+    spelling = _spellings(tree)
+    try:
+        tree = qualify(tree, schema=_SCHEMA, dialect="duckdb", validate_qualify_columns=False,
+                       quote_identifiers=False, identify=False)
+        annotate_types(tree, schema=_SCHEMA, dialect="duckdb")
+    except (SqlglotError, KeyError, ValueError, AttributeError):
+        return tree
+    _respell(tree, spelling)
+    lambda_types = _lambda_parameter_types(tree)
+    for node in list(tree.find_all(exp.Typeof)):
+        name = _duckdb_name(node.this, lambda_types)
+        if name is not None:
+            node.replace(exp.Literal.string(name))
+    return fold_constants(tree)
+
+
+def _spellings(tree: exp.Expr) -> dict[str, str]:
+    """Each identifier's spelling by its lower-case form: qualify() lower-cases names as DuckDB
+    resolves them, but ClickHouse is case-sensitive (`severityLevel`)."""
+    found = {c.name.lower(): c.name for t in TABLES.values() for c in t.columns}
+    for identifier in tree.find_all(exp.Identifier):
+        found.setdefault(identifier.name.lower(), identifier.name)
+    return found
+
+
+def _respell(tree: exp.Expr, spelling: dict[str, str]) -> None:
+    for identifier in tree.find_all(exp.Identifier):
+        original = spelling.get(identifier.name.lower())
+        if original is not None and original != identifier.name:
+            identifier.set("this", original)
+
+
+def _lambda_parameter_types(tree: exp.Expr) -> dict[int, exp.DataType]:
+    """`list_transform([e], lambda _v: body)`: the parameter `_v` has e's type; keyed by the id of
+    each Lambda node, the body being where the parameter is visible."""
+    found: dict[int, exp.DataType] = {}
+    for node in tree.find_all(exp.Transform):
+        array, function = node.this, node.expression
+        if isinstance(array, exp.Array) and len(array.expressions) == 1 and isinstance(function, exp.Lambda):
+            element = array.expressions[0]
+            if element.type is not None and len(function.expressions) == 1:
+                found[id(function)] = element.type
+    return found
+
+
+def _duckdb_name(argument: exp.Expr, lambda_types: dict[int, exp.DataType]) -> str | None:
+    kind = argument.type
+    if isinstance(argument, (exp.Column, exp.Identifier)) and not (isinstance(argument, exp.Column) and argument.table):
+        enclosing = argument.find_ancestor(exp.Lambda)
+        if enclosing is not None and argument.name in {p.name for p in enclosing.expressions}:
+            kind = lambda_types.get(id(enclosing))
+    if kind is None:
+        return None
+    return _DUCKDB_NAMES.get(kind.this)
+
+
+def fold_constants(tree: exp.Expr) -> exp.Expr:
+    """Comparisons of two string literals, IN and LIKE over literals, NOT/AND/OR of booleans, and
+    CASE branches decided by a constant: folded, bottom-up."""
+    def fold(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, (exp.EQ, exp.NEQ)) and _literal(node.this) and _literal(node.expression):
+            same = node.this.this == node.expression.this
+            return exp.Boolean(this=same if isinstance(node, exp.EQ) else not same)
+        if isinstance(node, exp.In) and _literal(node.this) and node.expressions and all(map(_literal, node.expressions)):
+            return exp.Boolean(this=node.this.this in {e.this for e in node.expressions})
+        if isinstance(node, exp.Like) and _literal(node.this) and _literal(node.expression):
+            return exp.Boolean(this=_like(node.this.this, node.expression.this))
+        if isinstance(node, exp.Not) and isinstance(_bare(node.this), exp.Boolean):
+            return exp.Boolean(this=not _bare(node.this).this)
+        if isinstance(node, (exp.And, exp.Or)):
+            return _fold_logic(node)
+        if isinstance(node, exp.Paren) and isinstance(node.this, exp.Boolean):
+            return node.this
+        if isinstance(node, exp.Case):
+            return _fold_case(node)
+        return node
+    for _ in range(_MAX_PASSES):  # transform() is top-down: a fold can enable its parent's
+        before = tree.sql(dialect="duckdb")
+        tree = tree.transform(fold, copy=False)
+        if tree.sql(dialect="duckdb") == before:
+            break
+    return tree
+
+
+_MAX_PASSES = 8
+
+
+def _literal(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Literal) and node.is_string
+
+
+def _bare(node: exp.Expr) -> exp.Expr:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node
+
+
+def _like(value: str, pattern: str) -> bool:
+    import re
+    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, re.S) is not None
+
+
+def _fold_logic(node: exp.Expr) -> exp.Expr:
+    left, right = _bare(node.this), _bare(node.expression)
+    absorbing = isinstance(node, exp.Or)  # TRUE absorbs an OR, FALSE an AND
+    for side, other in ((left, node.expression), (right, node.this)):
+        if isinstance(side, exp.Boolean):
+            return exp.Boolean(this=absorbing) if side.this == absorbing else other
+    return node
+
+
+def _fold_case(node: exp.Case) -> exp.Expr:
+    operand = node.this
+    live: list[exp.If] = []
+    branches = node.args.get("ifs") or []
+    for branch in branches:
+        condition = _bare(branch.this)
+        if operand is not None:
+            if not (_literal(operand) and _literal(condition)):
+                return node
+            decided: bool | None = operand.this == condition.this
+        else:
+            decided = condition.this if isinstance(condition, exp.Boolean) else None
+        if decided is False:
+            continue
+        if decided is True and not live:
+            return branch.args["true"]
+        if decided is True:
+            return exp.Case(ifs=live, default=branch.args["true"])
+        live.append(branch)
+    default = node.args.get("default") or exp.Null()
+    if not live:
+        return default
+    if operand is not None or len(live) == len(branches):
+        return node  # unchanged: transform() goes on into its children
+    return exp.Case(ifs=live, default=node.args.get("default"))

@@ -1,0 +1,79 @@
+"""The differential test: every case of tests/kql/cases, run as service `a` on DuckDB (the oracle,
+Kusto's semantics as tests/kql/test_cases proves them) and on ClickHouse's engine in process
+(chdb, through clickhouse-connect as the ClickHouse store runs it, on 21a's DDL), same rows, same
+query through the same engine entry point (`run_query`): the same answer, or for the cases in
+REFUSED a clear 400 ("... not supported on the clickhouse store"), never different rows.
+
+Rows compare exactly where the case says `=> ordered`, as multisets otherwise; reals to 1e-9.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from kql_differential_store import build_both
+from kql_refused import REFUSED
+
+from collector.kql import KqlError, run_query
+from collector.kql.errors import UNSUPPORTED
+from tests.kql.cases import load
+
+CASES = load()
+
+
+@pytest.fixture(scope="module")
+def stores():
+    duck, clickhouse = build_both()
+    yield duck, clickhouse
+    duck.close()
+    clickhouse.client().close()
+
+
+def _answer(con, query: str) -> tuple:
+    try:
+        result = run_query(con, query, services=["a"])
+    except KqlError as exc:
+        return ("error", exc.code, str(exc))
+    return ("rows", [list(c) for c in result.columns], result.rows)
+
+
+def _key(row: list) -> str:
+    return json.dumps(row, sort_keys=True, default=str)
+
+
+def _close(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def _same_rows(expected: list, got: list, ordered: bool) -> bool:
+    if not ordered:
+        expected, got = sorted(expected, key=_key), sorted(got, key=_key)
+    return _close(expected, got)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_same_answer_on_clickhouse(stores, case):
+    duck, clickhouse = stores
+    oracle = _answer(duck.cursor(), case.query)
+    answer = _answer(clickhouse, case.query)
+    if case.id.split(" ")[0] in REFUSED:
+        assert answer[0] == "error" and answer[1] == UNSUPPORTED, answer
+        assert "not supported on the clickhouse store" in answer[2]
+        return
+    if oracle[0] == "error":
+        assert answer[:2] == oracle[:2], answer
+        return
+    assert answer[0] == "rows", answer
+    assert answer[1] == oracle[1]
+    assert _same_rows(oracle[2], answer[2], case.ordered), (oracle[2], answer[2])
+
+
+def test_refused_list_names_real_cases():
+    ids = {c.id.split(" ")[0] for c in CASES}
+    assert set(REFUSED) <= ids, set(REFUSED) - ids
