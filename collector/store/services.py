@@ -138,16 +138,14 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     return len(rows)
 
 
-class Registry:
-    def __init__(self, con: duckdb.DuckDBPyConnection, writer: Writer):
-        self._writer = writer
-        self._by_name: dict[str, Service] = {}
-        self._by_ikey: dict[str, Service] = {}
-        self._by_api_key: dict[str, Service] = {}
-        self._routing: dict[str, tuple[str, bool]] | None = None
-        self._changing = asyncio.Lock()  # one change at a time: memory follows the commits in order
-        for row in con.execute(f"SELECT {_COLUMNS} FROM services").fetchall():
-            self._remember(Service(*row))
+class ServiceLookups:
+    """The reads every registry answers from memory, whichever store fills its maps: ingestion and
+    auth look a service up on every request."""
+
+    _by_name: dict[str, Service]
+    _by_ikey: dict[str, Service]
+    _by_api_key: dict[str, Service]
+    _routing: dict[str, tuple[str, bool]] | None
 
     def all(self) -> list[Service]:
         return sorted(self._by_name.values(), key=lambda s: s.name)
@@ -163,14 +161,25 @@ class Registry:
 
     def routing(self) -> dict[str, tuple[str, bool]]:
         """iKey -> (name, enabled), a plain snapshot that ingestion workers can be handed."""
-        if self._routing is None:
-            self._routing = {
-                ikey: (service.name, service.enable_app_insights) for ikey, service in self._by_ikey.items()
-            }
-        return self._routing
+        routing = self._routing  # read once: another thread may replace the maps meanwhile
+        if routing is None:
+            routing = self._routing = {ikey: (s.name, s.enable_app_insights) for ikey, s in self._by_ikey.items()}
+        return routing
 
     def by_api_key(self, key: str) -> Service | None:
         return self._by_api_key.get(digest(key))
+
+
+class Registry(ServiceLookups):
+    def __init__(self, con: duckdb.DuckDBPyConnection, writer: Writer):
+        self._writer = writer
+        self._by_name: dict[str, Service] = {}
+        self._by_ikey: dict[str, Service] = {}
+        self._by_api_key: dict[str, Service] = {}
+        self._routing: dict[str, tuple[str, bool]] | None = None
+        self._changing = asyncio.Lock()  # one change at a time: memory follows the commits in order
+        for row in con.execute(f"SELECT {_COLUMNS} FROM services").fetchall():
+            self._remember(Service(*row))
 
     async def create(self, name: str, enable_app_insights: bool = True) -> Service:
         """The new service, with its API key in clear (`api_key`) this once."""

@@ -37,8 +37,8 @@ from collector.store.services import (
     Collection,
     Service,
     ServiceError,
+    ServiceLookups,
     _new_key,
-    digest,
 )
 
 log = logging.getLogger(__name__)
@@ -57,14 +57,14 @@ def _micros() -> int:
     return time.time_ns() // 1000
 
 
-class Registry:
+class Registry(ServiceLookups):
     """store/services.py's Registry over ClickHouse (see the module docstring)."""
 
     def __init__(self, connection: control.Connection, refresh_seconds: float = REFRESH_SECONDS) -> None:
         control.ensure_tables(connection)
         self._connection = connection
         self._table = control.table(connection, "services")
-        self._snapshot: dict[str, Service] = {}
+        self._by_name: dict[str, Service] = {}
         self._by_ikey: dict[str, Service] = {}
         self._by_api_key: dict[str, Service] = {}
         self._routing: dict[str, tuple[str, bool]] | None = None
@@ -76,29 +76,7 @@ class Registry:
         self._thread = threading.Thread(target=self._keep_fresh, name="services-refresh", daemon=True)
         self._thread.start()
 
-    # reads: the snapshot -------------------------------------------------------------------------
-
-    def all(self) -> list[Service]:
-        return sorted(self._snapshot.values(), key=lambda s: s.name)
-
-    def get(self, name: str) -> Service:
-        service = self._snapshot.get(name)
-        if service is None:
-            raise ServiceError(f"no service named {name!r}", 404)
-        return service
-
-    def by_instrumentation_key(self, ikey: str) -> Service | None:
-        return self._by_ikey.get(ikey.lower())
-
-    def routing(self) -> dict[str, tuple[str, bool]]:
-        """iKey -> (name, enabled), a plain snapshot that ingestion workers can be handed."""
-        routing = self._routing
-        if routing is None:
-            routing = self._routing = {ikey: (s.name, s.enable_app_insights) for ikey, s in self._by_ikey.items()}
-        return routing
-
-    def by_api_key(self, key: str) -> Service | None:
-        return self._by_api_key.get(digest(key))
+    # reads: the snapshot, answered by ServiceLookups -----------------------------------------------
 
     def refresh(self) -> None:
         """Reload the snapshot from the store."""
@@ -123,14 +101,14 @@ class Registry:
     def _install(self, services: list[Service]) -> None:
         by_name = {service.name: service for service in services}
         with self._lock:
-            self._snapshot = by_name
+            self._by_name = by_name
             self._by_ikey = {s.instrumentation_key.lower(): s for s in by_name.values()}
             self._by_api_key = {s.api_key_sha256: s for s in by_name.values()}
             self._routing = None
 
     def _remember(self, service: Service | None, name: str) -> None:
         """Apply one committed change to the snapshot at once (the refresh would within seconds)."""
-        services = {n: s for n, s in self._snapshot.items() if n != name}
+        services = {n: s for n, s in self._by_name.items() if n != name}
         if service is not None:
             services[name] = service
         self._install(list(services.values()))
@@ -143,7 +121,7 @@ class Registry:
         if not isinstance(name, str) or not NAME_PATTERN.match(name):
             raise ServiceError("name: 3 to 32 letters, digits or '-'")
         async with self._changing:
-            if name in self._snapshot:
+            if name in self._by_name:
                 raise ServiceError(f"a service named {name!r} already exists", 409)
             key, key_digest, prefix = _new_key()
             service = Service(name=name, instrumentation_key=str(uuid.uuid4()), api_key_sha256=key_digest,
