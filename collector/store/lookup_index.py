@@ -12,6 +12,11 @@ Why a side index of terms, and why this shape (profiled at 10M rows per table, b
   string column and from the text of every dynamic column as KQL's `has` sees it (`col ->> '$'`).
   Words and short numbers are left out: they would make the index as large as the tables and
   narrow nothing. A query the index cannot narrow simply scans (collector/kql/lookup.py decides).
+  The writer's statement reads only the columns of its batch that can hold such a term: one
+  with no value, no ASCII digit, or (a string column) no run of MIN_TERM ASCII letters, digits or
+  non-ASCII characters holds none (`_may_hold_terms`, checked over the Arrow batch in hand), so
+  leaving it out drops no entry, and a batch's short or wordy columns (`itemType`, `sdkVersion`,
+  `url`, ...) cost the statement nothing.
 - Stored as (64-bit hash of the term, table, `_seq`), in two tables: `lookup_recent`, which the writer
   appends to in the same transaction as the rows (set-based SQL over the Arrow batch it inserts,
   no Python per item), and `lookup_terms`, sorted runs: when the recent part reaches RUN_ROWS it
@@ -37,6 +42,7 @@ from functools import lru_cache
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from collector.store.schema import SEQ_COLUMN, TABLES
 from collector.store.transactions import transaction
@@ -136,8 +142,9 @@ class LookupIndex:
         (one statement per table cost ~1.3 ms each whatever its rows)."""
         if table in UNINDEXED:
             return
+        columns = dict(zip(incoming.column_names, incoming.columns, strict=True))  # `incoming[name]` costs ~10 µs
         present = tuple(name for name in _TEXT_COLUMNS[table]
-                        if name in incoming.column_names and incoming[name].null_count < incoming.num_rows)
+                        if name in columns and _may_hold_terms(columns[name], name in _DYNAMIC[table]))
         if present:
             self._pending.append((table, present, incoming))
 
@@ -165,6 +172,41 @@ class LookupIndex:
         if self._recent_rows >= RUN_ROWS:
             compact(con)
             self._recent_rows = 0
+
+
+def _may_hold_terms(column: pa.ChunkedArray, dynamic: bool) -> bool:
+    r"""Whether any value of a batch's column can hold a term; a column that cannot is left out
+    of the indexing statement (the text's concatenation, lowercasing and regex cost per row).
+    Exact: a term holds an ASCII digit, and neither `lower` nor JSON's `->> '$'` makes one out
+    of other bytes (a digit escape, `\u0031`, holds digits itself); and a string column's term
+    is a run of MIN_TERM characters of one value that are ASCII letters or digits or non-ASCII
+    (`lower` maps a character to one, and only letters to ASCII letters), which _LONG_RUN finds.
+    A dynamic column's text is not its raw JSON (`\u0041` reads `A`, `1e7` reads `10000000.0`),
+    so only the digit test applies to it."""
+    if column.null_count == len(column):
+        return False
+    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+        return True
+    buffers = [chunk.buffers()[2] for chunk in column.chunks]
+    if not any(_has_digit(data) for data in buffers if data is not None):
+        return False
+    return dynamic or _matches(column.slice(0, 64)) or _matches(column)  # an id column's first rows say yes
+
+
+def _matches(column: pa.ChunkedArray) -> bool:
+    return pc.any(pc.match_substring_regex(column, _LONG_RUN)).as_py() is True
+
+
+_LONG_RUN = f"[0-9A-Za-z\\x{{80}}-\\x{{10FFFF}}]{{{MIN_TERM}}}"
+"""A run of characters that may be a term's once lowercased (every non-ASCII one counts, which
+can only keep a column in)."""
+
+
+def _has_digit(data: pa.Buffer) -> bool:
+    """Whether a chunk's data buffer holds an ASCII digit (the whole buffer is read: bytes outside
+    the values can only make it say yes, which costs a statement column)."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    return bool(np.any((raw >= 0x30) & (raw <= 0x39)))
 
 
 def rebuild(con: duckdb.DuckDBPyConnection) -> None:
