@@ -39,17 +39,6 @@ REFUSED: dict[str, str] = {
     "functions_depth:11": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "operators:13": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "scalars:9": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
-    # union: DuckDB's UNION BY NAME has no ClickHouse form
-    "bridges:8": "union",
-    "bridges:10": "union",
-    "bridges:13": "union",
-    "bridges:14": "union",
-    "bridges:17": "union",
-    "bridges:21": "union",
-    "operators:16": "union",
-    "operators:17": "union",
-    "tabular:20": "union",
-    "tabular:21": "union",
     # json_keys (bag_keys, bag_unpack, mv-expand of a bag): no rule yet
     "dynamic:4": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
     "operators:4": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",

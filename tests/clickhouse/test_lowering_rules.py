@@ -149,3 +149,14 @@ def test_filter_coalesce_leaves_a_plain_predicate_for_the_index(client):
     assert "COALESCE" not in text.upper().split("WHERE")[1]
     lowered = lower(sql, {}, database="default", services=None)
     assert client.query(lowered.sql, settings=lowered.settings).result_rows == [("op1",)]
+
+
+def test_union_by_name_aligns_the_sides_with_nulls_where_a_column_is_absent(client):
+    sql = ('SELECT * FROM (SELECT 1 AS "a", \'x\' AS "b" UNION ALL BY NAME '
+           'SELECT * FROM (SELECT \'y\' AS "b", 2.5 AS "c"))')
+    text = _lowered(sql, rules.union_by_name)
+    assert "BY NAME" not in text.upper()
+    lowered = lower(sql, {}, database="default", services=None)
+    result = client.query(lowered.sql, settings=lowered.settings)
+    assert result.column_names == ("a", "b", "c")
+    assert sorted(result.result_rows, key=str) == sorted([(1, "x", None), (None, "y", 2.5)], key=str)

@@ -14,6 +14,7 @@ from sqlglot import exp
 
 from . import typing as typed
 from .refusals import refuse
+from .unions import union_by_name
 
 CLOCK_PARAMETER = "kql_now"
 
@@ -311,6 +312,7 @@ def filter_coalesce(tree: exp.Expr) -> exp.Expr:
 
 RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     typed.fold_typeof,
+    union_by_name,
     limit_errors,
     datetime_parsing,
     pinned_clock,
