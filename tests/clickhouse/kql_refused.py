@@ -59,7 +59,6 @@ REFUSED: dict[str, str] = {
     "tabular:25": "parse/extract",
     # timespan arithmetic and datetime formatting (to_microseconds, epoch, dayofweek, format_datetime): no rule yet
     "datetime:1": "timespan arithmetic and datetime formatting (to_microseconds, epoch, dayofweek, format_datetime)",
-    "datetime:3": "timespan arithmetic and datetime formatting (to_microseconds, epoch, dayofweek, format_datetime)",
     "datetime:4": "timespan arithmetic and datetime formatting (to_microseconds, epoch, dayofweek, format_datetime)",
     "datetime:7": "timespan arithmetic and datetime formatting (to_microseconds, epoch, dayofweek, format_datetime)",
     "datetime:8": "timespan arithmetic and datetime formatting (to_microseconds, epoch, dayofweek, format_datetime)",
@@ -85,8 +84,6 @@ REFUSED: dict[str, str] = {
     "bridges:29": "indexof with an occurrence",
     # hash(): Kusto's xxHash64 is the kql_xxhash64 Python UDF
     "functions_depth:8": "hash()",
-    # extract_all: regexp_extract_all, no rule yet
-    "strings:16": "extract_all",
     # series_fir past its work limit: DuckDB answers a LimitError; here the UDF is refused first
     "series:18": _UDF,
 }

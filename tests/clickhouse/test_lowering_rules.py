@@ -160,3 +160,21 @@ def test_union_by_name_aligns_the_sides_with_nulls_where_a_column_is_absent(clie
     result = client.query(lowered.sql, settings=lowered.settings)
     assert result.column_names == ("a", "b", "c")
     assert sorted(result.result_rows, key=str) == sorted([(1, "x", None), (None, "y", 2.5)], key=str)
+
+
+def test_epoch_seconds_keep_microseconds_both_ways(client):
+    sql = ("SELECT epoch(INTERVAL '5m') AS s, "
+           "to_timestamp(floor(epoch(TIMESTAMP '2026-01-01 00:07:59.250001') / epoch(INTERVAL '5m')) "
+           "* epoch(INTERVAL '5m')) AS b, to_timestamp(epoch(TIMESTAMP '2026-01-01 00:07:59.250001')) AS t")
+    assert "TIME_TO_UNIX" not in _lowered(sql, rules.epoch_seconds)
+    step, bucket, same = _one(client, sql)
+    assert step == 300
+    assert bucket.replace(tzinfo=None) == datetime(2026, 1, 1, 0, 5)
+    assert same.replace(tzinfo=None) == datetime(2026, 1, 1, 0, 7, 59, 250001)
+
+
+def test_regex_extract_all_is_every_match_of_the_group(client):
+    sql = (r"SELECT regexp_extract_all('a1 b22 c333', '([a-z])(\d+)') AS whole, "
+           r"regexp_extract_all('a1 b22 c333', '([a-z])(\d+)', 2) AS digits, "
+           r"len(regexp_extract_all('a1 b22', '\d+')) AS n")
+    assert _one(client, sql) == (["a1", "b22", "c333"], ["1", "22", "333"], 2)

@@ -310,6 +310,46 @@ def filter_coalesce(tree: exp.Expr) -> exp.Expr:
     return tree
 
 
+def epoch_seconds(tree: exp.Expr) -> exp.Expr:
+    """DuckDB's `epoch(t)` (seconds since 1970 as a double, microseconds kept) and
+    `to_timestamp(seconds)` back, which the translator uses for `bin()` over a scalar and timespan
+    arithmetic; sqlglot writes TIME_TO_UNIX and a whole-second fromUnixTimestamp. Lowered through
+    microseconds both ways: `epoch(INTERVAL '5m')` is the constant 300.0, `epoch(t)` is
+    `toUnixTimestamp64Micro(t) / 1e6`, `to_timestamp(s)` is `fromUnixTimestamp64Micro(round(s *
+    1e6))` in UTC."""
+    def swap(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.TimeToUnix):
+            if isinstance(node.this, exp.Interval):
+                return exp.Literal.number(interval_microseconds(node.this) / 1_000_000)
+            return _ch(f"(toUnixTimestamp64Micro(toDateTime64({inner(node.this)}, 6, 'UTC')) / 1e6)")
+        if isinstance(node, exp.UnixToTime) and not node.args.get("scale") and not node.args.get("format"):
+            return _ch(f"fromUnixTimestamp64Micro(toInt64(round(({inner(node.this)}) * 1e6)), 'UTC')")
+        return node
+
+    def inner(node: exp.Expr) -> str:  # nested calls lowered too (transform skips a replaced subtree)
+        return node.transform(swap).sql("clickhouse")
+    return tree.transform(swap, copy=False)
+
+
+def regex_extract_all(tree: exp.Expr) -> exp.Expr:
+    """DuckDB's `regexp_extract_all(s, p, g)` is group g of every match (g = 0: the whole match);
+    ClickHouse's extractAll gives the first group when the pattern has one. Lowered to
+    `arrayMap(m -> m[g + 1], extractAllGroupsVertical(s, concat('(', p, ')')))`: the added outer
+    group is group 0, the pattern's own groups follow. Its `len()` is an array's length."""
+    def swap(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Length) and isinstance(node.this, exp.RegexpExtractAll):
+            return exp.Anonymous(this="length", expressions=[node.this.transform(swap)])
+        if not isinstance(node, exp.RegexpExtractAll):
+            return node
+        group = node.args.get("group")
+        if group is not None and not (isinstance(group, exp.Literal) and not group.is_string):
+            refuse("extract_all with a computed group")
+        index = int(group.this) + 1 if group is not None else 1
+        s, p = node.this.transform(swap).sql("clickhouse"), node.expression.transform(swap).sql("clickhouse")
+        return _ch(f"arrayMap(m -> m[{index}], extractAllGroupsVertical({s}, concat('(', {p}, ')')))")
+    return tree.transform(swap, copy=False)
+
+
 RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     typed.fold_typeof,
     union_by_name,
@@ -317,6 +357,8 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     datetime_parsing,
     pinned_clock,
     time_buckets,
+    epoch_seconds,
+    regex_extract_all,
     microsecond_timestamps,
     try_cast_to_null,
     nearest_rank_percentiles,
