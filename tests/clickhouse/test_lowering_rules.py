@@ -178,3 +178,13 @@ def test_regex_extract_all_is_every_match_of_the_group(client):
            r"regexp_extract_all('a1 b22 c333', '([a-z])(\d+)', 2) AS digits, "
            r"len(regexp_extract_all('a1 b22', '\d+')) AS n")
     assert _one(client, sql) == (["a1", "b22", "c333"], ["1", "22", "333"], 2)
+
+
+def test_day_arithmetic_starts_the_week_on_sunday(client):
+    sql = ("SELECT dayofweek(TIMESTAMP '2017-01-01 10:00:00') AS sunday, "
+           "dayofweek(TIMESTAMP '2017-01-07 10:00:00') AS saturday, "
+           "date_trunc('day', TIMESTAMP '2017-01-04 10:10:17') "
+           "- to_days(CAST(dayofweek(TIMESTAMP '2017-01-04 10:10:17') AS INTEGER)) AS week")
+    sunday, saturday, week = _one(client, sql)
+    assert (sunday, saturday) == (0, 6)
+    assert week.replace(tzinfo=None) == datetime(2017, 1, 1)

@@ -350,6 +350,21 @@ def regex_extract_all(tree: exp.Expr) -> exp.Expr:
     return tree.transform(swap, copy=False)
 
 
+def day_arithmetic(tree: exp.Expr) -> exp.Expr:
+    """`startofweek()` is DuckDB's `date_trunc('day', t) - to_days(dayofweek(t))`: `dayofweek`
+    counts from Sunday = 0, ClickHouse's toDayOfWeek from Monday = 1 to Sunday = 7 (so `% 7`), and
+    `to_days(n)` is an interval of n days (ClickHouse's TO_DAYS is a day number since year zero):
+    `toIntervalDay(n)`."""
+    def swap(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.DayOfWeek):
+            return exp.Mod(this=exp.Paren(this=exp.Anonymous(this="toDayOfWeek", expressions=[node.this.transform(swap)])),
+                           expression=exp.Literal.number(7))
+        if isinstance(node, exp.ToDays):
+            return exp.Anonymous(this="toIntervalDay", expressions=[node.this.transform(swap)])
+        return node
+    return tree.transform(swap, copy=False)
+
+
 RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     typed.fold_typeof,
     union_by_name,
@@ -359,6 +374,7 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     time_buckets,
     epoch_seconds,
     regex_extract_all,
+    day_arithmetic,
     microsecond_timestamps,
     try_cast_to_null,
     nearest_rank_percentiles,
