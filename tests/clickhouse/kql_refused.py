@@ -77,8 +77,6 @@ REFUSED: dict[str, str] = {
     # typeof() over a lambda value sqlglot cannot type: the dead branches reach ClickHouse
     "bridges:31": "typeof() over a lambda value sqlglot cannot type",
     "functions_depth:9": "typeof() over a lambda value sqlglot cannot type",
-    # split(): DuckDB list functions over str_split, no rule yet
-    "bridges:28": "split()",
     # indexof with an occurrence: generate_series inside an expression
     "bridges:29": "indexof with an occurrence",
     # hash(): Kusto's xxHash64 is the kql_xxhash64 Python UDF

@@ -188,3 +188,8 @@ def test_day_arithmetic_starts_the_week_on_sunday(client):
     sunday, saturday, week = _one(client, sql)
     assert (sunday, saturday) == (0, 6)
     assert week.replace(tzinfo=None) == datetime(2017, 1, 1)
+
+
+def test_array_lengths_count_elements_not_characters(client):
+    sql = "SELECT len(str_split('aaa_bbb_ccc', '_')) AS parts, len([1, 2]) AS pair, len('héllo') AS chars"
+    assert _one(client, sql) == (3, 2, 5)

@@ -335,10 +335,8 @@ def regex_extract_all(tree: exp.Expr) -> exp.Expr:
     """DuckDB's `regexp_extract_all(s, p, g)` is group g of every match (g = 0: the whole match);
     ClickHouse's extractAll gives the first group when the pattern has one. Lowered to
     `arrayMap(m -> m[g + 1], extractAllGroupsVertical(s, concat('(', p, ')')))`: the added outer
-    group is group 0, the pattern's own groups follow. Its `len()` is an array's length."""
+    group is group 0, the pattern's own groups follow."""
     def swap(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.Length) and isinstance(node.this, exp.RegexpExtractAll):
-            return exp.Anonymous(this="length", expressions=[node.this.transform(swap)])
         if not isinstance(node, exp.RegexpExtractAll):
             return node
         group = node.args.get("group")
@@ -365,6 +363,19 @@ def day_arithmetic(tree: exp.Expr) -> exp.Expr:
     return tree.transform(swap, copy=False)
 
 
+def array_lengths(tree: exp.Expr) -> exp.Expr:
+    """DuckDB's `len()` is a list's length as well as a string's; sqlglot writes CHAR_LENGTH,
+    which ClickHouse refuses for an array. The `len()` of a list the translator builds
+    (`str_split` for split(), `regexp_extract_all` for extract_all and replace_regex's guard, a
+    list literal) is ClickHouse's `length`, which counts an array's elements."""
+    lists = (exp.Split, exp.RegexpExtractAll, exp.Array)
+    def swap(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Length) and isinstance(node.this, lists):
+            return exp.Anonymous(this="length", expressions=[node.this])
+        return node
+    return tree.transform(swap, copy=False)
+
+
 RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     typed.fold_typeof,
     union_by_name,
@@ -373,6 +384,7 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     pinned_clock,
     time_buckets,
     epoch_seconds,
+    array_lengths,
     regex_extract_all,
     day_arithmetic,
     microsecond_timestamps,
