@@ -59,7 +59,6 @@ REFUSED: dict[str, str] = {
     "tabular:25": "parse/extract",
     # timespan arithmetic and datetime formatting (to_microseconds, epoch, dayofweek, format_datetime): no rule yet
     "datetime:1": "timespan arithmetic and datetime formatting (to_microseconds, epoch, dayofweek, format_datetime)",
-    "datetime:7": "timespan arithmetic and datetime formatting (to_microseconds, epoch, dayofweek, format_datetime)",
     "datetime:8": "timespan arithmetic and datetime formatting (to_microseconds, epoch, dayofweek, format_datetime)",
     "functions_depth:12": "timespan arithmetic and datetime formatting (to_microseconds, epoch, dayofweek, format_datetime)",
     # DuckDB-only syntax sqlglot passes through (struct literals, named arguments)

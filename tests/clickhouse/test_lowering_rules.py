@@ -193,3 +193,9 @@ def test_day_arithmetic_starts_the_week_on_sunday(client):
 def test_array_lengths_count_elements_not_characters(client):
     sql = "SELECT len(str_split('aaa_bbb_ccc', '_')) AS parts, len([1, 2]) AS pair, len('héllo') AS chars"
     assert _one(client, sql) == (3, 2, 5)
+
+
+def test_datetime_formatting_keeps_minutes_and_unpadded_fields(client):
+    sql = ("SELECT strftime(TIMESTAMP '2017-01-29 09:07:05', '%y-%m-%d [%H:%M:%S]') AS padded, "
+           "strftime(TIMESTAMP '2017-01-29 09:07:05', '%Y-%-m-%-d [%-H:%M:%S] 100%%') AS unpadded")
+    assert _one(client, sql) == ("17-01-29 [09:07:05]", "2017-1-29 [9:07:05] 100%")

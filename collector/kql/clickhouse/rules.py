@@ -8,6 +8,7 @@ tests/clickhouse/test_lowering_rules.py. RULES is the order they run in: the typ
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from sqlglot import exp
@@ -376,6 +377,40 @@ def array_lengths(tree: exp.Expr) -> exp.Expr:
     return tree.transform(swap, copy=False)
 
 
+_UNPADDED = {"m": "toMonth", "d": "toDayOfMonth", "H": "toHour", "M": "toMinute", "S": "toSecond"}
+
+
+def datetime_formatting(tree: exp.Expr) -> exp.Expr:
+    """`format_datetime(t, "yyyy-M-d H:mm")` is DuckDB's strftime with `%-m`, `%-d`, `%-H`...
+    (no leading zero), which ClickHouse's formatDateTime refuses. The format is split at each
+    unpadded field: the padded parts stay formatDateTime, each unpadded field is the number itself
+    (`toString(toMonth(t))`), all concatenated; NULL in, NULL out as before. DuckDB's minute
+    `%M` is ClickHouse's `%i` (its `%M` is the month's name)."""
+    def swap(node: exp.Expr) -> exp.Expr:
+        fmt = node.args.get("format") if isinstance(node, exp.TimeToStr) else None
+        if not isinstance(fmt, exp.Literal):
+            return node
+        if "%-" not in fmt.this:
+            return exp.Anonymous(this="formatDateTime", expressions=[node.this, _minutes(fmt.this)])
+        parts: list[exp.Expr] = []
+        for i, chunk in enumerate(re.split(r"%-(\w)", fmt.this)):
+            if i % 2:
+                if chunk not in _UNPADDED:
+                    refuse(f"the datetime format field %-{chunk}")
+                number = exp.Anonymous(this=_UNPADDED[chunk], expressions=[node.this.copy()])
+                parts.append(exp.Anonymous(this="toString", expressions=[number]))
+            elif chunk:
+                parts.append(exp.Anonymous(this="formatDateTime",
+                                           expressions=[node.this.copy(), _minutes(chunk)]))
+        return exp.Anonymous(this="concat", expressions=parts) if len(parts) > 1 else parts[0]
+    return tree.transform(swap, copy=False)
+
+
+def _minutes(fmt: str) -> exp.Literal:
+    """A DuckDB strftime format in ClickHouse's spelling: `%M` (minute) is `%i`; `%%` stays."""
+    return exp.Literal.string(re.sub(r"%(.)", lambda m: "%i" if m.group(1) == "M" else m.group(0), fmt))
+
+
 RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     typed.fold_typeof,
     union_by_name,
@@ -387,6 +422,7 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     array_lengths,
     regex_extract_all,
     day_arithmetic,
+    datetime_formatting,
     microsecond_timestamps,
     try_cast_to_null,
     nearest_rank_percentiles,
