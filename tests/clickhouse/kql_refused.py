@@ -3,7 +3,7 @@ supported on the clickhouse store"), never different rows; each with its reason.
 
 Grouped by reason. They are the deeper KQL features whose DuckDB SQL no rule lowers yet; the hot
 paths (filters, summarize, bin, percentiles, joins, top, search in a table, has/contains,
-datetime literals, prev/next, range) pass. test_kql_differential.py checks each refusal.
+datetime literals, prev/next, range, union, format_datetime) pass. test_kql_differential.py checks each refusal.
 """
 
 from __future__ import annotations
@@ -57,10 +57,10 @@ REFUSED: dict[str, str] = {
     "bridges:27": "parse/extract",
     "tabular:24": "parse/extract",
     "tabular:25": "parse/extract",
-    # timespan arithmetic and datetime formatting (to_microseconds, epoch, dayofweek, format_datetime): no rule yet
-    "datetime:1": "timespan arithmetic and datetime formatting (to_microseconds, epoch, dayofweek, format_datetime)",
-    "datetime:8": "timespan arithmetic and datetime formatting (to_microseconds, epoch, dayofweek, format_datetime)",
-    "functions_depth:12": "timespan arithmetic and datetime formatting (to_microseconds, epoch, dayofweek, format_datetime)",
+    # timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan): no rule yet
+    "datetime:1": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
+    "datetime:8": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
+    "functions_depth:12": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
     # DuckDB-only syntax sqlglot passes through (struct literals, named arguments)
     "aggregates:7": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
     "dynamic:5": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
