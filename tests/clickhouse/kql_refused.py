@@ -3,7 +3,8 @@ supported on the clickhouse store"), never different rows; each with its reason.
 
 Grouped by reason. They are the deeper KQL features whose DuckDB SQL no rule lowers yet; the hot
 paths (filters, summarize, bin, percentiles, joins, top, search in a table, has/contains,
-datetime literals, prev/next, range, union, format_datetime) pass. test_kql_differential.py checks each refusal.
+datetime literals, prev/next, range, union, make-series,
+format_datetime) pass. test_kql_differential.py checks each refusal.
 """
 
 from __future__ import annotations
@@ -67,12 +68,6 @@ REFUSED: dict[str, str] = {
     "functions_depth:13": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
     "tabular:5": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
     "tabular:29": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
-    # make-series: list(x ORDER BY i), an ordered aggregate ClickHouse lacks (no rule yet)
-    "series:1": "make-series",
-    "series:2": "make-series",
-    "series:3": "make-series",
-    "series:4": "make-series",
-    "series:6": "make-series",
     # typeof() over a lambda value sqlglot cannot type: the dead branches reach ClickHouse
     "bridges:31": "typeof() over a lambda value sqlglot cannot type",
     "functions_depth:9": "typeof() over a lambda value sqlglot cannot type",

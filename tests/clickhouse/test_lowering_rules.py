@@ -199,3 +199,29 @@ def test_datetime_formatting_keeps_minutes_and_unpadded_fields(client):
     sql = ("SELECT strftime(TIMESTAMP '2017-01-29 09:07:05', '%y-%m-%d [%H:%M:%S]') AS padded, "
            "strftime(TIMESTAMP '2017-01-29 09:07:05', '%Y-%-m-%-d [%-H:%M:%S] 100%%') AS unpadded")
     assert _one(client, sql) == ("17-01-29 [09:07:05]", "2017-1-29 [9:07:05] 100%")
+
+
+def test_ordered_lists_keep_the_key_order_and_nulls(client):
+    sql = ("SELECT to_json(list(v ORDER BY i)) FROM (SELECT * FROM (VALUES (3, 'c'), (1, NULL), (2, 'b')) "
+           "AS t(i, v))")
+    text = _lowered(sql, rules.ordered_lists)
+    assert "ORDER BY" not in text.upper()
+    assert _one(client, sql) == ('[null,"b","c"]',)
+
+
+def test_bin_numbers_are_one_row_per_number_end_excluded(client):
+    sql = "SELECT count(*), min(i), max(i) FROM (SELECT unnest(range(0, 4)) AS i)"
+    assert "arrayJoin" in _lowered(sql, rules.bin_numbers)
+    assert _one(client, sql) == (4, 0, 3)
+
+
+def test_series_step_in_microseconds_builds_the_bin_instants(client):
+    sql = ("SELECT epoch(b.__kql_s) AS seconds, b.__kql_f + 3 * b.__kql_s AS third FROM "
+           "(SELECT TIMESTAMP '2026-01-01 00:00:00' AS __kql_f, INTERVAL '5m' AS __kql_s) AS b")
+    seconds, third = _one(client, sql)
+    assert seconds == 300
+    assert third.replace(tzinfo=None) == datetime(2026, 1, 1, 0, 15)
+
+
+def test_series_json_is_json_text(client):
+    assert _one(client, "SELECT to_json([1, 2]) AS a") == ("[1,2]",)

@@ -15,6 +15,7 @@ from sqlglot import exp
 
 from . import typing as typed
 from .refusals import refuse
+from .series import bin_numbers, ordered_lists, series_json
 from .unions import union_by_name
 
 CLOCK_PARAMETER = "kql_now"
@@ -411,12 +412,45 @@ def _minutes(fmt: str) -> exp.Literal:
     return exp.Literal.string(re.sub(r"%(.)", lambda m: "%i" if m.group(1) == "M" else m.group(0), fmt))
 
 
+_STEP = "__kql_s"
+
+
+def series_step(tree: exp.Expr) -> exp.Expr:
+    """make-series carries its step as a column, `INTERVAL '5m' AS __kql_s`, and uses it as
+    `epoch(b.__kql_s)` and `b.__kql_f + n.i * b.__kql_s`; ClickHouse can neither take an
+    interval column's length nor multiply one. The step column becomes its length in
+    microseconds (Int64): its epoch is that / 1e6, and `n * step` an IntervalMicrosecond. A
+    numeric series' step (a number) stays as it is; a query mixing both kinds is refused."""
+    kinds = {isinstance(a.this, exp.Interval) for a in tree.find_all(exp.Alias) if a.alias == _STEP}
+    if kinds != {True}:
+        if kinds == {True, False}:
+            refuse("make-series over instants and numbers in one query")
+        return tree
+
+    def is_step(node: exp.Expr | None) -> bool:
+        return isinstance(node, exp.Column) and node.name == _STEP
+
+    def swap(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Alias) and node.alias == _STEP and isinstance(node.this, exp.Interval):
+            node.set("this", exp.Literal.number(interval_microseconds(node.this)))
+        elif isinstance(node, exp.TimeToUnix) and is_step(node.this):
+            return exp.Paren(this=exp.Div(this=node.this, expression=exp.Literal.number("1e6")))
+        elif isinstance(node, exp.Mul) and (is_step(node.this) or is_step(node.expression)):
+            return exp.Anonymous(this="toIntervalMicrosecond", expressions=[node])
+        return node
+    return tree.transform(swap, copy=False)
+
+
 RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     typed.fold_typeof,
     union_by_name,
+    ordered_lists,
+    bin_numbers,
+    series_json,
     limit_errors,
     datetime_parsing,
     pinned_clock,
+    series_step,
     time_buckets,
     epoch_seconds,
     array_lengths,
