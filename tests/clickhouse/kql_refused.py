@@ -3,7 +3,8 @@ supported on the clickhouse store"), never different rows; each with its reason.
 
 Grouped by reason. They are the deeper KQL features whose DuckDB SQL no rule lowers yet; the hot
 paths (filters, summarize, bin, percentiles, joins, top, search in a table, has/contains,
-datetime literals, prev/next, range) pass. test_kql_differential.py checks each refusal.
+datetime literals, prev/next, range, union, make-series,
+format_datetime) pass. test_kql_differential.py checks each refusal.
 """
 
 from __future__ import annotations
@@ -39,17 +40,6 @@ REFUSED: dict[str, str] = {
     "functions_depth:11": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "operators:13": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "scalars:9": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
-    # union: DuckDB's UNION BY NAME has no ClickHouse form
-    "bridges:8": "union",
-    "bridges:10": "union",
-    "bridges:13": "union",
-    "bridges:14": "union",
-    "bridges:17": "union",
-    "bridges:21": "union",
-    "operators:16": "union",
-    "operators:17": "union",
-    "tabular:20": "union",
-    "tabular:21": "union",
     # json_keys (bag_keys, bag_unpack, mv-expand of a bag): no rule yet
     "dynamic:4": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
     "operators:4": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
@@ -68,36 +58,23 @@ REFUSED: dict[str, str] = {
     "bridges:27": "parse/extract",
     "tabular:24": "parse/extract",
     "tabular:25": "parse/extract",
-    # timespan arithmetic and datetime formatting (to_microseconds, epoch, dayofweek, format_datetime): no rule yet
-    "datetime:1": "timespan arithmetic and datetime formatting (to_microseconds, epoch, dayofweek, format_datetime)",
-    "datetime:3": "timespan arithmetic and datetime formatting (to_microseconds, epoch, dayofweek, format_datetime)",
-    "datetime:4": "timespan arithmetic and datetime formatting (to_microseconds, epoch, dayofweek, format_datetime)",
-    "datetime:7": "timespan arithmetic and datetime formatting (to_microseconds, epoch, dayofweek, format_datetime)",
-    "datetime:8": "timespan arithmetic and datetime formatting (to_microseconds, epoch, dayofweek, format_datetime)",
-    "functions_depth:12": "timespan arithmetic and datetime formatting (to_microseconds, epoch, dayofweek, format_datetime)",
+    # timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan): no rule yet
+    "datetime:1": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
+    "datetime:8": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
+    "functions_depth:12": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
     # DuckDB-only syntax sqlglot passes through (struct literals, named arguments)
     "aggregates:7": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
     "dynamic:5": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
     "functions_depth:13": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
     "tabular:5": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
     "tabular:29": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
-    # make-series: list(x ORDER BY i), an ordered aggregate ClickHouse lacks (no rule yet)
-    "series:1": "make-series",
-    "series:2": "make-series",
-    "series:3": "make-series",
-    "series:4": "make-series",
-    "series:6": "make-series",
     # typeof() over a lambda value sqlglot cannot type: the dead branches reach ClickHouse
     "bridges:31": "typeof() over a lambda value sqlglot cannot type",
     "functions_depth:9": "typeof() over a lambda value sqlglot cannot type",
-    # split(): DuckDB list functions over str_split, no rule yet
-    "bridges:28": "split()",
     # indexof with an occurrence: generate_series inside an expression
     "bridges:29": "indexof with an occurrence",
     # hash(): Kusto's xxHash64 is the kql_xxhash64 Python UDF
     "functions_depth:8": "hash()",
-    # extract_all: regexp_extract_all, no rule yet
-    "strings:16": "extract_all",
     # series_fir past its work limit: DuckDB answers a LimitError; here the UDF is refused first
     "series:18": _UDF,
 }

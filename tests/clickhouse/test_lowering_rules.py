@@ -149,3 +149,79 @@ def test_filter_coalesce_leaves_a_plain_predicate_for_the_index(client):
     assert "COALESCE" not in text.upper().split("WHERE")[1]
     lowered = lower(sql, {}, database="default", services=None)
     assert client.query(lowered.sql, settings=lowered.settings).result_rows == [("op1",)]
+
+
+def test_union_by_name_aligns_the_sides_with_nulls_where_a_column_is_absent(client):
+    sql = ('SELECT * FROM (SELECT 1 AS "a", \'x\' AS "b" UNION ALL BY NAME '
+           'SELECT * FROM (SELECT \'y\' AS "b", 2.5 AS "c"))')
+    text = _lowered(sql, rules.union_by_name)
+    assert "BY NAME" not in text.upper()
+    lowered = lower(sql, {}, database="default", services=None)
+    result = client.query(lowered.sql, settings=lowered.settings)
+    assert result.column_names == ("a", "b", "c")
+    assert sorted(result.result_rows, key=str) == sorted([(1, "x", None), (None, "y", 2.5)], key=str)
+
+
+def test_epoch_seconds_keep_microseconds_both_ways(client):
+    sql = ("SELECT epoch(INTERVAL '5m') AS s, "
+           "to_timestamp(floor(epoch(TIMESTAMP '2026-01-01 00:07:59.250001') / epoch(INTERVAL '5m')) "
+           "* epoch(INTERVAL '5m')) AS b, to_timestamp(epoch(TIMESTAMP '2026-01-01 00:07:59.250001')) AS t")
+    assert "TIME_TO_UNIX" not in _lowered(sql, rules.epoch_seconds)
+    step, bucket, same = _one(client, sql)
+    assert step == 300
+    assert bucket.replace(tzinfo=None) == datetime(2026, 1, 1, 0, 5)
+    assert same.replace(tzinfo=None) == datetime(2026, 1, 1, 0, 7, 59, 250001)
+
+
+def test_regex_extract_all_is_every_match_of_the_group(client):
+    sql = (r"SELECT regexp_extract_all('a1 b22 c333', '([a-z])(\d+)') AS whole, "
+           r"regexp_extract_all('a1 b22 c333', '([a-z])(\d+)', 2) AS digits, "
+           r"len(regexp_extract_all('a1 b22', '\d+')) AS n")
+    assert _one(client, sql) == (["a1", "b22", "c333"], ["1", "22", "333"], 2)
+
+
+def test_day_arithmetic_starts_the_week_on_sunday(client):
+    sql = ("SELECT dayofweek(TIMESTAMP '2017-01-01 10:00:00') AS sunday, "
+           "dayofweek(TIMESTAMP '2017-01-07 10:00:00') AS saturday, "
+           "date_trunc('day', TIMESTAMP '2017-01-04 10:10:17') "
+           "- to_days(CAST(dayofweek(TIMESTAMP '2017-01-04 10:10:17') AS INTEGER)) AS week")
+    sunday, saturday, week = _one(client, sql)
+    assert (sunday, saturday) == (0, 6)
+    assert week.replace(tzinfo=None) == datetime(2017, 1, 1)
+
+
+def test_array_lengths_count_elements_not_characters(client):
+    sql = "SELECT len(str_split('aaa_bbb_ccc', '_')) AS parts, len([1, 2]) AS pair, len('héllo') AS chars"
+    assert _one(client, sql) == (3, 2, 5)
+
+
+def test_datetime_formatting_keeps_minutes_and_unpadded_fields(client):
+    sql = ("SELECT strftime(TIMESTAMP '2017-01-29 09:07:05', '%y-%m-%d [%H:%M:%S]') AS padded, "
+           "strftime(TIMESTAMP '2017-01-29 09:07:05', '%Y-%-m-%-d [%-H:%M:%S] 100%%') AS unpadded")
+    assert _one(client, sql) == ("17-01-29 [09:07:05]", "2017-1-29 [9:07:05] 100%")
+
+
+def test_ordered_lists_keep_the_key_order_and_nulls(client):
+    sql = ("SELECT to_json(list(v ORDER BY i)) FROM (SELECT * FROM (VALUES (3, 'c'), (1, NULL), (2, 'b')) "
+           "AS t(i, v))")
+    text = _lowered(sql, rules.ordered_lists)
+    assert "ORDER BY" not in text.upper()
+    assert _one(client, sql) == ('[null,"b","c"]',)
+
+
+def test_bin_numbers_are_one_row_per_number_end_excluded(client):
+    sql = "SELECT count(*), min(i), max(i) FROM (SELECT unnest(range(0, 4)) AS i)"
+    assert "arrayJoin" in _lowered(sql, rules.bin_numbers)
+    assert _one(client, sql) == (4, 0, 3)
+
+
+def test_series_step_in_microseconds_builds_the_bin_instants(client):
+    sql = ("SELECT epoch(b.__kql_s) AS seconds, b.__kql_f + 3 * b.__kql_s AS third FROM "
+           "(SELECT TIMESTAMP '2026-01-01 00:00:00' AS __kql_f, INTERVAL '5m' AS __kql_s) AS b")
+    seconds, third = _one(client, sql)
+    assert seconds == 300
+    assert third.replace(tzinfo=None) == datetime(2026, 1, 1, 0, 15)
+
+
+def test_series_json_is_json_text(client):
+    assert _one(client, "SELECT to_json([1, 2]) AS a") == ("[1,2]",)

@@ -8,12 +8,15 @@ tests/clickhouse/test_lowering_rules.py. RULES is the order they run in: the typ
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from sqlglot import exp
 
 from . import typing as typed
 from .refusals import refuse
+from .series import bin_numbers, ordered_lists, series_json
+from .unions import union_by_name
 
 CLOCK_PARAMETER = "kql_now"
 
@@ -309,12 +312,151 @@ def filter_coalesce(tree: exp.Expr) -> exp.Expr:
     return tree
 
 
+def epoch_seconds(tree: exp.Expr) -> exp.Expr:
+    """DuckDB's `epoch(t)` (seconds since 1970 as a double, microseconds kept) and
+    `to_timestamp(seconds)` back, which the translator uses for `bin()` over a scalar and timespan
+    arithmetic; sqlglot writes TIME_TO_UNIX and a whole-second fromUnixTimestamp. Lowered through
+    microseconds both ways: `epoch(INTERVAL '5m')` is the constant 300.0, `epoch(t)` is
+    `toUnixTimestamp64Micro(t) / 1e6`, `to_timestamp(s)` is `fromUnixTimestamp64Micro(round(s *
+    1e6))` in UTC."""
+    def swap(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.TimeToUnix):
+            if isinstance(node.this, exp.Interval):
+                return exp.Literal.number(interval_microseconds(node.this) / 1_000_000)
+            return _ch(f"(toUnixTimestamp64Micro(toDateTime64({inner(node.this)}, 6, 'UTC')) / 1e6)")
+        if isinstance(node, exp.UnixToTime) and not node.args.get("scale") and not node.args.get("format"):
+            return _ch(f"fromUnixTimestamp64Micro(toInt64(round(({inner(node.this)}) * 1e6)), 'UTC')")
+        return node
+
+    def inner(node: exp.Expr) -> str:  # nested calls lowered too (transform skips a replaced subtree)
+        return node.transform(swap).sql("clickhouse")
+    return tree.transform(swap, copy=False)
+
+
+def regex_extract_all(tree: exp.Expr) -> exp.Expr:
+    """DuckDB's `regexp_extract_all(s, p, g)` is group g of every match (g = 0: the whole match);
+    ClickHouse's extractAll gives the first group when the pattern has one. Lowered to
+    `arrayMap(m -> m[g + 1], extractAllGroupsVertical(s, concat('(', p, ')')))`: the added outer
+    group is group 0, the pattern's own groups follow."""
+    def swap(node: exp.Expr) -> exp.Expr:
+        if not isinstance(node, exp.RegexpExtractAll):
+            return node
+        group = node.args.get("group")
+        if group is not None and not (isinstance(group, exp.Literal) and not group.is_string):
+            refuse("extract_all with a computed group")
+        index = int(group.this) + 1 if group is not None else 1
+        s, p = node.this.transform(swap).sql("clickhouse"), node.expression.transform(swap).sql("clickhouse")
+        return _ch(f"arrayMap(m -> m[{index}], extractAllGroupsVertical({s}, concat('(', {p}, ')')))")
+    return tree.transform(swap, copy=False)
+
+
+def day_arithmetic(tree: exp.Expr) -> exp.Expr:
+    """`startofweek()` is DuckDB's `date_trunc('day', t) - to_days(dayofweek(t))`: `dayofweek`
+    counts from Sunday = 0, ClickHouse's toDayOfWeek from Monday = 1 to Sunday = 7 (so `% 7`), and
+    `to_days(n)` is an interval of n days (ClickHouse's TO_DAYS is a day number since year zero):
+    `toIntervalDay(n)`."""
+    def swap(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.DayOfWeek):
+            return exp.Mod(this=exp.Paren(this=exp.Anonymous(this="toDayOfWeek", expressions=[node.this.transform(swap)])),
+                           expression=exp.Literal.number(7))
+        if isinstance(node, exp.ToDays):
+            return exp.Anonymous(this="toIntervalDay", expressions=[node.this.transform(swap)])
+        return node
+    return tree.transform(swap, copy=False)
+
+
+def array_lengths(tree: exp.Expr) -> exp.Expr:
+    """DuckDB's `len()` is a list's length as well as a string's; sqlglot writes CHAR_LENGTH,
+    which ClickHouse refuses for an array. The `len()` of a list the translator builds
+    (`str_split` for split(), `regexp_extract_all` for extract_all and replace_regex's guard, a
+    list literal) is ClickHouse's `length`, which counts an array's elements."""
+    lists = (exp.Split, exp.RegexpExtractAll, exp.Array)
+    def swap(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Length) and isinstance(node.this, lists):
+            return exp.Anonymous(this="length", expressions=[node.this])
+        return node
+    return tree.transform(swap, copy=False)
+
+
+_UNPADDED = {"m": "toMonth", "d": "toDayOfMonth", "H": "toHour", "M": "toMinute", "S": "toSecond"}
+
+
+def datetime_formatting(tree: exp.Expr) -> exp.Expr:
+    """`format_datetime(t, "yyyy-M-d H:mm")` is DuckDB's strftime with `%-m`, `%-d`, `%-H`...
+    (no leading zero), which ClickHouse's formatDateTime refuses. The format is split at each
+    unpadded field: the padded parts stay formatDateTime, each unpadded field is the number itself
+    (`toString(toMonth(t))`), all concatenated; NULL in, NULL out as before. DuckDB's minute
+    `%M` is ClickHouse's `%i` (its `%M` is the month's name)."""
+    def swap(node: exp.Expr) -> exp.Expr:
+        fmt = node.args.get("format") if isinstance(node, exp.TimeToStr) else None
+        if not isinstance(fmt, exp.Literal):
+            return node
+        if "%-" not in fmt.this:
+            return exp.Anonymous(this="formatDateTime", expressions=[node.this, _minutes(fmt.this)])
+        parts: list[exp.Expr] = []
+        for i, chunk in enumerate(re.split(r"%-(\w)", fmt.this)):
+            if i % 2:
+                if chunk not in _UNPADDED:
+                    refuse(f"the datetime format field %-{chunk}")
+                number = exp.Anonymous(this=_UNPADDED[chunk], expressions=[node.this.copy()])
+                parts.append(exp.Anonymous(this="toString", expressions=[number]))
+            elif chunk:
+                parts.append(exp.Anonymous(this="formatDateTime",
+                                           expressions=[node.this.copy(), _minutes(chunk)]))
+        return exp.Anonymous(this="concat", expressions=parts) if len(parts) > 1 else parts[0]
+    return tree.transform(swap, copy=False)
+
+
+def _minutes(fmt: str) -> exp.Literal:
+    """A DuckDB strftime format in ClickHouse's spelling: `%M` (minute) is `%i`; `%%` stays."""
+    return exp.Literal.string(re.sub(r"%(.)", lambda m: "%i" if m.group(1) == "M" else m.group(0), fmt))
+
+
+_STEP = "__kql_s"
+
+
+def series_step(tree: exp.Expr) -> exp.Expr:
+    """make-series carries its step as a column, `INTERVAL '5m' AS __kql_s`, and uses it as
+    `epoch(b.__kql_s)` and `b.__kql_f + n.i * b.__kql_s`; ClickHouse can neither take an
+    interval column's length nor multiply one. The step column becomes its length in
+    microseconds (Int64): its epoch is that / 1e6, and `n * step` an IntervalMicrosecond. A
+    numeric series' step (a number) stays as it is; a query mixing both kinds is refused."""
+    kinds = {isinstance(a.this, exp.Interval) for a in tree.find_all(exp.Alias) if a.alias == _STEP}
+    if kinds != {True}:
+        if kinds == {True, False}:
+            refuse("make-series over instants and numbers in one query")
+        return tree
+
+    def is_step(node: exp.Expr | None) -> bool:
+        return isinstance(node, exp.Column) and node.name == _STEP
+
+    def swap(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Alias) and node.alias == _STEP and isinstance(node.this, exp.Interval):
+            node.set("this", exp.Literal.number(interval_microseconds(node.this)))
+        elif isinstance(node, exp.TimeToUnix) and is_step(node.this):
+            return exp.Paren(this=exp.Div(this=node.this, expression=exp.Literal.number("1e6")))
+        elif isinstance(node, exp.Mul) and (is_step(node.this) or is_step(node.expression)):
+            return exp.Anonymous(this="toIntervalMicrosecond", expressions=[node])
+        return node
+    return tree.transform(swap, copy=False)
+
+
 RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     typed.fold_typeof,
+    union_by_name,
+    ordered_lists,
+    bin_numbers,
+    series_json,
     limit_errors,
     datetime_parsing,
     pinned_clock,
+    series_step,
     time_buckets,
+    epoch_seconds,
+    array_lengths,
+    regex_extract_all,
+    day_arithmetic,
+    datetime_formatting,
     microsecond_timestamps,
     try_cast_to_null,
     nearest_rank_percentiles,
