@@ -269,6 +269,16 @@ class Collection:
     def to_json(self) -> dict:
         return {"collect": list(self.collections), "sample_rate": self.sample_rate}
 
+    def stored_text(self) -> str:
+        """The collections as either store keeps them (comma-separated, each once); a ServiceError
+        naming the field when a collection is unknown or the rate is outside (0, 1]."""
+        unknown = [c for c in self.collections if c not in PAYLOAD_COLLECTIONS]
+        if unknown:
+            raise ServiceError(f"collect: unknown collection {unknown[0]!r}; expected some of {', '.join(PAYLOAD_COLLECTIONS)}")
+        if not 0 < self.sample_rate <= 1:
+            raise ServiceError(f"sample_rate: {self.sample_rate} is not in (0, 1]")
+        return ",".join(dict.fromkeys(self.collections))
+
 
 class CollectionSettings:
     """Payload logging per service, kept apart from the services table (off unless set), read
@@ -284,12 +294,7 @@ class CollectionSettings:
         return self._by_service.get(service, Collection())
 
     async def set(self, service: str, collection: Collection) -> Collection:
-        unknown = [c for c in collection.collections if c not in PAYLOAD_COLLECTIONS]
-        if unknown:
-            raise ServiceError(f"collect: unknown collection {unknown[0]!r}; expected some of {', '.join(PAYLOAD_COLLECTIONS)}")
-        if not 0 < collection.sample_rate <= 1:
-            raise ServiceError(f"sample_rate: {collection.sample_rate} is not in (0, 1]")
-        text = ",".join(dict.fromkeys(collection.collections))
+        text = collection.stored_text()
         await asyncio.wrap_future(self._writer.write(operation=lambda con: con.execute(
             "INSERT INTO service_collection VALUES (?, ?, ?) ON CONFLICT (service) DO UPDATE SET "
             "collections = excluded.collections, sample_rate = excluded.sample_rate",

@@ -33,7 +33,6 @@ from typing import TypeVar
 from collector.store.clickhouse import control
 from collector.store.services import (
     NAME_PATTERN,
-    PAYLOAD_COLLECTIONS,
     Collection,
     Service,
     ServiceError,
@@ -235,12 +234,7 @@ class CollectionSettings:
         self._loaded_at = time.monotonic()
 
     async def set(self, service: str, collection: Collection) -> Collection:
-        unknown = [c for c in collection.collections if c not in PAYLOAD_COLLECTIONS]
-        if unknown:
-            raise ServiceError(f"collect: unknown collection {unknown[0]!r}; expected some of {', '.join(PAYLOAD_COLLECTIONS)}")
-        if not 0 < collection.sample_rate <= 1:
-            raise ServiceError(f"sample_rate: {collection.sample_rate} is not in (0, 1]")
-        text = ",".join(dict.fromkeys(collection.collections))
+        text = collection.stored_text()
         await asyncio.wrap_future(control.submit(lambda: self._connection.client().command(
             f"INSERT INTO {self._table} (service, collections, sample_rate, version) "
             "SELECT {service:String}, {text:String}, {rate:Float64}, {version:UInt64}",
