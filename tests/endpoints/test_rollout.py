@@ -18,6 +18,7 @@ def rolled_out(make_endpoint):
     endpoint.create_deployment("blue", SCRIPTS / "blue_score.py", max_concurrent_requests_per_instance=2)
     endpoint.create_deployment("green", SCRIPTS / "flaky_score.py", max_concurrent_requests_per_instance=2)
     endpoint.update(traffic="blue=60,green=40")
+    time.sleep(1.5)  # the host applies a traffic change within a second; until then the default split serves
     key = endpoint.created["primary_key"]
 
     def client() -> None:

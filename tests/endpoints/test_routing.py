@@ -26,6 +26,7 @@ def two_deployments(collector):
     endpoint.create_deployment("blue", SCRIPTS / "blue_score.py")
     endpoint.create_deployment("green", SCRIPTS / "knobs_score.py", max_concurrent_requests_per_instance=1)
     endpoint.update(traffic="blue=90,green=10")
+    time.sleep(1.5)  # the host applies a traffic change within a second; until then the default split serves
     endpoint.key = endpoint.created["primary_key"]
     yield endpoint
     endpoint.delete()

@@ -62,6 +62,7 @@ def test_a_traffic_change_under_load_fails_no_request_and_applies_within_a_secon
 
 def test_mirrored_answers_are_compared_and_never_returned(blue_green, collector):
     blue_green.update(traffic="blue=100", mirror="green=50")
+    time.sleep(1.5)  # a change applies within a second (the test above): until then the last test's 50/50 split serves
     stop, seen = threading.Event(), []
     threads = _load(blue_green, stop, seen, clients=2)
     time.sleep(2.0)
