@@ -132,14 +132,13 @@ class Router:
 
     def _answer(self, request: Incoming, answered: Callable[[int, str, bytes], None]) -> None:
         table = self.table
-        refusal = self._refusal(table, request)
-        if refusal is not None:
-            answered(*refusal)
+        chosen = self._choose(table, request)
+        if isinstance(chosen, tuple):
+            answered(*chosen)
             return
-        named = _header(request.headers, DEPLOYMENT_HEADER)
-        upstream = table.upstreams[named.decode("latin-1")] if named is not None else table.pick()
-        assert upstream is not None  # _refusal answered otherwise
-        comparisons = self._mirror(table, upstream, request) if table.mirror and named is None else ()
+        upstream = chosen
+        named = _header(request.headers, DEPLOYMENT_HEADER) is not None
+        comparisons = self._mirror(table, upstream, request) if table.mirror and not named else ()
         upstream.pending += 1
 
         def done(outcome: Answer | Exception) -> None:
@@ -151,8 +150,9 @@ class Router:
 
         upstream.exchange(_upstream_request(upstream, request, False), table.timeout_s, done)
 
-    def _refusal(self, table: Table, request: Incoming) -> tuple[int, str, bytes] | None:
-        """(status, deployment, answer) when the request goes no further than the router."""
+    def _choose(self, table: Table, request: Incoming) -> Upstream | tuple[int, str, bytes]:
+        """The deployment that serves the request (one weighted draw, or the one it names), or
+        (status, deployment, answer) when the request goes no further than the router."""
         path = request.url.split(b"?", 1)[0]
         keep = request.keep_alive
         if path != b"/score":
@@ -174,7 +174,7 @@ class Router:
                 return 503, "", _error(503, "no healthy deployment has traffic", keep)
         if upstream.pending >= upstream.capacity:
             return 429, upstream.name, _error(429, f"deployment {upstream.name} has {upstream.pending} requests pending", keep)
-        return None
+        return upstream
 
     def _mirror(self, table: Table, primary: Upstream, request: Incoming) -> list[Comparison]:
         """Send a copy to each mirror whose share this request falls in; its answer is only

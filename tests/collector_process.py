@@ -106,7 +106,7 @@ class CollectorProcess(CollectorHelpers):
         self.process: subprocess.Popen | None = None
         self.log_path = self.data_dir.parent / f"collector-{self.port}.log"
 
-    def start(self, timeout: float = 30.0) -> CollectorProcess:
+    def start(self, timeout: float = 120.0) -> CollectorProcess:
         env = {**os.environ, "INSIGHTS_API_KEY": self.admin_key, **NO_PHONE_HOME, **self.extra_env}
         command = [sys.executable, "-m", "collector", "up", "--no-dashboard",
                    "--data-dir", str(self.data_dir), "--port", str(self.port)]
