@@ -22,6 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
+from collector.store.clickhouse import alert_tables
 from collector.store.writer import Overloaded
 
 T = TypeVar("T")
@@ -76,6 +77,7 @@ TABLES: dict[str, tuple[str, str, str, str]] = {
         "name String, epoch UInt64, holder String, inserted DateTime64(6, 'UTC') DEFAULT now64(6), ttl_ms UInt32, "
         "expires DateTime64(6, 'UTC') DEFAULT inserted + toIntervalMillisecond(ttl_ms)",
         "MergeTree", "", "ORDER BY (name, epoch, inserted) TTL toDateTime(inserted) + INTERVAL 1 DAY"),
+    **alert_tables.TABLES,  # alerts and availability tests (alerts.py, availability.py)
 }
 
 

@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 from collector.store import map_rollups
-from collector.store.clickhouse import console, control, counters, exports, services
+from collector.store.clickhouse import alerts, availability, console, control, counters, exports, services
 from collector.store.clickhouse.leases import Lease, Timing, collector_id
 from collector.store.clickhouse.location import ClickHouseConnection, ClickHouseLocation
 from collector.store.clickhouse.migrate import check_current
@@ -44,6 +44,8 @@ class SharedClickHouseStore(ClickHouseStore):
         self.collection = services.CollectionSettings(connection)  # type: ignore[assignment]
         self.exports = exports.ExportState(connection, self.retention,  # type: ignore[assignment]
                                            after_delete=self._trim_rollups)
+        self.alerts = alerts.AlertState(connection)  # type: ignore[assignment]
+        self.availability = availability.AvailabilityState(connection, self.writer)  # type: ignore[assignment]
         # the writer's batch stats (counters) go to ClickHouse; its operations and hooks stay local
         assert isinstance(self.writer, ClickHouseWriter)
         self.writer._local = _CountersInClickHouse(self.local_writer, connection)  # type: ignore[assignment]
