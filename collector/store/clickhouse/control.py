@@ -1,6 +1,6 @@
 """The control tables on ClickHouse: what N collectors share besides telemetry (services and keys,
-payload settings, console logs, counters, export settings and checkpoints, leases), so that no
-collector holds state that another needs.
+payload settings, console logs, counters, export settings and checkpoints, leases; alerts and
+availability tests, declared in alert_tables.py), so that no collector holds state that another needs.
 
 ClickHouse has no transactions, no unique keys and no UPDATE in place; each table is shaped for that:
 - state that changes (a service, a setting, a checkpoint) is a `ReplacingMergeTree` keyed by what

@@ -1,0 +1,135 @@
+"""Alerts and availability tests with two collector processes on one ClickHouse store (the stand-in:
+no ClickHouse server can run here). Rules, action groups and tests made through either collector are
+read through the other; exactly one collector (the alerts lease's holder) evaluates, notifies a real
+webhook receiver process and probes; when it stops, the other carries on from the same state: the
+fired instance resolves once, and no notification is sent twice."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from scaleout import migrate, start_collectors
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "alerts"))
+from alert_helpers import FAST_ALERTS, Receiver, ikey_of, request_envelope, send, wait_for  # noqa: E402
+
+TIMEOUT_S = 90
+"""Two collectors, the stand-in and a receiver on two shared cores: generous, never waited out when green."""
+
+
+@pytest.fixture(scope="module")
+def collectors(clickhouse_server, tmp_path_factory):
+    url = clickhouse_server.fresh_url("alerts")
+    migrate(clickhouse_server, url)
+    pair = start_collectors(clickhouse_server, url, tmp_path_factory.mktemp("scaleout-alerts"), 2, FAST_ALERTS)
+    yield pair
+    for collector in pair:
+        collector.stop()
+
+
+@pytest.fixture
+def receiver(tmp_path):
+    process = Receiver(tmp_path / "receiver")
+    yield process
+    process.stop()
+
+
+def _active(collector) -> bool:
+    """Whether this collector evaluates rules now (holds the alerts lease)."""
+    with collector.admin as api:
+        return api.get("/api/alerts/scheduler").json()["active"]
+
+
+def _holder(collectors):
+    active = [c for c in collectors if c.process.poll() is None and _active(c)]
+    return active[0] if len(active) == 1 else None
+
+
+class FailingTraffic:
+    """Failing requests sent through the real ingestion path of the given collectors, a few a second."""
+
+    def __init__(self, service: dict, targets: list) -> None:
+        self.ikey, self.targets = ikey_of(service), list(targets)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> FailingTraffic:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.3):
+            for target in list(self.targets):
+                try:
+                    send(target, self.ikey, [request_envelope(self.ikey, success=False) for _ in range(3)])
+                except httpx.TransportError:  # the collector the test stopped
+                    self.targets.remove(target)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _keys(receiver: Receiver) -> list[str]:
+    return [next(v for k, v in entry["headers"].items() if k.lower() == "idempotency-key") for entry in receiver.received()]
+
+
+def test_scaleout_an_availability_test_made_on_one_collector_is_probed_once_and_read_on_both(collectors):
+    first, second = collectors
+    service = first.create_service("probed")
+    name = service["name"]
+    with second.admin as api:
+        wait_for(lambda: api.get(f"/api/services/{name}").status_code == 200, TIMEOUT_S, "the service on the second")
+        created = api.post(f"/api/services/{name}/availability-tests", json={
+            "name": "health", "url": f"{first.url}/healthz", "method": "GET", "frequency": 1, "timeout": 10})
+        assert created.status_code == 201, created.text
+    with first.admin as api:  # made on the second, listed on the first
+        assert [t["name"] for t in api.get(f"/api/services/{name}/availability-tests").json()] == ["health"]
+    query = "availabilityResults | where name == 'health' and success == true"
+    for collector in collectors:  # whichever collector probed, KQL on either reads the runs
+        run = wait_for(lambda c=collector: c.query(query, service=name), TIMEOUT_S, f"a run read on {collector.url}")[0]
+        assert run["message"] == "Passed" and run["location"] == "local" and run["size"] > 0
+    assert _holder(collectors) is not None, "exactly one collector holds the alerts lease"
+
+
+def test_scaleout_a_rule_fires_once_over_two_collectors_and_the_other_takes_over(collectors, receiver):
+    first, second = collectors
+    service = first.create_service("alerting")
+    name = service["name"]
+    with first.admin as api:
+        assert api.post(f"/api/services/{name}/action-groups",
+                        json={"name": "oncall", "webhooks": [{"url": receiver.url}]}).status_code == 201
+        rule = {"name": "failures", "severity": "Sev1", "frequency": 2, "window": 4, "query": "requests | where success == false",
+                "measure": "rows", "operator": ">", "threshold": 2, "action_groups": ["oncall"]}
+        created = api.post(f"/api/services/{name}/alert-rules", json=rule)
+        assert created.status_code == 201, created.text
+    with second.admin as api:  # the rule made on the first is listed on the second
+        wait_for(lambda: api.get(f"/api/services/{name}").status_code == 200, TIMEOUT_S, "the service on the second")
+        assert [r["name"] for r in api.get(f"/api/services/{name}/alert-rules").json()] == ["failures"]
+    with FailingTraffic(service, collectors):  # both collectors ingest failing requests
+        wait_for(lambda: receiver.conditions() == ["Fired"], TIMEOUT_S, "the Fired notification")
+        holder = wait_for(lambda: _holder(collectors), TIMEOUT_S, "one collector holding the alerts lease")
+        survivor = second if holder is first else first
+        evaluated = _evaluated(survivor)
+        holder.stop()  # a clean stop releases the lease: the other takes over at once
+        wait_for(lambda: _active(survivor), TIMEOUT_S, "the other collector to take the alerts lease over")
+        # it goes on evaluating the same fired instance, still failing: nothing new to say
+        wait_for(lambda: _evaluated(survivor) >= evaluated + 2, TIMEOUT_S, "evaluations on the survivor")
+        assert receiver.conditions() == ["Fired"]
+    wait_for(lambda: receiver.conditions() == ["Fired", "Resolved"], TIMEOUT_S, "the Resolved notification")
+    keys = _keys(receiver)
+    assert len(keys) == len(set(keys)) == 2, "a notification was sent twice"
+    with survivor.admin as api:
+        log = api.get(f"/api/services/{name}/alert-deliveries").json()
+        alerts = api.get(f"/api/services/{name}/alerts").json()
+    assert sorted((d["condition"], d["status"]) for d in log) == [("Fired", "delivered"), ("Resolved", "delivered")]
+    assert [a["state"] for a in alerts] == ["Resolved"]
+
+
+def _evaluated(collector) -> int:
+    with collector.admin as api:
+        return api.get("/api/alerts/scheduler").json()["evaluated"]
