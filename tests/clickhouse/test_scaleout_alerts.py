@@ -1,8 +1,8 @@
 """Alerts and availability tests with two collector processes on one ClickHouse store (the stand-in:
 no ClickHouse server can run here). Rules, action groups and tests made through either collector are
 read through the other; exactly one collector (the alerts lease's holder) evaluates, notifies a real
-webhook receiver process and probes; when it stops, the other carries on from the same state: the
-fired instance resolves once, and no notification is sent twice."""
+webhook receiver process and probes; when it is killed (kill -9), the other carries on from the same
+state: the fired instance is not fired again, it resolves once, and no notification is made twice."""
 
 from __future__ import annotations
 
@@ -115,14 +115,15 @@ def test_scaleout_a_rule_fires_once_over_two_collectors_and_the_other_takes_over
         holder = wait_for(lambda: _holder(collectors), TIMEOUT_S, "one collector holding the alerts lease")
         survivor = second if holder is first else first
         evaluated = _evaluated(survivor)
-        holder.stop()  # a clean stop releases the lease: the other takes over at once
+        holder.kill()  # kill -9: the lease runs out (3 s here) and the other takes it over
         wait_for(lambda: _active(survivor), TIMEOUT_S, "the other collector to take the alerts lease over")
         # it goes on evaluating the same fired instance, still failing: nothing new to say
         wait_for(lambda: _evaluated(survivor) >= evaluated + 2, TIMEOUT_S, "evaluations on the survivor")
         assert receiver.conditions() == ["Fired"]
     wait_for(lambda: receiver.conditions() == ["Fired", "Resolved"], TIMEOUT_S, "the Resolved notification")
-    keys = _keys(receiver)
-    assert len(keys) == len(set(keys)) == 2, "a notification was sent twice"
+    # one notification per state change: two idempotency keys (a delivery cut off by the kill before
+    # its "delivered" was recorded is sent again with its key, which the receiver drops)
+    assert len(set(_keys(receiver))) == 2
     with survivor.admin as api:
         log = api.get(f"/api/services/{name}/alert-deliveries").json()
         alerts = api.get(f"/api/services/{name}/alerts").json()
