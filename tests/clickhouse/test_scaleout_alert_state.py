@@ -5,6 +5,7 @@ never undone by the entry being written again."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime, timedelta
 
@@ -32,6 +33,14 @@ def _evaluation(window_end: datetime, value: float, key: str = "k1") -> Evaluati
     return Evaluation("svc", "r", window_end, [instance], [Value("", window_end, value)], [delivery])
 
 
+def _eventually(check, timeout: float = 30.0):
+    """A collector reads the rule list at most every alerts.CACHE_S (2 s): what another wrote shows within it."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return value
+
+
 def test_scaleout_rules_and_groups_made_on_one_collector_are_read_on_the_other(pair):
     first, second = pair
     first.save_action_group("svc", "ops", {"name": "ops", "webhooks": [{"url": "http://x/hook"}]})
@@ -40,10 +49,12 @@ def test_scaleout_rules_and_groups_made_on_one_collector_are_read_on_the_other(p
     assert second.action_groups("svc") == {"ops": {"name": "ops", "webhooks": [{"url": "http://x/hook"}]}}
     until = now() + timedelta(hours=1)
     second.mute_rule("svc", "r", until)
-    assert abs((first.rule("svc", "r").muted_until - until).total_seconds()) < 1e-3
+    assert second.rule("svc", "r").muted_until is not None  # its own write, read at once
+    muted = _eventually(lambda: first.rule("svc", "r").muted_until)
+    assert abs((muted - until).total_seconds()) < 1e-3
     second.delete_rule("svc", "r")
     second.delete_action_group("svc", "ops")
-    assert first.rules() == [] and first.action_groups("svc") == {}
+    assert _eventually(lambda: first.rules() == []) and first.action_groups("svc") == {}
 
 
 def test_scaleout_an_evaluation_commits_once_and_a_reset_starts_afresh(pair):
@@ -58,6 +69,7 @@ def test_scaleout_an_evaluation_commits_once_and_a_reset_starts_afresh(pair):
     assert [v.value for v in second.values("svc", "r", end - timedelta(days=1))] == [5.0]
     assert [(d.key, d.status) for d in second.due_deliveries()] == [("k1", PENDING)]
     first.save_rule("svc", "r", {**SPEC, "query": "requests | take 1"}, reset=True)
+    assert _eventually(lambda: second.rule("svc", "r").spec["query"] == "requests | take 1")
     rule = second.rule("svc", "r")
     assert rule.watermark is None and rule.evaluations == 0
     assert second.instances("svc") == [] and second.values("svc", "r", end - timedelta(days=1)) == []

@@ -25,7 +25,8 @@ TIMEOUT_S = 90
 def collectors(clickhouse_server, tmp_path_factory):
     url = clickhouse_server.fresh_url("alerts")
     migrate(clickhouse_server, url)
-    pair = start_collectors(clickhouse_server, url, tmp_path_factory.mktemp("scaleout-alerts"), 2, FAST_ALERTS)
+    env = {**FAST_ALERTS, "INSIGHTS_ALERTS_MAX_ATTEMPTS": "10"}  # retries outlast a receiver that is down a while
+    pair = start_collectors(clickhouse_server, url, tmp_path_factory.mktemp("scaleout-alerts"), 2, env)
     yield pair
     for collector in pair:
         collector.stop()
@@ -87,13 +88,47 @@ def test_scaleout_an_availability_test_made_on_one_collector_is_probed_once_and_
         created = api.post(f"/api/services/{name}/availability-tests", json={
             "name": "health", "url": f"{first.url}/healthz", "method": "GET", "frequency": 1, "timeout": 10})
         assert created.status_code == 201, created.text
-    with first.admin as api:  # made on the second, listed on the first
-        assert [t["name"] for t in api.get(f"/api/services/{name}/availability-tests").json()] == ["health"]
+    with first.admin as api:  # made on the second, listed on the first (within the 2 s it may cache the list)
+        wait_for(lambda: [t["name"] for t in api.get(f"/api/services/{name}/availability-tests").json()] == ["health"],
+                 TIMEOUT_S, "the test listed on the first")
     query = "availabilityResults | where name == 'health' and success == true"
     for collector in collectors:  # whichever collector probed, KQL on either reads the runs
         run = wait_for(lambda c=collector: c.query(query, service=name), TIMEOUT_S, f"a run read on {collector.url}")[0]
         assert run["message"] == "Passed" and run["location"] == "local" and run["size"] > 0
     assert _holder(collectors) is not None, "exactly one collector holds the alerts lease"
+
+
+def test_scaleout_split_instances_are_retried_until_delivered_and_read_on_both(collectors, receiver):
+    first, second = collectors
+    service = second.create_service("split")
+    name, ikey = service["name"], ikey_of(service)
+    receiver.failing(True)  # down at first: the holder records failed attempts and retries
+    with second.admin as api:
+        assert api.post(f"/api/services/{name}/action-groups",
+                        json={"name": "oncall", "webhooks": [{"url": receiver.url}]}).status_code == 201
+        rule = {"name": "by-region", "frequency": 1, "window": 60, "split_by": ["region"], "measure": "rows",
+                "query": "requests | where success == false | extend region = tostring(customDimensions.region)",
+                "operator": ">", "threshold": 0, "action_groups": ["oncall"]}
+        assert api.post(f"/api/services/{name}/alert-rules", json=rule).status_code == 201
+    wait_for(lambda: _service_known(first, name), TIMEOUT_S, "the service on the first")
+    send(first, ikey, [request_envelope(ikey, success=False, region=region) for region in ("eu", "us")])
+    with first.admin as api:  # the ledger, written by whichever collector evaluates, read on the other
+        wait_for(lambda: any(d["last_error"] and d["status"] == "pending"
+                             for d in api.get(f"/api/services/{name}/alert-deliveries").json()),
+                 TIMEOUT_S, "a failed attempt, to be retried")
+        receiver.failing(False)
+        wait_for(lambda: receiver.conditions() == ["Fired", "Fired"], TIMEOUT_S, "a Fired notification per region")
+        log = wait_for(lambda: (d := api.get(f"/api/services/{name}/alert-deliveries").json())
+                       and all(x["status"] == "delivered" for x in d) and d, TIMEOUT_S, "the ledger to settle")
+        alerts = api.get(f"/api/services/{name}/alerts").json()
+    assert len(log) == 2 and max(d["attempts"] for d in log) >= 2
+    assert sorted((a["dimensions"]["region"], a["state"]) for a in alerts) == [("eu", "Fired"), ("us", "Fired")]
+    assert len(set(_keys(receiver))) == 2
+
+
+def _service_known(collector, name: str) -> bool:
+    with collector.admin as api:
+        return api.get(f"/api/services/{name}").status_code == 200
 
 
 def test_scaleout_a_rule_fires_once_over_two_collectors_and_the_other_takes_over(collectors, receiver):
@@ -107,9 +142,10 @@ def test_scaleout_a_rule_fires_once_over_two_collectors_and_the_other_takes_over
                 "measure": "rows", "operator": ">", "threshold": 2, "action_groups": ["oncall"]}
         created = api.post(f"/api/services/{name}/alert-rules", json=rule)
         assert created.status_code == 201, created.text
-    with second.admin as api:  # the rule made on the first is listed on the second
+    with second.admin as api:  # the rule made on the first is listed on the second (within 2 s)
         wait_for(lambda: api.get(f"/api/services/{name}").status_code == 200, TIMEOUT_S, "the service on the second")
-        assert [r["name"] for r in api.get(f"/api/services/{name}/alert-rules").json()] == ["failures"]
+        wait_for(lambda: [r["name"] for r in api.get(f"/api/services/{name}/alert-rules").json()] == ["failures"],
+                 TIMEOUT_S, "the rule listed on the second")
     with FailingTraffic(service, collectors):  # both collectors ingest failing requests
         wait_for(lambda: receiver.conditions() == ["Fired"], TIMEOUT_S, "the Fired notification")
         holder = wait_for(lambda: _holder(collectors), TIMEOUT_S, "one collector holding the alerts lease")

@@ -36,9 +36,11 @@ the same writes. Deliveries are at least once with their idempotency key, as on 
 
 Fencing. Progress rows carry the lease epoch (`fence`, set by the extension) in the high bits of
 their version, so a holder paused past its lease cannot move a watermark back over its successor's.
-The lease makes one collector the writer of everything but the user-changed tables; a change to a
-rule made on one collector while another evaluates it is read at the next evaluation (reads are not
-cached: the scheduler sees a new rule on its next tick).
+The lease makes one collector the writer of everything but the user-changed tables. Reads of the
+rule list are kept CACHE_S (2 s) and dropped at each of this collector's own writes (the holder's
+commits included, so its scheduler always sees its own watermarks): a rule made or changed on
+another collector is read within 2 s. A stale read costs nothing worse: `commit_evaluation` reads
+the rule and watermark afresh.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ from collector.store.alerts import PENDING, Delivery, Evaluation, Instance, Rule
 from collector.store.clickhouse import control
 
 _EPOCH = datetime(1970, 1, 1)
+CACHE_S = 2.0
+"""How stale a collector's list of rules may be (a rule made on another collector is read within this)."""
 _INSTANCE_COLUMNS = ("service", "rule", "generation", "dims_key", "dimensions", "state", "alert_id", "fired_at",
                      "resolved_at", "value", "threshold", "history", "clear_since", "updated_at", "version")
 _DELIVERY_COLUMNS = ("key", "service", "rule", "alert_id", "condition", "receiver", "payload", "status", "attempts",
@@ -89,17 +93,24 @@ class AlertState:
     def __init__(self, connection: control.Connection) -> None:
         control.ensure_tables(connection)
         self._connection = connection
+        self._rules = Cached(self._read_rules)
+        self._deliveries_quiet_until = 0.0
+        """No pending delivery is due before this (monotonic): see `due_deliveries`."""
         self.fence: Callable[[], int] = lambda: 0
         """The epoch of the alerts lease this collector holds (progress rows carry it); 0 without one."""
 
     # rules --------------------------------------------------------------------------------------
 
     def rules(self, service: str | None = None) -> list[Rule]:
+        """Every rule (of `service`), as read at most CACHE_S ago or since this collector's last write."""
+        return [rule for rule in self._rules.get() if service is None or rule.service == service]
+
+    def _read_rules(self) -> list[Rule]:
         progress = {(r[0], r[1], r[2]): r[3:] for r in self._query(
             "SELECT service, rule, generation, watermark, evaluations, last_error, last_error_at "
-            f"FROM {self._table('alert_progress')} FINAL{_where_service(service)}", {"service": service})}
+            f"FROM {self._table('alert_progress')} FINAL", {})}
         out = []
-        for row in self._rule_rows(service):
+        for row in self._rule_rows(None):
             watermark, evaluations, error, error_at = progress.get((row[0], row[1], row[3]), (None, 0, None, None))
             out.append(Rule(row[0], row[1], orjson.loads(row[2]), _naive(watermark), error, _naive(error_at),
                             int(evaluations), _naive(row[4])))
@@ -115,14 +126,17 @@ class AlertState:
         generation = uuid.uuid4().hex if reset or old is None else old[3]
         muted, created = (old[4], old[5]) if old else (None, now())
         self._put_rule(service, name, orjson.dumps(spec).decode(), generation, muted, created)
+        self._rules.clear()
 
     def delete_rule(self, service: str, name: str) -> None:
         self._put_rule(service, name, "{}", "", None, now(), deleted=True)
+        self._rules.clear()
 
     def mute_rule(self, service: str, name: str, until: datetime | None) -> None:
         old = self._rule_row(service, name)
         if old is not None:
             self._put_rule(service, name, old[2], old[3], until, old[5])
+            self._rules.clear()
 
     def record_error(self, service: str, name: str, error: str) -> None:
         """An evaluation failed: say so on the rule (the watermark stays, the window is retried)."""
@@ -131,6 +145,7 @@ class AlertState:
             return
         watermark, evaluations, _, _ = self._progress(service, name, row[3])
         self._write(lambda: self._put_progress(service, name, row[3], watermark, evaluations, error[:2000], now()))
+        self._rules.clear()
 
     # action groups ------------------------------------------------------------------------------
 
@@ -181,16 +196,31 @@ class AlertState:
         """Commit one evaluation (see the module docstring); False, committing nothing of it, when the
         rule is gone, its watermark already reached this window end, or an earlier decided window had
         to be applied first (the caller's evaluation was judged on the state before it)."""
-        return self._write(lambda: self._commit_evaluation(evaluation))
+        try:
+            return self._write(lambda: self._commit_evaluation(evaluation))
+        finally:
+            self._rules.clear()
 
     # deliveries ---------------------------------------------------------------------------------
 
     def due_deliveries(self, limit: int = 100) -> list[Delivery]:
+        """The pending entries due now. Only the alerts lease's holder adds entries or schedules retries
+        (and it asks this of its own state), so after an answer with none due it asks ClickHouse again
+        only once it wrote one, when the next retry is due, or CACHE_S later: an idle collector does not
+        poll four times a second."""
+        if time.monotonic() < self._deliveries_quiet_until:
+            return []
+        asked, at = time.monotonic(), now()
         rows = self._query(
-            f"SELECT {', '.join(_DELIVERY_COLUMNS[:-2])} FROM {self._table('alert_deliveries')} FINAL "
-            "WHERE status = {pending:String} AND next_attempt_at <= {now:DateTime64(6, 'UTC')} "
-            "ORDER BY created_at LIMIT {limit:UInt32}", {"pending": PENDING, "now": now(), "limit": limit})
-        return [_delivery(row) for row in rows]
+            f"SELECT {', '.join(_DELIVERY_COLUMNS[:-2])}, next_attempt_at FROM {self._table('alert_deliveries')} "
+            "FINAL WHERE status = {pending:String} AND next_attempt_at <= {soon:DateTime64(6, 'UTC')} "
+            "ORDER BY created_at LIMIT {limit:UInt32}",
+            {"pending": PENDING, "soon": at + timedelta(seconds=CACHE_S), "limit": limit})
+        due = [_delivery(row[:-1]) for row in rows if _naive(row[-1]) <= at]
+        if not due:
+            soonest = min(((_naive(row[-1]) - at).total_seconds() for row in rows), default=CACHE_S)
+            self._deliveries_quiet_until = asked + min(soonest, CACHE_S)
+        return due
 
     def deliveries(self, service: str, rule: str | None = None, limit: int = 200) -> list[Delivery]:
         condition = " AND rule = {rule:String}" if rule is not None else ""
@@ -209,6 +239,7 @@ class AlertState:
                 self._insert_deliveries([Delivery(
                     key, old.service, old.rule, old.alert_id, old.condition, old.receiver, old.payload, status,
                     attempts, error and error[:2000], old.created_at, now())], next_at)
+            self._deliveries_quiet_until = 0.0
         return control.submit(record)
 
     # the commit ---------------------------------------------------------------------------------
@@ -255,6 +286,7 @@ class AlertState:
         if e.values:
             self._insert_values(e.service, e.rule, generation, e.values)
         if e.deliveries:
+            self._deliveries_quiet_until = 0.0
             self._insert_deliveries([Delivery(d.key, d.service, d.rule, d.alert_id, d.condition, d.receiver, d.payload,
                                               d.status, 0, None, at, at) for d in e.deliveries], at)
         _, evaluations, _, error_at = progress
@@ -331,8 +363,27 @@ class AlertState:
         return control.submit(work).result()
 
 
-def _where_service(service: str | None) -> str:
-    return " WHERE service = {service:String}" if service is not None else ""
+class Cached:
+    """A read kept CACHE_S, dropped by `clear()` (this collector's writes, which it then reads at
+    once); a read that raced a clear is not kept."""
+
+    def __init__(self, read: Callable[[], list]) -> None:
+        self._read = read
+        self._value: tuple[float, list] | None = None
+        self._clears = 0
+
+    def get(self) -> list:
+        value, clears = self._value, self._clears
+        if value is not None and time.monotonic() - value[0] < CACHE_S:
+            return value[1]
+        at, fresh = time.monotonic(), self._read()
+        if clears == self._clears:
+            self._value = (at, fresh)
+        return fresh
+
+    def clear(self) -> None:
+        self._clears += 1
+        self._value = None
 
 
 def _instance(row: tuple) -> Instance:

@@ -1,7 +1,8 @@
 """Availability tests on ClickHouse: store/availability.py's interface (same methods, same
 dataclasses), shared by N collectors, so a test made through one collector is probed by whichever
 collector holds the alerts lease (alerts/extension.py), and its runs land in ClickHouse's
-`availabilityResults`, where KQL on any collector reads them.
+`availabilityResults`, where KQL on any collector reads them. A collector reads the tests at most
+every alerts.CACHE_S (2 s), and at once after its own writes.
 
 Two tables (alert_tables.py), because two kinds of writer change them:
 - `availability_tests`: the definitions users make through any collector, a ReplacingMergeTree
@@ -23,6 +24,7 @@ import orjson
 
 from collector.store.availability import Run, Test, results_rows
 from collector.store.clickhouse import control
+from collector.store.clickhouse.alerts import Cached
 from collector.store.writer import Writer
 
 
@@ -31,14 +33,19 @@ class AvailabilityState:
         control.ensure_tables(connection)
         self._connection = connection
         self._writer = writer
+        self._tests = Cached(self._read_tests)
 
     def tests(self, service: str | None = None) -> list[Test]:
-        condition = " AND service = {service:String}" if service is not None else ""
+        """Every test (of `service`), as read at most alerts.CACHE_S ago or since this collector's last
+        write (the prober asks twice a second)."""
+        return [test for test in self._tests.get() if service is None or test.service == service]
+
+    def _read_tests(self) -> list[Test]:
         tests = self._query(f"SELECT service, name, spec, version FROM {self._table('availability_tests')} FINAL "
-                            f"WHERE NOT is_deleted{condition} ORDER BY service, name", {"service": service})
+                            "WHERE NOT is_deleted ORDER BY service, name", {})
         runs = {(s, n, v): last for s, n, v, last in self._query(
             f"SELECT service, name, test_version, max(last_run) FROM {self._table('availability_last_runs')} "
-            f"WHERE 1{condition} GROUP BY service, name, test_version", {"service": service})}
+            "GROUP BY service, name, test_version", {})}
         out = []
         for test_service, name, spec, version in tests:
             last = runs.get((test_service, name, version))
@@ -62,11 +69,13 @@ class AvailabilityState:
             control.submit(lambda: self._insert(
                 "availability_last_runs", ("service", "name", "test_version", "last_run"),
                 [[service, run.name, versions[0][0], run.timestamp.replace(tzinfo=UTC)]])).result()
+            self._tests.clear()
 
     def _put(self, service: str, name: str, spec: str, deleted: bool) -> None:
         control.submit(lambda: self._insert(
             "availability_tests", ("service", "name", "spec", "updated_at", "version", "is_deleted"),
             [[service, name, spec, datetime.now(UTC), time.time_ns() // 1000, int(deleted)]])).result()
+        self._tests.clear()
 
     def _table(self, name: str) -> str:
         return control.table(self._connection, name)
