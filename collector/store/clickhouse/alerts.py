@@ -25,14 +25,16 @@ How `commit_evaluation` keeps store/alerts.py's guarantees without a transaction
    earlier attempt, by this collector before a crash or by the previous lease holder, inserted it
    and did not finish), that intent is applied, not the evaluation in hand: a redo applies what was
    decided first, with the same instances, alert ids and idempotency keys, even if late telemetry
-   would now judge the window differently. Otherwise the evaluation is inserted as the intent and
-   read back; the first one the server stamped for the window wins (two holders racing in a lease
-   handover both apply the same one).
+   would now judge the window differently. If that intent is for an earlier window than the one in
+   hand, the one in hand was judged on the state before it: it is dropped (False) and its window
+   judged again on the next pass. Otherwise the evaluation is inserted as the intent and read back;
+   the first one the server stamped for the window wins (two holders racing in a lease handover
+   both apply the same one).
 3. Applying it inserts the instances, values and ledger entries (each re-insert idempotent: the same
    keys, versions that cannot undo later progress), then the progress row: the watermark, last.
 So a notification is in the ledger only once its evaluation is decided, every decided evaluation is
-applied in full before any later window of the rule is judged, and a crash at any point redoes
-the same writes. Deliveries are at least once with their idempotency key, as on DuckDB.
+applied in full before a later window's judgement of the rule can commit, and a crash at any point
+redoes the same writes. Deliveries are at least once with their idempotency key, as on DuckDB.
 
 Fencing. Progress rows carry the lease epoch (`fence`, set by the extension) in the high bits of
 their version, so a holder paused past its lease cannot move a watermark back over its successor's.
