@@ -95,7 +95,7 @@ def test_scaleout_an_availability_test_made_on_one_collector_is_probed_once_and_
     for collector in collectors:  # whichever collector probed, KQL on either reads the runs
         run = wait_for(lambda c=collector: c.query(query, service=name), TIMEOUT_S, f"a run read on {collector.url}")[0]
         assert run["message"] == "Passed" and run["location"] == "local" and run["size"] > 0
-    assert _holder(collectors) is not None, "exactly one collector holds the alerts lease"
+    wait_for(lambda: _holder(collectors), TIMEOUT_S, "exactly one collector holding the alerts lease")
 
 
 def test_scaleout_split_instances_are_retried_until_delivered_and_read_on_both(collectors, receiver):
