@@ -75,6 +75,8 @@ class Deliverer(Ticking):
             yield delivery.key, partial(self._attempt, delivery)
 
     def _attempt(self, delivery: Delivery) -> None:
+        if not self.active():  # the alerts lease moved since this was handed out: the next holder sends it
+            return
         attempts = delivery.attempts + 1
         try:
             self.send(delivery)

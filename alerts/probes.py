@@ -82,6 +82,8 @@ class ProbeRunner(Ticking):
                 yield (test.service, test.name), partial(self._run_test, test)
 
     def _run_test(self, test: Test) -> None:
+        if not self.active():  # the alerts lease moved since this was handed out
+            return
         try:
             self.store.availability.record(test.service, probe(test))
         except Exception:

@@ -60,7 +60,7 @@ class Scheduler(Ticking):
 
     def status(self) -> dict:
         return {"lag_s": round(self.lag_s, 3), "max_lag_s": round(self.max_lag_s, 3), "evaluated": self.evaluated,
-                "running": self.running()}
+                "running": self.running(), "active": self.active()}
 
     def due(self) -> Iterable[Work]:
         at, services = now(), self._services()
@@ -92,7 +92,8 @@ class Scheduler(Ticking):
                               self.config.dashboard_url)
         # A failed evaluation commits too: its error goes on the rule, its window counts as done and
         # the instances keep their state, so a broken query runs once per window, not on every pass.
-        if self.store.alerts.commit_evaluation(evaluation):
+        # A collector that lost the alerts lease while the query ran leaves the window to the next holder.
+        if self.active() and self.store.alerts.commit_evaluation(evaluation):
             self.evaluated += 1
 
     def backfill(self, rule: Rule, before: datetime) -> None:

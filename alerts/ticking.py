@@ -24,6 +24,9 @@ class Ticking:
         self._busy: set[Hashable] = set()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.active: Callable[[], bool] = lambda: True
+        """Whether this collector does this work now: on a store N collectors share, while it holds
+        the alerts lease (alerts/extension.py); no new work is handed out otherwise."""
 
     def due(self) -> Iterable[Work]:
         """The work due now; runs on the ticking thread."""
@@ -43,6 +46,8 @@ class Ticking:
 
     def _run(self) -> None:
         while not self._stop.wait(self._tick_s):
+            if not self.active():
+                continue
             try:
                 for key, work in self.due():
                     self._submit(key, work)

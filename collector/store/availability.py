@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 import orjson
+import pyarrow as pa
 
 from collector.store.schema import SERVICE_COLUMN, TABLES
 from collector.store.writer import Writer
@@ -77,17 +78,22 @@ class AvailabilityState:
 
     def record(self, service: str, run: Run) -> None:
         """The run as an availabilityResults row, and the test's last run, in one commit."""
-        table = TABLES["availabilityResults"]
-        row = {
-            "timestamp": (run.timestamp - _EPOCH) // timedelta(microseconds=1),
-            "itemType": table.item_type, "itemId": run.id, "itemCount": 1, "id": run.id, "name": run.name,
-            "location": run.location, "success": run.success, "message": run.message,
-            "duration": run.duration_ms, "performanceBucket": _bucket(run.duration_ms), "size": run.size,
-            "customDimensions": orjson.dumps(run.details).decode(), SERVICE_COLUMN: service,
-        }
-        self._writer.write({table.name: table.to_arrow([row])}, operation=lambda con: con.execute(
+        self._writer.write(results_rows(service, run), operation=lambda con: con.execute(
             "UPDATE availability_tests SET last_run = ? WHERE service = ? AND name = ?",
             [run.timestamp, service, run.name])).result()
+
+
+def results_rows(service: str, run: Run) -> dict[str, pa.Table]:
+    """The run as the writer takes it: one availabilityResults row, with App Insights' columns."""
+    table = TABLES["availabilityResults"]
+    row = {
+        "timestamp": (run.timestamp - _EPOCH) // timedelta(microseconds=1),
+        "itemType": table.item_type, "itemId": run.id, "itemCount": 1, "id": run.id, "name": run.name,
+        "location": run.location, "success": run.success, "message": run.message,
+        "duration": run.duration_ms, "performanceBucket": _bucket(run.duration_ms), "size": run.size,
+        "customDimensions": orjson.dumps(run.details).decode(), SERVICE_COLUMN: service,
+    }
+    return {table.name: table.to_arrow([row])}
 
 
 def _bucket(ms: float) -> str:

@@ -1,6 +1,6 @@
 """The control tables on ClickHouse: what N collectors share besides telemetry (services and keys,
-payload settings, console logs, counters, export settings and checkpoints, leases), so that no
-collector holds state that another needs.
+payload settings, console logs, counters, export settings and checkpoints, leases; alerts and
+availability tests, declared in alert_tables.py), so that no collector holds state that another needs.
 
 ClickHouse has no transactions, no unique keys and no UPDATE in place; each table is shaped for that:
 - state that changes (a service, a setting, a checkpoint) is a `ReplacingMergeTree` keyed by what
@@ -22,6 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
+from collector.store.clickhouse import alert_tables
 from collector.store.writer import Overloaded
 
 T = TypeVar("T")
@@ -76,6 +77,7 @@ TABLES: dict[str, tuple[str, str, str, str]] = {
         "name String, epoch UInt64, holder String, inserted DateTime64(6, 'UTC') DEFAULT now64(6), ttl_ms UInt32, "
         "expires DateTime64(6, 'UTC') DEFAULT inserted + toIntervalMillisecond(ttl_ms)",
         "MergeTree", "", "ORDER BY (name, epoch, inserted) TTL toDateTime(inserted) + INTERVAL 1 DAY"),
+    **alert_tables.TABLES,  # alerts and availability tests (alerts.py, availability.py)
 }
 
 

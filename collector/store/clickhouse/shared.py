@@ -9,9 +9,12 @@ another must read moves into ClickHouse here (control.py's tables):
 - counters (`counters()`): each collector's increments go to ClickHouse with the batch they count,
   before the batch is acknowledged, and reads sum them over every collector;
 - export settings and checkpoints (`exports`), so whichever collector holds the export lease
-  (leases.py) carries on from the last one's checkpoint; `leases()` makes those leases.
-What stays local, and why, is store.py's to say (alerts, availability tests, models, endpoints,
-monitors and the map's rollups); work reading them runs where they are.
+  (leases.py) carries on from the last one's checkpoint; `leases()` makes those leases;
+- alert rules, action groups, their evaluation state and delivery ledger (`alerts`, alerts.py) and
+  availability tests (`availability`, availability.py), so rules and tests made through any
+  collector are read by all, and the holder of the alerts lease evaluates, delivers and probes.
+What stays local, and why, is store.py's to say (models, endpoints, monitors and the map's
+rollups); work reading them runs where they are.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 
 from collector.store import map_rollups
-from collector.store.clickhouse import console, control, counters, exports, services
+from collector.store.clickhouse import alerts, availability, console, control, counters, exports, services
 from collector.store.clickhouse.leases import Lease, Timing, collector_id
 from collector.store.clickhouse.location import ClickHouseConnection, ClickHouseLocation
 from collector.store.clickhouse.migrate import check_current
@@ -44,6 +47,8 @@ class SharedClickHouseStore(ClickHouseStore):
         self.collection = services.CollectionSettings(connection)  # type: ignore[assignment]
         self.exports = exports.ExportState(connection, self.retention,  # type: ignore[assignment]
                                            after_delete=self._trim_rollups)
+        self.alerts = alerts.AlertState(connection)  # type: ignore[assignment]
+        self.availability = availability.AvailabilityState(connection, self.writer)  # type: ignore[assignment]
         # the writer's batch stats (counters) go to ClickHouse; its operations and hooks stay local
         assert isinstance(self.writer, ClickHouseWriter)
         self.writer._local = _CountersInClickHouse(self.local_writer, connection)  # type: ignore[assignment]
