@@ -95,7 +95,7 @@ def strings(draw) -> str | None:
     return "".join(parts)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_compiled_entries_equal_the_statement(data):
     table = data.draw(st.sampled_from(["traces", "requests", "exceptions", "customEvents"]))
@@ -156,7 +156,7 @@ def test_the_bench_batches_are_read_whole():
             assert compiled == _statement(con, table, batch) and refused == 0
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(text=st.text())
 def test_the_hash_is_duckdbs(text):
     (expected,) = duckdb.execute("SELECT hash(?)", [text]).fetchall()[0]
