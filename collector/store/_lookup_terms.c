@@ -204,7 +204,10 @@ static PyObject *terms(PyObject *self, PyObject *args) {
     int64_t *unsafe = NULL;
     Py_ssize_t nunsafe = 0, k = 0;
     if (!cols) { PyErr_NoMemory(); goto done; }
-    if ((Py_ssize_t)(seqs.len / 8) < seq_offset + rows) { PyErr_SetString(PyExc_ValueError, "seqs too short"); goto done; }
+    if (rows < 0 || seq_offset < 0 || (Py_ssize_t)(seqs.len / 8) < seq_offset + rows) {
+        PyErr_SetString(PyExc_ValueError, "seqs too short for the rows");
+        goto done;
+    }
     for (; k < ncols; k++) {
         PyObject *v, *o, *d;
         Column *c = &cols[k];
@@ -220,7 +223,7 @@ static PyObject *terms(PyObject *self, PyObject *args) {
             c->has_validity = 1;
         }
         Py_ssize_t need_bits = (c->offset + rows + 7) / 8;
-        if (c->offsets.len / 4 < c->offset + rows + 1 || (c->has_validity && c->validity.len < need_bits)) {
+        if (c->offset < 0 || c->offsets.len / 4 < c->offset + rows + 1 || (c->has_validity && c->validity.len < need_bits)) {
             PyErr_SetString(PyExc_ValueError, "a column's buffers are shorter than its rows");
             k++;
             goto done;
