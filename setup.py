@@ -1,4 +1,5 @@
-"""The one compiled part: ingestion's fast path (collector/ingest/_cenvelope.c), optional.
+"""The compiled parts, optional: ingestion's fast path (collector/ingest/_cenvelope.c) and the
+lookup index's terms (collector/store/_lookup_terms.c, whose fallback is the index's SQL).
 
 `pip install -e .` builds it where a C compiler and Python's headers are present; where they are
 not, the build logs why and goes on, and ingestion takes its pure-Python path (the reference,
@@ -29,6 +30,9 @@ setup(
     ext_modules=[Extension(
         "collector.ingest._cenvelope", ["collector/ingest/_cenvelope.c"],
         depends=[f"collector/ingest/_cenvelope_{part}.h" for part in ("json", "columns", "exceptions")],
+        extra_compile_args=["-O2"], optional=True,
+    ), Extension(
+        "collector.store._lookup_terms", ["collector/store/_lookup_terms.c"],
         extra_compile_args=["-O2"], optional=True,
     )],
     cmdclass={"build_ext": OptionalBuildExt},

@@ -5,8 +5,9 @@ then stops it and counts the rows in the DuckDB file: every acknowledged item mu
 Baselines, in the same run: the code of another commit (`--baseline-ref`, default main: its tree
 exported with `git archive` and run the same way, alternating with this tree round by round), and
 the store's ceiling, i.e. the same rows inserted into DuckDB directly as prebuilt Arrow tables with
-no HTTP, parsing or mapping. Also the start of the ingestion pool's workers, as `insights up`
-spawns them, with and without re-running the CLI (collector/ingest/workers.py).
+no HTTP, parsing or mapping. The load starts once the collector has settled after its start (see
+`settled`). Also the start of the ingestion pool's workers, as `insights up` spawns them, with
+and without re-running the CLI (collector/ingest/workers.py).
 
     python bench/ingest.py [--seconds 20] [--connections 16] [--rounds 1] [--baseline-ref main]
         [--pure-python-baseline] [--skip-baseline]
@@ -113,11 +114,28 @@ def baseline(items: int) -> float:
     return batches * ITEMS_PER_BATCH / elapsed
 
 
+def settled(pid: int, idle_share: float = 0.05, timeout: float = 180.0) -> float:
+    """Seconds until the collector's processes used less than `idle_share` of a core over a
+    second: what it does once after start (its KQL compile workers warm their parser up, several
+    CPU-seconds on these cores) is not ingestion, and ran into the first seconds of the load."""
+    started = time.perf_counter()
+    before = cpu_seconds(pid)
+    while time.perf_counter() - started < timeout:
+        time.sleep(1.0)
+        now = cpu_seconds(pid)
+        if now - before < idle_share:
+            break
+        before = now
+    return time.perf_counter() - started
+
+
 def run_collector(label: str, seconds: float, connections: int, env: dict | None = None) -> dict:
     """One loaded collector: its figures, every acknowledged item counted in the file after stop."""
     with tempfile.TemporaryDirectory() as tmp:
         collector = CollectorProcess(Path(tmp) / "data", env=env).start(timeout=90)
         ikey = collector.create_service("bench")["instrumentation_key"]
+        with console.status(f"{label}: waiting for the collector to settle after start"):
+            settled(collector.process.pid)
         cpu_before = cpu_seconds(collector.process.pid)
         with console.status(f"{label}: loading for {seconds:.0f} s over {connections} connections"):
             acked, latencies, wall = load(collector, ikey, seconds, connections)

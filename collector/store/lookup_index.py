@@ -17,12 +17,22 @@ Why a side index of terms, and why this shape (profiled at 10M rows per table, b
   non-ASCII characters holds none (`_may_hold_terms`, checked over the Arrow batch in hand), so
   leaving it out drops no entry, and a batch's short or wordy columns (`itemType`, `sdkVersion`,
   `url`, ...) cost the statement nothing.
-- Stored as (64-bit hash of the term, table, `_seq`), in two tables: `lookup_recent`, which the writer
-  appends to in the same transaction as the rows (set-based SQL over the Arrow batch it inserts,
-  no Python per item), and `lookup_terms`, sorted runs: when the recent part reaches RUN_ROWS it
-  is moved over sorted by hash, so each run's row groups cover narrow hash ranges and DuckDB's
-  zone maps skip all but one per run; a probe reads a row group per run plus the recent part
+- Stored as (64-bit hash of the term, table, `_seq`), in two tables: `lookup_recent`, which the
+  writer appends to in the same transaction as the rows, and `lookup_terms`, sorted runs: when
+  the recent part reaches RUN_ROWS it is moved over sorted by hash, so each run's row groups
+  cover narrow hash ranges and DuckDB's zone maps skip all but one per run; a probe reads a row group per run plus the recent part
   (~1 ms at 33M entries), and the query joins the few `_seq`s back (zone maps again).
+- Who makes the entries: the C extension `_lookup_terms` (built with the ingestion one by
+  `pip install -e .`), in one pass over the Arrow buffers of the batch the writer inserts, with
+  DuckDB's own string hash reproduced (checked against DuckDB's at open: `compiled_matches`),
+  so that probes keep hashing in SQL. The SQL statement `terms_sql` is the reference, and makes
+  the entries where the extension is not built or hashes otherwise, and for the rows whose
+  dynamic text DuckDB's `->> '$'` renders with other terms than the stored text has (a `\\u`
+  escape, an exponent, a fraction not in its shortest form: `dynamic_safe` in the C file);
+  tests/kql/test_lookup_terms_compiled.py holds the two to the same entries. In the writer
+  alone the statement cost ~9 µs of CPU per row (regex over the lowercased texts, unnest,
+  hash), the C pass ~0.5; what the index still costs is its entries' insert and their moves
+  into sorted runs (bench/README.md).
 - What keeps answers exact: the index is only ever used to *narrow* the rows a predicate is then
   evaluated on, unchanged (collector/kql/lookup.py), so an entry too many (a hash collision, a
   row deleted by retention, a term of another column) costs nothing but a row read; the one thing
@@ -46,6 +56,11 @@ import pyarrow.compute as pc
 
 from collector.store.schema import SEQ_COLUMN, TABLES
 from collector.store.transactions import transaction
+
+try:
+    from collector.store import _lookup_terms  # type: ignore[attr-defined]
+except ImportError:  # not built (no C compiler at install): the SQL statement makes every entry
+    _lookup_terms = None
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +131,9 @@ class LookupIndex:
     def __init__(self, con: duckdb.DuckDBPyConnection, keep: bool = True):
         self._recent_rows = 0
         self._pending: list[tuple[str, tuple[str, ...], pa.Table]] = []
+        self._entries: list[tuple[int, bytes, bytes]] = []
+        self.compiled = keep and compiled_matches()
+        """Whether `record` makes the entries in C (_lookup_terms.c) rather than in the SQL statement."""
         if keep:
             self._ensure_built(con)
         else:  # dropped whole: queries then scan, and keeping it again rebuilds it at open
@@ -143,6 +161,16 @@ class LookupIndex:
         if table in UNINDEXED:
             return
         columns = dict(zip(incoming.column_names, incoming.columns, strict=True))  # `incoming[name]` costs ~10 µs
+        if self.compiled:
+            made = compiled_entries(table, columns, incoming.num_rows)
+            if made is not None:
+                hashes, seqs, refused = made
+                if hashes:
+                    self._entries.append((_NUMBER[table], hashes, seqs))
+                if not refused:
+                    return
+                incoming = incoming.take(pa.array(np.frombuffer(refused, dtype=np.int64)))
+                columns = dict(zip(incoming.column_names, incoming.columns, strict=True))
         present = tuple(name for name in _TEXT_COLUMNS[table]
                         if name in columns and _may_hold_terms(columns[name], name in _DYNAMIC[table]))
         if present:
@@ -153,13 +181,18 @@ class LookupIndex:
         group that failed after `record` leaves entries for rows that are not there: harmless, and
         its retry records its rows again."""
         pending, self._pending = self._pending, []
-        if not pending:
+        entries, self._entries = self._entries, []
+        if not pending and not entries:
             return
         names = [f"lookup_incoming_{i}" for i in range(len(pending))]
         selects = []
         for name, (table, present, incoming) in zip(names, pending, strict=True):
             con.register(name, incoming)
             selects.append(terms_sql(table, name, present))
+        if entries:
+            names.append("lookup_entries")
+            con.register("lookup_entries", _entries_table(entries))
+            selects.append("SELECT h, t, seq FROM lookup_entries")
         try:
             (added,) = con.execute("INSERT INTO lookup_recent " + " UNION ALL ".join(selects)).fetchall()[0]
         finally:
@@ -172,6 +205,59 @@ class LookupIndex:
         if self._recent_rows >= RUN_ROWS:
             compact(con)
             self._recent_rows = 0
+
+
+@lru_cache(maxsize=1)
+def compiled_matches() -> bool:
+    """Whether the compiled terms are built and hash as this DuckDB does (a DuckDB whose `hash`
+    differs would make their entries unfindable: the SQL statement then makes them). Asked of a
+    connection of its own: the store's is the writer thread's by now."""
+    if _lookup_terms is None:
+        return False
+    samples = [HASH_PROBE, "", "a", "0123456", "01234567", "abcdefgh12345678z", "x" * 41]
+    with duckdb.connect() as con:
+        wanted = con.execute("SELECT list(hash(s) ORDER BY i) FROM (SELECT unnest(?) AS s, "
+                             "generate_subscripts(?, 1) AS i)", [samples, samples]).fetchall()[0][0]
+    return wanted == [_lookup_terms.hash(s.encode()) for s in samples]
+
+
+def compiled_entries(table: str, columns: dict[str, pa.ChunkedArray], rows: int) -> tuple[bytes, bytes, bytes] | None:
+    """The entries of a batch's rows as the C extension makes them (the hashes and `_seq`s, as
+    uint64 and int64 bytes), and the rows whose dynamic text it cannot read as `->> '$'` does
+    (int64 row indexes, for the SQL statement); None where it cannot read the batch's columns."""
+    seq = _one_chunk(columns.get(SEQ_COLUMN))
+    if seq is None or seq.type != pa.int64() or seq.null_count:
+        return None
+    given = []
+    for name in _TEXT_COLUMNS[table]:
+        column = columns.get(name)
+        if column is None or column.null_count == len(column):
+            continue
+        chunk = _one_chunk(column)
+        if chunk is None or chunk.type != pa.string():
+            return None
+        validity, offsets, data = chunk.buffers()
+        given.append((validity, offsets, data if data is not None else b"", chunk.offset, name in _DYNAMIC[table]))
+    return _lookup_terms.terms(given, rows, seq.buffers()[1], seq.offset, MIN_TERM)
+
+
+def _one_chunk(column: pa.ChunkedArray | None) -> pa.Array | None:
+    if column is None:
+        return None
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
+def _entries_table(entries: list[tuple[int, bytes, bytes]]) -> pa.Table:
+    hashes = b"".join(h for _, h, _ in entries)
+    seqs = b"".join(s for _, _, s in entries)
+    counts = [len(h) // 8 for _, h, _ in entries]
+    numbers = np.repeat(np.array([t for t, _, _ in entries], dtype=np.uint8), counts)
+    count = len(hashes) // 8
+    return pa.table({
+        "h": pa.Array.from_buffers(pa.uint64(), count, [None, pa.py_buffer(hashes)]),
+        "t": pa.array(numbers, pa.uint8()),
+        "seq": pa.Array.from_buffers(pa.int64(), count, [None, pa.py_buffer(seqs)]),
+    })
 
 
 def _may_hold_terms(column: pa.ChunkedArray, dynamic: bool) -> bool:
