@@ -24,6 +24,7 @@ from pathlib import Path
 
 from collector.store import map_rollups
 from collector.store.clickhouse import console, control, counters, exports, services
+from collector.store.clickhouse.endpoints import EndpointStore
 from collector.store.clickhouse.leases import Lease, Timing, collector_id
 from collector.store.clickhouse.location import ClickHouseConnection, ClickHouseLocation
 from collector.store.clickhouse.migrate import check_current
@@ -42,6 +43,7 @@ class SharedClickHouseStore(ClickHouseStore):
         """This process's name in leases and status."""
         self.console = console.ConsoleLog(connection)  # type: ignore[assignment]
         self.collection = services.CollectionSettings(connection)  # type: ignore[assignment]
+        self.endpoints = EndpointStore(connection)  # type: ignore[assignment]
         self.exports = exports.ExportState(connection, self.retention,  # type: ignore[assignment]
                                            after_delete=self._trim_rollups)
         # the writer's batch stats (counters) go to ClickHouse; its operations and hooks stay local

@@ -1,0 +1,109 @@
+"""Online endpoints on one ClickHouse store (the stand-in: no ClickHouse server can run here) behind two
+collector processes: an endpoint defined through either is the same on both, its host (router and
+deployments) runs on exactly one collector, the holder of the endpoints lease, and moves to the
+other when the holder stops."""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from collector_process import CollectorProcess, children
+from scaleout import migrate, start_collectors
+
+from collector.client import OnlineEndpoint, Workspace
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "endpoints"))
+from endpoint_scripts import SCRIPTS  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def collectors(clickhouse_server, tmp_path_factory):
+    url = clickhouse_server.fresh_url("endpoints")
+    migrate(clickhouse_server, url)
+    pair = start_collectors(clickhouse_server, url, tmp_path_factory.mktemp("scaleout-endpoints"), 2)
+    yield pair
+    for collector in pair:
+        collector.stop()
+
+
+def _eventually(check, timeout: float = 60.0, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def _hosts(collectors: list[CollectorProcess], name: str) -> list[CollectorProcess]:
+    """The collectors running a host process of endpoint `name` (one entry per host process)."""
+    return [collector for collector in collectors if collector.process and collector.process.poll() is None
+            for _, args in children(collector.process.pid) if f"endpoints host {name} " in args]
+
+
+def _answers(endpoint: OnlineEndpoint, key: str) -> str | None:
+    """Which deployment answered one request at the scoring URI (None if it was refused or failed)."""
+    response = httpx.post(endpoint.scoring_uri, json={"data": [1, 7]}, timeout=30,
+                          headers={"authorization": f"Bearer {key}"})
+    return response.json()["deployment"] if response.status_code == 200 else None
+
+
+def _steadily(endpoint: OnlineEndpoint, key: str, deployment: str, in_a_row: int = 20, timeout: float = 60.0) -> bool:
+    """Whether, within `timeout`, `in_a_row` consecutive requests were all answered by `deployment`."""
+    deadline = time.monotonic() + timeout
+    streak = 0
+    while streak < in_a_row and time.monotonic() < deadline:
+        try:
+            streak = streak + 1 if _answers(endpoint, key) == deployment else 0
+        except httpx.TransportError:
+            streak = 0
+            time.sleep(0.2)
+    return streak >= in_a_row
+
+
+def test_scaleout_an_endpoint_runs_once_over_two_collectors_and_moves_when_its_holder_stops(collectors):
+    first, second = collectors
+    name = f"ep-{uuid.uuid4().hex[:8]}"
+    through_first = OnlineEndpoint.create(Workspace(first.url, api_key=first.admin_key), name)
+    through_first.create_deployment("blue", SCRIPTS / "blue_score.py", timeout=120)
+    through_first.update(traffic="blue=100")
+    key = through_first.get_credentials()["primaryKey"]
+
+    # the other collector shows it: its deployment's state, its traffic, its keys, the same scoring URI
+    through_second = OnlineEndpoint(Workspace(second.url, api_key=second.admin_key), name)
+    assert _eventually(lambda: through_second.show()["traffic"] == {"blue": 100}, timeout=30)
+    assert through_second.deployments["blue"]["state"] == "Succeeded"
+    assert through_second.scoring_uri == through_first.show()["scoring_uri"]
+    assert through_second.get_credentials()["primaryKey"] == key
+
+    # exactly one host, on one collector (it serves the scoring URI); it stays the only one
+    assert _eventually(lambda: len(_hosts(collectors, name)) == 1, timeout=30)
+    (holder,) = _hosts(collectors, name)
+    assert _steadily(through_second, key, "blue")
+    assert len(_hosts(collectors, name)) == 1
+
+    # a deployment and a traffic change made through the other collector apply to the one host
+    through_second.create_deployment("green", SCRIPTS / "green_score.py", timeout=120)
+    through_second.update(traffic="green=100")
+    assert _steadily(through_second, key, "green")
+    # so does a regenerated key: the old one is refused, the new one serves
+    new_key = through_second.regenerate_keys("primary")["primaryKey"]
+    assert _eventually(lambda: httpx.post(through_second.scoring_uri, json={"data": [1]}, timeout=30,
+                                          headers={"authorization": f"Bearer {key}"}).status_code == 401, timeout=30)
+    assert _answers(through_second, new_key) == "green"
+
+    # the holder stops: the other collector takes the lease and runs the host; requests succeed again
+    survivor = second if holder is first else first
+    holder.stop()
+    assert _eventually(lambda: _hosts(collectors, name) == [survivor], timeout=60)
+    moved = OnlineEndpoint(Workspace(survivor.url, api_key=survivor.admin_key), name)
+    assert _steadily(moved, new_key, "green")
+    assert moved.deployments["green"]["state"] == "Succeeded"
+    assert moved.deployments["blue"]["state"] == "Succeeded"
+    moved.delete()
+    assert _eventually(lambda: not _hosts(collectors, name), timeout=30)
