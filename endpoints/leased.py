@@ -13,18 +13,20 @@ endpoints), with this same placement per lease.
 `LeasedHosts` stands for HostKeeper in the endpoints extension (the same start/stop/stop_all): a
 thread looks at the lease every SYNC_S. While this collector holds it, it records its address
 (EndpointStore.place: the endpoint_host setting), runs a host for every endpoint in the store and
-stops the hosts of endpoints deleted through any collector. When the lease is lost (the store was
-unreachable past the ttl, another collector took it), it stops every host; the new holder starts
+stops the hosts of endpoints deleted through any collector. When the lease is lost (another
+collector took it, or it could not be renewed for a whole ttl), it stops every host; the new holder starts
 them once the lease's settle time has passed. A clean stop stops the hosts first and then releases
-the lease, so the next holder's routers find the ports free. Two routers of one endpoint may overlap
-for a moment around a takeover on different machines: each request is still served once, by the
-router it reached.
+the lease, so the next holder's routers find the ports free. A lease that lapses for a moment and comes back
+(a renewal confirmed late) keeps the hosts running (`_lost`), so two routers of one endpoint may
+overlap for a moment around a takeover on different machines: each request is still served once,
+by the router it reached.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from collector.store.clickhouse.leases import LeaseKeeper
@@ -75,15 +77,28 @@ class LeasedHosts:
         self.lease_keeper.stop()
 
     def _run(self) -> None:
+        lapsed_since: float | None = None
         while not self.stopping.wait(SYNC_S):
             try:
                 if self.lease.held():
+                    lapsed_since = None
                     self._host_all()
                 elif self.keeper is not None:
-                    log.warning("endpoints lease lost: stopping the endpoint hosts here")
-                    self._drop_hosts()
+                    lapsed_since = lapsed_since or time.monotonic()
+                    if self._lost(lapsed_since):
+                        log.warning("endpoints lease lost: stopping the endpoint hosts here")
+                        self._drop_hosts()
             except Exception as error:  # noqa: BLE001 - the store may be away: try again next time
                 log.warning("endpoint hosts: %s", error)
+
+    def _lost(self, lapsed_since: float) -> bool:
+        """Whether to stop the hosts, the lease not being held now: once another collector holds it,
+        or it has lapsed for a whole ttl. A renewal confirmed late (a busy machine, a slow store)
+        lets the lease lapse for a moment and come back to this collector: restarting every
+        deployment for that would cost more than the moment's overlap a takeover can bring."""
+        seen = self.lease.seen
+        taken = seen is not None and seen.holder is not None and seen.holder != self.lease.holder
+        return taken or time.monotonic() - lapsed_since > self.lease.timing.ttl
 
     def _host_all(self) -> None:
         """Run a host for every endpoint in the store, and none for those deleted."""
