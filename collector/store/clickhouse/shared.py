@@ -9,9 +9,11 @@ another must read moves into ClickHouse here (control.py's tables):
 - counters (`counters()`): each collector's increments go to ClickHouse with the batch they count,
   before the batch is acknowledged, and reads sum them over every collector;
 - export settings and checkpoints (`exports`), so whichever collector holds the export lease
-  (leases.py) carries on from the last one's checkpoint; `leases()` makes those leases.
-What stays local, and why, is store.py's to say (alerts, availability tests, models, endpoints,
-monitors and the map's rollups); work reading them runs where they are.
+  (leases.py) carries on from the last one's checkpoint; `leases()` makes those leases;
+- endpoints, their deployments and reported states (`endpoints`, endpoints.py), so an endpoint
+  defined through one collector is served by the one holding the endpoints lease (endpoints/leased.py).
+What stays local, and why, is store.py's to say (alerts, availability tests, models, monitors and
+the map's rollups); work reading them runs where they are.
 """
 
 from __future__ import annotations
