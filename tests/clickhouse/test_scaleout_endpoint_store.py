@@ -18,8 +18,12 @@ REFRESH_S = 0.2
 
 
 @pytest.fixture
-def stores(clickhouse_server):
-    connection = StandInConnection(clickhouse_server, f"ep_{uuid.uuid4().hex[:8]}")
+def connection(clickhouse_server):
+    return StandInConnection(clickhouse_server, f"ep_{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def stores(connection):
     return EndpointStore(connection, refresh_s=REFRESH_S), EndpointStore(connection, refresh_s=REFRESH_S)
 
 
@@ -78,3 +82,15 @@ def test_scaleout_a_deleted_endpoint_stays_deleted_and_leaves_nothing_to_its_suc
     first.put_deployment(Deployment("ep-store", "green", "/scripts/green.py")).result()
     first.delete_deployment("ep-store", "green").result()
     assert first.get("ep-store").deployments == []
+
+
+def test_scaleout_a_store_that_cannot_be_read_answers_the_last_view(stores, connection):
+    first, second = stores
+    first.create(_endpoint()).result()
+    assert _eventually(lambda: second.get("ep-store"))
+    connection.client().command(f"RENAME TABLE `{connection.database}`.`endpoints` TO `{connection.database}`.`away`")
+    time.sleep(REFRESH_S)  # past the refresh time: the next read tries the store, and fails
+    assert second.get("ep-store").name == "ep-store" and second.names() == ["ep-store"]
+    connection.client().command(f"RENAME TABLE `{connection.database}`.`away` TO `{connection.database}`.`endpoints`")
+    first.delete("ep-store").result()
+    assert _eventually(lambda: second.names() == [])

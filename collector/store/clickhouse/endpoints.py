@@ -23,13 +23,15 @@ an update racing a delete does not resurrect the endpoint.
 Reads come from a snapshot of all endpoints that is reloaded when older than REFRESH_S (a host
 polls its definition five times a second; reloading on demand keeps that to two queries per
 REFRESH_S whatever the number of endpoints). A write through this collector drops the snapshot, so
-this collector reads its own writes at once; another collector sees them within REFRESH_S.
+this collector reads its own writes at once; another collector sees them within REFRESH_S. While
+the store cannot be read, the last snapshot answers: the hosts keep serving what they were told.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import logging
 import threading
 import time
 from concurrent.futures import Future
@@ -38,6 +40,8 @@ from typing import Any
 
 from collector.store.clickhouse import control
 from collector.store.endpoints import Deployment, Endpoint
+
+log = logging.getLogger(__name__)
 
 REFRESH_S = 0.5
 """How stale a collector's view of endpoints may be (a change made elsewhere applies after this)."""
@@ -111,6 +115,7 @@ class EndpointStore:
         self._snapshot: dict[str, Endpoint] = {}
         self._address = "127.0.0.1"
         self._loaded_at = float("-inf")
+        self._loaded = False
 
     # reads --------------------------------------------------------------------------------------
 
@@ -122,10 +127,19 @@ class EndpointStore:
         return copy.deepcopy(found) if found is not None else None
 
     def _current(self) -> dict[str, Endpoint]:
+        """The snapshot, reloaded if older than the refresh time. While the store cannot be read the
+        last snapshot answers (hosts keep serving what they were told; a change waits for the store),
+        retried every refresh time; before any load the error is raised."""
         with self._lock:
             if time.monotonic() - self._loaded_at >= self._refresh_s:
                 started = time.monotonic()
-                self._snapshot = self._load()
+                try:
+                    self._snapshot = self._load()
+                    self._loaded = True
+                except Exception as error:  # noqa: BLE001 - the store may be away: answer the last view
+                    if not self._loaded:
+                        raise
+                    log.warning("endpoints: could not reload from the store (answering the last view): %s", error)
                 self._loaded_at = started
             return self._snapshot
 
