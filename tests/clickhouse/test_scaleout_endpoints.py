@@ -28,9 +28,10 @@ def collectors(clickhouse_server, tmp_path_factory):
     migrate(clickhouse_server, url)
     # leases of the default 15 s rather than FAST_LEASES' 3 s: on a machine shared with other work a
     # 3 s lease lapses now and then, and each lapse would move the hosts (a clean stop releases the
-    # lease, so the move below waits only the settle time)
+    # lease, so the move below waits only the settle time); one ingestion worker each, as this test
+    # sends no telemetry of its own
     pair = start_collectors(clickhouse_server, url, tmp_path_factory.mktemp("scaleout-endpoints"), 2,
-                            extra_env={TTL_ENV: "15"})
+                            extra_env={TTL_ENV: "15", "INSIGHTS_INGEST_WORKERS": "1"})
     yield pair
     for collector in pair:
         collector.stop()
