@@ -8,12 +8,13 @@ from __future__ import annotations
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 from collector_process import CollectorProcess, children
-from scaleout import migrate, start_collectors
+from scaleout import FAST_LEASES, START_TIMEOUT_S, migrate, store_env
 
 from collector.client import OnlineEndpoint, Workspace
 from collector.store.clickhouse.leases import TTL_ENV
@@ -21,20 +22,33 @@ from collector.store.clickhouse.leases import TTL_ENV
 sys.path.insert(0, str(Path(__file__).parents[1] / "endpoints"))
 from endpoint_scripts import SCRIPTS  # noqa: E402
 
+ADDRESSES = ("127.0.0.2", "127.0.0.3")
+"""Each collector's INSIGHTS_ENDPOINT_HOST: two loopback addresses stand for two machines' addresses."""
+
 
 @pytest.fixture(scope="module")
 def collectors(clickhouse_server, tmp_path_factory):
     url = clickhouse_server.fresh_url("endpoints")
     migrate(clickhouse_server, url)
+    root = tmp_path_factory.mktemp("scaleout-endpoints")
     # leases of the default 15 s rather than FAST_LEASES' 3 s: on a machine shared with other work a
     # 3 s lease lapses now and then, and each lapse would move the hosts (a clean stop releases the
     # lease, so the move below waits only the settle time); one ingestion worker each, as this test
     # sends no telemetry of its own
-    pair = start_collectors(clickhouse_server, url, tmp_path_factory.mktemp("scaleout-endpoints"), 2,
-                            extra_env={TTL_ENV: "15", "INSIGHTS_INGEST_WORKERS": "1"})
-    yield pair
+    pair = [CollectorProcess(root / f"collector-{index}" / "data",
+                             env={**store_env(clickhouse_server, url), **FAST_LEASES, TTL_ENV: "15",
+                                  "INSIGHTS_INGEST_WORKERS": "1", "INSIGHTS_COLLECTOR_ID": str(index + 1),
+                                  "INSIGHTS_ENDPOINT_HOST": address})
+            for index, address in enumerate(ADDRESSES)]
     for collector in pair:
-        collector.stop()
+        collector.data_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with ThreadPoolExecutor(len(pair)) as starting:  # both at once
+            list(starting.map(lambda collector: collector.start(timeout=START_TIMEOUT_S), pair))
+        yield pair
+    finally:
+        for collector in pair:
+            collector.stop()
 
 
 def _eventually(check, timeout: float = 60.0, interval: float = 0.2):
@@ -93,6 +107,8 @@ def test_scaleout_an_endpoint_runs_once_over_two_collectors_and_moves_when_its_h
     # exactly one host, on one collector, serves the scoring URI; it stays the only one
     assert _eventually(lambda: len(_hosts(collectors, name)) == 1, timeout=30)
     (holder,) = _hosts(collectors, name)
+    port = through_first.show()["port"]
+    assert through_second.scoring_uri == f"http://{ADDRESSES[collectors.index(holder)]}:{port}/score"
     assert _steadily(through_second, key, "blue")
     assert len(_hosts(collectors, name)) == 1
 
@@ -112,6 +128,9 @@ def test_scaleout_an_endpoint_runs_once_over_two_collectors_and_moves_when_its_h
     holder.stop()
     assert _eventually(lambda: _hosts(collectors, name) == [survivor], timeout=60)
     moved = OnlineEndpoint(Workspace(survivor.url, api_key=survivor.admin_key), name)
+    # its scoring URI now names the survivor's address
+    assert _eventually(lambda: moved.show()["scoring_uri"] == f"http://{ADDRESSES[collectors.index(survivor)]}:{port}/score",
+                       timeout=30)
     assert _steadily(moved, new_key, "green")
     assert _eventually(lambda: moved.deployments["green"]["state"] == "Succeeded", timeout=30)
     moved.delete()
