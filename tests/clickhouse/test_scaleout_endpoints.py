@@ -1,7 +1,7 @@
 """Online endpoints on one ClickHouse store (the stand-in: no ClickHouse server can run here) behind two
 collector processes: an endpoint defined through either is the same on both, its host (router and
-deployments) runs on exactly one collector, the holder of the endpoints lease, and moves to the
-other when the holder stops."""
+deployments) runs on exactly one collector, the holder of the endpoints lease, whose address the
+scoring URI names, and moves to the other (URI included) when the holder stops."""
 
 from __future__ import annotations
 
