@@ -73,6 +73,11 @@ def _answers(endpoint: OnlineEndpoint, key: str) -> str | None:
     return response.json()["deployment"] if response.status_code == 200 else None
 
 
+def _served(endpoint: OnlineEndpoint, deployment: str) -> int:
+    """Requests the rollout view counts for `deployment` (from the router's telemetry, via KQL)."""
+    return next((d["requests"] for d in endpoint.rollout("PT1H")["deployments"] if d["deployment"] == deployment), 0)
+
+
 def _steadily(endpoint: OnlineEndpoint, key: str, deployment: str, in_a_row: int = 20, timeout: float = 60.0) -> bool:
     """Whether, within `timeout`, `in_a_row` consecutive requests were all answered by `deployment`."""
     deadline = time.monotonic() + timeout
@@ -111,6 +116,8 @@ def test_scaleout_an_endpoint_runs_once_over_two_collectors_and_moves_when_its_h
     assert through_second.scoring_uri == f"http://{ADDRESSES[collectors.index(holder)]}:{port}/score"
     assert _steadily(through_second, key, "blue")
     assert len(_hosts(collectors, name)) == 1
+    # the router's telemetry, sent to the holder, is in the rollout view through the other collector
+    assert _eventually(lambda: _served(through_second, "blue") >= 20, timeout=60)
 
     # a traffic change, a deleted deployment and a regenerated key made through the other collector
     # apply to the one host
