@@ -65,7 +65,7 @@ def test_scaleout_a_report_about_an_older_generation_is_dropped(stores):
     (blue,) = first.get("ep-store").deployments
     assert (blue.entry_script, blue.generation, blue.state) == ("/scripts/blue2.py", 2, "Provisioning")
     second.report_state("ep-store", "blue", 2, {"state": "Succeeded"}).result()
-    assert first.get("ep-store").deployments[0].state == "Succeeded"
+    assert _eventually(lambda: first.get("ep-store").deployments[0].state == "Succeeded")  # within its refresh
 
 
 def test_scaleout_a_deleted_endpoint_stays_deleted_and_leaves_nothing_to_its_successor(stores):
