@@ -58,6 +58,9 @@ class CollectorSettings:
     collector_id: int | None = None
     """This collector's id in `_seq` on a ClickHouse store (INSIGHTS_COLLECTOR_ID, 0-4095; random if
     None): collectors sharing a store should each have their own."""
+    endpoint_host: str = "127.0.0.1"
+    """The address this collector's endpoint routers listen on and that scoring URIs name
+    (INSIGHTS_ENDPOINT_HOST): with collectors on several machines, one that the others' clients reach."""
 
     def __post_init__(self):
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -87,7 +90,7 @@ class CollectorSettings:
         INSIGHTS_HEADER_TIMEOUT_S, INSIGHTS_BODY_TIMEOUT_S, INSIGHTS_MAX_CONNECTIONS,
         INSIGHTS_TLS_CERT, INSIGHTS_TLS_KEY, INSIGHTS_EXPORT_ROOTS (folders separated by os.pathsep)
         and INSIGHTS_EXPORT_ALLOW_HTTP (true/false), INSIGHTS_LOOKUP_INDEX (on/off), INSIGHTS_STORE (with INSIGHTS_STORE_PASSWORD) and
-        INSIGHTS_COLLECTOR_ID, each falling back to its default when unset."""
+        INSIGHTS_COLLECTOR_ID and INSIGHTS_ENDPOINT_HOST, each falling back to its default when unset."""
         def value(name: str) -> str | None:
             return environ.get(name) or None
 
@@ -110,4 +113,5 @@ class CollectorSettings:
             export_allow_http=(value("INSIGHTS_EXPORT_ALLOW_HTTP") or "").strip().lower() in ("1", "true", "yes", "on"),
             store=store_location.parse(value(store_location.STORE_ENV), environ),
             collector_id=int(collector_id) if (collector_id := value("INSIGHTS_COLLECTOR_ID")) else None,
+            endpoint_host=value("INSIGHTS_ENDPOINT_HOST") or "127.0.0.1",
         )

@@ -1,4 +1,4 @@
-"""`python -m endpoints host NAME --data-dir DIR`: the endpoint host process the collector starts
+"""`python -m endpoints host NAME --data-dir DIR [--address A]`: the endpoint host process the collector starts
 (keeper.py); not a command users run."""
 
 import argparse
@@ -12,5 +12,6 @@ commands = parser.add_subparsers(dest="command", required=True)
 host = commands.add_parser("host", help="serve one endpoint: its router and its deployments")
 host.add_argument("name")
 host.add_argument("--data-dir", type=Path, required=True)
+host.add_argument("--address", default="127.0.0.1", help="where the router listens")
 arguments = parser.parse_args()
-sys.exit(main(arguments.name, arguments.data_dir))
+sys.exit(main(arguments.name, arguments.data_dir, arguments.address))

@@ -1,6 +1,7 @@
 """Online endpoints as a collector extension: the /api/endpoints routes, and the keeper of the
 endpoint host processes (see keeper.py), which needs the collector's own URL and admin key because
-the hosts talk to the collector through its API like any other client."""
+the hosts talk to the collector through its API like any other client. On a store N collectors
+share (ClickHouse) the hosts run on the one collector holding the endpoints lease (leased.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from collector.extensions import Core
 from endpoints import api
 from endpoints.keeper import HostKeeper
+from endpoints.leased import LeasedHosts
 
 
 class EndpointExtension:
@@ -19,7 +21,7 @@ class EndpointExtension:
     def __init__(self, collector_url: str, admin_key: str) -> None:
         self.collector_url = collector_url
         self.admin_key = admin_key
-        self.keeper: HostKeeper | None = None
+        self.keeper: HostKeeper | LeasedHosts | None = None
         self.changing = asyncio.Lock()
         """One definition change at a time (each reads, checks and writes an endpoint)."""
         self.reads: dict[str, float] = {}
@@ -38,7 +40,16 @@ class EndpointExtension:
         return True
 
     def start(self, core: Core) -> None:
-        self.keeper = HostKeeper(core.settings.data_dir, self.collector_url, self.admin_key)
+        address = core.settings.endpoint_host
+
+        def keeper() -> HostKeeper:
+            return HostKeeper(core.settings.data_dir, self.collector_url, self.admin_key, address)
+
+        if core.store.backend == "clickhouse":
+            self.keeper = LeasedHosts(core.store, keeper, address)
+        else:
+            core.store.endpoints.place(address)
+            self.keeper = keeper()
         self.keeper.begin(core.store.endpoints.names())
 
     def stop(self) -> None:

@@ -34,8 +34,9 @@ POLL_S = 0.2
 
 
 class EndpointHost:
-    def __init__(self, name: str, data_dir: Path):
+    def __init__(self, name: str, data_dir: Path, address: str = "127.0.0.1"):
         self.name = name
+        self.address = address
         self.data_dir = Path(data_dir)
         connection = resolve_collector()
         self.verify = tls_verify()  # SSL_CERT_FILE, as every client of an HTTPS collector reads it
@@ -67,8 +68,8 @@ class EndpointHost:
         key = service["instrumentation_key"]
         telemetry = RouterTelemetry(self.name, key, self.collector_url).start()
         self.router = Router(telemetry)
-        server = await self.router.serve("127.0.0.1", spec["port"])
-        log.warning("endpoint %s: router on http://127.0.0.1:%d/score", self.name, spec["port"])
+        server = await self.router.serve(self.address, spec["port"])
+        log.warning("endpoint %s: router on %s port %d", self.name, self.address, spec["port"])
         watcher = threading.Thread(target=self._watch, args=(loop, changes, spec), name="spec-watch", daemon=True)
         watcher.start()
         try:
@@ -189,7 +190,7 @@ def _table(spec: dict, runners: dict[str, DeploymentRunner]) -> Table:
                  spec["request_timeout_ms"] / 1000)
 
 
-def main(name: str, data_dir: Path) -> int:
+def main(name: str, data_dir: Path, address: str = "127.0.0.1") -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s [endpoint host] %(message)s")
     sys.setswitchinterval(0.0005)  # the telemetry and watch threads give the router the GIL back within 0.5 ms
     try:
@@ -198,4 +199,4 @@ def main(name: str, data_dir: Path) -> int:
         uvloop.install()
     except ImportError:
         pass
-    return asyncio.run(EndpointHost(name, data_dir).run())
+    return asyncio.run(EndpointHost(name, data_dir, address).run())

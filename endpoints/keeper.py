@@ -55,8 +55,10 @@ def free_port() -> int:
 
 
 class HostKeeper:
-    def __init__(self, data_dir: Path, collector_url: str, admin_key: str):
+    def __init__(self, data_dir: Path, collector_url: str, admin_key: str, address: str = "127.0.0.1"):
         self.data_dir = Path(data_dir)
+        self.address = address
+        """Where the hosts' routers listen (the endpoint_host setting)."""
         self.collector_url = collector_url
         self.admin_key = admin_key
         self.hosts: dict[str, subprocess.Popen] = {}
@@ -82,7 +84,8 @@ class HostKeeper:
             env = {**os.environ, "INSIGHTS_URL": self.collector_url, "INSIGHTS_API_KEY": self.admin_key}
             with open(folder(self.data_dir, name) / "host.log", "ab") as output:
                 self.hosts[name] = subprocess.Popen(
-                    [sys.executable, "-m", "endpoints", "host", name, "--data-dir", str(self.data_dir)],
+                    [sys.executable, "-m", "endpoints", "host", name, "--data-dir", str(self.data_dir),
+                     "--address", self.address],
                     env=env, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def stop(self, name: str, timeout: float = 40.0) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 from scipy import stats
 
 from collector.kql import run_query
+from collector.kql.clickhouse.execute import query_connection
 from collector.store.database import Store
 from collector.store.endpoints import Endpoint
 
@@ -67,7 +68,7 @@ def two_proportion_p(failures_a: int, total_a: int, failures_b: int, total_b: in
 def compare(store: Store, endpoint: Endpoint, timespan: str, memory_limit: str | None = None,
             baseline: str | None = None) -> dict:
     def rows(text: str) -> list[dict]:
-        with store.reader() as cursor:
+        with query_connection(store) as cursor:  # the ClickHouse connection on the ClickHouse store
             result = run_query(cursor, text, services=[endpoint.name], timespan=timespan, max_rows=MAX_ROWS,
                                memory_limit=memory_limit)
         names = [column["name"] if isinstance(column, dict) else column[0] for column in result.columns]

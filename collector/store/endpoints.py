@@ -101,11 +101,14 @@ class Endpoint:
     request_timeout_ms: int
     created_at: datetime = field(default_factory=_now)
     deployments: list[Deployment] = field(default_factory=list)
+    address: str = "127.0.0.1"
+    """Where its router listens: the address of the collector running its host (EndpointStore.place)."""
 
     def to_json(self, with_keys: bool = False) -> dict:
-        shown = {key: value for key, value in asdict(self).items() if not key.endswith("_key")}
+        shown = {key: value for key, value in asdict(self).items() if not key.endswith("_key") and key != "address"}
+        host = f"[{self.address}]" if ":" in self.address else self.address
         shown.update(created_at=_iso(self.created_at), deployments=[d.to_json() for d in self.deployments],
-                     scoring_uri=f"http://127.0.0.1:{self.port}/score")
+                     scoring_uri=f"http://{host}:{self.port}/score")
         if with_keys:
             shown.update(primary_key=self.primary_key, secondary_key=self.secondary_key)
         return shown
@@ -117,6 +120,12 @@ class EndpointStore:
     def __init__(self, reader: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]], writer: Writer):
         self._reader = reader
         self._writer = writer
+        self._address = "127.0.0.1"
+
+    def place(self, address: str, holder: str = "") -> None:
+        """Endpoint hosts run at `address` (this collector's endpoint_host setting): one collector,
+        nothing to record; store/clickhouse/endpoints.py records it for every collector."""
+        self._address = address
 
     def names(self) -> list[str]:
         with self._reader() as cursor:
@@ -131,7 +140,7 @@ class EndpointStore:
                                   "ORDER BY name", [name]).fetchall()
         name, port, primary, secondary, traffic, mirror, rate_limit, timeout_ms, created_at = row
         return Endpoint(name, port, primary, secondary, json.loads(traffic), json.loads(mirror), rate_limit, timeout_ms,
-                        created_at, [Deployment(*found) for found in rows])
+                        created_at, [Deployment(*found) for found in rows], self._address)
 
     def create(self, endpoint: Endpoint) -> Future:
         return self._writer.write(operation=lambda con: con.execute(

@@ -15,6 +15,10 @@ another must read moves into ClickHouse here (control.py's tables):
   collector are read by all, and the holder of the alerts lease evaluates, delivers and probes.
 What stays local, and why, is store.py's to say (models, endpoints, monitors and the map's
 rollups); work reading them runs where they are.
+- endpoints, their deployments and reported states (`endpoints`, endpoints.py), so an endpoint
+  defined through one collector is served by the one holding the endpoints lease (endpoints/leased.py).
+What stays local, and why, is store.py's to say (alerts, availability tests, models, monitors and
+the map's rollups); work reading them runs where they are.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 
 from collector.store import map_rollups
 from collector.store.clickhouse import alerts, availability, console, control, counters, exports, services
+from collector.store.clickhouse.endpoints import EndpointStore
 from collector.store.clickhouse.leases import Lease, Timing, collector_id
 from collector.store.clickhouse.location import ClickHouseConnection, ClickHouseLocation
 from collector.store.clickhouse.migrate import check_current
@@ -45,6 +50,7 @@ class SharedClickHouseStore(ClickHouseStore):
         """This process's name in leases and status."""
         self.console = console.ConsoleLog(connection)  # type: ignore[assignment]
         self.collection = services.CollectionSettings(connection)  # type: ignore[assignment]
+        self.endpoints = EndpointStore(connection)  # type: ignore[assignment]
         self.exports = exports.ExportState(connection, self.retention,  # type: ignore[assignment]
                                            after_delete=self._trim_rollups)
         self.alerts = alerts.AlertState(connection)  # type: ignore[assignment]

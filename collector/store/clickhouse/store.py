@@ -12,6 +12,9 @@
   settings, console logs, counters, export state, leases, alerts and availability tests) is moved
   into ClickHouse by the subclass the collector opens, shared.py's SharedClickHouseStore; models,
   endpoints, monitors and the map's rollups stay local this session (work reading them runs on the
+  settings, console logs, counters, export state, leases, endpoints) is moved into ClickHouse by the
+  subclass the collector opens, shared.py's SharedClickHouseStore; alerts, availability tests,
+  models, monitors and the map's rollups stay local this session (work reading them runs on the
   collector that has them).
 - Availability results go to ClickHouse (KQL reads them); model monitor results stay local
   (monitors read them back with DuckDB SQL). Monitors also read `modelData` with DuckDB SQL through
