@@ -64,6 +64,9 @@ class Store:
         if memory_limit:
             self._con.execute("SET memory_limit = ?", [memory_limit])
         self._create_tables()
+        # before the writer's thread shares the connection: idle 2 s, it checkpoints on it, and a
+        # slow start (a loaded machine) then found the connection busy here
+        self.lookup_index = lookup_index.LookupIndex(self._con, keep=keep_lookup_index)  # indexes a store that has none yet
         self.writer = Writer(
             self._con, str(self.path) + ".wal",
             max_pending_rows=max_pending_rows, checkpoint_wal_bytes=checkpoint_wal_bytes,
@@ -78,7 +81,6 @@ class Store:
         self.availability = availability.AvailabilityState(self.reader, self.writer)
         self.map_rollups = map_rollups.MapRollups(self.reader)
         self.writer.after_insert.append(self.map_rollups.record)
-        self.lookup_index = lookup_index.LookupIndex(self._con, keep=keep_lookup_index)  # indexes a store that has none yet
         if keep_lookup_index:
             self.writer.after_insert.append(self.lookup_index.record)
             self.writer.after_all_inserts.append(self.lookup_index.flush)
