@@ -39,7 +39,6 @@ REFUSED: dict[str, str] = {
     "functions_depth:10": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "functions_depth:11": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "operators:13": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
-    "scalars:9": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     # json_keys (bag_keys, bag_unpack, mv-expand of a bag): no rule yet
     "dynamic:4": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
     "operators:4": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
@@ -63,7 +62,6 @@ REFUSED: dict[str, str] = {
     "datetime:8": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
     "functions_depth:12": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
     # DuckDB-only syntax sqlglot passes through (struct literals, named arguments)
-    "aggregates:7": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
     "dynamic:5": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
     "functions_depth:13": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
     "tabular:5": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",

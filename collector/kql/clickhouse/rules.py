@@ -16,6 +16,7 @@ from sqlglot import exp
 from . import typing as typed
 from .refusals import refuse
 from .series import bin_numbers, ordered_lists, series_json
+from .structs import numeric_bins, struct_fields
 from .unions import union_by_name
 
 CLOCK_PARAMETER = "kql_now"
@@ -442,6 +443,7 @@ def series_step(tree: exp.Expr) -> exp.Expr:
 
 
 RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
+    numeric_bins, struct_fields,  # before the type folding: the bins' branches are typed there
     typed.fold_typeof,
     union_by_name,
     ordered_lists,
