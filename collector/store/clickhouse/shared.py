@@ -9,9 +9,12 @@ another must read moves into ClickHouse here (control.py's tables):
 - counters (`counters()`): each collector's increments go to ClickHouse with the batch they count,
   before the batch is acknowledged, and reads sum them over every collector;
 - export settings and checkpoints (`exports`), so whichever collector holds the export lease
-  (leases.py) carries on from the last one's checkpoint; `leases()` makes those leases.
-What stays local, and why, is store.py's to say (alerts, availability tests, models, endpoints,
-monitors and the map's rollups); work reading them runs where they are.
+  (leases.py) carries on from the last one's checkpoint; `leases()` makes those leases;
+- the model registry, files included (`models`, models.py), and model monitors' definitions,
+  references and windows done (`monitors`, monitors.py; their results go to the
+  `modelMonitorResults` telemetry table, and runs read `modelData` in ClickHouse); scheduled
+  monitor runs happen on the collector holding the `model-monitors` lease (monitoring/extension.py).
+What stays local, and why, is store.py's to say; work reading it runs where it is.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from collector.store.clickhouse import console, control, counters, exports, serv
 from collector.store.clickhouse.leases import Lease, Timing, collector_id
 from collector.store.clickhouse.location import ClickHouseConnection, ClickHouseLocation
 from collector.store.clickhouse.migrate import check_current
+from collector.store.clickhouse.models import ModelRegistry
+from collector.store.clickhouse.monitors import MonitorState
 from collector.store.clickhouse.store import ClickHouseStore
 from collector.store.clickhouse.writer import ClickHouseWriter
 from collector.store.writer import Operation, Writer
@@ -44,6 +49,8 @@ class SharedClickHouseStore(ClickHouseStore):
         self.collection = services.CollectionSettings(connection)  # type: ignore[assignment]
         self.exports = exports.ExportState(connection, self.retention,  # type: ignore[assignment]
                                            after_delete=self._trim_rollups)
+        self.models = ModelRegistry(connection, self.data_dir)  # type: ignore[assignment]
+        self.monitors = MonitorState(connection, self.writer)  # type: ignore[assignment]
         # the writer's batch stats (counters) go to ClickHouse; its operations and hooks stay local
         assert isinstance(self.writer, ClickHouseWriter)
         self.writer._local = _CountersInClickHouse(self.local_writer, connection)  # type: ignore[assignment]
