@@ -57,6 +57,7 @@ TABLES: dict[str, state_tables.TableSpec] = {
 }
 
 _COLUMNS = "name, version, description, tags, root, is_folder, files, size_bytes, sha256, created_at"
+"""The registry's columns that make a ModelVersion."""
 
 
 class ModelRegistry:
@@ -141,15 +142,13 @@ class ModelRegistry:
         raise ModelError(f"model {name!r}: no version number could be claimed ({MAX_CLAIMS} registrations at once?)", 409)
 
     def _put(self, model: ModelVersion, blob: str, parts: int, deleted: bool) -> None:
-        self._command(
-            f"INSERT INTO {self._table('model_registry')} ({_COLUMNS}, blob, parts, row_version, is_deleted) SELECT "
-            "{name:String}, {version:UInt32}, {description:Nullable(String)}, {tags:String}, {root:String}, "
-            "{is_folder:Bool}, {files:Int32}, {size:Int64}, {sha:String}, {created:DateTime64(6, 'UTC')}, "
-            "{blob:String}, {parts:UInt32}, {row_version:UInt64}, {deleted:UInt8}",
-            {"name": model.name, "version": model.version, "description": model.description,
-             "tags": orjson.dumps(model.tags).decode(), "root": model.root, "is_folder": model.is_folder,
-             "files": model.files, "size": model.size_bytes, "sha": model.sha256, "created": model.created_at,
-             "blob": blob, "parts": parts, "row_version": time.time_ns() // 1000, "deleted": int(deleted)})
+        row = {"name": model.name, "version": model.version, "description": model.description,
+               "tags": orjson.dumps(model.tags).decode(), "root": model.root, "is_folder": model.is_folder,
+               "files": model.files, "size_bytes": model.size_bytes, "sha256": model.sha256,
+               "created_at": model.created_at.replace(tzinfo=UTC), "blob": blob, "parts": parts,
+               "row_version": time.time_ns() // 1000, "is_deleted": int(deleted)}
+        self._connection.client().insert(self._table("model_registry"), [list(row.values())], column_names=list(row),
+                                         settings=control.write_settings(self._connection))
 
     # reads --------------------------------------------------------------------------------------
 

@@ -97,9 +97,8 @@ class MonitorState:
         def mark() -> None:
             current = self._monitor_row(service, name)
             if current is not None:
-                self._command(f"INSERT INTO {self._table('monitor_windows')} (service, name, created_at, window_end) "
-                              f"SELECT {{service:String}}, {{name:String}}, {{created:{_TIME}}}, {{end:{_TIME}}}",
-                              {"service": service, "name": name, "created": current[1], "end": window_end})
+                self._insert("monitor_windows", service=service, name=name, created_at=current[1],
+                             window_end=_utc(window_end))
         return control.submit(mark)
 
     def _monitor_row(self, service: str, name: str) -> tuple[str, datetime] | None:
@@ -110,12 +109,8 @@ class MonitorState:
         return (rows[0][0], rows[0][1]) if rows else None
 
     def _put_monitor(self, service: str, name: str, definition: str, created: datetime, deleted: bool) -> None:
-        self._command(
-            f"INSERT INTO {self._table('model_monitors')} (service, name, definition, created_at, version, is_deleted) "
-            f"SELECT {{service:String}}, {{name:String}}, {{definition:String}}, {{created:{_TIME}}}, "
-            "{version:UInt64}, {deleted:UInt8}",
-            {"service": service, "name": name, "definition": definition, "created": created,
-             "version": _version(), "deleted": int(deleted)})
+        self._insert("model_monitors", service=service, name=name, definition=definition, created_at=_utc(created),
+                     version=_version(), is_deleted=int(deleted))
 
     # references ---------------------------------------------------------------------------------
 
@@ -142,12 +137,8 @@ class MonitorState:
         return control.submit(delete)
 
     def _put_reference(self, service: str, name: str, sketch: str, rows: int, deleted: bool) -> None:
-        self._command(
-            f"INSERT INTO {self._table('monitor_references')} (service, name, sketch, rows, created_at, version, "
-            f"is_deleted) SELECT {{service:String}}, {{name:String}}, {{sketch:String}}, {{rows:Int64}}, "
-            f"{{created:{_TIME}}}, {{version:UInt64}}, {{deleted:UInt8}}",
-            {"service": service, "name": name, "sketch": sketch, "rows": rows, "created": _now(),
-             "version": _version(), "deleted": int(deleted)})
+        self._insert("monitor_references", service=service, name=name, sketch=sketch, rows=rows, created_at=_utc(_now()),
+                     version=_version(), is_deleted=int(deleted))
 
     # collected values ---------------------------------------------------------------------------
 
@@ -207,8 +198,10 @@ class MonitorState:
         return self._connection.client().query(sql, parameters=parameters,
                                                settings=control.read_settings(self._connection)).result_rows
 
-    def _command(self, sql: str, parameters: dict) -> None:
-        self._connection.client().command(sql, parameters=parameters, settings=control.write_settings(self._connection))
+    def _insert(self, table: str, **row) -> None:
+        """One row, sent in the request's body (a reference's sketches are too large for a URL)."""
+        self._connection.client().insert(self._table(table), [list(row.values())], column_names=list(row),
+                                         settings=control.write_settings(self._connection))
 
 
 def _number(key: str) -> str:
@@ -244,6 +237,10 @@ def _naive(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is None:
         return moment
     return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _now() -> datetime:
