@@ -11,8 +11,11 @@ and runs read `modelData` where it is.
 - Results go to the `modelMonitorResults` telemetry table through the ClickHouse writer (KQL, the
   dashboard and alert rules read them there), and are read back with ClickHouse SQL.
 - Collected values are read from `modelData`'s `data` (JSON text in a String column, schema.py)
-  with ClickHouse's JSON functions, one expression per feature, and come back as one Arrow table.
-  The expressions give what store/monitors.py's `json_transform` gives on DuckDB: a JSON number or
+  with ClickHouse's JSON functions and come back as one Arrow table: each row is parsed once into a
+  map of its top-level values' JSON text, numerical features are read from those small texts
+  (bench/drift_clickhouse.py: about 30% less CPU than parsing the row once per function), and
+  categorical ones from the row itself (the only place a whole-number double still reads as a
+  double, as DuckDB prints it). The expressions give what store/monitors.py's `json_transform` gives on DuckDB: a JSON number or
   boolean is its value; a JSON string is cast to a number after trimming blanks (`"3.5"` is 3.5,
   `"abc"` a type error); null, a missing key, an array or an object are not numbers (null or absent
   count as missing, the others as type errors). As categories, a string is its text, a double
@@ -159,13 +162,14 @@ class MonitorState:
         columns = []
         for i, feature in enumerate(numerical):
             params[f"n{i}"] = feature
-            number = _number(f"{{n{i}:String}}")
+            number = _number(f"m[{{n{i}:String}}]")
             columns.append(f"ifNull({number}, nan) AS n{i}")
-            columns.append(f"({number}) IS NULL AND JSONType(d, {{n{i}:String}}) != 'Null' AS t{i}")
+            columns.append(f"({number}) IS NULL AND JSONType(m[{{n{i}:String}}]) != 'Null' AS t{i}")
         for j, feature in enumerate(categorical):
             params[f"c{j}"] = feature
             columns.append(f"{_text(f'{{c{j}:String}}')} AS c{j}")
-        sql = (f"SELECT {', '.join(columns) or '1 AS none'} FROM (SELECT ifNull(data, '') AS d "
+        sql = (f"SELECT {', '.join(columns) or '1 AS none'} FROM (SELECT ifNull(data, '') AS d, "
+               f"CAST(JSONExtractKeysAndValuesRaw(d), 'Map(String, String)') AS m "
                f"FROM {self._table('modelData')} WHERE {_WINDOW})")
         table = self._connection.client().query_arrow(sql, parameters=params, use_strings=True,
                                                       settings=control.read_settings(self._connection))
@@ -204,12 +208,13 @@ class MonitorState:
                                          settings=control.write_settings(self._connection))
 
 
-def _number(key: str) -> str:
-    """A top-level JSON value of row `d` as a number, as DuckDB's json_transform(..., DOUBLE) makes it."""
-    kind = f"JSONType(d, {key})"
-    return (f"multiIf({kind} IN ('Int64', 'UInt64', 'Double'), JSONExtractFloat(d, {key}), "
-            f"{kind} = 'Bool', toFloat64(JSONExtractBool(d, {key})), "
-            f"{kind} = 'String', toFloat64OrNull(trimBoth(JSONExtractString(d, {key}), ' \\t\\n\\r')), NULL)")
+def _number(raw: str) -> str:
+    """A JSON value's text `raw` (a row's top-level value, '' when absent) as a number, as DuckDB's
+    json_transform(..., DOUBLE) makes it."""
+    kind = f"JSONType({raw})"
+    return (f"multiIf({kind} IN ('Int64', 'UInt64', 'Double'), JSONExtractFloat({raw}), "
+            f"{kind} = 'Bool', toFloat64(JSONExtractBool({raw})), "
+            f"{kind} = 'String', toFloat64OrNull(trimBoth(JSONExtractString({raw}), ' \\t\\n\\r')), NULL)")
 
 
 def _text(key: str) -> str:
