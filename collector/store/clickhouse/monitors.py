@@ -11,17 +11,18 @@ and runs read `modelData` where it is.
 - Results go to the `modelMonitorResults` telemetry table through the ClickHouse writer (KQL, the
   dashboard and alert rules read them there), and are read back with ClickHouse SQL.
 - Collected values are read from `modelData`'s `data` (JSON text in a String column, schema.py)
-  with ClickHouse's JSON functions and come back as one Arrow table: each row is parsed once into a
-  map of its top-level values' JSON text, numerical features are read from those small texts
-  (bench/drift_clickhouse.py: about 30% less CPU than parsing the row once per function), and
-  categorical ones from the row itself (the only place a whole-number double still reads as a
-  double, as DuckDB prints it). The expressions give what store/monitors.py's `json_transform` gives on DuckDB: a JSON number or
-  boolean is its value; a JSON string is cast to a number after trimming blanks (`"3.5"` is 3.5,
-  `"abc"` a type error); null, a missing key, an array or an object are not numbers (null or absent
-  count as missing, the others as type errors). As categories, a string is its text, a double
-  prints as DuckDB prints it (`100.0`, `1.5`), anything else as its JSON text. Known difference:
-  DuckDB also reads digits grouped with `_` in a string (`"1_000"`) as a number; ClickHouse does
-  not. Feature names reach SQL only as bound parameters.
+  and come back as one Arrow table. Each row is parsed once (`JSONExtract` into a named Tuple of
+  every feature's text; a row that is not an object has no features, although JSONExtract would
+  read an array's items by position); only a value whose text is not a number (a boolean, null, an array,
+  text) is looked at again with the type-aware JSON functions, as is a whole number in a
+  categorical feature (was it written `100` or `100.0`?). The results are what store/monitors.py's
+  `json_transform` gives on DuckDB: a JSON number or boolean is its value; a JSON string is cast
+  to a number after trimming blanks (`"3.5"` is 3.5, `"abc"` a type error); null, a missing key,
+  an array or an object are not numbers (null or absent count as missing, the others as type
+  errors). As categories, a string is its text, a double prints as DuckDB prints it (`100.0`,
+  `1.5`), anything else as its JSON text. Known difference: DuckDB also reads digits grouped with
+  `_` in a string (`"1_000"`) as a number; ClickHouse does not. Feature names reach SQL only as
+  bound parameters (the Tuple's type is one, its names quoted).
 """
 
 from __future__ import annotations
@@ -158,19 +159,21 @@ class MonitorState:
         """The window's rows of `collection`, as store/monitors.py's: per numerical feature `n{i}`
         (the number, NaN when absent or not a number) and `t{i}` (true when present but not a
         number); per categorical feature `c{j}` (the value as text, null when absent)."""
-        params: dict = {"service": service, "collection": collection, "start": start, "end": end}
+        features = [*numerical, *categorical]
+        params: dict = {"service": service, "collection": collection, "start": start, "end": end,
+                        "shape": _shape(features), **{f"k{i}": f for i, f in enumerate(features)}}
         columns = []
-        for i, feature in enumerate(numerical):
-            params[f"n{i}"] = feature
-            number = _number(f"m[{{n{i}:String}}]")
-            columns.append(f"ifNull({number}, nan) AS n{i}")
-            columns.append(f"({number}) IS NULL AND JSONType(m[{{n{i}:String}}]) != 'Null' AS t{i}")
-        for j, feature in enumerate(categorical):
-            params[f"c{j}"] = feature
-            columns.append(f"{_text(f'{{c{j}:String}}')} AS c{j}")
+        for i in range(len(numerical)):
+            quick = f"toFloat64OrNull(trimBoth(tupleElement(x, {i + 1}), ' \\t\\n\\r'))"
+            exact = _number(f"{{k{i}:String}}")
+            columns.append(f"ifNull(if(isNotNull({quick}), {quick}, {exact}), nan) AS n{i}")
+            columns.append(f"isNull({quick}) AND isNull({exact}) AND JSONType(d, {{k{i}:String}}) != 'Null' AS t{i}")
+        for j in range(len(numerical), len(features)):
+            text = f"tupleElement(x, {j + 1})"
+            columns.append(f"if(match({text}, '^-?[0-9]+$') AND JSONType(d, {{k{j}:String}}) = 'Double', "
+                           f"concat({text}, '.0'), {text}) AS c{j - len(numerical)}")
         sql = (f"SELECT {', '.join(columns) or '1 AS none'} FROM (SELECT ifNull(data, '') AS d, "
-               f"CAST(JSONExtractKeysAndValuesRaw(d), 'Map(String, String)') AS m "
-               f"FROM {self._table('modelData')} WHERE {_WINDOW})")
+               f"JSONExtract(if(startsWith(trimLeft(d), '{{'), d, '{{}}'), {{shape:String}}) AS x FROM {self._table('modelData')} WHERE {_WINDOW})")
         table = self._connection.client().query_arrow(sql, parameters=params, use_strings=True,
                                                       settings=control.read_settings(self._connection))
         return _typed(table, len(numerical), len(categorical))
@@ -208,22 +211,20 @@ class MonitorState:
                                          settings=control.write_settings(self._connection))
 
 
-def _number(raw: str) -> str:
-    """A JSON value's text `raw` (a row's top-level value, '' when absent) as a number, as DuckDB's
-    json_transform(..., DOUBLE) makes it."""
-    kind = f"JSONType({raw})"
-    return (f"multiIf({kind} IN ('Int64', 'UInt64', 'Double'), JSONExtractFloat({raw}), "
-            f"{kind} = 'Bool', toFloat64(JSONExtractBool({raw})), "
-            f"{kind} = 'String', toFloat64OrNull(trimBoth(JSONExtractString({raw}), ' \\t\\n\\r')), NULL)")
+def _shape(features: list[str]) -> str:
+    """The named Tuple type that JSONExtract reads every feature of a row into in one parse: each
+    value's text (a string unescaped, anything else as its JSON text; null or absent: NULL)."""
+    names = [f"`{f.replace(chr(92), chr(92) * 2).replace('`', chr(92) + '`')}` Nullable(String)" for f in features]
+    return f"Tuple({', '.join(names) or '`_` Nullable(String)'})"
 
 
-def _text(key: str) -> str:
-    """A top-level JSON value of row `d` as text, as DuckDB's json_transform(..., VARCHAR) makes it."""
+def _number(key: str) -> str:
+    """A top-level JSON value of row `d` as a number, as DuckDB's json_transform(..., DOUBLE) makes it
+    (only asked where the value's text is not a number: a boolean, null, an array, text)."""
     kind = f"JSONType(d, {key})"
-    value = f"JSONExtractFloat(d, {key})"
-    return (f"multiIf({kind} = 'String', JSONExtractString(d, {key}), {kind} = 'Null', NULL, "
-            f"{kind} = 'Double' AND isFinite({value}) AND {value} = floor({value}) AND abs({value}) < 1e15, "
-            f"concat(toString({value}), '.0'), {kind} = 'Double', toString({value}), JSONExtractRaw(d, {key}))")
+    return (f"multiIf({kind} IN ('Int64', 'UInt64', 'Double'), JSONExtractFloat(d, {key}), "
+            f"{kind} = 'Bool', toFloat64(JSONExtractBool(d, {key})), "
+            f"{kind} = 'String', toFloat64OrNull(trimBoth(JSONExtractString(d, {key}), ' \\t\\n\\r')), NULL)")
 
 
 def _typed(table: pa.Table, numerical: int, categorical: int) -> pa.Table:
