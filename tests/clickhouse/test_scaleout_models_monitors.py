@@ -153,7 +153,7 @@ def test_scaleout_a_model_registered_through_one_collector_downloads_through_the
     a, b = pair
     through_a, through_b = Workspace(a.url, api_key=a.admin_key), Workspace(b.url, api_key=b.admin_key)
     name = f"shared_{os.urandom(4).hex()}"
-    weights = os.urandom(9 * 2**20 + 123)  # three chunks in ClickHouse
+    weights = os.urandom(5 * 2**20 + 123)  # two chunks in ClickHouse
     (tmp_path / "model.bin").write_bytes(weights)
     (tmp_path / "bundle" / "sub").mkdir(parents=True)
     (tmp_path / "bundle" / "sub" / "w.bin").write_bytes(b"w" * 1000)
