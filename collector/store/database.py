@@ -78,7 +78,8 @@ class Store:
         self.availability = availability.AvailabilityState(self.reader, self.writer)
         self.map_rollups = map_rollups.MapRollups(self.reader)
         self.writer.after_insert.append(self.map_rollups.record)
-        self.lookup_index = lookup_index.LookupIndex(self._con, keep=keep_lookup_index)  # indexes a store that has none yet
+        # its own cursor: the writer's thread may be checkpointing on _con already (busy connection)
+        self.lookup_index = lookup_index.LookupIndex(self._con.cursor(), keep=keep_lookup_index)  # indexes a store that has none yet
         if keep_lookup_index:
             self.writer.after_insert.append(self.lookup_index.record)
             self.writer.after_all_inserts.append(self.lookup_index.flush)
