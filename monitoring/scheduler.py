@@ -3,12 +3,19 @@
 10:00-11:00, then 11:00-12:00). A window is marked done once it ran, or could not (no data, no
 reference: logged), so a restart neither repeats nor skips one; after a long stop only the latest
 window runs, not every one missed.
+
+On a store N collectors share (ClickHouse), `held` says whether this collector holds the
+`model-monitors` lease (monitoring/extension.py): only the holder runs windows, and it checks the
+lease again before each monitor, so a window runs once among N collectors. A holder that loses the
+lease in the middle of one monitor's run (a pause longer than the lease) may leave that one window
+to run again on its successor: its result rows then appear twice, under two `runId`s.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from collector.store.monitors import MonitorState
@@ -25,9 +32,10 @@ def due_window_end(now: datetime, window_seconds: int) -> datetime:
 
 
 class MonitorScheduler:
-    def __init__(self, state: MonitorState, tick_seconds: float = 30.0):
+    def __init__(self, state: MonitorState, tick_seconds: float = 30.0, held: Callable[[], bool] | None = None):
         self.state = state
         self.tick_seconds = tick_seconds
+        self.held = held or (lambda: True)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="model-monitors", daemon=True)
 
@@ -54,7 +62,7 @@ class MonitorScheduler:
             end = due_window_end(now, spec.window_seconds)
             if not spec.enabled or (monitor["last_window_end"] is not None and monitor["last_window_end"] >= end):
                 continue
-            if self._stop.is_set():
+            if self._stop.is_set() or not self.held():
                 break
             try:
                 run_monitor(self.state, monitor["service"], monitor["name"], spec, end)

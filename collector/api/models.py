@@ -96,8 +96,8 @@ def download_model(request: Request, name: str, version: int, _: Caller = Depend
         model = registry.get(name, version)
     except ModelError as error:
         return _refused(error)
-    if not registry.version_dir(name, version).is_dir():
-        return _refused(ModelError(f"model {model.id!r} has no files on disk (removed by hand?)", 404))
+    if not registry.has_files(model):
+        return _refused(ModelError(f"model {model.id!r} has no files in the store (removed by hand?)", 404))
     return StreamingResponse(registry.files(model), media_type="application/x-tar",
                              headers={"x-model-sha256": model.sha256})
 

@@ -168,6 +168,9 @@ class ModelRegistry:
             models = [m for i, m in enumerate(models) if i == 0 or models[i - 1].name != m.name]
         return models
 
+    def has_files(self, model: ModelVersion) -> bool:
+        return self.version_dir(model.name, model.version).is_dir()
+
     def files(self, model: ModelVersion) -> Iterator[bytes]:
         """The version's file or folder as a tar stream."""
         return model_files.packed(self.version_dir(model.name, model.version))

@@ -19,6 +19,11 @@ rollups); work reading them runs where they are.
   defined through one collector is served by the one holding the endpoints lease (endpoints/leased.py).
 What stays local, and why, is store.py's to say (alerts, availability tests, models, monitors and
 the map's rollups); work reading them runs where they are.
+- the model registry, files included (`models`, models.py), and model monitors' definitions,
+  references and windows done (`monitors`, monitors.py; their results go to the
+  `modelMonitorResults` telemetry table, and runs read `modelData` in ClickHouse); scheduled
+  monitor runs happen on the collector holding the `model-monitors` lease (monitoring/extension.py).
+What stays local, and why, is store.py's to say; work reading it runs where it is.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from collector.store.clickhouse.endpoints import EndpointStore
 from collector.store.clickhouse.leases import Lease, Timing, collector_id
 from collector.store.clickhouse.location import ClickHouseConnection, ClickHouseLocation
 from collector.store.clickhouse.migrate import check_current
+from collector.store.clickhouse.models import ModelRegistry
+from collector.store.clickhouse.monitors import MonitorState
 from collector.store.clickhouse.store import ClickHouseStore
 from collector.store.clickhouse.writer import ClickHouseWriter
 from collector.store.writer import Operation, Writer
@@ -55,6 +62,8 @@ class SharedClickHouseStore(ClickHouseStore):
                                            after_delete=self._trim_rollups)
         self.alerts = alerts.AlertState(connection)  # type: ignore[assignment]
         self.availability = availability.AvailabilityState(connection, self.writer)  # type: ignore[assignment]
+        self.models = ModelRegistry(connection, self.data_dir)  # type: ignore[assignment]
+        self.monitors = MonitorState(connection, self.writer)  # type: ignore[assignment]
         # the writer's batch stats (counters) go to ClickHouse; its operations and hooks stay local
         assert isinstance(self.writer, ClickHouseWriter)
         self.writer._local = _CountersInClickHouse(self.local_writer, connection)  # type: ignore[assignment]

@@ -21,6 +21,15 @@
   `reader()`, which on this store finds none (the rows are in ClickHouse): model monitors run on
   the DuckDB store only, for now. So do other direct DuckDB reads of telemetry (`reader()`); the
   KQL engine reads ClickHouse through `clickhouse`.
+  settings, console logs, counters, export state, leases, the model registry with its files, model
+  monitors) is moved into ClickHouse by the subclass the collector opens, shared.py's
+  SharedClickHouseStore; alerts, availability tests, endpoints and the map's rollups stay local
+  this session (work reading them runs on the collector that has them).
+- Availability results go to ClickHouse (KQL reads them). On this class (not the shared one)
+  model monitors would read `modelData` with DuckDB SQL through `reader()` and find none (the rows
+  are in ClickHouse): the shared store's monitors (monitors.py) read it in ClickHouse. Other direct
+  DuckDB reads of telemetry (`reader()`) likewise find none; the KQL engine reads ClickHouse
+  through `clickhouse`.
 """
 
 from __future__ import annotations
