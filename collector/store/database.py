@@ -64,6 +64,8 @@ class Store:
         if memory_limit:
             self._con.execute("SET memory_limit = ?", [memory_limit])
         self._create_tables()
+        # Before the writer's thread exists: its idle checkpoint would use the connection meanwhile.
+        self.lookup_index = lookup_index.LookupIndex(self._con, keep=keep_lookup_index)  # indexes a store that has none yet
         self.writer = Writer(
             self._con, str(self.path) + ".wal",
             max_pending_rows=max_pending_rows, checkpoint_wal_bytes=checkpoint_wal_bytes,
@@ -78,7 +80,6 @@ class Store:
         self.availability = availability.AvailabilityState(self.reader, self.writer)
         self.map_rollups = map_rollups.MapRollups(self.reader)
         self.writer.after_insert.append(self.map_rollups.record)
-        self.lookup_index = lookup_index.LookupIndex(self._con, keep=keep_lookup_index)  # indexes a store that has none yet
         if keep_lookup_index:
             self.writer.after_insert.append(self.lookup_index.record)
             self.writer.after_all_inserts.append(self.lookup_index.flush)

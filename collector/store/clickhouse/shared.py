@@ -9,9 +9,13 @@ another must read moves into ClickHouse here (control.py's tables):
 - counters (`counters()`): each collector's increments go to ClickHouse with the batch they count,
   before the batch is acknowledged, and reads sum them over every collector;
 - export settings and checkpoints (`exports`), so whichever collector holds the export lease
-  (leases.py) carries on from the last one's checkpoint; `leases()` makes those leases.
+  (leases.py) carries on from the last one's checkpoint; `leases()` makes those leases;
+- the application map (`map_rollups`, map_rollups.py): read from the shared telemetry tables, so
+  it shows every collector's traffic (no per-collector rollups are kept);
+- live metrics (`live`, live.py): each collector publishes its seconds to a short-lived shared
+  table and merges the others' into the streams it serves.
 What stays local, and why, is store.py's to say (alerts, availability tests, models, endpoints,
-monitors and the map's rollups); work reading them runs where they are.
+monitors); work reading them runs where they are.
 """
 
 from __future__ import annotations
@@ -19,11 +23,9 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from concurrent.futures import Future
-from datetime import datetime
 from pathlib import Path
 
-from collector.store import map_rollups
-from collector.store.clickhouse import console, control, counters, exports, services
+from collector.store.clickhouse import console, control, counters, exports, live, map_rollups, services
 from collector.store.clickhouse.leases import Lease, Timing, collector_id
 from collector.store.clickhouse.location import ClickHouseConnection, ClickHouseLocation
 from collector.store.clickhouse.migrate import check_current
@@ -42,8 +44,10 @@ class SharedClickHouseStore(ClickHouseStore):
         """This process's name in leases and status."""
         self.console = console.ConsoleLog(connection)  # type: ignore[assignment]
         self.collection = services.CollectionSettings(connection)  # type: ignore[assignment]
-        self.exports = exports.ExportState(connection, self.retention,  # type: ignore[assignment]
-                                           after_delete=self._trim_rollups)
+        self.exports = exports.ExportState(connection, self.retention)  # type: ignore[assignment]
+        self.writer.after_insert.remove(self.map_rollups.record)  # the local rollups: replaced by the next line
+        self.map_rollups = map_rollups.ClickHouseMapRollups(connection)  # type: ignore[assignment]
+        self.live = live.LiveShare(connection, self.collector)
         # the writer's batch stats (counters) go to ClickHouse; its operations and hooks stay local
         assert isinstance(self.writer, ClickHouseWriter)
         self.writer._local = _CountersInClickHouse(self.local_writer, connection)  # type: ignore[assignment]
@@ -64,10 +68,6 @@ class SharedClickHouseStore(ClickHouseStore):
     def lease(self, name: str, timing: Timing | None = None) -> Lease:
         """A lease named `name` held in this store, for work that must run on one collector."""
         return Lease(self.clickhouse, name, holder=self.collector, timing=timing)
-
-    def _trim_rollups(self, service: str, cutoff: datetime) -> None:
-        """The application map's rollups (kept locally, store.py) of hours retention emptied."""
-        self.local_writer.write(operation=lambda con: map_rollups.trim(con, service, cutoff)).result()
 
     def counters(self, service: str) -> dict[str, int]:
         return counters.totals(self.clickhouse, service)

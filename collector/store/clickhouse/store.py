@@ -9,10 +9,11 @@
   alerts, availability tests, models, endpoints, monitors, the application map's rollups — stays in
   `telemetry.duckdb` in the data dir, as with the DuckDB store; that file then holds no telemetry,
   only state, and it is per collector. What N collectors must share (services and keys, payload
-  settings, console logs, counters, export state, leases) is moved into ClickHouse by the subclass
-  the collector opens, shared.py's SharedClickHouseStore; alerts, availability tests, models,
-  endpoints, monitors and the map's rollups stay local this session (work reading them runs on the
-  collector that has them).
+  settings, console logs, counters, export state, leases, the application map, live metrics) is
+  moved into ClickHouse by the subclass the collector opens, shared.py's SharedClickHouseStore
+  (whose map reads the shared telemetry, not local rollups); alerts, availability tests, models,
+  endpoints and monitors stay local this session (work reading them runs on the collector that
+  has them).
 - Availability results go to ClickHouse (KQL reads them); model monitor results stay local
   (monitors read them back with DuckDB SQL). Monitors also read `modelData` with DuckDB SQL through
   `reader()`, which on this store finds none (the rows are in ClickHouse): model monitors run on
