@@ -43,17 +43,22 @@ from live.state import HORIZON_S, SAMPLE_COLUMNS, LiveState, as_sample
 log = logging.getLogger(__name__)
 
 TICK_S = 0.25
+IDLE_READ_S = 1.0
+"""While nobody watches here, the others' marks and watches are read this often only."""
 SAMPLES_PER_SECOND = 10
 """Failure samples shared per table, service and second."""
+MAX_PENDING_SAMPLES = 5_000
+"""Samples waiting for a publish at most (the newest are kept while ClickHouse does not answer)."""
 REPUBLISH_S = 60
 """After a failed publish, the seconds it retries reach this far back at most."""
 NO_PEERS = 2**31
 
 
 class Sharing:
-    def __init__(self, state: LiveState, share: LiveShare) -> None:
+    def __init__(self, state: LiveState, share: LiveShare, idle_read_s: float = IDLE_READ_S) -> None:
         self.state = state
         self._share = share
+        self._idle_read_s = idle_read_s
         self._published = state.drained_through
         self._samples: list[SharedSample] = []
         self._samples_lock = threading.Lock()
@@ -62,6 +67,7 @@ class Sharing:
         self._merging_since = 0
         """When merging began (the first stream here): older samples are history, not news."""
         self._failing = False
+        self._read_at = 0.0
         state.peers_through = 0  # nothing from the others yet: own seconds shown MAX_WAIT_S late
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="live-sharing", daemon=True)
@@ -92,7 +98,7 @@ class Sharing:
                 picked += [SharedSample(second, service, as_sample(name, row)) for row in rows.to_pylist()]
         if picked:
             with self._samples_lock:
-                self._samples += picked
+                self._samples = (self._samples + picked)[-MAX_PENDING_SAMPLES:]
 
     def tick(self) -> None:
         self._publish()
@@ -122,9 +128,13 @@ class Sharing:
         self._published = through
 
     def _pull(self) -> None:
+        watching = bool(self.state.watched_here())
+        if not watching and time.monotonic() - self._read_at < self._idle_read_s:
+            return
+        self._read_at = time.monotonic()
         peers = self._share.peers(int(time.time()))
         self.state.remote_watched = peers.watched
-        if not self.state.watched_here():
+        if not watching:
             if self._cursors:  # nobody watches here: forget, and start from the horizon next time
                 self._cursors = {}
                 self.state.clear_remote()

@@ -27,7 +27,7 @@ def _requests(count: int, failed: int, ms: float) -> Second:
 
 def _collector(connection: ClickHouseConnection, name: str) -> tuple[LiveState, Sharing]:
     state = LiveState()
-    return state, Sharing(state, LiveShare(connection, name))
+    return state, Sharing(state, LiveShare(connection, name), idle_read_s=0)  # reads on every tick
 
 
 def test_a_collector_streams_the_seconds_and_failures_another_counted(clickhouse_server):
