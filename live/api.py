@@ -87,7 +87,7 @@ def live_snapshot(request: Request, service: str, role: str | None = None, insta
     """The last `seconds` completed seconds and the latest samples."""
     subscription = _subscription(request, who, service, role, instance, condition)
     state = live_state(request)
-    last = state.drained_through
+    last = state.shown_through
     body, _ = _payload(state, subscription, last - seconds + 1, last, 0)
     return body
 
@@ -101,12 +101,12 @@ async def live_stream(request: Request, service: str, role: str | None = None, i
     state = live_state(request)
 
     async def events():
-        sent = state.drained_through
+        sent = state.shown_through
         seen = max((n for n, second, _ in list(subscription.samples) if second <= sent), default=0)
         yield b": live metrics of " + service.encode() + b"\n\n"
         while not await request.is_disconnected() and not request.app.state.shutting_down():
             await asyncio.sleep(TICK_S)
-            last = state.drained_through
+            last = state.shown_through
             if last <= sent:
                 continue
             subscription.touched = time.monotonic()

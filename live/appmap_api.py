@@ -4,7 +4,8 @@
 covers the services the key reads: the admin key every service (so that a call from one
 service's role to another's is an edge between two role nodes), a service's API key its own,
 narrowed by `service=` (repeatable). The map comes from the store's per-hour rollups
-(collector/store/map_rollups.py); `source=kql` computes it from the raw rows with the three KQL
+(collector/store/map_rollups.py; on the ClickHouse store, from the telemetry of every collector:
+collector/store/clickhouse/map_rollups.py); `source=kql` computes it from the raw rows with the three KQL
 queries instead (the reference, and what works on a store without rollups). Each node and edge
 carries the KQL of its failures and slowest calls, which the dashboard opens on a click.
 """
@@ -18,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from collector.api.auth import Caller, caller
 from collector.kql import KqlError, run_query
+from collector.kql.clickhouse.execute import query_connection
 from collector.kql.timespan import parse_window
 from live.appmap import build_map, drilldown_kql, map_from_rollups
 
@@ -45,7 +47,7 @@ async def application_map(request: Request, timespan: str = Query(DEFAULT_TIMESP
     timeout_s = getattr(state, "query_timeout_s", 30)
 
     def query(text: str) -> list[dict]:
-        with state.store.reader() as cursor:
+        with query_connection(state.store) as cursor:  # the ClickHouse store's connection there
             result = run_query(cursor, text, services=services, timespan=timespan, timeout_s=timeout_s,
                                memory_limit=state.settings.memory_limit)
         names = [name for name, _ in result.columns]

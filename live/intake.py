@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pyarrow as pa
 
@@ -32,8 +32,10 @@ from the store): live metrics fall behind rather than take the collector's memor
 
 
 class Intake:
-    def __init__(self, state: LiveState):
+    def __init__(self, state: LiveState, on_second: Callable[[int, dict[str, pa.Table]], None] | None = None):
         self.state = state
+        self._on_second = on_second
+        """Also sees each second's joined tables (live/sharing.py samples failures to share)."""
         self._waiting: deque[tuple[int, Mapping[str, pa.Table]]] = deque(maxlen=MAX_WAITING)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="live-intake", daemon=True)
@@ -83,6 +85,8 @@ class Intake:
             joined = {name: _joined(parts, wanted) for name, parts in tables.items()}
             self.state.add_seconds(second, aggregate(joined), started)
             self.state.sample(second, joined)
+            if self._on_second is not None:
+                self._on_second(second, joined)
         self.state.finish_drain(int(started) - 1)
 
     def _run(self) -> None:

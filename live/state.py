@@ -1,6 +1,8 @@
 """What live metrics hold in memory: the last minutes of per-second aggregates per role instance,
 the instances' health (last item, CPU and memory), and the streams that are watching, each with
-its own samples.
+its own samples. On a store shared by N collectors, the other collectors' seconds, instances and
+failure samples are merged in as live/sharing.py reads them (`add_remote`, `add_remote_sample`),
+and a stream shows a second once they are in (`shown_through`).
 
 Nothing here is stored: live metrics are about now, and a restart starts them afresh (the stored
 telemetry is what KQL and the application map read). Everything is bounded: HORIZON_S seconds of
@@ -39,6 +41,8 @@ IDLE_S = 30.0
 """A stream nobody has read for this long is forgotten."""
 STALE_S = 10.0
 """An instance not heard from for this long is no longer healthy."""
+MAX_WAIT_S = 2
+"""How much later than its own seconds a collector shows a second while the others' are not in."""
 SAMPLE_COLUMNS = ("timestamp", "itemType", "cloud_RoleName", "cloud_RoleInstance", "name", "resultCode",
                   "duration", "success", "target", "type", "data", "url", "message", "problemId",
                   "severityLevel", "operation_Id", "operation_Name", "id")
@@ -98,8 +102,11 @@ class Subscription:
         rows = table.select([name for name in SAMPLE_COLUMNS if name in present])
         first = pc.indices_nonzero(mask).slice(0, SAMPLES_PER_BATCH)
         for row in rows.take(first).to_pylist():
-            row["timestamp"] = _iso_value(row.get("timestamp"))
-            self.samples.append((next(self._numbers), second, {"table": table_name, **row}))
+            self.samples.append((next(self._numbers), second, as_sample(table_name, row)))
+
+    def add_sample(self, second: int, sample: dict) -> None:
+        """A sample another collector took (failures only: see live/sharing.py)."""
+        self.samples.append((next(self._numbers), second, sample))
 
     def samples_after(self, number: int, through: int) -> list[tuple[int, dict]]:
         """The samples numbered above `number` that arrived by second `through`: a sample goes out
@@ -114,7 +121,22 @@ class LiveState:
         self._instances: dict[Key, Instance] = {}
         self._subscriptions: dict[tuple, Subscription] = {}
         self.drained_through = int(time.time()) - 1
-        """The last second whose items are all counted: a stream shows seconds up to it."""
+        """The last second whose items are all counted here."""
+        self._remote: dict[int, dict[Key, Second]] = {}
+        self._remote_instances: dict[Key, Instance] = {}
+        self.peers_through: int | None = None
+        """The last second every other live collector's counts are merged through; None when this
+        collector is the only one (the DuckDB store)."""
+        self.remote_watched: set[str] = set()
+        """The services watched through other collectors."""
+
+    @property
+    def shown_through(self) -> int:
+        """The last second a stream shows: counted here and merged from the others, or at most
+        MAX_WAIT_S later than counted here."""
+        if self.peers_through is None:
+            return self.drained_through
+        return max(min(self.drained_through, self.peers_through), self.drained_through - MAX_WAIT_S)
 
     # --- writing (the intake thread, and reports from wrappers and SDKs) ---
 
@@ -159,8 +181,9 @@ class LiveState:
     def finish_drain(self, through: int) -> None:
         with self._lock:
             self.drained_through = max(self.drained_through, through)
-            for old in [s for s in self._seconds if s < through - HORIZON_S]:
-                del self._seconds[old]
+            for seconds in (self._seconds, self._remote):
+                for old in [s for s in seconds if s < through - HORIZON_S]:
+                    del seconds[old]
             idle = time.monotonic() - IDLE_S
             for name, subscription in list(self._subscriptions.items()):
                 if subscription.touched < idle:
@@ -168,6 +191,46 @@ class LiveState:
                 else:
                     for old in [s for s in subscription.matched if s < through - HORIZON_S]:
                         del subscription.matched[old]
+
+    def local_seconds(self, first: int, last: int) -> list[tuple[int, Key, Second]]:
+        """The seconds counted here from `first` to `last` (complete ones: nothing adds to them)."""
+        with self._lock:
+            return [(second, key, value) for second in range(first, last + 1)
+                    for key, value in self._seconds.get(second, {}).items()]
+
+    def add_remote(self, seconds: list[tuple[int, Key, Second]]) -> None:
+        """Seconds other collectors counted (each once): merged into what streams show, and the
+        instances they name heard from then."""
+        with self._lock:
+            for second, key, value in seconds:
+                bucket = self._remote.setdefault(second, {})
+                if key not in bucket and len(bucket) >= MAX_KEYS_PER_SECOND:
+                    key = (key[0], OTHER, OTHER)
+                bucket.setdefault(key, Second()).merge(value)
+                instance = self._remote_instances.get(key)
+                if instance is None and len(self._remote_instances) < MAX_INSTANCES:
+                    instance = self._remote_instances[key] = Instance()
+                if instance is None:
+                    continue
+                instance.last_seen = max(instance.last_seen, second + 1.0)
+                if value.cpu_percent is not None and second + 1.0 >= instance.reported:
+                    instance.cpu_percent, instance.memory_bytes = value.cpu_percent, value.memory_bytes
+                    instance.reported = second + 1.0
+
+    def clear_remote(self) -> None:
+        """Forget the other collectors' seconds (nobody watches here: they are read afresh later)."""
+        with self._lock:
+            self._remote.clear()
+            self._remote_instances.clear()
+
+    def add_remote_sample(self, second: int, service: str, sample: dict) -> None:
+        """A failure another collector sampled, to the failure streams watching its instance."""
+        with self._lock:
+            subscriptions = [s for s in self._subscriptions.values() if s.condition is FAILURES]
+        key = (service, sample.get("cloud_RoleName") or "", sample.get("cloud_RoleInstance") or "")
+        for subscription in subscriptions:
+            if _watched(subscription, key):
+                subscription.add_sample(second, sample)
 
     def _instance(self, key: Key) -> Instance | None:
         instance = self._instances.get(key)
@@ -195,9 +258,10 @@ class LiveState:
         with self._lock:
             for second in range(first, last + 1):
                 merged = Second()
-                for key, value in self._seconds.get(second, {}).items():
-                    if _watched(subscription, key):
-                        merged.merge(value)
+                for seconds in (self._seconds, self._remote):
+                    for key, value in seconds.get(second, {}).items():
+                        if _watched(subscription, key):
+                            merged.merge(value)
                 entry = {"time": _iso(second), **merged.to_json()}
                 if subscription.condition is not FAILURES:
                     entry["matched"] = subscription.matched.get(second, 0)
@@ -207,7 +271,12 @@ class LiveState:
     def instances(self, subscription: Subscription) -> list[dict]:
         now = time.time()
         with self._lock:
-            return [instance.to_json(key, now) for key, instance in sorted(self._instances.items())
+            latest = dict(self._remote_instances)
+            for key, instance in self._instances.items():  # heard here and elsewhere: the latest news
+                other = latest.get(key)
+                if other is None or max(instance.last_seen, instance.reported) >= max(other.last_seen, other.reported):
+                    latest[key] = instance
+            return [instance.to_json(key, now) for key, instance in sorted(latest.items())
                     if _watched(subscription, key)]
 
     def condition_columns(self) -> set[str]:
@@ -216,6 +285,10 @@ class LiveState:
             return {column for s in self._subscriptions.values() for column in s.condition.columns}
 
     def services_watched(self) -> set[str]:
+        """The services watched through this collector or (on a shared store) any other."""
+        return self.watched_here() | self.remote_watched
+
+    def watched_here(self) -> set[str]:
         with self._lock:
             return {subscription.service for subscription in self._subscriptions.values()}
 
@@ -227,6 +300,11 @@ def _watched(subscription: Subscription, key: Key) -> bool:
 
 def _iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1000):03d}Z"
+
+
+def as_sample(table_name: str, row: dict) -> dict:
+    """A row of `table_name` as a stream's sample."""
+    return {"table": table_name, **row, "timestamp": _iso_value(row.get("timestamp"))}
 
 
 def _iso_value(value: object) -> object:

@@ -226,9 +226,9 @@ class MapRollups:
         source is read once; the per-bucket rows are summed here (a few thousand)."""
         with self._reader() as cursor:
             sources = {rollup: _ranged(rollup, services, start, end) for rollup in _ROLLUPS}
-            nodes = _summed(_query(cursor, _NODES.format(**sources)), ("role",), "requests")
+            nodes = sum_buckets(_query(cursor, _NODES.format(**sources)), ("role",), "requests")
             instances = dict(cursor.execute(_INSTANCES.format(**sources)).fetchall())
-            edges = _summed(_query(cursor, _EDGES.format(**sources)), ("role", "target", "type"), "calls")
+            edges = sum_buckets(_query(cursor, _EDGES.format(**sources)), ("role", "target", "type"), "calls")
             links = _query(cursor, _LINKS.format(**sources))
         for node in nodes:
             node["instances"] = instances.get(node["role"], 0)
@@ -299,7 +299,7 @@ _LINKS = """WITH c AS ({map_link_calls}), r AS ({map_link_callees})
     SELECT c.role, c.target, r.callee, count(*) AS links FROM c JOIN r ON c.id = r.parent_id GROUP BY ALL"""
 
 
-def _summed(rows: list[dict], key: tuple[str, ...], count: str) -> list[dict]:
+def sum_buckets(rows: list[dict], key: tuple[str, ...], count: str) -> list[dict]:
     """Per-bucket rows summed per key: the count, failures, the average duration (over the rows
     with one) and the p95 from the buckets, as the KQL queries name them."""
     groups: dict[tuple, dict] = {}

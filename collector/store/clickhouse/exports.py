@@ -50,14 +50,10 @@ class ExportState:
     """The store's side of continuous export on ClickHouse (see the module docstring)."""
 
     def __init__(self, connection: control.Connection, retention: Retention,
-                 horizon_lag_s: float | None = None,
-                 after_delete: Callable[[str, datetime], None] = lambda service, cutoff: None) -> None:
+                 horizon_lag_s: float | None = None) -> None:
         control.ensure_tables(connection)
         self._connection = connection
         self._retention = retention
-        self._after_delete = after_delete
-        """Called with (service, cutoff) once retention deleted requests or dependencies (the store
-        trims the application map's rollups of those hours)."""
         self.horizon_lag_s = float(os.environ.get(HORIZON_ENV, HORIZON_LAG_S)) if horizon_lag_s is None else horizon_lag_s
         self.fence: Callable[[], int] = lambda: 0
         """The epoch of the export lease this collector holds (its writes carry it); 0 without one."""
@@ -151,10 +147,7 @@ class ExportState:
         checkpoints = self.checkpoints(service)
         guards = {table: checkpoints[record_type].seq if record_type in checkpoints else 0
                   for table, record_type in guarded.items()}
-        deleted = self._retention.delete_expired(service, tables, cutoff, guards)
-        if deleted and {"requests", "dependencies"} & set(tables):
-            self._after_delete(service, cutoff)
-        return deleted
+        return self._retention.delete_expired(service, tables, cutoff, guards)
 
     # plumbing -----------------------------------------------------------------------------------
 

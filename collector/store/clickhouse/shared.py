@@ -12,18 +12,19 @@ another must read moves into ClickHouse here (control.py's tables):
   (leases.py) carries on from the last one's checkpoint; `leases()` makes those leases;
 - alert rules, action groups, their evaluation state and delivery ledger (`alerts`, alerts.py) and
   availability tests (`availability`, availability.py), so rules and tests made through any
-  collector are read by all, and the holder of the alerts lease evaluates, delivers and probes.
-What stays local, and why, is store.py's to say (models, endpoints, monitors and the map's
-rollups); work reading them runs where they are.
+  collector are read by all, and the holder of the alerts lease evaluates, delivers and probes;
 - endpoints, their deployments and reported states (`endpoints`, endpoints.py), so an endpoint
-  defined through one collector is served by the one holding the endpoints lease (endpoints/leased.py).
-What stays local, and why, is store.py's to say (alerts, availability tests, models, monitors and
-the map's rollups); work reading them runs where they are.
+  defined through one collector is served by the one holding the endpoints lease (endpoints/leased.py);
 - the model registry, files included (`models`, models.py), and model monitors' definitions,
   references and windows done (`monitors`, monitors.py; their results go to the
   `modelMonitorResults` telemetry table, and runs read `modelData` in ClickHouse); scheduled
-  monitor runs happen on the collector holding the `model-monitors` lease (monitoring/extension.py).
-What stays local, and why, is store.py's to say; work reading it runs where it is.
+  monitor runs happen on the collector holding the `model-monitors` lease (monitoring/extension.py);
+- the application map (`map_rollups`, map_rollups.py): read from the shared telemetry tables, so
+  it shows every collector's traffic (no per-collector rollups are kept);
+- live metrics (`live`, live.py): each collector publishes its seconds to a short-lived shared
+  table and merges the others' into the streams it serves.
+What stays in the local DuckDB file is per-collector bookkeeping no other collector needs (the
+writer's local operations); store.py says why.
 """
 
 from __future__ import annotations
@@ -31,11 +32,9 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from concurrent.futures import Future
-from datetime import datetime
 from pathlib import Path
 
-from collector.store import map_rollups
-from collector.store.clickhouse import alerts, availability, console, control, counters, exports, services
+from collector.store.clickhouse import alerts, availability, console, control, counters, exports, live, map_rollups, services
 from collector.store.clickhouse.endpoints import EndpointStore
 from collector.store.clickhouse.leases import Lease, Timing, collector_id
 from collector.store.clickhouse.location import ClickHouseConnection, ClickHouseLocation
@@ -58,12 +57,14 @@ class SharedClickHouseStore(ClickHouseStore):
         self.console = console.ConsoleLog(connection)  # type: ignore[assignment]
         self.collection = services.CollectionSettings(connection)  # type: ignore[assignment]
         self.endpoints = EndpointStore(connection)  # type: ignore[assignment]
-        self.exports = exports.ExportState(connection, self.retention,  # type: ignore[assignment]
-                                           after_delete=self._trim_rollups)
         self.alerts = alerts.AlertState(connection)  # type: ignore[assignment]
         self.availability = availability.AvailabilityState(connection, self.writer)  # type: ignore[assignment]
         self.models = ModelRegistry(connection, self.data_dir)  # type: ignore[assignment]
         self.monitors = MonitorState(connection, self.writer)  # type: ignore[assignment]
+        self.exports = exports.ExportState(connection, self.retention)  # type: ignore[assignment]
+        self.writer.after_insert.remove(self.map_rollups.record)  # the local rollups: replaced by the next line
+        self.map_rollups = map_rollups.ClickHouseMapRollups(connection)  # type: ignore[assignment]
+        self.live = live.LiveShare(connection, self.collector)
         # the writer's batch stats (counters) go to ClickHouse; its operations and hooks stay local
         assert isinstance(self.writer, ClickHouseWriter)
         self.writer._local = _CountersInClickHouse(self.local_writer, connection)  # type: ignore[assignment]
@@ -84,10 +85,6 @@ class SharedClickHouseStore(ClickHouseStore):
     def lease(self, name: str, timing: Timing | None = None) -> Lease:
         """A lease named `name` held in this store, for work that must run on one collector."""
         return Lease(self.clickhouse, name, holder=self.collector, timing=timing)
-
-    def _trim_rollups(self, service: str, cutoff: datetime) -> None:
-        """The application map's rollups (kept locally, store.py) of hours retention emptied."""
-        self.local_writer.write(operation=lambda con: map_rollups.trim(con, service, cutoff)).result()
 
     def counters(self, service: str) -> dict[str, int]:
         return counters.totals(self.clickhouse, service)

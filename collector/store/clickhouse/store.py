@@ -5,31 +5,15 @@
   the stats, operations and hooks of a write still commit to the local DuckDB file.
 - `clickhouse` is the connection the KQL engine runs queries through (`.client()`, `.database`,
   `.cluster`), and `retention` deletes expired telemetry there (retention.py).
-- Everything else — services and keys, console logs, counters, export settings and checkpoints,
-  alerts, availability tests, models, endpoints, monitors, the application map's rollups — stays in
-  `telemetry.duckdb` in the data dir, as with the DuckDB store; that file then holds no telemetry,
-  only state, and it is per collector. What N collectors must share (services and keys, payload
-  settings, console logs, counters, export state, leases, alerts and availability tests) is moved
-  into ClickHouse by the subclass the collector opens, shared.py's SharedClickHouseStore; models,
-  endpoints, monitors and the map's rollups stay local this session (work reading them runs on the
-  settings, console logs, counters, export state, leases, endpoints) is moved into ClickHouse by the
-  subclass the collector opens, shared.py's SharedClickHouseStore; alerts, availability tests,
-  models, monitors and the map's rollups stay local this session (work reading them runs on the
-  collector that has them).
-- Availability results go to ClickHouse (KQL reads them); model monitor results stay local
-  (monitors read them back with DuckDB SQL). Monitors also read `modelData` with DuckDB SQL through
-  `reader()`, which on this store finds none (the rows are in ClickHouse): model monitors run on
-  the DuckDB store only, for now. So do other direct DuckDB reads of telemetry (`reader()`); the
-  KQL engine reads ClickHouse through `clickhouse`.
-  settings, console logs, counters, export state, leases, the model registry with its files, model
-  monitors) is moved into ClickHouse by the subclass the collector opens, shared.py's
-  SharedClickHouseStore; alerts, availability tests, endpoints and the map's rollups stay local
-  this session (work reading them runs on the collector that has them).
-- Availability results go to ClickHouse (KQL reads them). On this class (not the shared one)
-  model monitors would read `modelData` with DuckDB SQL through `reader()` and find none (the rows
-  are in ClickHouse): the shared store's monitors (monitors.py) read it in ClickHouse. Other direct
-  DuckDB reads of telemetry (`reader()`) likewise find none; the KQL engine reads ClickHouse
-  through `clickhouse`.
+- The rest of `Store`'s state (services and keys, console logs, counters, export state, alerts,
+  availability tests, models, endpoints, monitors, the map's rollups) stays, on this class, in
+  `telemetry.duckdb` in the data dir as with the DuckDB store; that file holds no telemetry. It is
+  the base the collector does not open alone: shared.py's SharedClickHouseStore, which the collector
+  opens, moves every piece of state N collectors must share into ClickHouse (its docstring lists
+  them); what it leaves in the local file is the writer's per-collector bookkeeping.
+- Direct DuckDB reads of telemetry (`reader()`) find none on this store (the rows are in
+  ClickHouse); the KQL engine reads ClickHouse through `clickhouse`, and the shared store's
+  monitors and map read it there too.
 """
 
 from __future__ import annotations
