@@ -36,8 +36,10 @@ class ClickHouseStore(Store):
     def __init__(self, data_dir: Path, connection: ClickHouseConnection, memory_limit: str | None = None,
                  max_pending_rows: int = DEFAULT_MAX_PENDING_ROWS,
                  checkpoint_wal_bytes: int = CHECKPOINT_WAL_BYTES, collector_id: int | None = None):
+        # No lookup index: the local file holds no telemetry (its hooks would move to the ClickHouse
+        # writer, which never flushes them), and ClickHouse's skip indexes find one request.
         super().__init__(data_dir, memory_limit=memory_limit, max_pending_rows=max_pending_rows,
-                         checkpoint_wal_bytes=checkpoint_wal_bytes)
+                         checkpoint_wal_bytes=checkpoint_wal_bytes, keep_lookup_index=False)
         self.clickhouse = connection
         self.local_writer = self.writer
         self.writer = ClickHouseWriter(connection, self.local_writer, max_pending_rows, collector_id)
