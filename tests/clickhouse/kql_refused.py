@@ -15,23 +15,17 @@ REFUSED: dict[str, str] = {
     # series_fir/series_*/tdigest/row_window_session: the kql_compute Python UDF has no ClickHouse equivalent
     "functions_depth:6": _UDF,
     "functions_depth:7": _UDF,
-    "series:5": _UDF,
-    "series:7": _UDF,
     "series:8": _UDF,
     "series:9": _UDF,
-    "series:10": _UDF,
-    "series:11": _UDF,
     "series:12": _UDF,
     "series:13": _UDF,
     "series:14": _UDF,
     "series:15": _UDF,
-    "series:16": _UDF,
     "window:9": _UDF,
     "window:10": _UDF,
     "window:11": _UDF,
     # dynamic values built in the query (DuckDB JSON/MAP/STRUCT values): no rule yet
     "aggregates:6": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
-    "dynamic:2": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "dynamic:3": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "functions_depth:3": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "functions_depth:4": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
@@ -51,13 +45,6 @@ REFUSED: dict[str, str] = {
     "tabular:22": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
     "tabular:23": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
     # parse/extract: regexp_extract with named groups or a computed group (no rule yet)
-    "bridges:23": "parse/extract",
-    "bridges:24": "parse/extract",
-    "bridges:25": "parse/extract",
-    "bridges:26": "parse/extract",
-    "bridges:27": "parse/extract",
-    "tabular:24": "parse/extract",
-    "tabular:25": "parse/extract",
     # timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan): no rule yet
     "datetime:1": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
     "datetime:8": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
@@ -74,7 +61,6 @@ REFUSED: dict[str, str] = {
     # indexof with an occurrence: generate_series inside an expression
     "bridges:29": "indexof with an occurrence",
     # hash(): Kusto's xxHash64 is the kql_xxhash64 Python UDF
-    "functions_depth:8": "hash()",
     # series_fir past its work limit: DuckDB answers a LimitError; here the UDF is refused first
     "series:18": _UDF,
 }

@@ -14,8 +14,11 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from . import typing as typed
+from .jsontext import json_literals
+from .parsing import named_groups, string_guards
 from .refusals import refuse
 from .series import bin_numbers, ordered_lists, series_json
+from .udfs import lower_udfs
 from .unions import union_by_name
 
 CLOCK_PARAMETER = "kql_now"
@@ -444,6 +447,10 @@ def series_step(tree: exp.Expr) -> exp.Expr:
 RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     typed.fold_typeof,
     union_by_name,
+    lower_udfs,
+    json_literals,
+    named_groups,
+    string_guards,
     ordered_lists,
     bin_numbers,
     series_json,
