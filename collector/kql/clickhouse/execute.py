@@ -137,14 +137,23 @@ def _from_clickhouse(exc: Exception, text: str, budget: Budget) -> KqlError:
         return out_of_time(budget.timeout_s, "running it")
     if code in _MEMORY_CODES:
         return KqlError(LIMIT, "the query needs more memory than it may use")
-    if code == _THROW_CODE and (limit := _LIMIT_TEXT.search(message)):
-        return KqlError(LIMIT, limit.group(1).strip())
-    if code == _THROW_CODE and (refused := _UNSUPPORTED_TEXT.search(message)):
-        return KqlError(UNSUPPORTED, refused.group(1).strip())
+    if code == _THROW_CODE and (thrown := _thrown(message)):
+        return thrown
     blamed = typecheck.blame(text) if code in _TYPE_CODES else None
     error = blamed or KqlError(UNSUPPORTED, f"this query is not supported on {STORE}")
     error.detail = message  # type: ignore[attr-defined]  # for the logs and tests, never the user
     return error
+
+
+def _thrown(message: str) -> KqlError | None:
+    """The guard that threw: the first marked message (the query's text, echoed after it, holds
+    the other guards' messages too)."""
+    found = [(m.start(), kind, m.group(1).strip()) for kind, pattern in ((LIMIT, _LIMIT_TEXT), (UNSUPPORTED, _UNSUPPORTED_TEXT))
+             if (m := pattern.search(message))]
+    if not found:
+        return None
+    _, kind, text = min(found)
+    return KqlError(kind, text)
 
 
 def _collect(columns: list[tuple[str, str]], raw_rows: Sequence[Sequence[Any]], max_rows: int,

@@ -62,7 +62,7 @@ def series_json(tree: exp.Expr) -> exp.Expr:
 def _elementwise_json(series: exp.Expr) -> exp.Expr:
     real = float_json("toFloat64OrNull(toString(__kql_e))")
     lowered = parse_one(f"concat('[', arrayStringConcat(arrayMap(__kql_e -> if(toTypeName(__kql_e) LIKE '%Float%', "
-                        f"{real}, toJSONString(__kql_e)), __kql_series), ','), ']')", read="clickhouse")
+                        f"{real}, ifNull(toJSONString(__kql_e), 'null')), __kql_series), ','), ']')", read="clickhouse")
     for column in list(lowered.find_all(exp.Column)):
         if column.name == "__kql_series":
             column.replace(series)

@@ -114,13 +114,15 @@ def _let(bindings: dict[str, str], body: str) -> str:
 
 
 def _percentile(sorted_values: str, count: str, share: float) -> str:
-    """numpy's linear percentile of *sorted_values* (1-based here) at *share* (0..1)."""
-    index = f"(toFloat64({count} - 1) * {share!r})"
-    low = f"toUInt64(floor({index}))"
-    a, b = f"{sorted_values}[{low} + 1]", f"{sorted_values}[{low} + 2]"
-    t = f"({index} - floor({index}))"
-    lerp = f"if({t} >= 0.5, {b} - ({b} - {a}) * (1 - {t}), {a} + ({b} - {a}) * {t})"
-    return f"if({index} >= toFloat64({count} - 1), {sorted_values}[{count}], {lerp})"
+    """numpy's linear percentile of *sorted_values* (1-based here) at *share* (0..1): index
+    `(n - 1) * share`, then `a + (b - a) * t` below t = 0.5 and `b - (b - a) * (1 - t)` from it."""
+    lerp = ("if(__kql_t >= 0.5, __kql_b - (__kql_b - __kql_a) * (1 - __kql_t), "
+            "__kql_a + (__kql_b - __kql_a) * __kql_t)")
+    neighbours = _let({"__kql_a": f"{sorted_values}[toUInt64(floor(__kql_i)) + 1]",
+                       "__kql_b": f"{sorted_values}[toUInt64(floor(__kql_i)) + 2]",
+                       "__kql_t": "__kql_i - floor(__kql_i)"}, lerp)
+    body = f"if(__kql_i >= toFloat64({count} - 1), {sorted_values}[{count}], {neighbours})"
+    return _let({"__kql_i": f"toFloat64({count} - 1) * {share!r}"}, body)
 
 
 def _outliers(options: list) -> str:
