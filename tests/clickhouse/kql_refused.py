@@ -26,7 +26,6 @@ REFUSED: dict[str, str] = {
     "window:11": _UDF,
     # dynamic values built in the query (DuckDB JSON/MAP/STRUCT values): no rule yet
     "aggregates:6": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
-    "dynamic:3": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "functions_depth:3": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "functions_depth:4": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "functions_depth:5": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
@@ -35,7 +34,6 @@ REFUSED: dict[str, str] = {
     "operators:13": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "scalars:9": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     # json_keys (bag_keys, bag_unpack, mv-expand of a bag): no rule yet
-    "dynamic:4": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
     "operators:4": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
     "operators:5": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
     "operators:6": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",

@@ -141,3 +141,11 @@ def test_whole_reals_in_a_series_keep_their_point(client):
     whole = "SELECT to_json(list(v ORDER BY i)) FROM (SELECT * FROM (VALUES (1, 3), (2, 4)) AS t(i, v))"
     assert _rows(client, whole) == [("[3,4]",)]
 
+
+
+def test_json_functions_answer_duckdbs_names_and_lengths(client):
+    sql = ("SELECT json_type(CAST('[1, \"a\"]' AS JSON)), json_type(CAST('{\"b\": 1, \"a\": 2}' AS JSON)), "
+           "json_type(CAST('\"x\"' AS JSON)), json_type(CAST('2.5' AS JSON)), json_type(CAST('7' AS JSON)), "
+           "json_array_length(CAST('[1, [2, 3]]' AS JSON)), json_array_length(CAST('{\"a\": 1}' AS JSON)), "
+           "to_json(json_keys(CAST('{\"b\": 1, \"a\": 2}' AS JSON)))")
+    assert _rows(client, sql) == [("ARRAY", "OBJECT", "VARCHAR", "DOUBLE", "BIGINT", 2, 0, '["b","a"]')]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from . import typing as typed
-from .jsontext import json_literals
+from .jsontext import json_functions, json_literals
 from .parsing import named_groups, string_guards
 from .refusals import refuse
 from .series import bin_numbers, ordered_lists, series_json
@@ -449,6 +449,7 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     union_by_name,
     lower_udfs,
     json_literals,
+    json_functions,
     named_groups,
     string_guards,
     ordered_lists,
