@@ -4,15 +4,17 @@ supported on the clickhouse store"), never different rows; each with its reason.
 Grouped by reason. They are the deeper KQL features whose DuckDB SQL no rule lowers yet; the hot
 paths (filters, summarize, bin, percentiles, joins, top, search in a table, has/contains,
 datetime literals, prev/next, range, union, make-series,
-format_datetime) pass. test_kql_differential.py checks each refusal.
+format_datetime, hash(), series_fill_*/series_fir/series_outliers, parse with named groups,
+dynamic literals, array_length, bag_keys) pass. test_kql_differential.py checks each refusal.
 """
 
 from __future__ import annotations
 
-_UDF = "the kql_compute Python UDF (series_*, tdigest, row_window_session)"
+_UDF = ("the kql_compute Python UDF where udfs.py cannot reproduce numpy's arithmetic exactly "
+        "(series_stats' pairwise sums, series_decompose, tdigest merging, row_window_session)")
 
 REFUSED: dict[str, str] = {
-    # series_fir/series_*/tdigest/row_window_session: the kql_compute Python UDF has no ClickHouse equivalent
+    # series_stats/series_decompose*/tdigest/row_window_session: not lowered (see _UDF)
     "functions_depth:6": _UDF,
     "functions_depth:7": _UDF,
     "series:8": _UDF,
@@ -33,7 +35,7 @@ REFUSED: dict[str, str] = {
     "functions_depth:11": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "operators:13": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "scalars:9": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
-    # json_keys (bag_keys, bag_unpack, mv-expand of a bag): no rule yet
+    # mv-expand/mv-apply/bag_unpack: DuckDB's JSON[] lists and lambdas over them (json_keys itself is lowered)
     "operators:4": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
     "operators:5": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
     "operators:6": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
@@ -42,7 +44,6 @@ REFUSED: dict[str, str] = {
     "operators:10": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
     "tabular:22": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
     "tabular:23": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
-    # parse/extract: regexp_extract with named groups or a computed group (no rule yet)
     # timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan): no rule yet
     "datetime:1": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
     "datetime:8": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
@@ -58,7 +59,6 @@ REFUSED: dict[str, str] = {
     "functions_depth:9": "typeof() over a lambda value sqlglot cannot type",
     # indexof with an occurrence: generate_series inside an expression
     "bridges:29": "indexof with an occurrence",
-    # hash(): Kusto's xxHash64 is the kql_xxhash64 Python UDF
-    # series_fir past its work limit: DuckDB answers a LimitError; here the UDF is refused first
+    # series_fir with a computed filter (here past its work limit: DuckDB answers a LimitError)
     "series:18": _UDF,
 }
