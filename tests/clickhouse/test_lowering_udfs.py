@@ -46,6 +46,10 @@ def test_hash_is_kustos_xxhash64(client):
     assert rows[0][1] == 1846988464401551951  # the docs' hash("World")
     assert [(h, m) for _, h, m in rows] == [(kusto_hash(w, None), kusto_hash(w, 100)) for w in words]
     assert _rows(client, "SELECT kql_xxhash64(CAST(NULL AS VARCHAR), NULL)") == [(None,)]
+    computed = ("SELECT kql_xxhash64(CAST('World' AS VARCHAR), m) FROM (SELECT CAST(NULL AS BIGINT) AS m "
+                "UNION ALL SELECT CAST(-3 AS BIGINT) UNION ALL SELECT CAST(7 AS BIGINT)) AS t")
+    assert sorted(_rows(client, computed), key=str) == sorted(
+        [(kusto_hash("World", None),), (kusto_hash("World", -3),), (kusto_hash("World", 7),)], key=str)
 
 
 _SERIES = ["[null,1,null,4,null]", "[10.5,100.0,null,1.0,40.0,null]", "[1,2,3,4,5,6,7,8,9,10,100]", "[]",

@@ -215,8 +215,9 @@ def _hash(arguments: list[exp.Expr]) -> exp.Expr:
     if isinstance(modulo, exp.Null):
         template = f"reinterpretAsInt64(xxHash64({_SERIES}))"
     else:
-        template = (f"if(__kql_m > 0, toInt64(xxHash64({_SERIES}) % "
-                    f"toUInt64(greatest(__kql_m, 1))), NULL)")
+        # A modulo that is NULL when the query runs: the signed hash, as the UDF answers.
+        template = (f"if(isNull(__kql_m), reinterpretAsInt64(xxHash64({_SERIES})), if(__kql_m > 0, "
+                    f"toInt64(xxHash64({_SERIES}) % toUInt64(greatest(assumeNotNull(__kql_m), 1))), NULL))")
     lowered = _with_series(f"if(isNull(__kql_t), NULL, {template})", text)
     for column in list(lowered.find_all(exp.Column)):
         if column.name == "__kql_t":
