@@ -4,43 +4,37 @@ supported on the clickhouse store"), never different rows; each with its reason.
 Grouped by reason. They are the deeper KQL features whose DuckDB SQL no rule lowers yet; the hot
 paths (filters, summarize, bin, percentiles, joins, top, search in a table, has/contains,
 datetime literals, prev/next, range, union, make-series,
-format_datetime) pass. test_kql_differential.py checks each refusal.
+format_datetime, hash(), series_fill_*/series_fir/series_outliers, parse with named groups,
+dynamic literals, array_length, bag_keys) pass. test_kql_differential.py checks each refusal.
 """
 
 from __future__ import annotations
 
-_UDF = "the kql_compute Python UDF (series_*, tdigest, row_window_session)"
+_UDF = ("the kql_compute Python UDF where udfs.py cannot reproduce numpy's arithmetic exactly "
+        "(series_stats' pairwise sums, series_decompose, tdigest merging, row_window_session)")
 
 REFUSED: dict[str, str] = {
-    # series_fir/series_*/tdigest/row_window_session: the kql_compute Python UDF has no ClickHouse equivalent
+    # series_stats/series_decompose*/tdigest/row_window_session: not lowered (see _UDF)
     "functions_depth:6": _UDF,
     "functions_depth:7": _UDF,
-    "series:5": _UDF,
-    "series:7": _UDF,
     "series:8": _UDF,
     "series:9": _UDF,
-    "series:10": _UDF,
-    "series:11": _UDF,
     "series:12": _UDF,
     "series:13": _UDF,
     "series:14": _UDF,
     "series:15": _UDF,
-    "series:16": _UDF,
     "window:9": _UDF,
     "window:10": _UDF,
     "window:11": _UDF,
     # dynamic values built in the query (DuckDB JSON/MAP/STRUCT values): no rule yet
     "aggregates:6": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
-    "dynamic:2": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
-    "dynamic:3": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "functions_depth:3": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "functions_depth:4": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "functions_depth:5": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "functions_depth:10": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "functions_depth:11": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "operators:13": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
-    # json_keys (bag_keys, bag_unpack, mv-expand of a bag): no rule yet
-    "dynamic:4": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
+    # mv-expand/mv-apply/bag_unpack: DuckDB's JSON[] lists and lambdas over them (json_keys itself is lowered)
     "operators:4": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
     "operators:5": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
     "operators:6": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
@@ -49,14 +43,6 @@ REFUSED: dict[str, str] = {
     "operators:10": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
     "tabular:22": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
     "tabular:23": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
-    # parse/extract: regexp_extract with named groups or a computed group (no rule yet)
-    "bridges:23": "parse/extract",
-    "bridges:24": "parse/extract",
-    "bridges:25": "parse/extract",
-    "bridges:26": "parse/extract",
-    "bridges:27": "parse/extract",
-    "tabular:24": "parse/extract",
-    "tabular:25": "parse/extract",
     # timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan): no rule yet
     "datetime:1": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
     "datetime:8": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
@@ -71,8 +57,6 @@ REFUSED: dict[str, str] = {
     "functions_depth:9": "typeof() over a lambda value sqlglot cannot type",
     # indexof with an occurrence: generate_series inside an expression
     "bridges:29": "indexof with an occurrence",
-    # hash(): Kusto's xxHash64 is the kql_xxhash64 Python UDF
-    "functions_depth:8": "hash()",
-    # series_fir past its work limit: DuckDB answers a LimitError; here the UDF is refused first
+    # series_fir with a computed filter (here past its work limit: DuckDB answers a LimitError)
     "series:18": _UDF,
 }

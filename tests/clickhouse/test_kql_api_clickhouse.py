@@ -80,6 +80,6 @@ def test_raw_route_shapes_and_join_on_clickhouse(setup):
 def test_a_query_the_clickhouse_store_cannot_lower_is_a_clear_400(setup):
     collector, mine, _, _ = setup
     answer = httpx.post(f"{collector.url}/v1/apps/default/query", headers={"x-api-key": mine["api_key"]},
-                        json={"query": "print s = series_fir(dynamic([1, 2, 3]), dynamic([1, 1]))"}, timeout=60)
+                        json={"query": "print s = series_fir(dynamic([1, 2, 3]), dynamic([0.5, 0.5]))"}, timeout=60)
     assert answer.status_code == 400
     assert "not supported on the clickhouse store" in answer.text

@@ -42,6 +42,8 @@ _MEMORY_CODES = {"241"}  # MEMORY_LIMIT_EXCEEDED
 _TYPE_CODES = {"6", "27", "38", "41", "43", "53", "70", "72", "386"}
 _THROW_CODE = "395"  # FUNCTION_THROW_IF_VALUE_IS_NON_ZERO: a generator's kql-limit guard
 _LIMIT_TEXT = re.compile(r"kql-limit: (.*?)(?::\s*while executing|\. \(FUNCTION_THROW|'\)|$)", re.S)
+# A construct udfs.py can only answer exactly for some rows refuses the others at run time.
+_UNSUPPORTED_TEXT = re.compile(r"kql-unsupported: (.*?)(?::\s*while executing|\. \(FUNCTION_THROW|'\)|$)", re.S)
 
 
 def is_clickhouse(con: Any) -> bool:
@@ -135,12 +137,23 @@ def _from_clickhouse(exc: Exception, text: str, budget: Budget) -> KqlError:
         return out_of_time(budget.timeout_s, "running it")
     if code in _MEMORY_CODES:
         return KqlError(LIMIT, "the query needs more memory than it may use")
-    if code == _THROW_CODE and (limit := _LIMIT_TEXT.search(message)):
-        return KqlError(LIMIT, limit.group(1).strip())
+    if code == _THROW_CODE and (thrown := _thrown(message)):
+        return thrown
     blamed = typecheck.blame(text) if code in _TYPE_CODES else None
     error = blamed or KqlError(UNSUPPORTED, f"this query is not supported on {STORE}")
     error.detail = message  # type: ignore[attr-defined]  # for the logs and tests, never the user
     return error
+
+
+def _thrown(message: str) -> KqlError | None:
+    """The guard that threw: the first marked message (the query's text, echoed after it, holds
+    the other guards' messages too)."""
+    found = [(m.start(), kind, m.group(1).strip()) for kind, pattern in ((LIMIT, _LIMIT_TEXT), (UNSUPPORTED, _UNSUPPORTED_TEXT))
+             if (m := pattern.search(message))]
+    if not found:
+        return None
+    _, kind, text = min(found)
+    return KqlError(kind, text)
 
 
 def _collect(columns: list[tuple[str, str]], raw_rows: Sequence[Sequence[Any]], max_rows: int,

@@ -75,7 +75,6 @@ def _lowered_text(sql: str, database: str, all_services: bool, all_time: bool) -
 def lower_tree(sql: str) -> exp.Expr:
     """The rules applied to *sql* (cached per translated SQL: dashboards repeat their queries);
     callers copy the result before changing it."""
-    refusals.refuse_unsupported(sql)
     with _deeper_recursion():
         try:
             tree = sqlglot.parse_one(sql, read="duckdb")
@@ -83,6 +82,7 @@ def lower_tree(sql: str) -> exp.Expr:
             raise KqlError(UNSUPPORTED, "this query is not supported on the clickhouse store") from None
         for rule in rules.RULES:
             tree = rule(tree)
+        refusals.refuse_leftovers(tree)
         return tree
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import NoReturn
 
+from sqlglot import exp
+
 from ..errors import UNSUPPORTED, KqlError
 
 STORE = "the clickhouse store"
 
-# DuckDB functions the translator emits that ClickHouse has no equivalent for.
+# DuckDB UDFs the translator emits; udfs.py lowers the uses it can reproduce exactly.
 _NO_EQUIVALENT = {
     "kql_compute": "series and digest functions (series_fir, series_decompose, tdigest...)",
     "kql_xxhash64": "hash()",
@@ -19,8 +21,10 @@ def refuse(what: str) -> NoReturn:
     raise KqlError(UNSUPPORTED, f"{what} is not supported on {STORE}")
 
 
-def refuse_unsupported(sql: str) -> None:
-    """Refuse SQL calling one of the UDFs with no ClickHouse equivalent (see _NO_EQUIVALENT)."""
-    for name, what in _NO_EQUIVALENT.items():
-        if name + "(" in sql:
+def refuse_leftovers(tree: exp.Expr) -> None:
+    """Refuse a lowered tree still calling one of the UDFs (see _NO_EQUIVALENT): ClickHouse has no
+    such function, and a query must not reach it."""
+    for node in tree.find_all(exp.Anonymous):
+        what = _NO_EQUIVALENT.get(node.name.lower())
+        if what is not None:
             refuse(what)

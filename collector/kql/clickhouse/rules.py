@@ -14,9 +14,12 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from . import typing as typed
+from .jsontext import json_functions, json_literals
+from .parsing import named_groups, string_guards
 from .refusals import refuse
 from .series import bin_numbers, ordered_lists, series_json
 from .structs import numeric_bins, struct_fields
+from .udfs import lower_udfs
 from .unions import union_by_name
 
 CLOCK_PARAMETER = "kql_now"
@@ -446,6 +449,11 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     numeric_bins, struct_fields,  # before the type folding: the bins' branches are typed there
     typed.fold_typeof,
     union_by_name,
+    lower_udfs,
+    json_literals,
+    json_functions,
+    named_groups,
+    string_guards,
     ordered_lists,
     bin_numbers,
     series_json,

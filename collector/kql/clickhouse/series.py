@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlglot import exp, parse_one
 
 from .refusals import refuse
+from .udfs import float_json
 
 
 def ordered_lists(tree: exp.Expr) -> exp.Expr:
@@ -45,9 +46,24 @@ def bin_numbers(tree: exp.Expr) -> exp.Expr:
 
 def series_json(tree: exp.Expr) -> exp.Expr:
     """A series leaves as JSON text: DuckDB's `to_json(list)` is ClickHouse's `toJSONString`
-    (numbers unquoted, strings quoted, NULL as null, in both)."""
+    (numbers unquoted, strings quoted, NULL as null, in both), except that DuckDB writes a whole
+    real with its `.0` (`100.0`, which stays a real in the answer) and ClickHouse as `100`: a
+    series (an ordered list, lowered above) is written element by element, reals through
+    udfs.float_json, everything else through toJSONString."""
     def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Anonymous) and node.name.lower() == "to_json" and len(node.expressions) == 1:
+            if isinstance(node.expressions[0], exp.Transform):
+                return _elementwise_json(node.expressions[0])
             return exp.Anonymous(this="toJSONString", expressions=node.expressions)
         return node
     return tree.transform(swap, copy=False)
+
+
+def _elementwise_json(series: exp.Expr) -> exp.Expr:
+    real = float_json("toFloat64OrNull(toString(__kql_e))")
+    lowered = parse_one(f"concat('[', arrayStringConcat(arrayMap(__kql_e -> if(toTypeName(__kql_e) LIKE '%Float%', "
+                        f"{real}, ifNull(toJSONString(__kql_e), 'null')), __kql_series), ','), ']')", read="clickhouse")
+    for column in list(lowered.find_all(exp.Column)):
+        if column.name == "__kql_series":
+            column.replace(series)
+    return lowered

@@ -84,6 +84,8 @@ def _lambda_parameter_types(tree: exp.Expr) -> dict[int, exp.DataType]:
 
 
 def _duckdb_name(argument: exp.Expr, lambda_types: dict[int, exp.DataType]) -> str | None:
+    if _text_only(argument):
+        return "VARCHAR"
     kind = argument.type
     if isinstance(argument, (exp.Column, exp.Identifier)) and not (isinstance(argument, exp.Column) and argument.table):
         enclosing = argument.find_ancestor(exp.Lambda)
@@ -94,32 +96,49 @@ def _duckdb_name(argument: exp.Expr, lambda_types: dict[int, exp.DataType]) -> s
     return _DUCKDB_NAMES.get(kind.this)
 
 
+def _text_only(node: exp.Expr) -> bool:
+    """`coalesce(x ->> '$', '')` (tostring of a dynamic value): every part is text (`->>` answers
+    VARCHAR in DuckDB) or NULL, so the whole is a VARCHAR, which sqlglot does not infer."""
+    parts = [node.this, *node.expressions] if isinstance(node, exp.Coalesce) else [node]
+    return all(isinstance(p, (exp.JSONExtractScalar, exp.Null)) or (isinstance(p, exp.Literal) and p.is_string)
+               for p in parts) and any(isinstance(p, exp.Literal) for p in parts) and isinstance(node, exp.Coalesce)
+
+
 def fold_constants(tree: exp.Expr) -> exp.Expr:
     """Comparisons of two string literals, IN and LIKE over literals, NOT/AND/OR of booleans, and
     CASE branches decided by a constant: folded, bottom-up."""
+    changed = False
+
     def fold(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, (exp.EQ, exp.NEQ)) and _literal(node.this) and _literal(node.expression):
-            same = node.this.this == node.expression.this
-            return exp.Boolean(this=same if isinstance(node, exp.EQ) else not same)
-        if isinstance(node, exp.In) and _literal(node.this) and node.expressions and all(map(_literal, node.expressions)):
-            return exp.Boolean(this=node.this.this in {e.this for e in node.expressions})
-        if isinstance(node, exp.Like) and _literal(node.this) and _literal(node.expression):
-            return exp.Boolean(this=_like(node.this.this, node.expression.this))
-        if isinstance(node, exp.Not) and isinstance(_bare(node.this), exp.Boolean):
-            return exp.Boolean(this=not _bare(node.this).this)
-        if isinstance(node, (exp.And, exp.Or)):
-            return _fold_logic(node)
-        if isinstance(node, exp.Paren) and isinstance(node.this, exp.Boolean):
-            return node.this
-        if isinstance(node, exp.Case):
-            return _fold_case(node)
-        return node
+        nonlocal changed
+        folded = _folded(node)
+        changed = changed or folded is not node
+        return folded
     for _ in range(_MAX_PASSES):  # transform() is top-down: a fold can enable its parent's
-        before = tree.sql(dialect="duckdb")
+        changed = False  # (a flag, not a comparison of the SQL text: generating it was most of the cost)
         tree = tree.transform(fold, copy=False)
-        if tree.sql(dialect="duckdb") == before:
+        if not changed:
             break
     return tree
+
+
+def _folded(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, (exp.EQ, exp.NEQ)) and _literal(node.this) and _literal(node.expression):
+        same = node.this.this == node.expression.this
+        return exp.Boolean(this=same if isinstance(node, exp.EQ) else not same)
+    if isinstance(node, exp.In) and _literal(node.this) and node.expressions and all(map(_literal, node.expressions)):
+        return exp.Boolean(this=node.this.this in {e.this for e in node.expressions})
+    if isinstance(node, exp.Like) and _literal(node.this) and _literal(node.expression):
+        return exp.Boolean(this=_like(node.this.this, node.expression.this))
+    if isinstance(node, exp.Not) and isinstance(_bare(node.this), exp.Boolean):
+        return exp.Boolean(this=not _bare(node.this).this)
+    if isinstance(node, (exp.And, exp.Or)):
+        return _fold_logic(node)
+    if isinstance(node, exp.Paren) and isinstance(node.this, exp.Boolean):
+        return node.this
+    if isinstance(node, exp.Case):
+        return _fold_case(node)
+    return node
 
 
 _MAX_PASSES = 8

@@ -1,0 +1,66 @@
+"""Dynamic values written in the query, on ClickHouse: JSON text, as the store's dynamic columns are.
+
+The translator writes `dynamic([1, 2])` as DuckDB's `CAST('[1, 2]' AS JSON)`: JSON text that DuckDB
+has checked. sqlglot makes that a cast to ClickHouse's JSON type, an object store that refuses
+arrays and scalars. The store's own dynamic columns are JSON text in String columns
+(scoping.READ_TYPES), so a literal is lowered to the same: its text, once Python's strict JSON
+parser (the grammar DuckDB checks) accepts it; a text that is not JSON stays as it was, and
+ClickHouse refuses it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlglot import exp
+
+
+def json_literals(tree: exp.Expr) -> exp.Expr:
+    """`CAST('<JSON text>' AS JSON)` (cast once or more) becomes the text itself."""
+    def swap(node: exp.Expr) -> exp.Expr:
+        inner = node
+        while isinstance(inner, (exp.Cast, exp.TryCast)) and inner.to.this == exp.DType.JSON:
+            inner = inner.this
+        if inner is not node and isinstance(inner, exp.Literal) and inner.is_string and _is_json(inner.this):
+            return inner
+        return node
+    return tree.transform(swap, copy=False)
+
+
+_DUCKDB_TYPES = {"Array": "ARRAY", "Object": "OBJECT", "String": "VARCHAR", "Int64": "BIGINT",
+                 "UInt64": "UBIGINT", "Double": "DOUBLE", "Bool": "BOOLEAN", "Null": "NULL"}
+
+
+def json_functions(tree: exp.Expr) -> exp.Expr:
+    """DuckDB's JSON functions over JSON text as ClickHouse's: `json_type` answers DuckDB's names
+    (ARRAY, OBJECT, VARCHAR, BIGINT...) from `JSONType`'s (Array, Object, String, Int64...);
+    `json_keys` is `JSONExtractKeys` (document order in both); `json_array_length` is `JSONLength`
+    for an array and 0 for anything else, as DuckDB answers."""
+    def swap(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.JSONType) and not node.expression:
+            names = [exp.Literal.string(k) for k in _DUCKDB_TYPES]
+            duckdb_names = [exp.Literal.string(v) for v in _DUCKDB_TYPES.values()]
+            return exp.Anonymous(this="transform", expressions=[
+                exp.Anonymous(this="JSONType", expressions=[node.this]), exp.Array(expressions=names),
+                exp.Array(expressions=duckdb_names), exp.Null()])
+        if isinstance(node, exp.JSONKeys) and not node.expressions:
+            return exp.Anonymous(this="JSONExtractKeys", expressions=[node.this])
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "json_array_length" and len(node.expressions) == 1:
+            value = node.expressions[0]
+            is_array = exp.EQ(this=exp.Anonymous(this="JSONType", expressions=[value]), expression=exp.Literal.string("Array"))
+            return exp.func("if", is_array, exp.Anonymous(this="JSONLength", expressions=[value.copy()]),
+                            exp.Literal.number(0))
+        return node
+    return tree.transform(swap, copy=False)
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text, parse_constant=_no_constants)
+    except ValueError:
+        return False
+    return True
+
+
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
