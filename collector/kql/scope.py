@@ -172,7 +172,7 @@ def placeholders(sql: str) -> tuple[tuple[int, int, str], ...]:
             continue
         if _token_text(sql, tokens, i + 1) != "." or tokens[i + 2][1] != tokens[i][1]:
             continue
-        table = _unquote(_token_text(sql, tokens, i + 2))
+        table = unquote(_token_text(sql, tokens, i + 2))
         if table in TABLES:
             found.append((tokens[i][0], tokens[i + 2][0] + len(_token_text(sql, tokens, i + 2)), table))
     if len(found) != len(expected):
@@ -183,7 +183,13 @@ def placeholders(sql: str) -> tuple[tuple[int, int, str], ...]:
 
 def source_sql(table: str, scope: Scope, catalog: tuple[str, ...]) -> str:
     """The rows of *table* this scope may read, with the public columns only."""
-    columns = ", ".join(_quote(c) for c in TABLES[table].column_names)
+    where = conditions(table, scope)
+    filtered = f" WHERE {' AND '.join(where)}" if where else ""
+    return f"(SELECT {public_columns(table)} FROM {table_sql(table, catalog)}{filtered})"
+
+
+def conditions(table: str, scope: Scope) -> list[str]:
+    """What a row of *table* must satisfy to be in *scope*: its services, window and narrowing."""
     where = []
     if scope.services is not None:
         listed = ", ".join(_literal(s) for s in scope.services)
@@ -193,9 +199,18 @@ def source_sql(table: str, scope: Scope, catalog: tuple[str, ...]) -> str:
                      f"AND {_timestamp(scope.window.end)}")
     if scope.narrowing and table in scope.narrowing:
         where.append(scope.narrowing[table])
-    qualified = ".".join(_quote(part) for part in (*catalog, table))  # bare: see engine
-    filtered = f" WHERE {' AND '.join(where)}" if where else ""
-    return f"(SELECT {columns} FROM {qualified}{filtered})"
+    return where
+
+
+@lru_cache(maxsize=64)
+def public_columns(table: str) -> str:
+    """The select list of *table*'s public columns, quoted."""
+    return ", ".join(_quote(c) for c in TABLES[table].column_names)
+
+
+def table_sql(table: str, catalog: tuple[str, ...]) -> str:
+    """The stored table's name, qualified by *catalog* (bare: see engine)."""
+    return ".".join(_quote(part) for part in (*catalog, table))
 
 
 def _token_text(sql: str, tokens: list, i: int) -> str:
@@ -208,7 +223,8 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _unquote(token: str) -> str:
+def unquote(token: str) -> str:
+    """An identifier token's name (a quoted one unescaped)."""
     if len(token) >= 2 and token[0] == token[-1] == '"':
         return token[1:-1].replace('""', '"')
     return token
