@@ -41,7 +41,7 @@ def separate(sql: str) -> tuple[str, dict[str, str]]:
     words = ["" if i in strings else t.upper() for i, t in enumerate(texts)]
     edits: list[tuple[int, int, str]] = []
     renamed: dict[str, str] = {}
-    for open_at, close_at, arms in _unions(words):
+    for open_at, arms in _unions(words):
         tables = [_arm_table(texts, words, lo, hi) for lo, hi in arms]
         if None in tables:
             continue
@@ -77,8 +77,8 @@ def for_lookup(text: str, renamed: dict[str, str]) -> str:
 
 
 def _unions(words: list[str]):
-    """(open, close, arms) of every parenthesized `A UNION ALL BY NAME B ...`: the tokens of its
-    parentheses and each arm's token range."""
+    """(open, arms) of every parenthesized `A UNION ALL BY NAME B ...`: the token of its opening
+    parenthesis and each arm's token range."""
     stack: list[int] = []
     found: dict[int, list[int]] = {}
     pairs: dict[int, int] = {}
@@ -95,7 +95,7 @@ def _unions(words: list[str]):
             continue
         bounds = [open_at + 1, *(u for u in unions), close_at]
         arms = [(bounds[0], bounds[1])] + [(u + 4, nxt) for u, nxt in zip(unions, bounds[2:], strict=True)]
-        yield open_at, close_at, arms
+        yield open_at, arms
 
 
 def _arm_table(texts: list[str], words: list[str], lo: int, hi: int) -> str | None:
