@@ -7,7 +7,8 @@ origin column type"). The translator knows names only and joins the branches wit
 one JSON column: casting a dependency's `SELECT * FROM t` to JSON fails, so `search "x"` and
 `union *` failed on any store holding both. Here, after translation, each branch that reads a
 table (`SELECT [<label> AS "<source>",] * FROM (SELECT * FROM "<SCOPE>"."T" [AS _sN])` or
-`SELECT * FROM "<SCOPE>"."T"`) renames such a column to `<name>_<type>` (`* RENAME`), and the
+`SELECT * FROM "<SCOPE>"."T"`) lists the table's columns with such a column renamed to
+`<name>_<type>` (a plain select list, which the ClickHouse lowering reads too), and the
 union's column list names the typed columns where the name was (kind=inner, which keeps the
 columns common to every branch, drops it). Branches that are not a table are left as they were.
 
@@ -49,12 +50,10 @@ def separate(sql: str) -> tuple[str, dict[str, str]]:
         if not typed:
             continue
         for (lo, _), table in zip(arms, tables, strict=True):
-            renames = [(name, f"{name}_{kql}") for name, kql in _types(str(table))
-                       if name in typed]
-            if renames:
-                star = lo + (1 if texts[lo + 1] == "*" else 5)
-                listed = ", ".join(f'"{name}" AS "{new}"' for name, new in renames)
-                edits.append((starts[star + 1], starts[star + 1], f" RENAME ({listed}) "))
+            star = lo + (1 if texts[lo + 1] == "*" else 5)
+            listed = ", ".join(f'"{name}" AS "{name}_{kql}"' if name in typed else f'"{name}"'
+                               for name, kql in _types(str(table)))
+            edits.append((starts[star], starts[star] + 1, listed))
         renamed.update({f"{name}_{kql}": name for name, kinds in typed.items() for kql in kinds})
         edits += _keep_edits(texts, words, starts, open_at, typed, [str(t) for t in tables])
     for start, end, text in sorted(edits, reverse=True):
