@@ -26,7 +26,7 @@ from functools import lru_cache
 
 import duckdb
 
-from . import lookup, plugins, series_functions, typecheck
+from . import flat, lookup, plugins, series_functions, typecheck
 from . import scope as scoping
 from .budget import Budget, out_of_time, query_memory
 from .clickhouse import execute as clickhouse
@@ -75,7 +75,7 @@ def run_query(
             catalog = _prepare_session(con, compiled.sql, budget)
             with lookup.one_snapshot(con, compiled.lookup):
                 narrowed = lookup.narrowed(scope, con, compiled.lookup, compiled.tables)
-                sql = scoping.apply(compiled.sql, narrowed, catalog, compiled.tables)
+                sql = flat.apply(compiled.sql, narrowed, catalog, compiled.tables)
                 return (compiled, sql, *_execute(con, sql, compiled.parameters, kql, budget, row_cap, max_bytes))
 
         # Plugins whose columns depend on the data ask it first, as the caller (plugins.py).
@@ -95,7 +95,7 @@ def explain(text: str, services: Sequence[str] | None = None, timeout_s: float =
     now = datetime.now(UTC).replace(tzinfo=None)
     plugins.resolve(text, _no_data)
     compiled = compile_kql(text, now, Budget.starting_now(timeout_s))
-    return scoping.apply(compiled.sql, scoping.Scope(services), (), compiled.tables)
+    return flat.apply(compiled.sql, scoping.Scope(services), (), compiled.tables)
 
 
 def _no_data(kql: str) -> tuple[list, list]:

@@ -5,7 +5,8 @@ see the final text. Equivalence is tested in tests/kql/test_fastpath.py (both fo
 - `contains` on a dynamic column: the translator unwraps the JSON (`col ->> '$'`, a parse per row)
   before ILIKE. For a needle of word characters, `.` and `-`, a match can only fall inside one JSON
   token, so the stored JSON text answers the same, except where the text holds an escape
-  sequence (`\\n` would match `n`) or is JSON `null` (no text at all): those keep the exact path.
+  sequence (`\\n` would match `n`) or is JSON `null` (no text at all): those keep the exact path
+  (the `null` test only for a needle that is part of "null": no other matches the text `null`).
 - `WHERE coalesce((p), FALSE)`: a WHERE drops a NULL row as it drops a FALSE one, so when the
   coalesce is the whole predicate it is `WHERE (p)`, which DuckDB can push into the scan as a
   plain comparison (twice as fast on `success == false`).
@@ -60,7 +61,9 @@ def _fold_like(match: re.Match) -> str:
 def _contains_json(match: re.Match) -> str:
     col, pattern = match.group("col"), match.group("pattern")
     text = f"CAST({col} AS VARCHAR)"
-    return (f"(CASE WHEN NOT contains({text}, '\\') AND {text} <> 'null' THEN {text} ILIKE {pattern} "
+    # JSON null's text can only match a needle that is part of "null" (the rest never test it).
+    not_null = f" AND {text} <> 'null'" if match.group("needle")[1:-1].lower() in "null" else ""
+    return (f"(CASE WHEN NOT contains({text}, '\\'){not_null} THEN {text} ILIKE {pattern} "
             f"ELSE coalesce({col} ->> '$', '') ILIKE {pattern} END)")
 
 

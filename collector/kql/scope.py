@@ -13,13 +13,13 @@ The query's own text is never trusted to do the filtering.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import duckdb
+import orjson
 
 from collector.store.schema import SERVICE_COLUMN, TABLES
 
@@ -80,16 +80,18 @@ def referenced_tables(sql: str) -> list[str]:
     con = _inspector()
     try:
         statements = con.extract_statements(sql)
-        tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
+        # orjson: the tree is ~50x the SQL's size, and a wide query's SQL is megabytes.
+        tree = orjson.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
     except duckdb.Error:
         raise KqlError(EXECUTION, "the query could not be compiled") from None
     if len(statements) != 1 or str(statements[0].type) != "StatementType.SELECT" or tree.get("error"):
         raise KqlError(FORBIDDEN, "only read-only queries are allowed")
     if len(tree.get("statements", ())) != 1:
         raise KqlError(FORBIDDEN, "only one query statement is allowed")
-    ctes = set(_cte_names(tree))
+    nodes = list(_nodes(tree))  # walked once, read twice
+    ctes = set(_cte_names(nodes))
     tables: list[str] = []
-    for node in _nodes(tree):
+    for node in nodes:
         if "class" in node and node.get("class") == "FUNCTION":
             _check_function(node.get("function_name", ""))
         elif "sample" in node and "type" in node and "alias" in node:
@@ -109,8 +111,8 @@ def _nodes(value: object) -> Iterable[dict]:
             stack.extend(item)
 
 
-def _cte_names(tree: dict) -> Iterable[str]:
-    for node in _nodes(tree):
+def _cte_names(nodes: list[dict]) -> Iterable[str]:
+    for node in nodes:
         cte_map = node.get("cte_map")
         if isinstance(cte_map, dict):
             for entry in cte_map.get("map", ()):
@@ -172,7 +174,7 @@ def placeholders(sql: str) -> tuple[tuple[int, int, str], ...]:
             continue
         if _token_text(sql, tokens, i + 1) != "." or tokens[i + 2][1] != tokens[i][1]:
             continue
-        table = _unquote(_token_text(sql, tokens, i + 2))
+        table = unquote(_token_text(sql, tokens, i + 2))
         if table in TABLES:
             found.append((tokens[i][0], tokens[i + 2][0] + len(_token_text(sql, tokens, i + 2)), table))
     if len(found) != len(expected):
@@ -183,7 +185,13 @@ def placeholders(sql: str) -> tuple[tuple[int, int, str], ...]:
 
 def source_sql(table: str, scope: Scope, catalog: tuple[str, ...]) -> str:
     """The rows of *table* this scope may read, with the public columns only."""
-    columns = ", ".join(_quote(c) for c in TABLES[table].column_names)
+    where = conditions(table, scope)
+    filtered = f" WHERE {' AND '.join(where)}" if where else ""
+    return f"(SELECT {public_columns(table)} FROM {table_sql(table, catalog)}{filtered})"
+
+
+def conditions(table: str, scope: Scope) -> list[str]:
+    """What a row of *table* must satisfy to be in *scope*: its services, window and narrowing."""
     where = []
     if scope.services is not None:
         listed = ", ".join(_literal(s) for s in scope.services)
@@ -193,9 +201,18 @@ def source_sql(table: str, scope: Scope, catalog: tuple[str, ...]) -> str:
                      f"AND {_timestamp(scope.window.end)}")
     if scope.narrowing and table in scope.narrowing:
         where.append(scope.narrowing[table])
-    qualified = ".".join(_quote(part) for part in (*catalog, table))  # bare: see engine
-    filtered = f" WHERE {' AND '.join(where)}" if where else ""
-    return f"(SELECT {columns} FROM {qualified}{filtered})"
+    return where
+
+
+@lru_cache(maxsize=64)
+def public_columns(table: str) -> str:
+    """The select list of *table*'s public columns, quoted."""
+    return ", ".join(_quote(c) for c in TABLES[table].column_names)
+
+
+def table_sql(table: str, catalog: tuple[str, ...]) -> str:
+    """The stored table's name, qualified by *catalog* (bare: see engine)."""
+    return ".".join(_quote(part) for part in (*catalog, table))
 
 
 def _token_text(sql: str, tokens: list, i: int) -> str:
@@ -208,7 +225,8 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _unquote(token: str) -> str:
+def unquote(token: str) -> str:
+    """An identifier token's name (a quoted one unescaped)."""
     if len(token) >= 2 and token[0] == token[-1] == '"':
         return token[1:-1].replace('""', '"')
     return token

@@ -44,6 +44,7 @@ from .lookup import Lookup
 from .lookup import plan as plan_lookup
 from .rewrite import rewrite
 from .scope import SCOPE, placeholders
+from .unions import for_lookup, separate
 
 # Public columns only: `_service` and `_seq` never exist as far as the translator knows. Keyed by
 # bare and placeholder-qualified name, because the translator looks tables up both ways.
@@ -109,7 +110,9 @@ def _translate(text: str, now: datetime) -> Translation:
         raise _from_value_error(exc, text) from None
     except RecursionError:
         raise KqlError(SEMANTIC, "the query is nested too deeply") from None
-    return Translation(fold_has(optimize(sql)), parameters, rewritten.visualization, lookup=plan_lookup(rewritten.text))
+    sql, typed = separate(fold_has(optimize(sql)))
+    return Translation(sql, parameters, rewritten.visualization,
+                       lookup=plan_lookup(for_lookup(rewritten.text, typed)))
 
 
 def _columns_of(text: str) -> list[tuple[str, str]]:
