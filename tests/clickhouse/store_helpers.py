@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from dataclasses import replace
 
 from collector.store.clickhouse.location import PASSWORD_ENV, ClickHouseConnection, parse
@@ -37,3 +38,12 @@ def connection(server, url: str) -> ClickHouseConnection:
     location = parse(url, {PASSWORD_ENV: server.password})
     assert location is not None
     return ClickHouseConnection.at(location)
+
+
+def eventually(check, timeout: float = 60.0, interval: float = 0.2):
+    """`check()`'s first true value, or its last value once `timeout` passed: what one collector (or
+    store) wrote shows on another within their caches' few seconds, longer on loaded cores."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()) and time.monotonic() < deadline:
+        time.sleep(interval)
+    return value

@@ -18,7 +18,6 @@ import logging
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import orjson
@@ -26,7 +25,7 @@ import pytest
 from collector_process import CollectorProcess, free_port
 from downstream import downstream_service
 from opencensus.ext.azure.log_exporter import AzureLogHandler
-from store_helpers import migrated_url
+from store_helpers import eventually, migrated_url
 
 sys.path[:0] = [str(Path(__file__).parents[1] / "batch"), str(Path(__file__).parents[1] / "dashboard")]
 from batch_jobs import SCRIPTS, batch_command, make_input  # noqa: E402
@@ -65,12 +64,6 @@ def stack(clickhouse_server, tmp_path_factory):
         collector.stop()
 
 
-def _eventually(check, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not (result := check()) and time.monotonic() < deadline:
-        time.sleep(0.3)
-    return result
-
 
 def _count(collector, service: str, kql: str) -> int:
     return collector.query(f"{kql} | count", service)[0]["Count"]
@@ -91,7 +84,7 @@ def _send_with_the_sdk(collector, created: dict, seeded_exceptions: int) -> None
         logger.exception("run() failed")
     handler.flush()
     logger.removeHandler(handler)
-    assert _eventually(lambda: _count(collector, service, f'traces | where message == "{SDK_MESSAGE}"') == 1
+    assert eventually(lambda: _count(collector, service, f'traces | where message == "{SDK_MESSAGE}"') == 1
                        and _count(collector, service, "exceptions") == seeded_exceptions + 1)
 
 

@@ -5,12 +5,12 @@ never undone by the entry being written again."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import datetime, timedelta
 
 import pytest
 from chdb_stand_in import StandInConnection
+from store_helpers import eventually
 
 from collector.store.alerts import DELIVERED, PENDING, Delivery, Evaluation, Instance, Value, now
 from collector.store.clickhouse.alerts import AlertState
@@ -33,13 +33,6 @@ def _evaluation(window_end: datetime, value: float, key: str = "k1") -> Evaluati
     return Evaluation("svc", "r", window_end, [instance], [Value("", window_end, value)], [delivery])
 
 
-def _eventually(check, timeout: float = 30.0):
-    """A collector reads the rule list at most every alerts.CACHE_S (2 s): what another wrote shows within it."""
-    deadline = time.monotonic() + timeout
-    while not (value := check()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return value
-
 
 def test_scaleout_rules_and_groups_made_on_one_collector_are_read_on_the_other(pair):
     first, second = pair
@@ -50,11 +43,11 @@ def test_scaleout_rules_and_groups_made_on_one_collector_are_read_on_the_other(p
     until = now() + timedelta(hours=1)
     second.mute_rule("svc", "r", until)
     assert second.rule("svc", "r").muted_until is not None  # its own write, read at once
-    muted = _eventually(lambda: first.rule("svc", "r").muted_until)
+    muted = eventually(lambda: first.rule("svc", "r").muted_until)
     assert abs((muted - until).total_seconds()) < 1e-3
     second.delete_rule("svc", "r")
     second.delete_action_group("svc", "ops")
-    assert _eventually(lambda: first.rules() == []) and first.action_groups("svc") == {}
+    assert eventually(lambda: first.rules() == []) and first.action_groups("svc") == {}
 
 
 def test_scaleout_an_evaluation_commits_once_and_a_reset_starts_afresh(pair):
@@ -69,7 +62,7 @@ def test_scaleout_an_evaluation_commits_once_and_a_reset_starts_afresh(pair):
     assert [v.value for v in second.values("svc", "r", end - timedelta(days=1))] == [5.0]
     assert [(d.key, d.status) for d in second.due_deliveries()] == [("k1", PENDING)]
     first.save_rule("svc", "r", {**SPEC, "query": "requests | take 1"}, reset=True)
-    assert _eventually(lambda: second.rule("svc", "r").spec["query"] == "requests | take 1")
+    assert eventually(lambda: second.rule("svc", "r").spec["query"] == "requests | take 1")
     rule = second.rule("svc", "r")
     assert rule.watermark is None and rule.evaluations == 0
     assert second.instances("svc") == [] and second.values("svc", "r", end - timedelta(days=1)) == []

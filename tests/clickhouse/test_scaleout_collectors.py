@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from collector.client import Webservice, Workspace
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "export"))
 from azurite import Azurite  # noqa: E402
+from store_helpers import eventually  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +38,6 @@ def azurite(tmp_path_factory):
     emulator.stop()
 
 
-def _eventually(check, timeout: float = 60.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
-
 
 def test_scaleout_a_service_made_through_one_collector_works_through_the_other(collectors):
     first, second = collectors
@@ -53,14 +45,14 @@ def test_scaleout_a_service_made_through_one_collector_works_through_the_other(c
     name = service["name"]
     with second.client({"x-api-key": service["api_key"]}) as client:
         # the other collector reads services from the store every 2 s: the key works there within seconds
-        assert _eventually(lambda: client.get(f"/api/services/{name}").status_code == 200, timeout=30)
+        assert eventually(lambda: client.get(f"/api/services/{name}").status_code == 200, timeout=30)
     sender = Sender(connection_string(second, service), "second")
     assert sender.send_batch(5)
     # a key rotated through the second stops working on the first
     with second.admin as client:
         rotated = client.post(f"/api/services/{name}/keys/rotate").json()
     with first.client({"x-api-key": service["api_key"]}) as old, first.client({"x-api-key": rotated["api_key"]}) as new:
-        assert _eventually(lambda: old.get(f"/api/services/{name}").status_code == 401 and
+        assert eventually(lambda: old.get(f"/api/services/{name}").status_code == 401 and
                            new.get(f"/api/services/{name}").status_code == 200, timeout=30)
     # console lines sent to the first are read through the second, with the SDK
     with first.client({"x-instrumentation-key": service["instrumentation_key"]}) as wrapper:
@@ -68,7 +60,7 @@ def test_scaleout_a_service_made_through_one_collector_works_through_the_other(c
     assert "scored on the first" in Webservice(Workspace(second.url, api_key=rotated["api_key"]), name).get_logs(lines=10)
     # counters add up over both collectors
     with first.admin as client:
-        stats = _eventually(lambda: (s := client.get(f"/api/services/{name}/stats").json()).get("received", 0) >= 5 and s,
+        stats = eventually(lambda: (s := client.get(f"/api/services/{name}/stats").json()).get("received", 0) >= 5 and s,
                             timeout=30)
     assert stats["accepted"] >= 5, stats
 
@@ -94,7 +86,7 @@ def test_scaleout_export_runs_once_over_both_collectors_and_survives_killing_the
     name = service["name"]
     container = f"scaleout-{uuid.uuid4().hex[:10]}"
     with second.admin as client:  # configured through the other collector: settings live in the store
-        assert _eventually(lambda: client.get(f"/api/services/{name}").status_code == 200, timeout=30)
+        assert eventually(lambda: client.get(f"/api/services/{name}").status_code == 200, timeout=30)
         client.put(f"/api/services/{name}/export", json={
             "destination": azurite.connection_string, "container": container, "types": ["Requests"],
             "interval_seconds": 1, "max_items_per_blob": 40}).raise_for_status()
@@ -111,9 +103,9 @@ def test_scaleout_export_runs_once_over_both_collectors_and_survives_killing_the
     threads = [threading.Thread(target=send, args=(sender, 10, stop)) for sender in senders]
     for thread in threads:
         thread.start()
-    holder = _eventually(lambda: _holder(collectors, name), timeout=30)
+    holder = eventually(lambda: _holder(collectors, name), timeout=30)
     assert holder is not None, "no collector took the export lease"
-    assert _eventually(lambda: len(_exported_ids(azurite, container)) > 0, timeout=60), "nothing exported"
+    assert eventually(lambda: len(_exported_ids(azurite, container)) > 0, timeout=60), "nothing exported"
     # phase 2: the holder is killed (kill -9) while both senders are still sending; its sender's
     # items that were not acknowledged may or may not be stored, so they may or may not be exported
     holder.kill()
@@ -126,10 +118,10 @@ def test_scaleout_export_runs_once_over_both_collectors_and_survives_killing_the
     acknowledged = set().union(*(s.acknowledged for s in senders))
     sent = set().union(*(s.sent for s in senders))
     # the survivor takes the lease over and exports the rest, the dead holder's pending blob included
-    assert _eventually(lambda: acknowledged <= set(_exported_ids(azurite, container)), timeout=90), \
+    assert eventually(lambda: acknowledged <= set(_exported_ids(azurite, container)), timeout=90), \
         "acknowledged items were never exported"
     with survivor.admin as client:
-        status = _eventually(lambda: (s := client.get(f"/api/services/{name}/export/status").json())["lag"] == 0 and s,
+        status = eventually(lambda: (s := client.get(f"/api/services/{name}/export/status").json())["lag"] == 0 and s,
                              timeout=30)
     exported = _exported_ids(azurite, container)
     assert len(exported) == len(set(exported)), "an item was exported twice"

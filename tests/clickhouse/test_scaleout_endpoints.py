@@ -21,6 +21,7 @@ from collector.store.clickhouse.leases import TTL_ENV
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "endpoints"))
 from endpoint_scripts import SCRIPTS  # noqa: E402
+from store_helpers import eventually  # noqa: E402
 
 ADDRESSES = ("127.0.0.2", "127.0.0.3")
 """Each collector's INSIGHTS_ENDPOINT_HOST: two loopback addresses stand for two machines' addresses."""
@@ -50,14 +51,6 @@ def collectors(clickhouse_server, tmp_path_factory):
         for collector in pair:
             collector.stop()
 
-
-def _eventually(check, timeout: float = 60.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def _hosts(collectors: list[CollectorProcess], name: str) -> list[CollectorProcess]:
@@ -104,41 +97,41 @@ def test_scaleout_an_endpoint_runs_once_over_two_collectors_and_moves_when_its_h
 
     # the other collector shows it: its deployments' states, its traffic, its keys, the same scoring URI
     through_second = OnlineEndpoint(Workspace(second.url, api_key=second.admin_key), name)
-    assert _eventually(lambda: through_second.show()["traffic"] == {"blue": 100}, timeout=30)
+    assert eventually(lambda: through_second.show()["traffic"] == {"blue": 100}, timeout=30)
     assert {d: s["state"] for d, s in through_second.deployments.items()} == {"blue": "Succeeded", "green": "Succeeded"}
     assert through_second.scoring_uri == through_first.show()["scoring_uri"]
     assert through_second.get_credentials()["primaryKey"] == key
 
     # exactly one host, on one collector, serves the scoring URI; it stays the only one
-    assert _eventually(lambda: len(_hosts(collectors, name)) == 1, timeout=30)
+    assert eventually(lambda: len(_hosts(collectors, name)) == 1, timeout=30)
     (holder,) = _hosts(collectors, name)
     port = through_first.show()["port"]
     assert through_second.scoring_uri == f"http://{ADDRESSES[collectors.index(holder)]}:{port}/score"
     assert _steadily(through_second, key, "blue")
     assert len(_hosts(collectors, name)) == 1
     # the router's telemetry, sent to the holder, is in the rollout view through the other collector
-    assert _eventually(lambda: _served(through_second, "blue") >= 20, timeout=60)
+    assert eventually(lambda: _served(through_second, "blue") >= 20, timeout=60)
 
     # a traffic change, a deleted deployment and a regenerated key made through the other collector
     # apply to the one host
     through_second.update(traffic="green=100")
     assert _steadily(through_second, key, "green")
     through_second.delete_deployment("blue")
-    assert _eventually(lambda: list(through_first.deployments) == ["green"], timeout=30)
+    assert eventually(lambda: list(through_first.deployments) == ["green"], timeout=30)
     new_key = through_second.regenerate_keys("primary")["primaryKey"]
-    assert _eventually(lambda: httpx.post(through_second.scoring_uri, json={"data": [1]}, timeout=30,
+    assert eventually(lambda: httpx.post(through_second.scoring_uri, json={"data": [1]}, timeout=30,
                                           headers={"authorization": f"Bearer {key}"}).status_code == 401, timeout=30)
     assert _answers(through_second, new_key) == "green"
 
     # the holder stops: the other collector takes the lease and runs the host; requests succeed again
     survivor = second if holder is first else first
     holder.stop()
-    assert _eventually(lambda: _hosts(collectors, name) == [survivor], timeout=60)
+    assert eventually(lambda: _hosts(collectors, name) == [survivor], timeout=60)
     moved = OnlineEndpoint(Workspace(survivor.url, api_key=survivor.admin_key), name)
     # its scoring URI now names the survivor's address
-    assert _eventually(lambda: moved.show()["scoring_uri"] == f"http://{ADDRESSES[collectors.index(survivor)]}:{port}/score",
+    assert eventually(lambda: moved.show()["scoring_uri"] == f"http://{ADDRESSES[collectors.index(survivor)]}:{port}/score",
                        timeout=30)
     assert _steadily(moved, new_key, "green")
-    assert _eventually(lambda: moved.deployments["green"]["state"] == "Succeeded", timeout=30)
+    assert eventually(lambda: moved.deployments["green"]["state"] == "Succeeded", timeout=30)
     moved.delete()
-    assert _eventually(lambda: not _hosts(collectors, name), timeout=30)
+    assert eventually(lambda: not _hosts(collectors, name), timeout=30)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from scaleout import Sender, connection_string, migrate, start_collectors
 from collector.client import CollectorUnreachable, LiveMetrics, Workspace, application_map
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "live"))
+from store_helpers import eventually  # noqa: E402
 from test_map_rollups import assert_same_map, maps, send, traffic  # noqa: E402
 
 
@@ -34,18 +34,10 @@ def collectors(clickhouse_server, tmp_path_factory):
         collector.stop()
 
 
-def _eventually(check, timeout: float = 60.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
-
 
 def _known_to(collector, name: str) -> None:
     with collector.admin as client:  # services are reloaded from the store every 2 s
-        assert _eventually(lambda: client.get(f"/api/services/{name}").status_code == 200, timeout=30)
+        assert eventually(lambda: client.get(f"/api/services/{name}").status_code == 200, timeout=30)
 
 
 def test_the_map_shows_both_collectors_traffic_from_either(collectors):
@@ -104,9 +96,9 @@ def test_live_metrics_served_by_one_collector_count_what_the_other_received(coll
             return
 
     threading.Thread(target=listen, daemon=True).start()
-    assert _eventually(lambda: events, timeout=30), "the stream sent nothing"
+    assert eventually(lambda: events, timeout=30), "the stream sent nothing"
     with second.client() as client:  # the second knows, and would tell a QuickPulse SDK sending to it
-        assert _eventually(lambda: client.post("/QuickPulseService.svc/ping", params={
+        assert eventually(lambda: client.post("/QuickPulseService.svc/ping", params={
             "ikey": service["instrumentation_key"]}).headers.get("x-ms-qps-subscribed") == "true", timeout=30)
     on_first, on_second = Sender(connection_string(first, service), "a"), Sender(connection_string(second, service), "b")
     assert on_first.send_batch(20) and on_second.send_batch(30)
@@ -114,16 +106,16 @@ def test_live_metrics_served_by_one_collector_count_what_the_other_received(coll
         client.post("/v2.1/track", content=orjson.dumps([_failed_request(service["instrumentation_key"], n)
                                                           for n in range(5)])).raise_for_status()
     # the snapshot served by the first counts all 55 requests and the 5 failures the second received
-    body = _eventually(lambda: (b := live.snapshot(seconds=120)) and _totals(b) == (55, 5) and b, timeout=30)
+    body = eventually(lambda: (b := live.snapshot(seconds=120)) and _totals(b) == (55, 5) and b, timeout=30)
     assert body, f"the first collector's live metrics never added up: {_totals(live.snapshot(seconds=120))}"
     failures = {f"failed-on-b-{n}" for n in range(5)}
     assert {s["id"] for s in body["samples"] if s.get("table") == "requests"} >= failures
     assert ("worker-b", "b-1") in {(i["role"], i["instance"]) for i in body["instances"]}
     # the stream served by the first shows the second's failures as samples; its seconds count
     # each item once (the second's when they were in within MAX_WAIT_S: live/sharing.py)
-    assert _eventually(lambda: failures <= {s["id"] for e in list(events) for s in e["samples"]}, timeout=15)
+    assert eventually(lambda: failures <= {s["id"] for e in list(events) for s in e["samples"]}, timeout=15)
     assert 20 <= sum(_totals(event)[0] for event in list(events)) <= 55
     done.set()
     # and the second collector serves the same totals
     merged = LiveMetrics(Workspace(second.url, api_key=service["api_key"]), name)
-    assert _eventually(lambda: _totals(merged.snapshot(seconds=120)) == (55, 5), timeout=30)
+    assert eventually(lambda: _totals(merged.snapshot(seconds=120)) == (55, 5), timeout=30)

@@ -2,7 +2,6 @@
 ClickHouse stand-in, fed by the real opencensus SDK: the rows land in ClickHouse, not in DuckDB."""
 
 import logging
-import time
 
 import pytest
 from collector_process import CollectorProcess
@@ -11,7 +10,7 @@ from opencensus.ext.azure.log_exporter import AzureLogHandler
 from opencensus.ext.azure.trace_exporter import AzureExporter
 from opencensus.trace.samplers import AlwaysOnSampler
 from opencensus.trace.tracer import Tracer
-from store_helpers import connection, migrated_url
+from store_helpers import connection, eventually, migrated_url
 from typer.testing import CliRunner
 
 from collector.store.schema import TABLES
@@ -21,12 +20,6 @@ from insights.cli import app
 def _count(client, table: str, service: str) -> int:
     return client.query(f"SELECT count() FROM {table} WHERE _service = {{s:String}}", parameters={"s": service}).result_rows[0][0]
 
-
-def _eventually(check, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while not (result := check()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +48,7 @@ def test_store_opencensus_rows_land_in_clickhouse(store):
         pass
 
     client = conn.client()
-    assert _eventually(lambda: _count(client, "traces", service["name"]) == 1)
+    assert eventually(lambda: _count(client, "traces", service["name"]) == 1)
     row = client.query(
         "SELECT message, severityLevel, customDimensions, iKey, itemType, _seq FROM traces WHERE _service = {s:String}",
         parameters={"s": service["name"]}).named_results().__next__()
@@ -63,14 +56,14 @@ def test_store_opencensus_rows_land_in_clickhouse(store):
     assert '"input": {"rows": 2}' in row["customDimensions"] or '"input":{"rows":2}' in row["customDimensions"]
     assert row["iKey"] == service["instrumentation_key"] and row["itemType"] == "trace"
     assert (row["_seq"] >> 9) & 0xFFF == 7  # the collector id INSIGHTS_COLLECTOR_ID gave
-    assert _eventually(lambda: _count(client, "requests", service["name"]) + _count(client, "dependencies", service["name"]) >= 1)
+    assert eventually(lambda: _count(client, "requests", service["name"]) + _count(client, "dependencies", service["name"]) >= 1)
     # The counters (control state, in the data dir's DuckDB file this session) count what ClickHouse took.
     stored = sum(_count(client, table, service["name"]) for table in ("traces", "requests", "dependencies"))
 
     def accepted() -> int:
         with collector.admin as http:
             return http.get(f"/api/services/{service['name']}/stats").json()["accepted"]
-    assert _eventually(lambda: accepted() == stored)  # the counter commits right after the insert
+    assert eventually(lambda: accepted() == stored)  # the counter commits right after the insert
 
 
 def test_store_import_twice_stores_each_item_once(store):
