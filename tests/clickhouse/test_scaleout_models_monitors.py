@@ -195,8 +195,10 @@ def test_scaleout_a_monitor_created_on_one_collector_runs_each_window_once(pair)
         assert created.status_code == 200, created.text
     deadline = time.monotonic() + 90
     with b.admin as admin:
-        while admin.get(f"/api/services/{name}/monitors/every-minute").json()["last_window_end"] is None:
-            assert time.monotonic() < deadline, "no collector ran the monitor"
+        # B knows the new service within its registry's 2 s refresh: until then it answers 404
+        while (shown := admin.get(f"/api/services/{name}/monitors/every-minute")).status_code != 200 or \
+                shown.json()["last_window_end"] is None:
+            assert time.monotonic() < deadline, f"no collector ran the monitor: {shown.status_code} {shown.text}"
             time.sleep(0.5)
         time.sleep(3)  # three more ticks of both schedulers: a second run of the window would show now
         results = admin.get(f"/api/services/{name}/monitors/every-minute/results").json()["results"]
