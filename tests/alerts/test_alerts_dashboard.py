@@ -14,7 +14,7 @@ from alert_helpers import fast_collector, ikey_of, request_envelope, send, wait_
 sys.path.insert(0, str(Path(__file__).parent.parent / "dashboard"))
 from collector_process import free_port  # noqa: E402
 from dashboard_harness import TIMEOUT_MS, VIEWPORT, chromium, playwright_api, sign_in  # noqa: E402
-from test_dynamic_rule import _week_of_requests  # noqa: E402
+from test_dynamic_rule import _usual_count, _week_of_requests  # noqa: E402
 
 from dashboard.launcher import run_dashboard, stop_dashboard, url, wait_ready  # noqa: E402
 
@@ -44,7 +44,9 @@ def _seed(collector) -> str:
     name, ikey = service["name"], ikey_of(service)
     now = datetime.now(UTC).replace(tzinfo=None)
     collector.import_rows(name, _week_of_requests(now))
-    send(collector, ikey, [request_envelope(ikey, at=now - timedelta(minutes=1)) for _ in range(25)]
+    # The last 15 minutes hold the usual count for this time of day, so that the learned band (narrow:
+    # the history has no noise) holds it and only the failures rule fires, whatever the hour.
+    send(collector, ikey, [request_envelope(ikey, at=now - timedelta(minutes=1)) for _ in range(_usual_count(now) - 3)]
          + [request_envelope(ikey, success=False) for _ in range(3)])
     with collector.admin as api:
         api.post(f"/api/services/{name}/alert-rules", json={

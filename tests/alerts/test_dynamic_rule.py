@@ -14,12 +14,17 @@ from alert_helpers import ikey_of, request_envelope, send, wait_for
 STEP = timedelta(minutes=15)
 
 
+def _usual_count(at: datetime) -> int:
+    """Requests per 15 minutes at this time of day: ~10 at night, ~30 by day (a daily cycle)."""
+    return round(20 + 10 * math.sin((at.hour + at.minute / 60 - 6) / 24 * 2 * math.pi))
+
+
 def _week_of_requests(now: datetime) -> list[bytes]:
-    """Requests every 15 minutes for the past 7 days: ~10 at night, ~30 by day (a daily cycle)."""
+    """Requests every 15 minutes for the past 7 days, `_usual_count` of them each time."""
     lines = []
     at = now - timedelta(days=7)
     while at < now - STEP:
-        count = round(20 + 10 * math.sin((at.hour + at.minute / 60 - 6) / 24 * 2 * math.pi))
+        count = _usual_count(at)
         for index in range(count):
             stamp = (at + timedelta(seconds=index)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             lines.append(json.dumps({"itemType": "request", "timestamp": stamp, "itemId": uuid.uuid4().hex,
@@ -39,9 +44,7 @@ def test_a_learned_band_ignores_normal_traffic_and_fires_on_a_spike(alerting, re
                 "dynamic": "medium", "action_groups": ["g"], "evaluation_periods": 1}
         # The last 15 minutes hold a normal count (sent through ingestion, stamped a minute ago so that
         # the rule's first window holds them): inside the band.
-        hour = now.hour + now.minute / 60
-        usual = round(20 + 10 * math.sin((hour - 6) / 24 * 2 * math.pi))
-        send(alerting, ikey, [request_envelope(ikey, at=now - timedelta(minutes=1)) for _ in range(usual)])
+        send(alerting, ikey, [request_envelope(ikey, at=now - timedelta(minutes=1)) for _ in range(_usual_count(now))])
         assert api.post(f"/api/services/{name}/alert-rules", json=rule).status_code == 201
         learned = wait_for(lambda: [v for v in api.get(f"/api/services/{name}/alert-rules/traffic/values?hours=1").json()
                                     if v["upper"] is not None], 60, "a judged window with its band")
