@@ -43,20 +43,11 @@ REFUSED: dict[str, str] = {
     "operators:10": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
     "tabular:22": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
     "tabular:23": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
-    # timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan): no rule yet
-    "datetime:1": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
-    "datetime:8": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
-    "functions_depth:12": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
     # DuckDB-only syntax sqlglot passes through (struct literals, named arguments)
     "dynamic:5": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
     "functions_depth:13": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
     "tabular:5": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
     "tabular:29": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
-    # typeof() over a lambda value sqlglot cannot type: the dead branches reach ClickHouse
-    "bridges:31": "typeof() over a lambda value sqlglot cannot type",
-    "functions_depth:9": "typeof() over a lambda value sqlglot cannot type",
-    # indexof with an occurrence: generate_series inside an expression
-    "bridges:29": "indexof with an occurrence",
     # series_fir with a computed filter (here past its work limit: DuckDB answers a LimitError)
     "series:18": _UDF,
 }

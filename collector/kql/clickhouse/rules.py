@@ -19,6 +19,9 @@ from .parsing import named_groups, string_guards
 from .refusals import refuse
 from .series import bin_numbers, ordered_lists, series_json
 from .structs import numeric_bins, struct_fields
+from .lets import guarded_lets, text_lets
+from .lists import list_ranges
+from .timespans import timespan_values
 from .udfs import lower_udfs
 from .unions import union_by_name
 
@@ -447,6 +450,7 @@ def series_step(tree: exp.Expr) -> exp.Expr:
 
 RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     numeric_bins, struct_fields,  # before the type folding: the bins' branches are typed there
+    text_lets,
     typed.fold_typeof,
     union_by_name,
     lower_udfs,
@@ -462,6 +466,7 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     pinned_clock,
     series_step,
     time_buckets,
+    timespan_values,
     epoch_seconds,
     array_lengths,
     regex_extract_all,
@@ -474,7 +479,9 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     integer_division,
     function_names,
     integer_ranges,
+    list_ranges,
     window_nulls,
     regex_replace,
     filter_coalesce,
+    guarded_lets,  # last: it inlines values the rules above have lowered
 )
