@@ -17,8 +17,6 @@ REFUSED: dict[str, str] = {
     # series_stats/series_decompose*/tdigest/row_window_session: not lowered (see _UDF)
     "functions_depth:6": _UDF,
     "functions_depth:7": _UDF,
-    "series:8": _UDF,
-    "series:9": _UDF,
     "series:12": _UDF,
     "series:13": _UDF,
     "series:14": _UDF,
@@ -45,9 +43,6 @@ REFUSED: dict[str, str] = {
     "tabular:23": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
     # DuckDB-only syntax sqlglot passes through (struct literals, named arguments)
     "dynamic:5": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
-    "functions_depth:13": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
     "tabular:5": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
     "tabular:29": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
-    # series_fir with a computed filter (here past its work limit: DuckDB answers a LimitError)
-    "series:18": _UDF,
 }

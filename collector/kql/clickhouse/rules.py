@@ -19,7 +19,7 @@ from .parsing import named_groups, string_guards
 from .refusals import refuse
 from .series import bin_numbers, ordered_lists, series_json
 from .structs import numeric_bins, struct_fields
-from .lets import guarded_lets, text_lets
+from .lets import guarded_lets, typed_lets
 from .lists import list_ranges
 from .timespans import timespan_values
 from .udfs import lower_udfs
@@ -450,7 +450,7 @@ def series_step(tree: exp.Expr) -> exp.Expr:
 
 RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     numeric_bins, struct_fields,  # before the type folding: the bins' branches are typed there
-    text_lets,
+    typed_lets,
     typed.fold_typeof,
     union_by_name,
     lower_udfs,
