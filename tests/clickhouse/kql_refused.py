@@ -17,9 +17,6 @@ REFUSED: dict[str, str] = {
     # series_stats/series_decompose*/tdigest/row_window_session: not lowered (see _UDF)
     "functions_depth:6": _UDF,
     "functions_depth:7": _UDF,
-    "series:12": _UDF,
-    "series:13": _UDF,
-    "series:14": _UDF,
     "series:15": _UDF,
     "window:9": _UDF,
     "window:10": _UDF,

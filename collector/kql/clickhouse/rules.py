@@ -19,6 +19,7 @@ from .parsing import named_groups, string_guards
 from .refusals import refuse
 from .series import bin_numbers, ordered_lists, series_json
 from .structs import numeric_bins, struct_fields
+from .decompose import decompose_fields, lower_decompose
 from .lets import guarded_lets, typed_lets
 from .lists import list_ranges
 from .timespans import timespan_values
@@ -453,6 +454,8 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     typed_lets,
     typed.fold_typeof,
     union_by_name,
+    lower_decompose,
+    decompose_fields,
     lower_udfs,
     json_literals,
     json_functions,

@@ -135,15 +135,20 @@ def _outliers(options: list) -> str:
         low, high = 25.0, 75.0
     if not (_number(low) and _number(high) and 0 <= low <= 100 and 0 <= high <= 100):
         refuse("series_outliers with percentiles outside 0..100")
+    return _series_answer(_floats_json(tukey_scores(_NUMBERS, low, high)))
+
+
+def tukey_scores(series: str, low: float, high: float) -> str:
+    """series_math.outliers over *series* (an array of Nullable Float64): Tukey's scores against
+    the *low*-th and *high*-th linear percentiles of its non-null values; NULL stays NULL."""
     values = "arraySort(arrayFilter(v -> isNotNull(v), __kql_x))"
     score = ("arrayMap(v -> if(isNull(v), NULL, if(__kql_hi - __kql_lo = 0, 0., "
              "if(v > __kql_hi, (v - __kql_hi) / (__kql_hi - __kql_lo), "
              "if(v < __kql_lo, (v - __kql_lo) / (__kql_hi - __kql_lo), 0.)))), __kql_x)")
     inner = _let({"__kql_lo": _percentile("__kql_s", "length(__kql_s)", low / 100),
                   "__kql_hi": _percentile("__kql_s", "length(__kql_s)", high / 100)}, score)
-    body = _let({"__kql_x": _NUMBERS}, f"if(length({values}) = 0, arrayMap(v -> NULL, __kql_x), "
-                                       f"{_let({'__kql_s': values}, inner)})")
-    return _series_answer(_floats_json(body))
+    return _let({"__kql_x": series}, f"if(length({values}) = 0, arrayMap(v -> NULL, __kql_x), "
+                                     f"{_let({'__kql_s': values}, inner)})")
 
 
 def _fir(options: list) -> str:
