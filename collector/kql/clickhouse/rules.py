@@ -14,14 +14,14 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from . import typing as typed
+from .decompose import decompose_fields, lower_decompose
 from .jsontext import json_functions, json_literals
+from .lets import guarded_lets, typed_lets
+from .lists import list_ranges
 from .parsing import named_groups, string_guards
 from .refusals import refuse
 from .series import bin_numbers, ordered_lists, series_json
 from .structs import numeric_bins, struct_fields
-from .decompose import decompose_fields, lower_decompose
-from .lets import guarded_lets, typed_lets
-from .lists import list_ranges
 from .timespans import timespan_values
 from .udfs import lower_udfs
 from .unions import union_by_name

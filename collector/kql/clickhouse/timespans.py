@@ -60,8 +60,8 @@ def timespan_values(tree: exp.Expr) -> exp.Expr:
         if isinstance(node, (exp.Cast, exp.TryCast)) and node.to.this == exp.DType.INTERVAL:
             return _parsed_text(node.this.transform(swap))
         if isinstance(node, exp.TimeToUnix) and _is_timespan(node.this.transform(swap)):
-            length = exp.Anonymous(this="toInt64", expressions=[node.this.transform(swap)])
-            return exp.Paren(this=exp.Div(this=length, expression=exp.Literal.number("1e6")))
+            count = exp.Anonymous(this="toInt64", expressions=[node.this.transform(swap)])
+            return exp.Paren(this=exp.Div(this=count, expression=exp.Literal.number("1e6")))
         if isinstance(node, exp.ToDays):
             days = exp.Anonymous(this="toInt64", expressions=[node.this.transform(swap)])
             return _micro(exp.Mul(this=days, expression=exp.Literal.number(_UNIT_US["DAY"])))
