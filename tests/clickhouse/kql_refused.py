@@ -5,22 +5,29 @@ Grouped by reason. They are the deeper KQL features whose DuckDB SQL no rule low
 paths (filters, summarize, bin, percentiles, joins, top, search in a table, has/contains,
 datetime literals, prev/next, range, union, make-series,
 format_datetime, hash(), series_fill_*/series_fir/series_outliers, parse with named groups,
-dynamic literals, array_length, bag_keys) pass. test_kql_differential.py checks each refusal.
+dynamic literals, array_length, bag_keys) pass, and so do timespan values (arithmetic,
+to_microseconds, totimespan, format_timespan: timespans.py), indexof with an occurrence (lists.py),
+extract with a typeof target (lets.py), series_stats(_dynamic) and series_decompose(_anomalies)
+with a given period (udfs.py, decompose.py; reals to 1e-9, see test_kql_differential.py) and
+series_fir's work limit over a computed filter. test_kql_differential.py checks each refusal.
 """
 
 from __future__ import annotations
 
-_UDF = ("the kql_compute Python UDF where udfs.py cannot reproduce numpy's arithmetic exactly "
-        "(series_stats' pairwise sums, series_decompose, tdigest merging, row_window_session)")
+_DIGEST = ("tdigest: the digest is a DuckDB JSON object of 1001 quantile_disc picks, merged and read "
+           "by the kql_compute Python UDF (tdigest_merge, percentile_tdigest): not lowered yet")
+_SESSION = ("row_window_session: the ordered walk in the kql_compute Python UDF, joined back by row "
+            "number (sessions.py): not lowered yet")
 
 REFUSED: dict[str, str] = {
-    # series_stats/series_decompose*/tdigest/row_window_session: not lowered (see _UDF)
-    "functions_depth:6": _UDF,
-    "functions_depth:7": _UDF,
-    "series:15": _UDF,
-    "window:9": _UDF,
-    "window:10": _UDF,
-    "window:11": _UDF,
+    # the kql_compute Python UDF where no rule reproduces it (udfs.py, decompose.py lower the others)
+    "functions_depth:6": _DIGEST,
+    "functions_depth:7": _DIGEST,
+    "series:15": ("series_decompose_anomalies with a detected period (series_math's FFT autocorrelation, "
+                  "whose winning lag can tie to rounding), then mv-expand of the flags"),
+    "window:9": _SESSION,
+    "window:10": _SESSION,
+    "window:11": _SESSION,
     # dynamic values built in the query (DuckDB JSON/MAP/STRUCT values): no rule yet
     "aggregates:6": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "functions_depth:3": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
