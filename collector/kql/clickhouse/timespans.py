@@ -7,7 +7,8 @@ nor a cast from text. Here every timespan the translator builds is one unit, mic
 ClickHouse adds, negates, compares and adds to a DateTime64(6) exactly:
 
 - `INTERVAL '1h'`, `INTERVAL 1 HOUR`, `INTERVAL '00:30'` (hh:mm[:ss]): `toIntervalMicrosecond(N)`;
-  a month or a year, which has no fixed length, is refused.
+  a month or a year, which has no fixed length, stays as sqlglot writes it (an instant still moves
+  by it; such a timespan as an answer is no fixed count of microseconds either).
 - `to_microseconds(n)`: `toIntervalMicrosecond(n)`; `to_seconds(x)` (x seconds, a real):
   `toIntervalMicrosecond(toInt64(round(x * 1e6)))` (DuckDB rounds the microseconds too).
 - `n * timespan` with a whole n: `toIntervalMicrosecond(n * N)`; a real factor is refused.
