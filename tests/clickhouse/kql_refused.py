@@ -5,27 +5,29 @@ Grouped by reason. They are the deeper KQL features whose DuckDB SQL no rule low
 paths (filters, summarize, bin, percentiles, joins, top, search in a table, has/contains,
 datetime literals, prev/next, range, union, make-series,
 format_datetime, hash(), series_fill_*/series_fir/series_outliers, parse with named groups,
-dynamic literals, array_length, bag_keys) pass. test_kql_differential.py checks each refusal.
+dynamic literals, array_length, bag_keys) pass, and so do timespan values (arithmetic,
+to_microseconds, totimespan, format_timespan: timespans.py), indexof with an occurrence (lists.py),
+extract with a typeof target (lets.py), series_stats(_dynamic) and series_decompose(_anomalies)
+with a given period (udfs.py, decompose.py; reals to 1e-9, see test_kql_differential.py) and
+series_fir's work limit over a computed filter. test_kql_differential.py checks each refusal.
 """
 
 from __future__ import annotations
 
-_UDF = ("the kql_compute Python UDF where udfs.py cannot reproduce numpy's arithmetic exactly "
-        "(series_stats' pairwise sums, series_decompose, tdigest merging, row_window_session)")
+_DIGEST = ("tdigest: the digest is a DuckDB JSON object of 1001 quantile_disc picks, merged and read "
+           "by the kql_compute Python UDF (tdigest_merge, percentile_tdigest): not lowered yet")
+_SESSION = ("row_window_session: the ordered walk in the kql_compute Python UDF, joined back by row "
+            "number (sessions.py): not lowered yet")
 
 REFUSED: dict[str, str] = {
-    # series_stats/series_decompose*/tdigest/row_window_session: not lowered (see _UDF)
-    "functions_depth:6": _UDF,
-    "functions_depth:7": _UDF,
-    "series:8": _UDF,
-    "series:9": _UDF,
-    "series:12": _UDF,
-    "series:13": _UDF,
-    "series:14": _UDF,
-    "series:15": _UDF,
-    "window:9": _UDF,
-    "window:10": _UDF,
-    "window:11": _UDF,
+    # the kql_compute Python UDF where no rule reproduces it (udfs.py, decompose.py lower the others)
+    "functions_depth:6": _DIGEST,
+    "functions_depth:7": _DIGEST,
+    "series:15": ("series_decompose_anomalies with a detected period (series_math's FFT autocorrelation, "
+                  "whose winning lag can tie to rounding), then mv-expand of the flags"),
+    "window:9": _SESSION,
+    "window:10": _SESSION,
+    "window:11": _SESSION,
     # dynamic values built in the query (DuckDB JSON/MAP/STRUCT values): no rule yet
     "aggregates:6": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
     "functions_depth:3": "dynamic values built in the query (DuckDB JSON/MAP/STRUCT values)",
@@ -43,20 +45,8 @@ REFUSED: dict[str, str] = {
     "operators:10": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
     "tabular:22": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
     "tabular:23": "json_keys (bag_keys, bag_unpack, mv-expand of a bag)",
-    # timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan): no rule yet
-    "datetime:1": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
-    "datetime:8": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
-    "functions_depth:12": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
     # DuckDB-only syntax sqlglot passes through (struct literals, named arguments)
     "dynamic:5": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
-    "functions_depth:13": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
     "tabular:5": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
     "tabular:29": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
-    # typeof() over a lambda value sqlglot cannot type: the dead branches reach ClickHouse
-    "bridges:31": "typeof() over a lambda value sqlglot cannot type",
-    "functions_depth:9": "typeof() over a lambda value sqlglot cannot type",
-    # indexof with an occurrence: generate_series inside an expression
-    "bridges:29": "indexof with an occurrence",
-    # series_fir with a computed filter (here past its work limit: DuckDB answers a LimitError)
-    "series:18": _UDF,
 }

@@ -31,6 +31,7 @@ from ..timespan import Window
 from ..translation import Translation
 from .lowering import lower
 from .refusals import STORE
+from .timespans import interval_cells
 
 DEFAULT_MEMORY = 4 * 2**30
 _UNION = re.compile(r"\bUNION\b", re.IGNORECASE)
@@ -85,7 +86,8 @@ def run_compiled(connection: Any, compiled: Translation, text: str, *, services:
         raise _from_clickhouse(exc, text, budget) from None
     if result.result_rows and len(result.column_names) != len(columns):  # no rows: no names from chdb
         raise KqlError(UNSUPPORTED, f"this query is not supported on {STORE}")
-    return (sql, *_collect(columns, result.result_rows, max_rows, max_bytes))
+    rows = interval_cells(result.column_types, result.result_rows)
+    return (sql, *_collect(columns, rows, max_rows, max_bytes))
 
 
 def with_settings(sql: str, settings: dict[str, Any]) -> str:

@@ -14,11 +14,15 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from . import typing as typed
+from .decompose import decompose_fields, lower_decompose
 from .jsontext import json_functions, json_literals
+from .lets import guarded_lets, typed_lets
+from .lists import list_ranges
 from .parsing import named_groups, string_guards
 from .refusals import refuse
 from .series import bin_numbers, ordered_lists, series_json
 from .structs import numeric_bins, struct_fields
+from .timespans import timespan_values
 from .udfs import lower_udfs
 from .unions import union_by_name
 
@@ -447,8 +451,11 @@ def series_step(tree: exp.Expr) -> exp.Expr:
 
 RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     numeric_bins, struct_fields,  # before the type folding: the bins' branches are typed there
+    typed_lets,
     typed.fold_typeof,
     union_by_name,
+    lower_decompose,
+    decompose_fields,
     lower_udfs,
     json_literals,
     json_functions,
@@ -462,6 +469,7 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     pinned_clock,
     series_step,
     time_buckets,
+    timespan_values,
     epoch_seconds,
     array_lengths,
     regex_extract_all,
@@ -474,7 +482,9 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     integer_division,
     function_names,
     integer_ranges,
+    list_ranges,
     window_nulls,
     regex_replace,
     filter_coalesce,
+    guarded_lets,  # last: it inlines values the rules above have lowered
 )

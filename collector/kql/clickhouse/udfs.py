@@ -135,15 +135,20 @@ def _outliers(options: list) -> str:
         low, high = 25.0, 75.0
     if not (_number(low) and _number(high) and 0 <= low <= 100 and 0 <= high <= 100):
         refuse("series_outliers with percentiles outside 0..100")
+    return _series_answer(_floats_json(tukey_scores(_NUMBERS, low, high)))
+
+
+def tukey_scores(series: str, low: float, high: float) -> str:
+    """series_math.outliers over *series* (an array of Nullable Float64): Tukey's scores against
+    the *low*-th and *high*-th linear percentiles of its non-null values; NULL stays NULL."""
     values = "arraySort(arrayFilter(v -> isNotNull(v), __kql_x))"
     score = ("arrayMap(v -> if(isNull(v), NULL, if(__kql_hi - __kql_lo = 0, 0., "
              "if(v > __kql_hi, (v - __kql_hi) / (__kql_hi - __kql_lo), "
              "if(v < __kql_lo, (v - __kql_lo) / (__kql_hi - __kql_lo), 0.)))), __kql_x)")
     inner = _let({"__kql_lo": _percentile("__kql_s", "length(__kql_s)", low / 100),
                   "__kql_hi": _percentile("__kql_s", "length(__kql_s)", high / 100)}, score)
-    body = _let({"__kql_x": _NUMBERS}, f"if(length({values}) = 0, arrayMap(v -> NULL, __kql_x), "
-                                       f"{_let({'__kql_s': values}, inner)})")
-    return _series_answer(_floats_json(body))
+    return _let({"__kql_x": series}, f"if(length({values}) = 0, arrayMap(v -> NULL, __kql_x), "
+                                     f"{_let({'__kql_s': values}, inner)})")
 
 
 def _fir(options: list) -> str:
@@ -167,6 +172,36 @@ def _fir(options: list) -> str:
     return _series_answer(_let({"__kql_x": f"arrayMap(v -> ifNull(v, 0.), {_NUMBERS})"}, checked))
 
 
+def _stats(options: list) -> str:
+    """series_stats_dynamic's bag (series_math.stats): min and max with their first index, the mean,
+    and the sample variance (n - 1) around it, two passes as numpy's var; NULLs are skipped, and
+    a series of no number answers every field null. numpy sums pairwise and ClickHouse in an
+    order of its own: the reals agree to rounding (the differential test's tolerance), the
+    indexes exactly."""
+    fields = {
+        "min": float_json("arrayMin(__kql_v)"), "min_idx": "toString(indexOf(__kql_x, arrayMin(__kql_v)) - 1)",
+        "max": float_json("arrayMax(__kql_v)"), "max_idx": "toString(indexOf(__kql_x, arrayMax(__kql_v)) - 1)",
+        "avg": float_json("__kql_m"), "stdev": float_json("sqrt(__kql_var)"), "variance": float_json("__kql_var"),
+    }
+    bag = "concat('{', " + ", ',', ".join(f"'\"{k}\":', {v}" for k, v in fields.items()) + ", '}')"
+    empty = "'{" + ",".join(f'"{k}":null' for k in fields) + "}'"
+    variance = ("if(length(__kql_v) > 1, arraySum(arrayMap(v -> (v - __kql_m) * (v - __kql_m), __kql_v)) "
+                "/ (length(__kql_v) - 1), 0.)")
+    numbers = _let({"__kql_v": "arrayMap(v -> assumeNotNull(v), arrayFilter(v -> isNotNull(v), __kql_x))"},
+                   f"if(length(__kql_v) = 0, {empty}, "
+                   f"{_let({'__kql_m': 'arraySum(__kql_v) / length(__kql_v)'}, _let({'__kql_var': variance}, bag))})")
+    return _series_answer(_let({"__kql_x": _NUMBERS}, numbers))
+
+
+def _fir_of_a_column(taps: exp.Expr) -> str:
+    """series_fir whose filter is computed (a column): not lowered, but past series_math's work
+    limit it answers the DuckDB path's limit error, as the UDF checks that first."""
+    limit = (f"throwIf(length(JSONExtractArrayRaw({_SERIES})) * greatest(length(JSONExtractArrayRaw(ifNull(__kql_taps, ''))), 1) "
+             f"> {MAX_WORK}, 'kql-limit: series_fir: a series times its filter is more than {MAX_WORK:,} steps')")
+    refused = _refused_if("1", "series_fir with a computed filter")
+    return _series_answer(f"if({limit} = 0 AND {refused} = 0, '', NULL)")
+
+
 def _no_placeholder(options: list, at: int) -> None:
     if len(options) > at and options[at] is not None:
         refuse("a missing-value placeholder in the series_fill functions")
@@ -187,6 +222,7 @@ _SERIES_FUNCTIONS: dict[str, Callable[[list], str]] = {
     "series_fill_linear": _fill_linear,
     "series_outliers": _outliers,
     "series_fir": _fir,
+    "series_stats_dynamic": _stats,
 }
 
 
@@ -206,6 +242,9 @@ def lower_udfs(tree: exp.Expr) -> exp.Expr:
         lower = _SERIES_FUNCTIONS.get(function.name) if isinstance(function, exp.Literal) else None
         if lower is None:
             refuse(f"{function.name.removeprefix('__kql_') or 'this function'}()")
+        taps = _computed_filter(function.name, options)
+        if taps is not None:
+            return _with_series(_fir_of_a_column(taps), series, {"__kql_taps": taps})
         return _with_series(lower(_constant_options(options)), series)
     return tree.transform(swap, copy=False)
 
@@ -228,14 +267,31 @@ def _hash(arguments: list[exp.Expr]) -> exp.Expr:
     return lowered
 
 
-def _with_series(template: str, series: exp.Expr) -> exp.Expr:
-    """*template* with the series (or hashed text) in place of its placeholder; a NULL series is
-    read as '' (not JSON: a NULL answer), as ClickHouse keeps no arrays inside a Nullable."""
+def _with_series(template: str, series: exp.Expr, values: dict[str, exp.Expr] | None = None) -> exp.Expr:
+    """*template* with the series (or hashed text) in place of its placeholder, and each of
+    *values* in place of its name; a NULL series is read as '' (not JSON: a NULL answer), as
+    ClickHouse keeps no arrays inside a Nullable."""
     lowered = parse_one(template, read="clickhouse")
     for column in list(lowered.find_all(exp.Column)):
         if column.name == _SERIES:
             column.replace(exp.func("ifNull", series.copy(), exp.Literal.string("")))
+        elif values and column.name in values:
+            column.replace(values[column.name].copy())
     return lowered
+
+
+def _computed_filter(function: str, options: exp.Expr) -> exp.Expr | None:
+    """series_fir's filter when it is computed (`json_array(column, constants...)`), else None."""
+    if function != "series_fir" or not isinstance(options, exp.Cast):
+        return None
+    array = options.this
+    if not (isinstance(array, exp.JSONArray) or isinstance(array, exp.Anonymous) and array.name.lower() == "json_array") \
+            or not array.expressions:
+        return None
+    first, rest = array.expressions[0], array.expressions[1:]
+    if not any(True for _ in first.find_all(exp.Column)) or any(any(True for _ in r.find_all(exp.Column)) for r in rest):
+        return None
+    return exp.Cast(this=first.copy(), to=exp.DataType.build("VARCHAR"))
 
 
 def _constant_options(options: exp.Expr) -> list:
