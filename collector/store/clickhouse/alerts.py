@@ -93,7 +93,6 @@ class AlertState:
     """store/alerts.py's AlertState over ClickHouse (see the module docstring)."""
 
     def __init__(self, connection: control.Connection) -> None:
-        control.ensure_tables(connection)
         self._connection = connection
         self._rules = Cached(self._read_rules)
         self._deliveries_quiet_until = 0.0

@@ -32,7 +32,7 @@ from pathlib import Path
 import orjson
 
 from collector.store import model_files
-from collector.store.clickhouse import control, state_tables
+from collector.store.clickhouse import control
 from collector.store.clickhouse.leases import Timing
 from collector.store.model_files import ModelError
 from collector.store.models import MAX_MODEL_BYTES, MODELS_FOLDER, STAGING_FOLDER, ModelVersion, check_name
@@ -43,7 +43,7 @@ CHUNKS_PER_REQUEST = 4
 """Rows inserted or read in one request (16 MB)."""
 MAX_CLAIMS = 50
 
-TABLES: dict[str, state_tables.TableSpec] = {
+TABLES: dict[str, control.TableSpec] = {
     "model_registry": (
         "name String, version UInt32, description Nullable(String), tags String, root String, is_folder Bool, "
         "files Int32, size_bytes Int64, sha256 String, created_at DateTime64(6, 'UTC'), blob String, parts UInt32, "
@@ -64,7 +64,6 @@ class ModelRegistry:
     """store/models.py's registry over ClickHouse (see the module docstring)."""
 
     def __init__(self, connection: control.Connection, data_dir: Path, settle: float | None = None) -> None:
-        state_tables.ensure(connection, TABLES)
         self._connection = connection
         self.directory = data_dir / MODELS_FOLDER
         """Where uploads are unpacked and checked on their way in (in this collector's data dir)."""

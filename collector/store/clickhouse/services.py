@@ -60,7 +60,6 @@ class Registry(ServiceLookups):
     """store/services.py's Registry over ClickHouse (see the module docstring)."""
 
     def __init__(self, connection: control.Connection, refresh_seconds: float = REFRESH_SECONDS) -> None:
-        control.ensure_tables(connection)
         self._connection = connection
         self._table = control.table(connection, "services")
         self._by_name: dict[str, Service] = {}
@@ -209,7 +208,6 @@ class CollectionSettings:
     a snapshot every wrapper poll, reloaded with the services' rhythm (REFRESH_SECONDS)."""
 
     def __init__(self, connection: control.Connection, refresh_seconds: float = REFRESH_SECONDS) -> None:
-        control.ensure_tables(connection)
         self._connection = connection
         self._table = control.table(connection, "service_collection")
         self._refresh_seconds = refresh_seconds
