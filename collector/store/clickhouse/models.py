@@ -99,6 +99,24 @@ class ModelRegistry:
             raise
         return model
 
+    def import_version(self, model: ModelVersion, version_dir: Path) -> bool:
+        """A version moved from a DuckDB store (`insights store copy`) with its number, time and files
+        (the folder `version_dir`); its number is claimed, so later registrations take the next.
+        False, writing nothing, when the store has that version already."""
+        if self._blob(model) is not None:
+            return False
+        blob = uuid.uuid4().hex
+        try:
+            parts = self._write_chunks(blob, model_files.packed(version_dir))
+            self._command(f"INSERT INTO {self._table('model_version_claims')} (name, version, claim) "
+                          "SELECT {name:String}, {version:UInt32}, {claim:String}",
+                          {"name": model.name, "version": model.version, "claim": f"copy-{blob}"})
+            self._put(model, blob, parts, deleted=False)
+        except BaseException:
+            self._delete_chunks([blob])
+            raise
+        return True
+
     def _write_chunks(self, blob: str, stream: Iterator[bytes]) -> int:
         """The stream as `model_chunks` rows of CHUNK_BYTES; how many parts."""
         part, pending, buffer = 0, [], bytearray()
