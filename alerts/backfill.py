@@ -7,7 +7,7 @@ queries for a week of 15-minute windows; instead the rule's query is binned once
 its table gets the end of the window it falls in,
 
     <table> | extend alert_window_end = <the next window end at or after timestamp>
-            | where alert_window_end - timestamp <= <window>
+            | where timestamp >= alert_window_end - <window>
             | <the rest of the rule's query> | summarize alert_value = <measure> by alert_window_end, <split_by>
 
 over the whole span, and the rows of each window end are measured as an evaluation measures its
@@ -149,7 +149,7 @@ def _binned_query(pieces: list[str], step: timedelta, offset: timedelta, window:
     step_s, offset_s, window_s = (int(t.total_seconds()) for t in (step, offset, window))
     start = f"bin(timestamp - {offset_s}s, {step_s}s) + {offset_s}s"
     head = [pieces[0], f"extend {END_COLUMN} = iff({start} == timestamp, timestamp, {start} + {step_s}s)",
-            f"where {END_COLUMN} - timestamp <= {window_s}s"]
+            f"where timestamp >= {END_COLUMN} - {window_s}s"]
     return " | ".join(head + [_with_end(piece) for piece in pieces[1:]])
 
 
