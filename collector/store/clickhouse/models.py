@@ -35,7 +35,7 @@ from collector.store import model_files
 from collector.store.clickhouse import control
 from collector.store.clickhouse.leases import Timing
 from collector.store.model_files import ModelError
-from collector.store.models import MAX_MODEL_BYTES, MODELS_FOLDER, STAGING_FOLDER, ModelVersion, check_name
+from collector.store.models import MODELS_FOLDER, ModelVersion, check_name, staging_path, unpacked_upload
 
 CHUNK_BYTES = 4 * 2**20
 """The bytes of one `model_chunks` row."""
@@ -70,20 +70,13 @@ class ModelRegistry:
         self._settle = Timing.from_environ().settle if settle is None else settle
 
     def staging_path(self) -> Path:
-        staging = self.directory / STAGING_FOLDER
-        staging.mkdir(parents=True, exist_ok=True)
-        return staging / uuid.uuid4().hex
+        return staging_path(self.directory)
 
     async def register(self, name: str, archive: Path, description: str | None, tags: dict[str, str]) -> ModelVersion:
         """Check and unpack the uploaded tar at `archive`, store its files, record the next version."""
-        check_name(name)
-        unpacked_dir = archive.with_suffix(".d")
-        try:
-            unpacked = await asyncio.to_thread(model_files.unpack, archive, unpacked_dir, MAX_MODEL_BYTES)
+        async with unpacked_upload(name, archive) as (unpacked_dir, unpacked):
             return await asyncio.wrap_future(control.submit(
                 lambda: self._store(name, unpacked_dir, unpacked, description, tags)))
-        finally:
-            model_files.remove(unpacked_dir)
 
     def _store(self, name: str, unpacked_dir: Path, unpacked: model_files.Unpacked, description: str | None,
                tags: dict[str, str]) -> ModelVersion:
