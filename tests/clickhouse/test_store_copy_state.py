@@ -101,6 +101,8 @@ def _check_listed(collector: CollectorProcess, filled: dict) -> None:
         assert own.get(f"/api/services/{SERVICE}").status_code == 200
     with collector.admin as http:
         assert SERVICE in [s["name"] for s in http.get("/api/services").json()]
+        collection = http.get(f"/api/services/{SERVICE}/collection").json()
+        assert (collection["collect"], collection["sample_rate"]) == (["request"], 0.5)
         rules = http.get(f"/api/services/{SERVICE}/alert-rules").json()
         assert [(r["name"], r["query"], r["threshold"], r["action_groups"]) for r in rules] == [("busy", "requests", 5, ["ops"])]
         assert [g["name"] for g in http.get(f"/api/services/{SERVICE}/action-groups").json()] == ["ops"]

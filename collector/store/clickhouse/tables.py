@@ -17,16 +17,11 @@ cluster each is replicated to every server under a Keeper path without `{shard}`
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
 from collector.store.clickhouse import alert_tables, control, endpoints, live, models, monitors
 from collector.store.clickhouse.schema import MIGRATIONS_TABLE, data_table_name, quote
 from collector.store.schema import TABLES as TELEMETRY
 
-TableSpec = tuple[str, str, str, str]
-"""(columns, engine, engine arguments, the rest: ORDER BY ..., TTL ..., SETTINGS ...)."""
-
-STATE_TABLES: dict[str, TableSpec] = {
+STATE_TABLES: dict[str, control.TableSpec] = {
     **control.TABLES,
     **alert_tables.TABLES,
     **endpoints.TABLES,
@@ -35,13 +30,6 @@ STATE_TABLES: dict[str, TableSpec] = {
     live.TABLE: live.SPEC,
 }
 """Every state table, by name."""
-
-
-class Connection(Protocol):
-    database: str
-    cluster: str | None
-
-    def client(self) -> Any: ...
 
 
 def table_names(cluster: str | None = None) -> set[str]:
@@ -71,7 +59,7 @@ def state_statements(database: str, cluster: str | None = None) -> list[str]:
     return [state_statement(database, cluster, name) for name in STATE_TABLES]
 
 
-def missing_state_tables(connection: Connection) -> list[str]:
+def missing_state_tables(connection: control.Connection) -> list[str]:
     """The state tables the store's database lacks, in registry order."""
     rows = connection.client().query("SELECT name FROM system.tables WHERE database = {db:String}",
                                      parameters={"db": connection.database}).result_rows
@@ -79,7 +67,7 @@ def missing_state_tables(connection: Connection) -> list[str]:
     return [name for name in STATE_TABLES if name not in present]
 
 
-def create_missing(connection: Connection) -> list[str]:
+def create_missing(connection: control.Connection) -> list[str]:
     """Create the state tables the store lacks; the ones created (none on a current store)."""
     missing = missing_state_tables(connection)
     client = connection.client()
