@@ -55,11 +55,17 @@ def dims_key(dimensions: dict) -> str:
 def run_window(store: Store, rule: Rule, window_end: datetime, timeout_s: float) -> QueryResult:
     """The rule's measured query over [window_end - window, window_end], in its service's scope only."""
     start = window_end - timedelta(seconds=rule.spec["window"])
-    timespan = f"{start.isoformat()}Z/{window_end.isoformat()}Z"
+    return run_span(store, rule.service, measured_query(rule.spec), start, window_end, timeout_s, MAX_INSTANCES * 10)
+
+
+def run_span(store: Store, service: str, kql: str, start: datetime, end: datetime, timeout_s: float,
+             max_rows: int) -> QueryResult:
+    """`kql` over the rows of [start, end] (both included), in `service`'s scope only."""
+    timespan = f"{start.isoformat()}Z/{end.isoformat()}Z"
     try:
         with query_connection(store) as cursor:
-            return run_query(cursor, measured_query(rule.spec), services=[rule.service], timespan=timespan,
-                             timeout_s=timeout_s, max_rows=MAX_INSTANCES * 10)
+            return run_query(cursor, kql, services=[service], timespan=timespan, timeout_s=timeout_s,
+                             max_rows=max_rows)
     except Exception as error:  # a KqlError, a timeout, the store refusing: all recorded on the rule
         raise EvaluationError(f"the query failed: {error}") from None
 

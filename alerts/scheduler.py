@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import partial
 
-from alerts import dynamic
+from alerts import backfill
 from alerts.config import AlertsConfig
-from alerts.evaluate import evaluate, measure, run_window
+from alerts.evaluate import evaluate
 from alerts.ticking import Ticking, Work
-from collector.store.alerts import Rule, Value, now
+from collector.store.alerts import Rule, now
 from collector.store.database import Store
 
 log = logging.getLogger(__name__)
@@ -98,18 +98,6 @@ class Scheduler(Ticking):
 
     def backfill(self, rule: Rule, before: datetime) -> None:
         """A new dynamic rule's history: its measure over up to LEARN_DAYS of past windows (at most
-        one every 15 minutes), from the telemetry already stored."""
-        step = timedelta(seconds=max(rule.spec["frequency"], 900))
-        start = before - timedelta(days=dynamic.LEARN_DAYS)
-        values = []
-        end = start
-        while end < before and not self._stop.is_set():
-            try:
-                for m in measure(run_window(self.store, rule, end, self.config.query_timeout_s), rule.spec):
-                    values.append(Value(m.dims_key, end, m.value))
-            except Exception as error:
-                log.warning("backfill of %s/%s stopped: %s", rule.service, rule.name, error)
-                break
-            end += step
+        one every 15 minutes), from the telemetry already stored, in one binned query (backfill.py)."""
+        values = backfill.backfill(self.store, rule, before, self.config.query_timeout_s, self._stop.is_set)
         self.store.alerts.add_values(rule.service, rule.name, values)
-

@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from collector.kql import run_query  # noqa: E402
+from collector.store.clickhouse import tables  # noqa: E402
 from collector.store.clickhouse.live import Calls, LiveShare, SharedSample, SharedSecond  # noqa: E402
 from collector.store.clickhouse.location import ClickHouseConnection  # noqa: E402
 from collector.store.clickhouse.map_rollups import ClickHouseMapRollups  # noqa: E402
@@ -59,6 +60,7 @@ def load(connection: ClickHouseConnection, rows: int) -> float:
     client = connection.client()
     for statement in create_statements(DATABASE):
         client.command(statement)
+    tables.create_missing(connection)  # live_share, as `insights store migrate` makes it
     started, seq = time.perf_counter(), 0
     for first in range(0, rows, CHUNK_ROWS):
         for name, table in generated(rows, first, min(rows, first + CHUNK_ROWS)).items():

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from drift import START, frame, load_collected  # noqa: E402
 
+from collector.store.clickhouse import tables  # noqa: E402
 from collector.store.clickhouse.location import ClickHouseConnection  # noqa: E402
 from collector.store.clickhouse.monitors import MonitorState  # noqa: E402
 from collector.store.clickhouse.schema import create_statements  # noqa: E402
@@ -94,7 +95,9 @@ def main() -> None:
             copy_collected(store, client)
             print(f"{args.rows:,} collected rows (20 features, JSON) in each store")
             duck_s, duck_cpu, duck = timed_run(store.monitors, sketch)
-            clickhouse = MonitorState(ClickHouseConnection(lambda: client, DATABASE), _ArrowWriter(client))  # type: ignore[arg-type]
+            connection = ClickHouseConnection(lambda: client, DATABASE)
+            tables.create_missing(connection)  # the monitors' tables, as `insights store migrate` makes them
+            clickhouse = MonitorState(connection, _ArrowWriter(client))  # type: ignore[arg-type]
             ch_s, ch_cpu, ours = timed_run(clickhouse, sketch)
         finally:
             store.close()

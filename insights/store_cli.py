@@ -71,24 +71,38 @@ def copy_command(
     from_dir: Path = typer.Option(Path(DEFAULT_DATA_DIR), "--from", help="The data dir of the DuckDB store (its collector stopped)."),
     store: Optional[str] = typer.Option(None, "--store", help=STORE_HELP),
 ) -> None:
-    """Copy a DuckDB store's telemetry into ClickHouse (rows already there are skipped)."""
+    """Copy a DuckDB store's telemetry, services, alerts, endpoints, models and monitors into
+    ClickHouse (what is there already is skipped)."""
     from collector.store.clickhouse.copy import copy_store, source_counts
+    from collector.store.clickhouse.copy_state import copy_state, state_counts
 
     location = _location(store)
     connection = _connection(location)
     try:
         check_store(location)
-        totals = source_counts(from_dir)
+        totals, state_totals = source_counts(from_dir), state_counts(from_dir)
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         err.print(f"[red]error:[/red] {error}", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from None
     columns = (TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console) as progress:
-        tasks = {name: progress.add_task(name, total=count) for name, count in totals.items() if count}
-        reports = copy_store(from_dir, connection, progress=lambda table, rows: progress.advance(tasks[table], rows))
+        tasks = {name: progress.add_task(name, total=count) for name, count in {**totals, **state_totals}.items() if count}
+
+        def advance(name: str, done: int) -> None:
+            progress.advance(tasks[name], done)
+
+        reports = copy_store(from_dir, connection, progress=advance)
+        try:
+            state = copy_state(from_dir, connection, progress=advance)
+        except FileNotFoundError as error:  # a registered model whose files are gone from the data dir
+            err.print(f"[red]error:[/red] {error}", soft_wrap=True, highlight=False)
+            raise typer.Exit(1) from None
     inserted = sum(r.inserted for r in reports)
     skipped = sum(r.skipped for r in reports)
     console.print(f"copied {inserted} rows, skipped {skipped} already in the store", highlight=False)
+    moved = ", ".join(f"{r.table} {r.inserted}" + (f" (skipped {r.skipped})" if r.skipped else "")
+                      for r in state if r.source_rows)
+    console.print(f"copied state: {moved or 'none'}", highlight=False, soft_wrap=True)
 
 
 def check_store(location) -> None:

@@ -13,8 +13,8 @@ import asyncio
 import os
 import re
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,6 +91,27 @@ def check_tags(tags: object) -> dict[str, str]:
     return tags
 
 
+def staging_path(directory: Path) -> Path:
+    """A fresh path for an upload on its way in, under the registry's `directory` (on the same disk
+    as the models, so moving it is a rename); both stores' registries stage uploads here."""
+    staging = directory / STAGING_FOLDER
+    staging.mkdir(parents=True, exist_ok=True)
+    return staging / uuid.uuid4().hex
+
+
+@asynccontextmanager
+async def unpacked_upload(name: str, archive: Path) -> AsyncIterator[tuple[Path, model_files.Unpacked]]:
+    """The uploaded tar at `archive` for model `name`, checked and unpacked beside it (model_files:
+    safe names, size bound, content hash): (the folder, what it holds); the folder is removed after,
+    unless the caller moved it into place. Both stores' `register` start here."""
+    check_name(name)
+    unpacked_dir = archive.with_suffix(".d")
+    try:
+        yield unpacked_dir, await asyncio.to_thread(model_files.unpack, archive, unpacked_dir, MAX_MODEL_BYTES)
+    finally:
+        model_files.remove(unpacked_dir)
+
+
 class ModelRegistry:
     """The store's side of the model registry; reads open a cursor each, writes go through the
     single writer."""
@@ -102,24 +123,16 @@ class ModelRegistry:
         self.directory = directory
 
     def staging_path(self) -> Path:
-        """A fresh path for an upload on its way in (on the same disk as the models, so moving it is a rename)."""
-        staging = self.directory / STAGING_FOLDER
-        staging.mkdir(parents=True, exist_ok=True)
-        return staging / uuid.uuid4().hex
+        return staging_path(self.directory)
 
     async def register(self, name: str, archive: Path, description: str | None, tags: dict[str, str]) -> ModelVersion:
         """Unpack the uploaded tar at `archive` and record it as the name's next version."""
-        check_name(name)
-        unpacked_dir = archive.with_suffix(".d")
-        try:
-            unpacked = await asyncio.to_thread(model_files.unpack, archive, unpacked_dir, MAX_MODEL_BYTES)
+        async with unpacked_upload(name, archive) as (unpacked_dir, unpacked):
             created = datetime.now(UTC).replace(tzinfo=None)
             future = self._writer.write(operation=lambda con: self._insert(con, name, unpacked, description, tags, created))
             model = await asyncio.wrap_future(future)
             self._place(unpacked_dir, model)
             return model
-        finally:
-            model_files.remove(unpacked_dir)
 
     @staticmethod
     def _insert(con: duckdb.DuckDBPyConnection, name: str, unpacked: model_files.Unpacked, description: str | None,

@@ -9,8 +9,10 @@ import sys
 import time
 from dataclasses import replace
 
+from collector.store.clickhouse import tables
 from collector.store.clickhouse.location import PASSWORD_ENV, ClickHouseConnection, parse
 from collector.store.clickhouse.migrate import migrate
+from collector.store.clickhouse.schema import database_statement
 
 
 def store_env(server) -> dict:
@@ -31,6 +33,14 @@ def migrated_url(server, prefix: str = "t") -> str:
     assert location is not None
     migrate(ClickHouseConnection(replace(location, database="default").client, location.database))
     return url
+
+
+def with_state_tables(connection):
+    """`connection` once its database holds the state tables (tables.py: what `insights store
+    migrate` creates besides telemetry), for tests of a state module alone."""
+    connection.client().command(database_statement(connection.database))
+    tables.create_missing(connection)
+    return connection
 
 
 def connection(server, url: str) -> ClickHouseConnection:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from chdb_stand_in import StandInConnection
-from store_helpers import eventually
+from store_helpers import eventually, with_state_tables
 
 from collector.store.alerts import DELIVERED, PENDING, Delivery, Evaluation, Instance, Value, now
 from collector.store.clickhouse.alerts import AlertState
@@ -23,6 +23,7 @@ SPEC = {"query": "requests", "frequency": 60, "window": 60, "action_groups": ["o
 def pair(clickhouse_server):
     """Two collectors' views of one store (two connections, as two processes have)."""
     database = f"alerts_{uuid.uuid4().hex[:8]}"
+    with_state_tables(StandInConnection(clickhouse_server, database))
     return AlertState(StandInConnection(clickhouse_server, database)), AlertState(StandInConnection(clickhouse_server, database))
 
 
@@ -100,6 +101,7 @@ def test_scaleout_a_recorded_attempt_is_not_undone_by_the_entry_written_again(pa
 
 def test_scaleout_availability_tests_are_shared_and_a_saved_test_runs_afresh(clickhouse_server):
     database = f"avail_{uuid.uuid4().hex[:8]}"
+    with_state_tables(StandInConnection(clickhouse_server, database))
     first = AvailabilityState(StandInConnection(clickhouse_server, database), writer=None)
     second = AvailabilityState(StandInConnection(clickhouse_server, database), writer=None)
     first.save("svc", "probe", {"url": "http://127.0.0.1/"})

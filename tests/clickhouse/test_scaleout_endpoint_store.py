@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 from chdb_stand_in import StandInConnection
-from store_helpers import eventually
+from store_helpers import eventually, with_state_tables
 
 from collector.store.clickhouse.endpoints import EndpointStore
 from collector.store.endpoints import Deployment, Endpoint, new_key
@@ -20,7 +20,7 @@ REFRESH_S = 0.2
 
 @pytest.fixture
 def connection(clickhouse_server):
-    return StandInConnection(clickhouse_server, f"ep_{uuid.uuid4().hex[:8]}")
+    return with_state_tables(StandInConnection(clickhouse_server, f"ep_{uuid.uuid4().hex[:8]}"))
 
 
 @pytest.fixture

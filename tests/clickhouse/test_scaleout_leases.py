@@ -6,6 +6,7 @@ import time
 import uuid
 
 from chdb_stand_in import StandInConnection
+from store_helpers import with_state_tables
 
 from collector.store.clickhouse.leases import Lease, Timing, read_state
 
@@ -13,7 +14,7 @@ FAST = Timing(ttl=3.0, settle=0.3)
 
 
 def _leases(clickhouse_server, count: int, name: str = "export") -> list[Lease]:
-    connection = StandInConnection(clickhouse_server, f"lease_{uuid.uuid4().hex[:8]}")
+    connection = with_state_tables(StandInConnection(clickhouse_server, f"lease_{uuid.uuid4().hex[:8]}"))
     return [Lease(connection, name, holder=f"collector-{i}", timing=FAST) for i in range(count)]
 
 

@@ -9,6 +9,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from store_helpers import with_state_tables
 
 from collector.store.clickhouse.location import ClickHouseConnection
 from collector.store.clickhouse.services import Registry
@@ -17,7 +18,7 @@ from collector.store.services import ServiceError
 
 @pytest.fixture
 def registries(clickhouse_server):
-    connection = ClickHouseConnection(clickhouse_server.client, f"svc_{uuid.uuid4().hex[:8]}")
+    connection = with_state_tables(ClickHouseConnection(clickhouse_server.client, f"svc_{uuid.uuid4().hex[:8]}"))
     pair = [Registry(connection, refresh_seconds=0.2), Registry(connection, refresh_seconds=0.2)]
     yield pair
     for registry in pair:

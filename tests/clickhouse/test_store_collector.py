@@ -13,6 +13,7 @@ from opencensus.trace.tracer import Tracer
 from store_helpers import connection, eventually, migrated_url
 from typer.testing import CliRunner
 
+from collector.store.clickhouse import tables
 from collector.store.schema import TABLES
 from insights.cli import app
 
@@ -84,3 +85,19 @@ def test_store_up_refuses_a_store_whose_schema_is_behind_or_a_password_in_the_ur
     secret = CliRunner().invoke(app, [*up, "clickhouse://insights:hunter2@127.0.0.1:1/insights"])
     assert secret.exit_code == 2
     assert "INSIGHTS_STORE_PASSWORD" in secret.output and "hunter2" not in secret.output
+
+
+def test_store_collector_on_a_migrated_store_creates_no_table(store):
+    """Every table the collector's features use was made by `insights store migrate` (tables.py):
+    after the collector started and served, the store holds the registry's tables, no others."""
+    collector, conn = store
+    service = collector.create_service("ch-tables")["name"]
+    with collector.admin as http:
+        answer = http.post(f"/api/services/{service}/alert-rules", json={"name": "busy", "query": "requests",
+                                                                         "threshold": 5})
+        assert answer.status_code == 201, answer.text
+        assert [rule["name"] for rule in http.get(f"/api/services/{service}/alert-rules").json()] == ["busy"]
+    present = {row[0] for row in conn.client().query("SELECT name FROM system.tables WHERE database = {db:String}",
+                                                     parameters={"db": conn.database}).result_rows}
+    assert present == tables.table_names()
+    assert tables.create_missing(conn) == []

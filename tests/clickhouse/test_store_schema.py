@@ -2,11 +2,14 @@
 behind the stand-in. Cluster statements are parsed by ClickHouse (formatQuery) but not run: no
 multi-node ClickHouse, nor Keeper, can run here."""
 
+from dataclasses import replace
+
 import pytest
 from store_helpers import connection, insights, migrated_url
 
-from collector.store.clickhouse.location import ClickHouseConnection
-from collector.store.clickhouse.migrate import ledger_statement
+from collector.store.clickhouse import tables
+from collector.store.clickhouse.location import PASSWORD_ENV, ClickHouseConnection, parse
+from collector.store.clickhouse.migrate import MIGRATIONS, SchemaBehind, check_current, ledger_statement, migrate
 from collector.store.clickhouse.schema import create_statements, delete_statement
 from collector.store.schema import INTERNAL_COLUMNS, TABLES
 
@@ -67,14 +70,15 @@ def test_store_migrate_twice_changes_nothing_and_records_the_version(clickhouse_
     url = clickhouse_server.fresh_url("migrate")
     first = insights(clickhouse_server, "store", "migrate", "--store", url)
     assert first.returncode == 0 and "applied 1: telemetry tables" in first.stdout, first.stderr
+    assert "applied 2: state tables" in first.stdout
     conn = connection(clickhouse_server, url)
     before = _tables(conn)
-    assert set(before) == set(TABLES) | {"_insights_migrations"}
+    assert set(before) == tables.table_names() >= set(TABLES) | {"_insights_migrations", "alert_rules", "live_share"}
     again = insights(clickhouse_server, "store", "migrate", "--store", url)
     assert again.returncode == 0 and "was up to date" in again.stdout
     assert _tables(conn) == before
-    ledger = conn.client().query(f"SELECT version, name FROM {conn.database}._insights_migrations").result_rows
-    assert ledger == [(1, "telemetry tables")]
+    ledger = conn.client().query(f"SELECT version, name FROM {conn.database}._insights_migrations ORDER BY version").result_rows
+    assert ledger == [(1, "telemetry tables"), (2, "state tables")]
 
 
 def test_store_cluster_statements_are_valid_clickhouse(clickhouse_server):
@@ -84,6 +88,9 @@ def test_store_cluster_statements_are_valid_clickhouse(clickhouse_server):
     for statement in statements:
         formatted = client.query("SELECT formatQuery({q:String})", parameters={"q": statement}).result_rows[0][0]
         assert "ON CLUSTER scale" in formatted
+    for statement in tables.state_statements("insights", cluster="scale"):
+        formatted = client.query("SELECT formatQuery({q:String})", parameters={"q": statement}).result_rows[0][0]
+        assert "ON CLUSTER scale" in formatted and "ENGINE = Replicated" in formatted
     local, distributed = statements[1], statements[2]
     assert "ReplicatedMergeTree('/clickhouse/tables/{shard}/insights/traces_local', '{replica}')" in local
     assert "ENGINE = Distributed(`scale`, `insights`, `traces_local`, cityHash64(coalesce(`operation_Id`, `itemId`, '')))" in distributed
@@ -100,3 +107,20 @@ def test_store_cluster_retention_and_insert_settings_are_clickhouse_s(clickhouse
                                             parameters={"names": list(settings)}).result_rows}
     assert known == set(settings) == {"async_insert", "distributed_foreground_insert", "insert_quorum",
                                       "insert_quorum_parallel"}
+
+
+def test_store_migrate_upgrades_a_version_1_store_and_a_collector_refuses_it_until_then(clickhouse_server):
+    """A store migrated by the release before the state tables were versioned (only version 1) is
+    behind: collectors refuse it, and migrate applies version 2 alone."""
+    url = clickhouse_server.fresh_url("upgrade")
+    location = parse(url, {PASSWORD_ENV: clickhouse_server.password})
+    assert location is not None
+    migrate(ClickHouseConnection(replace(location, database="default").client, location.database), MIGRATIONS[:1])
+    conn = connection(clickhouse_server, url)
+    with pytest.raises(SchemaBehind, match="lacks schema version"):
+        check_current(conn)
+    upgraded = insights(clickhouse_server, "store", "migrate", "--store", url)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "applied 2: state tables" in upgraded.stdout and "applied 1" not in upgraded.stdout
+    assert set(_tables(conn)) == tables.table_names()
+    check_current(conn)

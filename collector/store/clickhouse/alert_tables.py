@@ -1,7 +1,7 @@
 """The tables of alerting and availability tests on ClickHouse, in control.py's shape (columns,
-engine, engine arguments, the rest), registered there so they are created (and replicated on a
-cluster) with the other control tables. Why each is shaped so is alerts.py's and availability.py's
-to say; this module only declares them (control.py imports it, and they import control.py).
+engine, engine arguments, the rest), registered in tables.py so they are created (and replicated on
+a cluster) with every other store table. Why each is shaped so is alerts.py's and availability.py's
+to say; this module only declares them (tables.py imports it).
 """
 
 from __future__ import annotations

@@ -93,7 +93,6 @@ class AlertState:
     """store/alerts.py's AlertState over ClickHouse (see the module docstring)."""
 
     def __init__(self, connection: control.Connection) -> None:
-        control.ensure_tables(connection)
         self._connection = connection
         self._rules = Cached(self._read_rules)
         self._deliveries_quiet_until = 0.0
@@ -129,6 +128,26 @@ class AlertState:
         muted, created = (old[4], old[5]) if old else (None, now())
         self._put_rule(service, name, orjson.dumps(spec).decode(), generation, muted, created)
         self._rules.clear()
+
+    def import_rule(self, rule: Rule, instances: list[Instance], values: list[Value]) -> bool:
+        """A rule moved from a DuckDB store (`insights store copy`): its spec, mute, progress, the
+        current state of its instances and its per-window values, as one new generation; False,
+        writing nothing, when the service has a rule of that name already (a second copy)."""
+        if self._rule_row(rule.service, rule.name) is not None:
+            return False
+        generation, version = uuid.uuid4().hex, _micros(rule.watermark) if rule.watermark else 1
+        rows = [[rule.service, rule.name, generation, i.dims_key, orjson.dumps(i.dimensions).decode(), i.state,
+                 i.alert_id, _utc(i.fired_at), _utc(i.resolved_at), i.value, i.threshold,
+                 orjson.dumps(i.history).decode(), _utc(i.clear_since), _utc(now()), version] for i in instances]
+        if rows:
+            self._write(lambda: self._insert("alert_instances", _INSTANCE_COLUMNS, rows))
+        if values:
+            self._write(lambda: self._insert_values(rule.service, rule.name, generation, values))
+        self._write(lambda: self._put_progress(rule.service, rule.name, generation, rule.watermark, rule.evaluations,
+                                               rule.last_error, rule.last_error_at))
+        self._put_rule(rule.service, rule.name, orjson.dumps(rule.spec).decode(), generation, rule.muted_until, now())
+        self._rules.clear()
+        return True
 
     def delete_rule(self, service: str, name: str) -> None:
         self._put_rule(service, name, "{}", "", None, now(), deleted=True)

@@ -30,7 +30,6 @@ from collector.store.writer import Writer
 
 class AvailabilityState:
     def __init__(self, connection: control.Connection, writer: Writer) -> None:
-        control.ensure_tables(connection)
         self._connection = connection
         self._writer = writer
         self._tests = Cached(self._read_tests)

@@ -29,7 +29,6 @@ TRIM_SLACK = 0.1
 
 class ConsoleLog:
     def __init__(self, connection: control.Connection, max_lines: int = MAX_LINES_PER_SERVICE) -> None:
-        control.ensure_tables(connection)
         self._connection = connection
         self._table = control.table(connection, "console_logs")
         self._max_lines = max_lines

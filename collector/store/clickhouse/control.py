@@ -1,6 +1,7 @@
 """The control tables on ClickHouse: what N collectors share besides telemetry (services and keys,
-payload settings, console logs, counters, export settings and checkpoints, leases; alerts and
-availability tests, declared in alert_tables.py), so that no collector holds state that another needs.
+payload settings, console logs, counters, export settings and checkpoints, leases), so that no
+collector holds state that another needs. tables.py registers these with every other table the
+store uses (alerts, endpoints, models, monitors, live metrics) and creates them all.
 
 ClickHouse has no transactions, no unique keys and no UPDATE in place; each table is shaped for that:
 - state that changes (a service, a setting, a checkpoint) is a `ReplacingMergeTree` keyed by what
@@ -17,12 +18,10 @@ Checked only on paper here: chdb runs one node, without Keeper.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
-from collector.store.clickhouse import alert_tables
 from collector.store.writer import Overloaded
 
 T = TypeVar("T")
@@ -41,16 +40,10 @@ class Connection(Protocol):
     def client(self) -> Any: ...
 
 
-def _engine(kind: str, arguments: str, connection_cluster: str | None, database: str, table: str) -> str:
-    if not connection_cluster:
-        return f"{kind}({arguments})"
-    path = CONTROL_KEEPER_PATH.replace("{database}", database).replace("{table}", table)
-    replicated_arguments = f"'{path}', '{{replica}}'" + (f", {arguments}" if arguments else "")
-    return f"Replicated{kind}({replicated_arguments})"
+TableSpec = tuple[str, str, str, str]
+"""(columns, engine, engine arguments, the rest: ORDER BY ..., TTL ..., SETTINGS ...)."""
 
-
-TABLES: dict[str, tuple[str, str, str, str]] = {
-    # table: (columns, engine, engine arguments, rest)
+TABLES: dict[str, TableSpec] = {
     "services": (
         "name String, instrumentation_key String, api_key_sha256 String, api_key_prefix String, "
         "enable_app_insights Bool, created_at DateTime64(6, 'UTC'), version UInt64, is_deleted UInt8",
@@ -77,35 +70,7 @@ TABLES: dict[str, tuple[str, str, str, str]] = {
         "name String, epoch UInt64, holder String, inserted DateTime64(6, 'UTC') DEFAULT now64(6), ttl_ms UInt32, "
         "expires DateTime64(6, 'UTC') DEFAULT inserted + toIntervalMillisecond(ttl_ms)",
         "MergeTree", "", "ORDER BY (name, epoch, inserted) TTL toDateTime(inserted) + INTERVAL 1 DAY"),
-    **alert_tables.TABLES,  # alerts and availability tests (alerts.py, availability.py)
 }
-
-
-def statements(database: str, cluster: str | None = None) -> list[str]:
-    """CREATE TABLE IF NOT EXISTS for every control table (idempotent): for `insights store migrate`
-    and for a collector that opens a store migrated by an older version."""
-    on_cluster = f" ON CLUSTER `{cluster}`" if cluster else ""
-    return [
-        f"CREATE TABLE IF NOT EXISTS `{database}`.`{table}`{on_cluster} ({columns}) "
-        f"ENGINE = {_engine(kind, arguments, cluster, database, table)} {rest}"
-        for table, (columns, kind, arguments, rest) in TABLES.items()
-    ]
-
-
-_ensure_lock = threading.Lock()
-
-
-def ensure_tables(connection: Connection) -> None:
-    """Create the control tables if they are missing (once per connection)."""
-    with _ensure_lock:
-        if getattr(connection, "_control_tables_ensured", False):
-            return
-        client = connection.client()
-        client.command(f"CREATE DATABASE IF NOT EXISTS `{connection.database}`"
-                       + (f" ON CLUSTER `{connection.cluster}`" if connection.cluster else ""))
-        for statement in statements(connection.database, connection.cluster):
-            client.command(statement)
-        connection._control_tables_ensured = True  # type: ignore[attr-defined]
 
 
 def table(connection: Connection, name: str) -> str:

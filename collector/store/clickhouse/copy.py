@@ -1,4 +1,5 @@
-"""`insights store copy`: an embedded DuckDB store's telemetry rows into a ClickHouse store.
+"""`insights store copy`: an embedded DuckDB store's telemetry rows into a ClickHouse store (its
+services, alerts, endpoints, models and monitors: copy_state.py).
 
 Each App Insights table is read from the DuckDB file (read-only, so no collector may have it open)
 in `_seq` order, as Arrow record batches, and inserted into the same table in ClickHouse with
@@ -45,7 +46,7 @@ Progress = Callable[[str, int], None]
 
 def source_counts(data_dir: Path) -> dict[str, int]:
     """Rows per table in the DuckDB store (for a progress bar's totals)."""
-    with _open(data_dir) as con:
+    with open_source(data_dir) as con:
         present = _tables(con)
         return {name: int(con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0])  # type: ignore[index]
                 for name in TABLES if name in present}
@@ -55,7 +56,7 @@ def copy_store(data_dir: Path, connection: ClickHouseConnection, progress: Progr
                batch_rows: int = BATCH_ROWS) -> list[CopyReport]:
     """Copy every telemetry table of the DuckDB store in `data_dir` into `connection`'s database."""
     reports = []
-    with _open(data_dir) as con:
+    with open_source(data_dir) as con:
         present = _tables(con)
         for table in TABLES.values():
             if table.name in present:
@@ -63,7 +64,8 @@ def copy_store(data_dir: Path, connection: ClickHouseConnection, progress: Progr
     return reports
 
 
-def _open(data_dir: Path) -> duckdb.DuckDBPyConnection:
+def open_source(data_dir: Path) -> duckdb.DuckDBPyConnection:
+    """The DuckDB store in `data_dir`, read-only (copy_state.py reads its state through this too)."""
     path = Path(data_dir) / DB_FILENAME
     if not path.exists():
         raise FileNotFoundError(f"no DuckDB store at {path}")

@@ -2,7 +2,7 @@
 dataclasses) for N collectors, so that an endpoint created, re-split, re-keyed or deployed through
 one collector is what every other shows and what the collector running its host applies.
 
-Four tables, owned here (`ensure_tables`, created when a collector opens the store, as control.py's):
+Four tables, declared here (registered and created by tables.py, as every store table):
 - `endpoints`, one row per change of an endpoint (a ReplacingMergeTree keyed by name, read with
   FINAL, a delete a row with `is_deleted = 1`);
 - `endpoint_deployments`, one row per change of a deployment's definition, keyed by (endpoint,
@@ -50,8 +50,7 @@ PLACEMENT = "endpoints"
 
 _VERSION = "toUInt64(toUnixTimestamp64Micro(now64(6)))"
 
-TABLES: dict[str, tuple[str, str, str, str]] = {
-    # table: (columns, engine, engine arguments, rest), as control.TABLES
+TABLES: dict[str, control.TableSpec] = {
     "endpoints": (
         "name String, port UInt16, primary_key String, secondary_key String, traffic String, mirror String, "
         "rate_limit UInt32, request_timeout_ms UInt32, created_at DateTime64(6, 'UTC'), version UInt64, "
@@ -72,29 +71,6 @@ TABLES: dict[str, tuple[str, str, str, str]] = {
         "ReplacingMergeTree", "version", "ORDER BY lease"),
 }
 
-_ensure_lock = threading.Lock()
-
-
-def statements(database: str, cluster: str | None = None) -> list[str]:
-    """CREATE TABLE IF NOT EXISTS for the endpoint tables (idempotent; replicated on a cluster, as
-    control.py's tables are and for the same reasons)."""
-    on_cluster = f" ON CLUSTER `{cluster}`" if cluster else ""
-    return [f"CREATE TABLE IF NOT EXISTS `{database}`.`{table}`{on_cluster} ({columns}) "
-            f"ENGINE = {control._engine(kind, arguments, cluster, database, table)} {rest}"
-            for table, (columns, kind, arguments, rest) in TABLES.items()]
-
-
-def ensure_tables(connection: control.Connection) -> None:
-    """Create the endpoint tables if they are missing (once per connection)."""
-    control.ensure_tables(connection)
-    with _ensure_lock:
-        if getattr(connection, "_endpoint_tables_ensured", False):
-            return
-        for statement in statements(connection.database, connection.cluster):
-            connection.client().command(statement)
-        connection._endpoint_tables_ensured = True  # type: ignore[attr-defined]
-
-
 def _micros_text(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
@@ -108,7 +84,6 @@ class EndpointStore:
     futures that resolve once ClickHouse acknowledged them (control.submit)."""
 
     def __init__(self, connection: control.Connection, refresh_s: float = REFRESH_S) -> None:
-        ensure_tables(connection)
         self._connection = connection
         self._refresh_s = refresh_s
         self._lock = threading.Lock()

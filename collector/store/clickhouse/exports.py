@@ -51,7 +51,6 @@ class ExportState:
 
     def __init__(self, connection: control.Connection, retention: Retention,
                  horizon_lag_s: float | None = None) -> None:
-        control.ensure_tables(connection)
         self._connection = connection
         self._retention = retention
         self.horizon_lag_s = float(os.environ.get(HORIZON_ENV, HORIZON_LAG_S)) if horizon_lag_s is None else horizon_lag_s

@@ -128,7 +128,6 @@ class Lease:
 
     def __init__(self, connection: control.Connection, name: str, holder: str | None = None,
                  timing: Timing | None = None) -> None:
-        control.ensure_tables(connection)
         self.connection = connection
         self.name = name
         self.holder = holder or collector_id()

@@ -22,7 +22,6 @@ without `{shard}`): every collector reads every row; checked only on paper.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -47,6 +46,8 @@ _COLUMNS = (
 )
 _ENGINE_REST = (f"PARTITION BY intDiv(second, 3600) ORDER BY (service, second, collector) "
                 f"TTL toDateTime(second) + INTERVAL {TTL_MINUTES} MINUTE SETTINGS ttl_only_drop_parts = 1")
+SPEC: control.TableSpec = (_COLUMNS, "MergeTree", "", _ENGINE_REST)
+"""The table's declaration, registered in tables.py."""
 
 
 @dataclass(frozen=True)
@@ -97,15 +98,6 @@ class Peers:
     """The services watched through any collector (recently)."""
 
 
-def statement(database: str, cluster: str | None) -> str:
-    on_cluster = f" ON CLUSTER `{cluster}`" if cluster else ""
-    engine = "MergeTree()"
-    if cluster:
-        path = control.CONTROL_KEEPER_PATH.replace("{database}", database).replace("{table}", TABLE)
-        engine = f"ReplicatedMergeTree('{path}', '{{replica}}')"
-    return f"CREATE TABLE IF NOT EXISTS `{database}`.`{TABLE}`{on_cluster} ({_COLUMNS}) ENGINE = {engine} {_ENGINE_REST}"
-
-
 class LiveShare:
     """This collector's side of `live_share`: `publish` its seconds, read the others' (`peers`, `read`)."""
 
@@ -113,14 +105,11 @@ class LiveShare:
         self._connection = connection
         self.collector = collector
         self._table = control.table(connection, TABLE)
-        self._ensured = False
-        self._lock = threading.Lock()
 
     def publish(self, seconds: Sequence[SharedSecond], samples: Sequence[SharedSample], through: int,
                 watched: Iterable[str]) -> None:
         """One insert: the seconds, their samples, this collector's mark at `through` and the
         services watched through it."""
-        self._ensure()
         rows = [_second_row(s) for s in seconds]
         rows += [_row("sample", s.second, s.service, sample=orjson.dumps(s.sample, default=str).decode())
                  for s in samples]
@@ -131,7 +120,6 @@ class LiveShare:
 
     def peers(self, now: int) -> Peers:
         """The other collectors' marks and every collector's watches of the last ALIVE_S seconds."""
-        self._ensure()
         rows = self._connection.client().query(
             f"SELECT kind, collector, service, max(second) FROM {self._table} "
             "WHERE kind IN ('mark', 'watch') AND second >= {since:UInt32} GROUP BY kind, collector, service",
@@ -144,7 +132,6 @@ class LiveShare:
         """The other collectors' seconds and samples from `after` (excluded) to `through` (included),
         of every service: a collector publishes MAX_KEYS_PER_SECOND rows of seconds at most
         (live/state.py), and samples of watched services only."""
-        self._ensure()
         result = self._connection.client().query(
             f"SELECT * FROM {self._table} WHERE kind IN ('second', 'sample') "
             "AND second > {after:UInt32} AND second <= {through:UInt32} AND collector != {me:String}",
@@ -154,12 +141,6 @@ class LiveShare:
         return Shared(seconds=[(row["collector"], _shared_second(row)) for row in rows if row["kind"] == "second"],
                       samples=[(row["collector"], SharedSample(int(row["second"]), row["service"], orjson.loads(row["sample"])))
                                for row in rows if row["kind"] == "sample"])
-
-    def _ensure(self) -> None:
-        with self._lock:
-            if not self._ensured:
-                self._connection.client().command(statement(self._connection.database, self._connection.cluster))
-                self._ensured = True
 
 
 _SCHEMA = pa.schema([

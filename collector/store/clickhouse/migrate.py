@@ -7,7 +7,12 @@ version recorded and changes nothing. Two processes migrating at once both run t
 idempotent statements, and a version recorded twice reads as once. After the versions, the
 telemetry tables are reconciled with store/schema.py: a column a later version adds to TABLES is
 added to the ClickHouse table (as the DuckDB store does at start), so a schema change needs no
-migration of its own.
+migration of its own; likewise a state table a later release adds to tables.py's registry is
+created (`tables.create_missing`, the call a collector makes when it opens the store).
+
+Version 1 made the telemetry tables; version 2 the state tables (services, keys, console, counters,
+export, leases, alerts, availability tests, endpoints, the model registry, monitors, live metrics:
+tables.py), which collectors used to create on first use.
 
 A collector does not migrate: it refuses to start on a store whose schema is behind
 (`check_current`), because on a cluster DDL is an operator's step (`ON CLUSTER`, Keeper), and
@@ -19,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from collector.store.clickhouse import tables
 from collector.store.clickhouse.location import ClickHouseConnection
 from collector.store.clickhouse.schema import (
     MIGRATIONS_TABLE,
@@ -44,6 +50,7 @@ class Migration:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "telemetry tables", lambda db, cluster, text: create_statements(db, cluster, text_index=text)[1:]),
+    Migration(2, "state tables", lambda db, cluster, text: tables.state_statements(db, cluster)),
 )
 
 
@@ -100,6 +107,7 @@ def migrate(connection: ClickHouseConnection, migrations: Sequence[Migration] = 
                        settings=connection.insert_settings)
         ran.append(migration)
     add_missing_columns(connection)
+    tables.create_missing(connection)
     return ran
 
 

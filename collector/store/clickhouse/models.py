@@ -32,10 +32,10 @@ from pathlib import Path
 import orjson
 
 from collector.store import model_files
-from collector.store.clickhouse import control, state_tables
+from collector.store.clickhouse import control
 from collector.store.clickhouse.leases import Timing
 from collector.store.model_files import ModelError
-from collector.store.models import MAX_MODEL_BYTES, MODELS_FOLDER, STAGING_FOLDER, ModelVersion, check_name
+from collector.store.models import MODELS_FOLDER, ModelVersion, check_name, staging_path, unpacked_upload
 
 CHUNK_BYTES = 4 * 2**20
 """The bytes of one `model_chunks` row."""
@@ -43,7 +43,7 @@ CHUNKS_PER_REQUEST = 4
 """Rows inserted or read in one request (16 MB)."""
 MAX_CLAIMS = 50
 
-TABLES: dict[str, state_tables.TableSpec] = {
+TABLES: dict[str, control.TableSpec] = {
     "model_registry": (
         "name String, version UInt32, description Nullable(String), tags String, root String, is_folder Bool, "
         "files Int32, size_bytes Int64, sha256 String, created_at DateTime64(6, 'UTC'), blob String, parts UInt32, "
@@ -64,27 +64,19 @@ class ModelRegistry:
     """store/models.py's registry over ClickHouse (see the module docstring)."""
 
     def __init__(self, connection: control.Connection, data_dir: Path, settle: float | None = None) -> None:
-        state_tables.ensure(connection, TABLES)
         self._connection = connection
         self.directory = data_dir / MODELS_FOLDER
         """Where uploads are unpacked and checked on their way in (in this collector's data dir)."""
         self._settle = Timing.from_environ().settle if settle is None else settle
 
     def staging_path(self) -> Path:
-        staging = self.directory / STAGING_FOLDER
-        staging.mkdir(parents=True, exist_ok=True)
-        return staging / uuid.uuid4().hex
+        return staging_path(self.directory)
 
     async def register(self, name: str, archive: Path, description: str | None, tags: dict[str, str]) -> ModelVersion:
         """Check and unpack the uploaded tar at `archive`, store its files, record the next version."""
-        check_name(name)
-        unpacked_dir = archive.with_suffix(".d")
-        try:
-            unpacked = await asyncio.to_thread(model_files.unpack, archive, unpacked_dir, MAX_MODEL_BYTES)
+        async with unpacked_upload(name, archive) as (unpacked_dir, unpacked):
             return await asyncio.wrap_future(control.submit(
                 lambda: self._store(name, unpacked_dir, unpacked, description, tags)))
-        finally:
-            model_files.remove(unpacked_dir)
 
     def _store(self, name: str, unpacked_dir: Path, unpacked: model_files.Unpacked, description: str | None,
                tags: dict[str, str]) -> ModelVersion:
@@ -99,6 +91,24 @@ class ModelRegistry:
             self._delete_chunks([blob])
             raise
         return model
+
+    def import_version(self, model: ModelVersion, version_dir: Path) -> bool:
+        """A version moved from a DuckDB store (`insights store copy`) with its number, time and files
+        (the folder `version_dir`); its number is claimed, so later registrations take the next.
+        False, writing nothing, when the store has that version already."""
+        if self._blob(model) is not None:
+            return False
+        blob = uuid.uuid4().hex
+        try:
+            parts = self._write_chunks(blob, model_files.packed(version_dir))
+            self._command(f"INSERT INTO {self._table('model_version_claims')} (name, version, claim) "
+                          "SELECT {name:String}, {version:UInt32}, {claim:String}",
+                          {"name": model.name, "version": model.version, "claim": f"copy-{blob}"})
+            self._put(model, blob, parts, deleted=False)
+        except BaseException:
+            self._delete_chunks([blob])
+            raise
+        return True
 
     def _write_chunks(self, blob: str, stream: Iterator[bytes]) -> int:
         """The stream as `model_chunks` rows of CHUNK_BYTES; how many parts."""

@@ -33,13 +33,13 @@ from datetime import UTC, datetime
 import orjson
 import pyarrow as pa
 
-from collector.store.clickhouse import control, state_tables
+from collector.store.clickhouse import control
 from collector.store.clickhouse.schema import quote
 from collector.store.monitors import RESULTS
 from collector.store.schema import SERVICE_COLUMN
 from collector.store.writer import Writer
 
-TABLES: dict[str, state_tables.TableSpec] = {
+TABLES: dict[str, control.TableSpec] = {
     "model_monitors": (
         "service String, name String, definition String, created_at DateTime64(6, 'UTC'), version UInt64, "
         "is_deleted UInt8", "ReplacingMergeTree", "version, is_deleted", "ORDER BY (service, name)"),
@@ -58,7 +58,6 @@ _WINDOW = (f"{quote(SERVICE_COLUMN)} = {{service:String}} AND collection = {{col
 
 class MonitorState:
     def __init__(self, connection: control.Connection, writer: Writer) -> None:
-        state_tables.ensure(connection, TABLES)
         self._connection = connection
         self._writer = writer
 

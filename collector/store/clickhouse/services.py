@@ -60,7 +60,6 @@ class Registry(ServiceLookups):
     """store/services.py's Registry over ClickHouse (see the module docstring)."""
 
     def __init__(self, connection: control.Connection, refresh_seconds: float = REFRESH_SECONDS) -> None:
-        control.ensure_tables(connection)
         self._connection = connection
         self._table = control.table(connection, "services")
         self._by_name: dict[str, Service] = {}
@@ -144,6 +143,15 @@ class Registry(ServiceLookups):
         self._write(service, version)
         return self._read_one(service.name)
 
+    def import_service(self, service: Service) -> bool:
+        """A service moved from a DuckDB store with its keys (`insights store copy`), so its SDKs and
+        API key keep working; False, writing nothing, when the name exists here already."""
+        if self._read_one(service.name) is not None:
+            return False
+        stored = self._create(replace(service, api_key=None))
+        self._remember(stored, service.name)
+        return True
+
     async def rotate_key(self, name: str) -> Service:
         """A new API key, in clear this once; the old one stops working here at once and on every
         other collector within REFRESH_SECONDS."""
@@ -209,7 +217,6 @@ class CollectionSettings:
     a snapshot every wrapper poll, reloaded with the services' rhythm (REFRESH_SECONDS)."""
 
     def __init__(self, connection: control.Connection, refresh_seconds: float = REFRESH_SECONDS) -> None:
-        control.ensure_tables(connection)
         self._connection = connection
         self._table = control.table(connection, "service_collection")
         self._refresh_seconds = refresh_seconds

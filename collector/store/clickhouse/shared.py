@@ -2,7 +2,8 @@
 
 store.py's ClickHouseStore sends telemetry to ClickHouse and keeps control state in the collector's
 local DuckDB file. For N stateless collectors behind a load balancer, what one collector writes and
-another must read moves into ClickHouse here (control.py's tables):
+another must read moves into ClickHouse here (the state tables of tables.py's registry, which
+`insights store migrate` creates; a collector creates any a newer release added, by the same code):
 - services and keys (`registry()`, services.py): a key created through one collector works on every
   other within services.REFRESH_SECONDS; payload settings (`collection`) likewise;
 - console logs (`console`), so `insights logs` shows what any collector received;
@@ -34,7 +35,7 @@ from collections import Counter
 from concurrent.futures import Future
 from pathlib import Path
 
-from collector.store.clickhouse import alerts, availability, console, control, counters, exports, live, map_rollups, services
+from collector.store.clickhouse import alerts, availability, console, counters, exports, live, map_rollups, services, tables
 from collector.store.clickhouse.endpoints import EndpointStore
 from collector.store.clickhouse.leases import Lease, Timing, collector_id
 from collector.store.clickhouse.location import ClickHouseConnection, ClickHouseLocation
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 class SharedClickHouseStore(ClickHouseStore):
     def __init__(self, data_dir: Path, connection: ClickHouseConnection, **options) -> None:
         super().__init__(data_dir, connection, **options)
-        control.ensure_tables(connection)
+        tables.create_missing(connection)
         self.collector = collector_id()
         """This process's name in leases and status."""
         self.console = console.ConsoleLog(connection)  # type: ignore[assignment]
