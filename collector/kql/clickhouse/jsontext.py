@@ -34,7 +34,9 @@ _DUCKDB_TYPES = {"Array": "ARRAY", "Object": "OBJECT", "String": "VARCHAR", "Int
 def json_functions(tree: exp.Expr) -> exp.Expr:
     """DuckDB's JSON functions over JSON text as ClickHouse's: `json_type` answers DuckDB's names
     (ARRAY, OBJECT, VARCHAR, BIGINT...) from `JSONType`'s (Array, Object, String, Int64...);
-    `json_keys` is `JSONExtractKeys` (document order in both); `json_array_length` is `JSONLength`
+    `json_keys` is `JSONExtractKeys` (document order in both) of the text, a NULL read as '' (its
+    array cannot be Nullable in ClickHouse; the translator asks for keys only under a
+    `json_type(x) = 'OBJECT'` guard, which a NULL fails in both); `json_array_length` is `JSONLength`
     for an array and 0 for anything else, as DuckDB answers."""
     def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.JSONType) and not node.expression:
@@ -44,7 +46,7 @@ def json_functions(tree: exp.Expr) -> exp.Expr:
                 exp.Anonymous(this="JSONType", expressions=[node.this]), exp.Array(expressions=names),
                 exp.Array(expressions=duckdb_names), exp.Null()])
         if isinstance(node, exp.JSONKeys) and not node.expressions:
-            return exp.Anonymous(this="JSONExtractKeys", expressions=[node.this])
+            return exp.Anonymous(this="JSONExtractKeys", expressions=[_text(node.this)])
         if isinstance(node, exp.Anonymous) and node.name.lower() == "json_array_length" and len(node.expressions) == 1:
             value = node.expressions[0]
             is_array = exp.EQ(this=exp.Anonymous(this="JSONType", expressions=[value]), expression=exp.Literal.string("Array"))
@@ -52,6 +54,14 @@ def json_functions(tree: exp.Expr) -> exp.Expr:
                             exp.Literal.number(0))
         return node
     return tree.transform(swap, copy=False)
+
+
+def _text(value: exp.Expr) -> exp.Expr:
+    """*value* as the JSON text it holds: casts to JSON dropped (the store's dynamic columns are
+    JSON text already), a NULL read as ''."""
+    while isinstance(value, (exp.Cast, exp.TryCast)) and value.to.this == exp.DType.JSON:
+        value = value.this
+    return exp.func("ifNull", value, exp.Literal.string(""))
 
 
 def _is_json(text: str) -> bool:

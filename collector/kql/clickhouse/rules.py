@@ -14,10 +14,12 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from . import typing as typed
+from .expansions import expanded_items, stable_row_numbers
 from .jsontext import json_functions, json_literals
 from .parsing import named_groups, string_guards
 from .refusals import refuse
 from .series import bin_numbers, ordered_lists, series_json
+from .shapes import described_tables, renamed_columns
 from .structs import numeric_bins, struct_fields
 from .udfs import lower_udfs
 from .unions import union_by_name
@@ -446,11 +448,14 @@ def series_step(tree: exp.Expr) -> exp.Expr:
 
 
 RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
+    renamed_columns, described_tables,  # first: they bind DuckDB SQL (shapes.py)
     numeric_bins, struct_fields,  # before the type folding: the bins' branches are typed there
     typed.fold_typeof,
     union_by_name,
     lower_udfs,
     json_literals,
+    expanded_items,  # before json_functions: it matches DuckDB's json_type
+    stable_row_numbers,
     json_functions,
     named_groups,
     string_guards,

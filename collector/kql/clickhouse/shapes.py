@@ -1,0 +1,79 @@
+"""DuckDB syntax that needs a subquery's columns, which ClickHouse SQL must spell out: `SELECT *
+RENAME (a AS c)` (project-rename) and `DESCRIBE SELECT ...` as a table (getschema).
+
+The columns are the DuckDB path's own: the subquery, still in the translator's DuckDB SQL (these
+rules run first), is bound on the empty in-memory DuckDB that `columns.describe` keeps (no rows
+read). A subquery that does not bind there (one with bound values) keeps DuckDB's syntax, which
+ClickHouse refuses (a 400), never answers differently.
+
+- `SELECT * RENAME (a AS c) FROM s` becomes `SELECT a AS c, b FROM s`, in the subquery's order.
+- `(DESCRIBE SELECT ...)` becomes its (column_name, column_type) rows, DuckDB's type names, from
+  one `arrayJoin` over a constant array: one stream, so `row_number() OVER ()` (getschema's
+  ColumnOrdinal) numbers them in column order.
+"""
+
+from __future__ import annotations
+
+import duckdb
+from sqlglot import exp, parse_one
+
+from ..columns import _empty_store
+
+
+def renamed_columns(tree: exp.Expr) -> exp.Expr:
+    """`* RENAME (...)` over one subquery as its column list (see the module doc)."""
+    for star in list(tree.find_all(exp.Star)):
+        select = star.parent
+        renames = star.args.get("rename")
+        source = select.args.get("from_") if isinstance(select, exp.Select) else None
+        if not renames or source is None or select.args.get("joins"):
+            continue
+        names = _column_names(source.this)
+        if names is None:
+            continue
+        new_names = {r.this.name: r.alias for r in renames}
+        columns = [exp.alias_(exp.column(n, quoted=True), new_names[n], quoted=True) if n in new_names
+                   else exp.column(n, quoted=True) for n in names]
+        select.set("expressions", _spliced(select.expressions, star, columns))
+    return tree
+
+
+def _spliced(expressions: list[exp.Expr], star: exp.Star, columns: list[exp.Expr]) -> list[exp.Expr]:
+    """*expressions* with *columns* where *star* was."""
+    out: list[exp.Expr] = []
+    for e in expressions:
+        out.extend(columns if e is star else [e])
+    return out
+
+
+def described_tables(tree: exp.Expr) -> exp.Expr:
+    """`(DESCRIBE SELECT ...)` as the constant rows DuckDB describes (see the module doc)."""
+    for describe in list(tree.find_all(exp.Describe)):
+        rows = _described(describe.this)
+        if not rows:
+            continue
+        pairs = ", ".join(f"({_quoted(n)}, {_quoted(t)})" for n, t in rows)
+        describe.replace(parse_one(
+            f"SELECT tupleElement(__kql_c, 1) AS column_name, tupleElement(__kql_c, 2) AS column_type"
+            f" FROM (SELECT arrayJoin([{pairs}]) AS __kql_c)", read="clickhouse"))
+    return tree
+
+
+def _column_names(source: exp.Expr) -> list[str] | None:
+    rows = _described(source.this if isinstance(source, exp.Subquery) else None)
+    return None if rows is None else [name for name, _ in rows]
+
+
+def _described(query: exp.Expr | None) -> list[tuple[str, str]] | None:
+    """(name, DuckDB type) of *query*'s columns bound on the empty DuckDB store, or None."""
+    if not isinstance(query, exp.Query):
+        return None
+    try:
+        found = _empty_store().cursor().execute(f"DESCRIBE {query.sql('duckdb')}").fetchall()
+    except duckdb.Error:
+        return None
+    return [(str(row[0]), str(row[1])) for row in found]
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
