@@ -42,9 +42,6 @@ REFUSED: dict[str, str] = {
     "datetime:1": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
     "datetime:8": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
     "functions_depth:12": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
-    # DuckDB-only syntax sqlglot passes through (struct literals, named arguments)
-    "dynamic:5": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
-    "functions_depth:13": "DuckDB-only syntax sqlglot passes through (struct literals, named arguments)",
     # typeof() over a lambda value sqlglot cannot type: the dead branches reach ClickHouse
     "bridges:31": "typeof() over a lambda value sqlglot cannot type",
     "functions_depth:9": "typeof() over a lambda value sqlglot cannot type",

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from . import typing as typed
+from .dynamics import built_json
 from .expansions import expanded_items, stable_row_numbers
+from .intervals import clock_intervals
 from .jsontext import json_functions, json_literals
 from .parsing import named_groups, string_guards
 from .refusals import refuse
@@ -457,6 +459,7 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     expanded_items,  # before json_functions: it matches DuckDB's json_type
     stable_row_numbers,
     json_functions,
+    built_json,
     named_groups,
     string_guards,
     ordered_lists,
@@ -465,6 +468,7 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     limit_errors,
     datetime_parsing,
     pinned_clock,
+    clock_intervals,  # before the rules that read interval lengths
     series_step,
     time_buckets,
     epoch_seconds,
