@@ -1,0 +1,95 @@
+"""The dynamic-value and shape rules (collector/kql/clickhouse/expansions.py, dynamics.py,
+shapes.py, intervals.py) on their own: the DuckDB SQL the translator writes for mv-expand,
+mv-apply's row numbers, pack/pack_array, project-rename, getschema and a clock-form interval,
+lowered and run on ClickHouse's engine in process (chdb), next to DuckDB's answer to the same SQL
+(the oracle). JSON texts compare as parsed values (the query API re-serializes them compactly)."""
+
+from __future__ import annotations
+
+import json
+
+import clickhouse_connect
+import duckdb
+import pytest
+import sqlglot
+
+from collector.kql import KqlError
+from collector.kql.clickhouse import expansions
+from collector.kql.clickhouse.lowering import lower
+
+# What the translator writes for `mv-expand x` of a dynamic value x.
+EXPAND = ("UNNEST(CAST(CASE json_type({x}) WHEN 'ARRAY' THEN json_extract({x}, '$[*]') WHEN 'OBJECT' THEN "
+          "list_transform(json_keys({x}), lambda k: json_object(k, json_extract({x}, '$.\"' || k || '\"'))) "
+          "ELSE json_array({x}) END AS JSON[]))")
+
+
+@pytest.fixture(scope="module")
+def client():
+    chdb = clickhouse_connect.get_client(dsn="chdb://memory")
+    yield chdb
+    chdb.close()
+
+
+def _both(client, sql: str) -> tuple[list, list]:
+    """(DuckDB's rows, ClickHouse's rows) of *sql*, ClickHouse's through the whole lowering."""
+    lowered = lower(sql, {}, database="default", services=None)
+    on_clickhouse = client.query(lowered.sql, parameters=lowered.parameters, settings=lowered.settings).result_rows
+    return [list(r) for r in duckdb.sql(sql).fetchall()], [list(r) for r in on_clickhouse]
+
+
+def _parsed(rows: list) -> list:
+    return [[json.loads(v) if isinstance(v, str) else v for v in row] for row in rows]
+
+
+@pytest.mark.parametrize("value", [f"CAST({text} AS JSON)" for text in (
+    "'[10, 20, \"a\", {\"b\": [1, 2]}]'", "'{\"a\": 1, \"b\": \"x\"}'", "'5'", "'\"s\"'", "'[]'", "'null'")]
+    + ["CAST(NULL AS VARCHAR)"])  # a NULL in a dynamic column (JSON text in a Nullable(String))
+def test_expanded_items_are_duckdbs_items(client, value):
+    sql = f"SELECT n, {EXPAND.format(x='v')} AS item FROM (SELECT 1 AS n, {value} AS v) AS t"
+    duck, clickhouse = _both(client, sql)
+    assert _parsed(clickhouse) == _parsed(duck), (duck, clickhouse)
+
+
+def test_expanding_next_to_another_array_is_refused():
+    sql = (f"SELECT {EXPAND.format(x='v')} AS item, UNNEST(generate_series(0, 2)) AS i "
+           "FROM (SELECT CAST('[1, 2, 3]' AS JSON) AS v) AS t")
+    with pytest.raises(KqlError, match="not supported on the clickhouse store"):
+        lower(sql, {}, database="default", services=None)
+
+
+def test_row_numbers_follow_the_rows_values():
+    tree = sqlglot.parse_one('SELECT *, row_number() OVER () AS "__kql_row" FROM t', read="duckdb")
+    lowered = expansions.stable_row_numbers(tree).sql("clickhouse")
+    assert "ORDER BY tuple(*)" in lowered, lowered
+    other = sqlglot.parse_one('SELECT row_number() OVER () AS "n" FROM t', read="duckdb")
+    assert "ORDER BY" not in expansions.stable_row_numbers(other).sql("clickhouse")
+
+
+@pytest.mark.parametrize(("built", "expected"), [
+    ("json_object('k', to_json(CAST(1 AS BIGINT)), 'm', to_json('v/w'))", {"k": 1, "m": "v/w"}),
+    ("json_object('k', CAST(NULL AS JSON))", {"k": None}),
+    ("json_array(to_json(CAST(1 AS BIGINT)), to_json(2.5), to_json('x'), to_json(true))", [1, 2.5, "x", True]),
+])
+def test_built_json_is_duckdbs_value(client, built, expected):
+    duck, clickhouse = _both(client, f"SELECT {built} AS j")
+    assert json.loads(duck[0][0]) == json.loads(clickhouse[0][0]) == expected, (duck, clickhouse)
+
+
+def test_renamed_columns_keep_order_and_types(client):
+    sql = 'SELECT * RENAME ("a" AS "c") FROM (SELECT CAST(1 AS BIGINT) AS "a", \'x\' AS "b") AS _s0'
+    duck, clickhouse = _both(client, sql)
+    assert clickhouse == duck == [[1, "x"]]
+    assert '"a" AS "c"' in lower(sql, {}, database="default", services=None).sql
+
+
+def test_described_tables_are_duckdbs_columns_in_order(client):
+    sql = ("SELECT column_name, column_type, CAST(row_number() OVER () - 1 AS INTEGER) AS o FROM "
+           "(DESCRIBE SELECT * FROM (SELECT CAST(1 AS INTEGER) AS \"z\", 'x' AS \"a\", CAST('[1]' AS JSON) AS \"j\") AS _s0)")
+    duck, clickhouse = _both(client, sql)
+    assert clickhouse == duck == [["z", "INTEGER", 0], ["a", "VARCHAR", 1], ["j", "JSON", 2]]
+
+
+@pytest.mark.parametrize("text", ["00:00:01.5", "00:01:00", "26:03:04.000250", "-01:00:00"])
+def test_clock_intervals_are_their_seconds(client, text):
+    duck, clickhouse = _both(client, f"SELECT epoch(INTERVAL '{text}') AS s")
+    assert float(clickhouse[0][0]) == float(duck[0][0]), (duck, clickhouse)
