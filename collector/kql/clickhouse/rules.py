@@ -14,7 +14,7 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from . import typing as typed
-from .dynamics import built_json
+from .dynamics import built_json, list_columns, made_sets
 from .expansions import expanded_items, stable_row_numbers
 from .intervals import clock_intervals
 from .jsontext import json_functions, json_literals
@@ -450,7 +450,7 @@ def series_step(tree: exp.Expr) -> exp.Expr:
 
 
 RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
-    renamed_columns, described_tables,  # first: they bind DuckDB SQL (shapes.py)
+    renamed_columns, described_tables, list_columns, made_sets,  # first: they bind DuckDB SQL (shapes.py)
     numeric_bins, struct_fields,  # before the type folding: the bins' branches are typed there
     typed.fold_typeof,
     union_by_name,

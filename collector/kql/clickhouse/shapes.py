@@ -59,6 +59,17 @@ def described_tables(tree: exp.Expr) -> exp.Expr:
     return tree
 
 
+def source_columns(select: exp.Expr) -> dict[str, str] | None:
+    """{name: DuckDB type} of the rows *select* reads (its one FROM, no joins), bound on the empty
+    DuckDB store; None when that does not bind (or *select* is no such SELECT)."""
+    if not isinstance(select, exp.Select) or select.args.get("joins") or not select.args.get("from_"):
+        return None
+    source = select.args["from_"].this
+    query = source.this if isinstance(source, exp.Subquery) else exp.select("*").from_(source.copy())
+    rows = _described(query)
+    return None if rows is None else dict(rows)
+
+
 def _column_names(source: exp.Expr) -> list[str] | None:
     rows = _described(source.this if isinstance(source, exp.Subquery) else None)
     return None if rows is None else [name for name, _ in rows]
