@@ -131,3 +131,24 @@ def test_list_columns_are_arrays(client):
            "(SELECT coalesce(list(x) FILTER (WHERE x IS NOT NULL), []) AS l FROM (VALUES (1), (1), (NULL)) AS t(x)) AS _s0")
     duck, clickhouse = _both(client, sql)
     assert clickhouse == duck == [["ARRAY", 2]]
+
+
+@pytest.mark.parametrize(("kind", "levels"), [
+    ("DOUBLE", "[CAST(0 AS DOUBLE) / 100.0, CAST(50 AS DOUBLE) / 100.0, CAST(100 AS DOUBLE) / 100.0]"),
+    ("DOUBLE", "list_transform(CAST(CAST('[25,75]' AS JSON) AS DOUBLE[]), lambda __kql_p: __kql_p / 100.0)"),
+    ("BIGINT", "[CAST(50 AS DOUBLE) / 100.0, CAST(99 AS DOUBLE) / 100.0]"),
+])
+def test_percentile_arrays_are_duckdbs_text(client, kind, levels):
+    """Text compared after the query API's compact re-serialization: a whole real keeps its `.0`."""
+    middle = "10.5" if kind == "DOUBLE" else "12"
+    sql = (f"SELECT CAST(to_json(quantile_disc(x, {levels})) AS JSON) AS p FROM "
+           f"(SELECT CAST(v AS {kind}) AS x FROM (VALUES (1), ({middle}), (40), (100), (NULL)) AS t(v)) AS _s0")
+    duck, clickhouse = _both(client, sql)
+    assert [json.dumps(json.loads(r[0])) for r in clickhouse] == [json.dumps(json.loads(r[0])) for r in duck], (duck, clickhouse)
+
+
+def test_percentile_arrays_over_no_rows_are_null(client):
+    sql = ("SELECT CAST(to_json(quantile_disc(x, [0.5])) AS JSON) AS p FROM "
+           "(SELECT CAST(v AS DOUBLE) AS x FROM (VALUES (1)) AS t(v) WHERE v > 5) AS _s0")
+    duck, clickhouse = _both(client, sql)
+    assert clickhouse == duck == [[None]]

@@ -19,6 +19,7 @@ from .expansions import expanded_items, stable_row_numbers
 from .intervals import clock_intervals
 from .jsontext import json_functions, json_literals
 from .parsing import named_groups, string_guards
+from .percentile_arrays import percentile_arrays
 from .refusals import refuse
 from .series import bin_numbers, ordered_lists, series_json
 from .shapes import described_tables, renamed_columns
@@ -450,7 +451,7 @@ def series_step(tree: exp.Expr) -> exp.Expr:
 
 
 RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
-    renamed_columns, described_tables, list_columns, made_sets,  # first: they bind DuckDB SQL (shapes.py)
+    renamed_columns, described_tables, list_columns, made_sets, percentile_arrays,  # first: they bind DuckDB SQL (shapes.py)
     numeric_bins, struct_fields,  # before the type folding: the bins' branches are typed there
     typed.fold_typeof,
     union_by_name,
