@@ -7,8 +7,9 @@ datetime literals, prev/next, range, union, make-series,
 format_datetime, hash(), series_fill_*/series_fir/series_outliers, parse with named groups,
 dynamic literals, array_length, bag_keys) pass, and so do mv-expand, mv-apply (but with_itemindex),
 pack/bag_pack/pack_array, make_set of a dynamic, string or whole-number column, percentiles_array,
-project-rename, getschema and format_timespan of a time() literal (expansions.py, dynamics.py,
-percentile_arrays.py, shapes.py, intervals.py). test_kql_differential.py checks each refusal.
+set_union/set_intersect/set_difference of literal arrays, project-rename, getschema and
+format_timespan of a time() literal (expansions.py, dynamics.py, percentile_arrays.py,
+jsonlists.py, shapes.py, intervals.py). test_kql_differential.py checks each refusal.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ _UDF = ("the kql_compute Python UDF where udfs.py cannot reproduce numpy's arith
         "(series_stats' pairwise sums, series_decompose, tdigest merging, row_window_session)")
 
 _LISTS = ("dynamic values built as DuckDB JSON[] lists and MAP(VARCHAR, JSON) values, with lambdas and "
-          "list_filter/list_position/map_concat over them (make_bag, set_union, bag_merge, narrow): "
-          "not lowered yet")
+          "map_concat/map_entries over them (make_bag, bag_merge, narrow): not lowered yet")
 
 REFUSED: dict[str, str] = {
     # series_stats/series_decompose*/tdigest/row_window_session: not lowered (see _UDF)
@@ -35,7 +35,6 @@ REFUSED: dict[str, str] = {
     "window:11": _UDF,
     # dynamic values built in the query as DuckDB JSON[] lists and MAP values: not lowered (see _LISTS)
     "functions_depth:4": _LISTS,
-    "functions_depth:10": _LISTS,
     "functions_depth:11": _LISTS,
     "operators:13": _LISTS,
     # mv-expand and mv-apply answer the same (expansions.py), but for these

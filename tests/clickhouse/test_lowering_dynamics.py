@@ -152,3 +152,34 @@ def test_percentile_arrays_over_no_rows_are_null(client):
            "(SELECT CAST(v AS DOUBLE) AS x FROM (VALUES (1)) AS t(v) WHERE v > 5) AS _s0")
     duck, clickhouse = _both(client, sql)
     assert clickhouse == duck == [[None]]
+
+
+def _literal_array(text: str) -> str:
+    """The translator's reading of `dynamic(<text>)` as a list (NULL when not an array)."""
+    value = f"CAST(CAST('{text}' AS JSON) AS JSON)"
+    return f"(CASE WHEN json_type({value}) = 'ARRAY' THEN CAST({value} AS JSON[]) END)"
+
+
+def _first_seen(array: str) -> str:
+    return f"list_filter({array}, lambda __kql_x, __kql_i: list_position({array}, __kql_x) = __kql_i)"
+
+
+_MIXED = _literal_array('[4,"a",1]')
+_OBJECTS = _literal_array('[{"a":1},{"a":1}]')
+_OBJECT = _literal_array('{"a":1}')
+
+
+@pytest.mark.parametrize("expression", [
+    _first_seen(f"flatten([{_literal_array('[1,2]')}, {_literal_array('[2,3]')}, {_MIXED}])"),
+    f"list_filter({_first_seen(_literal_array('[1,2,2,3]'))}, lambda __kql_x: list_contains({_literal_array('[2,3,4]')}, __kql_x))",
+    f"list_filter({_first_seen(_literal_array('[1,2,3,1]'))}, lambda __kql_x: NOT list_contains({_literal_array('[2]')}, __kql_x))",
+    _first_seen(f"flatten([{_literal_array('[]')}, {_OBJECTS}])"),
+])
+def test_json_lists_are_duckdbs_sets(client, expression):
+    duck, clickhouse = _both(client, f"SELECT CAST(to_json({expression}) AS JSON) AS s")
+    assert json.loads(clickhouse[0][0]) == json.loads(duck[0][0]), (duck, clickhouse)
+
+
+def test_json_lists_of_a_non_array_keep_duckdbs_sql():
+    sql = f"SELECT CAST(to_json({_first_seen(_OBJECT)}) AS JSON) AS s"
+    assert "JSONExtractArrayRaw" not in lower(sql, {}, database="default", services=None).sql

@@ -17,6 +17,7 @@ from . import typing as typed
 from .dynamics import built_json, list_columns, made_sets
 from .expansions import expanded_items, stable_row_numbers
 from .intervals import clock_intervals
+from .jsonlists import json_lists
 from .jsontext import json_functions, json_literals
 from .parsing import named_groups, string_guards
 from .percentile_arrays import percentile_arrays
@@ -456,6 +457,7 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     typed.fold_typeof,
     union_by_name,
     lower_udfs,
+    json_lists,  # before json_literals: it reads DuckDB's JSON casts
     json_literals,
     expanded_items,  # before json_functions: it matches DuckDB's json_type
     stable_row_numbers,
