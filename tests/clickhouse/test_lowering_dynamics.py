@@ -183,3 +183,29 @@ def test_json_lists_are_duckdbs_sets(client, expression):
 def test_json_lists_of_a_non_array_keep_duckdbs_sql():
     sql = f"SELECT CAST(to_json({_first_seen(_OBJECT)}) AS JSON) AS s"
     assert "JSONExtractArrayRaw" not in lower(sql, {}, database="default", services=None).sql
+
+
+# What the translator writes for `summarize make_bag(v)` (make_bag_if adds `AND (<predicate>)`).
+MAKE_BAG = ("coalesce(CAST(to_json(list_reduce(list(CAST(CAST(v AS JSON) AS MAP(VARCHAR, JSON))) FILTER (WHERE "
+            "json_type(CAST(v AS JSON)) = 'OBJECT'{extra}), lambda __kql_a, __kql_b: map_concat(__kql_a, __kql_b))) "
+            "AS JSON), '{{}}'::JSON)")
+
+
+@pytest.mark.parametrize(("rows", "extra"), [
+    ("('{\"b\":1,\"a\":2}', true), (NULL, true), ('{\"c\":{\"x\":[1, 2]},\"b\":5}', true)", ""),
+    ("('{\"b\":1,\"a\":2}', true), ('{\"c\":3,\"b\":5}', false)", " AND (keep)"),
+    ("(NULL, true)", ""),
+])
+def test_merged_bags_are_duckdbs_bag(client, rows, extra):
+    """Keys in first-seen order, the last row's value (rows in the order written: one part)."""
+    sql = f"SELECT {MAKE_BAG.format(extra=extra)} AS b FROM (VALUES {rows}) AS t(v, keep)"
+    duck, clickhouse = _both(client, sql)
+    assert json.dumps(json.loads(clickhouse[0][0])) == json.dumps(json.loads(duck[0][0])), (duck, clickhouse)
+
+
+def test_json_type_reads_the_text_under_a_cast(client):
+    """ClickHouse's JSON object type answers 'Null' to JSONType: a CAST to JSON is dropped."""
+    sql = ("SELECT json_type(CAST(v AS JSON)) AS t FROM (VALUES ('{\"a\":1}'), ('[1]'), ('5'), ('-5'), ('0'), "
+           "('1.5'), ('\"s\"'), ('true'), ('null')) AS t(v)")
+    duck, clickhouse = _both(client, sql)
+    assert sorted(clickhouse) == sorted(duck), (duck, clickhouse)
