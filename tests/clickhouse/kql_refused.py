@@ -7,9 +7,9 @@ datetime literals, prev/next, range, union, make-series,
 format_datetime, hash(), series_fill_*/series_fir/series_outliers, parse with named groups,
 dynamic literals, array_length, bag_keys) pass, and so do mv-expand, mv-apply (but with_itemindex),
 pack/bag_pack/pack_array, make_set of a dynamic, string or whole-number column, percentiles_array,
-set_union/set_intersect/set_difference of literal arrays, make_bag, project-rename, getschema and
-format_timespan of a time() literal (expansions.py, dynamics.py, percentile_arrays.py,
-jsonlists.py, bags.py, shapes.py, intervals.py). test_kql_differential.py checks each refusal.
+set_union/set_intersect/set_difference of literal arrays, make_bag, bag_merge/bag_remove_keys,
+project-rename, getschema and format_timespan of a time() literal (expansions.py, dynamics.py,
+percentile_arrays.py, jsonlists.py, bags.py, entries.py, shapes.py, intervals.py). test_kql_differential.py checks each refusal.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ _UDF = ("the kql_compute Python UDF where udfs.py cannot reproduce numpy's arith
         "(series_stats' pairwise sums, series_decompose, tdigest merging, row_window_session)")
 
 _LISTS = ("dynamic values built as DuckDB JSON[] lists and MAP(VARCHAR, JSON) values, with lambdas and "
-          "map_entries/map_from_entries over them (bag_merge, bag_remove_keys, narrow): not lowered yet")
+          "typeof-dispatched formatting over them (evaluate narrow): not lowered yet")
 
 REFUSED: dict[str, str] = {
     # series_stats/series_decompose*/tdigest/row_window_session: not lowered (see _UDF)
@@ -34,7 +34,6 @@ REFUSED: dict[str, str] = {
     "window:10": _UDF,
     "window:11": _UDF,
     # dynamic values built in the query as DuckDB JSON[] lists and MAP values: not lowered (see _LISTS)
-    "functions_depth:11": _LISTS,
     "operators:13": _LISTS,
     # mv-expand and mv-apply answer the same (expansions.py), but for these
     "operators:6": "with_itemindex: DuckDB zips a SELECT's UNNESTs, ClickHouse multiplies its arrayJoins",

@@ -209,3 +209,30 @@ def test_json_type_reads_the_text_under_a_cast(client):
            "('1.5'), ('\"s\"'), ('true'), ('null')) AS t(v)")
     duck, clickhouse = _both(client, sql)
     assert sorted(clickhouse) == sorted(duck), (duck, clickhouse)
+
+
+def _bag(text: str) -> str:
+    """The translator's entries of `dynamic(<text>)` as a bag (none when not an object)."""
+    value = f"CAST(CAST('{text}' AS JSON) AS JSON)"
+    return (f"map_entries((CASE WHEN json_type({value}) = 'OBJECT' THEN CAST({value} AS MAP(VARCHAR, JSON)) "
+            "ELSE MAP {}::MAP(VARCHAR, JSON) END))")
+
+
+def _first_keys(entries: str) -> str:
+    return (f"list_filter({entries}, lambda __kql_e, __kql_i: list_position(list_transform({entries}, "
+            "lambda __kql_e: __kql_e.key), __kql_e.key) = __kql_i)")
+
+
+_BAG_A, _BAG_B = _bag('{"A1":12,"B1":{"x":[1, 2]}}'), _bag('{"A2":81,"A1":1}')
+_NOT_A_BAG = _bag("[1,2]")
+
+
+@pytest.mark.parametrize("expression", [
+    _first_keys(f"flatten([{_BAG_A}, {_BAG_B}])"),
+    _first_keys(f"flatten([{_NOT_A_BAG}, {_BAG_B}])"),
+    f"list_filter({_BAG_A}, lambda __kql_e: NOT list_contains(CAST(CAST('[\"A1\",\"Z\"]' AS JSON) AS VARCHAR[]), __kql_e.key))",
+])
+def test_bag_entries_are_duckdbs_bag(client, expression):
+    """bag_merge keeps the first bag's value of a key; bag_remove_keys drops the listed keys."""
+    duck, clickhouse = _both(client, f"SELECT CAST(to_json(map_from_entries({expression})) AS JSON) AS b")
+    assert json.dumps(json.loads(clickhouse[0][0])) == json.dumps(json.loads(duck[0][0])), (duck, clickhouse)

@@ -29,7 +29,8 @@ def json_lists(tree: exp.Expr) -> exp.Expr:
         if items is not None:
             case.replace(items)
     for node in list(tree.find_all(exp.ArrayFilter)):
-        _indexed_filter(node)
+        if _json_list(node.this):
+            indexed_filter(node)
     for node in list(tree.find_all(exp.Anonymous)):
         if node.name.lower() == "to_json" and len(node.expressions) == 1 and _json_list(node.expressions[0]):
             text = exp.Anonymous(this="concat", expressions=[
@@ -70,10 +71,10 @@ def _is_array(text: str) -> bool:
         return False
 
 
-def _indexed_filter(node: exp.ArrayFilter) -> None:
+def indexed_filter(node: exp.ArrayFilter) -> None:
     """`list_filter(l, lambda x, i: ...)` as `arrayFilter((x, i) -> ..., l, arrayEnumerate(l))`."""
     function = node.expression
-    if not (isinstance(function, exp.Lambda) and len(function.expressions) == 2 and _json_list(node.this)):
+    if not (isinstance(function, exp.Lambda) and len(function.expressions) == 2):
         return
     for position in list(function.find_all(exp.Anonymous)):
         if position.name.lower() == "list_position" and len(position.expressions) == 2:

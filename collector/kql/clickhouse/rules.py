@@ -16,6 +16,7 @@ from sqlglot import exp
 from . import typing as typed
 from .bags import merged_bags
 from .dynamics import built_json, list_columns, made_sets
+from .entries import bag_entries
 from .expansions import expanded_items, stable_row_numbers
 from .intervals import clock_intervals
 from .jsonlists import json_lists
@@ -458,7 +459,7 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     typed.fold_typeof,
     union_by_name,
     lower_udfs,
-    json_lists, merged_bags,  # before json_literals: they read DuckDB's JSON casts
+    json_lists, merged_bags, bag_entries,  # before json_literals: they read DuckDB's JSON casts
     json_literals,
     expanded_items,  # before json_functions: it matches DuckDB's json_type
     stable_row_numbers,
