@@ -8,8 +8,9 @@ format_datetime, hash(), series_fill_*/series_fir/series_outliers, parse with na
 dynamic literals, array_length, bag_keys) pass, and so do mv-expand, mv-apply (but with_itemindex),
 pack/bag_pack/pack_array, make_set of a dynamic, string or whole-number column, percentiles_array,
 set_union/set_intersect/set_difference of literal arrays, make_bag, bag_merge/bag_remove_keys,
-project-rename, getschema and format_timespan of a time() literal (expansions.py, dynamics.py,
-percentile_arrays.py, jsonlists.py, bags.py, entries.py, shapes.py, intervals.py). test_kql_differential.py checks each refusal.
+bag_unpack, project-rename, getschema and format_timespan of a time() literal (expansions.py,
+dynamics.py, percentile_arrays.py, jsonlists.py, bags.py, entries.py, shapes.py, intervals.py).
+test_kql_differential.py checks each refusal.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from __future__ import annotations
 _UDF = ("the kql_compute Python UDF where udfs.py cannot reproduce numpy's arithmetic exactly "
         "(series_stats' pairwise sums, series_decompose, tdigest merging, row_window_session)")
 
-_LISTS = ("dynamic values built as DuckDB JSON[] lists and MAP(VARCHAR, JSON) values, with lambdas and "
-          "typeof-dispatched formatting over them (evaluate narrow): not lowered yet")
+_LISTS = ("evaluate narrow: json_object over a typeof() of a COALESCE that neither sqlglot's typing nor "
+          "the source binding types (the dead branches reach ClickHouse)")
 
 REFUSED: dict[str, str] = {
     # series_stats/series_decompose*/tdigest/row_window_session: not lowered (see _UDF)
@@ -33,12 +34,10 @@ REFUSED: dict[str, str] = {
     "window:9": _UDF,
     "window:10": _UDF,
     "window:11": _UDF,
-    # dynamic values built in the query as DuckDB JSON[] lists and MAP values: not lowered (see _LISTS)
+    # dynamic values built in the query: narrow's cells (see _LISTS)
     "operators:13": _LISTS,
-    # mv-expand and mv-apply answer the same (expansions.py), but for these
+    # mv-expand, mv-apply and bag_unpack answer the same (expansions.py), but for with_itemindex
     "operators:6": "with_itemindex: DuckDB zips a SELECT's UNNESTs, ClickHouse multiplies its arrayJoins",
-    "operators:9": "bag_unpack's typed columns (its DuckDB INTERVAL branch reaches ClickHouse)",
-    "operators:10": "bag_unpack's typed columns (its DuckDB INTERVAL branch reaches ClickHouse)",
     # timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan): no rule yet
     "datetime:1": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
     "datetime:8": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",

@@ -64,6 +64,16 @@ def json_functions(tree: exp.Expr) -> exp.Expr:
     return tree.transform(swap, copy=False)
 
 
+def missing_members(tree: exp.Expr) -> exp.Expr:
+    """DuckDB's `json_extract(x, path)` is NULL where x has no such member (`d["model"]` of a bag
+    without it); sqlglot's `JSONExtractRaw` answers '' there, which the query API shows as "".
+    A JSON value's text is never empty, so `nullIf(JSONExtractRaw(...), '')` is DuckDB's answer."""
+    for node in list(tree.find_all(exp.JSONExtract)):
+        if not isinstance(node.parent, exp.Nullif):
+            node.replace(exp.Nullif(this=node.copy(), expression=exp.Literal.string("")))
+    return tree
+
+
 def _text(value: exp.Expr) -> exp.Expr:
     """*value* as the JSON text it holds, a NULL read as ''."""
     return exp.func("ifNull", _unjson(value), exp.Literal.string(""))

@@ -20,12 +20,12 @@ from .entries import bag_entries
 from .expansions import expanded_items, stable_row_numbers
 from .intervals import clock_intervals
 from .jsonlists import json_lists
-from .jsontext import json_functions, json_literals
+from .jsontext import json_functions, json_literals, missing_members
 from .parsing import named_groups, string_guards
 from .percentile_arrays import percentile_arrays
 from .refusals import refuse
 from .series import bin_numbers, ordered_lists, series_json
-from .shapes import described_tables, renamed_columns
+from .shapes import described_tables, renamed_columns, typed_columns
 from .structs import numeric_bins, struct_fields
 from .udfs import lower_udfs
 from .unions import union_by_name
@@ -455,6 +455,7 @@ def series_step(tree: exp.Expr) -> exp.Expr:
 
 RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     renamed_columns, described_tables, list_columns, made_sets, percentile_arrays,  # first: they bind DuckDB SQL (shapes.py)
+    typed_columns,
     numeric_bins, struct_fields,  # before the type folding: the bins' branches are typed there
     typed.fold_typeof,
     union_by_name,
@@ -464,6 +465,7 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     expanded_items,  # before json_functions: it matches DuckDB's json_type
     stable_row_numbers,
     json_functions,
+    missing_members,
     built_json,
     named_groups,
     string_guards,

@@ -10,6 +10,9 @@ ClickHouse refuses (a 400), never answers differently.
 - `(DESCRIBE SELECT ...)` becomes its (column_name, column_type) rows, DuckDB's type names, from
   one `arrayJoin` over a constant array: one stream, so `row_number() OVER ()` (getschema's
   ColumnOrdinal) numbers them in column order.
+- `typeof(c)` of a column c of the SELECT's source is c's DuckDB type name, as DuckDB answers it,
+  and the type tests it decides are folded (typing.fold_constants): typing.py infers types with
+  sqlglot, which cannot type a column an UNNEST made (`mv-expand k = ... to typeof(string)`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import duckdb
 from sqlglot import exp, parse_one
 
 from ..columns import _empty_store
+from .typing import fold_constants
 
 
 def renamed_columns(tree: exp.Expr) -> exp.Expr:
@@ -57,6 +61,17 @@ def described_tables(tree: exp.Expr) -> exp.Expr:
             f"SELECT tupleElement(__kql_c, 1) AS column_name, tupleElement(__kql_c, 2) AS column_type"
             f" FROM (SELECT arrayJoin([{pairs}]) AS __kql_c)", read="clickhouse"))
     return tree
+
+
+def typed_columns(tree: exp.Expr) -> exp.Expr:
+    """`typeof(<column>)` as the column's DuckDB type where binding its source tells it (see the
+    module doc)."""
+    found = [(node, (source_columns(node.parent_select) or {}).get(node.this.name)) for node in tree.find_all(exp.Typeof)
+             if isinstance(node.this, exp.Column) and not node.this.table]
+    for node, kind in found:
+        if kind is not None:
+            node.replace(exp.Literal.string(kind))
+    return fold_constants(tree) if any(kind for _, kind in found) else tree
 
 
 def source_columns(select: exp.Expr) -> dict[str, str] | None:
