@@ -102,9 +102,11 @@ def _set_item(node: exp.Anonymous) -> tuple[exp.Case, exp.Column] | None:
     if not isinstance(case, exp.Case) or len(case.args.get("ifs") or []) != 1:
         return None
     value = case.find(exp.Column)
+    if value is None:
+        return None
     expected = (f"CASE WHEN JSON_TYPE(TRY_CAST({value.sql('duckdb')} AS JSON)) = 'ARRAY' THEN CAST(TO_JSON({value.sql('duckdb')}) "
-                f"AS JSON[]) ELSE [TO_JSON({value.sql('duckdb')})] END") if value is not None else None
-    if expected is None or case.sql("duckdb").upper() != expected.upper():
+                f"AS JSON[]) ELSE [TO_JSON({value.sql('duckdb')})] END")
+    if case.sql("duckdb").upper() != expected.upper():
         return None
     return case, value
 

@@ -39,17 +39,17 @@ def bag_entries(tree: exp.Expr) -> exp.Expr:
             value = _object_map(node.expressions[0])
             if value is not None:
                 node.replace(_filled(_ENTRIES, __x=value))
-    for node in list(tree.find_all(exp.ArrayFilter)):
-        if _entries(node.this):
-            _listed_keys(node)
-            _fields(node.expression)
-            indexed_filter(node)
-    for node in list(tree.find_all(exp.Transform)):
-        if _entries(node.this):
-            _fields(node.expression)
-    for node in list(tree.find_all(exp.MapFromEntries)):
-        pairs = node.this if node.this is not None else (node.expressions or [None])[0]
-        parent = node.parent
+    for kept in list(tree.find_all(exp.ArrayFilter)):
+        if _entries(kept.this):
+            _listed_keys(kept)
+            _fields(kept.expression)
+            indexed_filter(kept)
+    for mapped in list(tree.find_all(exp.Transform)):
+        if _entries(mapped.this):
+            _fields(mapped.expression)
+    for built in list(tree.find_all(exp.MapFromEntries)):
+        pairs = built.this if built.this is not None else (built.expressions or [None])[0]
+        parent = built.parent
         if pairs is None or not _entries(pairs) or not (isinstance(parent, exp.Anonymous) and parent.name.lower() == "to_json"):
             continue
         target = parent.parent if isinstance(parent.parent, exp.Cast) and parent.parent.to.this == exp.DType.JSON else parent

@@ -28,9 +28,9 @@ def json_lists(tree: exp.Expr) -> exp.Expr:
         items = _literal_items(case)
         if items is not None:
             case.replace(items)
-    for node in list(tree.find_all(exp.ArrayFilter)):
-        if _json_list(node.this):
-            indexed_filter(node)
+    for kept in list(tree.find_all(exp.ArrayFilter)):
+        if _json_list(kept.this):
+            indexed_filter(kept)
     for node in list(tree.find_all(exp.Anonymous)):
         if node.name.lower() == "to_json" and len(node.expressions) == 1 and _json_list(node.expressions[0]):
             text = exp.Anonymous(this="concat", expressions=[

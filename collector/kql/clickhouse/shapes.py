@@ -29,8 +29,10 @@ def renamed_columns(tree: exp.Expr) -> exp.Expr:
     for star in list(tree.find_all(exp.Star)):
         select = star.parent
         renames = star.args.get("rename")
-        source = select.args.get("from_") if isinstance(select, exp.Select) else None
-        if not renames or source is None or select.args.get("joins"):
+        if not renames or not isinstance(select, exp.Select) or select.args.get("joins"):
+            continue
+        source = select.args.get("from_")
+        if source is None:
             continue
         names = _column_names(source.this)
         if names is None:
@@ -74,7 +76,7 @@ def typed_columns(tree: exp.Expr) -> exp.Expr:
     return fold_constants(tree) if any(kind for _, kind in found) else tree
 
 
-def source_columns(select: exp.Expr) -> dict[str, str] | None:
+def source_columns(select: exp.Expr | None) -> dict[str, str] | None:
     """{name: DuckDB type} of the rows *select* reads (its one FROM, no joins), bound on the empty
     DuckDB store; None when that does not bind (or *select* is no such SELECT)."""
     if not isinstance(select, exp.Select) or select.args.get("joins") or not select.args.get("from_"):
