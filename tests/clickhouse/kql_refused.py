@@ -5,7 +5,7 @@ Grouped by reason. They are the deeper KQL features whose DuckDB SQL no rule low
 paths (filters, summarize, bin, percentiles, joins, top, search in a table, has/contains,
 datetime literals, prev/next, range, union, make-series,
 format_datetime, hash(), series_fill_*/series_fir/series_outliers, parse with named groups,
-dynamic literals, array_length, bag_keys) pass, and so do mv-expand, mv-apply (but with_itemindex),
+dynamic literals, array_length, bag_keys) pass, and so do mv-expand, mv-apply (with_itemindex too),
 pack/bag_pack/pack_array, make_set of a dynamic, string or whole-number column, percentiles_array,
 set_union/set_intersect/set_difference of literal arrays, make_bag, bag_merge/bag_remove_keys,
 bag_unpack, project-rename, getschema and format_timespan of a time() literal (expansions.py,
@@ -36,8 +36,6 @@ REFUSED: dict[str, str] = {
     "window:11": _UDF,
     # dynamic values built in the query: narrow's cells (see _LISTS)
     "operators:13": _LISTS,
-    # mv-expand, mv-apply and bag_unpack answer the same (expansions.py), but for with_itemindex
-    "operators:6": "with_itemindex: DuckDB zips a SELECT's UNNESTs, ClickHouse multiplies its arrayJoins",
     # timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan): no rule yet
     "datetime:1": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",
     "datetime:8": "timespan values (interval arithmetic, to_microseconds, totimespan, format_timespan)",

@@ -55,6 +55,18 @@ def test_expanded_items_are_duckdbs_items(client, value):
     assert _parsed(clickhouse) == _parsed(duck), (duck, clickhouse)
 
 
+# What the translator writes for `with_itemindex = i` next to the expansion of v.
+ITEM_INDEX = ("UNNEST(generate_series(CAST(0 AS BIGINT), CASE json_type(v) WHEN 'ARRAY' THEN CAST(json_array_length(v) AS BIGINT) "
+              "WHEN 'OBJECT' THEN CAST(json_array_length(json_keys(v)) AS BIGINT) ELSE CAST(1 AS BIGINT) END - 1))")
+
+
+@pytest.mark.parametrize("value", ["'[3, 1, 2]'", "'{\"k\": 1, \"j\": [2]}'", "'7'", "'[]'"])
+def test_item_index_is_zipped_to_the_items(client, value):
+    sql = f"SELECT {EXPAND.format(x='v')} AS x, {ITEM_INDEX} AS i FROM (SELECT CAST({value} AS JSON) AS v) AS t"
+    duck, clickhouse = _both(client, sql)
+    assert _parsed(clickhouse) == _parsed(duck), (duck, clickhouse)
+
+
 def test_expanding_next_to_another_array_is_refused():
     sql = (f"SELECT {EXPAND.format(x='v')} AS item, UNNEST(generate_series(0, 2)) AS i "
            "FROM (SELECT CAST('[1, 2, 3]' AS JSON) AS v) AS t")

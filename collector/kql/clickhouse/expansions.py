@@ -11,8 +11,9 @@ arrayMap(kv -> concat('{', toJSONString(kv.1), ':', kv.2, '}'), JSONExtractKeysA
 the same items as compact JSON texts, in document order (a SQL NULL x is one NULL item in both,
 as DuckDB's `json_array(NULL)` is `[null]`).
 
-DuckDB zips the UNNESTs of one SELECT; ClickHouse multiplies distinct `arrayJoin`s. A SELECT that
-expands a value and unnests anything else (mv-expand of two columns, `with_itemindex`) is refused.
+DuckDB zips the UNNESTs of one SELECT; ClickHouse multiplies distinct `arrayJoin`s. `with_itemindex`
+(the items next to `generate_series(0, n - 1)`) is one `arrayJoin(arrayZip(items, 0..n-1))`; a
+SELECT that expands a value and unnests anything else (mv-expand of two columns) is refused.
 """
 
 from __future__ import annotations
@@ -30,19 +31,25 @@ _ITEMS = parse_one(
 
 def expanded_items(tree: exp.Expr) -> exp.Expr:
     """The translator's JSON[] of a dynamic value's items (see the module doc) as ClickHouse's
-    array of JSON texts; the SELECTs unnesting it next to another array refused."""
-    made: list[exp.Expr] = []
+    array of JSON texts; with_itemindex zipped to it, other SELECTs unnesting it next to another
+    array refused."""
+    made: list[tuple[exp.Expr, exp.Expr]] = []
 
     def swap(node: exp.Expr) -> exp.Expr:
         value = _expanded_value(node)
         if value is None:
             return node
-        made.append(_ITEMS.copy().transform(
-            lambda n: value.copy() if isinstance(n, exp.Column) and n.name == "__x" else n))
-        return made[-1]
+        made.append((_ITEMS.copy().transform(
+            lambda n: value.copy() if isinstance(n, exp.Column) and n.name == "__x" else n), value))
+        return made[-1][0]
     lowered = tree.transform(swap, copy=False)
-    for select in {id(items.parent_select): items.parent_select for items in made if items.parent_select}.values():
-        _refuse_zipped_unnests(select)
+    for items, value in made:
+        select = items.parent_select
+        if select is not None:
+            _zip_item_index(select, items, value)
+    for items, _ in made:
+        if items.parent_select is not None:
+            _refuse_zipped_unnests(items.parent_select)
     return lowered
 
 
@@ -63,12 +70,41 @@ def _expanded_value(node: exp.Expr) -> exp.Expr | None:
     return value
 
 
+def _zip_item_index(select: exp.Select, items: exp.Expr, value: exp.Expr) -> None:
+    """with_itemindex: the SELECT unnests x's items and `generate_series(0, <x's item count> - 1)`,
+    which DuckDB zips. Both become elements of one `arrayJoin(arrayZip(items, 0..n-1))` (ClickHouse
+    joins an arrayJoin written twice once)."""
+    explodes = [node for projection in select.expressions for node in projection.find_all(exp.Explode)
+                if node.parent_select is select]
+    index = [node for node in explodes if _item_index_of(node.this, value)]
+    if not index or not any(node.this is items for node in explodes):
+        return
+    zipped = parse_one("arrayJoin(arrayZip(__items, arrayMap(__kql_n -> toInt64(__kql_n), range(length(__items)))))",
+                       read="clickhouse")
+    joined = zipped.transform(lambda n: items.copy() if isinstance(n, exp.Column) and n.name == "__items" else n)
+    for node in explodes:
+        if node.this is items or (node.this.sql("clickhouse") == items.sql("clickhouse")):
+            node.replace(exp.Anonymous(this="tupleElement", expressions=[joined.copy(), exp.Literal.number(1)]))
+        elif node in index:
+            node.replace(exp.Anonymous(this="tupleElement", expressions=[joined.copy(), exp.Literal.number(2)]))
+
+
+def _item_index_of(series: exp.Expr, value: exp.Expr) -> bool:
+    """Whether *series* is the translator's `generate_series(0, <value's item count> - 1)`."""
+    if not isinstance(series, exp.GenerateSeries):
+        return False
+    x = value.sql("duckdb")
+    expected = (f"GENERATE_SERIES(CAST(0 AS BIGINT), CASE JSON_TYPE({x}) WHEN 'ARRAY' THEN CAST(JSON_ARRAY_LENGTH({x}) AS BIGINT) "
+                f"WHEN 'OBJECT' THEN CAST(JSON_ARRAY_LENGTH(JSON_KEYS({x})) AS BIGINT) ELSE CAST(1 AS BIGINT) END - 1)")
+    return series.sql("duckdb") == expected
+
+
 def _refuse_zipped_unnests(select: exp.Select) -> None:
     """Refuse a SELECT (one that expands a value) whose own projections unnest two different arrays."""
     unnested = {node.this.sql("clickhouse") for projection in select.expressions
                 for node in projection.find_all(exp.Explode) if node.parent_select is select}
     if len(unnested) > 1:
-        refuse("expanding a dynamic value next to another array (mv-expand of two columns, with_itemindex)")
+        refuse("expanding a dynamic value next to another array (mv-expand of two columns)")
 
 
 _ROW = "__kql_row"
