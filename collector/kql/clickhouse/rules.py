@@ -13,19 +13,12 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
+from . import dynamic_rules as dynamic
 from . import typing as typed
-from .bags import merged_bags
-from .dynamics import built_json, list_columns, made_sets
-from .entries import bag_entries
-from .expansions import expanded_items, stable_row_numbers
-from .intervals import clock_intervals
-from .jsonlists import json_lists
-from .jsontext import json_functions, json_literals, missing_members
+from .jsontext import json_functions, json_literals
 from .parsing import named_groups, string_guards
-from .percentile_arrays import percentile_arrays
 from .refusals import refuse
 from .series import bin_numbers, ordered_lists, series_json
-from .shapes import described_tables, renamed_columns, typed_columns
 from .structs import numeric_bins, struct_fields
 from .udfs import lower_udfs
 from .unions import union_by_name
@@ -454,19 +447,16 @@ def series_step(tree: exp.Expr) -> exp.Expr:
 
 
 RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
-    renamed_columns, described_tables, list_columns, made_sets, percentile_arrays,  # first: they bind DuckDB SQL (shapes.py)
-    typed_columns,
+    *dynamic.BINDING,  # first: they bind DuckDB SQL (dynamic_rules.py)
     numeric_bins, struct_fields,  # before the type folding: the bins' branches are typed there
     typed.fold_typeof,
     union_by_name,
     lower_udfs,
-    json_lists, merged_bags, bag_entries,  # before json_literals: they read DuckDB's JSON casts
+    *dynamic.JSON_CASTS,
     json_literals,
-    expanded_items,  # before json_functions: it matches DuckDB's json_type
-    stable_row_numbers,
+    *dynamic.EXPANSIONS,
     json_functions,
-    missing_members,
-    built_json,
+    *dynamic.JSON_TEXTS,
     named_groups,
     string_guards,
     ordered_lists,
@@ -475,7 +465,7 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     limit_errors,
     datetime_parsing,
     pinned_clock,
-    clock_intervals,  # before the rules that read interval lengths
+    *dynamic.INTERVALS,  # before the rules that read interval lengths
     series_step,
     time_buckets,
     epoch_seconds,
