@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
+from . import dynamic_rules as dynamic
 from . import typing as typed
 from .decompose import decompose_fields, lower_decompose
 from .jsontext import json_functions, json_literals
@@ -450,6 +451,7 @@ def series_step(tree: exp.Expr) -> exp.Expr:
 
 
 RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
+    *dynamic.BINDING,  # first: they bind DuckDB SQL (dynamic_rules.py)
     numeric_bins, struct_fields,  # before the type folding: the bins' branches are typed there
     typed_lets,
     typed.fold_typeof,
@@ -457,8 +459,11 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     lower_decompose,
     decompose_fields,
     lower_udfs,
+    *dynamic.JSON_CASTS,
     json_literals,
+    *dynamic.EXPANSIONS,
     json_functions,
+    *dynamic.JSON_TEXTS,
     named_groups,
     string_guards,
     ordered_lists,
@@ -467,6 +472,7 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     limit_errors,
     datetime_parsing,
     pinned_clock,
+    *dynamic.INTERVALS,  # before the rules that read interval lengths
     series_step,
     time_buckets,
     timespan_values,
