@@ -19,7 +19,8 @@ Why a side index of terms, and why this shape (profiled at 10M rows per table, b
   `url`, ...) cost the statement nothing.
 - Stored as (64-bit hash of the term, table, `_seq`), in two tables: `lookup_recent`, which the
   writer appends to in the same transaction as the rows, and `lookup_terms`, sorted runs: when
-  the recent part reaches RUN_ROWS it is moved over sorted by hash, so each run's row groups
+  the recent part reaches RUN_ROWS it is moved over sorted by hash (a slice of the hash space
+  per group commit, off any one commit's critical path: `RunMove`), so each run's row groups
   cover narrow hash ranges and DuckDB's zone maps skip all but one per run; a probe reads a row group per run plus the recent part
   (~1 ms at 33M entries), and the query joins the few `_seq`s back (zone maps again).
 - Who makes the entries: the C extension `_lookup_terms` (built with the ingestion one by
@@ -47,6 +48,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 
 import duckdb
@@ -67,6 +69,8 @@ log = logging.getLogger(__name__)
 MIN_TERM = 8
 RUN_ROWS = 1_000_000
 """Entries of `lookup_recent` past which they are sorted into a run of `lookup_terms`."""
+MOVE_ROWS = 50_000
+"""Entries moved into a run per group commit, about (`RunMove`): ~20 ms of a group's time."""
 HASH_PROBE = "endpoint-insights-lookup-0"
 """Hashed at open and compared with the value stored at build: DuckDB's `hash` is not promised
 stable across versions, and a changed hash would make every stored entry unfindable."""
@@ -132,6 +136,8 @@ class LookupIndex:
         self._recent_rows = 0
         self._pending: list[tuple[str, tuple[str, ...], pa.Table]] = []
         self._entries: list[tuple[int, bytes, bytes]] = []
+        self._moving: RunMove | None = None
+        """The run being moved out of `lookup_recent`, a hash range per group (see `RunMove`)."""
         self.compiled = keep and compiled_matches()
         """Whether `record` makes the entries in C (_lookup_terms.c) rather than in the SQL statement."""
         if keep:
@@ -160,21 +166,32 @@ class LookupIndex:
         (one statement per table cost ~1.3 ms each whatever its rows)."""
         if table in UNINDEXED:
             return
-        columns = dict(zip(incoming.column_names, incoming.columns, strict=True))  # `incoming[name]` costs ~10 µs
+        columns = _columns(incoming)
         if self.compiled:
-            made = compiled_entries(table, columns, incoming.num_rows)
-            if made is not None:
-                hashes, seqs, refused = made
-                if hashes:
-                    self._entries.append((_NUMBER[table], hashes, seqs))
-                if not refused:
-                    return
-                incoming = incoming.take(pa.array(np.frombuffer(refused, dtype=np.int64)))
-                columns = dict(zip(incoming.column_names, incoming.columns, strict=True))
+            left = self._record_compiled(table, incoming, columns)
+            if left is None:
+                return
+            incoming, columns = left
         present = tuple(name for name in _TEXT_COLUMNS[table]
                         if name in columns and _may_hold_terms(columns[name], name in _DYNAMIC[table]))
         if present:
             self._pending.append((table, present, incoming))
+
+    def _record_compiled(self, table: str, incoming: pa.Table, columns: dict[str, pa.ChunkedArray],
+                         ) -> tuple[pa.Table, dict[str, pa.ChunkedArray]] | None:
+        """Make in C the entries of the rows it can read; the rows left to the SQL statement (all
+        of them when C cannot read the batch, those it refused otherwise) with their columns, or
+        None when none is left."""
+        made = compiled_entries(table, columns, incoming.num_rows)
+        if made is None:
+            return incoming, columns
+        hashes, seqs, refused = made
+        if hashes:
+            self._entries.append((_NUMBER[table], hashes, seqs))
+        if not refused:
+            return None
+        left = incoming.take(pa.array(np.frombuffer(refused, dtype=np.int64)))
+        return left, _columns(left)
 
     def flush(self, con: duckdb.DuckDBPyConnection) -> None:
         """Index what `record` noted (the writer calls it once its group's rows are inserted). A
@@ -202,9 +219,11 @@ class LookupIndex:
                 except duckdb.Error:  # an aborted transaction refuses it; the next register replaces it
                     pass
         self._recent_rows += added
-        if self._recent_rows >= RUN_ROWS:
-            compact(con)
+        if self._moving is None and self._recent_rows >= RUN_ROWS:
+            self._moving = seal(con)
             self._recent_rows = 0
+        if self._moving is not None:
+            self._moving = self._moving.step(con)
 
 
 @lru_cache(maxsize=1)
@@ -239,6 +258,10 @@ def compiled_entries(table: str, columns: dict[str, pa.ChunkedArray], rows: int)
         validity, offsets, data = chunk.buffers()
         given.append((validity, offsets, data if data is not None else b"", chunk.offset, name in _DYNAMIC[table]))
     return _lookup_terms.terms(given, rows, seq.buffers()[1], seq.offset, MIN_TERM)
+
+
+def _columns(table: pa.Table) -> dict[str, pa.ChunkedArray]:
+    return dict(zip(table.column_names, table.columns, strict=True))  # `table[name]` costs ~10 µs
 
 
 def _one_chunk(column: pa.ChunkedArray | None) -> pa.Array | None:
@@ -304,10 +327,41 @@ def rebuild(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"INSERT INTO lookup_terms SELECT h, t, seq FROM ({every}) ORDER BY h")
 
 
-def compact(con: duckdb.DuckDBPyConnection) -> None:
-    """Move the recent entries into a sorted run (see the module doc)."""
-    con.execute("INSERT INTO lookup_terms SELECT h, t, seq FROM lookup_recent ORDER BY h")
-    con.execute("DELETE FROM lookup_recent")
+@dataclass(frozen=True)
+class RunMove:
+    """Moving the entries of `lookup_recent` up to `_seq` `sealed` into a sorted run of
+    `lookup_terms`, one hash range per group commit: the move of a million entries at once (sort,
+    insert, delete) stalled its group's commit for ~0.5 s, doubling the p99 of a batch's latency
+    (bench/README.md). Each step moves `[lo, hi)` of `steps` equal slices of the 64-bit hash
+    space, in ascending order, so the run is still sorted by hash as a whole (its row groups
+    cover narrow hash ranges); and each step inserts and deletes its entries in one transaction,
+    the group's, so that every entry is in exactly one of the two tables at every commit a reader
+    can see. `sealed` marks the run's entries: the writer draws `_seq`s in increasing order, so
+    every entry made after the seal has a larger one. A restart forgets the move: the entries left
+    in `lookup_recent` are then sealed again, with those made since."""
+
+    sealed: int
+    steps: int
+    done: int = 0
+
+    def step(self, con: duckdb.DuckDBPyConnection) -> RunMove | None:
+        """Move the next slice (in the caller's transaction); the move left, None once done."""
+        lo = (self.done << 64) // self.steps
+        where = f"seq <= {self.sealed} AND h >= {lo}::UBIGINT"
+        if self.done + 1 < self.steps:
+            where += f" AND h < {((self.done + 1) << 64) // self.steps}::UBIGINT"
+        con.execute(f"INSERT INTO lookup_terms SELECT h, t, seq FROM lookup_recent WHERE {where} ORDER BY h")
+        con.execute(f"DELETE FROM lookup_recent WHERE {where}")
+        done = self.done + 1
+        return None if done == self.steps else RunMove(self.sealed, self.steps, done)
+
+
+def seal(con: duckdb.DuckDBPyConnection) -> RunMove | None:
+    """Start moving what `lookup_recent` holds now into a sorted run (see the module doc)."""
+    count, sealed = con.execute("SELECT count(*), max(seq) FROM lookup_recent").fetchall()[0]
+    if not count:
+        return None
+    return RunMove(sealed, max(1, -(-count // MOVE_ROWS)))
 
 
 def forget(con: duckdb.DuckDBPyConnection, table: str, deleted: np.ndarray) -> None:
