@@ -17,10 +17,11 @@ Why a side index of terms, and why this shape (profiled at 10M rows per table, b
   non-ASCII characters holds none (`_may_hold_terms`, checked over the Arrow batch in hand), so
   leaving it out drops no entry, and a batch's short or wordy columns (`itemType`, `sdkVersion`,
   `url`, ...) cost the statement nothing.
-- Stored as (64-bit hash of the term, table, `_seq`), in two tables: `lookup_recent`, which the
+- Stored as (64-bit hash of the term, table, `_seq`), in three tables: `lookup_recent`, which the
   writer appends to in the same transaction as the rows, and `lookup_terms`, sorted runs: when
-  the recent part reaches RUN_ROWS it is moved over sorted by hash (a slice of the hash space
-  per group commit, off any one commit's critical path: `RunMove`), so each run's row groups
+  the recent part reaches RUN_ROWS it becomes `lookup_sealed` and is copied over sorted by hash,
+  a slice of the hash space per group commit (off any one commit's critical path: `RunMove`),
+  then dropped; so each run's row groups
   cover narrow hash ranges and DuckDB's zone maps skip all but one per run; a probe reads a row group per run plus the recent part
   (~1 ms at 33M entries), and the query joins the few `_seq`s back (zone maps again).
 - Who makes the entries: the C extension `_lookup_terms` (built with the ingestion one by
@@ -70,7 +71,7 @@ MIN_TERM = 8
 RUN_ROWS = 1_000_000
 """Entries of `lookup_recent` past which they are sorted into a run of `lookup_terms`."""
 MOVE_ROWS = 50_000
-"""Entries moved into a run per group commit, about (`RunMove`): ~20 ms of a group's time."""
+"""Entries copied into a run per group commit, about (`RunMove`)."""
 HASH_PROBE = "endpoint-insights-lookup-0"
 """Hashed at open and compared with the value stored at build: DuckDB's `hash` is not promised
 stable across versions, and a changed hash would make every stored entry unfindable."""
@@ -82,9 +83,11 @@ _NUMBER = {name: number for number, name in enumerate(INDEXED)}
 """The `t` of a table's entries (an index's entries name their table: `_seq`s are unique across
 tables only when the writer drew them)."""
 
+INDEX_TABLES = ("lookup_terms", "lookup_recent", "lookup_sealed")
 DDL = (
     "CREATE TABLE IF NOT EXISTS lookup_terms (h UBIGINT NOT NULL, t UTINYINT NOT NULL, seq BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS lookup_recent (h UBIGINT NOT NULL, t UTINYINT NOT NULL, seq BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS lookup_sealed (h UBIGINT NOT NULL, t UTINYINT NOT NULL, seq BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS lookup_state (key VARCHAR PRIMARY KEY, value UBIGINT NOT NULL)",
 )
 
@@ -124,6 +127,7 @@ def probe_sql(tables: list[str], terms: list[str]) -> str:
     where = f"WHERE h IN ({hashes}) AND t IN ({numbers})"
     names = "[" + ", ".join(_literal(name) for name in INDEXED) + "]"
     return (f"SELECT {names}[t + 1], list(seq) FROM (SELECT t, seq FROM lookup_terms {where} "
+            f"UNION ALL SELECT t, seq FROM lookup_sealed {where} "
             f"UNION ALL SELECT t, seq FROM lookup_recent {where}) RIGHT JOIN (SELECT 1 FROM lookup_state "
             "WHERE key = 'hash_probe') ON TRUE GROUP BY t")
 
@@ -137,14 +141,14 @@ class LookupIndex:
         self._pending: list[tuple[str, tuple[str, ...], pa.Table]] = []
         self._entries: list[tuple[int, bytes, bytes]] = []
         self._moving: RunMove | None = None
-        """The run being moved out of `lookup_recent`, a hash range per group (see `RunMove`)."""
+        """The run being copied out of `lookup_sealed`, a hash range per group (see `RunMove`)."""
         self.compiled = keep and compiled_matches()
         """Whether `record` makes the entries in C (_lookup_terms.c) rather than in the SQL statement."""
         if keep:
             self._ensure_built(con)
         else:  # dropped whole: queries then scan, and keeping it again rebuilds it at open
             with transaction(con):
-                for table in ("lookup_state", "lookup_terms", "lookup_recent"):
+                for table in ("lookup_state", *INDEX_TABLES):
                     con.execute(f"DELETE FROM {table}")
 
     def _ensure_built(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -153,6 +157,7 @@ class LookupIndex:
         stored = con.execute("SELECT value FROM lookup_state WHERE key = 'hash_probe'").fetchall()
         if stored and stored[0][0] == probe:
             self._recent_rows = con.execute("SELECT count(*) FROM lookup_recent").fetchall()[0][0]
+            self._moving = RunMove.resumed(con)
             return
         started = time.perf_counter()
         with transaction(con):
@@ -199,6 +204,11 @@ class LookupIndex:
         its retry records its rows again."""
         pending, self._pending = self._pending, []
         entries, self._entries = self._entries, []
+        if self._moving is not None:
+            self._moving = self._moving.step(con)
+        elif self._recent_rows >= RUN_ROWS:  # before this group's entries: DuckDB renames no table it changed
+            self._moving = seal(con, self._recent_rows)
+            self._recent_rows = 0
         if not pending and not entries:
             return
         names = [f"lookup_incoming_{i}" for i in range(len(pending))]
@@ -219,11 +229,6 @@ class LookupIndex:
                 except duckdb.Error:  # an aborted transaction refuses it; the next register replaces it
                     pass
         self._recent_rows += added
-        if self._moving is None and self._recent_rows >= RUN_ROWS:
-            self._moving = seal(con)
-            self._recent_rows = 0
-        if self._moving is not None:
-            self._moving = self._moving.step(con)
 
 
 @lru_cache(maxsize=1)
@@ -321,47 +326,58 @@ def _has_digit(data: pa.Buffer) -> bool:
 def rebuild(con: duckdb.DuckDBPyConnection) -> None:
     """Index every row of the indexed tables anew, as one sorted run (inside the caller's
     transaction). Also what a tool that wrote rows past the writer must call."""
-    con.execute("DELETE FROM lookup_terms")
-    con.execute("DELETE FROM lookup_recent")
+    for table in INDEX_TABLES:
+        con.execute(f"DELETE FROM {table}")
+    con.execute("DELETE FROM lookup_state WHERE key LIKE 'run_%'")
     every = " UNION ALL ".join(terms_sql(name, f'"{name}"') for name in INDEXED)
     con.execute(f"INSERT INTO lookup_terms SELECT h, t, seq FROM ({every}) ORDER BY h")
 
 
 @dataclass(frozen=True)
 class RunMove:
-    """Moving the entries of `lookup_recent` up to `_seq` `sealed` into a sorted run of
-    `lookup_terms`, one hash range per group commit: the move of a million entries at once (sort,
-    insert, delete) stalled its group's commit for ~0.5 s, doubling the p99 of a batch's latency
-    (bench/README.md). Each step moves `[lo, hi)` of `steps` equal slices of the 64-bit hash
-    space, in ascending order, so the run is still sorted by hash as a whole (its row groups
-    cover narrow hash ranges); and each step inserts and deletes its entries in one transaction,
-    the group's, so that every entry is in exactly one of the two tables at every commit a reader
-    can see. `sealed` marks the run's entries: the writer draws `_seq`s in increasing order, so
-    every entry made after the seal has a larger one. A restart forgets the move: the entries left
-    in `lookup_recent` are then sealed again, with those made since."""
+    """Copying `lookup_sealed` into a sorted run of `lookup_terms`, one slice of the hash space per
+    group commit: the move of a million entries in one commit (sort, insert, delete) stalled it for
+    ~0.5 s, doubling the p99 of a batch's latency (bench/README.md). The slices go in ascending
+    order, so the run is sorted by hash as a whole (its row groups cover narrow hash ranges). The
+    sealed entries stay where they are until the last slice is in, and the table is then dropped,
+    not deleted from (~10 ms rather than ~0.3 s): meanwhile a probe finds the copied ones twice,
+    which costs nothing (its `_seq`s are a set), and no entry is ever missing from what a reader
+    sees. The progress is kept in `lookup_state`, in each slice's transaction, so a restart
+    resumes the move rather than copying a slice twice."""
 
-    sealed: int
     steps: int
     done: int = 0
 
+    @staticmethod
+    def resumed(con: duckdb.DuckDBPyConnection) -> RunMove | None:
+        """The move a previous run of the store left unfinished, if any."""
+        state = dict(con.execute("SELECT key, value FROM lookup_state WHERE key LIKE 'run_%'").fetchall())
+        return RunMove(state["run_steps"], state.get("run_done", 0)) if "run_steps" in state else None
+
     def step(self, con: duckdb.DuckDBPyConnection) -> RunMove | None:
-        """Move the next slice (in the caller's transaction); the move left, None once done."""
-        lo = (self.done << 64) // self.steps
-        where = f"seq <= {self.sealed} AND h >= {lo}::UBIGINT"
+        """Copy the next slice (in the caller's transaction); the move left, None once done."""
+        where = f"h >= {(self.done << 64) // self.steps}::UBIGINT"
         if self.done + 1 < self.steps:
             where += f" AND h < {((self.done + 1) << 64) // self.steps}::UBIGINT"
-        con.execute(f"INSERT INTO lookup_terms SELECT h, t, seq FROM lookup_recent WHERE {where} ORDER BY h")
-        con.execute(f"DELETE FROM lookup_recent WHERE {where}")
-        done = self.done + 1
-        return None if done == self.steps else RunMove(self.sealed, self.steps, done)
-
-
-def seal(con: duckdb.DuckDBPyConnection) -> RunMove | None:
-    """Start moving what `lookup_recent` holds now into a sorted run (see the module doc)."""
-    count, sealed = con.execute("SELECT count(*), max(seq) FROM lookup_recent").fetchall()[0]
-    if not count:
+        con.execute(f"INSERT INTO lookup_terms SELECT h, t, seq FROM lookup_sealed WHERE {where} ORDER BY h")
+        if self.done + 1 < self.steps:
+            con.execute("INSERT OR REPLACE INTO lookup_state VALUES ('run_done', ?)", [self.done + 1])
+            return RunMove(self.steps, self.done + 1)
+        con.execute("DROP TABLE lookup_sealed")
+        con.execute(DDL[2])
+        con.execute("DELETE FROM lookup_state WHERE key LIKE 'run_%'")
         return None
-    return RunMove(sealed, max(1, -(-count // MOVE_ROWS)))
+
+
+def seal(con: duckdb.DuckDBPyConnection, entries: int) -> RunMove:
+    """Start moving `lookup_recent` (about `entries` long) into a sorted run: it becomes the sealed
+    table (a rename, whatever its size), and the writer's entries go to a new one."""
+    con.execute("DROP TABLE lookup_sealed")  # empty: the previous move is done
+    con.execute("ALTER TABLE lookup_recent RENAME TO lookup_sealed")
+    con.execute(DDL[1])
+    move = RunMove(max(1, -(-entries // MOVE_ROWS)))
+    con.execute("INSERT OR REPLACE INTO lookup_state VALUES ('run_steps', ?)", [move.steps])
+    return move
 
 
 def forget(con: duckdb.DuckDBPyConnection, table: str, deleted: np.ndarray) -> None:
@@ -370,7 +386,7 @@ def forget(con: duckdb.DuckDBPyConnection, table: str, deleted: np.ndarray) -> N
     if table not in _NUMBER or not len(deleted):
         return
     gone = pa.table({"seq": pa.array(deleted, pa.int64())})  # noqa: F841 (DuckDB scans it by name)
-    for index in ("lookup_terms", "lookup_recent"):
+    for index in INDEX_TABLES:
         con.execute(f"DELETE FROM {index} WHERE t = {_NUMBER[table]} AND seq IN (SELECT seq FROM gone)")
 
 

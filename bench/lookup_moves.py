@@ -1,0 +1,84 @@
+"""The latency of each group commit while the lookup index moves its recent entries into sorted
+runs (collector/store/lookup_index.py), this tree against another commit, in the same run.
+
+One process per tree and round, alternating: `--commits` commits of `--rows` rows shaped as the
+ingest bench's mix (bench/lookup_writer.py's `batch`) through a real store's writer, each timed
+from `write` to its acknowledgement. A move of a million entries at once shows as a few commits
+far slower than the rest (max, p99.5); moved a hash slice per commit, it should not.
+
+    python bench/lookup_moves.py [--commits 300] [--rows 4000] [--rounds 2] [--baseline-ref main]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from ingest import build_extensions  # noqa: E402
+
+CHILD = """
+import json, sys, tempfile, time
+from pathlib import Path
+sys.path.insert(0, {bench!r})
+from lookup_writer import batch
+from collector.store.database import Store
+batches = [batch({rows}) for _ in range(8)]
+latencies = []
+with tempfile.TemporaryDirectory() as folder:
+    store = Store(Path(folder) / "data")
+    started = time.perf_counter()
+    for n in range({commits}):
+        began = time.perf_counter()
+        store.writer.write(tables=batches[n % len(batches)]).result()
+        latencies.append(time.perf_counter() - began)
+    wall = time.perf_counter() - started
+    with store.reader() as con:
+        runs = con.execute("SELECT count(*) FROM lookup_terms").fetchone()[0]
+    store.close()
+print(json.dumps([latencies, wall, runs]))
+"""
+
+
+def measure(tree: Path, commits: int, rows: int) -> dict:
+    """One store's commits in a fresh process running `tree`'s code."""
+    script = CHILD.format(bench=str(ROOT / "bench"), rows=rows, commits=commits)
+    env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONSAFEPATH": "1"}
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env).stdout
+    latencies, wall, runs = json.loads(output.strip().splitlines()[-1])
+    ms = sorted(x * 1000 for x in latencies)
+    return {"p50": statistics.median(ms), "p99": ms[int(len(ms) * 0.99) - 1], "p995": ms[int(len(ms) * 0.995) - 1],
+            "max": ms[-1], "rows_s": commits * rows / wall, "moved": runs}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--commits", type=int, default=300)
+    parser.add_argument("--rows", type=int, default=4000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--baseline-ref", default="main")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline_ref], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        build_extensions(Path(tmp))
+        print(f"{'tree':<22} {'p50 ms':>8} {'p99 ms':>8} {'p99.5 ms':>9} {'max ms':>8} {'rows/s':>9} {'entries in runs':>16}")
+        for _ in range(args.rounds):
+            for label, tree in ((args.baseline_ref, Path(tmp)), ("this tree", ROOT)):
+                r = measure(tree, args.commits, args.rows)
+                print(f"{label:<22} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['p995']:>9.1f} {r['max']:>8.1f} "
+                      f"{r['rows_s']:>9,.0f} {r['moved']:>16,}", flush=True)
+        print(f"load average at the end: {os.getloadavg()[0]:.1f} ({time.strftime('%H:%M:%S')})")
+
+
+if __name__ == "__main__":
+    main()
