@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from collector.extensions import IngestObserver
-from collector.ingest import compiled
 from collector.ingest.body import decompress_within
 from collector.ingest.cap import SpillFailed
 from collector.ingest.prepare import Prepared, prepare_body, prepare_otlp, warm_up, worker_init
@@ -34,12 +33,6 @@ INLINE_BODY_BYTES = 64 * 1024
 collector process itself; larger ones go to the pool, still compressed (the worker decompresses).
 A compressed body is judged by what it expands to (body.decompress_within): the event loop
 decompresses at most this much of it, and a small body is then prepared from that, not again."""
-COMPILED_INLINE_BODY_BYTES = 1024 * 1024
-"""The same bound for a track body when the compiled path prepares it (compiled.py, ~7 µs per
-item): a pool worker's round trip (the body sent, the tables sent back, the pool's threads) cost
-as much CPU again, so the collector prepared a 500-item body for ~20% less CPU per item and more
-items/s inline (bench/README.md). Larger bodies, and every body of the Python path, still go to
-the pool."""
 
 
 @dataclass
@@ -87,8 +80,7 @@ class Pipeline:
     async def ingest_body(self, body: bytes, content_encoding: str | None) -> TrackResult:
         """Prepare and commit a track body; BodyError if unreadable, Overloaded if the writer is behind
         (or the original of an oversized item cannot be kept)."""
-        inline = COMPILED_INLINE_BODY_BYTES if compiled.available() else INLINE_BODY_BYTES
-        small = decompress_within(body, content_encoding, inline)
+        small = decompress_within(body, content_encoding, INLINE_BODY_BYTES)
         if small is not None:
             body, content_encoding = small, None
         return await self._prepare_and_commit(
