@@ -355,18 +355,20 @@ class RunMove:
         return RunMove(state["run_steps"], state.get("run_done", 0)) if "run_steps" in state else None
 
     def step(self, con: duckdb.DuckDBPyConnection) -> RunMove | None:
-        """Copy the next slice (in the caller's transaction); the move left, None once done."""
+        """Copy the next slice, or once all are copied drop the sealed table (in a group of its
+        own: it costs a slice's time again); in the caller's transaction. The move left, None
+        once done."""
+        if self.done == self.steps:
+            con.execute("DROP TABLE lookup_sealed")
+            con.execute(DDL[2])
+            con.execute("DELETE FROM lookup_state WHERE key LIKE 'run_%'")
+            return None
         where = f"h >= {(self.done << 64) // self.steps}::UBIGINT"
         if self.done + 1 < self.steps:
             where += f" AND h < {((self.done + 1) << 64) // self.steps}::UBIGINT"
         con.execute(f"INSERT INTO lookup_terms SELECT h, t, seq FROM lookup_sealed WHERE {where} ORDER BY h")
-        if self.done + 1 < self.steps:
-            con.execute("INSERT OR REPLACE INTO lookup_state VALUES ('run_done', ?)", [self.done + 1])
-            return RunMove(self.steps, self.done + 1)
-        con.execute("DROP TABLE lookup_sealed")
-        con.execute(DDL[2])
-        con.execute("DELETE FROM lookup_state WHERE key LIKE 'run_%'")
-        return None
+        con.execute("INSERT OR REPLACE INTO lookup_state VALUES ('run_done', ?)", [self.done + 1])
+        return RunMove(self.steps, self.done + 1)
 
 
 def seal(con: duckdb.DuckDBPyConnection, entries: int) -> RunMove:
