@@ -9,6 +9,10 @@ own part of each commit (`LookupIndex.flush`: entries inserted, moves) is timed 
 commit's latency also holds checkpoints and fsyncs, which on shared cores swamp it.
 
     python bench/lookup_moves.py [--commits 300] [--rows 4000] [--rounds 2] [--baseline-ref main]
+    python bench/lookup_moves.py --slices [--rounds 2]
+
+`--slices` times the move itself on a file of `--entries` random entries (1M): the seal, each
+group's slice, the drop, against the one statement that moved them all in one commit before.
 """
 
 from __future__ import annotations
@@ -72,13 +76,63 @@ def measure(tree: Path, commits: int, rows: int) -> dict:
             "max": ms[-1], "rows_s": commits * rows / wall, "moved": runs}
 
 
+def slices(entries: int, rounds: int) -> None:
+    """The move of `entries` entries, sliced (this tree) and in one commit (the former `compact`)."""
+    import duckdb
+    import numpy as np
+    import pyarrow as pa
+
+    from collector.store import lookup_index
+
+    rng = np.random.default_rng(1)
+    made = pa.table({"h": rng.integers(0, 2**63, entries, dtype=np.uint64) * 2 + 1,  # noqa: F841 (scanned by name)
+                     "t": np.zeros(entries, np.uint8), "seq": np.arange(entries, dtype=np.int64)})
+    with tempfile.TemporaryDirectory() as folder:
+        con = duckdb.connect(f"{folder}/moves.duckdb")
+        con.execute("SET checkpoint_threshold = '1GB'")  # as the store sets it: no checkpoint inside a commit
+        for ddl in lookup_index.DDL:
+            con.execute(ddl)
+
+        def committed(work) -> tuple[object, float]:
+            began = time.perf_counter()
+            con.execute("BEGIN")
+            result = work()
+            con.execute("COMMIT")
+            return result, (time.perf_counter() - began) * 1000
+
+        for _ in range(rounds):
+            con.execute("INSERT INTO lookup_recent SELECT * FROM made")
+            con.execute("CHECKPOINT")
+            move, seal_ms = committed(lambda: lookup_index.seal(con, entries))
+            steps = []
+            while move is not None:
+                move, ms = committed(lambda: move.step(con))  # noqa: B023 (called at once)
+                steps.append(ms)
+            print(f"sliced: seal {seal_ms:.0f} ms, {len(steps) - 1} slices p50 {statistics.median(steps[:-1]):.0f} ms, "
+                  f"max {max(steps[:-1]):.0f} ms, drop {steps[-1]:.0f} ms; all {seal_ms + sum(steps):.0f} ms", flush=True)
+            con.execute("DELETE FROM lookup_terms")
+            con.execute("INSERT INTO lookup_recent SELECT * FROM made")
+            con.execute("CHECKPOINT")
+            _, whole = committed(lambda: (con.execute("INSERT INTO lookup_terms SELECT h, t, seq FROM lookup_recent ORDER BY h"),
+                                          con.execute("DELETE FROM lookup_recent")))
+            print(f"in one commit (before): {whole:.0f} ms", flush=True)
+            con.execute("DELETE FROM lookup_terms")
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--commits", type=int, default=300)
     parser.add_argument("--rows", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--baseline-ref", default="main")
+    parser.add_argument("--slices", action="store_true")
+    parser.add_argument("--entries", type=int, default=1_000_000)
     args = parser.parse_args()
+    if args.slices:
+        sys.path.insert(0, str(ROOT))
+        slices(args.entries, args.rounds)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline_ref], capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)

@@ -70,8 +70,9 @@ log = logging.getLogger(__name__)
 MIN_TERM = 8
 RUN_ROWS = 1_000_000
 """Entries of `lookup_recent` past which they are sorted into a run of `lookup_terms`."""
-MOVE_ROWS = 50_000
-"""Entries copied into a run per group commit, about (`RunMove`)."""
+MOVE_ROWS = 100_000
+"""Entries copied into a run per group commit, about (`RunMove`): each slice scans the whole sealed
+table, so 10 slices of a million entries cost about what the one move did (bench/README.md)."""
 HASH_PROBE = "endpoint-insights-lookup-0"
 """Hashed at open and compared with the value stored at build: DuckDB's `hash` is not promised
 stable across versions, and a changed hash would make every stored entry unfindable."""
