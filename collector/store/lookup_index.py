@@ -340,8 +340,8 @@ class RunMove:
     group commit: the move of a million entries in one commit (sort, insert, delete) stalled it for
     ~0.5 s, doubling the p99 of a batch's latency (bench/README.md). The slices go in ascending
     order, so the run is sorted by hash as a whole (its row groups cover narrow hash ranges). The
-    sealed entries stay where they are until the last slice is in, and the table is then dropped,
-    not deleted from (~10 ms rather than ~0.3 s): meanwhile a probe finds the copied ones twice,
+    sealed entries stay where they are until the last slice is in, and the next group drops the
+    table rather than deleting from it (~10 ms rather than ~0.3 s): meanwhile a probe finds the copied ones twice,
     which costs nothing (its `_seq`s are a set), and no entry is ever missing from what a reader
     sees. The progress is kept in `lookup_state`, in each slice's transaction, so a restart
     resumes the move rather than copying a slice twice."""
@@ -357,8 +357,7 @@ class RunMove:
 
     def step(self, con: duckdb.DuckDBPyConnection) -> RunMove | None:
         """Copy the next slice, or once all are copied drop the sealed table (in a group of its
-        own: it costs a slice's time again); in the caller's transaction. The move left, None
-        once done."""
+        own, not the last slice's); in the caller's transaction. The move left, None once done."""
         if self.done == self.steps:
             con.execute("DROP TABLE lookup_sealed")
             con.execute(DDL[2])
