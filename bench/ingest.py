@@ -153,7 +153,18 @@ def baseline_tree(ref: str, into: Path) -> dict:
     the repository changes), first on the path, and the current directory kept off it."""
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    build_extensions(into)
     return {"PYTHONPATH": str(into), "PYTHONSAFEPATH": "1"}
+
+
+def build_extensions(tree: Path) -> None:
+    """Build an exported tree's compiled extensions as `pip install -e .` would (they are not
+    committed): without them a baseline would run its pure-Python paths and flatter this tree."""
+    if (tree / "setup.py").exists():
+        subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=tree,
+                       capture_output=True, check=False)
+        built = sorted(str(p.relative_to(tree)) for p in tree.glob("collector/**/*.so"))
+        console.print(f"baseline tree's compiled extensions: {', '.join(built) or 'none (pure-Python paths)'}")
 
 
 def worker_start() -> list[tuple[str, float, int, float]]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -119,20 +120,20 @@ def _table(name: str, count: int, timestamps: bytes, columns: dict, ikeys: pa.Ar
     """The Arrow table of one table's rows, in the schema the writer expects."""
     values: dict[str, pa.Array | None] = {
         "timestamp": pa.Array.from_buffers(_TIMESTAMP, count, [None, pa.py_buffer(timestamps)]),
-        "itemType": pa.repeat(pa.scalar(ITEM_TYPES[name], _STRING), count),
-        "itemCount": pa.repeat(pa.scalar(1, _INT32), count),
+        "itemType": _repeated(ITEM_TYPES[name], _STRING, count),
+        "itemCount": _repeated(1, _INT32, count),
         **owner_columns(services, ikeys),
     }
     for column, value in columns.items():
         if column not in values:
             values[column] = _column(column, value, count)
     client_ip = values.get("client_IP")
-    values["client_IP"] = (pa.repeat(pa.scalar(NO_CLIENT_IP, _STRING), count) if client_ip is None
+    values["client_IP"] = (_repeated(NO_CLIENT_IP, _STRING, count) if client_ip is None
                            else pc.fill_null(client_ip, NO_CLIENT_IP))
     if name == "customMetrics":
         value = values["value"]
         values.update(valueSum=value, valueMin=value, valueMax=value,
-                      valueStdDev=pa.repeat(pa.scalar(0.0, _FLOAT), count))
+                      valueStdDev=_repeated(0.0, _FLOAT, count))
     schema = TABLES[name].incoming_schema
     arrays = [_or_nulls(values.get(f.name), f.type, count) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
@@ -162,4 +163,18 @@ def _strings(value: Any, count: int) -> pa.Array:
 
 
 def _or_nulls(value: pa.Array | None, arrow_type: pa.DataType, count: int) -> pa.Array:
-    return pa.nulls(count, arrow_type) if value is None else value
+    return _nulls(arrow_type, count) if value is None else value
+
+
+@lru_cache(maxsize=1024)
+def _repeated(value: object, arrow_type: pa.DataType, count: int) -> pa.Array:
+    """A column of one value, made once per value, type and length (as `_nulls`)."""
+    return pa.repeat(pa.scalar(value, arrow_type), count)
+
+
+@lru_cache(maxsize=1024)
+def _nulls(arrow_type: pa.DataType, count: int) -> pa.Array:
+    """A column of nulls, made once per type and length: most of a table's ~40 columns are absent
+    from a batch, and making each anew cost ~1 µs per item of the body (Arrow arrays are
+    immutable, so the tables may share them)."""
+    return pa.nulls(count, arrow_type)

@@ -17,9 +17,11 @@ Why a side index of terms, and why this shape (profiled at 10M rows per table, b
   non-ASCII characters holds none (`_may_hold_terms`, checked over the Arrow batch in hand), so
   leaving it out drops no entry, and a batch's short or wordy columns (`itemType`, `sdkVersion`,
   `url`, ...) cost the statement nothing.
-- Stored as (64-bit hash of the term, table, `_seq`), in two tables: `lookup_recent`, which the
+- Stored as (64-bit hash of the term, table, `_seq`), in three tables: `lookup_recent`, which the
   writer appends to in the same transaction as the rows, and `lookup_terms`, sorted runs: when
-  the recent part reaches RUN_ROWS it is moved over sorted by hash, so each run's row groups
+  the recent part reaches RUN_ROWS it becomes `lookup_sealed` and is copied over sorted by hash,
+  a slice of the hash space per group commit (off any one commit's critical path: `RunMove`),
+  then dropped; so each run's row groups
   cover narrow hash ranges and DuckDB's zone maps skip all but one per run; a probe reads a row group per run plus the recent part
   (~1 ms at 33M entries), and the query joins the few `_seq`s back (zone maps again).
 - Who makes the entries: the C extension `_lookup_terms` (built with the ingestion one by
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 
 import duckdb
@@ -67,6 +70,9 @@ log = logging.getLogger(__name__)
 MIN_TERM = 8
 RUN_ROWS = 1_000_000
 """Entries of `lookup_recent` past which they are sorted into a run of `lookup_terms`."""
+MOVE_ROWS = 100_000
+"""Entries copied into a run per group commit, about (`RunMove`): each slice scans the whole sealed
+table, so 10 slices of a million entries cost about what the one move did (bench/README.md)."""
 HASH_PROBE = "endpoint-insights-lookup-0"
 """Hashed at open and compared with the value stored at build: DuckDB's `hash` is not promised
 stable across versions, and a changed hash would make every stored entry unfindable."""
@@ -78,9 +84,11 @@ _NUMBER = {name: number for number, name in enumerate(INDEXED)}
 """The `t` of a table's entries (an index's entries name their table: `_seq`s are unique across
 tables only when the writer drew them)."""
 
+INDEX_TABLES = ("lookup_terms", "lookup_recent", "lookup_sealed")
 DDL = (
     "CREATE TABLE IF NOT EXISTS lookup_terms (h UBIGINT NOT NULL, t UTINYINT NOT NULL, seq BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS lookup_recent (h UBIGINT NOT NULL, t UTINYINT NOT NULL, seq BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS lookup_sealed (h UBIGINT NOT NULL, t UTINYINT NOT NULL, seq BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS lookup_state (key VARCHAR PRIMARY KEY, value UBIGINT NOT NULL)",
 )
 
@@ -120,6 +128,7 @@ def probe_sql(tables: list[str], terms: list[str]) -> str:
     where = f"WHERE h IN ({hashes}) AND t IN ({numbers})"
     names = "[" + ", ".join(_literal(name) for name in INDEXED) + "]"
     return (f"SELECT {names}[t + 1], list(seq) FROM (SELECT t, seq FROM lookup_terms {where} "
+            f"UNION ALL SELECT t, seq FROM lookup_sealed {where} "
             f"UNION ALL SELECT t, seq FROM lookup_recent {where}) RIGHT JOIN (SELECT 1 FROM lookup_state "
             "WHERE key = 'hash_probe') ON TRUE GROUP BY t")
 
@@ -132,13 +141,15 @@ class LookupIndex:
         self._recent_rows = 0
         self._pending: list[tuple[str, tuple[str, ...], pa.Table]] = []
         self._entries: list[tuple[int, bytes, bytes]] = []
+        self._moving: RunMove | None = None
+        """The run being copied out of `lookup_sealed`, a hash range per group (see `RunMove`)."""
         self.compiled = keep and compiled_matches()
         """Whether `record` makes the entries in C (_lookup_terms.c) rather than in the SQL statement."""
         if keep:
             self._ensure_built(con)
         else:  # dropped whole: queries then scan, and keeping it again rebuilds it at open
             with transaction(con):
-                for table in ("lookup_state", "lookup_terms", "lookup_recent"):
+                for table in ("lookup_state", *INDEX_TABLES):
                     con.execute(f"DELETE FROM {table}")
 
     def _ensure_built(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -147,6 +158,7 @@ class LookupIndex:
         stored = con.execute("SELECT value FROM lookup_state WHERE key = 'hash_probe'").fetchall()
         if stored and stored[0][0] == probe:
             self._recent_rows = con.execute("SELECT count(*) FROM lookup_recent").fetchall()[0][0]
+            self._moving = RunMove.resumed(con)
             return
         started = time.perf_counter()
         with transaction(con):
@@ -160,21 +172,32 @@ class LookupIndex:
         (one statement per table cost ~1.3 ms each whatever its rows)."""
         if table in UNINDEXED:
             return
-        columns = dict(zip(incoming.column_names, incoming.columns, strict=True))  # `incoming[name]` costs ~10 µs
+        columns = _columns(incoming)
         if self.compiled:
-            made = compiled_entries(table, columns, incoming.num_rows)
-            if made is not None:
-                hashes, seqs, refused = made
-                if hashes:
-                    self._entries.append((_NUMBER[table], hashes, seqs))
-                if not refused:
-                    return
-                incoming = incoming.take(pa.array(np.frombuffer(refused, dtype=np.int64)))
-                columns = dict(zip(incoming.column_names, incoming.columns, strict=True))
+            left = self._record_compiled(table, incoming, columns)
+            if left is None:
+                return
+            incoming, columns = left
         present = tuple(name for name in _TEXT_COLUMNS[table]
                         if name in columns and _may_hold_terms(columns[name], name in _DYNAMIC[table]))
         if present:
             self._pending.append((table, present, incoming))
+
+    def _record_compiled(self, table: str, incoming: pa.Table, columns: dict[str, pa.ChunkedArray],
+                         ) -> tuple[pa.Table, dict[str, pa.ChunkedArray]] | None:
+        """Make in C the entries of the rows it can read; the rows left to the SQL statement (all
+        of them when C cannot read the batch, those it refused otherwise) with their columns, or
+        None when none is left."""
+        made = compiled_entries(table, columns, incoming.num_rows)
+        if made is None:
+            return incoming, columns
+        hashes, seqs, refused = made
+        if hashes:
+            self._entries.append((_NUMBER[table], hashes, seqs))
+        if not refused:
+            return None
+        left = incoming.take(pa.array(np.frombuffer(refused, dtype=np.int64)))
+        return left, _columns(left)
 
     def flush(self, con: duckdb.DuckDBPyConnection) -> None:
         """Index what `record` noted (the writer calls it once its group's rows are inserted). A
@@ -182,6 +205,11 @@ class LookupIndex:
         its retry records its rows again."""
         pending, self._pending = self._pending, []
         entries, self._entries = self._entries, []
+        if self._moving is not None:
+            self._moving = self._moving.step(con)
+        elif self._recent_rows >= RUN_ROWS:  # before this group's entries: DuckDB renames no table it changed
+            self._moving = seal(con, self._recent_rows)
+            self._recent_rows = 0
         if not pending and not entries:
             return
         names = [f"lookup_incoming_{i}" for i in range(len(pending))]
@@ -202,9 +230,6 @@ class LookupIndex:
                 except duckdb.Error:  # an aborted transaction refuses it; the next register replaces it
                     pass
         self._recent_rows += added
-        if self._recent_rows >= RUN_ROWS:
-            compact(con)
-            self._recent_rows = 0
 
 
 @lru_cache(maxsize=1)
@@ -239,6 +264,10 @@ def compiled_entries(table: str, columns: dict[str, pa.ChunkedArray], rows: int)
         validity, offsets, data = chunk.buffers()
         given.append((validity, offsets, data if data is not None else b"", chunk.offset, name in _DYNAMIC[table]))
     return _lookup_terms.terms(given, rows, seq.buffers()[1], seq.offset, MIN_TERM)
+
+
+def _columns(table: pa.Table) -> dict[str, pa.ChunkedArray]:
+    return dict(zip(table.column_names, table.columns, strict=True))  # `table[name]` costs ~10 µs
 
 
 def _one_chunk(column: pa.ChunkedArray | None) -> pa.Array | None:
@@ -298,16 +327,59 @@ def _has_digit(data: pa.Buffer) -> bool:
 def rebuild(con: duckdb.DuckDBPyConnection) -> None:
     """Index every row of the indexed tables anew, as one sorted run (inside the caller's
     transaction). Also what a tool that wrote rows past the writer must call."""
-    con.execute("DELETE FROM lookup_terms")
-    con.execute("DELETE FROM lookup_recent")
+    for table in INDEX_TABLES:
+        con.execute(f"DELETE FROM {table}")
+    con.execute("DELETE FROM lookup_state WHERE key LIKE 'run_%'")
     every = " UNION ALL ".join(terms_sql(name, f'"{name}"') for name in INDEXED)
     con.execute(f"INSERT INTO lookup_terms SELECT h, t, seq FROM ({every}) ORDER BY h")
 
 
-def compact(con: duckdb.DuckDBPyConnection) -> None:
-    """Move the recent entries into a sorted run (see the module doc)."""
-    con.execute("INSERT INTO lookup_terms SELECT h, t, seq FROM lookup_recent ORDER BY h")
-    con.execute("DELETE FROM lookup_recent")
+@dataclass(frozen=True)
+class RunMove:
+    """Copying `lookup_sealed` into a sorted run of `lookup_terms`, one slice of the hash space per
+    group commit: the move of a million entries in one commit (sort, insert, delete) stalled it for
+    ~0.5 s, doubling the p99 of a batch's latency (bench/README.md). The slices go in ascending
+    order, so the run is sorted by hash as a whole (its row groups cover narrow hash ranges). The
+    sealed entries stay where they are until the last slice is in, and the next group drops the
+    table rather than deleting from it (~10 ms rather than ~0.3 s): meanwhile a probe finds the copied ones twice,
+    which costs nothing (its `_seq`s are a set), and no entry is ever missing from what a reader
+    sees. The progress is kept in `lookup_state`, in each slice's transaction, so a restart
+    resumes the move rather than copying a slice twice."""
+
+    steps: int
+    done: int = 0
+
+    @staticmethod
+    def resumed(con: duckdb.DuckDBPyConnection) -> RunMove | None:
+        """The move a previous run of the store left unfinished, if any."""
+        state = dict(con.execute("SELECT key, value FROM lookup_state WHERE key LIKE 'run_%'").fetchall())
+        return RunMove(state["run_steps"], state.get("run_done", 0)) if "run_steps" in state else None
+
+    def step(self, con: duckdb.DuckDBPyConnection) -> RunMove | None:
+        """Copy the next slice, or once all are copied drop the sealed table (in a group of its
+        own, not the last slice's); in the caller's transaction. The move left, None once done."""
+        if self.done == self.steps:
+            con.execute("DROP TABLE lookup_sealed")
+            con.execute(DDL[2])
+            con.execute("DELETE FROM lookup_state WHERE key LIKE 'run_%'")
+            return None
+        where = f"h >= {(self.done << 64) // self.steps}::UBIGINT"
+        if self.done + 1 < self.steps:
+            where += f" AND h < {((self.done + 1) << 64) // self.steps}::UBIGINT"
+        con.execute(f"INSERT INTO lookup_terms SELECT h, t, seq FROM lookup_sealed WHERE {where} ORDER BY h")
+        con.execute("INSERT OR REPLACE INTO lookup_state VALUES ('run_done', ?)", [self.done + 1])
+        return RunMove(self.steps, self.done + 1)
+
+
+def seal(con: duckdb.DuckDBPyConnection, entries: int) -> RunMove:
+    """Start moving `lookup_recent` (about `entries` long) into a sorted run: it becomes the sealed
+    table (a rename, whatever its size), and the writer's entries go to a new one."""
+    con.execute("DROP TABLE lookup_sealed")  # empty: the previous move is done
+    con.execute("ALTER TABLE lookup_recent RENAME TO lookup_sealed")
+    con.execute(DDL[1])
+    move = RunMove(max(1, -(-entries // MOVE_ROWS)))
+    con.execute("INSERT OR REPLACE INTO lookup_state VALUES ('run_steps', ?)", [move.steps])
+    return move
 
 
 def forget(con: duckdb.DuckDBPyConnection, table: str, deleted: np.ndarray) -> None:
@@ -316,7 +388,7 @@ def forget(con: duckdb.DuckDBPyConnection, table: str, deleted: np.ndarray) -> N
     if table not in _NUMBER or not len(deleted):
         return
     gone = pa.table({"seq": pa.array(deleted, pa.int64())})  # noqa: F841 (DuckDB scans it by name)
-    for index in ("lookup_terms", "lookup_recent"):
+    for index in INDEX_TABLES:
         con.execute(f"DELETE FROM {index} WHERE t = {_NUMBER[table]} AND seq IN (SELECT seq FROM gone)")
 
 
