@@ -15,6 +15,7 @@ from sqlglot import exp
 
 from . import dynamic_rules as dynamic
 from . import typing as typed
+from .characters import character_strings
 from .decompose import decompose_fields, lower_decompose
 from .jsontext import json_functions, json_literals
 from .lets import guarded_lets, typed_lets
@@ -492,5 +493,6 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     window_nulls,
     regex_replace,
     filter_coalesce,
+    character_strings,
     guarded_lets,  # last: it inlines values the rules above have lowered
 )
