@@ -17,6 +17,7 @@ ODD = ['{"x": " 1.25 "}', '{"x": "oops"}', '{"x": 7}', '{"x": 2.5}', '{"x": true
 
 QUERIES = [
     "traces | where message == 'odd' | project operation_Id, r = toreal(customDimensions.x), d = todouble(customDimensions['x'])",
+    "traces | where message == 'odd' | project operation_Id, l = tolong(customDimensions.x), i = toint(customDimensions.x)",
     "traces | where message == 'odd' | extend v = toreal(customDimensions.x) | where v >= 2 | project operation_Id, v",
     "traces | extend v = toreal(customDimensions.Contents.input[1]) | where v >= 2 "
     "| join kind=inner (requests | project operation_Id, request_time = timestamp, name) on operation_Id "

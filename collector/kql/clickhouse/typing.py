@@ -57,15 +57,20 @@ def fold_typeof(tree: exp.Expr) -> exp.Expr:
 
 
 def _drop_json_casts(tree: exp.Expr, lambda_types: dict[int, exp.DataType]) -> None:
-    """`TRY_CAST(x AS JSON)` of a value already JSON: x itself. On ClickHouse dynamic values are JSON
-    text (scoping.READ_TYPES), and a cast to its JSON type, an object store, fails the whole query
-    on a scalar (`"plain"`) even in a branch that is not taken."""
+    """Casts of a value already JSON, for ClickHouse, where dynamic values are JSON text
+    (scoping.READ_TYPES) and every CASE branch is evaluated: `TRY_CAST(x AS JSON)` is x itself (a
+    cast to its JSON type, an object store, fails the whole query on a scalar such as `"plain"`);
+    `CAST(x AS BOOLEAN)`, a branch DuckDB takes only for a JSON boolean, may not fail on the others;
+    `TRY_CAST(x AS <number>)` reads JSON true and false as 1 and 0, as DuckDB does."""
+    for node in list(tree.find_all(exp.Cast)):
+        if node.to.this == exp.DType.JSON and _duckdb_name(node.this, lambda_types) == "JSON":
+            node.replace(node.this)
     for node in list(tree.find_all(exp.Cast)):
         if _duckdb_name(node.this, lambda_types) != "JSON":
             continue
-        if node.to.this == exp.DType.JSON:
-            node.replace(node.this)
-        elif isinstance(node, exp.TryCast) and node.to.this in _NUMBERS:  # DuckDB reads JSON true as 1
+        if not isinstance(node, exp.TryCast) and node.to.this == exp.DType.BOOLEAN:
+            node.replace(exp.TryCast(this=node.this, to=node.to))
+        elif isinstance(node, exp.TryCast) and node.to.this in _NUMBERS:
             node.set("this", exp.Case(this=node.this.copy(), ifs=[
                 exp.If(this=exp.Literal.string(text), true=exp.Literal.string(number)) for text, number in (("true", "1"), ("false", "0"))],
                 default=node.this))
