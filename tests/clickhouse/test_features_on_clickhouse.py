@@ -8,8 +8,8 @@ input), the opencensus SDK over /v2/track (a trace with input and output, an exc
 output). Then the user's views of it: the batch commands and `insights logs`, and the dashboard
 (started as `insights up` starts it) in Debian's Chromium, page by page, with no error box.
 
-Pages not walked here, because their state is being moved into ClickHouse on other branches (issue
-21): Live metrics, Application map, Rollout, Model monitoring and Alerts. Services is walked.
+The Live metrics, Application map, Rollout, Model monitoring and Alerts pages are walked on ClickHouse
+in test_pages_on_clickhouse.py, each with the data it needs.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def _seed(collector, names: list) -> None:
     items = [orjson.dumps({"collection": "model_inputs", "time": now.timestamp() - 60, "operationId": op,
                            "data": [row]}) for op, row in zip(operations, shifted.to_dict(orient="records"), strict=True)]
     answer = httpx.post(f"{collector.url}/api/modeldata", content=b"\n".join(items),
-                        headers={"x-instrumentation-key": service["instrumentation_key"]})
+                        headers={"x-instrumentation-key": service["instrumentation_key"]}, timeout=60)
     assert answer.status_code == 200, answer.text
     stamp = (now - timedelta(seconds=60)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     collector.import_rows(service["name"], [orjson.dumps(

@@ -46,12 +46,37 @@ def fold_typeof(tree: exp.Expr) -> exp.Expr:
     except (SqlglotError, KeyError, ValueError, AttributeError):
         return tree
     _respell(tree, spelling)
+    _type_json_extracts(tree)
     lambda_types = _lambda_parameter_types(tree)
     for node in list(tree.find_all(exp.Typeof)):
         name = _duckdb_name(node.this, lambda_types)
         if name is not None:
             node.replace(exp.Literal.string(name))
+    _drop_json_casts(tree, lambda_types)
     return fold_constants(tree)
+
+
+def _drop_json_casts(tree: exp.Expr, lambda_types: dict[int, exp.DataType]) -> None:
+    """Casts of a value already JSON, for ClickHouse, where dynamic values are JSON text
+    (scoping.READ_TYPES) and every CASE branch is evaluated: `TRY_CAST(x AS JSON)` is x itself (a
+    cast to its JSON type, an object store, fails the whole query on a scalar such as `"plain"`);
+    `CAST(x AS BOOLEAN)`, a branch DuckDB takes only for a JSON boolean, may not fail on the others;
+    `TRY_CAST(x AS <number>)` reads JSON true and false as 1 and 0, as DuckDB does."""
+    for node in list(tree.find_all(exp.Cast)):
+        if node.to.this == exp.DType.JSON and _duckdb_name(node.this, lambda_types) == "JSON":
+            node.replace(node.this)
+    for node in list(tree.find_all(exp.Cast)):
+        if _duckdb_name(node.this, lambda_types) != "JSON":
+            continue
+        if not isinstance(node, exp.TryCast) and node.to.this == exp.DType.BOOLEAN:
+            node.replace(exp.TryCast(this=node.this, to=node.to))
+        elif isinstance(node, exp.TryCast) and node.to.this in _NUMBERS:
+            node.set("this", exp.Case(this=node.this.copy(), ifs=[
+                exp.If(this=exp.Literal.string(text), true=exp.Literal.string(number)) for text, number in (("true", "1"), ("false", "0"))],
+                default=node.this))
+
+
+_NUMBERS = {exp.DType.DOUBLE, exp.DType.FLOAT, exp.DType.BIGINT, exp.DType.INT}
 
 
 def _spellings(tree: exp.Expr) -> dict[str, str]:
@@ -68,6 +93,15 @@ def _respell(tree: exp.Expr, spelling: dict[str, str]) -> None:
         original = spelling.get(identifier.name.lower())
         if original is not None and original != identifier.name:
             identifier.set("this", original)
+
+
+def _type_json_extracts(tree: exp.Expr) -> None:
+    """DuckDB's `json_extract(j, '$.path')` answers JSON, which sqlglot leaves unknown: without it
+    `toreal(customDimensions.x)` (the translator's `list_transform([json_extract(...)], lambda _v:
+    CASE typeof(_v) ...)`) kept its interval and timestamp branches, which ClickHouse refuses."""
+    for node in tree.find_all(exp.JSONExtract):
+        if (node.type is None or node.type.this == exp.DType.UNKNOWN) and not isinstance(node.expression, exp.Array):
+            node.type = exp.DataType.build("JSON")
 
 
 def _lambda_parameter_types(tree: exp.Expr) -> dict[int, exp.DataType]:
