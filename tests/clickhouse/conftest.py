@@ -1,6 +1,7 @@
 import sys
 from pathlib import Path
 
+import clickhouse_connect
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -18,3 +19,12 @@ def clickhouse_server(tmp_path_factory):
     server = start_server(tmp_path_factory.mktemp("clickhouse"), free_port())
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A clickhouse-connect client on chdb's in-memory engine: the lowering tests run the lowered SQL
+    on it and hold the answer to DuckDB's for the same SQL."""
+    chdb = clickhouse_connect.get_client(dsn="chdb://memory")
+    yield chdb
+    chdb.close()

@@ -1,5 +1,6 @@
 """What the ClickHouse store's tests share: a migrated fresh database on the stand-in
-(chdb_server.py: no ClickHouse server can run here), and a connection to it as a collector makes one."""
+(chdb_server.py: no ClickHouse server can run here), a connection to it as a collector makes one,
+and DuckDB SQL lowered and run on chdb's in-memory engine (the lowering tests)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,17 @@ import sys
 import time
 from dataclasses import replace
 
+from collector.kql.clickhouse.lowering import lower
 from collector.store.clickhouse import tables
 from collector.store.clickhouse.location import PASSWORD_ENV, ClickHouseConnection, parse
 from collector.store.clickhouse.migrate import migrate
 from collector.store.clickhouse.schema import database_statement
+
+
+def lowered_rows(client, sql: str) -> list:
+    """The rows of DuckDB *sql* lowered to ClickHouse SQL, run through *client* (conftest's `client`)."""
+    lowered = lower(sql, {}, database="default", services=None)
+    return client.query(lowered.sql, parameters=lowered.parameters, settings=lowered.settings).result_rows
 
 
 def store_env(server) -> dict:

@@ -4,18 +4,10 @@ on ClickHouse's engine in process (chdb) and held to DuckDB's own answer."""
 
 from __future__ import annotations
 
-import clickhouse_connect
 import duckdb
 import pytest
 
 from collector.kql.clickhouse.lowering import lower
-
-
-@pytest.fixture(scope="module")
-def client():
-    chdb = clickhouse_connect.get_client(dsn="chdb://memory")
-    yield chdb
-    chdb.close()
 
 
 @pytest.mark.parametrize("text", ["äbc", "naïve café", "日本語テキスト", "plain ascii", ""])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-import clickhouse_connect
 import duckdb
 import pytest
 import sqlglot
@@ -26,13 +25,6 @@ EXPAND = ("UNNEST(CAST(CASE json_type({x}) WHEN 'ARRAY' THEN json_extract({x}, '
 # What the translator writes for `summarize make_set(v)`.
 MAKE_SET = ("to_json(coalesce(list_distinct(flatten(list(CASE WHEN json_type(TRY_CAST(v AS JSON)) = 'ARRAY' THEN "
             "CAST(to_json(v) AS JSON[]) ELSE [to_json(v)] END) FILTER (WHERE v IS NOT NULL))), []))")
-
-
-@pytest.fixture(scope="module")
-def client():
-    chdb = clickhouse_connect.get_client(dsn="chdb://memory")
-    yield chdb
-    chdb.close()
 
 
 def _both(client, sql: str) -> tuple[list, list]:

@@ -5,20 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import clickhouse_connect
 import pytest
 import sqlglot
 
 from collector.kql.clickhouse import rules, typing
 from collector.kql.clickhouse.lowering import SETTINGS_BASE, lower
 from collector.kql.errors import UNSUPPORTED, KqlError
-
-
-@pytest.fixture(scope="module")
-def client():
-    chdb = clickhouse_connect.get_client(dsn="chdb://memory")
-    yield chdb
-    chdb.close()
 
 
 def _lowered(sql: str, rule) -> str:

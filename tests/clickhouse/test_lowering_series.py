@@ -10,26 +10,13 @@ import json
 import math
 import random
 
-import clickhouse_connect
 import pytest
+from store_helpers import lowered_rows
 
 from collector.kql import KqlError, run_query
-from collector.kql.clickhouse.lowering import lower
 from collector.kql.errors import LIMIT, UNSUPPORTED
 from collector.kql.series_functions import _udf
 from collector.store.clickhouse.location import ClickHouseConnection
-
-
-@pytest.fixture(scope="module")
-def client():
-    chdb = clickhouse_connect.get_client(dsn="chdb://memory")
-    yield chdb
-    chdb.close()
-
-
-def _rows(client, sql: str) -> list:
-    lowered = lower(sql, {}, database="default", services=None)
-    return client.query(lowered.sql, parameters=lowered.parameters, settings=lowered.settings).result_rows
 
 
 def _quoted(text: str) -> str:
@@ -63,7 +50,7 @@ def _compare(client, name: str, options: list | None, series: list[str], refusab
         "CAST(json_array(" + ", ".join(f"CAST({_quoted(json.dumps(o))} AS JSON)" for o in options) + ") AS VARCHAR)"
     selects = " UNION ALL ".join(f"SELECT {i} AS k, kql_compute('{name}', CAST(CAST({_quoted(s)} AS JSON) AS VARCHAR), "
                                  f"{packed}) AS r" for i, s in enumerate(series))
-    got = [r for _, r in sorted(_rows(client, f"SELECT * FROM ({selects})"))]
+    got = [r for _, r in sorted(lowered_rows(client, f"SELECT * FROM ({selects})"))]
     expected = [_udf(name, s, None if options is None else json.dumps(options)) for s in series]
     for text, want, s in zip(got, expected, series, strict=True):
         assert (text is None) == (want is None), (name, options, s, text, want)

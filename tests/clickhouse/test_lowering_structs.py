@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 
-import clickhouse_connect
 import duckdb
 import pytest
 import sqlglot
@@ -25,13 +24,6 @@ BIN = ("list_transform([struct_pack(v := (CASE WHEN false THEN CAST(NULL AS BIGI
        "((_bin.v // NULLIF(_bin.r, 0)) - (_bin.v // NULLIF(_bin.r, 0)) % 1 - CASE WHEN "
        "(_bin.v // NULLIF(_bin.r, 0)) % 1 < 0 THEN 1 ELSE 0 END) * _bin.r END)[1]")
 ARG_MAX = "COALESCE(arg_max({{'v': {x}}}, {by}), any_value({{'v': {x}}}))['v']"
-
-
-@pytest.fixture(scope="module")
-def client():
-    chdb = clickhouse_connect.get_client(dsn="chdb://memory")
-    yield chdb
-    chdb.close()
 
 
 def _both(client, sql: str) -> tuple[list, list]:

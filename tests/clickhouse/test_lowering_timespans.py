@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import clickhouse_connect
 import duckdb
 import pytest
 
@@ -14,13 +13,6 @@ from collector.kql import KqlError
 from collector.kql.clickhouse.lowering import lower
 from collector.kql.clickhouse.timespans import interval_cells
 from collector.kql.errors import UNSUPPORTED
-
-
-@pytest.fixture(scope="module")
-def client():
-    chdb = clickhouse_connect.get_client(dsn="chdb://memory")
-    yield chdb
-    chdb.close()
 
 
 def _both(client, sql: str) -> tuple[list, list]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import random
 
-import clickhouse_connect
 import pytest
+from store_helpers import lowered_rows
 
 from collector.kql import KqlError, run_query
 from collector.kql.clickhouse.lowering import lower
@@ -19,18 +19,6 @@ from collector.kql.results import _json_dynamic
 from collector.kql.series_functions import _udf
 from collector.kql.xxhash import kusto_hash
 from collector.store.clickhouse.location import ClickHouseConnection
-
-
-@pytest.fixture(scope="module")
-def client():
-    chdb = clickhouse_connect.get_client(dsn="chdb://memory")
-    yield chdb
-    chdb.close()
-
-
-def _rows(client, sql: str) -> list:
-    lowered = lower(sql, {}, database="default", services=None)
-    return client.query(lowered.sql, parameters=lowered.parameters, settings=lowered.settings).result_rows
 
 
 def _quoted(text: str) -> str:
@@ -42,13 +30,13 @@ def test_hash_is_kustos_xxhash64(client):
     selects = " UNION ALL ".join(
         f"SELECT {i} AS k, kql_xxhash64(CAST({_quoted(w)} AS VARCHAR), NULL) AS h, "
         f"kql_xxhash64(CAST({_quoted(w)} AS VARCHAR), CAST(100 AS BIGINT)) AS m" for i, w in enumerate(words))
-    rows = sorted(_rows(client, f"SELECT * FROM ({selects}) ORDER BY k"))
+    rows = sorted(lowered_rows(client, f"SELECT * FROM ({selects}) ORDER BY k"))
     assert rows[0][1] == 1846988464401551951  # the docs' hash("World")
     assert [(h, m) for _, h, m in rows] == [(kusto_hash(w, None), kusto_hash(w, 100)) for w in words]
-    assert _rows(client, "SELECT kql_xxhash64(CAST(NULL AS VARCHAR), NULL)") == [(None,)]
+    assert lowered_rows(client, "SELECT kql_xxhash64(CAST(NULL AS VARCHAR), NULL)") == [(None,)]
     computed = ("SELECT kql_xxhash64(CAST('World' AS VARCHAR), m) FROM (SELECT CAST(NULL AS BIGINT) AS m "
                 "UNION ALL SELECT CAST(-3 AS BIGINT) UNION ALL SELECT CAST(7 AS BIGINT)) AS t")
-    assert sorted(_rows(client, computed), key=str) == sorted(
+    assert sorted(lowered_rows(client, computed), key=str) == sorted(
         [(kusto_hash("World", None),), (kusto_hash("World", -3),), (kusto_hash("World", 7),)], key=str)
 
 
@@ -72,7 +60,7 @@ def _compare(client, name: str, options: list | None, series: list[str]) -> None
         "CAST(json_array(" + ", ".join(f"CAST({_quoted(json.dumps(o))} AS JSON)" for o in options) + ") AS VARCHAR)"
     selects = " UNION ALL ".join(f"SELECT {i} AS k, kql_compute('{name}', CAST(CAST({_quoted(s)} AS JSON) AS VARCHAR), "
                                  f"{packed}) AS r" for i, s in enumerate(series))
-    got = [r for _, r in sorted(_rows(client, f"SELECT * FROM ({selects})"))]
+    got = [r for _, r in sorted(lowered_rows(client, f"SELECT * FROM ({selects})"))]
     expected = [_udf(name, s, None if options is None else json.dumps(options)) for s in series]
     normal = [None if v is None else _json_dynamic(v) for v in expected]
     assert [None if v is None else _json_dynamic(v) for v in got] == normal, (name, options)
@@ -121,7 +109,7 @@ def test_a_series_of_bags_is_refused_when_it_runs(client):
 def test_named_groups_are_the_tuple_of_their_numbered_groups(client):
     sql = ("SELECT _parse.b, _parse.a FROM (SELECT regexp_extract(s, '(x)?(?P<a>[0-9]+)-(?P<b>[a-z]+)', ['a', 'b']) "
            "AS _parse FROM (SELECT '12-ab' AS s UNION ALL SELECT 'none' AS s) AS t) AS p")
-    assert sorted(_rows(client, sql)) == [("", ""), ("ab", "12")]
+    assert sorted(lowered_rows(client, sql)) == [("", ""), ("ab", "12")]
 
 
 def test_a_named_group_missing_from_its_pattern_is_refused():
@@ -133,21 +121,21 @@ def test_a_named_group_missing_from_its_pattern_is_refused():
 def test_string_guards_stay_strings_and_still_refuse_long_values(client):
     guarded = ("SELECT regexp_extract(CASE WHEN strlen(s) > 4 THEN error('kql-limit: too long') ELSE concat(s, '!') "
                "END, '(?P<w>[a-z]+)', ['w']) AS _parse FROM (SELECT CAST({} AS VARCHAR) AS s) AS t")
-    assert _rows(client, f"SELECT _parse.w FROM ({guarded.format(_quoted('ab'))}) AS p") == [("ab",)]
+    assert lowered_rows(client, f"SELECT _parse.w FROM ({guarded.format(_quoted('ab'))}) AS p") == [("ab",)]
     with pytest.raises(Exception, match="kql-limit: too long"):
-        _rows(client, f"SELECT _parse.w FROM ({guarded.format(_quoted('abcdef'))}) AS p")
+        lowered_rows(client, f"SELECT _parse.w FROM ({guarded.format(_quoted('abcdef'))}) AS p")
 
 
 def test_dynamic_literals_are_their_json_text(client):
-    assert _rows(client, "SELECT CAST('[1, 2]' AS JSON), CAST('{\"a\": [1]}' AS JSON)") == [("[1, 2]", '{"a": [1]}')]
+    assert lowered_rows(client, "SELECT CAST('[1, 2]' AS JSON), CAST('{\"a\": [1]}' AS JSON)") == [("[1, 2]", '{"a": [1]}')]
 
 
 def test_whole_reals_in_a_series_keep_their_point(client):
     sql = ("SELECT to_json(list(v ORDER BY i)) FROM (SELECT * FROM (VALUES (1, CAST(100.0 AS DOUBLE)), "
            "(2, CAST(NULL AS DOUBLE)), (3, CAST(0.5 AS DOUBLE))) AS t(i, v))")
-    assert _rows(client, sql) == [("[100.0,null,0.5]",)]
+    assert lowered_rows(client, sql) == [("[100.0,null,0.5]",)]
     whole = "SELECT to_json(list(v ORDER BY i)) FROM (SELECT * FROM (VALUES (1, 3), (2, 4)) AS t(i, v))"
-    assert _rows(client, whole) == [("[3,4]",)]
+    assert lowered_rows(client, whole) == [("[3,4]",)]
 
 
 
@@ -157,4 +145,4 @@ def test_json_functions_answer_duckdbs_names_and_lengths(client):
            "json_array_length(CAST('[1, [2, 3]]' AS JSON)), json_array_length(CAST('{\"a\": 1}' AS JSON)), "
            "to_json(json_keys(CAST('{\"b\": 1, \"a\": 2}' AS JSON)))")
     # DuckDB types a whole number that is not negative UBIGINT (json_type('7') = 'UBIGINT').
-    assert _rows(client, sql) == [("ARRAY", "OBJECT", "VARCHAR", "DOUBLE", "UBIGINT", 2, 0, '["b","a"]')]
+    assert lowered_rows(client, sql) == [("ARRAY", "OBJECT", "VARCHAR", "DOUBLE", "UBIGINT", 2, 0, '["b","a"]')]
