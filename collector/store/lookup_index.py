@@ -206,7 +206,9 @@ class LookupIndex:
         pending, self._pending = self._pending, []
         entries, self._entries = self._entries, []
         if self._moving is not None:
-            self._moving = self._moving.step(con)
+            # From the stored progress, not memory's: a group that failed after its step rolled it back.
+            move = RunMove.resumed(con)
+            self._moving = move.step(con) if move is not None else None
         elif self._recent_rows >= RUN_ROWS:  # before this group's entries: DuckDB renames no table it changed
             self._moving = seal(con, self._recent_rows)
             self._recent_rows = 0
