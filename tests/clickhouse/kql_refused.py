@@ -19,8 +19,6 @@ test_kql_differential.py checks each refusal.
 
 from __future__ import annotations
 
-_DIGEST = ("tdigest: the digest is a DuckDB JSON object of 1001 quantile_disc picks, merged and read "
-           "by the kql_compute Python UDF (tdigest_merge, percentile_tdigest): not lowered yet")
 _SESSION = ("row_window_session: the ordered walk in the kql_compute Python UDF, joined back by row "
             "number (sessions.py): not lowered yet")
 
@@ -30,8 +28,6 @@ _LISTS = ("evaluate narrow: json_object over a typeof() of a COALESCE that neith
 
 REFUSED: dict[str, str] = {
     # the kql_compute Python UDF where no rule reproduces it (udfs.py, decompose.py lower the others)
-    "functions_depth:6": _DIGEST,
-    "functions_depth:7": _DIGEST,
     "series:15": ("series_decompose_anomalies with a detected period (series_math's FFT autocorrelation, "
                   "whose winning lag can tie to rounding), then mv-expand of the flags"),
     "window:9": _SESSION,
