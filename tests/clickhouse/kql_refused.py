@@ -28,8 +28,6 @@ _LISTS = ("evaluate narrow: json_object over a typeof() of a COALESCE that neith
 
 REFUSED: dict[str, str] = {
     # the kql_compute Python UDF where no rule reproduces it (udfs.py, decompose.py lower the others)
-    "series:15": ("series_decompose_anomalies with a detected period (series_math's FFT autocorrelation, "
-                  "whose winning lag can tie to rounding), then mv-expand of the flags"),
     "window:9": _SESSION,
     "window:10": _SESSION,
     "window:11": _SESSION,
