@@ -8,7 +8,8 @@ format_datetime, hash(), series_fill_*/series_fir/series_outliers, parse with na
 dynamic literals, array_length, bag_keys) pass, and so do timespan values (arithmetic,
 to_microseconds, totimespan, format_timespan: timespans.py), indexof with an occurrence (lists.py),
 extract with a typeof target (lets.py), series_stats(_dynamic) and series_decompose(_anomalies)
-with a given period (udfs.py, decompose.py; reals to 1e-9, see test_kql_differential.py),
+with a given or detected period (udfs.py, decompose.py, periods.py; reals to 1e-9, see
+test_kql_differential.py), tdigest/tdigest_merge/percentile_tdigest (digests.py),
 series_fir's work limit over a computed filter, mv-expand, mv-apply (with_itemindex too),
 pack/bag_pack/pack_array, make_set of a dynamic, string or whole-number column, percentiles_array,
 set_union/set_intersect/set_difference of literal arrays, make_bag, bag_merge/bag_remove_keys,
