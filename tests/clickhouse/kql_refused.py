@@ -8,7 +8,8 @@ format_datetime, hash(), series_fill_*/series_fir/series_outliers, parse with na
 dynamic literals, array_length, bag_keys) pass, and so do timespan values (arithmetic,
 to_microseconds, totimespan, format_timespan: timespans.py), indexof with an occurrence (lists.py),
 extract with a typeof target (lets.py), series_stats(_dynamic) and series_decompose(_anomalies)
-with a given period (udfs.py, decompose.py; reals to 1e-9, see test_kql_differential.py),
+with a given or detected period (udfs.py, decompose.py, periods.py; reals to 1e-9, see
+test_kql_differential.py), tdigest/tdigest_merge/percentile_tdigest (digests.py),
 series_fir's work limit over a computed filter, mv-expand, mv-apply (with_itemindex too),
 pack/bag_pack/pack_array, make_set of a dynamic, string or whole-number column, percentiles_array,
 set_union/set_intersect/set_difference of literal arrays, make_bag, bag_merge/bag_remove_keys,
@@ -19,8 +20,6 @@ test_kql_differential.py checks each refusal.
 
 from __future__ import annotations
 
-_DIGEST = ("tdigest: the digest is a DuckDB JSON object of 1001 quantile_disc picks, merged and read "
-           "by the kql_compute Python UDF (tdigest_merge, percentile_tdigest): not lowered yet")
 _SESSION = ("row_window_session: the ordered walk in the kql_compute Python UDF, joined back by row "
             "number (sessions.py): not lowered yet")
 
@@ -30,10 +29,6 @@ _LISTS = ("evaluate narrow: json_object over a typeof() of a COALESCE that neith
 
 REFUSED: dict[str, str] = {
     # the kql_compute Python UDF where no rule reproduces it (udfs.py, decompose.py lower the others)
-    "functions_depth:6": _DIGEST,
-    "functions_depth:7": _DIGEST,
-    "series:15": ("series_decompose_anomalies with a detected period (series_math's FFT autocorrelation, "
-                  "whose winning lag can tie to rounding), then mv-expand of the flags"),
     "window:9": _SESSION,
     "window:10": _SESSION,
     "window:11": _SESSION,

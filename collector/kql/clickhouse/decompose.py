@@ -15,8 +15,8 @@ The reals agree with numpy's to rounding (sums in another order: the differentia
 Where one rounding step could change more than a real (a flag at the threshold, the Tukey spread
 of a residual that is zero but for rounding), the query is refused when it runs rather than
 answer a flag numpy might not give. A detected period (seasonality -1, the default of
-series_decompose_anomalies) is refused at lowering: series_math finds it by an FFT
-autocorrelation whose winning lag can tie to rounding.
+series_decompose_anomalies) is periods.py's: series_math's lag, or a refusal when it runs where
+rounding could pick another.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import re
 
 from sqlglot import exp
 
+from .periods import detected_period
 from .refusals import refuse
 from .udfs import (
     _NUMBERS,
@@ -91,7 +92,7 @@ def _bag_field(node: exp.Expr) -> str | None:
 
 def _decompose(options: list) -> str:
     seasonality, trend, test_points = _option(options, 0, -1), _text(options, 1, "avg"), _option(options, 2, 0)
-    parts = _parts(seasonality, trend, test_points)
+    parts = _parts(seasonality, trend, test_points, _option(options, 3, 0.6))
     fields = ("baseline", "seasonal", "trend", "residual")
     bag = "concat('{', " + ", ',', ".join(f"'\"{f}\":', {_floats_json(f'__kql_d{f}')}" for f in fields) + ", '}')"
     return _series_answer(_let({"__kql_dx": _NUMBERS}, parts(bag)))
@@ -102,8 +103,8 @@ def _anomalies(options: list) -> str:
     seasonality, trend = _option(options, 1, -1), _text(options, 2, "linefit")
     test_points, method = _option(options, 3, 0), _text(options, 4, "ctukey")
     low, high = (25.0, 75.0) if method == "tukey" else (10.0, 90.0)
-    parts = _parts(seasonality, trend, test_points)
-    exact = trend in ("none", "avg") and int(seasonality) <= 1
+    parts = _parts(seasonality, trend, test_points, _option(options, 5, 0.6))
+    exact = trend in ("none", "avg") and 0 <= int(seasonality) <= 1
     spread = _let({"__kql_sr": "arraySort(arrayFilter(v -> isNotNull(v), __kql_dresidual))"},
                   f"if(length(__kql_sr) = 0, 0., {_percentile('__kql_sr', 'length(__kql_sr)', high / 100)} - "
                   f"{_percentile('__kql_sr', 'length(__kql_sr)', low / 100)})")
@@ -120,18 +121,17 @@ def _anomalies(options: list) -> str:
     return _series_answer(_let({"__kql_dx": _NUMBERS}, parts(scored)))
 
 
-def _parts(seasonality: float, trend: str, test_points: float):
+def _parts(seasonality: float, trend: str, test_points: float, season_threshold: float):
     """A function wrapping a body in the bindings __kql_dtrend, __kql_dseasonal, __kql_dbaseline
     and __kql_dresidual over __kql_dx (series_math.decompose)."""
-    if int(seasonality) < 0:
-        refuse("series_decompose with a detected period (seasonality -1)")
-    period = int(seasonality)
+    detect = int(seasonality) < 0
+    period = "__kql_dper" if detect else str(int(seasonality))
     learn = f"greatest(toInt64(length(__kql_dx)) - {max(int(test_points), 0)}, 0)"
     known = f"arrayFilter((v, i) -> i <= {learn} AND isNotNull(v), __kql_dx, arrayEnumerate(__kql_dx))"
     line = _trend(trend, known, learn)
     detrended = "arrayMap((v, l) -> v - l, __kql_dx, __kql_dtrend)"
     seasonal = "arrayMap(v -> 0., __kql_dx)"
-    if period > 1:
+    if detect or int(seasonality) > 1:
         phase = (f"arraySort(arrayMap(v -> assumeNotNull(v), arrayFilter((v, j) -> (j - 1) % {period} = __kql_p "
                  f"AND j <= {learn} AND isNotNull(v), __kql_dd, arrayEnumerate(__kql_dd))))")
         median = ("if(length(__kql_m) = 0, 0., if(length(__kql_m) % 2 = 1, __kql_m[intDiv(length(__kql_m), 2) + 1], "
@@ -139,6 +139,10 @@ def _parts(seasonality: float, trend: str, test_points: float):
         medians = f"arrayMap(__kql_p -> {_let({'__kql_m': phase}, median)}, range({period}))"
         seasonal = _let({"__kql_dd": detrended}, _let({"__kql_med": medians},
                         f"arrayMap(i -> __kql_med[(i - 1) % {period} + 1], arrayEnumerate(__kql_dx))"))
+        if detect:  # detected (periods.py): 0 or 1 is none; 2 stands in for it in the dead branch
+            detected = detected_period(f"arraySlice({detrended}, 1, {learn})", season_threshold)
+            seasonal = _let({"__kql_dp": detected}, f"if(__kql_dp > 1, {_let({'__kql_dper': 'greatest(__kql_dp, 2)'}, seasonal)}, "
+                            "arrayMap(v -> 0., __kql_dx))")
 
     def wrap(body: str) -> str:
         residual = "arrayMap((v, b) -> v - b, __kql_dx, __kql_dbaseline)"

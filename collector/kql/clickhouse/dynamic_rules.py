@@ -11,6 +11,7 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from .bags import merged_bags
+from .digests import DIGESTS
 from .dynamics import built_json, list_columns, made_sets
 from .entries import bag_entries
 from .expansions import expanded_items, stable_row_numbers
@@ -23,7 +24,7 @@ from .shapes import described_tables, renamed_columns, typed_columns
 Rule = Callable[[exp.Expr], exp.Expr]
 
 BINDING: tuple[Rule, ...] = (renamed_columns, described_tables, list_columns, made_sets, percentile_arrays,
-                             typed_columns)
+                             typed_columns, *DIGESTS)
 JSON_CASTS: tuple[Rule, ...] = (json_lists, merged_bags, bag_entries)
 EXPANSIONS: tuple[Rule, ...] = (expanded_items, stable_row_numbers)
 JSON_TEXTS: tuple[Rule, ...] = (missing_members, built_json)
