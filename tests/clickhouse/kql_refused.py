@@ -34,9 +34,6 @@ REFUSED: dict[str, str] = {
     "functions_depth:7": _DIGEST,
     "series:15": ("series_decompose_anomalies with a detected period (series_math's FFT autocorrelation, "
                   "whose winning lag can tie to rounding), then mv-expand of the flags"),
-    "window:9": _SESSION,
-    "window:10": _SESSION,
-    "window:11": _SESSION,
     # dynamic values built in the query: narrow's cells (see _LISTS)
     "operators:13": _LISTS,
 }

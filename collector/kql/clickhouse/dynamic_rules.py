@@ -18,12 +18,13 @@ from .intervals import clock_intervals
 from .jsonlists import json_lists
 from .jsontext import missing_members
 from .percentile_arrays import percentile_arrays
+from .sessions import session_walks
 from .shapes import described_tables, renamed_columns, typed_columns
 
 Rule = Callable[[exp.Expr], exp.Expr]
 
 BINDING: tuple[Rule, ...] = (renamed_columns, described_tables, list_columns, made_sets, percentile_arrays,
-                             typed_columns)
+                             typed_columns, session_walks)
 JSON_CASTS: tuple[Rule, ...] = (json_lists, merged_bags, bag_entries)
 EXPANSIONS: tuple[Rule, ...] = (expanded_items, stable_row_numbers)
 JSON_TEXTS: tuple[Rule, ...] = (missing_members, built_json)
