@@ -67,7 +67,7 @@ def session_walks(tree: exp.Expr) -> exp.Expr:
             if isinstance(projection, exp.Alias) and projection.alias == f"__kql_rw{k}":
                 projection.set("this", exp.func("fromUnixTimestamp64Micro", exp.column(f"__kql_rw{k}", table=f"r{k}"),
                                                  exp.Literal.string("UTC")))
-        for cte in (select.args.get("with") or exp.With()).expressions:
+        for cte in select.ctes:
             if cte.alias == "_rw_p":
                 cte.set("materialized", True)
     return tree
