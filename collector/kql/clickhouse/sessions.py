@@ -59,9 +59,9 @@ def session_walks(tree: exp.Expr) -> exp.Expr:
     same walk in ClickHouse functions; its `make_timestamp` read-back and its `_rw_p` CTE with it."""
     for join in list(tree.find_all(exp.Join)):
         k = _walked_call(join)
-        if k is None:
-            continue
         select = join.parent_select
+        if k is None or not isinstance(select, exp.Select):
+            continue
         join.set("this", _walk(k, join.this.alias))
         for projection in select.expressions:
             if isinstance(projection, exp.Alias) and projection.alias == f"__kql_rw{k}":
