@@ -35,5 +35,4 @@ REFUSED: dict[str, str] = {
     "series:15": ("series_decompose_anomalies with a detected period (series_math's FFT autocorrelation, "
                   "whose winning lag can tie to rounding), then mv-expand of the flags"),
     # dynamic values built in the query: narrow's cells (see _LISTS)
-    "operators:13": _LISTS,
 }
