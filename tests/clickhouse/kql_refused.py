@@ -13,7 +13,9 @@ series_fir's work limit over a computed filter, mv-expand, mv-apply (with_itemin
 pack/bag_pack/pack_array, make_set of a dynamic, string or whole-number column, percentiles_array,
 set_union/set_intersect/set_difference of literal arrays, make_bag, bag_merge/bag_remove_keys,
 bag_unpack, project-rename, getschema and format_timespan of a time() literal (expansions.py,
-dynamics.py, percentile_arrays.py, jsonlists.py, bags.py, entries.py, shapes.py, intervals.py).
+dynamics.py, percentile_arrays.py, jsonlists.py, bags.py, entries.py, shapes.py, intervals.py),
+row_window_session (sessions.py: the walk as an arrayFold, over at most 20,000 rows) and evaluate
+narrow (retyping.py: nested typeof() folded).
 test_kql_differential.py checks each refusal.
 """
 
@@ -21,12 +23,6 @@ from __future__ import annotations
 
 _DIGEST = ("tdigest: the digest is a DuckDB JSON object of 1001 quantile_disc picks, merged and read "
            "by the kql_compute Python UDF (tdigest_merge, percentile_tdigest): not lowered yet")
-_SESSION = ("row_window_session: the ordered walk in the kql_compute Python UDF, joined back by row "
-            "number (sessions.py): not lowered yet")
-
-
-_LISTS = ("evaluate narrow: json_object over a typeof() of a COALESCE that neither sqlglot's typing nor "
-          "the source binding types (the dead branches reach ClickHouse)")
 
 REFUSED: dict[str, str] = {
     # the kql_compute Python UDF where no rule reproduces it (udfs.py, decompose.py lower the others)
@@ -34,5 +30,4 @@ REFUSED: dict[str, str] = {
     "functions_depth:7": _DIGEST,
     "series:15": ("series_decompose_anomalies with a detected period (series_math's FFT autocorrelation, "
                   "whose winning lag can tie to rounding), then mv-expand of the flags"),
-    # dynamic values built in the query: narrow's cells (see _LISTS)
 }
