@@ -39,10 +39,11 @@ def built_json(tree: exp.Expr) -> exp.Expr:
     def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.JSONObject) and _plain(node):
             pairs = [node_part for kv in node.expressions
-                     for node_part in (exp.func("toJSONString", kv.this.copy()), exp.Literal.string(":"), _json(kv.expression))]
+                     for node_part in (exp.func("toJSONString", kv.this.copy()), exp.Literal.string(":"),
+                                       _json(kv.expression.transform(swap)))]
             return _joined("{", pairs, "}", step=3)
         if isinstance(node, exp.JSONArray) and _plain(node):
-            return _joined("[", [_json(v) for v in node.expressions], "]", step=1)
+            return _joined("[", [_json(v.transform(swap)) for v in node.expressions], "]", step=1)  # nested ones too
         return node
     return tree.transform(swap, copy=False)
 

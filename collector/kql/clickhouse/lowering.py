@@ -25,7 +25,7 @@ from sqlglot.errors import SqlglotError
 
 from ..errors import UNSUPPORTED, KqlError
 from ..timespan import Window
-from . import refusals, rules
+from . import refusals, rules, sessions
 from .scoping import scope_parameters, scope_tables
 
 _ANY_WINDOW = Window(datetime(1970, 1, 1), datetime(1970, 1, 1))  # only its presence shapes the SQL
@@ -59,7 +59,7 @@ def lower(sql: str, parameters: dict[str, Any], *, database: str, services: Sequ
     # Only the parameters the SQL binds: given values and no `{name: Type}` in the text,
     # clickhouse-connect would %-format the query (and fail on every `%` in it).
     bound = {k: v for k, v in {**values, **scope_parameters(services, window)}.items() if f"{{{k}:" in text}
-    return Lowered(text, bound, dict(SETTINGS_BASE))
+    return Lowered(text, bound, {**SETTINGS_BASE, **sessions.settings_for(text)})
 
 
 @lru_cache(maxsize=512)

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from . import dynamic_rules as dynamic
-from . import typing as typed
 from .characters import character_strings
 from .decompose import decompose_fields, lower_decompose
 from .jsontext import json_functions, json_literals
@@ -209,7 +208,7 @@ def function_names(tree: exp.Expr) -> exp.Expr:
     meaning under another name: `strlen` (bytes) is `length`, `starts_with` is `startsWith`..."""
     def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Anonymous) and node.name.lower() in _RENAMED:
-            return exp.Anonymous(this=_RENAMED[node.name.lower()], expressions=node.expressions)
+            node.set("this", _RENAMED[node.name.lower()])  # in place: transform() goes on into nested calls
         return node
     return tree.transform(swap, copy=False)
 
@@ -455,7 +454,7 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     *dynamic.BINDING,  # first: they bind DuckDB SQL (dynamic_rules.py)
     numeric_bins, struct_fields,  # before the type folding: the bins' branches are typed there
     typed_lets,
-    typed.fold_typeof,
+    *dynamic.TYPE_FOLDING,
     union_by_name,
     lower_decompose,
     decompose_fields,

@@ -90,8 +90,8 @@ def _spellings(tree: exp.Expr) -> dict[str, str]:
 
 def _respell(tree: exp.Expr, spelling: dict[str, str]) -> None:
     for identifier in tree.find_all(exp.Identifier):
-        original = spelling.get(identifier.name.lower())
-        if original is not None and original != identifier.name:
+        original = spelling.get(identifier.name.lower())  # only names qualify() lower-cased: "Value" stays
+        if original is not None and original != identifier.name and identifier.name == identifier.name.lower():
             identifier.set("this", original)
 
 
