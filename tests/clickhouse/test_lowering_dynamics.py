@@ -259,3 +259,15 @@ def test_typed_columns_are_their_duckdb_type(client):
     assert "INTERVAL" not in lowered.sql.upper().replace("'INTERVAL'", "")
     duck, clickhouse = _both(client, sql)
     assert sorted(clickhouse) == sorted(duck) == [["a"], ["b"]]
+
+
+@pytest.mark.parametrize("n", [25, 50, 75, 100, 1000])
+def test_percentile_lists_pick_duckdbs_rank_where_level_times_count_rounds_up(client, n):
+    """n * 0.07 is 7.000000000000001 over 100 values: DuckDB picks the 7th, as ceil(n * 7 / 100.0)."""
+    levels = ", ".join(f"CAST(CAST({p} AS BIGINT) AS DOUBLE) / 100.0" for p in (7, 14, 28, 57))
+    source = (f"(SELECT i AS x, TIMESTAMP '2026-01-01' + to_seconds(i) AS t FROM generate_series(CAST(1 AS BIGINT), "
+              f"CAST({n} AS BIGINT), CAST(1 AS BIGINT)) AS _range(i))")
+    sql = f"SELECT CAST(to_json(quantile_disc(x, [{levels}])) AS JSON) AS a, quantile_disc(t, [{levels}]) AS b FROM {source} s"
+    duck, clickhouse = _both(client, sql)
+    assert clickhouse == duck
+    assert duck[0][0] == "[" + ",".join(str(-(-n * p // 100)) for p in (7, 14, 28, 57)) + "]"

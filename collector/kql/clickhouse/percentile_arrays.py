@@ -21,7 +21,7 @@ from .shapes import source_columns
 _WHOLE = {"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT"}
 _REAL = {"DOUBLE", "FLOAT"}
 _PICKS = ("if(count(__x) = 0, NULL, concat('[', arrayStringConcat(arrayMap(__kql_q -> __fmt(arrayElement("
-          "arraySort(groupArray(__x)), greatest(toUInt64(ceil(count(__x) * __kql_q)), 1))), __levels), ','), ']'))")
+          "arraySort(groupArray(__x)), greatest(toUInt64(ceil(__rank)), 1))), __levels), ','), ']'))")
 _REAL_TEXT = ("if(isFinite(__kql_v) AND __kql_v = floor(__kql_v) AND throwIf(abs(__kql_v) >= 1e15, 'kql-unsupported: "
               "percentiles_array of a real of 1e15 or more is not supported on the clickhouse store') = 0, "
               "concat(toString(toInt64(__kql_v)), '.0'), toJSONString(__kql_v))")
@@ -59,8 +59,30 @@ def _quantiles(node: exp.Cast) -> tuple[exp.Column, exp.Expr] | None:
     return value, levels
 
 
+def level_sql(q: exp.Expr) -> str:
+    """A level to multiply a count by: the translator's `p / 100.0` unparenthesized, so that n * p is
+    divided (DuckDB's pick; n * 0.07 over 100 values is 7.000000000000001, rank 8 not 7)."""
+    return q.sql("clickhouse") if isinstance(q, exp.Div) else f"({q.sql('clickhouse')})"
+
+
+def _percents(levels: exp.Expr) -> exp.Array | None:
+    """The levels as percents when each is the translator's `p / 100.0` (a list literal)."""
+    if not isinstance(levels, exp.Array):
+        return None
+    percents = [level.this for level in levels.expressions
+                if isinstance(level, exp.Div) and isinstance(level.expression, exp.Literal)
+                and level.expression.this in ("100.0", "100")]
+    return exp.Array(expressions=percents) if len(percents) == len(levels.expressions) else None
+
+
 def _picks(value: exp.Column, levels: exp.Expr, kind: str) -> exp.Expr:
-    text = parse_one(_PICKS, read="clickhouse")
+    """The picks' JSON text. The rank is ceil(n * p / 100.0) where the levels are percents, as
+    DuckDB's pick comes out (and the scalar percentile's): ceil(n * 0.07), the level divided
+    first, is 8 over 1..100 (7.000000000000001), DuckDB's pick is the 7th."""
+    percents = _percents(levels)
+    rank = "count(__x) * __kql_q / 100.0" if percents is not None else "count(__x) * __kql_q"
+    text = parse_one(_PICKS.replace("__rank", rank), read="clickhouse")
+    levels = percents if percents is not None else levels
     formatted = parse_one(_REAL_TEXT if kind in _REAL else "toString(__kql_v)", read="clickhouse")
 
     def fill(node: exp.Expr) -> exp.Expr:

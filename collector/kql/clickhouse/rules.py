@@ -20,6 +20,7 @@ from .jsontext import json_functions, json_literals
 from .lets import guarded_lets, typed_lets
 from .lists import list_ranges
 from .parsing import named_groups, string_guards
+from .percentile_arrays import level_sql
 from .refusals import refuse
 from .series import bin_numbers, ordered_lists, series_json
 from .structs import numeric_bins, struct_fields
@@ -149,8 +150,7 @@ def _percentile_args(node: exp.Expr) -> tuple[exp.Expr, exp.Expr]:
 def _percentile_list(v: str, levels: exp.Array) -> exp.Expr:
     """quantile_disc over a list of levels: one array, each element picked as above."""
     sorted_values = f"arraySort(groupArray({v}))"
-    picks = [f"arrayElement({sorted_values}, greatest(toUInt64(ceil(count({v}) * ({q.sql('clickhouse')}))), 1))"
-             for q in levels.expressions]
+    picks = [f"arrayElement({sorted_values}, greatest(toUInt64(ceil(count({v}) * {level_sql(q)})), 1))" for q in levels.expressions]
     return _ch(f"if(count({v}) = 0, NULL, [{', '.join(picks)}])")
 
 
