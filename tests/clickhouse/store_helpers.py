@@ -4,6 +4,8 @@ and DuckDB SQL lowered and run on chdb's in-memory engine (the lowering tests)."
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import subprocess
 import sys
@@ -11,6 +13,7 @@ import time
 from dataclasses import replace
 
 from collector.kql.clickhouse.lowering import lower
+from collector.kql.series_functions import _udf
 from collector.store.clickhouse import tables
 from collector.store.clickhouse.location import PASSWORD_ENV, ClickHouseConnection, parse
 from collector.store.clickhouse.migrate import migrate
@@ -21,6 +24,33 @@ def lowered_rows(client, sql: str) -> list:
     """The rows of DuckDB *sql* lowered to ClickHouse SQL, run through *client* (conftest's `client`)."""
     lowered = lower(sql, {}, database="default", services=None)
     return client.query(lowered.sql, parameters=lowered.parameters, settings=lowered.settings).result_rows
+
+
+def quoted(text: str) -> str:
+    """*text* as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def udf_answers(client, name: str, options: list | None, series: list[str]) -> tuple[list, list]:
+    """(ClickHouse's answers, the DuckDB kql_compute UDF's) of series function *name* with
+    *options* over each of *series* (JSON texts), ClickHouse's through the whole lowering."""
+    packed = "NULL" if options is None else \
+        "CAST(json_array(" + ", ".join(f"CAST({quoted(json.dumps(o))} AS JSON)" for o in options) + ") AS VARCHAR)"
+    selects = " UNION ALL ".join(f"SELECT {i} AS k, kql_compute('{name}', CAST(CAST({quoted(s)} AS JSON) AS VARCHAR), "
+                                 f"{packed}) AS r" for i, s in enumerate(series))
+    got = [r for _, r in sorted(lowered_rows(client, f"SELECT * FROM ({selects})"))]
+    return got, [_udf(name, s, None if options is None else json.dumps(options)) for s in series]
+
+
+def same_reals(a, b) -> bool:
+    """Equal, reals to a relative 1e-9; a real and a long never match (1.0 is not 1)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_reals(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(same_reals(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
 
 
 def store_env(server) -> dict:

@@ -7,23 +7,12 @@ periodic series, whose multiples of the period tie; one constant but for roundin
 from __future__ import annotations
 
 import json
-import math
 import random
 
 import pytest
-from store_helpers import lowered_rows
+from store_helpers import lowered_rows, same_reals
 
 from collector.kql.series_functions import _udf
-
-
-def _close(a, b) -> bool:
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return list(a) == list(b) and all(_close(a[k], b[k]) for k in a)
-    return type(a) is type(b) and a == b
 
 
 def _lowered(client, name: str, options: list, series: list) -> str | None:
@@ -64,7 +53,7 @@ def test_detected_period_answers_as_the_udf(client, name, options):
             continue
         answered += 1
         assert want is not None and got is not None
-        assert _close(json.loads(got), json.loads(want)), (name, options, series)
+        assert same_reals(json.loads(got), json.loads(want)), (name, options, series)
     assert answered >= len(_series()) - 1, answered
 
 

@@ -7,31 +7,14 @@ pairwise, ClickHouse in its own order; see test_kql_differential's docstring), e
 from __future__ import annotations
 
 import json
-import math
 import random
 
 import pytest
-from store_helpers import lowered_rows
+from store_helpers import same_reals, udf_answers
 
 from collector.kql import KqlError, run_query
 from collector.kql.errors import LIMIT, UNSUPPORTED
-from collector.kql.series_functions import _udf
 from collector.store.clickhouse.location import ClickHouseConnection
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _close(a, b) -> bool:
-    """Equal, reals to a relative 1e-9; a real and a long never match (1.0 is not 1)."""
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return list(a) == list(b) and all(_close(a[k], b[k]) for k in a)
-    return type(a) is type(b) and a == b
 
 
 def _compare(client, name: str, options: list | None, series: list[str], refusable: bool = False) -> None:
@@ -46,16 +29,11 @@ def _compare(client, name: str, options: list | None, series: list[str], refusab
                 assert "kql-unsupported: " in str(exc), exc
         assert answered >= len(series) // 2, (name, options, answered)
         return
-    packed = "NULL" if options is None else \
-        "CAST(json_array(" + ", ".join(f"CAST({_quoted(json.dumps(o))} AS JSON)" for o in options) + ") AS VARCHAR)"
-    selects = " UNION ALL ".join(f"SELECT {i} AS k, kql_compute('{name}', CAST(CAST({_quoted(s)} AS JSON) AS VARCHAR), "
-                                 f"{packed}) AS r" for i, s in enumerate(series))
-    got = [r for _, r in sorted(lowered_rows(client, f"SELECT * FROM ({selects})"))]
-    expected = [_udf(name, s, None if options is None else json.dumps(options)) for s in series]
+    got, expected = udf_answers(client, name, options, series)
     for text, want, s in zip(got, expected, series, strict=True):
         assert (text is None) == (want is None), (name, options, s, text, want)
         if want is not None:
-            assert _close(json.loads(text), json.loads(want)), (name, options, s, text, want)
+            assert same_reals(json.loads(text), json.loads(want)), (name, options, s, text, want)
 
 
 def _random_series(rnd: random.Random, length: int) -> str:

@@ -10,26 +10,21 @@ import json
 import random
 
 import pytest
-from store_helpers import lowered_rows
+from store_helpers import lowered_rows, quoted, udf_answers
 
 from collector.kql import KqlError, run_query
 from collector.kql.clickhouse.lowering import lower
 from collector.kql.errors import UNSUPPORTED
 from collector.kql.results import _json_dynamic
-from collector.kql.series_functions import _udf
 from collector.kql.xxhash import kusto_hash
 from collector.store.clickhouse.location import ClickHouseConnection
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def test_hash_is_kustos_xxhash64(client):
     words = ["World", "", "é ü 漢字", "a" * 100, "the quick brown fox jumps over the lazy dog"]
     selects = " UNION ALL ".join(
-        f"SELECT {i} AS k, kql_xxhash64(CAST({_quoted(w)} AS VARCHAR), NULL) AS h, "
-        f"kql_xxhash64(CAST({_quoted(w)} AS VARCHAR), CAST(100 AS BIGINT)) AS m" for i, w in enumerate(words))
+        f"SELECT {i} AS k, kql_xxhash64(CAST({quoted(w)} AS VARCHAR), NULL) AS h, "
+        f"kql_xxhash64(CAST({quoted(w)} AS VARCHAR), CAST(100 AS BIGINT)) AS m" for i, w in enumerate(words))
     rows = sorted(lowered_rows(client, f"SELECT * FROM ({selects}) ORDER BY k"))
     assert rows[0][1] == 1846988464401551951  # the docs' hash("World")
     assert [(h, m) for _, h, m in rows] == [(kusto_hash(w, None), kusto_hash(w, 100)) for w in words]
@@ -56,12 +51,7 @@ def _random_series(rnd: random.Random) -> str:
 
 
 def _compare(client, name: str, options: list | None, series: list[str]) -> None:
-    packed = "NULL" if options is None else \
-        "CAST(json_array(" + ", ".join(f"CAST({_quoted(json.dumps(o))} AS JSON)" for o in options) + ") AS VARCHAR)"
-    selects = " UNION ALL ".join(f"SELECT {i} AS k, kql_compute('{name}', CAST(CAST({_quoted(s)} AS JSON) AS VARCHAR), "
-                                 f"{packed}) AS r" for i, s in enumerate(series))
-    got = [r for _, r in sorted(lowered_rows(client, f"SELECT * FROM ({selects})"))]
-    expected = [_udf(name, s, None if options is None else json.dumps(options)) for s in series]
+    got, expected = udf_answers(client, name, options, series)
     normal = [None if v is None else _json_dynamic(v) for v in expected]
     assert [None if v is None else _json_dynamic(v) for v in got] == normal, (name, options)
 
@@ -121,9 +111,9 @@ def test_a_named_group_missing_from_its_pattern_is_refused():
 def test_string_guards_stay_strings_and_still_refuse_long_values(client):
     guarded = ("SELECT regexp_extract(CASE WHEN strlen(s) > 4 THEN error('kql-limit: too long') ELSE concat(s, '!') "
                "END, '(?P<w>[a-z]+)', ['w']) AS _parse FROM (SELECT CAST({} AS VARCHAR) AS s) AS t")
-    assert lowered_rows(client, f"SELECT _parse.w FROM ({guarded.format(_quoted('ab'))}) AS p") == [("ab",)]
+    assert lowered_rows(client, f"SELECT _parse.w FROM ({guarded.format(quoted('ab'))}) AS p") == [("ab",)]
     with pytest.raises(Exception, match="kql-limit: too long"):
-        lowered_rows(client, f"SELECT _parse.w FROM ({guarded.format(_quoted('abcdef'))}) AS p")
+        lowered_rows(client, f"SELECT _parse.w FROM ({guarded.format(quoted('abcdef'))}) AS p")
 
 
 def test_dynamic_literals_are_their_json_text(client):
