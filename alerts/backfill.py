@@ -20,7 +20,9 @@ This gives the per-window values only when filtering a week then grouping by win
 filtering each window: the rule's query must be its table followed by row-local operators
 (ROW_LOCAL) around at most one `summarize`, must not assign `timestamp`, and the window must not be
 longer than the step (longer windows overlap: a row belongs to several). Otherwise, or if the
-binned query fails or is cut short, the windows are asked one by one as before. One difference
+binned query fails or is cut short, the windows are asked one by one as before. The stages are read
+from the query's parse tree (collector/kql/syntax.py) and the query is edited at the tree's
+offsets, so comments, strings of every form and brackets are the parser's business. One difference
 remains, on purpose: a row stamped exactly on a window boundary, which a per-window query counts
 in both windows when the window equals the step (the timespan includes both ends), is counted
 once, in the window it ends.
@@ -31,12 +33,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from alerts import dynamic
 from alerts.evaluate import MAX_INSTANCES, EvaluationError, measure, run_span, run_window
 from alerts.specs import measured_query
-from collector.kql import QueryResult
+from collector.kql import KqlError, QueryResult, syntax
 from collector.store.alerts import Rule, Value
 from collector.store.database import Store
 
@@ -50,8 +54,7 @@ ROW_LOCAL = frozenset("where filter extend project project-away project-keep pro
 """Operators whose output row depends on one input row only: the same over a week as per window."""
 BINNED_TIMEOUT_FACTOR = 10
 """The one binned query may take this many evaluation timeouts (it replaces hundreds of queries)."""
-_TABLE = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*\s*$")
-_ASSIGNS_TIMESTAMP = re.compile(r"\btimestamp\s*=(?!=)")
+_TABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def window_ends(rule: Rule, before: datetime) -> list[datetime]:
@@ -103,13 +106,13 @@ def binned_values(store: Store, rule: Rule, ends: list[datetime], timeout_s: flo
     """The values from one binned query; None when the rule cannot be binned exactly (see above)."""
     step = ends[1] - ends[0] if len(ends) > 1 else timedelta(seconds=max(rule.spec["frequency"], STEP_S))
     window = timedelta(seconds=rule.spec["window"])
-    pieces = _pieces(rule.spec["query"])
-    if pieces is None or window > step:
+    plan = _plan(rule.spec["query"])
+    if plan is None or window > step:
         return None
     offset = (ends[0] - datetime(1970, 1, 1)) % step
-    binned_spec = {**rule.spec, "query": _binned_query(pieces, step, offset, window),
+    binned_spec = {**rule.spec, "query": _binned_query(plan, step, offset, window),
                    "split_by": [END_COLUMN, *rule.spec["split_by"]]}
-    empty_spec = {**rule.spec, "query": " | ".join([pieces[0], "where 1 == 0", *pieces[1:]])}
+    empty_spec = {**rule.spec, "query": _empty_query(plan)}
     try:
         result = run_span(store, rule.service, measured_query(binned_spec), ends[0] - window, ends[-1],
                           timeout_s * BINNED_TIMEOUT_FACTOR, len(ends) * MAX_INSTANCES * 10)
@@ -145,81 +148,80 @@ def _instant(value: object) -> datetime:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).replace(tzinfo=None)
 
 
-def _binned_query(pieces: list[str], step: timedelta, offset: timedelta, window: timedelta) -> str:
+def _binned_query(plan: _Plan, step: timedelta, offset: timedelta, window: timedelta) -> str:
     step_s, offset_s, window_s = (int(t.total_seconds()) for t in (step, offset, window))
     start = f"bin(timestamp - {offset_s}s, {step_s}s) + {offset_s}s"
-    head = [pieces[0], f"extend {END_COLUMN} = iff({start} == timestamp, timestamp, {start} + {step_s}s)",
-            f"where timestamp >= {END_COLUMN} - {window_s}s"]
-    return " | ".join(head + [_with_end(piece) for piece in pieces[1:]])
+    head = (f" | extend {END_COLUMN} = iff({start} == timestamp, timestamp, {start} + {step_s}s)"
+            f" | where timestamp >= {END_COLUMN} - {window_s}s")
+    return syntax.apply(plan.query, [(plan.table_end, plan.table_end, head), *_summarize_by_end(plan)])
 
 
-def _with_end(piece: str) -> str:
-    """A rule's own summarize, grouped by the window end too; other operators as written."""
-    if _operator(piece) != "summarize":
-        return piece
-    body = piece.strip()[len("summarize"):]
-    at = _top_level_by(body)
-    if at is None:
-        return f"summarize {body.strip()} by {END_COLUMN}"
-    return f"summarize {body[:at].strip()} by {END_COLUMN}, {body[at + 2:].strip()}"
+def _empty_query(plan: _Plan) -> str:
+    """The rule's query over no rows (what a window without rows measures)."""
+    return syntax.apply(plan.query, [(plan.table_end, plan.table_end, " | where 1 == 0")])
 
 
-def _pieces(query: str) -> list[str] | None:
-    """The query's pipe segments when it can be binned exactly, else None."""
-    pieces = _split_pipes(query)
-    if pieces is None or not _TABLE.match(pieces[0]) or "//" in query or END_COLUMN in query:
+def _summarize_by_end(plan: _Plan) -> list[tuple[int, int, str]]:
+    """The edit grouping a rule's own summarize by the window end too (first in its `by`)."""
+    if plan.summarize is None:
+        return []
+    by = syntax.children(plan.summarize, "SummarizeOperatorByClause")
+    if not by:
+        end = plan.summarize.stop.stop + 1
+        return [(end, end, f" by {END_COLUMN}")]
+    after_by = by[0].start.stop + 1  # the clause's first token is `by`
+    return [(after_by, after_by, f" {END_COLUMN},")]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A binnable query and where it is edited: just after its table name, and its summarize."""
+
+    query: str
+    table_end: int
+    summarize: Any | None
+
+
+def _plan(query: str) -> _Plan | None:
+    """The query's binning plan when it can be binned exactly (see above), else None.
+
+    Its stages come from the query's parse tree, so comments, strings of every form and brackets
+    are the parser's business; the edits go in at the tree's offsets, the rest stays as written."""
+    pipe = _sole_pipe_expression(query)
+    if pipe is None or END_COLUMN in query:
         return None
-    operators = [_operator(piece) for piece in pieces[1:]]
+    table = syntax.children(pipe, "BeforePipeExpression")[0]
+    if not _TABLE.fullmatch(syntax.span(query, table)):
+        return None
+    stages = [syntax.children(syntax.children(piped, "AfterPipeOperator")[0])[0]
+              for piped in syntax.children(pipe, "PipedOperator")]
+    operators = [stage.start.text.lower() for stage in stages]
     if operators.count("summarize") > 1 or any(op not in ROW_LOCAL | {"summarize"} for op in operators):
         return None
-    if any(_ASSIGNS_TIMESTAMP.search(piece) for piece in pieces[1:]):
+    if any(name.lower() == "timestamp" for stage in stages for name in _assigned_names(stage)):
         return None
-    return [piece.strip() for piece in pieces]
+    summarize = next((stage for stage, op in zip(stages, operators, strict=True) if op == "summarize"), None)
+    return _Plan(query, syntax.bounds(table)[1], summarize)
 
 
-def _operator(piece: str) -> str:
-    found = re.match(r"\s*([A-Za-z][A-Za-z-]*)", piece)
-    return found.group(1).lower() if found else ""
+def _sole_pipe_expression(query: str) -> Any | None:
+    """The query's pipe expression when the query is that alone (no `let`, no `;`), else None."""
+    try:
+        tree = syntax.parse(query)
+    except (KqlError, RecursionError):  # the per-window queries will say what is wrong
+        return None
+    top = syntax.first(tree, "Query") if tree is not None else None
+    statements = syntax.children(top, "Statement") if top is not None else []
+    if len(statements) != 1 or ";" in syntax.tokens(top):
+        return None
+    pipe = syntax.first(statements[0], "PipeExpression")
+    return pipe if pipe is not None and syntax.same_span(pipe, statements[0]) else None
 
 
-def _split_pipes(query: str) -> list[str] | None:
-    """The query split at its top-level `|` (not inside quotes or brackets); None on a `;` (let)."""
-    pieces: list[str] = []
-    current: list[str] = []
-    depth, quote = 0, ""
-
-    for char in query:
-        if quote:
-            quote = "" if char == quote and (not current or current[-1] != "\\") else quote
-        elif char in "'\"":
-            quote = char
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif char == ";":
-            return None
-        elif char == "|" and depth == 0:
-            pieces.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    pieces.append("".join(current))
-    return pieces if not quote and depth == 0 else None
-
-
-def _top_level_by(body: str) -> int | None:
-    """Where the `by` keyword of a summarize's body starts (outside quotes and brackets), if any."""
-    depth, quote = 0, ""
-    for i, char in enumerate(body):
-        if quote:
-            quote = "" if char == quote and body[i - 1] != "\\" else quote
-        elif char in "'\"":
-            quote = char
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif depth == 0 and re.match(r"\bby\b", body[i:i + 3]) and (i == 0 or not (body[i - 1].isalnum() or body[i - 1] == "_")):
-            return i
-    return None
+def _assigned_names(stage: Any) -> list[str]:
+    """The columns a stage assigns: `name =`, `(a, b) =` (extend, project, summarize, mv-expand,
+    project-rename) and the columns a `parse` pattern extracts."""
+    names = [syntax.name_text(node) for clause in syntax.descendants(stage, "NamedExpressionNameClause")
+             for node in syntax.descendants(clause, "IdentifierOrExtendedKeywordOrEscapedName")]
+    return names + [syntax.name_text(syntax.children(node)[0])
+                    for node in syntax.descendants(stage, "ParseOperatorNameAndOptionalType")]

@@ -80,18 +80,23 @@ def assert_binned_equals_per_window(store) -> None:
     """Every binnable rule's binned values equal its per-window values (to float rounding); the
     others are not binned (backfill falls back to the per-window queries)."""
     for body in RULES:
-        found = rule(body)
-        ends = backfill.window_ends(found, BEFORE)[COMPARED]
-        binned = backfill.binned_values(store, found, ends, 30)
-        assert binned is not None, body["name"]
-        per_window = by_window(backfill.per_window_values(store, found, ends, 30))
-        assert per_window, body["name"]
-        got = by_window(binned)
-        assert got.keys() == per_window.keys(), body["name"]
-        for key, value in per_window.items():
-            assert (got[key] is None) == (value is None), (body["name"], key)
-            if value is not None:
-                assert abs(got[key] - value) <= 1e-9 * max(1.0, abs(value)), (body["name"], key, got[key], value)
+        assert_binned_equals_per_window_of(store, body)
     for body in NOT_BINNED:
         found = rule(body)
         assert backfill.binned_values(store, found, backfill.window_ends(found, BEFORE), 30) is None, body["name"]
+
+
+def assert_binned_equals_per_window_of(store, body: dict) -> None:
+    """The rule is binned, and its binned values equal its per-window values (to float rounding)."""
+    found = rule(body)
+    ends = backfill.window_ends(found, BEFORE)[COMPARED]
+    binned = backfill.binned_values(store, found, ends, 30)
+    assert binned is not None, body["name"]
+    per_window = by_window(backfill.per_window_values(store, found, ends, 30))
+    assert per_window, body["name"]
+    got = by_window(binned)
+    assert got.keys() == per_window.keys(), body["name"]
+    for key, value in per_window.items():
+        assert (got[key] is None) == (value is None), (body["name"], key)
+        if value is not None:
+            assert abs(got[key] - value) <= 1e-9 * max(1.0, abs(value)), (body["name"], key, got[key], value)

@@ -1,0 +1,80 @@
+"""A dynamic rule's backfill reads its query's stages from the KQL parse tree (alerts/backfill.py):
+comments holding quotes, pipes and `by`, every string form (verbatim, obfuscated, multi-line,
+escaped quotes, brackets and `//` inside), a `by` inside a call or a string, nested parentheses
+are binned, and give the values the per-window queries give on a seeded week in a DuckDB store;
+a `let` or an assignment to `timestamp` falls back to the per-window queries."""
+
+from __future__ import annotations
+
+import pytest
+from backfill_history import BEFORE, COMPARED, assert_binned_equals_per_window_of, by_window, history, rule
+
+from alerts import backfill
+from collector.store.database import Store
+
+COMMENTS = {
+    "name": "comments",
+    "query": 'requests // the "score" calls | not the health checks, split by region\n'
+             "| where name == \"POST /score\" // a 'quote and a | pipe\n"
+             '| extend region = tostring(customDimensions.region) // grouped by region "',
+    "frequency": "PT5M", "window": "PT5M", "split_by": ["region"], "dynamic": "medium",
+}
+STRINGS = {
+    "name": "strings",
+    "query": 'requests\n'
+             '| where name in (@"POST /score", ```GET /x|y"by\n)z```, h@\'C:\\\', \'it\\\'s | by\')\n'
+             '    or name == "GET /health\\" | summarize by" or name == "https://example.com/(by)"',
+    "frequency": "PT15M", "window": "PT15M", "dynamic": "medium",
+}
+PLAIN = {"name": "plain", "query": 'requests | where name == "POST /score"', "frequency": "PT15M", "window": "PT15M",
+         "dynamic": "medium"}
+"""What STRINGS filters, written plainly: only the strings' own text decides which rows pass."""
+BY_IN_CALLS = {
+    "name": "by-in-calls",
+    "query": 'requests | summarize slow = countif(duration > 50 and name !has "by"), total = count()\n'
+             '    by // "grouped | by" the label\n'
+             '    label = iff(name contains "|", "pipe", strcat("by ", name))',
+    "measure": "max(slow)", "frequency": "PT5M", "window": "PT5M", "split_by": ["label"], "dynamic": "high",
+}
+NESTED = {
+    "name": "nested",
+    "query": 'requests | where ((duration > (10 * (2 + 1))) and (name in ("POST /score", "x)|(y")))\n'
+             '| summarize total = sum(duration) by verb = tostring(split(name, " ")[0]) | where total > (0)',
+    "measure": "max(total)", "frequency": "PT5M", "window": "PT5M", "split_by": ["verb"], "dynamic": "low",
+}
+FALLS_BACK = [
+    {"name": "let", "query": "let slow = 50;\nrequests | where duration > slow", "frequency": "PT5M", "window": "PT5M",
+     "dynamic": "medium"},
+    {"name": "timestamp", "query": "requests | extend ['timestamp'] = timestamp + 1m", "frequency": "PT5M",
+     "window": "PT5M", "dynamic": "medium"},
+    {"name": "take-after-a-string-pipe", "query": 'requests | where name != "| take 3" | take 3', "frequency": "PT5M",
+     "window": "PT5M", "dynamic": "medium"},
+]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    seeded = Store(tmp_path_factory.mktemp("backfill-syntax") / "data")
+    seeded.writer.write(history()).result()
+    yield seeded
+    seeded.close()
+
+
+@pytest.mark.parametrize("body", [COMMENTS, STRINGS, BY_IN_CALLS, NESTED], ids=lambda body: body["name"])
+def test_tricky_queries_are_binned_and_give_the_per_window_values(store, body):
+    assert_binned_equals_per_window_of(store, body)
+
+
+def test_verbatim_obfuscated_and_multi_line_strings_filter_as_their_plain_text_does(store):
+    ends = backfill.window_ends(rule(STRINGS), BEFORE)[COMPARED]
+    binned = by_window(backfill.binned_values(store, rule(STRINGS), ends, 30) or [])
+    plain = by_window(backfill.per_window_values(store, rule(PLAIN), ends, 30))
+    assert binned == plain and any(plain.values())
+
+
+@pytest.mark.parametrize("body", FALLS_BACK, ids=lambda body: body["name"])
+def test_what_cannot_be_binned_exactly_is_asked_window_by_window(store, body):
+    found = rule(body)
+    ends = backfill.window_ends(found, BEFORE)[COMPARED]
+    assert backfill.binned_values(store, found, ends, 30) is None
+    assert backfill.per_window_values(store, found, ends, 30)  # the per-window queries still learn it
