@@ -1,8 +1,9 @@
 """A seeded week of telemetry for the backfill tests (tests/alerts/test_backfill.py on DuckDB,
 tests/clickhouse/test_backfill_clickhouse.py on ClickHouse): requests and exceptions with a daily
 cycle, quiet hours with none, two regions, and rules of every shape backfill.py bins (a table alone,
-filters, a rule's own summarize, split-by) or must not (a query that is not row-local, a window
-longer than the step), each compared with the per-window answers."""
+filters, a rule's own summarize, split-by, and texts with comments and strings of every form) or
+must not (a query that is not row-local, a window longer than the step), each compared with the
+per-window answers."""
 
 from __future__ import annotations
 
@@ -34,6 +35,38 @@ NOT_BINNED = [
     {"name": "top", "query": "requests | top 3 by duration", "frequency": "PT5M", "window": "PT5M", "dynamic": "medium"},
     {"name": "long-window", "query": "requests", "frequency": "PT5M", "window": "PT1H", "dynamic": "medium"},
 ]
+
+COMMENTS = {
+    "name": "comments",
+    "query": 'requests // the "score" calls | not the health checks, split by region\n'
+             "| where name == \"POST /score\" // a 'quote and a | pipe\n"
+             '| extend region = tostring(customDimensions.region) // grouped by region "',
+    "frequency": "PT5M", "window": "PT5M", "split_by": ["region"], "dynamic": "medium",
+}
+STRINGS = {
+    "name": "strings",
+    "query": 'requests\n'
+             '| where name in (@"POST /score", ```GET /x|y"by\n)z```, h@\'C:\\\', \'it\\\'s | by\')\n'
+             '    or name == "GET /health\\" | summarize by" or name == "https://example.com/(by)"',
+    "frequency": "PT15M", "window": "PT15M", "dynamic": "medium",
+}
+BY_IN_CALLS = {
+    "name": "by-in-calls",
+    "query": 'requests | summarize slow = countif(duration > 50 and name !has "by"), total = count()\n'
+             '    by // "grouped | by" the label\n'
+             '    label = iff(name contains "|", "pipe", strcat("by ", name))',
+    "measure": "max(slow)", "frequency": "PT5M", "window": "PT5M", "split_by": ["label"], "dynamic": "high",
+}
+NESTED = {
+    "name": "nested",
+    "query": 'requests | where ((duration > (10 * (2 + 1))) and (name in ("POST /score", "x)|(y")))\n'
+             '| summarize total = sum(duration) by verb = iff((name startswith ("POST")), "post", "other") | where total > (0)',
+    "measure": "max(total)", "frequency": "PT5M", "window": "PT5M", "split_by": ["verb"], "dynamic": "low",
+}
+TRICKY = [COMMENTS, STRINGS, BY_IN_CALLS, NESTED]
+"""Rules whose text trips hand-written scanners (comments holding quotes, pipes and `by`; strings of
+every form; `by` in calls and strings; nested brackets): backfill.py reads their stages from the
+parse tree and bins them (tests/alerts/test_backfill_syntax.py, and on ClickHouse)."""
 
 
 COMPARED = slice(-48, -24)

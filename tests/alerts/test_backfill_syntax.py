@@ -7,41 +7,14 @@ a `let` or an assignment to `timestamp` falls back to the per-window queries."""
 from __future__ import annotations
 
 import pytest
-from backfill_history import BEFORE, COMPARED, assert_binned_equals_per_window_of, by_window, history, rule
+from backfill_history import BEFORE, COMPARED, STRINGS, TRICKY, assert_binned_equals_per_window_of, by_window, history, rule
 
 from alerts import backfill
 from collector.store.database import Store
 
-COMMENTS = {
-    "name": "comments",
-    "query": 'requests // the "score" calls | not the health checks, split by region\n'
-             "| where name == \"POST /score\" // a 'quote and a | pipe\n"
-             '| extend region = tostring(customDimensions.region) // grouped by region "',
-    "frequency": "PT5M", "window": "PT5M", "split_by": ["region"], "dynamic": "medium",
-}
-STRINGS = {
-    "name": "strings",
-    "query": 'requests\n'
-             '| where name in (@"POST /score", ```GET /x|y"by\n)z```, h@\'C:\\\', \'it\\\'s | by\')\n'
-             '    or name == "GET /health\\" | summarize by" or name == "https://example.com/(by)"',
-    "frequency": "PT15M", "window": "PT15M", "dynamic": "medium",
-}
 PLAIN = {"name": "plain", "query": 'requests | where name == "POST /score"', "frequency": "PT15M", "window": "PT15M",
          "dynamic": "medium"}
 """What STRINGS filters, written plainly: only the strings' own text decides which rows pass."""
-BY_IN_CALLS = {
-    "name": "by-in-calls",
-    "query": 'requests | summarize slow = countif(duration > 50 and name !has "by"), total = count()\n'
-             '    by // "grouped | by" the label\n'
-             '    label = iff(name contains "|", "pipe", strcat("by ", name))',
-    "measure": "max(slow)", "frequency": "PT5M", "window": "PT5M", "split_by": ["label"], "dynamic": "high",
-}
-NESTED = {
-    "name": "nested",
-    "query": 'requests | where ((duration > (10 * (2 + 1))) and (name in ("POST /score", "x)|(y")))\n'
-             '| summarize total = sum(duration) by verb = tostring(split(name, " ")[0]) | where total > (0)',
-    "measure": "max(total)", "frequency": "PT5M", "window": "PT5M", "split_by": ["verb"], "dynamic": "low",
-}
 FALLS_BACK = [
     {"name": "let", "query": "let slow = 50;\nrequests | where duration > slow", "frequency": "PT5M", "window": "PT5M",
      "dynamic": "medium"},
@@ -60,7 +33,7 @@ def store(tmp_path_factory):
     seeded.close()
 
 
-@pytest.mark.parametrize("body", [COMMENTS, STRINGS, BY_IN_CALLS, NESTED], ids=lambda body: body["name"])
+@pytest.mark.parametrize("body", TRICKY, ids=lambda body: body["name"])
 def test_tricky_queries_are_binned_and_give_the_per_window_values(store, body):
     assert_binned_equals_per_window_of(store, body)
 

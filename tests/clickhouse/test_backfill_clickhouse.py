@@ -13,7 +13,7 @@ import pytest
 from store_helpers import connection, migrated_url
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "alerts"))
-from backfill_history import assert_binned_equals_per_window, history  # noqa: E402
+from backfill_history import TRICKY, assert_binned_equals_per_window, assert_binned_equals_per_window_of, history  # noqa: E402
 
 from collector.store.schema import SEQ_COLUMN  # noqa: E402
 
@@ -31,3 +31,10 @@ def store(clickhouse_server):
 
 def test_backfill_binned_values_equal_the_per_window_values_on_clickhouse(store):
     assert_binned_equals_per_window(store)
+
+
+@pytest.mark.parametrize("body", TRICKY, ids=lambda body: body["name"])
+def test_backfill_of_queries_with_comments_and_every_string_form_on_clickhouse(store, body):
+    """The binned query keeps the rule's own text (comments, verbatim and multi-line strings) and
+    ClickHouse's lowering of it gives the per-window values."""
+    assert_binned_equals_per_window_of(store, body)
