@@ -99,6 +99,19 @@ def prepare_body(body: bytes, content_encoding: str | None, routing: Routing, bl
     read = compiled.read_body(data, routing)
     if read is None:
         return prepare_items(split_items(data), routing, blob_dir)
+    return _with_rest(data, read, routing, blob_dir)
+
+
+def prepare_compiled(body: bytes, content_encoding: str | None, routing: Routing, blob_dir: Path) -> Prepared | None:
+    """prepare_body where the compiled path reads the body; None where it declines the body whole
+    (or is not built), which is then the caller's to prepare otherwise (threads.py: in the pool)."""
+    data = decompress(body, content_encoding)
+    read = compiled.read_body(data, routing)
+    return None if read is None else _with_rest(data, read, routing, blob_dir)
+
+
+def _with_rest(data: bytes, read: tuple, routing: Routing, blob_dir: Path) -> Prepared:
+    """The compiled path's tables with the items it left prepared by the Python path."""
     count, tables, stats, rest, spans = read
     prepared = prepare_items(compiled.items_at(data, spans, rest), routing, blob_dir) if rest else Prepared()
     for error in prepared.errors:
