@@ -11,13 +11,15 @@ import random
 import struct
 from concurrent.futures import ThreadPoolExecutor
 
+import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loader import batch_body
 from test_columnar import _plain
 from test_compiled_path import ROUTING, assert_same, bodies, built, outcome, taken  # noqa: F401 (built: autouse)
 
-from collector.ingest.prepare import prepare_body
+from collector.ingest.prepare import prepare_body, prepare_compiled
+from collector.ingest.threads import MOST_LEFT
 
 FLOATS = st.floats(allow_nan=False, allow_infinity=False)
 
@@ -103,3 +105,16 @@ def test_bodies_prepared_at_once_in_threads_store_what_each_stores_alone(tmp_pat
     # parses (it was a static of the module while the GIL serialized them) would repeat ids.
     every = [i for p in prepared for table in p.tables.values() for i in table.column("itemId").to_pylist()]
     assert len(set(every)) == len(every), "item ids are unique across bodies prepared at once"
+
+
+def test_a_body_mostly_left_to_the_python_path_goes_to_the_pool(tmp_path):
+    """threads.MOST_LEFT: past it the collector's threads hand the body to the pool (None);
+    below it they prepare it, declined items included, as prepare_body does."""
+    sampled = {**_plain("MessageData", message="sampled"), "sampleRate": 50}  # left to the Python path
+    plain = _plain("MessageData", message="plain")
+    mostly_left = orjson.dumps([sampled, sampled, plain])
+    mostly_taken = orjson.dumps([sampled, plain, plain])
+    assert prepare_compiled(mostly_left, None, ROUTING, tmp_path, MOST_LEFT) is None
+    prepared = prepare_compiled(mostly_taken, None, ROUTING, tmp_path, MOST_LEFT)
+    assert prepared is not None and prepared.accepted == 3
+    assert outcome(prepared) == outcome(prepare_body(mostly_taken, None, ROUTING, tmp_path))
