@@ -9,7 +9,7 @@
  * surrogates, integers of more than 18 digits, numbers beyond a double, deep nesting.
  *
  * The parse holds no Python object and calls no Python API (malloc's buffers, strtod_l, its own
- * float repr: _cenvelope_json.h), so it releases the GIL: the collector prepares bodies in threads
+ * float repr: _cenvelope_float.h), so it releases the GIL: the collector prepares bodies in threads
  * (collector/ingest/threads.py) while its event loop and writer run.
  */
 #define PY_SSIZE_T_CLEAN
@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_cenvelope_float.h"
 #include "_cenvelope_json.h"
 #include "_cenvelope_columns.h"
 #include "_cenvelope_exceptions.h"
