@@ -7,17 +7,22 @@
  * in the body); when in doubt, it leaves. It gives up on a whole body (returns None) wherever
  * orjson might read the body differently than this parser: invalid JSON or UTF-8, lone
  * surrogates, integers of more than 18 digits, numbers beyond a double, deep nesting.
+ *
+ * The parse holds no Python object and calls no Python API (malloc's buffers, strtod_l, its own
+ * float repr: _cenvelope_float.h), so it releases the GIL: the collector prepares bodies in threads
+ * (collector/ingest/threads.py) while its event loop and writer run.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "_cenvelope_float.h"
 #include "_cenvelope_json.h"
 #include "_cenvelope_columns.h"
 #include "_cenvelope_exceptions.h"
 
-/* 1: the row is filled; 0: leave the item to the Python path; -2: a Python error. */
+/* 1: the row is filled; 0: leave the item to the Python path; -2: an error (parse_error). */
 static int judge_item(Item *it, Row *row) {
     Tok *toks = it->toks;
     if (toks[0].type != T_OBJ) return 0;
@@ -31,9 +36,7 @@ static int judge_item(Item *it, Row *row) {
         if (n >= 63) return 0;
         memcpy(text, it->s + toks[rate].start, n);
         text[n] = 0;
-        double v = PyOS_string_to_double(text, NULL, NULL);
-        if (v == -1.0 && PyErr_Occurred()) return -2;
-        if (v != 100.0) return 0;
+        if (to_double(text) != 100.0) return 0;
     }
     int32_t base_type = member(it, data, "baseType");
     if (base_type < 0 || toks[base_type].type != T_STR) return 0;
@@ -169,8 +172,7 @@ static int judge_item(Item *it, Row *row) {
         if (toks[value].type == T_INT) {
             row->value = (double)strtoll(text, NULL, 10);
         } else {
-            row->value = PyOS_string_to_double(text, NULL, NULL);
-            if (row->value == -1.0 && PyErr_Occurred()) return -2;
+            row->value = to_double(text);
         }
         static const char *STATS[] = {"min", "max", "stdDev"};
         for (int k = 0; k < 3; k++) {
@@ -194,18 +196,16 @@ static int judge_item(Item *it, Row *row) {
     return 1;
 }
 
-static const char *id_head;
-static Py_ssize_t id_head_len;
-
 static int push_row(Table *tb, Item *it, Row *row, int64_t index) {
     Py_ssize_t r = tb->n;
     /* itemId: the body's random head and the item's index, as item_ids.item_ids() shapes them */
     char id[96];
-    if (id_head_len > 64) return -1;
-    memcpy(id, id_head, id_head_len);
-    snprintf(id + id_head_len, sizeof(id) - id_head_len, "%012llx", (unsigned long long)index);
+    Py_ssize_t head = it->id_head_len;
+    if (head > 64) return -1;
+    memcpy(id, it->id_head, head);
+    snprintf(id + head, sizeof(id) - head, "%012llx", (unsigned long long)index);
     row->str[S_ITEM_ID].off = -1;
-    row->str[S_ITEM_ID].len = id_head_len + 12;
+    row->str[S_ITEM_ID].len = head + 12;
     if (buf_put(&tb->index, &index, 8) < 0) return -1;
     for (int k = 0; k < NSTR; k++) {
         Str v = row->str[k];
@@ -285,14 +285,14 @@ static void table_free(Table *tb) {
 typedef struct {
     Item it;
     Table tables[NTABLES];
-    PyObject *rest; /* indexes of the items left to the Python path */
-    Buf spans;      /* int64 (start, end) of every item */
+    Buf rest;  /* int64 indexes of the items left to the Python path */
+    Buf spans; /* int64 (start, end) of every item */
 } Body;
 
-/* Judges the item just parsed (its tokens in ps) and files it; 0 ok, -2 a Python error. */
+/* Judges the item just parsed (its tokens in ps) and files it; 0 ok, -2 an error (parse_error). */
 static int take_item(Body *body, Parser *ps, int64_t start) {
     int64_t span[2] = {start, ps->pos};
-    Py_ssize_t index = body->spans.len / 16;
+    int64_t index = body->spans.len / 16;
     if (buf_put(&body->spans, span, 16) < 0) return -2;
     body->it.toks = ps->toks;
     body->it.scratch.len = 0;
@@ -300,10 +300,7 @@ static int take_item(Body *body, Parser *ps, int64_t start) {
     int r = judge_item(&body->it, &row);
     if (r == -2) return -2;
     if (r == 1) return push_row(&body->tables[row.table], &body->it, &row, index) < 0 ? -2 : 0;
-    PyObject *number = PyLong_FromSsize_t(index);
-    if (!number || PyList_Append(body->rest, number) < 0) { Py_XDECREF(number); return -2; }
-    Py_DECREF(number);
-    return 0;
+    return buf_put(&body->rest, &index, 8) < 0 ? -2 : 0;
 }
 
 static int is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -360,14 +357,36 @@ static int read_body(const unsigned char *s, Py_ssize_t n, Parser *ps, Body *bod
     return 0;
 }
 
+/* The indexes left to the Python path, as a list. */
+static PyObject *rest_list(Buf *rest) {
+    Py_ssize_t n = rest->len / 8;
+    PyObject *list = PyList_New(n);
+    for (Py_ssize_t k = 0; list && k < n; k++) {
+        int64_t index;
+        memcpy(&index, rest->p + 8 * k, 8);
+        PyObject *number = PyLong_FromLongLong(index);
+        if (!number) { Py_DECREF(list); return NULL; }
+        PyList_SET_ITEM(list, k, number);
+    }
+    return list;
+}
+
+static PyObject *parse_failure(void) {
+    if (parse_error == E_OVERFLOW) PyErr_SetString(PyExc_OverflowError, "column too large");
+    else PyErr_NoMemory();
+    return NULL;
+}
+
+/* The whole parse runs without the GIL (other threads of the collector run meanwhile: its event
+   loop, its writer, other bodies' parses); the Python objects are made after, with it. */
 static PyObject *prepare(PyObject *self, PyObject *args) {
     Py_buffer view;
-    const char *head;
+    const char *head_arg;
     Py_ssize_t head_len;
-    if (!PyArg_ParseTuple(args, "y*s#", &view, &head, &head_len)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*s#", &view, &head_arg, &head_len)) return NULL;
     if (head_len > 64) { PyBuffer_Release(&view); PyErr_SetString(PyExc_ValueError, "item id head too long"); return NULL; }
-    id_head = head;
-    id_head_len = head_len;
+    char head[65];
+    memcpy(head, head_arg, head_len);
     const unsigned char *s = view.buf;
     Py_ssize_t n = view.len;
     PyObject *result = NULL;
@@ -375,11 +394,16 @@ static PyObject *prepare(PyObject *self, PyObject *args) {
     Body body;
     memset(&body, 0, sizeof(body));
     body.it.s = s;
-    body.rest = PyList_New(0);
-    if (!body.rest) goto done;
-    if (n > INT32_MAX) { result = Py_None; Py_INCREF(result); goto done; }
-    int r = read_body(s, n, &ps, &body);
-    if (r == -2) goto done;
+    body.it.id_head = head;
+    body.it.id_head_len = head_len;
+    int r = -1;
+    if (n <= INT32_MAX) {
+        Py_BEGIN_ALLOW_THREADS
+        parse_error = E_NONE;
+        r = read_body(s, n, &ps, &body);
+        Py_END_ALLOW_THREADS
+    }
+    if (r == -2) { parse_failure(); goto done; }
     if (r == -1) { result = Py_None; Py_INCREF(result); goto done; }
     PyObject *by_table = PyDict_New();
     if (!by_table) goto done;
@@ -389,13 +413,15 @@ static PyObject *prepare(PyObject *self, PyObject *args) {
         if (!t || PyDict_SetItemString(by_table, TABLE_NAMES[k], t) < 0) { Py_XDECREF(t); Py_DECREF(by_table); goto done; }
         Py_DECREF(t);
     }
-    result = Py_BuildValue("(NON)", bytes_of(&body.spans), body.rest, by_table);
+    PyObject *rest = rest_list(&body.rest);
+    if (!rest) { Py_DECREF(by_table); goto done; }
+    result = Py_BuildValue("(NNN)", bytes_of(&body.spans), rest, by_table);
 done:
-    Py_XDECREF(body.rest);
     for (int k = 0; k < NTABLES; k++) table_free(&body.tables[k]);
+    buf_free(&body.rest);
     buf_free(&body.spans);
     buf_free(&body.it.scratch);
-    PyMem_Free(ps.toks);
+    free(ps.toks);
     PyBuffer_Release(&view);
     return result;
 }
@@ -410,5 +436,7 @@ static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_cenvelope", NULL, -
 
 PyMODINIT_FUNC PyInit__cenvelope(void) {
     for (int k = 0; k < NTAGS; k++) TAG_LENGTHS[k] = (Py_ssize_t)strlen(TAGS[k]);
+    if (!c_locale) c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    if (!c_locale) return PyErr_NoMemory();
     return PyModule_Create(&MODULE);
 }

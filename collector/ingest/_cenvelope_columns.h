@@ -73,7 +73,7 @@ static int parse_duration(const char *p, Py_ssize_t n, double *ms) {
         if (i - from < 1 || i - from > 7) return 0;
         memcpy(tmp + 2, p + from, i - from);
         tmp[2 + i - from] = 0;
-        frac = PyOS_string_to_double(tmp, NULL, NULL);
+        frac = to_double(tmp);
     }
     if (i != n) return 0;
     int64_t total = days * 86400 + h * 3600 + m * 60 + s;
@@ -154,7 +154,7 @@ static int str_push(StrCol *c, Py_ssize_t row, const char *p, Py_ssize_t len) {
     } else {
         if (buf_put(&c->data, p, len) < 0 || bit_set(&c->bits, row, 1) < 0) return -1;
     }
-    if (c->data.len > INT32_MAX) { PyErr_SetString(PyExc_OverflowError, "column too large"); return -1; }
+    if (c->data.len > INT32_MAX) { parse_error = E_OVERFLOW; return -1; }
     int32_t end = (int32_t)c->data.len;
     return buf_put(&c->offsets, &end, 4);
 }

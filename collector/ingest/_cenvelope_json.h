@@ -3,6 +3,15 @@
 #ifndef _CENVELOPE_JSON_H
 #define _CENVELOPE_JSON_H
 
+#include <stdlib.h>
+
+/* ---------- the parse runs without the GIL: no Python API until its end ---------- */
+
+/* What failed, set where it failed (malloc's allocator, not Python's: no GIL needed) and raised by
+   prepare() once it holds the GIL again. Per thread: several bodies are parsed at once. */
+enum { E_NONE, E_NOMEM, E_OVERFLOW };
+static _Thread_local int parse_error;
+
 /* ---------- growable buffers ---------- */
 
 typedef struct {
@@ -14,8 +23,8 @@ static int buf_reserve(Buf *b, Py_ssize_t extra) {
     if (b->len + extra <= b->cap) return 0;
     Py_ssize_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra) cap *= 2;
-    char *p = PyMem_Realloc(b->p, cap);
-    if (!p) { PyErr_NoMemory(); return -1; }
+    char *p = realloc(b->p, cap);
+    if (!p) { parse_error = E_NOMEM; return -1; }
     b->p = p;
     b->cap = cap;
     return 0;
@@ -30,7 +39,7 @@ static int buf_put(Buf *b, const void *src, Py_ssize_t n) {
 
 static int buf_byte(Buf *b, char c) { return buf_put(b, &c, 1); }
 
-static void buf_free(Buf *b) { PyMem_Free(b->p); b->p = NULL; b->len = b->cap = 0; }
+static void buf_free(Buf *b) { free(b->p); b->p = NULL; b->len = b->cap = 0; }
 
 static int bit_set(Buf *bits, Py_ssize_t row, int value) {
     if (row % 8 == 0 && buf_byte(bits, 0) < 0) return -1;
@@ -63,8 +72,8 @@ typedef struct {
 static int new_tok(Parser *ps) {
     if (ps->ntok == ps->captok) {
         int32_t cap = ps->captok ? ps->captok * 2 : 256;
-        Tok *t = PyMem_Realloc(ps->toks, sizeof(Tok) * cap);
-        if (!t) { PyErr_NoMemory(); return -2; }
+        Tok *t = realloc(ps->toks, sizeof(Tok) * cap);
+        if (!t) { parse_error = E_NOMEM; return -2; }
         ps->toks = t;
         ps->captok = cap;
     }
@@ -151,7 +160,7 @@ static Py_ssize_t scan_string(Parser *ps, int *escaped) {
 }
 
 /* Parses one value at ps->pos into tokens; 0 on success, -1 if the body is not what we read
-   exactly as orjson does (the caller gives up on the body), -2 on a Python error. */
+   exactly as orjson does (the caller gives up on the body), -2 on an error (parse_error). */
 static int parse_value(Parser *ps) {
     skip_ws(ps);
     if (ps->pos >= ps->end) return -1;
@@ -321,6 +330,8 @@ typedef struct {
     const unsigned char *s;
     Tok *toks;
     Buf scratch; /* decoded strings of one item, referenced by offset */
+    const char *id_head; /* the body's item id head (a copy: the parse runs without the GIL) */
+    Py_ssize_t id_head_len;
 } Item;
 
 typedef struct {
@@ -401,14 +412,7 @@ static int float_repr(Item *it, const Tok *t, char *out, size_t size) {
     Py_ssize_t n = t->end - t->start;
     memcpy(tmp, it->s + t->start, n);
     tmp[n] = 0;
-    double v = PyOS_string_to_double(tmp, NULL, NULL);
-    if (v == -1.0 && PyErr_Occurred()) return -2;
-    char *text = PyOS_double_to_string(v, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
-    if (!text) return -2;
-    int fits = strlen(text) < size;
-    if (fits) strcpy(out, text);
-    PyMem_Free(text);
-    return fits ? 0 : -1;
+    return double_repr(to_double(tmp), out, size);
 }
 
 static int same_key(Item *it, int32_t a, int32_t b) {

@@ -1,8 +1,9 @@
 """From a request body (App Insights track or OTLP) to committed rows and the answer.
 
-The preparing (parse, map, route, cap; see prepare.py) runs inline for small bodies and in a
-process pool for large ones; the rows of all accepted items are then committed in one write before
-the answer goes out, so an acknowledgement always means stored.
+The preparing (parse, map, route, cap; see prepare.py) runs inline for small bodies, in threads for
+large ones the compiled path reads (threads.py) and in a process pool for other large ones; the
+rows of all accepted items are then committed in one write before the answer goes out, so an
+acknowledgement always means stored.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from collector.extensions import IngestObserver
+from collector.ingest import compiled
 from collector.ingest.body import decompress_within
 from collector.ingest.cap import SpillFailed
 from collector.ingest.prepare import Prepared, prepare_body, prepare_otlp, warm_up, worker_init
 from collector.ingest.rows import PreparedRows, prepare_rows
+from collector.ingest.threads import BodyThreads
 from collector.ingest.workers import LEAN_SPAWN
 from collector.store.services import Registry
 from collector.store.writer import Overloaded, Writer
@@ -60,6 +63,7 @@ class Pipeline:
         self.blob_dir = Path(blob_dir)
         self._workers = workers or multiprocessing.cpu_count()
         self._pool = self._new_pool()
+        self._threads = BodyThreads(self._workers) if compiled.available() else None
         self._import_turn = asyncio.Lock()
         warm_up()  # for the bodies prepared inline, and the writer's counters
 
@@ -76,6 +80,8 @@ class Pipeline:
 
     def close(self) -> None:
         self._pool.shutdown(cancel_futures=True)
+        if self._threads is not None:
+            self._threads.close()
 
     async def ingest_body(self, body: bytes, content_encoding: str | None) -> TrackResult:
         """Prepare and commit a track body; BodyError if unreadable, Overloaded if the writer is behind
@@ -120,7 +126,7 @@ class Pipeline:
     async def _prepare_and_commit(self, small: bool, prepare, *args) -> TrackResult:
         with self.writer.expecting_batch():
             try:
-                prepared = prepare(*args) if small else await self._in_pool(prepare, *args)
+                prepared = prepare(*args) if small else await self._off_the_loop(prepare, *args)
             except SpillFailed as error:  # a full disk: refused whole, and the client resends
                 log.warning("%s", error)
                 raise Overloaded(str(error)) from None
@@ -138,6 +144,15 @@ class Pipeline:
                 observer(tables)
             except Exception:  # an extension's fault never becomes the sender's
                 log.exception("an ingestion observer failed")
+
+    async def _off_the_loop(self, prepare, *args) -> Prepared:
+        """A large track body the compiled path reads is prepared in a thread of this process
+        (threads.py: no round trip to a worker); every other large body in the pool."""
+        if prepare is prepare_body and self._threads is not None:
+            prepared = await self._threads.prepare(*args)
+            if prepared is not None:
+                return prepared
+        return await self._in_pool(prepare, *args)
 
     async def _in_pool(self, prepare, *args) -> Prepared:
         """Run in a worker; if a worker died (the pool is then broken), replace the pool and

@@ -99,6 +99,24 @@ def prepare_body(body: bytes, content_encoding: str | None, routing: Routing, bl
     read = compiled.read_body(data, routing)
     if read is None:
         return prepare_items(split_items(data), routing, blob_dir)
+    return _with_rest(data, read, routing, blob_dir)
+
+
+def prepare_compiled(
+    body: bytes, content_encoding: str | None, routing: Routing, blob_dir: Path, most_left: float = 1.0
+) -> Prepared | None:
+    """prepare_body where the compiled path reads the body and leaves at most `most_left` of its
+    items to the Python path; None otherwise (or where it is not built), and the body is then the
+    caller's to prepare another way (threads.py: in the pool)."""
+    data = decompress(body, content_encoding)
+    read = compiled.read_body(data, routing)
+    if read is None or len(read[3]) > most_left * read[0]:
+        return None
+    return _with_rest(data, read, routing, blob_dir)
+
+
+def _with_rest(data: bytes, read: tuple, routing: Routing, blob_dir: Path) -> Prepared:
+    """The compiled path's tables with the items it left prepared by the Python path."""
     count, tables, stats, rest, spans = read
     prepared = prepare_items(compiled.items_at(data, spans, rest), routing, blob_dir) if rest else Prepared()
     for error in prepared.errors:

@@ -1,5 +1,6 @@
 """Overload is answered 503 with Retry-After (SDKs keep and resend), never by dropping."""
 
+import gzip
 import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,14 @@ def test_a_writer_behind_answers_503_retry_after_and_stores_only_what_it_acknowl
         collector.stop()
 
 
+def _pool_body(ikey: str, i: int) -> bytes:
+    """A batch the compiled path declines whole (an integer of 19 digits, which it leaves to
+    orjson), so that the pool prepares it: the bodies it reads are prepared in threads instead."""
+    text = gzip.decompress(batch_body(ikey, f"op-{i}", i))
+    assert b'"properties": {' in text
+    return gzip.compress(text.replace(b'"properties": {', b'"properties": {"big": 1234567890123456789, ', 1))
+
+
 def _workers_of(pid: int) -> list[int]:
     return [child for child, args in children(pid) if "spawn_main" in args]
 
@@ -39,7 +48,7 @@ def test_a_dead_ingestion_worker_costs_one_503_not_the_service(tmp_path):
         service = collector.create_service("worker-crash")
         headers = {"content-encoding": "gzip", "content-type": "application/x-json-stream"}
         post = lambda i: httpx.post(f"{collector.url}/v2/track", headers=headers, timeout=60,  # noqa: E731
-                                    content=batch_body(service["instrumentation_key"], f"op-{i}", i))
+                                    content=_pool_body(service["instrumentation_key"], i))
         assert post(0).status_code == 200  # large bodies are prepared in the pool
         workers = _workers_of(collector.process.pid)
         assert workers, "the collector runs no ingestion workers"
