@@ -1,0 +1,77 @@
+"""A reused plan runs as a statement prepared on its connection (collector/kql/prepared.py): the
+answers are those of the plain SQL on every run, follow the data and the catalog as they change
+(rows written, a column added, a table recreated), and a connection keeps a bounded number."""
+
+from __future__ import annotations
+
+import pytest
+
+from collector.kql import prepared, run_query
+from collector.store.schema import TABLES
+
+from .store import build
+
+KQL = 'traces | where customDimensions contains "input" | limit 10'
+
+
+@pytest.fixture()
+def con():
+    connection = build()
+    yield connection
+    connection.close()
+
+
+def _statements(cursor) -> int:
+    return cursor.execute("SELECT count(*) FROM duckdb_prepared_statements()").fetchone()[0]
+
+
+def test_a_repeated_query_is_prepared_once_and_answers_as_the_first_run(con):
+    cursor = con.cursor()
+    first = run_query(cursor, KQL, services=["a"])
+    assert [row[1] for row in first.rows] == ["STDOUT"]
+    again = [run_query(cursor, KQL, services=["a"]) for _ in range(4)]
+    assert all(r.rows == first.rows and r.columns == first.columns for r in again)
+    assert prepared.prepared_count(cursor) == 1 and _statements(cursor) == 1
+    # Another cursor of the same database has none of them: a statement is its connection's.
+    other = con.cursor()
+    assert run_query(other, KQL, services=["a"]).rows == first.rows
+    assert prepared.prepared_count(other) == 0 and _statements(other) == 0
+
+
+def test_a_prepared_query_sees_new_rows_a_new_column_and_a_recreated_table(con):
+    cursor = con.cursor()
+    for _ in range(3):
+        run_query(cursor, KQL, services=["a"])
+    assert prepared.prepared_count(cursor) == 1
+    con.execute("INSERT INTO traces (timestamp, message, customDimensions, itemType, itemCount, _service, _seq) "
+                "VALUES ('2026-01-02', 'later', '{\"input\": 1}', 'trace', 1, 'a', 10)")
+    assert sorted(r[1] for r in run_query(cursor, KQL, services=["a"]).rows) == ["STDOUT", "later"]
+    con.execute("ALTER TABLE traces ADD COLUMN extra VARCHAR")
+    assert sorted(r[1] for r in run_query(cursor, KQL, services=["a"]).rows) == ["STDOUT", "later"]
+    con.execute("DROP TABLE traces")
+    con.execute(TABLES["traces"].ddl())
+    con.execute("INSERT INTO traces (timestamp, message, customDimensions, itemType, itemCount, _service, _seq) "
+                "VALUES ('2026-01-03', 'recreated', '{\"input\": 2}', 'trace', 1, 'a', 1)")
+    answer = run_query(cursor, KQL, services=["a"])
+    assert [r[1] for r in answer.rows] == ["recreated"]
+    assert answer.rows == run_query(con.cursor(), KQL, services=["a"]).rows  # a fresh cursor, no statement
+
+
+def test_a_connection_keeps_at_most_its_share_of_statements(con):
+    cursor = con.cursor()
+    texts = [f"requests | where duration > {n} | project id" for n in range(prepared.PER_CONNECTION + 6)]
+    for text in texts:
+        for _ in range(2):
+            run_query(cursor, text, services=["a"])
+    assert prepared.prepared_count(cursor) == prepared.PER_CONNECTION == _statements(cursor)
+    expected = sorted(r[0] for r in con.execute("SELECT id FROM requests WHERE _service = 'a' AND duration > 2")
+                      .fetchall())
+    assert sorted(r[0] for r in run_query(cursor, texts[2], services=["a"]).rows) == expected  # evicted, rerun
+
+
+def test_a_query_whose_sql_changes_between_runs_is_not_prepared(con):
+    cursor = con.cursor()
+    for _ in range(3):
+        run_query(cursor, KQL, services=["a"], timespan="P3650D")
+        run_query(cursor, "traces | where timestamp > ago(3650d) | count", services=["a"])
+    assert prepared.prepared_count(cursor) == 0 and _statements(cursor) == 0
