@@ -206,7 +206,10 @@ def _execute(con, sql: str, parameters: dict, text: str, budget: Budget, max_row
             cursor = prepared.execute(con, sql)
         else:
             cursor = con.execute(sql, parameters) if parameters else con.execute(sql)
-        return collect(cursor, max_rows, max_bytes)
+        columns, rows, truncated = collect(cursor, max_rows, max_bytes)
+        if truncated:  # end the unread rest (and its read transaction): the store may keep the cursor
+            con.execute("SELECT 1").fetchall()
+        return columns, rows, truncated
     except duckdb.Error as exc:
         typed = isinstance(exc, (duckdb.BinderException, duckdb.ConversionException))
         error = (typed and typecheck.blame(text)) or from_duckdb(exc, text)

@@ -1,12 +1,17 @@
 """A reused plan runs as a statement prepared on its connection (collector/kql/prepared.py): the
 answers are those of the plain SQL on every run, follow the data and the catalog as they change
-(rows written, a column added, a table recreated), and a connection keeps a bounded number."""
+(rows written, a column added, a table recreated), and a connection keeps a bounded number; the
+store lends KQL queries the same cursor query after query (collector/store/readers.py)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from collector.kql import prepared, run_query
+from collector.kql import KqlError, prepared, run_query
+from collector.kql.clickhouse.execute import query_connection
+from collector.store.database import Store
 from collector.store.schema import TABLES
 
 from .store import build
@@ -75,3 +80,45 @@ def test_a_query_whose_sql_changes_between_runs_is_not_prepared(con):
         run_query(cursor, KQL, services=["a"], timespan="P3650D")
         run_query(cursor, "traces | where timestamp > ago(3650d) | count", services=["a"])
     assert prepared.prepared_count(cursor) == 0 and _statements(cursor) == 0
+
+
+def _write_traces(store, messages: list[str]) -> None:
+    now = int(datetime.now(UTC).timestamp() * 1e6)
+    rows = [{"timestamp": now, "message": m, "customDimensions": '{"input": 1}', "_service": "a",
+             "itemType": "trace"} for m in messages]
+    store.writer.write(tables={"traces": TABLES["traces"].to_arrow(rows)}).result()
+
+
+def test_the_store_lends_one_cursor_query_after_query_and_keeps_its_plans(tmp_path):
+    store = Store(tmp_path / "data")
+    try:
+        _write_traces(store, ["one"])
+        seen = []
+        for _ in range(3):
+            with query_connection(store) as cursor:
+                seen.append(cursor)
+                answer = run_query(cursor, KQL, services=["a"])
+        assert len({id(c) for c in seen}) == 1 and prepared.prepared_count(seen[0]) == 1
+        _write_traces(store, ["two"])  # committed by the writer after the plan was prepared
+        with query_connection(store) as cursor:
+            assert sorted(r[1] for r in run_query(cursor, KQL, services=["a"]).rows) == ["one", "two"]
+        assert [r[1] for r in answer.rows] == ["one"]
+        # A query that failed gives back no cursor: it is closed (it may have been interrupted).
+        with pytest.raises(KqlError), query_connection(store) as cursor:
+            run_query(cursor, "traces | where nosuch == 1", services=["a"])
+        assert store.query_readers.idle() == 0
+        # A result cut at the row cap is ended before its cursor goes back: the cursor answers again.
+        _write_traces(store, [f"m{i}" for i in range(5)])
+        with query_connection(store) as cursor:
+            assert run_query(cursor, "traces | project message", services=["a"], max_rows=2).truncated
+        with query_connection(store) as again:
+            assert again is cursor and len(run_query(again, "traces | project message", services=["a"]).rows) == 7
+    finally:
+        store.close()
+    assert store.query_readers.idle() == 0
+    reopened = Store(tmp_path / "data")  # every cursor closed: the file opens again
+    try:
+        with query_connection(reopened) as cursor:
+            assert len(run_query(cursor, KQL, services=["a"]).rows) == 7
+    finally:
+        reopened.close()
