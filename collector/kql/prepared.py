@@ -13,12 +13,15 @@ itself when the catalog changed since (a column added, a table recreated by a mi
   the store pools them) pays nothing for it.
 - At most `PER_CONNECTION` statements per connection, least recently used deallocated first; the
   bookkeeping is dropped with the connection (a weak reference).
+- A statement is prepared again after `MAX_AGE_S`: DuckDB rebinds on a catalog change, not as the
+  rows grow, and a plan's join order and estimates come from the table sizes when it was planned.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
+import time
 import weakref
 from collections import OrderedDict
 
@@ -26,6 +29,8 @@ import duckdb
 
 PER_CONNECTION = 32
 """Prepared statements one connection keeps (each holds a bound plan: a few KB to a few 100 KB)."""
+MAX_AGE_S = 60.0
+"""Seconds a prepared plan is used before it is planned again on the rows there are then."""
 
 _SEEN = ""
 """The mark of SQL run once on a connection, not prepared yet."""
@@ -36,6 +41,7 @@ class _Statements:
 
     def __init__(self) -> None:
         self.names: OrderedDict[str, str] = OrderedDict()
+        self.born: dict[str, float] = {}
         self.prepared = 0
 
 
@@ -54,6 +60,9 @@ def execute(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyConnecti
         _forget_oldest(con, statements)
         return con.execute(sql)
     statements.names.move_to_end(sql)
+    if name != _SEEN and time.monotonic() - statements.born[name] > MAX_AGE_S:
+        _deallocate(con, statements, sql)
+        statements.names[sql] = name = _SEEN
     if name == _SEEN:
         name = f"_kql_plan_{next(_IDS)}"
         try:
@@ -61,6 +70,7 @@ def execute(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyConnecti
         except duckdb.Error:  # the plain run reports the error as any other query's
             return con.execute(sql)
         statements.names[sql] = name
+        statements.born[name] = time.monotonic()
         statements.prepared += 1
         _forget_oldest(con, statements)
     return con.execute(f"EXECUTE {name}")
@@ -78,14 +88,22 @@ def _forget_oldest(con: duckdb.DuckDBPyConnection, statements: _Statements) -> N
     """Keep at most PER_CONNECTION prepared (and as many merely seen) SQL texts on *con*."""
     names = statements.names
     while len(names) > 2 * PER_CONNECTION or statements.prepared > PER_CONNECTION:
-        sql, name = next(iter(names.items()))
+        sql = next(iter(names))
+        _deallocate(con, statements, sql)
         del names[sql]
-        if name != _SEEN:
-            statements.prepared -= 1
-            try:
-                con.execute(f"DEALLOCATE {name}")
-            except duckdb.Error:
-                pass
+
+
+def _deallocate(con: duckdb.DuckDBPyConnection, statements: _Statements, sql: str) -> None:
+    """Drop the statement prepared for *sql* on *con*, if there is one (its entry stays)."""
+    name = statements.names[sql]
+    if name == _SEEN:
+        return
+    statements.prepared -= 1
+    del statements.born[name]
+    try:
+        con.execute(f"DEALLOCATE {name}")
+    except duckdb.Error:
+        pass
 
 
 def prepared_count(con: duckdb.DuckDBPyConnection) -> int:

@@ -122,3 +122,15 @@ def test_the_store_lends_one_cursor_query_after_query_and_keeps_its_plans(tmp_pa
             assert len(run_query(cursor, KQL, services=["a"]).rows) == 7
     finally:
         reopened.close()
+
+
+def test_a_prepared_plan_is_planned_again_once_it_is_old(con, monkeypatch):
+    cursor = con.cursor()
+    for _ in range(3):
+        run_query(cursor, KQL, services=["a"])
+    before = cursor.execute("SELECT name FROM duckdb_prepared_statements()").fetchall()
+    monkeypatch.setattr(prepared, "MAX_AGE_S", 0.0)
+    answer = run_query(cursor, KQL, services=["a"])
+    after = cursor.execute("SELECT name FROM duckdb_prepared_statements()").fetchall()
+    assert len(before) == len(after) == 1 and before != after and prepared.prepared_count(cursor) == 1
+    assert [r[1] for r in answer.rows] == ["STDOUT"]
