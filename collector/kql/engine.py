@@ -10,7 +10,9 @@ read-only is *our* guarantee: the only SQL sent to it is (a) `SELECT`s we build 
 the catalog and time zone, (b) `SET`s of this cursor's session (its time zone and its memory
 share: session state, not data), and (c) the query, which `scope.referenced_tables` has proven
 to be a single SELECT over scoped tables; for a lookup of one request (lookup.py) also (d) the
-index probe, a SELECT we build, and the read transaction that holds it and the query together.
+index probe, a SELECT we build, and the read transaction that holds it and the query together;
+for a reused plan (e) `PREPARE`/`EXECUTE`/`DEALLOCATE` of that same proven SELECT (prepared.py:
+the cursor's session state, as its `SET`s are).
 """
 
 from __future__ import annotations
