@@ -10,7 +10,9 @@ read-only is *our* guarantee: the only SQL sent to it is (a) `SELECT`s we build 
 the catalog and time zone, (b) `SET`s of this cursor's session (its time zone and its memory
 share: session state, not data), and (c) the query, which `scope.referenced_tables` has proven
 to be a single SELECT over scoped tables; for a lookup of one request (lookup.py) also (d) the
-index probe, a SELECT we build, and the read transaction that holds it and the query together.
+index probe, a SELECT we build, and the read transaction that holds it and the query together;
+for a reused plan (e) `PREPARE`/`EXECUTE`/`DEALLOCATE` of that same proven SELECT (prepared.py:
+the cursor's session state, as its `SET`s are).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from functools import lru_cache
 
 import duckdb
 
-from . import flat, lookup, plugins, series_functions, typecheck
+from . import flat, lookup, plugins, prepared, series_functions, typecheck
 from . import scope as scoping
 from .budget import Budget, out_of_time, query_memory
 from .clickhouse import execute as clickhouse
@@ -71,7 +73,7 @@ def run_query(
             planned = _PLANS.get(key) if scope.window is None and not on_clickhouse else None
             if planned is not None:
                 _prepare_session(con, planned[0].sql, budget)
-                return (*planned, *_execute(con, planned[1], {}, kql, budget, row_cap, max_bytes))
+                return (*planned, *_execute(con, planned[1], {}, kql, budget, row_cap, max_bytes, reused=True))
             compiled = compile_kql(kql, now, budget)
             if on_clickhouse:
                 return (compiled, *clickhouse.run_compiled(
@@ -81,9 +83,11 @@ def run_query(
             with lookup.one_snapshot(con, compiled.lookup):
                 narrowed = lookup.narrowed(scope, con, compiled.lookup, compiled.tables)
                 sql = flat.apply(compiled.sql, narrowed, catalog, compiled.tables)
-                if scope.window is None and _plan_reusable(kql, compiled, catalog):
+                reused = scope.window is None and _plan_reusable(kql, compiled, catalog)
+                if reused:
                     _PLANS.put(key, compiled, sql)
-                return (compiled, sql, *_execute(con, sql, compiled.parameters, kql, budget, row_cap, max_bytes))
+                return (compiled, sql, *_execute(con, sql, compiled.parameters, kql, budget, row_cap, max_bytes,
+                                                 reused=reused))
 
         # Plugins whose columns depend on the data ask it first, as the caller (plugins.py).
         resolved = plugins.resolve(text, lambda kql: run(kql, plugins.MAX_DISCOVERED + 1)[2:4])
@@ -194,13 +198,20 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
-def _execute(con, sql: str, parameters: dict, text: str, budget: Budget, max_rows: int, max_bytes: int):
+def _execute(con, sql: str, parameters: dict, text: str, budget: Budget, max_rows: int, max_bytes: int,
+             reused: bool = False):
     """Execute under the watchdog, which interrupts the connection at the deadline, and fetch
-    within the caps."""
+    within the caps. A *reused* plan's SQL runs as a statement prepared on *con* (prepared.py)."""
     token = _WATCHDOG.arm(con, budget.check("starting it"))
     try:
-        cursor = con.execute(sql, parameters) if parameters else con.execute(sql)
-        return collect(cursor, max_rows, max_bytes)
+        if reused:
+            cursor = prepared.execute(con, sql)
+        else:
+            cursor = con.execute(sql, parameters) if parameters else con.execute(sql)
+        columns, rows, truncated = collect(cursor, max_rows, max_bytes)
+        if truncated:  # end the unread rest (and its read transaction): the store may keep the cursor
+            con.execute("SELECT 1").fetchall()
+        return columns, rows, truncated
     except duckdb.Error as exc:
         typed = isinstance(exc, (duckdb.BinderException, duckdb.ConversionException))
         error = (typed and typecheck.blame(text)) or from_duckdb(exc, text)

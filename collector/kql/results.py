@@ -105,7 +105,7 @@ def _convert(raw: tuple, active: tuple[tuple[int, Callable[[Any], Any]], ...]) -
 
 def _converter(kql: str, duckdb_type: str) -> Callable[[Any], Any]:
     if kql == "datetime":
-        return datetime_text
+        return _timestamp_text if duckdb_type == "TIMESTAMP" else datetime_text
     if kql == "timespan":
         return timespan_text
     if kql == "dynamic":
@@ -147,6 +147,14 @@ def datetime_text(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat() + "T00:00:00Z"
     return str(value)
+
+
+def _timestamp_text(value: Any) -> str:
+    """datetime_text of a TIMESTAMP column's value: a naive datetime, whose default isoformat()
+    already has microseconds only when there are any (half the time of the general form)."""
+    if type(value) is datetime and value.tzinfo is None:
+        return value.isoformat() + "Z"
+    return datetime_text(value)
 
 
 def timespan_text(value: Any) -> str:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import duckdb
 
 from collector.data_dir import open_private
 from collector.store import alerts, availability, console, counters, endpoints, exports, lookup_index, map_rollups, models, monitors, services
+from collector.store.readers import ReaderPool
 from collector.store.schema import SEQUENCE, TABLES
 from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer
 
@@ -83,6 +84,7 @@ class Store:
         if keep_lookup_index:
             self.writer.after_insert.append(self.lookup_index.record)
             self.writer.after_all_inserts.append(self.lookup_index.flush)
+        self.query_readers = ReaderPool(self._con)
 
     def _create_tables(self) -> None:
         for ddl in _META_DDL:
@@ -126,12 +128,17 @@ class Store:
         finally:
             cursor.close()
 
+    def query_reader(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """A cursor for one KQL query, kept for the next one (readers.py: its prepared plans)."""
+        return self.query_readers.cursor()
+
     def counters(self, service: str) -> dict[str, int]:
         """Where the service's items went, by counter (see counters.py)."""
         with self.reader() as cursor:
             return counters.totals(cursor, service)
 
     def close(self) -> None:
+        self.query_readers.close()
         self.writer.close()
         try:
             self._con.close()

@@ -60,7 +60,8 @@ def query_connection(store: Any) -> Iterator[Any]:
     if getattr(store, "backend", "duckdb") == "clickhouse":
         yield store.clickhouse
         return
-    with store.reader() as cursor:
+    # Kept for the next query, with its prepared plans (kql/prepared.py), where the store pools them.
+    with getattr(store, "query_reader", store.reader)() as cursor:
         yield cursor
 
 
