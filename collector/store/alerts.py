@@ -26,6 +26,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from collector.store.changes import Changes, Memo
 from collector.store.writer import Writer
 
 DDL = (
@@ -131,22 +132,32 @@ class Evaluation:
 
 
 class AlertState:
-    """The store's side of alerting: reads open a cursor each, writes go through the single writer."""
+    """The store's side of alerting: reads open a cursor each, writes go through the single writer.
+    What the scheduler and the delivery loop poll (every rule; the deliveries due) is kept between
+    writes (changes.py): an idle look costs no query."""
 
     def __init__(self, reader: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]], writer: Writer):
         self._reader = reader
         self._writer = writer
+        self._changes = Changes()
+        self._all_rules: Memo[list[Rule]] = Memo(self._changes, now)
+        self._due: Memo[list[Delivery]] = Memo(self._changes, now)
 
     def _read(self, sql: str, params: list) -> list[tuple]:
         with self._reader() as cursor:
             return cursor.execute(sql, params).fetchall()
 
     def _commit(self, operation: Callable[[duckdb.DuckDBPyConnection], object]) -> object:
-        return self._writer.write(operation=operation).result()
+        return self._changes.track(self._writer.write(operation=operation)).result()
 
     # rules --------------------------------------------------------------------------------------
 
     def rules(self, service: str | None = None) -> list[Rule]:
+        if service is None:
+            return list(self._all_rules.get(lambda: (self._rules(None), None)))
+        return self._rules(service)
+
+    def _rules(self, service: str | None) -> list[Rule]:
         rows = self._read("SELECT service, name, spec, watermark, last_error, last_error_at, evaluations, muted_until "
                           "FROM alert_rules WHERE ?::VARCHAR IS NULL OR service = ? ORDER BY service, name", [service, service])
         return [Rule(r[0], r[1], orjson.loads(r[2]), *r[3:]) for r in rows]
@@ -230,11 +241,20 @@ class AlertState:
     # deliveries ---------------------------------------------------------------------------------
 
     def due_deliveries(self, limit: int = 100) -> list[Delivery]:
+        """The pending deliveries whose next attempt is due, oldest first. None due: none until the
+        earliest pending one's next attempt or the next write, so the polls before are not queries."""
+        return list(self._due.get(lambda: self._due_deliveries(limit)))
+
+    def _due_deliveries(self, limit: int) -> tuple[list[Delivery], datetime | None]:
+        at = now()
         rows = self._read(
             "SELECT key, service, rule, alert_id, condition, receiver, payload, status, attempts, last_error, "
             "created_at, updated_at FROM alert_deliveries WHERE status = ? AND next_attempt_at <= ? "
-            "ORDER BY created_at LIMIT ?", [PENDING, now(), limit])
-        return [_delivery(row) for row in rows]
+            "ORDER BY created_at LIMIT ?", [PENDING, at, limit])
+        if rows:
+            return [_delivery(row) for row in rows], at
+        (earliest,), = self._read("SELECT min(next_attempt_at) FROM alert_deliveries WHERE status = ?", [PENDING])
+        return [], earliest
 
     def deliveries(self, service: str, rule: str | None = None, limit: int = 200) -> list[Delivery]:
         rows = self._read(
@@ -244,9 +264,9 @@ class AlertState:
         return [_delivery(row) for row in rows]
 
     def record_attempt(self, key: str, status: str, attempts: int, error: str | None, next_at: datetime) -> Future:
-        return self._writer.write(operation=lambda con: con.execute(
+        return self._changes.track(self._writer.write(operation=lambda con: con.execute(
             "UPDATE alert_deliveries SET status = ?, attempts = ?, last_error = ?, updated_at = ?, next_attempt_at = ? "
-            "WHERE key = ?", [status, attempts, error and error[:2000], now(), next_at, key]))
+            "WHERE key = ?", [status, attempts, error and error[:2000], now(), next_at, key])))
 
 
 def _delivery(row: tuple) -> Delivery:

@@ -16,6 +16,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from collector.store.changes import Changes, Memo
 from collector.store.schema import SERVICE_COLUMN, TABLES
 from collector.store.writer import Writer
 
@@ -54,11 +55,21 @@ _EPOCH = datetime(1970, 1, 1)
 
 
 class AvailabilityState:
+    """Every test, as the probes poll them, is kept between writes (changes.py): an idle look
+    costs no query."""
+
     def __init__(self, reader: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]], writer: Writer):
         self._reader = reader
         self._writer = writer
+        self._changes = Changes()
+        self._all: Memo[list[Test]] = Memo(self._changes, datetime.now)
 
     def tests(self, service: str | None = None) -> list[Test]:
+        if service is None:
+            return list(self._all.get(lambda: (self._tests(None), None)))
+        return self._tests(service)
+
+    def _tests(self, service: str | None) -> list[Test]:
         with self._reader() as cursor:
             rows = cursor.execute("SELECT service, name, spec, last_run FROM availability_tests "
                                   "WHERE ?::VARCHAR IS NULL OR service = ? ORDER BY service, name",
@@ -70,17 +81,17 @@ class AvailabilityState:
             con.execute("DELETE FROM availability_tests WHERE service = ? AND name = ?", [service, name])
             con.execute("INSERT INTO availability_tests VALUES (?, ?, ?, NULL, now()::TIMESTAMP)",
                         [service, name, orjson.dumps(spec).decode()])
-        self._writer.write(operation=operation).result()
+        self._changes.track(self._writer.write(operation=operation)).result()
 
     def delete(self, service: str, name: str) -> None:
-        self._writer.write(operation=lambda con: con.execute(
-            "DELETE FROM availability_tests WHERE service = ? AND name = ?", [service, name])).result()
+        self._changes.track(self._writer.write(operation=lambda con: con.execute(
+            "DELETE FROM availability_tests WHERE service = ? AND name = ?", [service, name]))).result()
 
     def record(self, service: str, run: Run) -> None:
         """The run as an availabilityResults row, and the test's last run, in one commit."""
-        self._writer.write(results_rows(service, run), operation=lambda con: con.execute(
+        self._changes.track(self._writer.write(results_rows(service, run), operation=lambda con: con.execute(
             "UPDATE availability_tests SET last_run = ? WHERE service = ? AND name = ?",
-            [run.timestamp, service, run.name])).result()
+            [run.timestamp, service, run.name]))).result()
 
 
 def results_rows(service: str, run: Run) -> dict[str, pa.Table]:

@@ -6,13 +6,20 @@ exact for any range. Hours, not minutes: with a duration histogram per edge, per
 such a day hold about as many rows as the day itself.
 
 Kept exact by construction: the writer calls `MapRollups.record` with every table it inserts,
-inside the transaction that inserts it (writer.after_insert); once a second, that transaction also
-rolls up the rows stored past a mark (map_rollup_marks, per table) and moves the mark. A row is thus
+inside the transaction that inserts it (writer.after_insert); every FLUSH_SECONDS, that transaction
+also rolls up the rows stored past a mark (map_rollup_marks, per table) and moves the mark. A row is thus
 either in the rollups or past the mark, never both, and the map reads the rows past the mark from
 the table in the same statement (one snapshot): counted once it is stored, and only then. Imports go
 through the same insert. Retention (`trim`, in the transaction of the delete) rebuilds every hour it
 may have touched from the rows that remain, up to the mark. A store that had rows before the
-rollups existed rolls them all up in its first second of ingestion.
+rollups existed rolls them all up in its first flush.
+
+FLUSH_SECONDS is 5, not 1: a flush's statements, the scan of the rows back and the pairing of recent
+links cost per flush as much as per row (the writer's CPU per item under bench/ingest.py's load,
+bench/README.md part 22f), and the map reads the rows past the mark from the table anyway, so a
+longer interval changes no answer, only how many rows (seconds of ingestion) each map read rolls
+up on the fly. Folds likewise every 30 s, not 10: the map's reads sum the unfolded rows anyway, and
+each fold rewrites the touched hours' groups whatever was appended since the last.
 
 The tables (each roll-up appends its groups; the touched hours are folded to one row per group
 every FOLD_SECONDS):
@@ -55,8 +62,8 @@ from collector.store.schema import SEQ_COLUMN, SERVICE_COLUMN
 
 BUCKET_RATIO = 1.04
 LINK_SAMPLE = 16
-FOLD_SECONDS = 10.0
-FLUSH_SECONDS = 1.0
+FOLD_SECONDS = 30.0
+FLUSH_SECONDS = 5.0
 RECENT_LINKS = 100_000
 _HOUR = timedelta(hours=1)
 
