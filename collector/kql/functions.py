@@ -112,10 +112,20 @@ def _render_tostring(node) -> str | None:
     return sql.replace(double, whole)
 
 
+def _render_datetime_add(node) -> str:
+    """`datetime_add(part, amount, t)` with a real amount adds its integer part, as Kusto converts a
+    real to an integer (toint's docs: a decimal value is truncated): the translator's `CAST(amount
+    AS BIGINT)` rounds in DuckDB (1.5 is 2) where ClickHouse's truncates (1), so the amount is
+    truncated first (`trunc` keeps a long as it is)."""
+    sql = _translate._render_datetime_add(node)
+    amount = _translate.render_expr(node.args[1])
+    return sql.replace(f"(CAST({amount} AS BIGINT))", f"(CAST(trunc({amount}) AS BIGINT))", 1)
+
+
 # Renderings we replace because the translator's answer differs from Kusto's documented one, or
 # that it lacks (the extra arguments of split and indexof).
 _SPECIAL_FORMS = {"round": _render_round, "split": _render_split, "indexof": _render_indexof,
-                  "tostring": _render_tostring}
+                  "tostring": _render_tostring, "datetime_add": _render_datetime_add}
 
 
 def register() -> None:
