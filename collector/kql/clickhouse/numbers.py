@@ -4,7 +4,9 @@
 `round(DOUBLE)`: half away from zero, as .NET's rounding that Kusto follows (`round(10.5)` is 11,
 `round(-2.5)` is -3). ClickHouse's `round` of a Float64 rounds half to even (10, -2). A tie is
 exactly a fraction of ±0.5, and `x - trunc(x)` is exact for every double, so the tie is found
-without error and moved away from zero; any other value rounds the same in both.
+without error and moved away from zero; any other value rounds the same in both. It runs before
+the rules that write ClickHouse's own `round` (timespans.py, rules.epoch_seconds), which mean
+ClickHouse's rounding, as DuckDB's microsecond rounding there is.
 """
 
 from __future__ import annotations

@@ -471,6 +471,7 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     bin_numbers,
     series_json,
     limit_errors,
+    half_away_rounding,  # before the rules that write ClickHouse's own round() (timespans, epoch)
     datetime_parsing,
     pinned_clock,
     *dynamic.INTERVALS,  # before the rules that read interval lengths
@@ -487,7 +488,6 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     nearest_rank_percentiles,
     regex_functions,
     integer_division,
-    half_away_rounding,
     function_names,
     integer_ranges,
     list_ranges,
