@@ -93,9 +93,39 @@ def _render_indexof(node) -> str | None:
             f"ELSE CAST(-1 AS BIGINT) END)")
 
 
+_DOUBLE_TEXT = " WHEN 'nan' THEN 'NaN' WHEN '-nan' THEN 'NaN' ELSE CAST({0} AS VARCHAR) END"
+
+
+def _render_tostring(node) -> str | None:
+    """`tostring(real)` as Kusto writes it: a whole real without a fraction (`tostring(-2.0)` is
+    `-2`, `tostring(real(1))` is `1`), where DuckDB writes `-2.0`; other reals keep the shortest
+    text that reads back as the same double (`1.5`, `0.1`), as in both. Only the translator's
+    DOUBLE branch changes (tests/kql/cases/store_parity.kql fails if an upgrade moves it); its
+    outer CAST keeps it typed VARCHAR for sqlglot, which the ClickHouse lowering's typeof folding
+    needs (evaluate narrow asks typeof() of each tostring())."""
+    sql = _translate._render_tostring(node)
+    if sql is None or _translate._is_dynamic_expr(node.args[0]):
+        return sql
+    rendered = _translate.render_expr(node.args[0])
+    double = _DOUBLE_TEXT.format(rendered)
+    whole = double.replace(f"ELSE CAST({rendered} AS VARCHAR)", f"ELSE CAST(regexp_replace(CAST({rendered} AS VARCHAR), '\\.0$', '') AS VARCHAR)")
+    return sql.replace(double, whole)
+
+
+def _render_datetime_add(node) -> str:
+    """`datetime_add(part, amount, t)` with a real amount adds its integer part, as Kusto converts a
+    real to an integer (toint's docs: a decimal value is truncated): the translator's `CAST(amount
+    AS BIGINT)` rounds in DuckDB (1.5 is 2) where ClickHouse's truncates (1), so the amount is
+    truncated first (`trunc` keeps a long as it is)."""
+    sql = _translate._render_datetime_add(node)
+    amount = _translate.render_expr(node.args[1])
+    return sql.replace(f"(CAST({amount} AS BIGINT))", f"(CAST(trunc({amount}) AS BIGINT))", 1)
+
+
 # Renderings we replace because the translator's answer differs from Kusto's documented one, or
 # that it lacks (the extra arguments of split and indexof).
-_SPECIAL_FORMS = {"round": _render_round, "split": _render_split, "indexof": _render_indexof}
+_SPECIAL_FORMS = {"round": _render_round, "split": _render_split, "indexof": _render_indexof,
+                  "tostring": _render_tostring, "datetime_add": _render_datetime_add}
 
 
 def register() -> None:

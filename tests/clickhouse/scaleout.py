@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from azure.monitor.opentelemetry.exporter import AzureMonitorTraceExporter
@@ -65,6 +67,21 @@ def start_collectors(server, url: str, root: Path, count: int, extra_env: dict |
             collector.stop()
         raise RuntimeError(f"collectors did not start: {failures}")
     return collectors
+
+
+@contextmanager
+def collector_pair(server, name: str, root: Path, extra_env: dict | None = None) -> Iterator[list[CollectorProcess]]:
+    """Two collectors on a database of their own (named after `name`), migrated as an operator does
+    before starting them, with their data dirs under `root`; both stopped when the block ends. The
+    scale-out tests' module fixture: `with collector_pair(...) as pair: yield pair`."""
+    url = server.fresh_url(name)
+    migrate(server, url)
+    pair = start_collectors(server, url, root, 2, extra_env)
+    try:
+        yield pair
+    finally:
+        for collector in pair:
+            collector.stop()
 
 
 def connection_string(collector: CollectorProcess, service: dict) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from scaleout import migrate, start_collectors
+from scaleout import collector_pair
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "alerts"))
 from alert_helpers import FAST_ALERTS, Receiver, ikey_of, request_envelope, send, wait_for  # noqa: E402
@@ -23,13 +23,9 @@ TIMEOUT_S = 90
 
 @pytest.fixture(scope="module")
 def collectors(clickhouse_server, tmp_path_factory):
-    url = clickhouse_server.fresh_url("alerts")
-    migrate(clickhouse_server, url)
     env = {**FAST_ALERTS, "INSIGHTS_ALERTS_MAX_ATTEMPTS": "10"}  # retries outlast a receiver that is down a while
-    pair = start_collectors(clickhouse_server, url, tmp_path_factory.mktemp("scaleout-alerts"), 2, env)
-    yield pair
-    for collector in pair:
-        collector.stop()
+    with collector_pair(clickhouse_server, "alerts", tmp_path_factory.mktemp("scaleout-alerts"), env) as pair:
+        yield pair
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from scaleout import Sender, connection_string, migrate, start_collectors
+from scaleout import Sender, collector_pair, connection_string
 
 from collector.client import Webservice, Workspace
 
@@ -23,12 +23,8 @@ from store_helpers import eventually  # noqa: E402
 
 @pytest.fixture(scope="module")
 def collectors(clickhouse_server, tmp_path_factory):
-    url = clickhouse_server.fresh_url("scaleout")
-    migrate(clickhouse_server, url)
-    pair = start_collectors(clickhouse_server, url, tmp_path_factory.mktemp("scaleout"), 2)
-    yield pair
-    for collector in pair:
-        collector.stop()
+    with collector_pair(clickhouse_server, "scaleout", tmp_path_factory.mktemp("scaleout")) as pair:
+        yield pair
 
 
 @pytest.fixture(scope="module")

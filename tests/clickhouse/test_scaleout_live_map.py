@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from scaleout import Sender, connection_string, migrate, start_collectors
+from scaleout import Sender, collector_pair, connection_string
 
 from collector.client import CollectorUnreachable, LiveMetrics, Workspace, application_map
 
@@ -26,12 +26,8 @@ from test_map_rollups import assert_same_map, maps, send, traffic  # noqa: E402
 
 @pytest.fixture(scope="module")
 def collectors(clickhouse_server, tmp_path_factory):
-    url = clickhouse_server.fresh_url("livemap")
-    migrate(clickhouse_server, url)
-    pair = start_collectors(clickhouse_server, url, tmp_path_factory.mktemp("livemap"), 2)
-    yield pair
-    for collector in pair:
-        collector.stop()
+    with collector_pair(clickhouse_server, "livemap", tmp_path_factory.mktemp("livemap")) as pair:
+        yield pair
 
 
 

@@ -25,8 +25,7 @@ import httpx
 import numpy as np
 import orjson
 import pytest
-from scaleout import start_collectors
-from store_helpers import migrated_url
+from scaleout import collector_pair
 
 from collector.client import ApiError, Model, Workspace
 
@@ -37,11 +36,8 @@ WINDOW = 3600
 def pair(clickhouse_server, tmp_path_factory):
     """Two collectors on one ClickHouse store; their monitor schedulers tick every second."""
     root = tmp_path_factory.mktemp("models-monitors")
-    collectors = start_collectors(clickhouse_server, migrated_url(clickhouse_server, "models"), root, 2,
-                                  extra_env={"INSIGHTS_MONITOR_TICK_S": "1"})
-    yield collectors
-    for collector in collectors:
-        collector.stop()
+    with collector_pair(clickhouse_server, "models", root, {"INSIGHTS_MONITOR_TICK_S": "1"}) as collectors:
+        yield collectors
 
 
 # data ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from .decompose import decompose_fields, lower_decompose
 from .jsontext import json_functions, json_literals
 from .lets import guarded_lets, typed_lets
 from .lists import list_ranges
+from .numbers import half_away_rounding
 from .parsing import named_groups, string_guards
 from .percentile_arrays import level_sql
 from .refusals import refuse
@@ -229,8 +230,8 @@ def integer_ranges(tree: exp.Expr) -> exp.Expr:
         start, end, step = (f"toInt64({p.sql('clickhouse')})" for p in present)
         columns = node.alias_column_names or ["generate_series"]
         alias = node.alias or "_range"
-        return _ch(f"(SELECT arrayJoin(range({start}, {end} + sign({step}), {step})) AS `{columns[0]}`) "
-                   f"AS `{alias}`").find(exp.Subquery) or node
+        values = _ch(f"SELECT arrayJoin(range({start}, {end} + sign({step}), {step})) AS `{columns[0]}`")
+        return exp.Subquery(this=values, alias=exp.TableAlias(this=exp.to_identifier(alias)))
     return tree.transform(swap, copy=False)
 
 
@@ -470,6 +471,7 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     bin_numbers,
     series_json,
     limit_errors,
+    half_away_rounding,  # before the rules that write ClickHouse's own round() (timespans, epoch)
     datetime_parsing,
     pinned_clock,
     *dynamic.INTERVALS,  # before the rules that read interval lengths

@@ -13,6 +13,8 @@ ClickHouse adds, negates, compares and adds to a DateTime64(6) exactly:
   `toIntervalMicrosecond(toInt64(round(x * 1e6)))` (DuckDB rounds the microseconds too).
 - `n * timespan` with a whole n: `toIntervalMicrosecond(n * N)`; a real factor is refused.
 - `epoch(timespan)`, its length in seconds as a real: `toInt64(timespan) / 1e6`.
+- `CAST(timespan AS INTERVAL)` (datatable's cells: `CAST(INTERVAL '1h' AS INTERVAL)`) is the
+  timespan itself.
 - `CAST(text AS INTERVAL)` (totimespan's `hh:mm[:ss[.fffffff]]` after its day part): parsed field
   by field; a form DuckDB reads in another way (a sign, minutes or seconds past 59, more than six
   fraction digits) is refused when the query runs.
@@ -59,7 +61,8 @@ def timespan_values(tree: exp.Expr) -> exp.Expr:
             seconds = node.expressions[0].transform(swap).sql("clickhouse")
             return _micro(parse_one(f"toInt64(round(({seconds}) * 1e6))", read="clickhouse"))
         if isinstance(node, (exp.Cast, exp.TryCast)) and node.to.this == exp.DType.INTERVAL:
-            return _parsed_text(node.this.transform(swap))
+            value = node.this.transform(swap)
+            return value if _is_timespan(value) else _parsed_text(value)
         if isinstance(node, exp.TimeToUnix) and _is_timespan(node.this.transform(swap)):
             count = exp.Anonymous(this="toInt64", expressions=[node.this.transform(swap)])
             return exp.Paren(this=exp.Div(this=count, expression=exp.Literal.number("1e6")))

@@ -39,12 +39,14 @@ def fold_typeof(tree: exp.Expr) -> exp.Expr:
     if not any(True for _ in tree.find_all(exp.Typeof)):
         return tree
     spelling = _spellings(tree)
+    series = _typed_series(tree)
     try:
         tree = qualify(tree, schema=_SCHEMA, dialect="duckdb", validate_qualify_columns=False,
                        quote_identifiers=False, identify=False)
         annotate_types(tree, schema=_SCHEMA, dialect="duckdb")
     except (SqlglotError, KeyError, ValueError, AttributeError):
-        return tree
+        return _restored(tree, series)
+    tree = _restored(tree, series)
     _respell(tree, spelling)
     _type_json_extracts(tree)
     lambda_types = _lambda_parameter_types(tree)
@@ -54,6 +56,32 @@ def fold_typeof(tree: exp.Expr) -> exp.Expr:
             node.replace(exp.Literal.string(name))
     _drop_json_casts(tree, lambda_types)
     return fold_constants(tree)
+
+
+def _typed_series(tree: exp.Expr) -> list[tuple[exp.Expr, exp.Expr]]:
+    """`range x from 1 to 3 step 1` is `generate_series(...) AS _range(x)`, a table function whose
+    column sqlglot cannot type (so `tolong(x)` kept its interval branches, which ClickHouse
+    refuses): while the types are inferred, each such table stands in as `(SELECT CAST(NULL AS
+    <the start's type>) AS x) AS _range`. Answers (stand-in, original) pairs for _restored."""
+    pairs: list[tuple[exp.Expr, exp.Expr]] = []
+    for table in list(tree.find_all(exp.Table)):
+        start = table.this.args.get("start") if isinstance(table.this, exp.GenerateSeries) else None
+        columns = table.alias_column_names
+        kind = annotate_types(start.copy(), dialect="duckdb").type if start is not None else None
+        if kind is None or kind.this == exp.DType.UNKNOWN or len(columns) != 1:
+            continue
+        stand_in = exp.select(exp.cast(exp.Null(), kind.copy()).as_(columns[0], quoted=True)).subquery(table.alias)
+        table.replace(stand_in)
+        pairs.append((stand_in, table))
+    return pairs
+
+
+def _restored(tree: exp.Expr, series: list[tuple[exp.Expr, exp.Expr]]) -> exp.Expr:
+    """The tables _typed_series stood in for, back in their places (qualify keeps the nodes)."""
+    for stand_in, table in series:
+        if stand_in.parent is not None:
+            stand_in.replace(table)
+    return tree
 
 
 def _drop_json_casts(tree: exp.Expr, lambda_types: dict[int, exp.DataType]) -> None:
