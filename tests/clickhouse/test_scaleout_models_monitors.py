@@ -26,6 +26,7 @@ import numpy as np
 import orjson
 import pytest
 from scaleout import collector_pair
+from store_helpers import eventually
 
 from collector.client import ApiError, Model, Workspace
 
@@ -135,8 +136,12 @@ def test_scaleout_drift_and_quality_metrics_are_the_same_on_duckdb_and_clickhous
     assert _by_metric(uploaded)[("data_quality", "a", "data_type_error_rate")]["value"] == pytest.approx(1 / 2004)
     assert {r["feature"] for r in past["results"]} >= {"a", "b", "c", "d", "e"}  # feature names read in ClickHouse
     # the results are ClickHouse's: the other collector reads them, through the API and through KQL
-    with b.admin as admin:
-        stored = admin.get(f"/api/services/{service}/monitors/uploaded/results").json()["results"]
+    url = f"/api/services/{service}/monitors/uploaded/results"
+    with b.admin as admin:  # b learns of the service a created within its registry's refresh
+        eventually(lambda: admin.get(url).status_code == 200)
+        answer = admin.get(url)
+    assert answer.status_code == 200, answer.text
+    stored = answer.json()["results"]
     assert sorted((r["feature"], r["metric"]) for r in stored) == sorted((r["feature"], r["metric"]) for r in uploaded["results"])
     counted = b.query('modelMonitorResults | where monitor == "past" | count', service)
     assert counted == [{"Count": len(past["results"])}]
