@@ -5,6 +5,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from alert_helpers import Receiver, fast_collector  # noqa: E402
+from backfill_history import history  # noqa: E402
+
+from collector.store.database import Store  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -13,6 +16,15 @@ def alerting(tmp_path_factory):
     process = fast_collector(tmp_path_factory.mktemp("alerts") / "data").start()
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A DuckDB store holding backfill_history's seeded week, for the backfill tests of one module."""
+    seeded = Store(tmp_path_factory.mktemp("backfill") / "data")
+    seeded.writer.write(history()).result()
+    yield seeded
+    seeded.close()
 
 
 @pytest.fixture

@@ -4,19 +4,9 @@ tests/clickhouse/test_backfill_clickhouse.py)."""
 
 from __future__ import annotations
 
-import pytest
-from backfill_history import BEFORE, RULES, assert_binned_equals_per_window, history, rule
+from backfill_history import BEFORE, RULES, assert_binned_equals_per_window, rule
 
 from alerts import backfill
-from collector.store.database import Store
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    seeded = Store(tmp_path_factory.mktemp("backfill") / "data")
-    seeded.writer.write(history()).result()
-    yield seeded
-    seeded.close()
 
 
 def test_backfill_binned_values_equal_the_per_window_values_on_duckdb(store):

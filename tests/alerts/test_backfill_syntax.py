@@ -7,10 +7,9 @@ a `let` or an assignment to `timestamp` falls back to the per-window queries."""
 from __future__ import annotations
 
 import pytest
-from backfill_history import BEFORE, COMPARED, STRINGS, TRICKY, assert_binned_equals_per_window_of, by_window, history, rule
+from backfill_history import BEFORE, COMPARED, STRINGS, TRICKY, assert_binned_equals_per_window_of, by_window, rule
 
 from alerts import backfill
-from collector.store.database import Store
 
 PLAIN = {"name": "plain", "query": 'requests | where name == "POST /score"', "frequency": "PT15M", "window": "PT15M",
          "dynamic": "medium"}
@@ -23,14 +22,6 @@ FALLS_BACK = [
     {"name": "take-after-a-string-pipe", "query": 'requests | where name != "| take 3" | take 3', "frequency": "PT5M",
      "window": "PT5M", "dynamic": "medium"},
 ]
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    seeded = Store(tmp_path_factory.mktemp("backfill-syntax") / "data")
-    seeded.writer.write(history()).result()
-    yield seeded
-    seeded.close()
 
 
 @pytest.mark.parametrize("body", TRICKY, ids=lambda body: body["name"])
