@@ -40,8 +40,10 @@ def _seqs(conn, service: str) -> list[int]:
         f"SELECT _seq FROM {conn.database}.traces WHERE _service = {{s:String}}", parameters={"s": service}).result_rows)
 
 
-def _parts(conn, days_ago: int) -> int:
-    day = (NOW - timedelta(days=days_ago)).strftime("%Y%m%d")
+def _parts(conn, at: datetime) -> int:
+    """Active parts of the day partition that holds `at` (named by the rows' own stamp: NOW minus
+    whole days and an hour falls on the day before in the first hour after midnight)."""
+    day = at.strftime("%Y%m%d")
     return conn.client().query(
         "SELECT count() FROM system.parts WHERE database = {db:String} AND table = 'traces' AND active "
         "AND partition_id = {p:String}", parameters={"db": conn.database, "p": day}).result_rows[0][0]
@@ -57,14 +59,14 @@ def test_store_retention_drops_whole_parts_deletes_rows_and_keeps_what_is_not_ex
     checkpoint = Plan(BlobRange(1, GUARD, GUARD), "blob-1")
     clickhouse.exports.plan("a", "Messages", Checkpoint(), checkpoint)
     clickhouse.exports.advance("a", "Messages", checkpoint, GUARD)
-    assert _parts(conn, 20) == 1
+    assert _parts(conn, old) == 1
 
     deleted = apply_retention(clickhouse.exports, "a", ExportSettings(retention_days=7, types=["Messages"]))
 
     assert deleted == 100 + 50 + 1
     assert _seqs(conn, "a") == [GUARD + 1, GUARD + 2] + list(range(2000, 2010))  # never exported: kept
     assert _seqs(conn, "b") == list(range(101, 151))  # another service's rows in a shared part: untouched
-    assert _parts(conn, 20) == 0  # the part that held only a's expired, exported rows was dropped whole
+    assert _parts(conn, old) == 0  # the part that held only a's expired, exported rows was dropped whole
     assert apply_retention(clickhouse.exports, "a", ExportSettings(retention_days=7, types=["Messages"])) == 0
 
 
@@ -74,7 +76,7 @@ def test_store_retention_without_export_goes_by_age_and_drops_a_part_once_its_la
     _insert(conn, [(s, mixed, seq) for s in ("a", "b") for seq in range(1, 21)])
     off = ExportSettings(retention_days=7, enabled=False)
     assert apply_retention(clickhouse.exports, "a", off) == 20  # rows of a deleted in place
-    assert _parts(conn, 30) == 1
+    assert _parts(conn, mixed) == 1
     assert apply_retention(clickhouse.exports, "b", off) == 20  # b's were the last: the part goes
-    assert _parts(conn, 30) == 0
+    assert _parts(conn, mixed) == 0
     assert _seqs(conn, "a") == _seqs(conn, "b") == []
