@@ -48,7 +48,7 @@ def traffic(front: dict, back: dict, count: int, seed: int) -> list[tuple[str, d
              "responseCode": "500" if failed else "200"}, None)))
         for target, kind, dep_ms in (("back:8080", "HTTP", ms / 2), ("orders", "SQL", ms / 5),
                                      ("api.example.com", "HTTP", ms / 3)):
-            dep_id = f"d{seed}-{number:x}-{target[:2]}"
+            dep_id = f"{rng.getrandbits(64):016x}"  # a W3C span id: the KQL links sample one per last hex digit
             dep_failed = rng.random() < 0.03
             out.append((front["instrumentation_key"], _envelope(
                 front["instrumentation_key"], "dependency", at, "front", f"front-{number % 2}",
