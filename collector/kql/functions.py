@@ -104,12 +104,13 @@ def _render_tostring(node) -> str | None:
     outer CAST keeps it typed VARCHAR for sqlglot, which the ClickHouse lowering's typeof folding
     needs (evaluate narrow asks typeof() of each tostring())."""
     sql = _translate._render_tostring(node)
-    if sql is None or _translate._is_dynamic_expr(node.args[0]):
-        return sql
+    if sql is None or _translate._is_dynamic_expr(node.args[0]) or _translate._is_datetime_expr(node.args[0]):
+        return sql  # no DOUBLE branch
     rendered = _translate.render_expr(node.args[0])
     double = _DOUBLE_TEXT.format(rendered)
-    whole = double.replace(f"ELSE CAST({rendered} AS VARCHAR)", f"ELSE CAST(regexp_replace(CAST({rendered} AS VARCHAR), '\\.0$', '') AS VARCHAR)")
-    return sql.replace(double, whole)
+    whole = _patched(double, f"ELSE CAST({rendered} AS VARCHAR)",
+                     f"ELSE CAST(regexp_replace(CAST({rendered} AS VARCHAR), '\\.0$', '') AS VARCHAR)")
+    return _patched(sql, double, whole)
 
 
 def _render_datetime_add(node) -> str:
@@ -119,7 +120,15 @@ def _render_datetime_add(node) -> str:
     truncated first (`trunc` keeps a long as it is)."""
     sql = _translate._render_datetime_add(node)
     amount = _translate.render_expr(node.args[1])
-    return sql.replace(f"(CAST({amount} AS BIGINT))", f"(CAST(trunc({amount}) AS BIGINT))", 1)
+    return _patched(sql, f"(CAST({amount} AS BIGINT))", f"(CAST(trunc({amount}) AS BIGINT))")
+
+
+def _patched(sql: str, fragment: str, replacement: str) -> str:
+    """`sql` with the translator's `fragment` replaced once; an error, not a silently unpatched
+    query, if a duckdb-kql upgrade renders it otherwise."""
+    if fragment not in sql:
+        raise RuntimeError(f"duckdb-kql no longer renders {fragment!r}; collector/kql/functions.py must follow it")
+    return sql.replace(fragment, replacement, 1)
 
 
 # Renderings we replace because the translator's answer differs from Kusto's documented one, or

@@ -81,17 +81,22 @@ class AvailabilityState:
             con.execute("DELETE FROM availability_tests WHERE service = ? AND name = ?", [service, name])
             con.execute("INSERT INTO availability_tests VALUES (?, ?, ?, NULL, now()::TIMESTAMP)",
                         [service, name, orjson.dumps(spec).decode()])
-        self._changes.track(self._writer.write(operation=operation)).result()
+        self._commit(operation)
 
     def delete(self, service: str, name: str) -> None:
-        self._changes.track(self._writer.write(operation=lambda con: con.execute(
-            "DELETE FROM availability_tests WHERE service = ? AND name = ?", [service, name]))).result()
+        self._commit(lambda con: con.execute(
+            "DELETE FROM availability_tests WHERE service = ? AND name = ?", [service, name]))
 
     def record(self, service: str, run: Run) -> None:
         """The run as an availabilityResults row, and the test's last run, in one commit."""
-        self._changes.track(self._writer.write(results_rows(service, run), operation=lambda con: con.execute(
+        self._commit(lambda con: con.execute(
             "UPDATE availability_tests SET last_run = ? WHERE service = ? AND name = ?",
-            [run.timestamp, service, run.name]))).result()
+            [run.timestamp, service, run.name]), results_rows(service, run))
+
+    def _commit(self, operation: Callable[[duckdb.DuckDBPyConnection], object],
+                tables: dict[str, pa.Table] | None = None) -> None:
+        """`operation` (and `tables`) in one commit, counted as a change once done (changes.py)."""
+        self._changes.track(self._writer.write(tables, operation=operation)).result()
 
 
 def results_rows(service: str, run: Run) -> dict[str, pa.Table]:
