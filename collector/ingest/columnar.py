@@ -163,8 +163,11 @@ def _fields_with_values(envelopes: pa.StructArray) -> dict[str, pa.Array]:
     """The struct's leaves that some item has, by column name: the others stay NULL, and taking
     a table's rows from the leaves it uses is cheaper than from the whole struct."""
     tags = envelopes.field("tags")
+    # flatten(), not field(): an item without `tags` is a null struct whose leaves field() reads as
+    # they are, empty strings; flatten() makes them null, as the mapper leaves the columns
+    by_tag = dict(zip([tag.name for tag in tags.type], tags.flatten()))
     base = envelopes.field("data").field("baseData")
-    leaves = {column: tags.field(tag) for tag, column in TAG_COLUMNS.items()}
+    leaves = {column: by_tag[tag] for tag, column in TAG_COLUMNS.items()}
     leaves.update((name, base.field(name)) for name in _BASE.names)
     leaves["iKey"] = envelopes.field("iKey")
     return {name: leaf for name, leaf in leaves.items() if leaf.null_count < len(leaf)}

@@ -192,6 +192,9 @@ EDGES = {
     "null response code": _plain("RequestData", id="1", name="n", duration="00:00:00.010", responseCode=None, resultCode="200"),
     "code 0 and duration 0": _plain("RequestData", id="1", name="n", duration="00:00:00", responseCode="0",
                                     properties={"resultCode": "500", "duration": "0:00:00.5"}),
+    # among items with tags (the second assert_same), the tag columns stay null: no "" and no client_IP ""
+    "no tags": {key: value for key, value in _plain("MessageData", message="m").items() if key != "tags"},
+    "null tags": {**_plain("MessageData", message="m"), "tags": None},
     "long tag": {**_plain("MessageData", message="m"), "tags": {"ai.operation.id": "x" * 1100}},
     "severity 5": _plain("MessageData", message="m", severityLevel=5),
     "severity as a word": _plain("MessageData", message="m", severityLevel="Warning"),
