@@ -426,9 +426,20 @@ done:
     return result;
 }
 
+/* For tests only: double_repr on any double, where a JSON number reaches it only with an exponent
+   of at most two characters (tests/ingest/test_compiled_gil_free.py holds it to repr over all). */
+static PyObject *repr_of_double(PyObject *self, PyObject *arg) {
+    double v = PyFloat_AsDouble(arg);
+    if (v == -1.0 && PyErr_Occurred()) return NULL;
+    char text[64];
+    if (double_repr(v, text, sizeof(text)) < 0) Py_RETURN_NONE;
+    return PyUnicode_FromString(text);
+}
+
 static PyMethodDef METHODS[] = {
     {"prepare", prepare, METH_VARARGS,
      "prepare(body, item_id_head) -> (spans, rest, tables) or None: a decompressed track body's plain items as Arrow buffers."},
+    {"float_repr", repr_of_double, METH_O, "float_repr(value) -> str or None: the compiled path's repr(value) (tests only)."},
     {NULL, NULL, 0, NULL},
 };
 

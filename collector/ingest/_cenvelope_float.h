@@ -3,12 +3,13 @@
 #ifndef _CENVELOPE_FLOAT_H
 #define _CENVELOPE_FLOAT_H
 
-#include <float.h>
 #include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "_cenvelope_ryu.h"
 
 /* Numbers read as JSON writes them, whatever LC_NUMERIC says: strtod_l with the C locale, made at
    import. glibc's strtod is correctly rounded, as Python's own float() is. */
@@ -16,41 +17,37 @@ static locale_t c_locale;
 
 static double to_double(const char *text) { return strtod_l(text, NULL, c_locale); }
 
-/* The digits of v (p significant ones, trailing zeros dropped) and its decimal exponent, as
-   printf's %.*e rounds them (correctly, from the exact binary value); 1 if they read back as v. */
-static int digits_of(double v, int p, char *digits, int *ndigits, int *exponent) {
-    char text[48], back[48];
-    snprintf(text, sizeof(text), "%.*e", p - 1, fabs(v));
+/* The decimal digits of the double in bits (nonzero, finite; its sign ignored), Python's repr's:
+   dtoa's mode 0 takes the shortest digits that read back as the double, the nearest to it of
+   those, its rounding interval's bounds included when its binary mantissa is even (they read back
+   under round-half-even), lopsided at a power of two past the smallest normal exponent; of two
+   equally near (2**50 + 0.25: ...24.2 and ...24.3) it takes the even last digit. Ryu's d2d takes
+   the same interval, the nearest, the even one of two (its "round even if the exact number is
+   .....50..0"). Held to repr over every power of two, exact midpoints and millions of others
+   (bench/README.md, part 22h) and in tests/ingest/test_compiled_gil_free.py. Returns the digit
+   count; *exponent is the first digit's power of ten. */
+static int shortest_digits(uint64_t bits, char *digits, int *exponent) {
+    floating_decimal_64 d = d2d(bits & ((1ull << DOUBLE_MANTISSA_BITS) - 1), (uint32_t)((bits >> DOUBLE_MANTISSA_BITS) & 0x7ff));
+    char reversed[24];
     int n = 0;
-    const char *c = text;
-    for (; *c && *c != 'e'; c++)
-        if (*c >= '0' && *c <= '9') digits[n++] = *c; /* skips the decimal point, whatever the locale's */
-    if (*c != 'e') return 0;
-    *exponent = atoi(c + 1);
-    while (n > 1 && digits[n - 1] == '0') n--;
-    *ndigits = n;
-    snprintf(back, sizeof(back), "%.*se%d", n, digits, *exponent - (n - 1));
-    return to_double(back) == fabs(v);
+    for (uint64_t m = d.mantissa; m; m /= 10) reversed[n++] = (char)('0' + m % 10);
+    for (int k = 0; k < n; k++) digits[k] = reversed[n - 1 - k];
+    while (n > 1 && digits[n - 1] == '0') { n--; d.exponent++; }
+    *exponent = d.exponent + n - 1;
+    return n;
 }
 
 /* Python's repr of a double, without the GIL (PyOS_double_to_string needs it): the shortest digits
-   that read back as v, the nearest to v of those (dtoa's mode 0), in fixed notation from 1e-4 to
-   below 1e16, else as d.ddde+XX; 0 ok, -1 leave the item. For a normal double the 15 nearest
-   digits are that shortest form whenever they read back (a 15-digit step is wider than the whole
-   interval that rounds to v, so at most one such candidate exists, and it is the nearest); with 16
-   or 17 the nearest candidate that reads back is dtoa's, except at a power of two, whose interval
-   is lopsided (dtoa may find a 16-digit one above that is not the nearest): those, and subnormals
-   (wide intervals), are the Python path's. tests/ingest/test_compiled_path.py compares with repr. */
+   that read back as v, the nearest to v of those (shortest_digits), in fixed notation from 1e-4 to
+   below 1e16, else as d.ddde+XX; 0 ok, -1 leave the item (not finite, or no room in out). */
 static int double_repr(double v, char *out, size_t size) {
     if (v == 0.0) return snprintf(out, size, signbit(v) ? "-0.0" : "0.0") < (int)size ? 0 : -1;
-    if (!isfinite(v) || fabs(v) < DBL_MIN) return -1;
+    if (!isfinite(v)) return -1;
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof(bits));
     char digits[24];
-    int n = 0, e = 0, p = 15;
-    int mantissa_bits;
-    double fraction = frexp(fabs(v), &mantissa_bits);
-    while (!digits_of(v, p, digits, &n, &e)) {
-        if (++p > 17 || fraction == 0.5) return -1; /* a power of two past 15 digits: see above */
-    }
+    int e = 0;
+    int n = shortest_digits(bits, digits, &e);
     char text[48];
     int len = 0, decpt = e + 1;
     if (signbit(v)) text[len++] = '-';
@@ -72,7 +69,11 @@ static int double_repr(double v, char *out, size_t size) {
     } else {
         text[len++] = digits[0];
         if (n > 1) { text[len++] = '.'; memcpy(text + len, digits + 1, n - 1); len += n - 1; }
-        snprintf(text + len, sizeof(text) - len, "e%c%02d", decpt - 1 < 0 ? '-' : '+', abs(decpt - 1));
+        int x = abs(decpt - 1); /* as "e%+03d" writes it: two digits at least (1e-05, 5e-324) */
+        text[len++] = 'e'; text[len++] = decpt - 1 < 0 ? '-' : '+';
+        if (x >= 100) text[len++] = (char)('0' + x / 100);
+        text[len++] = (char)('0' + x / 10 % 10); text[len++] = (char)('0' + x % 10);
+        text[len] = 0;
     }
     if (strlen(text) >= size) return -1;
     strcpy(out, text);

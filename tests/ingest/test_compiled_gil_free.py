@@ -9,16 +9,19 @@ import gzip
 import math
 import random
 import struct
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 
 import orjson
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from loader import batch_body
 from test_columnar import _plain
 from test_compiled_path import ROUTING, assert_same, bodies, built, outcome, taken  # noqa: F401 (built: autouse)
 
-from collector.ingest.prepare import prepare_body, prepare_compiled
+from collector.ingest.body import split_items
+from collector.ingest.prepare import prepare_body, prepare_compiled, prepare_items
 from collector.ingest.threads import MOST_LEFT
 
 FLOATS = st.floats(allow_nan=False, allow_infinity=False)
@@ -66,27 +69,86 @@ def _many_doubles(count: int) -> list[float]:
 
 
 def test_many_doubles_take_the_compiled_path_and_are_stored_alike(tmp_path):
-    """Every normal double that is no power of two, written with an exponent of at most two
-    characters (e16, e-5: the C parse declines a body with a longer one whole), is taken there,
-    its repr written there."""
+    """Every double written with an exponent of at most two characters (e16, e-5: the C parse
+    declines a body with a longer one whole) is taken there, its repr written there: powers of two
+    and subnormals too (Ryu's digits, _cenvelope_ryu.h)."""
     values = _many_doubles(300)
-    texts = [repr(v).replace("e+", "e").replace("e-0", "e-") for v in values]
-    short = [(v, t) for v, t in zip(values, texts) if "e" not in t or len(t.split("e")[1]) <= 2]
+    texts = [_short_text(v) for v in values]
+    short = [(v, t) for v, t in zip(values, texts) if t is not None]
     for start in range(0, len(short), 100):
         chunk = short[start:start + 100]
         body = b"\n".join(_items(text)[1].split(b"\n")[0] for _, text in chunk)
         assert_same(body, tmp_path)
-        assert taken(body) == sum(_compiled_repr(v) for v, _ in chunk)
+        assert taken(body) == len(chunk)
 
 
-def _compiled_repr(value: float) -> bool:
-    """Whether the C repr writes this double rather than leaving its item: zero, or a normal double
-    unless it is a power of two that 15 digits do not settle (its rounding interval is lopsided)."""
-    if value == 0:
-        return True
-    if abs(value) < 2.2250738585072014e-308:
-        return False
-    return math.frexp(abs(value))[0] != 0.5 or float(f"{value:.15g}") == value
+def _short_text(value: float) -> str | None:
+    """The value as a JSON number the C parse reads (repr's digits, its exponent at most two
+    characters, else in fixed notation of at most 40); None where there is none."""
+    text = repr(value).replace("e+", "e").replace("e-0", "e-")
+    if "e" not in text or len(text.split("e")[1]) <= 2:
+        return text
+    fixed = format(Decimal(repr(value)), "f")
+    return fixed if len(fixed) <= 40 else None
+
+
+def _double(bits: int) -> float:
+    return struct.unpack("<d", bits.to_bytes(8, "little"))[0]
+
+
+EDGE_DOUBLES = sorted({
+    *(2.0 ** e for e in range(-1074, 1024)), *(math.nextafter(2.0 ** e, 0) for e in range(-1073, 1024)),
+    *(math.nextafter(2.0 ** e, math.inf) for e in range(-1074, 1023)),
+    5e-324, sys.float_info.max, sys.float_info.min, math.nextafter(sys.float_info.min, 0), 1e16, math.nextafter(1e16, 0),
+    math.nextafter(1e16, math.inf), 1e-4, math.nextafter(1e-4, 0), math.nextafter(1e-4, 1), 9007199254740993.0, 0.1, 0.2, 0.3,
+    *(2.0 ** -1074 * k for k in (2, 3, 5, 7, 10, 99, 12345, 2 ** 51 - 1, 2 ** 52 - 1)),
+    2.0 ** 50 + 0.25, 2.0 ** 50 + 0.75, 123456789012345.67, 1.5, 2.5, 1e22, 1e23, 5e-5,
+})
+RAW_DOUBLES = st.integers(0, 2 ** 64 - 1).map(_double).filter(math.isfinite)
+
+
+def _c_repr(value: float) -> str | None:
+    from collector.ingest import _cenvelope  # type: ignore[attr-defined]  # built: the autouse fixture skips otherwise
+
+    return _cenvelope.float_repr(value)
+
+
+def test_edge_doubles_are_written_as_repr():
+    """Every power of two and its neighbours (the lopsided rounding intervals), subnormals, the
+    extremes, the bounds of fixed notation, exact decimal midpoints (2**50 + 0.25: its two nearest
+    17-digit forms are equally near; repr takes the even one): the compiled repr is Python's,
+    positive and negative, on every double, where JSON texts reach only some of them."""
+    for value in EDGE_DOUBLES:
+        for signed in (value, -value):
+            assert _c_repr(signed) == repr(signed)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(FLOATS, RAW_DOUBLES))
+def test_every_double_is_written_as_repr(value):
+    assert _c_repr(value) == repr(value)
+
+
+def _stored_dimensions(body: bytes, tmp_path, native: bool) -> list[str]:
+    prepared = (prepare_body(body, None, ROUTING, tmp_path / "compiled") if native
+                else prepare_items(split_items(body), ROUTING, tmp_path / "reference", fast=False))
+    return prepared.tables["traces"].column("customDimensions").to_pylist()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.one_of(FLOATS, RAW_DOUBLES, st.sampled_from(EDGE_DOUBLES)))
+def test_doubles_in_properties_are_stored_as_the_python_path_stores_them(tmp_path, value):
+    """A trace whose property holds the double (stored as its repr) and a nested one (as orjson
+    writes it): the compiled path takes the item (but for a nested 1e-05, which orjson writes its
+    own way) and stores the Python path's customDimensions."""
+    text = _short_text(value)
+    assume(text is not None)
+    body = orjson.dumps(_plain("MessageData", message="m", properties={"f": "__F__", "nested": {"v": ["__F__"]}}))
+    body = body.replace(b'"__F__"', text.encode())
+    assert taken(body) == (0 if "e-" in repr(value) else 1)
+    stored = _stored_dimensions(body, tmp_path, native=True)
+    assert stored == _stored_dimensions(body, tmp_path, native=False)
+    assert orjson.loads(stored[0])["f"] == repr(value)
 
 
 def _concurrent_bodies() -> list[bytes]:
