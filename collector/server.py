@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 
-from collector import admin_key
+from collector import admin_key, allocator
 from collector.api import dashboard_tokens, logs, modeldata, models, otlp, query, services, track, wrappers
 from collector.api.limits import RequestLimits
 from collector.api.responses import JSONResponse
@@ -188,7 +188,9 @@ def serve(settings: CollectorSettings, extensions: Sequence[Extension] = (), hos
     was refused meanwhile (503, then connection refused for a second or two).
 
     Connections are bounded as collector/connections.py describes (header deadline and size, a cap
-    on open connections); with `settings.tls_cert` and `tls_key` it serves HTTPS only."""
+    on open connections); with `settings.tls_cert` and `tls_key` it serves HTTPS only. The process's
+    C allocator keeps what it frees (collector/allocator.py: the writer's groups re-faulted it)."""
+    allocator.keep_freed_memory()
     while True:
         failure = _serve_until_stopped(settings, extensions, host, port)
         if failure is None:

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from collector.store import counters
@@ -40,6 +41,15 @@ GROUP_WAIT_SECONDS = 0.03
 """While batches are still being prepared, a group waits this long at most for them, until it
 holds GROUP_TARGET_ROWS: each INSERT costs ~1.3 ms whatever its size, so a group of 1,000 rows
 spends twice the CPU per row of a group of 4,000, and that CPU is what the preparing lacks."""
+
+SERIAL_INSERT = "RETURNING NULL"
+"""Appended to the writer's INSERTs so that DuckDB plans its plain insert: with more than one
+thread and insertion order preserved, DuckDB plans an INSERT from an Arrow table as a batch
+insert, which collects each batch of rows apart and merges them, on a worker thread as often as
+not; for a group of 4,000 rows the store side then cost ~2.5 µs more CPU per row (of ~16, with
+the sequence draw below: bench/store_writer.py, bench/README.md part 22i) than with the plain
+insert, what DuckDB plans when it has one thread or when the INSERT returns its rows. The rows
+returned are one NULL each, never fetched. Queries keep every thread (`threads` is global)."""
 
 CHECKPOINT_IDLE_SECONDS = 2.0
 CHECKPOINT_WAL_BYTES = 256 * 2**20
@@ -249,7 +259,7 @@ class Writer:
             start += incoming.num_rows
             # DuckDB scans the local Arrow table `incoming` by name (a replacement scan); its columns go
             # in BY NAME, since a column added to a table in a later version (schema.py) comes last.
-            self._con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM incoming')
+            self._con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM incoming {SERIAL_INSERT}')
             for hook in self.after_insert:
                 hook(self._con, name, incoming)
         for done in self.after_all_inserts:
@@ -258,9 +268,13 @@ class Writer:
     def _next_seq(self, count: int) -> pa.ChunkedArray:
         """`count` values of `_seq` from a DuckDB sequence: durable, and never handed out twice, even
         when the rows that carried the highest numbers are deleted. Drawn once for the whole group:
-        `nextval` inside each INSERT made every row dearer to insert."""
-        drawn = self._con.sql(f"SELECT nextval('{SEQUENCE}') AS seq FROM range({int(count)})").to_arrow_table()
-        return drawn.column("seq")
+        `nextval` inside each INSERT made every row dearer to insert. Only the first and last come back
+        (the values as an Arrow column cost 1.5 ms more per group of 4,000 rows)."""
+        first, last = self._con.execute(
+            f"SELECT min(seq), max(seq) FROM (SELECT nextval('{SEQUENCE}') AS seq FROM range({int(count)}))").fetchall()[0]
+        if last - first + 1 != count:  # only this thread draws from the sequence: its values are consecutive
+            raise RuntimeError(f"{SEQUENCE} gave {count} values from {first} to {last}")
+        return pa.chunked_array([pa.array(np.arange(first, last + 1, dtype=np.int64))])
 
     def _add_stats(self, batches: list[Batch]) -> None:
         totals: Counter = Counter()
