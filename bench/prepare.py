@@ -87,11 +87,13 @@ def main() -> None:
                 rounds[name].append(measure(env, args.bodies, str(Path(tmp) / "blobs")))
     print(f"µs of CPU per item, median of {args.rounds} rounds of {args.bodies} bodies of 500 items "
           f"(load average {os.getloadavg()[0]:.1f} at the end)")
-    print(f"{'part':<18}" + "".join(f"{name:>14}" for name in trees) + f"{'ratio':>9}")
+    print(f"{'part':<18}" + "".join(f"{name + ' (range)':>24}" for name in trees) + f"{'ratio':>9}")
     base = args.baseline_ref
     for part in PARTS:
-        medians = {name: statistics.median(r[part] for r in rounds[name]) for name in trees}
-        print(f"{part:<18}" + "".join(f"{medians[name]:>14.2f}" for name in trees)
+        cells = {name: sorted(r[part] for r in rounds[name]) for name in trees}
+        medians = {name: statistics.median(values) for name, values in cells.items()}
+        print(f"{part:<18}"
+              + "".join(f"{f'{medians[name]:.2f} ({values[0]:.2f}-{values[-1]:.2f})':>24}" for name, values in cells.items())
               + f"{medians['this tree'] / medians[base]:>8.2f}x")
 
 
