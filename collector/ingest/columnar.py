@@ -164,7 +164,9 @@ def _fields_with_values(envelopes: pa.StructArray) -> dict[str, pa.Array]:
     a table's rows from the leaves it uses is cheaper than from the whole struct."""
     tags = envelopes.field("tags")
     base = envelopes.field("data").field("baseData")
-    leaves = {column: tags.field(tag) for tag, column in TAG_COLUMNS.items()}
+    # flatten(), not field(): an item without tags (or with null) has a null struct there, whose
+    # children hold "" that field() would take for values; flatten() makes them null.
+    leaves = dict(zip(TAG_COLUMNS.values(), tags.flatten(), strict=True))
     leaves.update((name, base.field(name)) for name in _BASE.names)
     leaves["iKey"] = envelopes.field("iKey")
     return {name: leaf for name, leaf in leaves.items() if leaf.null_count < len(leaf)}

@@ -193,6 +193,8 @@ EDGES = {
     "code 0 and duration 0": _plain("RequestData", id="1", name="n", duration="00:00:00", responseCode="0",
                                     properties={"resultCode": "500", "duration": "0:00:00.5"}),
     "long tag": {**_plain("MessageData", message="m"), "tags": {"ai.operation.id": "x" * 1100}},
+    "no tags, beside items with tags": {key: value for key, value in _plain("MessageData", message="m").items() if key != "tags"},
+    "null tags, beside items with tags": {**_plain("MessageData", message="m"), "tags": None},
     "severity 5": _plain("MessageData", message="m", severityLevel=5),
     "severity as a word": _plain("MessageData", message="m", severityLevel="Warning"),
     "stringified custom_dimensions": _plain("MessageData", message="m", properties={"custom_dimensions": "{'Request Id': 'r1'}"}),
