@@ -207,6 +207,13 @@ static int push_row(Table *tb, Item *it, Row *row, int64_t index) {
     row->str[S_ITEM_ID].off = -1;
     row->str[S_ITEM_ID].len = head + 12;
     if (buf_put(&tb->index, &index, 8) < 0) return -1;
+    if (r && !tb->mixed_ikeys) {
+        StrCol *ikeys = &tb->str[S_IKEY];
+        int32_t first;
+        memcpy(&first, ikeys->offsets.p + 4, 4);
+        Str ikey = row->str[S_IKEY];
+        tb->mixed_ikeys = ikey.len != first || memcmp(ikeys->data.p, it->scratch.p + ikey.off, first) != 0;
+    }
     for (int k = 0; k < NSTR; k++) {
         Str v = row->str[k];
         const char *p = it->scratch.p + v.off;
@@ -243,6 +250,14 @@ static PyObject *str_column(StrCol *c, Py_ssize_t n) {
     return out;
 }
 
+/* The iKey every row of the table shares (the first row's: its text starts the column's data).
+   Routing a table then takes one look-up, not a dictionary encoding and a take of its rows. */
+static PyObject *one_ikey_of(StrCol *ikeys) {
+    int32_t len;
+    memcpy(&len, ikeys->offsets.p + 4, 4);
+    return PyUnicode_DecodeUTF8(ikeys->data.p ? ikeys->data.p : "", len, NULL);
+}
+
 static PyObject *table_result(Table *tb, int which) {
     PyObject *cols = PyDict_New();
     if (!cols) return NULL;
@@ -265,7 +280,9 @@ static PyObject *table_result(Table *tb, int which) {
     }
     if (!extra || PyDict_Update(cols, extra) < 0) { Py_XDECREF(extra); Py_DECREF(cols); return NULL; }
     Py_DECREF(extra);
-    return Py_BuildValue("(nNNN)", tb->n, bytes_of(&tb->index), bytes_of(&tb->timestamp), cols);
+    PyObject *one_ikey = tb->mixed_ikeys ? (Py_INCREF(Py_None), Py_None) : one_ikey_of(&tb->str[S_IKEY]);
+    if (!one_ikey) { Py_DECREF(cols); return NULL; }
+    return Py_BuildValue("(nNNNN)", tb->n, bytes_of(&tb->index), bytes_of(&tb->timestamp), cols, one_ikey);
 }
 
 static void table_free(Table *tb) {

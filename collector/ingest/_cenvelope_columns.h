@@ -141,12 +141,21 @@ typedef struct {
     Py_ssize_t sev_nulls;
     Buf duration, success;  /* float64, bit-packed bool */
     Buf value, count;       /* float64, int32 */
+    int mixed_ikeys;        /* not every row's iKey is the first row's */
 } Table;
 
+/* Appends a row's value (len -1: null). Most of the ~45 string columns are null in every row of a
+   table (a trace has no url, no exception fields), and such a column is never read (str_column),
+   so nothing is written to a column until its first value: then the nulls before it, at once. */
 static int str_push(StrCol *c, Py_ssize_t row, const char *p, Py_ssize_t len) {
-    if (row == 0) {
-        int32_t zero = 0;
-        if (buf_put(&c->offsets, &zero, 4) < 0) return -1;
+    if (c->offsets.len == 0) {
+        if (len < 0) { c->nulls++; return 0; }
+        Py_ssize_t offsets = 4 * (row + 1), bits = (row + 7) / 8;
+        if (buf_reserve(&c->offsets, offsets) < 0 || buf_reserve(&c->bits, bits) < 0) return -1;
+        memset(c->offsets.p, 0, offsets);
+        c->offsets.len = offsets;
+        if (bits) memset(c->bits.p, 0, bits);
+        c->bits.len = bits;
     }
     if (len < 0) {
         c->nulls++;

@@ -16,10 +16,7 @@ static int str_member(Item *it, int32_t obj, const char *key, Str *out) {
 
 static int emit_str(Item *it, Str v, Buf *b) {
     if (v.len < 0) return buf_put(b, "null", 4);
-    Tok t = {T_STR, 0, 0, 0, 0, 0};
-    Item view = {(const unsigned char *)it->scratch.p + v.off, NULL, {0}, NULL, 0};
-    t.end = (int32_t)v.len; /* decoded text, without escapes: emit_string escapes it as orjson does */
-    return emit_string(&view, &t, b);
+    return emit_decoded(it->scratch.p + v.off, v.len, b);
 }
 
 /* The first frame's method and assembly, and the entry's JSON (`_exception_details`' entry with

@@ -377,31 +377,52 @@ static int32_t member_n(Item *it, int32_t obj, const char *key, Py_ssize_t len) 
 
 /* ---------- the canonical JSON text of a dynamic value, byte for byte orjson.dumps' ---------- */
 
-static int emit_string(Item *it, const Tok *t, Buf *b) {
+/* Decoded text as orjson writes a string: quoted, with its quotes, backslashes and control
+   characters escaped; the runs between them copied whole. */
+static int emit_decoded(const char *p, Py_ssize_t len, Buf *b) {
     static const char hex[] = "0123456789abcdef";
-    Buf dec = {0};
-    if (decode_string(it->s, t, &dec) < 0) return -1;
-    int r = buf_byte(b, '"');
-    for (Py_ssize_t i = 0; i < dec.len && r == 0; i++) {
-        unsigned char c = (unsigned char)dec.p[i];
+    if (buf_byte(b, '"') < 0) return -1;
+    Py_ssize_t run = 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        if (buf_put(b, p + run, i - run) < 0) return -1;
+        run = i + 1;
+        char esc[6] = {'\\', 0};
+        Py_ssize_t n = 2;
         switch (c) {
-        case '"': r = buf_put(b, "\\\"", 2); break;
-        case '\\': r = buf_put(b, "\\\\", 2); break;
-        case '\b': r = buf_put(b, "\\b", 2); break;
-        case '\f': r = buf_put(b, "\\f", 2); break;
-        case '\n': r = buf_put(b, "\\n", 2); break;
-        case '\r': r = buf_put(b, "\\r", 2); break;
-        case '\t': r = buf_put(b, "\\t", 2); break;
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
         default:
-            if (c < 0x20) {
-                char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-                r = buf_put(b, u, 6);
-            } else {
-                r = buf_byte(b, (char)c);
-            }
+            esc[1] = 'u'; esc[2] = '0'; esc[3] = '0'; esc[4] = hex[c >> 4]; esc[5] = hex[c & 15];
+            n = 6;
         }
+        if (buf_put(b, esc, n) < 0) return -1;
     }
-    if (r == 0) r = buf_byte(b, '"');
+    if (buf_put(b, p + run, len - run) < 0) return -1;
+    return buf_byte(b, '"');
+}
+
+/* A string token as orjson writes it. Without escapes it holds no quote, backslash or control
+   character (scan_string refuses those unescaped), so it is copied as it is: this runs for every
+   key and value of a customDimensions, where decoding first cost a malloc and a free each. */
+static int emit_string(Item *it, const Tok *t, Buf *b) {
+    Py_ssize_t len = t->end - t->start;
+    if (!t->escaped) {
+        if (buf_reserve(b, len + 2) < 0) return -1;
+        b->p[b->len] = '"';
+        memcpy(b->p + b->len + 1, it->s + t->start, len);
+        b->p[b->len + 1 + len] = '"';
+        b->len += len + 2;
+        return 0;
+    }
+    Buf dec = {0};
+    int r = decode_string(it->s, t, &dec) < 0 ? -1 : emit_decoded(dec.p, dec.len, b);
     buf_free(&dec);
     return r;
 }

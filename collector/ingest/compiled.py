@@ -76,8 +76,8 @@ def read_body(data: bytes, routing: dict[str, tuple[str, bool]]) -> tuple[int, d
     spans, rest, by_table = parsed
     stats: Counter = Counter()
     tables = {}
-    for name, (count, index, timestamps, columns) in by_table.items():
-        table, left = _routed_table(name, count, index, timestamps, columns, routing, stats)
+    for name, (count, index, timestamps, columns, one_ikey) in by_table.items():
+        table, left = _routed_table(name, count, index, timestamps, columns, one_ikey, routing, stats)
         if table is not None:
             tables[name] = table
         rest.extend(left)
@@ -93,11 +93,19 @@ def items_at(data: bytes, spans: bytes, indexes: list[int]) -> list[object]:
 
 
 def _routed_table(
-    name: str, count: int, index: bytes, timestamps: bytes, columns: dict, routing: dict, stats: Counter
+    name: str, count: int, index: bytes, timestamps: bytes, columns: dict, one_ikey: str | None, routing: dict,
+    stats: Counter,
 ) -> tuple[pa.Table | None, list[int]]:
     """The table of the rows whose service takes them, and the indexes of the others (unknown
-    or disabled services: the Python path counts and answers them)."""
+    or disabled services: the Python path counts and answers them). `one_ikey`: the iKey all the
+    rows share (an SDK's batch has one), None if they differ."""
     ikeys = _strings(columns["iKey"], count)
+    if one_ikey is not None:
+        route = routing.get(one_ikey.lower())
+        if route is None or not route[1]:
+            return None, np.frombuffer(index, dtype=np.int64).tolist()
+        _count_taken(stats, route[0], count)
+        return _table(name, count, timestamps, columns, ikeys, _repeated(route[0], _STRING, count)), []
     encoded = ikeys.dictionary_encode()
     routes = [routing.get(key.lower()) for key in encoded.dictionary.to_pylist()]
     codes = encoded.indices.to_numpy(zero_copy_only=False)
@@ -106,14 +114,18 @@ def _routed_table(
     for code, rows in enumerate(np.bincount(codes, minlength=len(routes))):
         route = routes[code]
         if rows and route is not None and route[1]:
-            stats[(route[0], "received")] += int(rows)
-            stats[(route[0], "accepted")] += int(rows)
+            _count_taken(stats, route[0], int(rows))
     table = _table(name, count, timestamps, columns, ikeys, services)
     if taken.all():
         return table, []
     left = np.frombuffer(index, dtype=np.int64)[~taken].tolist()
     kept = table.filter(pa.array(taken))
     return (kept if kept.num_rows else None), left
+
+
+def _count_taken(stats: Counter, service: str, rows: int) -> None:
+    stats[(service, "received")] += rows
+    stats[(service, "accepted")] += rows
 
 
 def _table(name: str, count: int, timestamps: bytes, columns: dict, ikeys: pa.Array, services: pa.Array) -> pa.Table:
@@ -134,9 +146,9 @@ def _table(name: str, count: int, timestamps: bytes, columns: dict, ikeys: pa.Ar
         value = values["value"]
         values.update(valueSum=value, valueMin=value, valueMax=value,
                       valueStdDev=_repeated(0.0, _FLOAT, count))
-    schema = TABLES[name].incoming_schema
-    arrays = [_or_nulls(values.get(f.name), f.type, count) for f in schema]
-    return pa.Table.from_arrays(arrays, schema=schema)
+    nulls = _null_columns(name, count)
+    arrays = [nulls[column] if (given := values.get(column)) is None else given for column in _FIELDS[name]]
+    return pa.Table.from_arrays(arrays, schema=TABLES[name].incoming_schema)
 
 
 def _column(column: str, value: Any, count: int) -> pa.Array | None:
@@ -162,19 +174,20 @@ def _strings(value: Any, count: int) -> pa.Array:
     return pa.Array.from_buffers(_STRING, count, buffers, null_count=nulls)
 
 
-def _or_nulls(value: pa.Array | None, arrow_type: pa.DataType, count: int) -> pa.Array:
-    return _nulls(arrow_type, count) if value is None else value
-
-
 @lru_cache(maxsize=1024)
 def _repeated(value: object, arrow_type: pa.DataType, count: int) -> pa.Array:
-    """A column of one value, made once per value, type and length (as `_nulls`)."""
+    """A column of one value, made once per value, type and length (as `_null_columns`)."""
     return pa.repeat(pa.scalar(value, arrow_type), count)
 
 
-@lru_cache(maxsize=1024)
-def _nulls(arrow_type: pa.DataType, count: int) -> pa.Array:
-    """A column of nulls, made once per type and length: most of a table's ~40 columns are absent
-    from a batch, and making each anew cost ~1 µs per item of the body (Arrow arrays are
-    immutable, so the tables may share them)."""
-    return pa.nulls(count, arrow_type)
+@lru_cache(maxsize=256)
+def _null_columns(name: str, count: int) -> dict[str, pa.Array]:
+    """A column of nulls for each of a table's columns, made once per table and length: most of a
+    table's ~40 columns are absent from a batch, and making each anew cost ~1 µs per item of the
+    body (Arrow arrays are immutable, so the tables may share them)."""
+    return {field.name: pa.nulls(count, field.type) for field in TABLES[name].incoming_schema}
+
+
+_FIELDS = {name: tuple(field.name for field in table.incoming_schema) for name, table in TABLES.items()}
+"""Each table's column names in its schema's order: reading them off a pyarrow schema makes a
+Field object per column and call (~1 µs each)."""

@@ -216,3 +216,31 @@ def test_switched_off_by_the_environment(monkeypatch):
     assert compiled._load() is None
     monkeypatch.delenv(compiled.PURE_PYTHON_ENV)
     assert compiled._load() is not None
+
+
+def _traces_of(*ikeys: str) -> list[dict]:
+    return [{**_plain("MessageData", message=f"m{n}"), "iKey": ikey} for n, ikey in enumerate(ikeys)]
+
+
+@pytest.mark.parametrize("ikeys", [
+    ("KEY-A", "key-a", "KEY-A"), ("key-b", "key-b"), ("key-unknown", "key-unknown"),
+    ("key-a", "KEY-A", "key-b", "key-unknown", "key-a"), ("key-b", "key-a"),
+])
+def test_tables_of_one_service_or_several_are_routed_alike(tmp_path, ikeys):
+    """A table whose rows share one iKey (an SDK's batch) is routed by that key alone, and one
+    whose keys differ row by row: stored, dropped (disabled) or refused (unknown) alike."""
+    for body in bodies(_traces_of(*ikeys)):
+        result = assert_same(body, tmp_path)
+        stored = sum(ikey.lower() == "key-a" for ikey in ikeys)
+        assert len(result["tables"].get("traces", [])) == stored
+        assert taken(body) == stored
+
+
+def test_properties_needing_escapes_are_stored_alike(tmp_path):
+    """customDimensions' keys and values with quotes, backslashes, control characters, slashes and
+    non-ASCII text, escaped as the SDKs write them or not at all where JSON allows."""
+    properties = {'say "hi"': 'back\\slash', "tab\there": "new\nline\u0001", "path": "a/b", "é": "ü😀", "": ""}
+    for body in bodies([_plain("MessageData", message="m", properties=properties),
+                        _plain("EventData", name="e", properties={"nested": {'k"': ["\u001f", "x/y"]}})]):
+        assert assert_same(body, tmp_path)["accepted"] == 2
+        assert taken(body) == 2
