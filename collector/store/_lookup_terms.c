@@ -1,7 +1,8 @@
 /* The lookup index's terms, compiled: the (hash, _seq) entries of an Arrow batch's text columns.
  *
  * collector/store/lookup_index.py is the only caller and describes the index; its SQL statement
- * (terms_sql: lower, replace 'ſ', regexp_extract_all '[0-9a-z]{8,}', a digit, DuckDB's hash)
+ * (terms_sql: lower, replace 'ſ', regexp_extract_all '[0-9a-z]{8,}', distinct per row, a digit,
+ * DuckDB's hash)
  * is the reference, and tests/kql/test_lookup_terms_compiled.py holds the two to the same
  * entries. What this reproduces, byte for byte:
  * - the text: a string column's value; a dynamic column's `->> '$'` text, which for the values
@@ -69,6 +70,17 @@ static int out_put(Out *o, uint64_t h, int64_t seq) {
     return 0;
 }
 
+/* TERM_CHAR[c]: the lowered term character of ASCII byte c, 1 for the lead bytes of the three
+   non-ASCII characters that can lower to one (checked below), 0 for a byte that ends a run. */
+static unsigned char TERM_CHAR[256];
+
+static void init_term_chars(void) {
+    for (int c = '0'; c <= '9'; c++) TERM_CHAR[c] = (unsigned char)c;
+    for (int c = 'a'; c <= 'z'; c++) TERM_CHAR[c] = (unsigned char)c;
+    for (int c = 'A'; c <= 'Z'; c++) TERM_CHAR[c] = (unsigned char)(c + 32);
+    TERM_CHAR[0xC4] = TERM_CHAR[0xC5] = TERM_CHAR[0xE2] = 1;
+}
+
 /* The entries of one value's text: every maximal run of term characters at least min_term long
    holding a digit. -1: out of memory. */
 static int scan_text(const unsigned char *p, Py_ssize_t n, int64_t seq, Out *o, Py_ssize_t min_term) {
@@ -82,14 +94,15 @@ static int scan_text(const unsigned char *p, Py_ssize_t n, int64_t seq, Out *o, 
     Py_ssize_t len = 0, i = 0;
     int digit = 0;
     while (i <= n) {
-        unsigned char c = i < n ? p[i] : 0, t = 0;
+        unsigned char t = i < n ? TERM_CHAR[p[i]] : 0;
         Py_ssize_t width = 1;
-        if (c >= '0' && c <= '9') t = c;
-        else if (c >= 'a' && c <= 'z') t = c;
-        else if (c >= 'A' && c <= 'Z') t = c + 32;
-        else if (c == 0xC4 && i + 1 < n && p[i + 1] == 0xB0) { t = 'i'; width = 2; }
-        else if (c == 0xC5 && i + 1 < n && p[i + 1] == 0xBF) { t = 's'; width = 2; }
-        else if (c == 0xE2 && i + 2 < n && p[i + 1] == 0x84 && p[i + 2] == 0xAA) { t = 'k'; width = 3; }
+        if (t == 1) {
+            unsigned char c = p[i];
+            t = 0;
+            if (c == 0xC4 && i + 1 < n && p[i + 1] == 0xB0) { t = 'i'; width = 2; }
+            else if (c == 0xC5 && i + 1 < n && p[i + 1] == 0xBF) { t = 's'; width = 2; }
+            else if (c == 0xE2 && i + 2 < n && p[i + 1] == 0x84 && p[i + 2] == 0xAA) { t = 'k'; width = 3; }
+        }
         if (t) {
             term[len++] = t;
             digit |= t <= '9';
@@ -101,6 +114,32 @@ static int scan_text(const unsigned char *p, Py_ssize_t n, int64_t seq, Out *o, 
         i += width;
     }
     return 0;
+}
+
+static int compare_hashes(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Keep one entry per distinct term of a row (entries from `mark` on): a row's ids repeat (an
+   operation id inside its parent id, an id in a dimension), and each entry costs its insert and
+   its move into a run; the statement does the same (list_distinct). */
+static void distinct_row(Out *o, Py_ssize_t mark) {
+    Py_ssize_t n = o->len - mark, kept = 0;
+    uint64_t *h = o->h + mark;
+    if (n < 2) return;
+    if (n > 16) {
+        qsort(h, n, sizeof(uint64_t), compare_hashes);
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (i == 0 || h[i] != h[kept - 1]) h[kept++] = h[i];
+    } else {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_ssize_t j = 0;
+            while (j < kept && h[j] != h[i]) j++;
+            if (j == kept) h[kept++] = h[i];
+        }
+    }
+    o->len = mark + kept; /* the row's seqs are all the same */
 }
 
 static int is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -250,6 +289,8 @@ static PyObject *terms(PyObject *self, PyObject *args) {
         if (refused) {
             out.len = mark;
             unsafe[nunsafe++] = r;
+        } else {
+            distinct_row(&out, mark);
         }
     }
     Py_END_ALLOW_THREADS
@@ -291,4 +332,7 @@ static PyMethodDef METHODS[] = {
 
 static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_lookup_terms", NULL, -1, METHODS, NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__lookup_terms(void) { return PyModule_Create(&MODULE); }
+PyMODINIT_FUNC PyInit__lookup_terms(void) {
+    init_term_chars();
+    return PyModule_Create(&MODULE);
+}

@@ -111,10 +111,11 @@ def terms_sql(table: str, source: str, columns: tuple[str, ...] | None = None) -
     """SELECT (h, t, seq) of every id-like term of the rows of `source` (a relation with `table`'s
     columns and `_seq`), from `columns` only when given (the writer leaves out those its batch
     has no value in: a statement over 35 columns cost ~8 ms to run whatever its rows). A term
-    twice in a row gives two entries (harmless: the probe's `_seq`s are a set); deduplicating
-    them per row cost more than the entries."""
+    twice in a row gives one entry, as in the C pass: a row's ids repeat (the operation id in
+    `operation_ParentId`, a request id in a dimension), and every entry costs its insert and its
+    move into a run (1 in 5 of the ingest bench's entries were such repeats)."""
     text = _text_sql(table, _TEXT_COLUMNS[table] if columns is None else columns)
-    extracted = f"regexp_extract_all({text}, '[0-9a-z]{{{MIN_TERM},}}')"
+    extracted = f"list_distinct(regexp_extract_all({text}, '[0-9a-z]{{{MIN_TERM},}}'))"
     return (f'SELECT hash(term) AS h, {_NUMBER[table]}::UTINYINT AS t, seq FROM (SELECT "{SEQ_COLUMN}" AS seq, '
             f"unnest({extracted}) AS term FROM {source}) WHERE regexp_matches(term, '[0-9]')")
 
