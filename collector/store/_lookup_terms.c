@@ -1,8 +1,8 @@
 /* The lookup index's terms, compiled: the (hash, _seq) entries of an Arrow batch's text columns.
  *
  * collector/store/lookup_index.py is the only caller and describes the index; its SQL statement
- * (terms_sql: lower, replace 'ſ', regexp_extract_all '[0-9a-z]{8,}', distinct per row, a digit,
- * DuckDB's hash)
+ * (terms_sql: lower, replace 'ſ', regexp_extract_all '[0-9a-z]{8,}', distinct per row, a digit, no
+ * leading STOP_ZEROS zeros, DuckDB's hash)
  * is the reference, and tests/kql/test_lookup_terms_compiled.py holds the two to the same
  * entries. What this reproduces, byte for byte:
  * - the text: a string column's value; a dynamic column's `->> '$'` text, which for the values
@@ -81,9 +81,16 @@ static void init_term_chars(void) {
     TERM_CHAR[0xC4] = TERM_CHAR[0xC5] = TERM_CHAR[0xE2] = 1;
 }
 
+/* Whether a term starts with stop_zeros zeros (<= min_term): a zero-padded counter, never indexed. */
+static int zero_padded(const unsigned char *term, Py_ssize_t stop_zeros) {
+    for (Py_ssize_t i = 0; i < stop_zeros; i++)
+        if (term[i] != '0') return 0;
+    return 1;
+}
+
 /* The entries of one value's text: every maximal run of term characters at least min_term long
-   holding a digit. -1: out of memory. */
-static int scan_text(const unsigned char *p, Py_ssize_t n, int64_t seq, Out *o, Py_ssize_t min_term) {
+   holding a digit, but those zero_padded. -1: out of memory. */
+static int scan_text(const unsigned char *p, Py_ssize_t n, int64_t seq, Out *o, Py_ssize_t min_term, Py_ssize_t stop_zeros) {
     if (n > o->term_cap) {
         unsigned char *t = realloc(o->term, n);
         if (!t) return -1;
@@ -107,7 +114,8 @@ static int scan_text(const unsigned char *p, Py_ssize_t n, int64_t seq, Out *o, 
             term[len++] = t;
             digit |= t <= '9';
         } else {
-            if (len >= min_term && digit && out_put(o, duck_hash(term, len), seq) < 0) return -1;
+            if (len >= min_term && digit && !zero_padded(term, stop_zeros) && out_put(o, duck_hash(term, len), seq) < 0)
+                return -1;
             len = 0;
             digit = 0;
         }
@@ -230,12 +238,13 @@ static int valid(const Column *c, Py_ssize_t row) {
     return (((const unsigned char *)c->validity.buf)[bit >> 3] >> (bit & 7)) & 1;
 }
 
-/* terms(columns, rows, seqs, seq_offset, min_term) -> (hashes, seqs, unsafe rows) */
+/* terms(columns, rows, seqs, seq_offset, min_term, stop_zeros) -> (hashes, seqs, unsafe rows) */
 static PyObject *terms(PyObject *self, PyObject *args) {
     PyObject *list;
-    Py_ssize_t rows, seq_offset, min_term;
+    Py_ssize_t rows, seq_offset, min_term, stop_zeros;
     Py_buffer seqs;
-    if (!PyArg_ParseTuple(args, "O!ny*nn", &PyList_Type, &list, &rows, &seqs, &seq_offset, &min_term)) return NULL;
+    if (!PyArg_ParseTuple(args, "O!ny*nnn", &PyList_Type, &list, &rows, &seqs, &seq_offset, &min_term, &stop_zeros))
+        return NULL;
     Py_ssize_t ncols = PyList_GET_SIZE(list);
     Column *cols = PyMem_Calloc(ncols ? ncols : 1, sizeof(Column));
     PyObject *result = NULL;
@@ -243,6 +252,10 @@ static PyObject *terms(PyObject *self, PyObject *args) {
     int64_t *unsafe = NULL;
     Py_ssize_t nunsafe = 0, k = 0;
     if (!cols) { PyErr_NoMemory(); goto done; }
+    if (stop_zeros < 1 || stop_zeros > min_term) {
+        PyErr_SetString(PyExc_ValueError, "stop_zeros must be within 1..min_term");
+        goto done;
+    }
     if (rows < 0 || seq_offset < 0 || (Py_ssize_t)(seqs.len / 8) < seq_offset + rows) {
         PyErr_SetString(PyExc_ValueError, "seqs too short for the rows");
         goto done;
@@ -284,7 +297,7 @@ static PyObject *terms(PyObject *self, PyObject *args) {
             const unsigned char *p = (const unsigned char *)c->data.buf + off[0];
             Py_ssize_t n = off[1] - off[0];
             if (c->dynamic && !dynamic_safe(p, n)) { refused = 1; break; }
-            if (scan_text(p, n, seq[r], &out, min_term) < 0) { failed = 1; break; }
+            if (scan_text(p, n, seq[r], &out, min_term, stop_zeros) < 0) { failed = 1; break; }
         }
         if (refused) {
             out.len = mark;
@@ -324,7 +337,7 @@ static PyObject *hash_bytes(PyObject *self, PyObject *args) {
 
 static PyMethodDef METHODS[] = {
     {"terms", terms, METH_VARARGS,
-     "terms(columns, rows, seqs, seq_offset, min_term) -> (hashes, seqs, unsafe_rows): the lookup entries of "
+     "terms(columns, rows, seqs, seq_offset, min_term, stop_zeros) -> (hashes, seqs, unsafe_rows): the lookup entries of "
      "Arrow string columns, each (validity or None, offsets, data, offset, dynamic)."},
     {"hash", hash_bytes, METH_VARARGS, "hash(data) -> DuckDB's hash of a VARCHAR holding these bytes."},
     {NULL, NULL, 0, NULL},

@@ -8,7 +8,8 @@ Why a side index of terms, and why this shape (profiled at 10M rows per table, b
   every row (4.3 s). No DuckDB full-text extension installs offline here.
 - What is indexed: every *term* of a row that looks like an id, the maximal runs of ASCII letters
   and digits (lowercased, with the two non-ASCII letters that case-fold to ASCII, `ſ` and the
-  Kelvin sign, folded too) at least MIN_TERM characters long and holding a digit, taken from every
+  Kelvin sign, folded too) at least MIN_TERM characters long and holding a digit (but not
+  starting with STOP_ZEROS zeros: a counter's padding), taken from every
   string column and from the text of every dynamic column as KQL's `has` sees it (`col ->> '$'`).
   Words and short numbers are left out: they would make the index as large as the tables and
   narrow nothing. A query the index cannot narrow simply scans (collector/kql/lookup.py decides).
@@ -68,6 +69,12 @@ except ImportError:  # not built (no C compiler at install): the SQL statement m
 log = logging.getLogger(__name__)
 
 MIN_TERM = 8
+STOP_ZEROS = 6
+"""A term that starts with this many zeros is not indexed, and `best_term` never asks for one: a
+zero-padded counter (the ends of the collector's own item ids, `...-000000000123`) repeats in
+every batch, so its probe listed more rows than MAX_CANDIDATES and the query scanned anyway;
+its entries were 1 in 6 of the ingest bench's. A rule of the term alone, so that both sides
+apply it alike."""
 RUN_ROWS = 1_000_000
 """Entries of `lookup_recent` past which they are sorted into a run of `lookup_terms`."""
 MOVE_ROWS = 100_000
@@ -117,7 +124,8 @@ def terms_sql(table: str, source: str, columns: tuple[str, ...] | None = None) -
     text = _text_sql(table, _TEXT_COLUMNS[table] if columns is None else columns)
     extracted = f"list_distinct(regexp_extract_all({text}, '[0-9a-z]{{{MIN_TERM},}}'))"
     return (f'SELECT hash(term) AS h, {_NUMBER[table]}::UTINYINT AS t, seq FROM (SELECT "{SEQ_COLUMN}" AS seq, '
-            f"unnest({extracted}) AS term FROM {source}) WHERE regexp_matches(term, '[0-9]')")
+            f"unnest({extracted}) AS term FROM {source}) WHERE regexp_matches(term, '[0-9]') "
+            f"AND NOT starts_with(term, '{'0' * STOP_ZEROS}')")
 
 
 def probe_sql(tables: list[str], terms: list[str]) -> str:
@@ -266,7 +274,7 @@ def compiled_entries(table: str, columns: dict[str, pa.ChunkedArray], rows: int)
             return None
         validity, offsets, data = chunk.buffers()
         given.append((validity, offsets, data if data is not None else b"", chunk.offset, name in _DYNAMIC[table]))
-    return _lookup_terms.terms(given, rows, seq.buffers()[1], seq.offset, MIN_TERM)
+    return _lookup_terms.terms(given, rows, seq.buffers()[1], seq.offset, MIN_TERM, STOP_ZEROS)
 
 
 def _columns(table: pa.Table) -> dict[str, pa.ChunkedArray]:
