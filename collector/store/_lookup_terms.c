@@ -347,5 +347,12 @@ static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_lookup_terms", NULL
 
 PyMODINIT_FUNC PyInit__lookup_terms(void) {
     init_term_chars();
-    return PyModule_Create(&MODULE);
+    PyObject *module = PyModule_Create(&MODULE);
+    /* The entries' form, which lookup_index.compiled_matches checks: a module built from an older
+       source (other arguments, other entries) is then left unused rather than called wrongly. */
+    if (module && PyModule_AddIntConstant(module, "FORM", 2) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }

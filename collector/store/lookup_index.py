@@ -80,6 +80,8 @@ RUN_ROWS = 1_000_000
 MOVE_ROWS = 100_000
 """Entries copied into a run per group commit, about (`RunMove`): each slice scans the whole sealed
 table, so 10 slices of a million entries cost about what the one move did (bench/README.md)."""
+COMPILED_FORM = 2
+"""The `FORM` of the C module this file calls (its arguments and the entries it makes)."""
 HASH_PROBE = "endpoint-insights-lookup-0"
 """Hashed at open and compared with the value stored at build: DuckDB's `hash` is not promised
 stable across versions, and a changed hash would make every stored entry unfindable."""
@@ -247,8 +249,9 @@ class LookupIndex:
 def compiled_matches() -> bool:
     """Whether the compiled terms are built and hash as this DuckDB does (a DuckDB whose `hash`
     differs would make their entries unfindable: the SQL statement then makes them). Asked of a
-    connection of its own: the store's is the writer thread's by now."""
-    if _lookup_terms is None:
+    connection of its own: the store's is the writer thread's by now. A module built from an older
+    source (another FORM: other arguments, entries not distinct per row) is not used either."""
+    if _lookup_terms is None or getattr(_lookup_terms, "FORM", 1) != COMPILED_FORM:
         return False
     samples = [HASH_PROBE, "", "a", "0123456", "01234567", "abcdefgh12345678z", "x" * 41]
     with duckdb.connect() as con:

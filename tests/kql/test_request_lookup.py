@@ -27,7 +27,7 @@ from collector.store.database import Store
 from collector.store.schema import TABLES
 
 SERVICE = "svc-a"
-IDS = ["4bf92f3577b34da6a3ce929d0e0e4736", "req12345678", "a1b2c3d4e5", "00000000000000000001", "skx12345678"]
+IDS = ["4bf92f3577b34da6a3ce929d0e0e4736", "req12345678", "a1b2c3d4e5", "00000100000000000001", "skx12345678"]
 """Ids the rows and the queries share: a trace id, a request id, a GUID part, a run of zeros, and one
 with `s` and `k` (which `ſ` and the Kelvin sign fold to)."""
 NEIGHBOURS = ["", " ", "-", "_", ".", "é", "İ", "\n", "x", "/", '"', "ſ", "9"]
