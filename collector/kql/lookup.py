@@ -15,7 +15,9 @@ the query runs as it would have. The engine then narrows each source table to th
 index lists for the terms and evaluates the query unchanged, so the answer is the full scan's as
 long as every row that satisfies P holds the term in the index. Why it does:
 
-- A term is a maximal run of ASCII letters and digits of the value (MIN_TERM long, with a digit),
+- A term is a maximal run of ASCII letters and digits of the value (MIN_TERM long, with a digit,
+  not starting with STOP_ZEROS zeros: the index keeps none of those, so a value with no other
+  term is not narrowed),
   bounded in the value by ASCII punctuation or space (or the value's ends). A row matching
   `has "v"` holds v between characters that are neither letters nor numbers, and a row matching
   `==`/`=~` holds all of v; either way the run is a maximal run of the row's text, whose
@@ -37,7 +39,7 @@ from typing import Any
 
 import duckdb
 
-from collector.store.lookup_index import INDEXED, MIN_TERM, probe_sql
+from collector.store.lookup_index import INDEXED, MIN_TERM, STOP_ZEROS, probe_sql
 from collector.store.schema import SEQ_COLUMN, TABLES
 
 from . import syntax
@@ -220,7 +222,7 @@ def best_term(value: str, escaped: bool = False) -> str | None:
     best = None
     for run in _RUN.finditer(value):
         term = run.group(0)
-        if len(term) < MIN_TERM or not any(ch.isdigit() for ch in term):
+        if len(term) < MIN_TERM or not any(ch.isdigit() for ch in term) or term.startswith("0" * STOP_ZEROS):
             continue
         if not (_bounds(value, run.start() - 1, escaped) and _bounds(value, run.end(), escaped)):
             continue

@@ -1,7 +1,8 @@
 /* The lookup index's terms, compiled: the (hash, _seq) entries of an Arrow batch's text columns.
  *
  * collector/store/lookup_index.py is the only caller and describes the index; its SQL statement
- * (terms_sql: lower, replace 'ſ', regexp_extract_all '[0-9a-z]{8,}', a digit, DuckDB's hash)
+ * (terms_sql: lower, replace 'ſ', regexp_extract_all '[0-9a-z]{8,}', distinct per row, a digit, no
+ * leading STOP_ZEROS zeros, DuckDB's hash)
  * is the reference, and tests/kql/test_lookup_terms_compiled.py holds the two to the same
  * entries. What this reproduces, byte for byte:
  * - the text: a string column's value; a dynamic column's `->> '$'` text, which for the values
@@ -69,9 +70,27 @@ static int out_put(Out *o, uint64_t h, int64_t seq) {
     return 0;
 }
 
+/* TERM_CHAR[c]: the lowered term character of ASCII byte c, 1 for the lead bytes of the three
+   non-ASCII characters that can lower to one (checked below), 0 for a byte that ends a run. */
+static unsigned char TERM_CHAR[256];
+
+static void init_term_chars(void) {
+    for (int c = '0'; c <= '9'; c++) TERM_CHAR[c] = (unsigned char)c;
+    for (int c = 'a'; c <= 'z'; c++) TERM_CHAR[c] = (unsigned char)c;
+    for (int c = 'A'; c <= 'Z'; c++) TERM_CHAR[c] = (unsigned char)(c + 32);
+    TERM_CHAR[0xC4] = TERM_CHAR[0xC5] = TERM_CHAR[0xE2] = 1;
+}
+
+/* Whether a term starts with stop_zeros zeros (<= min_term): a zero-padded counter, never indexed. */
+static int zero_padded(const unsigned char *term, Py_ssize_t stop_zeros) {
+    for (Py_ssize_t i = 0; i < stop_zeros; i++)
+        if (term[i] != '0') return 0;
+    return 1;
+}
+
 /* The entries of one value's text: every maximal run of term characters at least min_term long
-   holding a digit. -1: out of memory. */
-static int scan_text(const unsigned char *p, Py_ssize_t n, int64_t seq, Out *o, Py_ssize_t min_term) {
+   holding a digit, but those zero_padded. -1: out of memory. */
+static int scan_text(const unsigned char *p, Py_ssize_t n, int64_t seq, Out *o, Py_ssize_t min_term, Py_ssize_t stop_zeros) {
     if (n > o->term_cap) {
         unsigned char *t = realloc(o->term, n);
         if (!t) return -1;
@@ -82,25 +101,53 @@ static int scan_text(const unsigned char *p, Py_ssize_t n, int64_t seq, Out *o, 
     Py_ssize_t len = 0, i = 0;
     int digit = 0;
     while (i <= n) {
-        unsigned char c = i < n ? p[i] : 0, t = 0;
+        unsigned char t = i < n ? TERM_CHAR[p[i]] : 0;
         Py_ssize_t width = 1;
-        if (c >= '0' && c <= '9') t = c;
-        else if (c >= 'a' && c <= 'z') t = c;
-        else if (c >= 'A' && c <= 'Z') t = c + 32;
-        else if (c == 0xC4 && i + 1 < n && p[i + 1] == 0xB0) { t = 'i'; width = 2; }
-        else if (c == 0xC5 && i + 1 < n && p[i + 1] == 0xBF) { t = 's'; width = 2; }
-        else if (c == 0xE2 && i + 2 < n && p[i + 1] == 0x84 && p[i + 2] == 0xAA) { t = 'k'; width = 3; }
+        if (t == 1) {
+            unsigned char c = p[i];
+            t = 0;
+            if (c == 0xC4 && i + 1 < n && p[i + 1] == 0xB0) { t = 'i'; width = 2; }
+            else if (c == 0xC5 && i + 1 < n && p[i + 1] == 0xBF) { t = 's'; width = 2; }
+            else if (c == 0xE2 && i + 2 < n && p[i + 1] == 0x84 && p[i + 2] == 0xAA) { t = 'k'; width = 3; }
+        }
         if (t) {
             term[len++] = t;
             digit |= t <= '9';
         } else {
-            if (len >= min_term && digit && out_put(o, duck_hash(term, len), seq) < 0) return -1;
+            if (len >= min_term && digit && !zero_padded(term, stop_zeros) && out_put(o, duck_hash(term, len), seq) < 0)
+                return -1;
             len = 0;
             digit = 0;
         }
         i += width;
     }
     return 0;
+}
+
+static int compare_hashes(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Keep one entry per distinct term of a row (entries from `mark` on): a row's ids repeat (an
+   operation id inside its parent id, an id in a dimension), and each entry costs its insert and
+   its move into a run; the statement does the same (list_distinct). */
+static void distinct_row(Out *o, Py_ssize_t mark) {
+    Py_ssize_t n = o->len - mark, kept = 0;
+    uint64_t *h = o->h + mark;
+    if (n < 2) return;
+    if (n > 16) {
+        qsort(h, n, sizeof(uint64_t), compare_hashes);
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (i == 0 || h[i] != h[kept - 1]) h[kept++] = h[i];
+    } else {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_ssize_t j = 0;
+            while (j < kept && h[j] != h[i]) j++;
+            if (j == kept) h[kept++] = h[i];
+        }
+    }
+    o->len = mark + kept; /* the row's seqs are all the same */
 }
 
 static int is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -191,12 +238,13 @@ static int valid(const Column *c, Py_ssize_t row) {
     return (((const unsigned char *)c->validity.buf)[bit >> 3] >> (bit & 7)) & 1;
 }
 
-/* terms(columns, rows, seqs, seq_offset, min_term) -> (hashes, seqs, unsafe rows) */
+/* terms(columns, rows, seqs, seq_offset, min_term, stop_zeros) -> (hashes, seqs, unsafe rows) */
 static PyObject *terms(PyObject *self, PyObject *args) {
     PyObject *list;
-    Py_ssize_t rows, seq_offset, min_term;
+    Py_ssize_t rows, seq_offset, min_term, stop_zeros;
     Py_buffer seqs;
-    if (!PyArg_ParseTuple(args, "O!ny*nn", &PyList_Type, &list, &rows, &seqs, &seq_offset, &min_term)) return NULL;
+    if (!PyArg_ParseTuple(args, "O!ny*nnn", &PyList_Type, &list, &rows, &seqs, &seq_offset, &min_term, &stop_zeros))
+        return NULL;
     Py_ssize_t ncols = PyList_GET_SIZE(list);
     Column *cols = PyMem_Calloc(ncols ? ncols : 1, sizeof(Column));
     PyObject *result = NULL;
@@ -204,6 +252,10 @@ static PyObject *terms(PyObject *self, PyObject *args) {
     int64_t *unsafe = NULL;
     Py_ssize_t nunsafe = 0, k = 0;
     if (!cols) { PyErr_NoMemory(); goto done; }
+    if (stop_zeros < 1 || stop_zeros > min_term) {
+        PyErr_SetString(PyExc_ValueError, "stop_zeros must be within 1..min_term");
+        goto done;
+    }
     if (rows < 0 || seq_offset < 0 || (Py_ssize_t)(seqs.len / 8) < seq_offset + rows) {
         PyErr_SetString(PyExc_ValueError, "seqs too short for the rows");
         goto done;
@@ -245,11 +297,13 @@ static PyObject *terms(PyObject *self, PyObject *args) {
             const unsigned char *p = (const unsigned char *)c->data.buf + off[0];
             Py_ssize_t n = off[1] - off[0];
             if (c->dynamic && !dynamic_safe(p, n)) { refused = 1; break; }
-            if (scan_text(p, n, seq[r], &out, min_term) < 0) { failed = 1; break; }
+            if (scan_text(p, n, seq[r], &out, min_term, stop_zeros) < 0) { failed = 1; break; }
         }
         if (refused) {
             out.len = mark;
             unsafe[nunsafe++] = r;
+        } else {
+            distinct_row(&out, mark);
         }
     }
     Py_END_ALLOW_THREADS
@@ -283,7 +337,7 @@ static PyObject *hash_bytes(PyObject *self, PyObject *args) {
 
 static PyMethodDef METHODS[] = {
     {"terms", terms, METH_VARARGS,
-     "terms(columns, rows, seqs, seq_offset, min_term) -> (hashes, seqs, unsafe_rows): the lookup entries of "
+     "terms(columns, rows, seqs, seq_offset, min_term, stop_zeros) -> (hashes, seqs, unsafe_rows): the lookup entries of "
      "Arrow string columns, each (validity or None, offsets, data, offset, dynamic)."},
     {"hash", hash_bytes, METH_VARARGS, "hash(data) -> DuckDB's hash of a VARCHAR holding these bytes."},
     {NULL, NULL, 0, NULL},
@@ -291,4 +345,14 @@ static PyMethodDef METHODS[] = {
 
 static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_lookup_terms", NULL, -1, METHODS, NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__lookup_terms(void) { return PyModule_Create(&MODULE); }
+PyMODINIT_FUNC PyInit__lookup_terms(void) {
+    init_term_chars();
+    PyObject *module = PyModule_Create(&MODULE);
+    /* The entries' form, which lookup_index.compiled_matches checks: a module built from an older
+       source (other arguments, other entries) is then left unused rather than called wrongly. */
+    if (module && PyModule_AddIntConstant(module, "FORM", 2) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

@@ -8,7 +8,8 @@ Why a side index of terms, and why this shape (profiled at 10M rows per table, b
   every row (4.3 s). No DuckDB full-text extension installs offline here.
 - What is indexed: every *term* of a row that looks like an id, the maximal runs of ASCII letters
   and digits (lowercased, with the two non-ASCII letters that case-fold to ASCII, `ſ` and the
-  Kelvin sign, folded too) at least MIN_TERM characters long and holding a digit, taken from every
+  Kelvin sign, folded too) at least MIN_TERM characters long and holding a digit (but not
+  starting with STOP_ZEROS zeros: a counter's padding), taken from every
   string column and from the text of every dynamic column as KQL's `has` sees it (`col ->> '$'`).
   Words and short numbers are left out: they would make the index as large as the tables and
   narrow nothing. A query the index cannot narrow simply scans (collector/kql/lookup.py decides).
@@ -68,11 +69,19 @@ except ImportError:  # not built (no C compiler at install): the SQL statement m
 log = logging.getLogger(__name__)
 
 MIN_TERM = 8
+STOP_ZEROS = 6
+"""A term that starts with this many zeros is not indexed, and `best_term` never asks for one: a
+zero-padded counter (the ends of the collector's own item ids, `...-000000000123`) repeats in
+every batch, so its probe listed more rows than MAX_CANDIDATES and the query scanned anyway;
+its entries were 1 in 6 of the ingest bench's. A rule of the term alone, so that both sides
+apply it alike."""
 RUN_ROWS = 1_000_000
 """Entries of `lookup_recent` past which they are sorted into a run of `lookup_terms`."""
 MOVE_ROWS = 100_000
 """Entries copied into a run per group commit, about (`RunMove`): each slice scans the whole sealed
 table, so 10 slices of a million entries cost about what the one move did (bench/README.md)."""
+COMPILED_FORM = 2
+"""The `FORM` of the C module this file calls (its arguments and the entries it makes)."""
 HASH_PROBE = "endpoint-insights-lookup-0"
 """Hashed at open and compared with the value stored at build: DuckDB's `hash` is not promised
 stable across versions, and a changed hash would make every stored entry unfindable."""
@@ -111,12 +120,14 @@ def terms_sql(table: str, source: str, columns: tuple[str, ...] | None = None) -
     """SELECT (h, t, seq) of every id-like term of the rows of `source` (a relation with `table`'s
     columns and `_seq`), from `columns` only when given (the writer leaves out those its batch
     has no value in: a statement over 35 columns cost ~8 ms to run whatever its rows). A term
-    twice in a row gives two entries (harmless: the probe's `_seq`s are a set); deduplicating
-    them per row cost more than the entries."""
+    twice in a row gives one entry, as in the C pass: a row's ids repeat (the operation id in
+    `operation_ParentId`, a request id in a dimension), and every entry costs its insert and its
+    move into a run (1 in 5 of the ingest bench's entries were such repeats)."""
     text = _text_sql(table, _TEXT_COLUMNS[table] if columns is None else columns)
-    extracted = f"regexp_extract_all({text}, '[0-9a-z]{{{MIN_TERM},}}')"
+    extracted = f"list_distinct(regexp_extract_all({text}, '[0-9a-z]{{{MIN_TERM},}}'))"
     return (f'SELECT hash(term) AS h, {_NUMBER[table]}::UTINYINT AS t, seq FROM (SELECT "{SEQ_COLUMN}" AS seq, '
-            f"unnest({extracted}) AS term FROM {source}) WHERE regexp_matches(term, '[0-9]')")
+            f"unnest({extracted}) AS term FROM {source}) WHERE regexp_matches(term, '[0-9]') "
+            f"AND NOT starts_with(term, '{'0' * STOP_ZEROS}')")
 
 
 def probe_sql(tables: list[str], terms: list[str]) -> str:
@@ -238,8 +249,9 @@ class LookupIndex:
 def compiled_matches() -> bool:
     """Whether the compiled terms are built and hash as this DuckDB does (a DuckDB whose `hash`
     differs would make their entries unfindable: the SQL statement then makes them). Asked of a
-    connection of its own: the store's is the writer thread's by now."""
-    if _lookup_terms is None:
+    connection of its own: the store's is the writer thread's by now. A module built from an older
+    source (another FORM: other arguments, entries not distinct per row) is not used either."""
+    if _lookup_terms is None or getattr(_lookup_terms, "FORM", 1) != COMPILED_FORM:
         return False
     samples = [HASH_PROBE, "", "a", "0123456", "01234567", "abcdefgh12345678z", "x" * 41]
     with duckdb.connect() as con:
@@ -265,7 +277,7 @@ def compiled_entries(table: str, columns: dict[str, pa.ChunkedArray], rows: int)
             return None
         validity, offsets, data = chunk.buffers()
         given.append((validity, offsets, data if data is not None else b"", chunk.offset, name in _DYNAMIC[table]))
-    return _lookup_terms.terms(given, rows, seq.buffers()[1], seq.offset, MIN_TERM)
+    return _lookup_terms.terms(given, rows, seq.buffers()[1], seq.offset, MIN_TERM, STOP_ZEROS)
 
 
 def _columns(table: pa.Table) -> dict[str, pa.ChunkedArray]:

@@ -127,6 +127,21 @@ def test_raw_forms_go_to_the_statement_and_match():
     assert 8 <= refused < len(RAW_JSON)  # exponents, \u escapes, long fractions...; not the plain ones
 
 
+def test_a_term_repeated_in_a_row_is_one_entry_either_way():
+    """A row's ids repeat (the operation id inside `operation_ParentId`, the same id in a
+    dimension, 20 times in a long message): one entry per distinct term of the row, in both."""
+    operation = IDS[0]
+    rows = [{"timestamp": 0, "_service": "s", "operation_Id": operation, "operation_ParentId": f"|{operation}.1a2b3c4d.",
+             "message": " ".join([f"REQ12345678 req12345678 {operation}"] * 20),
+             "customDimensions": json.dumps({"Request Id": operation.upper()})},
+            {"timestamp": 0, "_service": "s", "operation_Id": operation}]
+    batch = _with_seq(TABLES["traces"].to_arrow(rows))
+    con = duckdb.connect()
+    compiled, refused = _compiled(con, "traces", batch)
+    assert compiled == _statement(con, "traces", batch) and refused == 0
+    assert sorted(compiled.values()) == [1, 1, 1, 1] and {s for _, _, s in compiled} == {7, 8}
+
+
 def test_numbers_as_orjson_writes_them_render_alike():
     """What the C reader trusts: a fraction as orjson (and json.dumps) writes it is what DuckDB's
     `->> '$'` renders, over doubles of every magnitude."""

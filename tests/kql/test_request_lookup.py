@@ -27,7 +27,7 @@ from collector.store.database import Store
 from collector.store.schema import TABLES
 
 SERVICE = "svc-a"
-IDS = ["4bf92f3577b34da6a3ce929d0e0e4736", "req12345678", "a1b2c3d4e5", "00000000000000000001", "skx12345678"]
+IDS = ["4bf92f3577b34da6a3ce929d0e0e4736", "req12345678", "a1b2c3d4e5", "00000100000000000001", "skx12345678"]
 """Ids the rows and the queries share: a trace id, a request id, a GUID part, a run of zeros, and one
 with `s` and `k` (which `ſ` and the Kelvin sign fold to)."""
 NEIGHBOURS = ["", " ", "-", "_", ".", "é", "İ", "\n", "x", "/", '"', "ſ", "9"]
@@ -147,6 +147,8 @@ def test_what_the_index_cannot_answer_is_scanned(store, kql):
 def test_terms_a_value_must_hold():
     assert lookup.best_term("4bf92f35-77b3-4da6-a3ce-929d0e0e4736") == "929d0e0e4736"
     assert lookup.best_term("ab-00000000000000000001-x9y8z7w6") == "x9y8z7w6"
+    assert lookup.best_term("f7f18139-a199-463f-a802-000000000123") == "f7f18139"
+    assert lookup.best_term("00000000000000000001") is None  # a counter's padding: not indexed
     assert lookup.best_term("é12345678") is None  # bounded by a letter: the row's term may be longer
     assert lookup.best_term("\nreq12345678") == "req12345678"
     assert lookup.best_term("\nreq12345678", escaped=True) is None  # stored as `\nreq...`
