@@ -154,7 +154,12 @@ def baseline_tree(ref: str, into: Path) -> dict:
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     build_extensions(into)
-    return {"PYTHONPATH": str(into), "PYTHONSAFEPATH": "1"}
+    return tree_env(into)
+
+
+def tree_env(tree: Path) -> dict:
+    """The environment that runs `tree`'s code: first on the path, the current directory kept off it."""
+    return {"PYTHONPATH": str(tree), "PYTHONSAFEPATH": "1"}
 
 
 def build_extensions(tree: Path) -> None:

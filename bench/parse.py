@@ -27,7 +27,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from ingest import baseline_tree  # noqa: E402
+from ingest import baseline_tree, tree_env  # noqa: E402
 
 console = Console()
 
@@ -68,7 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base_env = {**os.environ, **baseline_tree(args.baseline_ref, Path(tmp))}
-        this_env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONSAFEPATH": "1"}
+        this_env = {**os.environ, **tree_env(ROOT)}
         runs: dict[str, list[dict[str, float]]] = {args.baseline_ref: [], "this tree": []}
         for _ in range(args.rounds):
             for label, env in ((args.baseline_ref, base_env), ("this tree", this_env)):

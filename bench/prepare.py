@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from ingest import baseline_tree  # noqa: E402
+from ingest import baseline_tree, tree_env  # noqa: E402
 
 PARTS = ("prepare_compiled", "decompress", "C parse", "read_body")
 
@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--baseline-ref", default="main")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        trees = {"this tree": {"PYTHONPATH": str(ROOT), "PYTHONSAFEPATH": "1"}}
+        trees = {"this tree": tree_env(ROOT)}
         (Path(tmp) / "baseline").mkdir()
         trees[args.baseline_ref] = baseline_tree(args.baseline_ref, Path(tmp) / "baseline")
         rounds: dict[str, list[dict]] = {name: [] for name in trees}

@@ -73,11 +73,11 @@ def main() -> None:
         print(json.dumps(measure(args.groups, args.batches)))
         return
     sys.path.insert(0, str(ROOT / "bench"))
-    from ingest import baseline_tree
+    from ingest import baseline_tree, tree_env
 
     with tempfile.TemporaryDirectory() as folder:
         trees = {f"baseline {args.baseline_ref}": baseline_tree(args.baseline_ref, Path(folder)),
-                 "this tree": {"PYTHONPATH": str(ROOT), "PYTHONSAFEPATH": "1"}}
+                 "this tree": tree_env(ROOT)}
         results: dict[str, list[dict]] = {label: [] for label in trees}
         for round_ in range(1, args.rounds + 1):
             for label, env in trees.items():
