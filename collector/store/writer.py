@@ -51,6 +51,17 @@ the sequence draw below: bench/store_writer.py, bench/README.md part 22i) than w
 insert, what DuckDB plans when it has one thread or when the INSERT returns its rows. The rows
 returned are one NULL each, never fetched. Queries keep every thread (`threads` is global)."""
 
+SEQ_BLOCK = 262_144
+"""`_seq` values drawn from the DuckDB sequence at a time, and handed out by the writer from memory:
+drawing a group's 4,000 in its own statement cost ~1.4 ms of the writer's CPU per group (~3 ms of
+its wall time: the writer thread is what bounds ingestion's items/s), a block ~12 ms once per ~65
+groups. The sequence is advanced (and logged with the commit) when a block is drawn, so the numbers
+of a block are never drawn again, after a crash either; what a restart leaves of a block is a gap,
+which nothing minds (`_seq` orders rows; export's checkpoints compare, never count). A group that
+fails drops its block (`_commit_group`): DuckDB logs a sequence's advance with the commit of
+the transaction that drew it, and a rolled-back one logs nothing, so after a crash the sequence
+could hand those numbers out again."""
+
 CHECKPOINT_IDLE_SECONDS = 2.0
 CHECKPOINT_WAL_BYTES = 256 * 2**20
 """Under constant load, checkpoint when the WAL reaches this size (INSIGHTS_CHECKPOINT_WAL_BYTES
@@ -101,6 +112,8 @@ class Writer:
         """Called once the group's rows are all inserted, in the same transaction (lookup_index.flush)."""
         self._queue: queue.SimpleQueue[tuple[Batch, Future] | None] = queue.SimpleQueue()
         self._pending_rows = 0
+        self._seq_next = self._seq_end = 0
+        """The block of `_seq` values drawn and not yet handed out: [next, end)."""
         self._expected = 0
         self._lock = threading.Lock()
         self._max_pending_rows = max_pending_rows
@@ -217,6 +230,7 @@ class Writer:
                 future.set_exception(Overloaded("the store is restarting after a fatal error"))
             raise
         except Exception:
+            self._seq_next = self._seq_end  # see SEQ_BLOCK: the block drawn in this transaction may be logged nowhere
             if len(group) == 1:
                 log.exception("write failed")
                 self._settle(group, error=True)
@@ -266,15 +280,17 @@ class Writer:
             done(self._con)
 
     def _next_seq(self, count: int) -> pa.ChunkedArray:
-        """`count` values of `_seq` from a DuckDB sequence: durable, and never handed out twice, even
-        when the rows that carried the highest numbers are deleted. Drawn once for the whole group:
-        `nextval` inside each INSERT made every row dearer to insert. Only the first and last come back
-        (the values as an Arrow column cost 1.5 ms more per group of 4,000 rows)."""
-        first, last = self._con.execute(
-            f"SELECT min(seq), max(seq) FROM (SELECT nextval('{SEQUENCE}') AS seq FROM range({int(count)}))").fetchall()[0]
-        if last - first + 1 != count:  # only this thread draws from the sequence: its values are consecutive
-            raise RuntimeError(f"{SEQUENCE} gave {count} values from {first} to {last}")
-        return pa.chunked_array([pa.array(np.arange(first, last + 1, dtype=np.int64))])
+        """`count` values of `_seq`: durable, and never handed out twice, even when the rows that
+        carried the highest numbers are deleted. They come from a block of at least SEQ_BLOCK values
+        drawn from a DuckDB sequence in one statement (see SEQ_BLOCK); only this thread draws."""
+        if self._seq_end - self._seq_next < count:
+            first, last = self._con.execute(
+                f"SELECT min(seq), max(seq) FROM (SELECT nextval('{SEQUENCE}') AS seq "
+                f"FROM range({max(int(count), SEQ_BLOCK)}))").fetchall()[0]
+            self._seq_next, self._seq_end = first, last + 1
+        first = self._seq_next
+        self._seq_next += count
+        return pa.chunked_array([pa.array(np.arange(first, first + count, dtype=np.int64))])
 
     def _add_stats(self, batches: list[Batch]) -> None:
         totals: Counter = Counter()
