@@ -158,8 +158,7 @@ class ClickHouseWriter(Writer):
             held[name] = {item_id for (item_id,) in rows}
         return held
 
-    def close(self) -> None:
-        super().close()
+    def _release(self) -> None:
         self._reads.shutdown()
 
     def _checkpoint_if_due(self, idle: bool = True) -> None:
