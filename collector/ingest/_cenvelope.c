@@ -196,6 +196,13 @@ static int judge_item(Item *it, Row *row) {
     return 1;
 }
 
+/* "%012llx" of v (below 16**12: a body's item index), written by hand: snprintf's format
+   parsing cost more than the rest of push_row. */
+static void put_hex12(char *out, uint64_t v) {
+    static const char hex[] = "0123456789abcdef";
+    for (int k = 11; k >= 0; k--, v >>= 4) out[k] = hex[v & 15];
+}
+
 static int push_row(Table *tb, Item *it, Row *row, int64_t index) {
     Py_ssize_t r = tb->n;
     /* itemId: the body's random head and the item's index, as item_ids.item_ids() shapes them */
@@ -203,7 +210,7 @@ static int push_row(Table *tb, Item *it, Row *row, int64_t index) {
     Py_ssize_t head = it->id_head_len;
     if (head > 64) return -1;
     memcpy(id, it->id_head, head);
-    snprintf(id + head, sizeof(id) - head, "%012llx", (unsigned long long)index);
+    put_hex12(id + head, (uint64_t)index);
     row->str[S_ITEM_ID].off = -1;
     row->str[S_ITEM_ID].len = head + 12;
     if (buf_put(&tb->index, &index, 8) < 0) return -1;
@@ -453,10 +460,20 @@ static PyObject *repr_of_double(PyObject *self, PyObject *arg) {
     return PyUnicode_FromString(text);
 }
 
+/* For tests only: to_double on a number's text (tests/ingest/test_compiled_gil_free.py holds it
+   to float() where its shortcuts apply and where they do not). */
+static PyObject *double_of_text(PyObject *self, PyObject *arg) {
+    Py_ssize_t n;
+    const char *text = PyUnicode_AsUTF8AndSize(arg, &n);
+    if (!text) return NULL;
+    return PyFloat_FromDouble(to_double(text));
+}
+
 static PyMethodDef METHODS[] = {
     {"prepare", prepare, METH_VARARGS,
      "prepare(body, item_id_head) -> (spans, rest, tables) or None: a decompressed track body's plain items as Arrow buffers."},
     {"float_repr", repr_of_double, METH_O, "float_repr(value) -> str or None: the compiled path's repr(value) (tests only)."},
+    {"to_double", double_of_text, METH_O, "to_double(text) -> float: the compiled path's float(text) (tests only)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -39,6 +39,16 @@ static int buf_put(Buf *b, const void *src, Py_ssize_t n) {
 
 static int buf_byte(Buf *b, char c) { return buf_put(b, &c, 1); }
 
+/* "%lld" of v, by hand: snprintf's format parsing is most of its cost. */
+static int buf_int(Buf *b, int64_t v) {
+    char text[24];
+    int n = sizeof(text);
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do { text[--n] = (char)('0' + u % 10); u /= 10; } while (u);
+    if (v < 0) text[--n] = '-';
+    return buf_put(b, text + n, (Py_ssize_t)sizeof(text) - n);
+}
+
 static void buf_free(Buf *b) { free(b->p); b->p = NULL; b->len = b->cap = 0; }
 
 static int bit_set(Buf *bits, Py_ssize_t row, int value) {
@@ -80,7 +90,8 @@ static int new_tok(Parser *ps) {
     return ps->ntok++;
 }
 
-static void skip_ws(Parser *ps) {
+static inline void skip_ws(Parser *ps) {
+    if (ps->pos < ps->end && ps->s[ps->pos] > ' ') return; /* the usual case: no space to skip */
     while (ps->pos < ps->end) {
         unsigned char c = ps->s[ps->pos];
         if (c == ' ' || c == '\t' || c == '\n' || c == '\r') ps->pos++;
@@ -106,6 +117,21 @@ static int read_hex4(const unsigned char *s, Py_ssize_t pos, Py_ssize_t end) {
     return v;
 }
 
+/* 8 if the 8 bytes at p are all printable ASCII other than '"' and '\\' (a string's usual bytes,
+   stepped over 8 at once: the byte-wise scan was half of the parse), else the index of the first
+   that is not. Bit tricks on a word: a byte below n sets its high bit in (v - n*0x01..) & ~v, and a
+   byte equal to c is a zero byte of v ^ c; borrows only run upwards from a byte that is one, so the
+   lowest bit set is the first such byte. */
+static inline int plain8(const unsigned char *p) {
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t v;
+    memcpy(&v, p, 8);
+    uint64_t quote = v ^ (ones * '"'), backslash = v ^ (ones * '\\');
+    uint64_t special = (v - ones * 0x20) | (quote - ones) | (backslash - ones);
+    uint64_t found = ((special & ~v) | v) & highs;
+    return found ? __builtin_ctzll(found) >> 3 : 8;
+}
+
 /* Validates a string starting after its opening quote; returns the position of the closing quote,
    or -1 if invalid (bad UTF-8, control character, bad escape, lone surrogate). */
 static Py_ssize_t scan_string(Parser *ps, int *escaped) {
@@ -113,6 +139,11 @@ static Py_ssize_t scan_string(Parser *ps, int *escaped) {
     Py_ssize_t i = ps->pos, end = ps->end;
     *escaped = 0;
     while (i < end) {
+        if (i + 8 <= end) {
+            int plain = plain8(s + i);
+            i += plain;
+            if (plain == 8) continue;
+        }
         unsigned char c = s[i];
         if (c == '"') return i;
         if (c < 0x20) return -1;
@@ -351,19 +382,26 @@ static int as_str(Item *it, int32_t ti, Str *out) {
     return 1;
 }
 
-static int key_is_n(Item *it, int32_t ti, const char *key, Py_ssize_t n) {
-    Tok *t = &it->toks[ti];
-    if (!t->escaped) return t->end - t->start == n && memcmp(it->s + t->start, key, n) == 0;
+static int key_is_escaped(Item *it, Tok *t, const char *key, Py_ssize_t n) {
     Buf tmp = {0};
     int same = decode_string(it->s, t, &tmp) == 0 && tmp.len == n && memcmp(tmp.p, key, n) == 0;
     buf_free(&tmp);
     return same;
 }
 
+/* Whether a key token is `key`: inlined, its length and first byte compared before any memcmp
+   (member() runs it on every key of an object, tags' loop on every tag name). */
+static inline int key_is_n(Item *it, int32_t ti, const char *key, Py_ssize_t n) {
+    Tok *t = &it->toks[ti];
+    if (!t->escaped)
+        return t->end - t->start == n && (n == 0 || (it->s[t->start] == (unsigned char)key[0] && memcmp(it->s + t->start, key, n) == 0));
+    return key_is_escaped(it, t, key, n);
+}
+
 #define key_is(it, ti, key) key_is_n(it, ti, key, (Py_ssize_t)strlen(key))
 
 /* The value token of `key` in object `obj` (the last one, as a dict keeps it), or -1. */
-static int32_t member_n(Item *it, int32_t obj, const char *key, Py_ssize_t len) {
+static inline int32_t member_n(Item *it, int32_t obj, const char *key, Py_ssize_t len) {
     int32_t found = -1, k = obj + 1;
     for (int32_t n = 0; n < it->toks[obj].count; n++) {
         int32_t v = k + 1;
