@@ -127,9 +127,14 @@ static int shortest_digits(uint64_t bits, char *digits, int *exponent) {
 
 /* Python's repr of a double, without the GIL (PyOS_double_to_string needs it): the shortest digits
    that read back as v, the nearest to v of those (shortest_digits), in fixed notation from 1e-4 to
-   below 1e16, else as d.ddde+XX; 0 ok, -1 leave the item (not finite, or no room in out). */
+   below 1e16, else as d.ddde+XX; its length (out is not NUL-terminated), -1 leave the item (not
+   finite, or no room in out). */
 static int double_repr(double v, char *out, size_t size) {
-    if (v == 0.0) return snprintf(out, size, signbit(v) ? "-0.0" : "0.0") < (int)size ? 0 : -1;
+    if (v == 0.0) {
+        if (size < 4) return -1;
+        memcpy(out, "-0.0", 4);
+        return signbit(v) ? 4 : (memmove(out, out + 1, 3), 3);
+    }
     if (!isfinite(v)) return -1;
     uint64_t bits;
     memcpy(&bits, &v, sizeof(bits));
@@ -153,7 +158,6 @@ static int double_repr(double v, char *out, size_t size) {
             text[len++] = '.';
             memcpy(text + len, digits + decpt, n - decpt); len += n - decpt;
         }
-        text[len] = 0;
     } else {
         text[len++] = digits[0];
         if (n > 1) { text[len++] = '.'; memcpy(text + len, digits + 1, n - 1); len += n - 1; }
@@ -161,11 +165,10 @@ static int double_repr(double v, char *out, size_t size) {
         text[len++] = 'e'; text[len++] = decpt - 1 < 0 ? '-' : '+';
         if (x >= 100) text[len++] = (char)('0' + x / 100);
         text[len++] = (char)('0' + x / 10 % 10); text[len++] = (char)('0' + x % 10);
-        text[len] = 0;
     }
-    if (strlen(text) >= size) return -1;
-    strcpy(out, text);
-    return 0;
+    if ((size_t)len > size) return -1;
+    memcpy(out, text, len);
+    return len;
 }
 
 

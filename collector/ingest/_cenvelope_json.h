@@ -30,8 +30,8 @@ static int buf_reserve(Buf *b, Py_ssize_t extra) {
     return 0;
 }
 
-static int buf_put(Buf *b, const void *src, Py_ssize_t n) {
-    if (buf_reserve(b, n) < 0) return -1;
+static inline int buf_put(Buf *b, const void *src, Py_ssize_t n) {
+    if (b->len + n > b->cap && buf_reserve(b, n) < 0) return -1;
     memcpy(b->p + b->len, src, n);
     b->len += n;
     return 0;
@@ -75,6 +75,7 @@ typedef struct {
     Tok *toks;
     int32_t ntok, captok;
     int depth;
+    int newline; /* skip_ws stepped over a newline (an NDJSON item must not span lines) */
 } Parser;
 
 #define MAX_DEPTH 200 /* deeper bodies go to the Python path whole */
@@ -94,7 +95,8 @@ static inline void skip_ws(Parser *ps) {
     if (ps->pos < ps->end && ps->s[ps->pos] > ' ') return; /* the usual case: no space to skip */
     while (ps->pos < ps->end) {
         unsigned char c = ps->s[ps->pos];
-        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') ps->pos++;
+        if (c == ' ' || c == '\t' || c == '\r') ps->pos++;
+        else if (c == '\n') { ps->pos++; ps->newline = 1; }
         else break;
     }
 }
@@ -277,6 +279,7 @@ static int parse_value(Parser *ps) {
         if (i >= ps->end || s[i] < '0' || s[i] > '9') return -1;
         while (i < ps->end && s[i] >= '0' && s[i] <= '9') i++;
     }
+    Py_ssize_t exponent = i;
     if (i < ps->end && (s[i] == 'e' || s[i] == 'E')) {
         is_float = 1;
         i++;
@@ -288,11 +291,7 @@ static int parse_value(Parser *ps) {
     /* A number near or beyond a double's range is orjson's to judge (an error, or a float from an
        integer): only short tokens with small exponents stay here, which are finite doubles. */
     if (i - start > 40) return -1;
-    if (is_float) {
-        Py_ssize_t e = start;
-        while (e < i && s[e] != 'e' && s[e] != 'E') e++;
-        if (e < i && i - e > 3) return -1; /* an exponent of 3 digits or more */
-    }
+    if (i - exponent > 3) return -1; /* an exponent of 3 digits or more */
     t->type = is_float ? T_FLOAT : T_INT;
     t->start = (int32_t)start;
     t->end = (int32_t)i;
@@ -398,8 +397,6 @@ static inline int key_is_n(Item *it, int32_t ti, const char *key, Py_ssize_t n) 
     return key_is_escaped(it, t, key, n);
 }
 
-#define key_is(it, ti, key) key_is_n(it, ti, key, (Py_ssize_t)strlen(key))
-
 /* The value token of `key` in object `obj` (the last one, as a dict keeps it), or -1. */
 static inline int32_t member_n(Item *it, int32_t obj, const char *key, Py_ssize_t len) {
     int32_t found = -1, k = obj + 1;
@@ -465,7 +462,8 @@ static int emit_string(Item *it, const Tok *t, Buf *b) {
     return r;
 }
 
-/* Python's repr of the float a token holds (shortest round trip, ".0" added), into out. */
+/* Python's repr of the float a token holds (shortest round trip, ".0" added), into out: its
+   length, or -1 (leave the item). */
 static int float_repr(Item *it, const Tok *t, char *out, size_t size) {
     char tmp[64];
     Py_ssize_t n = t->end - t->start;
@@ -509,11 +507,12 @@ static int emit_value(Item *it, int32_t ti, Buf *b, int depth, int stringify) {
         return 0;
     }
     case T_FLOAT: {
-        int r = float_repr(it, t, text, sizeof(text));
-        if (r) return r;
-        if (!stringify && strstr(text, "e-")) return -1; /* orjson writes these its own way */
+        int len = float_repr(it, t, text, sizeof(text));
+        if (len < 0) return -1;
+        const char *e = memchr(text, 'e', len);
+        if (!stringify && e && e[1] == '-') return -1; /* orjson writes these its own way */
         if (stringify && buf_byte(b, '"') < 0) return -2;
-        if (buf_put(b, text, (Py_ssize_t)strlen(text)) < 0) return -2;
+        if (buf_put(b, text, len) < 0) return -2;
         if (stringify && buf_byte(b, '"') < 0) return -2;
         return 0;
     }
