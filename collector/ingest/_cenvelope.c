@@ -34,7 +34,7 @@ static int tag_of(Item *it, int32_t k) {
     Py_ssize_t len = t->end - t->start;
     const unsigned char *p = it->s + t->start;
     for (int tag = 0; tag < NTAGS; tag++)
-        if (TAG_LENGTHS[tag] == len && memcmp(p, TAGS[tag], len) == 0) return tag;
+        if (TAG_LENGTHS[tag] == len && same_bytes(p, TAGS[tag], len)) return tag;
     return -1;
 }
 

@@ -116,10 +116,17 @@ static double to_double(const char *text) {
    count; *exponent is the first digit's power of ten. */
 static int shortest_digits(uint64_t bits, char *digits, int *exponent) {
     floating_decimal_64 d = d2d(bits & ((1ull << DOUBLE_MANTISSA_BITS) - 1), (uint32_t)((bits >> DOUBLE_MANTISSA_BITS) & 0x7ff));
-    char reversed[24];
-    int n = 0;
-    for (uint64_t m = d.mantissa; m; m /= 10) reversed[n++] = (char)('0' + m % 10);
-    for (int k = 0; k < n; k++) digits[k] = reversed[n - 1 - k];
+    static const char PAIRS[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                "8081828384858687888990919293949596979899";
+    char text[24];
+    int at = sizeof(text);
+    uint64_t m = d.mantissa;
+    for (; m >= 100; m /= 100) { at -= 2; memcpy(text + at, PAIRS + 2 * (m % 100), 2); } /* two digits a division */
+    if (m >= 10) { at -= 2; memcpy(text + at, PAIRS + 2 * m, 2); }
+    else text[--at] = (char)('0' + m);
+    int n = (int)sizeof(text) - at;
+    memcpy(digits, text + at, n);
     while (n > 1 && digits[n - 1] == '0') { n--; d.exponent++; }
     *exponent = d.exponent + n - 1;
     return n;
