@@ -283,13 +283,16 @@ static PyObject *one_ikey_of(StrCol *ikeys) {
     return PyUnicode_DecodeUTF8(ikeys->data.p ? ikeys->data.p : "", len, NULL);
 }
 
+/* The string columns' names as str objects, made once at import: PyDict_SetItemString made and
+   interned each of the ~45 per table per body again. */
+static PyObject *COLUMN_KEYS[NSTR];
+
 static PyObject *table_result(Table *tb, int which) {
     PyObject *cols = PyDict_New();
     if (!cols) return NULL;
     for (int k = 0; k < NSTR; k++) {
         PyObject *col = str_column(&tb->str[k], tb->n);
-        const char *name = k < NTAGS ? TAG_COLUMN_NAMES[k] : STR_NAMES[k - NTAGS];
-        if (!col || PyDict_SetItemString(cols, name, col) < 0) { Py_XDECREF(col); Py_DECREF(cols); return NULL; }
+        if (!col || PyDict_SetItem(cols, COLUMN_KEYS[k], col) < 0) { Py_XDECREF(col); Py_DECREF(cols); return NULL; }
         Py_DECREF(col);
     }
     PyObject *extra = NULL;
@@ -500,5 +503,10 @@ PyMODINIT_FUNC PyInit__cenvelope(void) {
     for (int k = 0; k < NTABLES; k++) BASE_TYPE_LENGTHS[k] = (Py_ssize_t)strlen(BASE_TYPES[k]);
     if (!c_locale) c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
     if (!c_locale) return PyErr_NoMemory();
+    for (int k = 0; k < NSTR; k++) {
+        if (COLUMN_KEYS[k]) continue;
+        COLUMN_KEYS[k] = PyUnicode_InternFromString(k < NTAGS ? TAG_COLUMN_NAMES[k] : STR_NAMES[k - NTAGS]);
+        if (!COLUMN_KEYS[k]) return NULL;
+    }
     return PyModule_Create(&MODULE);
 }
