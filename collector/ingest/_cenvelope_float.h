@@ -6,11 +6,12 @@
 #include <float.h>
 #include <locale.h>
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__x86_64__)
+#if defined(__x86_64__) && defined(__has_include)
+#if __has_include(<fpu_control.h>) /* glibc's: without it (musl), exact_double has no x87 step */
 #include <fpu_control.h>
+#endif
 #endif
 
 #include "_cenvelope_ryu.h"
