@@ -22,6 +22,22 @@
 #include "_cenvelope_columns.h"
 #include "_cenvelope_exceptions.h"
 
+/* The column of a tag's key (TAGS' index), or -1: its text read once, then only the tags of its
+   length compared (a loop of key_is_n over the 19 tags was a tenth of the parse). */
+static int tag_of(Item *it, int32_t k) {
+    Tok *t = &it->toks[k];
+    if (t->escaped) {
+        for (int tag = 0; tag < NTAGS; tag++)
+            if (key_is_n(it, k, TAGS[tag], TAG_LENGTHS[tag])) return tag;
+        return -1;
+    }
+    Py_ssize_t len = t->end - t->start;
+    const unsigned char *p = it->s + t->start;
+    for (int tag = 0; tag < NTAGS; tag++)
+        if (TAG_LENGTHS[tag] == len && same_bytes(p, TAGS[tag], len)) return tag;
+    return -1;
+}
+
 /* 1: the row is filled; 0: leave the item to the Python path; -2: an error (parse_error). */
 static int judge_item(Item *it, Row *row) {
     Tok *toks = it->toks;
@@ -42,7 +58,7 @@ static int judge_item(Item *it, Row *row) {
     if (base_type < 0 || toks[base_type].type != T_STR) return 0;
     row->table = -1;
     for (int k = 0; k < NTABLES; k++)
-        if (key_is(it, base_type, BASE_TYPES[k])) row->table = k;
+        if (key_is_n(it, base_type, BASE_TYPES[k], BASE_TYPE_LENGTHS[k])) row->table = k;
     int32_t base = member(it, data, "baseData");
     int32_t ikey = member(it, 0, "iKey");
     if (row->table < 0 || base < 0 || toks[base].type != T_OBJ || ikey < 0) return 0;
@@ -60,11 +76,11 @@ static int judge_item(Item *it, Row *row) {
         if (toks[tags].type != T_OBJ) return 0;
         int32_t k = tags + 1;
         for (int32_t n = 0; n < toks[tags].count; n++) {
-            for (int tag = 0; tag < NTAGS; tag++) {
-                if (!key_is_n(it, k, TAGS[tag], TAG_LENGTHS[tag])) continue;
+            int tag = tag_of(it, k);
+            if (tag >= 0) {
                 Str value;
                 if ((r = as_str(it, k + 1, &value)) < 0) return r == -2 ? -2 : 0;
-                if (r == 1) {
+                if (r == 1 && value.len > TAG_LIMIT) { /* characters: no more than its bytes */
                     Py_ssize_t chars = 0;
                     for (Py_ssize_t c = 0; c < value.len; c++)
                         chars += ((unsigned char)it->scratch.p[value.off + c] & 0xC0) != 0x80;
@@ -90,18 +106,20 @@ static int judge_item(Item *it, Row *row) {
     size += row->dims_len;
 
     /* The string fields each table takes as they are (columnar._BASE_COLUMNS). */
-    static const struct { int table; int col; const char *field; int sized; } FIELDS[] = {
-        {TB_TRACES, S_MESSAGE, "message", 1},
-        {TB_REQUESTS, S_ID, "id", 0}, {TB_REQUESTS, S_NAME, "name", 1}, {TB_REQUESTS, S_URL, "url", 1},
-        {TB_REQUESTS, S_SOURCE, "source", 0},
-        {TB_DEPENDENCIES, S_ID, "id", 0}, {TB_DEPENDENCIES, S_NAME, "name", 1}, {TB_DEPENDENCIES, S_DATA, "data", 1},
-        {TB_DEPENDENCIES, S_TARGET, "target", 0}, {TB_DEPENDENCIES, S_CODE, "resultCode", 0},
-        {TB_DEPENDENCIES, S_TYPE, "type", 1},
-        {TB_EVENTS, S_NAME, "name", 1},
+#define FIELD(table, col, field, sized) {table, col, field, sizeof(field) - 1, sized}
+    static const struct { int table; int col; const char *field; Py_ssize_t len; int sized; } FIELDS[] = {
+        FIELD(TB_TRACES, S_MESSAGE, "message", 1),
+        FIELD(TB_REQUESTS, S_ID, "id", 0), FIELD(TB_REQUESTS, S_NAME, "name", 1), FIELD(TB_REQUESTS, S_URL, "url", 1),
+        FIELD(TB_REQUESTS, S_SOURCE, "source", 0),
+        FIELD(TB_DEPENDENCIES, S_ID, "id", 0), FIELD(TB_DEPENDENCIES, S_NAME, "name", 1), FIELD(TB_DEPENDENCIES, S_DATA, "data", 1),
+        FIELD(TB_DEPENDENCIES, S_TARGET, "target", 0), FIELD(TB_DEPENDENCIES, S_CODE, "resultCode", 0),
+        FIELD(TB_DEPENDENCIES, S_TYPE, "type", 1),
+        FIELD(TB_EVENTS, S_NAME, "name", 1),
     };
+#undef FIELD
     for (size_t f = 0; f < sizeof(FIELDS) / sizeof(FIELDS[0]); f++) {
         if (FIELDS[f].table != table) continue;
-        int32_t v = member_n(it, base, FIELDS[f].field, (Py_ssize_t)strlen(FIELDS[f].field));
+        int32_t v = member_n(it, base, FIELDS[f].field, FIELDS[f].len);
         if (v >= 0 && (r = as_str(it, v, &row->str[FIELDS[f].col])) < 0) return r == -2 ? -2 : 0;
         if (FIELDS[f].sized && row->str[FIELDS[f].col].len > 0) size += row->str[FIELDS[f].col].len;
     }
@@ -196,6 +214,13 @@ static int judge_item(Item *it, Row *row) {
     return 1;
 }
 
+/* "%012llx" of v (below 16**12: a body's item index), written by hand: snprintf's format
+   parsing cost more than the rest of push_row. */
+static void put_hex12(char *out, uint64_t v) {
+    static const char hex[] = "0123456789abcdef";
+    for (int k = 11; k >= 0; k--, v >>= 4) out[k] = hex[v & 15];
+}
+
 static int push_row(Table *tb, Item *it, Row *row, int64_t index) {
     Py_ssize_t r = tb->n;
     /* itemId: the body's random head and the item's index, as item_ids.item_ids() shapes them */
@@ -203,7 +228,7 @@ static int push_row(Table *tb, Item *it, Row *row, int64_t index) {
     Py_ssize_t head = it->id_head_len;
     if (head > 64) return -1;
     memcpy(id, it->id_head, head);
-    snprintf(id + head, sizeof(id) - head, "%012llx", (unsigned long long)index);
+    put_hex12(id + head, (uint64_t)index);
     row->str[S_ITEM_ID].off = -1;
     row->str[S_ITEM_ID].len = head + 12;
     if (buf_put(&tb->index, &index, 8) < 0) return -1;
@@ -258,13 +283,16 @@ static PyObject *one_ikey_of(StrCol *ikeys) {
     return PyUnicode_DecodeUTF8(ikeys->data.p ? ikeys->data.p : "", len, NULL);
 }
 
+/* The string columns' names as str objects, made once at import: PyDict_SetItemString made and
+   interned each of the ~45 per table per body again. */
+static PyObject *COLUMN_KEYS[NSTR];
+
 static PyObject *table_result(Table *tb, int which) {
     PyObject *cols = PyDict_New();
     if (!cols) return NULL;
     for (int k = 0; k < NSTR; k++) {
         PyObject *col = str_column(&tb->str[k], tb->n);
-        const char *name = k < NTAGS ? TAG_COLUMN_NAMES[k] : STR_NAMES[k - NTAGS];
-        if (!col || PyDict_SetItemString(cols, name, col) < 0) { Py_XDECREF(col); Py_DECREF(cols); return NULL; }
+        if (!col || PyDict_SetItem(cols, COLUMN_KEYS[k], col) < 0) { Py_XDECREF(col); Py_DECREF(cols); return NULL; }
         Py_DECREF(col);
     }
     PyObject *extra = NULL;
@@ -349,27 +377,24 @@ static int read_body(const unsigned char *s, Py_ssize_t n, Parser *ps, Body *bod
             return -1;
         }
     }
-    Py_ssize_t line = a;
-    while (line < b) {
-        Py_ssize_t stop = line;
-        const unsigned char *nl = memchr(s + line, '\n', b - line);
-        stop = nl ? nl - s : b;
-        ps->pos = line;
-        ps->end = stop;
+    /* NDJSON: each value parsed up to the body's end (no memchr of every line first), refused if
+       it stepped over a newline: exactly the lines' parse, where a value cut at its line's end failed. */
+    ps->pos = a;
+    ps->end = b;
+    while (ps->pos < b) {
         skip_ws(ps);
-        if (ps->pos < stop) {
-            int64_t start = ps->pos;
-            ps->ntok = 0;
-            ps->depth = 0;
-            int r = parse_value(ps);
-            if (r) return r;
-            Py_ssize_t after = ps->pos;
-            skip_ws(ps);
-            if (ps->pos != stop) return -1;
-            ps->pos = after;
-            if (take_item(body, ps, start)) return -2;
-        }
-        line = stop + 1;
+        int64_t start = ps->pos;
+        ps->ntok = 0;
+        ps->depth = 0;
+        ps->newline = 0;
+        int r = parse_value(ps);
+        if (r) return r;
+        if (ps->newline) return -1;
+        Py_ssize_t after = ps->pos;
+        while (ps->pos < b && (s[ps->pos] == ' ' || s[ps->pos] == '\t' || s[ps->pos] == '\r')) ps->pos++;
+        if (ps->pos < b && s[ps->pos] != '\n') return -1;
+        ps->pos = after;
+        if (take_item(body, ps, start)) return -2;
     }
     return 0;
 }
@@ -407,7 +432,7 @@ static PyObject *prepare(PyObject *self, PyObject *args) {
     const unsigned char *s = view.buf;
     Py_ssize_t n = view.len;
     PyObject *result = NULL;
-    Parser ps = {s, 0, n, NULL, 0, 0, 0};
+    Parser ps = {s, 0, n, NULL, 0, 0, 0, 0};
     Body body;
     memset(&body, 0, sizeof(body));
     body.it.s = s;
@@ -449,14 +474,25 @@ static PyObject *repr_of_double(PyObject *self, PyObject *arg) {
     double v = PyFloat_AsDouble(arg);
     if (v == -1.0 && PyErr_Occurred()) return NULL;
     char text[64];
-    if (double_repr(v, text, sizeof(text)) < 0) Py_RETURN_NONE;
-    return PyUnicode_FromString(text);
+    int len = double_repr(v, text, sizeof(text));
+    if (len < 0) Py_RETURN_NONE;
+    return PyUnicode_FromStringAndSize(text, len);
+}
+
+/* For tests only: to_double on a number's text (tests/ingest/test_compiled_gil_free.py holds it
+   to float() where its shortcuts apply and where they do not). */
+static PyObject *double_of_text(PyObject *self, PyObject *arg) {
+    Py_ssize_t n;
+    const char *text = PyUnicode_AsUTF8AndSize(arg, &n);
+    if (!text) return NULL;
+    return PyFloat_FromDouble(to_double(text));
 }
 
 static PyMethodDef METHODS[] = {
     {"prepare", prepare, METH_VARARGS,
      "prepare(body, item_id_head) -> (spans, rest, tables) or None: a decompressed track body's plain items as Arrow buffers."},
     {"float_repr", repr_of_double, METH_O, "float_repr(value) -> str or None: the compiled path's repr(value) (tests only)."},
+    {"to_double", double_of_text, METH_O, "to_double(text) -> float: the compiled path's float(text) (tests only)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -464,7 +500,13 @@ static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_cenvelope", NULL, -
 
 PyMODINIT_FUNC PyInit__cenvelope(void) {
     for (int k = 0; k < NTAGS; k++) TAG_LENGTHS[k] = (Py_ssize_t)strlen(TAGS[k]);
+    for (int k = 0; k < NTABLES; k++) BASE_TYPE_LENGTHS[k] = (Py_ssize_t)strlen(BASE_TYPES[k]);
     if (!c_locale) c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
     if (!c_locale) return PyErr_NoMemory();
+    for (int k = 0; k < NSTR; k++) {
+        if (COLUMN_KEYS[k]) continue;
+        COLUMN_KEYS[k] = PyUnicode_InternFromString(k < NTAGS ? TAG_COLUMN_NAMES[k] : STR_NAMES[k - NTAGS]);
+        if (!COLUMN_KEYS[k]) return NULL;
+    }
     return PyModule_Create(&MODULE);
 }

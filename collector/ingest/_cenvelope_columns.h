@@ -98,6 +98,7 @@ enum {
 static const char *TABLE_NAMES[NTABLES] = {"traces", "requests", "dependencies", "customEvents", "customMetrics", "exceptions"};
 static const char *BASE_TYPES[NTABLES] = {"MessageData", "RequestData", "RemoteDependencyData", "EventData", "MetricData",
                                           "ExceptionData"};
+static Py_ssize_t BASE_TYPE_LENGTHS[NTABLES];
 
 #define NTAGS 19
 static const char *TAGS[NTAGS] = {

@@ -36,10 +36,9 @@ static int exception_entry(Item *it, int32_t e, int index, Buf *out, Str *type, 
     if (!has_frames && ((parsed >= 0 && toks[parsed].type != T_NULL) || (stack >= 0 && toks[stack].type != T_NULL)))
         return 0; /* a stack string (unfolded by stack.py), or an error: the Python path's */
     Buf *b = out;
-    char number[32];
     if (buf_put(b, "{\"id\":", 6) < 0) return -2;
     int32_t id = member(it, e, "id");
-    if (id < 0) { snprintf(number, sizeof(number), "%d", index + 1); if (buf_put(b, number, (Py_ssize_t)strlen(number)) < 0) return -2; }
+    if (id < 0) { if (buf_int(b, index + 1) < 0) return -2; }
     else if ((r = emit_value(it, id, b, 3, 0)) != 0) return r;
     if (buf_put(b, ",\"outerId\":", 11) < 0) return -2;
     int32_t outer = member(it, e, "outerId");
@@ -76,8 +75,7 @@ static int exception_entry(Item *it, int32_t e, int index, Buf *out, Str *type, 
             if ((n && buf_byte(b, ',') < 0) || buf_put(b, "{\"level\":", 9) < 0) return -2;
             int32_t level = member(it, frame, "level");
             if (level < 0) {
-                snprintf(number, sizeof(number), "%lld", (long long)levels[n]);
-                if (buf_put(b, number, (Py_ssize_t)strlen(number)) < 0) return -2;
+                if (buf_int(b, levels[n]) < 0) return -2;
             } else if ((r = emit_value(it, level, b, 5, 0)) != 0) {
                 return r;
             }

@@ -30,8 +30,8 @@ static int buf_reserve(Buf *b, Py_ssize_t extra) {
     return 0;
 }
 
-static int buf_put(Buf *b, const void *src, Py_ssize_t n) {
-    if (buf_reserve(b, n) < 0) return -1;
+static inline int buf_put(Buf *b, const void *src, Py_ssize_t n) {
+    if (b->len + n > b->cap && buf_reserve(b, n) < 0) return -1;
     memcpy(b->p + b->len, src, n);
     b->len += n;
     return 0;
@@ -39,12 +39,37 @@ static int buf_put(Buf *b, const void *src, Py_ssize_t n) {
 
 static int buf_byte(Buf *b, char c) { return buf_put(b, &c, 1); }
 
+/* "%lld" of v, by hand: snprintf's format parsing is most of its cost. */
+static int buf_int(Buf *b, int64_t v) {
+    char text[24];
+    int n = sizeof(text);
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do { text[--n] = (char)('0' + u % 10); u /= 10; } while (u);
+    if (v < 0) text[--n] = '-';
+    return buf_put(b, text + n, (Py_ssize_t)sizeof(text) - n);
+}
+
 static void buf_free(Buf *b) { free(b->p); b->p = NULL; b->len = b->cap = 0; }
 
 static int bit_set(Buf *bits, Py_ssize_t row, int value) {
     if (row % 8 == 0 && buf_byte(bits, 0) < 0) return -1;
     if (value) bits->p[row / 8] |= (char)(1 << (row % 8));
     return 0;
+}
+
+/* memcmp(a, b, n) == 0 inlined, a word at a time: the keys compared are short, and a call to
+   memcmp cost more than the comparing. */
+static inline int same_bytes(const void *a, const void *b, Py_ssize_t n) {
+    const unsigned char *p = a, *q = b;
+    for (; n >= 8; p += 8, q += 8, n -= 8) {
+        uint64_t x, y;
+        memcpy(&x, p, 8);
+        memcpy(&y, q, 8);
+        if (x != y) return 0;
+    }
+    for (; n > 0; p++, q++, n--)
+        if (*p != *q) return 0;
+    return 1;
 }
 
 /* ---------- JSON tokens ---------- */
@@ -65,6 +90,7 @@ typedef struct {
     Tok *toks;
     int32_t ntok, captok;
     int depth;
+    int newline; /* skip_ws stepped over a newline (an NDJSON item must not span lines) */
 } Parser;
 
 #define MAX_DEPTH 200 /* deeper bodies go to the Python path whole */
@@ -80,10 +106,12 @@ static int new_tok(Parser *ps) {
     return ps->ntok++;
 }
 
-static void skip_ws(Parser *ps) {
+static inline void skip_ws(Parser *ps) {
+    if (ps->pos < ps->end && ps->s[ps->pos] > ' ') return; /* the usual case: no space to skip */
     while (ps->pos < ps->end) {
         unsigned char c = ps->s[ps->pos];
-        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') ps->pos++;
+        if (c == ' ' || c == '\t' || c == '\r') ps->pos++;
+        else if (c == '\n') { ps->pos++; ps->newline = 1; }
         else break;
     }
 }
@@ -106,6 +134,21 @@ static int read_hex4(const unsigned char *s, Py_ssize_t pos, Py_ssize_t end) {
     return v;
 }
 
+/* 8 if the 8 bytes at p are all printable ASCII other than '"' and '\\' (a string's usual bytes,
+   stepped over 8 at once: the byte-wise scan was half of the parse), else the index of the first
+   that is not. Bit tricks on a word: a byte below n sets its high bit in (v - n*0x01..) & ~v, and a
+   byte equal to c is a zero byte of v ^ c; borrows only run upwards from a byte that is one, so the
+   lowest bit set is the first such byte. */
+static inline int plain8(const unsigned char *p) {
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t v;
+    memcpy(&v, p, 8);
+    uint64_t quote = v ^ (ones * '"'), backslash = v ^ (ones * '\\');
+    uint64_t special = (v - ones * 0x20) | (quote - ones) | (backslash - ones);
+    uint64_t found = ((special & ~v) | v) & highs;
+    return found ? __builtin_ctzll(found) >> 3 : 8;
+}
+
 /* Validates a string starting after its opening quote; returns the position of the closing quote,
    or -1 if invalid (bad UTF-8, control character, bad escape, lone surrogate). */
 static Py_ssize_t scan_string(Parser *ps, int *escaped) {
@@ -113,6 +156,11 @@ static Py_ssize_t scan_string(Parser *ps, int *escaped) {
     Py_ssize_t i = ps->pos, end = ps->end;
     *escaped = 0;
     while (i < end) {
+        if (i + 8 <= end) {
+            int plain = plain8(s + i);
+            i += plain;
+            if (plain == 8) continue;
+        }
         unsigned char c = s[i];
         if (c == '"') return i;
         if (c < 0x20) return -1;
@@ -159,11 +207,11 @@ static Py_ssize_t scan_string(Parser *ps, int *escaped) {
     return -1;
 }
 
-/* Parses one value at ps->pos into tokens; 0 on success, -1 if the body is not what we read
-   exactly as orjson does (the caller gives up on the body), -2 on an error (parse_error). */
+/* Parses one value at ps->pos into tokens (its caller skipped the spaces before it, once); 0 on
+   success, -1 if the body is not what we read exactly as orjson does (the caller gives up on the
+   body), -2 on an error (parse_error). */
 static int parse_value(Parser *ps) {
-    skip_ws(ps);
-    if (ps->pos >= ps->end) return -1;
+    if (ps->pos >= ps->end) return -1; /* the caller skipped the spaces before it */
     int idx = new_tok(ps);
     if (idx < 0) return -2;
     Tok *t = &ps->toks[idx];
@@ -183,14 +231,15 @@ static int parse_value(Parser *ps) {
             ps->pos++;
         } else {
             for (;;) {
+                skip_ws(ps);
                 if (is_obj) {
-                    skip_ws(ps);
                     if (ps->pos >= ps->end || s[ps->pos] != '"') return -1;
                     int r = parse_value(ps);
                     if (r) return r;
                     skip_ws(ps);
                     if (ps->pos >= ps->end || s[ps->pos] != ':') return -1;
                     ps->pos++;
+                    skip_ws(ps);
                 }
                 int r = parse_value(ps);
                 if (r) return r;
@@ -246,6 +295,7 @@ static int parse_value(Parser *ps) {
         if (i >= ps->end || s[i] < '0' || s[i] > '9') return -1;
         while (i < ps->end && s[i] >= '0' && s[i] <= '9') i++;
     }
+    Py_ssize_t exponent = i;
     if (i < ps->end && (s[i] == 'e' || s[i] == 'E')) {
         is_float = 1;
         i++;
@@ -257,11 +307,7 @@ static int parse_value(Parser *ps) {
     /* A number near or beyond a double's range is orjson's to judge (an error, or a float from an
        integer): only short tokens with small exponents stay here, which are finite doubles. */
     if (i - start > 40) return -1;
-    if (is_float) {
-        Py_ssize_t e = start;
-        while (e < i && s[e] != 'e' && s[e] != 'E') e++;
-        if (e < i && i - e > 3) return -1; /* an exponent of 3 digits or more */
-    }
+    if (i - exponent > 3) return -1; /* an exponent of 3 digits or more */
     t->type = is_float ? T_FLOAT : T_INT;
     t->start = (int32_t)start;
     t->end = (int32_t)i;
@@ -351,19 +397,24 @@ static int as_str(Item *it, int32_t ti, Str *out) {
     return 1;
 }
 
-static int key_is_n(Item *it, int32_t ti, const char *key, Py_ssize_t n) {
-    Tok *t = &it->toks[ti];
-    if (!t->escaped) return t->end - t->start == n && memcmp(it->s + t->start, key, n) == 0;
+static int key_is_escaped(Item *it, Tok *t, const char *key, Py_ssize_t n) {
     Buf tmp = {0};
     int same = decode_string(it->s, t, &tmp) == 0 && tmp.len == n && memcmp(tmp.p, key, n) == 0;
     buf_free(&tmp);
     return same;
 }
 
-#define key_is(it, ti, key) key_is_n(it, ti, key, (Py_ssize_t)strlen(key))
+/* Whether a key token is `key`: inlined, its length and first byte compared before its bytes
+   (member() runs it on every key of an object, tags' loop on every tag name). */
+static inline int key_is_n(Item *it, int32_t ti, const char *key, Py_ssize_t n) {
+    Tok *t = &it->toks[ti];
+    if (!t->escaped)
+        return t->end - t->start == n && (n == 0 || (it->s[t->start] == (unsigned char)key[0] && same_bytes(it->s + t->start, key, n)));
+    return key_is_escaped(it, t, key, n);
+}
 
 /* The value token of `key` in object `obj` (the last one, as a dict keeps it), or -1. */
-static int32_t member_n(Item *it, int32_t obj, const char *key, Py_ssize_t len) {
+static inline int32_t member_n(Item *it, int32_t obj, const char *key, Py_ssize_t len) {
     int32_t found = -1, k = obj + 1;
     for (int32_t n = 0; n < it->toks[obj].count; n++) {
         int32_t v = k + 1;
@@ -427,7 +478,8 @@ static int emit_string(Item *it, const Tok *t, Buf *b) {
     return r;
 }
 
-/* Python's repr of the float a token holds (shortest round trip, ".0" added), into out. */
+/* Python's repr of the float a token holds (shortest round trip, ".0" added), into out: its
+   length, or -1 (leave the item). */
 static int float_repr(Item *it, const Tok *t, char *out, size_t size) {
     char tmp[64];
     Py_ssize_t n = t->end - t->start;
@@ -439,7 +491,7 @@ static int float_repr(Item *it, const Tok *t, char *out, size_t size) {
 static int same_key(Item *it, int32_t a, int32_t b) {
     Tok *x = &it->toks[a], *y = &it->toks[b];
     if (!x->escaped && !y->escaped)
-        return x->end - x->start == y->end - y->start && memcmp(it->s + x->start, it->s + y->start, x->end - x->start) == 0;
+        return x->end - x->start == y->end - y->start && same_bytes(it->s + x->start, it->s + y->start, x->end - x->start);
     Buf p = {0}, q = {0};
     int same = decode_string(it->s, x, &p) == 0 && decode_string(it->s, y, &q) == 0 && p.len == q.len &&
                memcmp(p.p, q.p, p.len) == 0;
@@ -471,11 +523,12 @@ static int emit_value(Item *it, int32_t ti, Buf *b, int depth, int stringify) {
         return 0;
     }
     case T_FLOAT: {
-        int r = float_repr(it, t, text, sizeof(text));
-        if (r) return r;
-        if (!stringify && strstr(text, "e-")) return -1; /* orjson writes these its own way */
+        int len = float_repr(it, t, text, sizeof(text));
+        if (len < 0) return -1;
+        const char *e = memchr(text, 'e', len);
+        if (!stringify && e && e[1] == '-') return -1; /* orjson writes these its own way */
         if (stringify && buf_byte(b, '"') < 0) return -2;
-        if (buf_put(b, text, (Py_ssize_t)strlen(text)) < 0) return -2;
+        if (buf_put(b, text, len) < 0) return -2;
         if (stringify && buf_byte(b, '"') < 0) return -2;
         return 0;
     }

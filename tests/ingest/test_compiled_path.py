@@ -192,12 +192,28 @@ MALFORMED = {
     "form feed around": b"\x0c" + PLAIN + b"\x0c",
     "nothing but an array": b"[]",
 }
+TAKEN = orjson.dumps(_plain("MessageData", message="m", properties={"Contents": {"input": [0.5, 3]}}))
+LINES = {  # NDJSON read whole, not line by line: each case and how many items the C parse takes
+    "an item spanning two lines": (TAKEN + b"\n" + TAKEN.replace(b'"data":', b'"data":\n') + b"\n" + TAKEN, 0),
+    "an item split inside a string": (TAKEN + b"\n" + TAKEN.replace(b'"m"', b'"m\nn"'), 0),
+    "an unclosed string at a line's end": (TAKEN + b'\n{"iKey":"key-a\n' + TAKEN, 0),
+    "an item then a comma": (TAKEN + b",\n" + TAKEN, 0),
+    "spaces, tabs and CR after items": (TAKEN + b" \t\r\n\t " + TAKEN + b" \r\n\n" + TAKEN, 3),
+    "an array's item spanning lines": (b"[\n" + TAKEN.replace(b'"data":', b'"data":\n') + b",\n" + TAKEN + b"\n]", 2),
+}
 
 
 @pytest.mark.parametrize("case", sorted(MALFORMED))
 def test_malformed_bodies_are_answered_alike(tmp_path, case):
     """The same 4xx for the body, or the same per-item errors with the same messages."""
     assert_same(MALFORMED[case], tmp_path)
+
+
+@pytest.mark.parametrize("case", sorted(LINES))
+def test_lines_are_split_as_the_python_path_splits_them(tmp_path, case):
+    body, compiled_items = LINES[case]
+    assert_same(body, tmp_path)
+    assert taken(body) == compiled_items
 
 
 @GENERATED
@@ -207,6 +223,16 @@ def test_mutated_bodies_are_answered_alike(tmp_path, at, inserted, removed):
     paths read it alike."""
     body = b"\n".join([PLAIN, orjson.dumps(_plain("RequestData", id="1", name="n", duration="00:00:00.010",
                                                   responseCode="200", success=True)), PLAIN])
+    assert_same(body[:at] + inserted + body[at + removed:], tmp_path)
+
+
+@GENERATED
+@given(st.integers(0, len(TAKEN) * 3), st.binary(max_size=3), st.integers(0, 3))
+def test_mutated_bodies_the_c_parse_reads_are_answered_alike(tmp_path, at, inserted, removed):
+    """The same, on lines the C parse reads (PLAIN's 1e-07 sends the body above to the Python path
+    whole): spaces, newlines, quotes slipped in or cut out where each item ends and the next begins."""
+    body = b"\n".join([TAKEN, orjson.dumps(_plain("RequestData", id="1", name="n", duration="00:00:00.010",
+                                                   responseCode="200", success=True)), TAKEN])
     assert_same(body[:at] + inserted + body[at + removed:], tmp_path)
 
 
