@@ -143,7 +143,7 @@ class HeadWithBody:
 
     def write(self, data: bytes) -> None:
         if self._held is None:
-            self._held = data
+            self._held = bytes(data)  # a copy only of a mutable buffer, which its writer may reuse
             self._loop.call_soon(self._send_held)
         else:
             held, self._held = self._held, None
