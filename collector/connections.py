@@ -16,6 +16,9 @@ brings) adds what is missing:
   that has no request in progress (idle or still sending headers); if every one is busy, the new
   one is closed instead. A flood of half-open connections thus evicts itself, and a real client
   still gets through.
+
+It also sends a response's head and body in one write (HeadWithBody): uvicorn writes each apart,
+one send() and one wakeup of the client each.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ def guarded_protocol(header_timeout_s: float, max_connections: int) -> type[asyn
         _header_bytes = 0
 
         def connection_made(self, transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
+            super().connection_made(HeadWithBody(transport, self.loop))
             if len(registry) >= max_connections and not _evict_idle(registry):
                 self.logger.warning("connection limit (%d) reached with every connection busy: refused one", max_connections)
                 self._close(503, "too many connections; retry later", tell=True)
@@ -119,6 +122,42 @@ def guarded_protocol(header_timeout_s: float, max_connections: int) -> type[asyn
                 self.transport.close()
 
     return GuardedProtocol
+
+
+class HeadWithBody:
+    """A connection's transport that holds a write until the next one, or until the loop's next
+    turn, and sends both in one write: uvicorn writes a response's status line and headers, then,
+    in the same step of the same task, its body; two send() calls each cost the event loop a
+    syscall and a wakeup of the client (28% of its samples under bench/ingest.py's load). A
+    response whose body comes later (a stream) has its head sent on the loop's next turn, as
+    before in effect. Every write and close of the connection goes through here, so the bytes keep
+    their order and a close sends what is held first."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop):
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+
+    def __getattr__(self, name: str):
+        return getattr(self._transport, name)
+
+    def write(self, data: bytes) -> None:
+        if self._held is None:
+            self._held = bytes(data)  # a copy only of a mutable buffer, which its writer may reuse
+            self._loop.call_soon(self._send_held)
+        else:
+            held, self._held = self._held, None
+            self._transport.write(held + data)
+
+    def close(self) -> None:
+        self._send_held()
+        self._transport.close()
+
+    def _send_held(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            if not self._transport.is_closing():  # the peer is gone: nothing to send to
+                self._transport.write(held)
 
 
 def _evict_idle(registry: OrderedDict) -> bool:

@@ -106,6 +106,7 @@ def create_app(settings: CollectorSettings, extensions: Sequence[Extension] = ()
             return JSONResponse({"status": "starting"}, status_code=503)
         return {"status": "ok"}
 
+    app.add_middleware(track.DirectTrack)  # added first, so it runs last: inside the limits
     app.add_middleware(RequestLimits, body_timeout_s=settings.body_timeout_s)
     app.add_middleware(CollapseSlashes)  # added last, so it runs first: the limits see the collapsed path
     return app

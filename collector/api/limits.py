@@ -92,8 +92,9 @@ class RequestLimits:
             nonlocal received, whole
             if whole:  # the body is in: what follows is waiting for a disconnect, unbounded
                 return await receive()
-            try:
-                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
+            try:  # a timer on this task, not wait_for's task per message: this runs for every chunk of every body
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
             except TimeoutError:
                 raise BodyRefused(408, f"the body of {where} did not arrive within {self.body_timeout_s:g} s") from None
             if message["type"] != "http.request":
