@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 
 import psutil
-from ingest import ROOT, baseline_tree, console, cpu_seconds, load, settled, tree_env
 from collector_process import CollectorProcess  # tests/, which ingest.py put on the path
+from ingest import ROOT, baseline_tree, console, cpu_seconds, load, settled, tree_env
 from loader import ITEMS_PER_BATCH
 
 
