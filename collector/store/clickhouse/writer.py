@@ -164,19 +164,18 @@ class ClickHouseWriter(Writer):
     def _checkpoint_if_due(self, idle: bool = True) -> None:
         """ClickHouse merges parts itself: nothing to schedule."""
 
-    def _commit_group(self, group: list[tuple[Batch, Future]], alone: bool = False) -> None:
+    def _commit_group(self, group: list[tuple[Batch, Future]]) -> None:
         """Commit the group, or answer every batch in it 503: what ClickHouse took cannot be taken
-        back, so retrying batches one by one (as the DuckDB writer does) would store rows twice.
-        Each group is committed before the next is built (`alone` makes no difference here)."""
+        back, so retrying batches one by one (as the DuckDB writer does) would store rows twice."""
         try:
-            results = self._write_batches([batch for batch, _ in group])
+            results = self._transaction([batch for batch, _ in group])
         except Exception:  # noqa: BLE001 - any failure is a 503 the SDKs retry, never a lost ack
             log.exception("insert into ClickHouse failed")
             self._settle(group, error=True)
             return
         self._settle(group, results=results)
 
-    def _write_batches(self, batches: list[Batch]) -> list:
+    def _transaction(self, batches: list[Batch]) -> list:
         inserted = self._insert(batches)
         totals: Counter = Counter()
         for batch in batches:
