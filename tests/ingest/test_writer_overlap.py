@@ -5,9 +5,10 @@ queue them under load, so that groups follow each other while commits are in fli
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
