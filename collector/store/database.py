@@ -9,7 +9,7 @@ collector/data_dir.py) before DuckDB creates any file in it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
@@ -81,19 +81,10 @@ class Store:
         self.availability = availability.AvailabilityState(self.reader, self.writer)
         self.map_rollups = map_rollups.MapRollups(self.reader)
         self.writer.after_insert.append(self.map_rollups.record)
-        self._share_exclusive(self.map_rollups, self.map_rollups.flush_due)
         if keep_lookup_index:
             self.writer.after_insert.append(self.lookup_index.record)
             self.writer.after_all_inserts.append(self.lookup_index.flush)
-            self._share_exclusive(self.lookup_index, self.lookup_index.moves_due)
         self.query_readers = ReaderPool(self._con)
-
-    def _share_exclusive(self, hook: map_rollups.MapRollups | lookup_index.LookupIndex,
-                         due: Callable[[], bool]) -> None:
-        """A hook that updates as well as appends does so only in a group that sees every earlier one
-        committed, and asks the writer for one when it has that to do (store/writer.py)."""
-        self.writer.wants_exclusive.append(due)
-        hook.may_update = lambda: self.writer.exclusive
 
     def _create_tables(self) -> None:
         for ddl in _META_DDL:

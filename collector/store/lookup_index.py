@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -155,9 +154,6 @@ class LookupIndex:
         self._entries: list[tuple[int, bytes, bytes]] = []
         self._moving: RunMove | None = None
         """The run being copied out of `lookup_sealed`, a hash range per group (see `RunMove`)."""
-        self.may_update: Callable[[], bool] = lambda: True
-        """Whether the writer's group sees every earlier group committed (writer.Writer.exclusive):
-        a move's step reads its progress and updates it, a seal renames the table groups append to."""
         self.compiled = keep and compiled_matches()
         """Whether `record` makes the entries in C (_lookup_terms.c) rather than in the SQL statement."""
         if keep:
@@ -214,19 +210,19 @@ class LookupIndex:
         left = incoming.take(pa.array(np.frombuffer(refused, dtype=np.int64)))
         return left, _columns(left)
 
-    def moves_due(self) -> bool:
-        """Whether the next group has a step of a move, or a seal, to make (the writer then builds
-        it exclusive)."""
-        return self._moving is not None or self._recent_rows >= RUN_ROWS
-
     def flush(self, con: duckdb.DuckDBPyConnection) -> None:
         """Index what `record` noted (the writer calls it once its group's rows are inserted). A
         group that failed after `record` leaves entries for rows that are not there: harmless, and
         its retry records its rows again."""
         pending, self._pending = self._pending, []
         entries, self._entries = self._entries, []
-        if self.may_update():  # else a group built beside a commit in flight: it appends its entries only
-            self._move_or_seal(con)
+        if self._moving is not None:
+            # From the stored progress, not memory's: a group that failed after its step rolled it back.
+            move = RunMove.resumed(con)
+            self._moving = move.step(con) if move is not None else None
+        elif self._recent_rows >= RUN_ROWS:  # before this group's entries: DuckDB renames no table it changed
+            self._moving = seal(con, self._recent_rows)
+            self._recent_rows = 0
         if not pending and not entries:
             return
         names = [f"lookup_incoming_{i}" for i in range(len(pending))]
@@ -247,16 +243,6 @@ class LookupIndex:
                 except duckdb.Error:  # an aborted transaction refuses it; the next register replaces it
                     pass
         self._recent_rows += added
-
-    def _move_or_seal(self, con: duckdb.DuckDBPyConnection) -> None:
-        """The next step of the move into a sorted run, or the seal that starts one when due."""
-        if self._moving is not None:
-            # From the stored progress, not memory's: a group that failed after its step rolled it back.
-            move = RunMove.resumed(con)
-            self._moving = move.step(con) if move is not None else None
-        elif self._recent_rows >= RUN_ROWS:  # before this group's entries: DuckDB renames no table it changed
-            self._moving = seal(con, self._recent_rows)
-            self._recent_rows = 0
 
 
 @lru_cache(maxsize=1)

@@ -160,13 +160,6 @@ class MapRollups:
         self._recent = _RecentLinks()
         self._high: dict[str, int] = {}  # the highest _seq inserted, per table
         self._flushed_at = 0.0
-        self.may_update: Callable[[], bool] = lambda: True
-        """Whether the writer's group sees every earlier group committed (writer.Writer.exclusive):
-        a flush reads the rows up to the highest `_seq` inserted, and moves the marks past them."""
-
-    def flush_due(self) -> bool:
-        """Whether the next group should flush (the writer then builds it exclusive)."""
-        return time.monotonic() - self._flushed_at >= FLUSH_SECONDS
 
     def record(self, con: duckdb.DuckDBPyConnection, table: str, incoming: pa.Table) -> None:
         """Note the rows just inserted into `table` (in the writer's transaction, by the writer's
@@ -174,7 +167,7 @@ class MapRollups:
         if table not in _READS:
             return
         self._high[table] = max(self._high.get(table, -1), pc.max(incoming[SEQ_COLUMN]).as_py())
-        if self.flush_due() and self.may_update():
+        if time.monotonic() - self._flushed_at >= FLUSH_SECONDS:
             self._flush(con)
 
     def _flush(self, con: duckdb.DuckDBPyConnection) -> None:

@@ -5,15 +5,6 @@ requests hand their rows to this thread and wait; the thread drains everything t
 the previous commit ran into one transaction (group commit), and only then resolves the waiters, so
 an acknowledgement always follows a commit. Checkpoints run here too, when the queue is idle,
 because an automatic checkpoint inside a commit costs 100 ms at p99.
-
-Under load this thread is what bounds ingestion's items/s, so a group's COMMIT (the WAL written,
-the rows merged into the tables: a third of a group's time) runs in a thread of its own while this
-one builds the next group in a transaction on a second connection: two write transactions at once,
-which DuckDB allows as long as they only append. The commits go in the order the groups were built,
-so `_seq`s become visible in ascending order as before. A group that does more than append (an
-operation, the lookup index's move into sorted runs, the map rollups' flush: `wants_exclusive`)
-first waits for the commit in flight: it must see every row committed before it, and two
-transactions that update the same row conflict.
 """
 
 from __future__ import annotations
@@ -25,7 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -36,6 +27,7 @@ import pyarrow as pa
 from collector.store import counters
 from collector.store.items import existing_item_ids
 from collector.store.schema import SEQ_COLUMN, SEQUENCE
+from collector.store.transactions import transaction
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +53,14 @@ returned are one NULL each, never fetched. Queries keep every thread (`threads` 
 
 SEQ_BLOCK = 262_144
 """`_seq` values drawn from the DuckDB sequence at a time, and handed out by the writer from memory:
-drawing a group's 4,000 in its own statement cost ~1.4 ms of the writer's CPU (~3 ms of its wall)
-per group, a block ~12 ms once per ~65 groups. A block is drawn in a statement committed on its
-own, before the group's transaction, so the sequence's advance is in the WAL whatever becomes of
-the groups that use it: its numbers are never drawn again, after a crash either. What a restart
-leaves of a block is a gap, which nothing minds (`_seq` orders rows; export's checkpoints compare,
-never count)."""
+drawing a group's 4,000 in its own statement cost ~1.4 ms of the writer's CPU per group (~3 ms of
+its wall time: the writer thread is what bounds ingestion's items/s), a block ~12 ms once per ~65
+groups. The sequence is advanced (and logged with the commit) when a block is drawn, so the numbers
+of a block are never drawn again, after a crash either; what a restart leaves of a block is a gap,
+which nothing minds (`_seq` orders rows; export's checkpoints compare, never count). A group that
+fails drops its block (`_commit_group`): DuckDB logs a sequence's advance with the commit of
+the transaction that drew it, and a rolled-back one logs nothing, so after a crash the sequence
+could hand those numbers out again."""
 
 CHECKPOINT_IDLE_SECONDS = 2.0
 CHECKPOINT_WAL_BYTES = 256 * 2**20
@@ -116,15 +110,6 @@ class Writer:
         """Called with each table's rows as inserted, in the same transaction (e.g. map_rollups.record)."""
         self.after_all_inserts: list[Callable[[duckdb.DuckDBPyConnection], None]] = []
         """Called once the group's rows are all inserted, in the same transaction (lookup_index.flush)."""
-        self.wants_exclusive: list[Callable[[], bool]] = []
-        """Asked before each group: True if a hook has more than appends to do in it (see the module's
-        docstring); the group then waits for the commit in flight, and `exclusive` is True meanwhile."""
-        self.exclusive = True
-        """Whether the group being built sees every earlier group committed (hooks may then update)."""
-        self._connections = (con, con.cursor())
-        self._committer = ThreadPoolExecutor(1, thread_name_prefix="duckdb-commit")
-        self._in_flight: list[tuple[duckdb.DuckDBPyConnection, Future]] = []
-        """The commits handed to the committer and not yet awaited, oldest first (two at most)."""
         self._queue: queue.SimpleQueue[tuple[Batch, Future] | None] = queue.SimpleQueue()
         self._pending_rows = 0
         self._seq_next = self._seq_end = 0
@@ -175,12 +160,6 @@ class Writer:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join()
-        self._release()
-
-    def _release(self) -> None:
-        """What the writer holds besides its thread (stopped by now)."""
-        self._committer.shutdown()
-        self._connections[1].close()
 
     def _run(self) -> None:
         """The writer's loop. A fatal DuckDB error (the database instance is then unusable, e.g. a
@@ -243,90 +222,42 @@ class Writer:
             rows += item[0].row_count
         return False
 
-    def _commit_group(self, group: list[tuple[Batch, Future]], alone: bool = False) -> None:
-        """Build the group's transaction and hand its COMMIT to the committer; `alone`: a batch
-        retried by itself, committed before this returns."""
-        batches = [batch for batch, _ in group]
-        exclusive = alone or any(batch.operation for batch in batches) or any(
-            wants() for wants in self.wants_exclusive)
-        self._await_commits(keep=0 if exclusive else 1)
-        self.exclusive = not self._in_flight
-        con = self._free_connection()
+    def _commit_group(self, group: list[tuple[Batch, Future]]) -> None:
         try:
-            self._reserve_seq(con, sum(batch.row_count for batch in batches))
-            con.execute("BEGIN TRANSACTION")
-            try:
-                results = self._transaction(con, batches)
-            except BaseException:
-                _rollback(con)
-                raise
+            results = self._transaction([batch for batch, _ in group])
         except duckdb.FatalException:
-            self._settle(group, fatal=True)
+            for _, future in group:
+                future.set_exception(Overloaded("the store is restarting after a fatal error"))
             raise
-        except Exception as error:
-            self._failed(group, error)
+        except Exception:
+            self._seq_next = self._seq_end  # see SEQ_BLOCK: the block drawn in this transaction may be logged nowhere
+            if len(group) == 1:
+                log.exception("write failed")
+                self._settle(group, error=True)
+                return
+            for item in group:  # isolate the culprit: each batch alone
+                self._commit_group([item])
             return
-        self._in_flight.append((con, self._committer.submit(self._commit, con, group, results)))
-        if alone:
-            self._await_commits()
-
-    def _commit(self, con: duckdb.DuckDBPyConnection, group: list[tuple[Batch, Future]], results: list,
-                ) -> tuple[list[tuple[Batch, Future]], Exception] | None:
-        """In the committer's thread: COMMIT, then answer the group's writers; the group and the
-        error if the commit failed (the writer's thread retries it: the hooks are that thread's)."""
-        try:
-            con.execute("COMMIT")
-        except duckdb.FatalException:
-            self._settle(group, fatal=True)
-            raise
-        except Exception as error:
-            _rollback(con)
-            return group, error
         self._settle(group, results=results)
-        return None
 
-    def _await_commits(self, keep: int = 0) -> None:
-        """Wait until at most `keep` commits are in flight; retry the groups whose commit failed."""
-        while len(self._in_flight) > keep:
-            _, future = self._in_flight.pop(0)
-            failed = future.result()  # a FatalException ends the writer's loop (see _run)
-            if failed is not None:
-                self._failed(*failed)
-
-    def _failed(self, group: list[tuple[Batch, Future]], error: Exception) -> None:
-        """A group that could not be committed: each batch alone, so that one bad batch fails alone."""
-        if len(group) == 1:
-            log.error("write failed", exc_info=error)
-            self._settle(group, error=True)
-            return
-        self._await_commits()
-        for item in group:
-            self._commit_group([item], alone=True)
-
-    def _free_connection(self) -> duckdb.DuckDBPyConnection:
-        """The connection no commit in flight uses (one at most is in flight here)."""
-        busy = {id(con) for con, _ in self._in_flight}
-        return next(con for con in self._connections if id(con) not in busy)
-
-    def _settle(self, group, results=None, error: bool = False, fatal: bool = False) -> None:
+    def _settle(self, group, results=None, error: bool = False) -> None:
         with self._lock:
             self._pending_rows -= sum(batch.row_count for batch, _ in group)
         for index, (_, future) in enumerate(group):
-            if fatal:
-                future.set_exception(Overloaded("the store is restarting after a fatal error"))
-            elif error:
+            if error:
                 future.set_exception(Overloaded("the store could not commit this batch"))
             else:
                 future.set_result(results[index])
 
-    def _transaction(self, con: duckdb.DuckDBPyConnection, batches: list[Batch]) -> list:
-        """The group's statements, in the transaction open on `con`: what the operations returned."""
-        results = [batch.operation(con) if batch.operation else None for batch in batches]
-        self._insert_rows(con, batches)
-        self._add_stats(con, batches)
+    def _transaction(self, batches: list[Batch]) -> list:
+        con = self._con
+        with transaction(con):
+            results = [batch.operation(con) if batch.operation else None for batch in batches]
+            self._insert_rows(batches)
+            self._add_stats(batches)
         return results
 
-    def _insert_rows(self, con: duckdb.DuckDBPyConnection, batches: list[Batch]) -> None:
+    def _insert_rows(self, batches: list[Batch]) -> None:
         by_table: dict[str, list[pa.Table]] = {}
         for batch in batches:
             for name, table in batch.tables.items():
@@ -342,49 +273,40 @@ class Writer:
             start += incoming.num_rows
             # DuckDB scans the local Arrow table `incoming` by name (a replacement scan); its columns go
             # in BY NAME, since a column added to a table in a later version (schema.py) comes last.
-            con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM incoming {SERIAL_INSERT}')
+            self._con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM incoming {SERIAL_INSERT}')
             for hook in self.after_insert:
-                hook(con, name, incoming)
+                hook(self._con, name, incoming)
         for done in self.after_all_inserts:
-            done(con)
-
-    def _reserve_seq(self, con: duckdb.DuckDBPyConnection, count: int) -> None:
-        """Make sure the block holds `count` more values of `_seq`, drawing a new one (see SEQ_BLOCK)
-        in a statement of its own, committed before the group's transaction begins."""
-        if self._seq_end - self._seq_next >= count:
-            return
-        first, last = con.execute(
-            f"SELECT min(seq), max(seq) FROM (SELECT nextval('{SEQUENCE}') AS seq "
-            f"FROM range({max(int(count), SEQ_BLOCK)}))").fetchall()[0]
-        self._seq_next, self._seq_end = first, last + 1
+            done(self._con)
 
     def _next_seq(self, count: int) -> pa.ChunkedArray:
-        """`count` values of `_seq` from the block `_reserve_seq` made room in: durable, and never
-        handed out twice, even when the rows that carried the highest numbers are deleted."""
+        """`count` values of `_seq`: durable, and never handed out twice, even when the rows that
+        carried the highest numbers are deleted. They come from a block of at least SEQ_BLOCK values
+        drawn from a DuckDB sequence in one statement (see SEQ_BLOCK); only this thread draws."""
+        if self._seq_end - self._seq_next < count:
+            first, last = self._con.execute(
+                f"SELECT min(seq), max(seq) FROM (SELECT nextval('{SEQUENCE}') AS seq "
+                f"FROM range({max(int(count), SEQ_BLOCK)}))").fetchall()[0]
+            self._seq_next, self._seq_end = first, last + 1
         first = self._seq_next
         self._seq_next += count
         return pa.chunked_array([pa.array(np.arange(first, first + count, dtype=np.int64))])
 
-    def _add_stats(self, con: duckdb.DuckDBPyConnection, batches: list[Batch]) -> None:
+    def _add_stats(self, batches: list[Batch]) -> None:
         totals: Counter = Counter()
         for batch in batches:
             totals.update(batch.stats)
         if totals:
-            counters.append(con, totals)
+            counters.append(self._con, totals)
 
     def _checkpoint_if_due(self, idle: bool = True) -> None:
-        """Checkpoint when idle, or when the WAL grew large under constant load (once no commit is
-        in flight: DuckDB checkpoints with no write transaction open). Idle, or stopping, it first
-        waits for the commits in flight."""
-        if idle:
-            self._await_commits()
+        """Checkpoint when idle, or when the WAL grew large under constant load."""
         try:
             wal = os.path.getsize(self._wal_path)
         except OSError:
             return
         if not (wal and (idle or wal > self._checkpoint_wal_bytes)):
             return
-        self._await_commits()
         started = time.perf_counter()
         try:
             if idle:
@@ -396,10 +318,3 @@ class Writer:
             log.warning("checkpoint postponed: %s", error)
             return
         log.debug("checkpoint of %d WAL bytes took %.1f ms", wal, (time.perf_counter() - started) * 1000)
-
-
-def _rollback(con: duckdb.DuckDBPyConnection) -> None:
-    try:
-        con.execute("ROLLBACK")
-    except duckdb.Error:  # DuckDB ended the transaction already (or the instance failed: the first error tells)
-        pass

@@ -158,7 +158,8 @@ class ClickHouseWriter(Writer):
             held[name] = {item_id for (item_id,) in rows}
         return held
 
-    def _release(self) -> None:
+    def close(self) -> None:
+        super().close()
         self._reads.shutdown()
 
     def _checkpoint_if_due(self, idle: bool = True) -> None:
