@@ -284,9 +284,11 @@ class Writer:
         carried the highest numbers are deleted. They come from a block of at least SEQ_BLOCK values
         drawn from a DuckDB sequence in one statement (see SEQ_BLOCK); only this thread draws."""
         if self._seq_end - self._seq_next < count:
+            drawn = max(int(count), SEQ_BLOCK)
             first, last = self._con.execute(
-                f"SELECT min(seq), max(seq) FROM (SELECT nextval('{SEQUENCE}') AS seq "
-                f"FROM range({max(int(count), SEQ_BLOCK)}))").fetchall()[0]
+                f"SELECT min(seq), max(seq) FROM (SELECT nextval('{SEQUENCE}') AS seq FROM range({drawn}))").fetchall()[0]
+            if last - first + 1 != drawn:  # only this thread draws from the sequence: its values are consecutive
+                raise RuntimeError(f"{SEQUENCE} gave {drawn} values from {first} to {last}")
             self._seq_next, self._seq_end = first, last + 1
         first = self._seq_next
         self._seq_next += count
