@@ -13,8 +13,6 @@ router = APIRouter()
 
 RETRY_AFTER_SECONDS = "1"
 
-TRACK_PATHS = frozenset(("/v2/track", "/v2.1/track"))
-
 
 async def read_body(request: Request) -> bytes:
     """The decompressed body, refusing oversized ones before reading them whole."""
@@ -62,6 +60,10 @@ async def track(request: Request) -> JSONResponse:
     except Overloaded as error:
         return overloaded(str(error))
     return JSONResponse(result.to_json(), status_code=result.status_code)
+
+
+TRACK_PATHS = frozenset(route.path for route in router.routes)
+"""The paths the route above is declared at, which DirectTrack serves directly."""
 
 
 class DirectTrack:
