@@ -149,6 +149,13 @@ class HeadWithBody:
             held, self._held = self._held, None
             self._transport.write(held + data)
 
+    def writelines(self, data) -> None:
+        self.write(b"".join(data))
+
+    def write_eof(self) -> None:
+        self._send_held()
+        self._transport.write_eof()
+
     def close(self) -> None:
         self._send_held()
         self._transport.close()

@@ -19,6 +19,9 @@ class Recording:
     def close(self) -> None:
         self.calls.append(("close", b""))
 
+    def write_eof(self) -> None:
+        self.calls.append(("eof", b""))
+
     def is_closing(self) -> bool:
         return any(call == "close" for call, _ in self.calls)
 
@@ -71,3 +74,19 @@ def test_a_close_sends_what_is_held_first_and_the_rest_is_the_transport_s():
     calls, info = asyncio.run(scenario())
     assert calls == [("write", b"HTTP/1.1 408 Request Timeout\r\n\r\n"), ("close", b"")]
     assert info == "info peername"
+
+
+def test_writelines_and_an_eof_keep_the_held_bytes_first():
+    """writelines and write_eof reached the transport itself through attribute delegation, past
+    a held head: the body before the head, or the end of the stream before the head."""
+    async def scenario():
+        transport = Recording()
+        writes = HeadWithBody(transport, asyncio.get_running_loop())
+        writes.write(b"head")
+        writes.writelines([b"bo", b"dy"])
+        writes.write(b"tail")
+        writes.write_eof()
+        await _turn()
+        return transport.calls
+
+    assert asyncio.run(scenario()) == [("write", b"headbody"), ("write", b"tail"), ("eof", b"")]
