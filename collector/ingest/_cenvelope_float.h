@@ -139,9 +139,10 @@ static int shortest_digits(uint64_t bits, char *digits, int *exponent) {
    finite, or no room in out). */
 static int double_repr(double v, char *out, size_t size) {
     if (v == 0.0) {
-        if (size < 4) return -1;
-        memcpy(out, "-0.0", 4);
-        return signbit(v) ? 4 : (memmove(out, out + 1, 3), 3);
+        int len = signbit(v) ? 4 : 3;
+        if ((size_t)len > size) return -1;
+        memcpy(out, signbit(v) ? "-0.0" : "0.0", len);
+        return len;
     }
     if (!isfinite(v)) return -1;
     uint64_t bits;
