@@ -39,7 +39,7 @@ from typing import Any
 
 import duckdb
 
-from collector.store.lookup_index import INDEXED, MIN_TERM, STOP_ZEROS, probe_sql
+from collector.store.lookup_index import INDEXED, MIN_TERM, STOP_ZEROS, Candidates, candidates
 from collector.store.schema import SEQ_COLUMN, TABLES
 
 from . import syntax
@@ -271,18 +271,30 @@ def narrowed(scope: Scope, con: duckdb.DuckDBPyConnection, lookup: Lookup | None
     if lookup is None or {table for _, _, table in placeholders} != set(lookup.tables):
         return scope
     try:
-        found = con.execute(probe_sql(list(lookup.tables), list(lookup.terms))).fetchall()
+        found = candidates(con, list(lookup.tables), list(lookup.terms))
     except duckdb.CatalogException:
         return scope
-    if not found:
+    if found is None:
         return scope
-    seqs = {table: values for table, values in found if table is not None}
     narrowing = {}
     for table in lookup.tables:
         if table not in INDEXED:
             continue
-        listed = seqs.get(table, [])
+        listed = found.seqs.get(table, [])
         if len(listed) <= MAX_CANDIDATES:
-            narrowing[table] = (f'"{SEQ_COLUMN}" IN ({", ".join(str(int(s)) for s in listed)})'
-                                if listed else "FALSE")
+            narrowing[table] = _rows_of(listed, found)
     return Scope(scope.services, scope.window, narrowing)
+
+
+def _rows_of(listed: list[int], found: Candidates) -> str:
+    """The predicate on `_seq` of the candidate rows: those listed, and those the reader could
+    not see the entries of (lookup_index.candidates)."""
+    parts = [f'"{SEQ_COLUMN}" IN ({", ".join(str(int(s)) for s in listed)})'] if listed else []
+    if found.unindexed_after is not None:
+        unindexed = f'"{SEQ_COLUMN}" > {int(found.unindexed_after)}'
+        if found.unindexed_through is not None:
+            unindexed += f' AND "{SEQ_COLUMN}" <= {int(found.unindexed_through)}'
+        parts.append(unindexed)
+    if len(parts) > 1:
+        return "((" + ") OR (".join(parts) + "))"  # one condition of those scope.conditions ANDs
+    return parts[0] if parts else "FALSE"

@@ -84,6 +84,7 @@ class Store:
         if keep_lookup_index:
             self.writer.after_insert.append(self.lookup_index.record)
             self.writer.after_all_inserts.append(self.lookup_index.flush)
+            self.writer.after_transaction.append(self.lookup_index.settle)
         self.query_readers = ReaderPool(self._con)
 
     def _create_tables(self) -> None:
@@ -140,6 +141,10 @@ class Store:
     def close(self) -> None:
         self.query_readers.close()
         self.writer.close()
+        try:
+            self.lookup_index.close(self._con)
+        except duckdb.Error:  # e.g. an instance a fatal error invalidated: the next open indexes those rows again
+            log.warning("the lookup index's recent entries were not written", exc_info=True)
         try:
             self._con.close()
         except duckdb.Error:  # an instance invalidated by a fatal error may refuse even this

@@ -18,13 +18,24 @@ Why a side index of terms, and why this shape (profiled at 10M rows per table, b
   non-ASCII characters holds none (`_may_hold_terms`, checked over the Arrow batch in hand), so
   leaving it out drops no entry, and a batch's short or wordy columns (`itemType`, `sdkVersion`,
   `url`, ...) cost the statement nothing.
-- Stored as (64-bit hash of the term, table, `_seq`), in three tables: `lookup_recent`, which the
-  writer appends to in the same transaction as the rows, and `lookup_terms`, sorted runs: when
-  the recent part reaches RUN_ROWS it becomes `lookup_sealed` and is copied over sorted by hash,
-  a slice of the hash space per group commit (off any one commit's critical path: `RunMove`),
-  then dropped; so each run's row groups
-  cover narrow hash ranges and DuckDB's zone maps skip all but one per run; a probe reads a row group per run plus the recent part
-  (~1 ms at 33M entries), and the query joins the few `_seq`s back (zone maps again).
+- Stored as (64-bit hash of the term, table, `_seq`) in `lookup_terms`, as sorted runs (a run's row
+  groups cover narrow hash ranges, so DuckDB's zone maps skip all but one per run: a probe reads
+  a row group per run, ~1 ms at 33M entries, and the query joins the few `_seq`s back, zone maps
+  again), and, for the rows since the last run, in memory (`Recent`). The writer adds a group's
+  entries to memory before its commit, and once they reach RUN_ROWS writes them as one run, with
+  `indexed_through` in `lookup_state` (every row whose `_seq` is at most it has its entries in
+  the runs) in the same transaction, and lets memory go once that commit is done. Why memory:
+  inserting every group's entries into a table, then copying them sorted into a run, cost the
+  entries' insert, WAL, checkpoint, sort and copy (~4.5 µs of the collector's CPU per ingested
+  item, a fifth of it: bench/README.md part 22q); a run of a million entries written in one
+  insert goes to disk as compressed row groups directly (DuckDB's optimistic write: no WAL, no
+  checkpoint). A reader sees runs and `indexed_through` in its snapshot and memory as it is
+  (`candidates`): memory holds every entry of the rows after its own `through`; where the two
+  leave a gap (a run committed after the reader's snapshot, whose entries memory let go), or
+  where this process holds no memory of the store (another process reads the file), the rows
+  after the reader's `indexed_through` are read by their `_seq` range instead, which narrows
+  exactly too. What memory holds when the process ends without closing the store is made again
+  from those rows at the next open (`_index_tail`).
 - Who makes the entries: the C extension `_lookup_terms` (built with the ingestion one by
   `pip install -e .`), in one pass over the Arrow buffers of the batch the writer inserts, with
   DuckDB's own string hash reproduced (checked against DuckDB's at open: `compiled_matches`),
@@ -34,16 +45,17 @@ Why a side index of terms, and why this shape (profiled at 10M rows per table, b
   escape, an exponent, a fraction not in its shortest form: `dynamic_safe` in the C file);
   tests/kql/test_lookup_terms_compiled.py holds the two to the same entries. In the writer
   alone the statement cost ~9 µs of CPU per row (regex over the lowercased texts, unnest,
-  hash), the C pass ~0.5; what the index still costs is its entries' insert and their moves
-  into sorted runs (bench/README.md).
+  hash), the C pass ~0.5; the rest of what the index costs is writing its runs (bench/README.md).
 - What keeps answers exact: the index is only ever used to *narrow* the rows a predicate is then
   evaluated on, unchanged (collector/kql/lookup.py), so an entry too many (a hash collision, a
-  row deleted by retention, a term of another column) costs nothing but a row read; the one thing
-  that matters is that no row's term is missing, which holds because every insert goes through
-  the writer's transaction (imports included), a store opened without the index (an earlier
-  version's, or another DuckDB build whose `hash` differs: HASH_PROBE) is indexed whole before
-  the collector serves, and retention forgets the entries of the rows it deleted in the same
-  commit (`forget`). tests/kql/test_request_lookup.py compares indexed and full-scan answers.
+  row deleted by retention, a term of another column, an entry of a group that failed) costs
+  nothing but a row read; the one thing that matters is that no row's term is missing, which
+  holds because every insert goes through the writer's transaction (imports included), a store
+  opened without the index (an earlier version's, or another DuckDB build whose `hash` differs:
+  HASH_PROBE) is indexed whole before the collector serves, and retention forgets the entries
+  of the rows it deleted from the runs in the same commit (`forget`; memory keeps them: a
+  deleted row's `_seq` is never given again, so they point at nothing). tests/kql/test_request_lookup.py and
+  tests/kql/test_lookup_recent.py compare indexed and full-scan answers.
 """
 
 from __future__ import annotations
@@ -76,10 +88,8 @@ every batch, so its probe listed more rows than MAX_CANDIDATES and the query sca
 its entries were 1 in 6 of the ingest bench's. A rule of the term alone, so that both sides
 apply it alike."""
 RUN_ROWS = 1_000_000
-"""Entries of `lookup_recent` past which they are sorted into a run of `lookup_terms`."""
-MOVE_ROWS = 100_000
-"""Entries copied into a run per group commit, about (`RunMove`): each slice scans the whole sealed
-table, so 10 slices of a million entries cost about what the one move did (bench/README.md)."""
+"""Entries in memory past which they are written as a run of `lookup_terms` (one insert of more
+than DuckDB's row group, 122,880 rows, is written to disk directly: bench/README.md part 22q)."""
 COMPILED_FORM = 2
 """The `FORM` of the C module this file calls (its arguments and the entries it makes)."""
 HASH_PROBE = "endpoint-insights-lookup-0"
@@ -93,11 +103,11 @@ _NUMBER = {name: number for number, name in enumerate(INDEXED)}
 """The `t` of a table's entries (an index's entries name their table: `_seq`s are unique across
 tables only when the writer drew them)."""
 
-INDEX_TABLES = ("lookup_terms", "lookup_recent", "lookup_sealed")
+INDEX_TABLES = ("lookup_terms",)
+EARLIER_TABLES = ("lookup_recent", "lookup_sealed")
+"""Where earlier versions kept the entries not yet in a run: moved into one at open (`_migrate`)."""
 DDL = (
     "CREATE TABLE IF NOT EXISTS lookup_terms (h UBIGINT NOT NULL, t UTINYINT NOT NULL, seq BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS lookup_recent (h UBIGINT NOT NULL, t UTINYINT NOT NULL, seq BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS lookup_sealed (h UBIGINT NOT NULL, t UTINYINT NOT NULL, seq BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS lookup_state (key VARCHAR PRIMARY KEY, value UBIGINT NOT NULL)",
 )
 
@@ -130,60 +140,151 @@ def terms_sql(table: str, source: str, columns: tuple[str, ...] | None = None) -
             f"AND NOT starts_with(term, '{'0' * STOP_ZEROS}')")
 
 
-def probe_sql(tables: list[str], terms: list[str]) -> str:
-    """(table, its `_seq`s) of the rows of `tables` that hold one of `terms` (as the index spells
-    them: see collector/kql/lookup.py); one row (NULL, NULL) when the index is there but lists
-    none, no row when the store keeps no index (`lookup_state` is empty)."""
-    hashes = ", ".join("hash(" + _literal(term) + ")" for term in terms)
-    numbers = ", ".join(str(_NUMBER[t]) for t in tables if t in _NUMBER) or "NULL"
-    where = f"WHERE h IN ({hashes}) AND t IN ({numbers})"
-    names = "[" + ", ".join(_literal(name) for name in INDEXED) + "]"
-    return (f"SELECT {names}[t + 1], list(seq) FROM (SELECT t, seq FROM lookup_terms {where} "
-            f"UNION ALL SELECT t, seq FROM lookup_sealed {where} "
-            f"UNION ALL SELECT t, seq FROM lookup_recent {where}) RIGHT JOIN (SELECT 1 FROM lookup_state "
-            "WHERE key = 'hash_probe') ON TRUE GROUP BY t")
+def probe_sql(hashes: list[int], numbers: list[int]) -> str:
+    """(t, its `_seq`s) of the runs' entries of these term hashes in the tables numbered so."""
+    return (f"SELECT t, list(seq) FROM lookup_terms WHERE h IN ({', '.join(map(str, hashes))}) "
+            f"AND t IN ({', '.join(map(str, numbers)) or 'NULL'}) GROUP BY t")
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Which rows of each table may hold one of a lookup's terms: those whose `_seq` is listed,
+    and those after `unindexed_after` (up to `unindexed_through`, without end when None), if it
+    is not None: rows whose entries the reader could not see (see the module's docstring)."""
+
+    seqs: dict[str, list[int]]
+    unindexed_after: int | None = None
+    unindexed_through: int | None = None
+
+
+def candidates(con: duckdb.DuckDBPyConnection, tables: list[str], terms: list[str]) -> Candidates | None:
+    """The rows of `tables` that may hold one of `terms` (as the index spells them: see
+    collector/kql/lookup.py), as the reader's transaction sees the store; None when the store
+    keeps no index (`lookup_state` is empty). Call it inside the transaction of the query it
+    narrows."""
+    state = dict(con.execute("SELECT key, value FROM lookup_state").fetchall())
+    if "hash_probe" not in state:
+        return None
+    numbers = [_NUMBER[table] for table in tables if table in _NUMBER]
+    hashes = con.execute(f"SELECT [{', '.join('hash(?)' for _ in terms)}]", terms).fetchall()[0][0]
+    found: dict[int, list[int]] = dict(con.execute(probe_sql(hashes, numbers)).fetchall())
+    through = state.get("indexed_through", 0)
+    index = _OPEN.get(state.get("recent_token", -1))
+    recent = index.recent if index is not None else None
+    if recent is not None:
+        for number, more in recent.find(hashes, numbers).items():
+            found.setdefault(number, []).extend(more)
+    seqs = {INDEXED[number]: listed for number, listed in found.items()}
+    if recent is None:
+        return Candidates(seqs, through)
+    if recent.through > through:  # a run committed after this snapshot, and memory let it go
+        return Candidates(seqs, through, recent.through)
+    return Candidates(seqs)
+
+
+@dataclass(frozen=True)
+class Recent:
+    """The entries of the rows after `through` (by `_seq`), in memory: one (hashes, table numbers,
+    `_seq`s) chunk per group commit. Never changed once made: the writer replaces the whole, so a
+    reader holds one consistent view without a lock."""
+
+    through: int
+    chunks: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...] = ()
+
+    @property
+    def count(self) -> int:
+        return sum(len(hashes) for hashes, _, _ in self.chunks)
+
+    def added(self, chunk: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Recent:
+        return Recent(self.through, (*self.chunks, chunk)) if len(chunk[0]) else self
+
+    def find(self, hashes: list[int], numbers: list[int]) -> dict[int, list[int]]:
+        """The `_seq`s of these hashes' entries, by table number."""
+        wanted = np.array(hashes, dtype=np.uint64)
+        found: dict[int, list[int]] = {}
+        for chunk_hashes, chunk_numbers, chunk_seqs in self.chunks:
+            hits = np.flatnonzero(np.isin(chunk_hashes, wanted))
+            for number, seq in zip(chunk_numbers[hits].tolist(), chunk_seqs[hits].tolist(), strict=True):
+                if number in numbers:
+                    found.setdefault(number, []).append(seq)
+        return found
+
+    def run(self) -> pa.Table:
+        """The entries as one run, in hash order at the grain of row groups (by the top 16 bits of
+        the hash: a radix sort, ~4x faster than a full sort of a million, and a row group of 122,880
+        entries covers as narrow a hash range either way)."""
+        hashes, numbers, seqs = (np.concatenate(parts) for parts in zip(*self.chunks, strict=True))
+        order = np.argsort((hashes >> np.uint64(48)).astype(np.uint16), kind="stable")
+        return pa.table({"h": hashes[order], "t": numbers[order], "seq": seqs[order]})
+
+
+_OPEN: dict[int, LookupIndex] = {}
+"""The stores open in this process with their index, by the `recent_token` each wrote in its
+`lookup_state` at open: how a reader of a store's file finds that store's memory."""
 
 
 class LookupIndex:
-    """Keeps the index; the writer calls `record` with every table it inserts and `flush` after
-    them, in its transaction."""
+    """Keeps the index; the writer calls `record` with every table it inserts, `flush` after
+    them (in its transaction) and `settle` once the transaction is over."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, keep: bool = True):
-        self._recent_rows = 0
         self._pending: list[tuple[str, tuple[str, ...], pa.Table]] = []
         self._entries: list[tuple[int, bytes, bytes]] = []
-        self._moving: RunMove | None = None
-        """The run being copied out of `lookup_sealed`, a hash range per group (see `RunMove`)."""
+        self._high = 0
+        """The highest `_seq` recorded (or indexed at open): every row up to it has its entries in
+        memory or a run."""
+        self._written_through: int | None = None
+        """What the group being committed wrote a run through (memory lets it go once committed)."""
+        self._token: int | None = None
+        self.recent = Recent(0)
         self.compiled = keep and compiled_matches()
         """Whether `record` makes the entries in C (_lookup_terms.c) rather than in the SQL statement."""
         if keep:
-            self._ensure_built(con)
+            self._open(con)
         else:  # dropped whole: queries then scan, and keeping it again rebuilds it at open
             with transaction(con):
                 for table in ("lookup_state", *INDEX_TABLES):
                     con.execute(f"DELETE FROM {table}")
+                _drop_earlier_tables(con)
 
-    def _ensure_built(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Index the whole store unless it was indexed, by this DuckDB's hash, already."""
+    def _open(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Index the whole store unless it was indexed, by this DuckDB's hash, already; index the
+        rows a process that ended without closing the store left in memory only; and note this
+        store's memory where readers find it."""
         probe = con.execute("SELECT hash(?)", [HASH_PROBE]).fetchall()[0][0]
         stored = con.execute("SELECT value FROM lookup_state WHERE key = 'hash_probe'").fetchall()
-        if stored and stored[0][0] == probe:
-            self._recent_rows = con.execute("SELECT count(*) FROM lookup_recent").fetchall()[0][0]
-            self._moving = RunMove.resumed(con)
-            return
-        started = time.perf_counter()
         with transaction(con):
-            rebuild(con)
-            con.execute("INSERT OR REPLACE INTO lookup_state VALUES ('hash_probe', ?)", [probe])
-        log.info("indexed the store's terms for lookups in %.1f s", time.perf_counter() - started)
+            if stored and stored[0][0] == probe:
+                _migrate(con)
+                self._index_tail(con)
+            else:
+                started = time.perf_counter()
+                rebuild(con)
+                con.execute("INSERT OR REPLACE INTO lookup_state VALUES ('hash_probe', ?)", [probe])
+                log.info("indexed the store's terms for lookups in %.1f s", time.perf_counter() - started)
+            self._token = int.from_bytes(np.random.bytes(7), "little")
+            con.execute("INSERT OR REPLACE INTO lookup_state VALUES ('recent_token', ?)", [self._token])
+        self._high = _indexed_through(con)
+        self.recent = Recent(self._high)
+        self._written_through = None
+        _OPEN[self._token] = self
+
+    def _index_tail(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Write as a run the entries of the rows after `indexed_through` (those of a process that
+        ended without closing the store), made as the writer makes them."""
+        through = _indexed_through(con)
+        for name in INDEXED:
+            self.record(con, name, con.sql(f'SELECT * FROM "{name}" WHERE "{SEQ_COLUMN}" > ?', params=[through]).to_arrow_table())
+        self.recent = Recent(through).added(self._group_entries(con))
+        self._write_run(con, max(self._high, _max_seq(con)))
 
     def record(self, con: duckdb.DuckDBPyConnection, table: str, incoming: pa.Table) -> None:
         """Note the rows just inserted into `table` (the Arrow table `incoming`, with `_seq`);
-        `flush` indexes the group's rows of every table in one statement, in the same transaction
-        (one statement per table cost ~1.3 ms each whatever its rows)."""
-        if table in UNINDEXED:
+        `flush` adds their entries to memory, in the same transaction."""
+        if table in UNINDEXED or not incoming.num_rows:
             return
         columns = _columns(incoming)
+        self._high = max(self._high, pc.max(columns[SEQ_COLUMN]).as_py())
         if self.compiled:
             left = self._record_compiled(table, incoming, columns)
             if left is None:
@@ -211,38 +312,116 @@ class LookupIndex:
         return left, _columns(left)
 
     def flush(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Index what `record` noted (the writer calls it once its group's rows are inserted). A
-        group that failed after `record` leaves entries for rows that are not there: harmless, and
-        its retry records its rows again."""
+        """Add what `record` noted to memory (the writer calls it once its group's rows are
+        inserted, before the commit: a reader that sees the rows finds their entries), and write
+        memory as a run once it holds RUN_ROWS entries. A group that fails after this leaves
+        entries of rows that are not there: harmless, and its retry records its rows again."""
+        self.recent = self.recent.added(self._group_entries(con))
+        if self.recent.count >= RUN_ROWS:
+            self._write_run(con, self._high)
+
+    def settle(self, committed: bool) -> None:
+        """After the writer's transaction: once committed, memory lets go of the entries a run of
+        it holds; rolled back, what it noted and wrote is forgotten (memory keeps its entries)."""
+        if committed and self._written_through is not None:
+            self.recent = Recent(self._written_through)
+        self._written_through = None
+        self._pending, self._entries = [], []
+
+    def close(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Write memory as a run (the next open then has no rows to index again); once the writer
+        is stopped."""
+        if self._token is None:
+            return
+        _OPEN.pop(self._token, None)
+        if self.recent.count:
+            with transaction(con):
+                self._write_run(con, self._high)
+            self.settle(committed=True)
+
+    def _group_entries(self, con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The entries of what `record` noted since the last call: those made in C, and the SQL
+        statement's (one statement for every table: one per table cost ~1.3 ms each whatever its
+        rows)."""
         pending, self._pending = self._pending, []
         entries, self._entries = self._entries, []
-        if self._moving is not None:
-            # From the stored progress, not memory's: a group that failed after its step rolled it back.
-            move = RunMove.resumed(con)
-            self._moving = move.step(con) if move is not None else None
-        elif self._recent_rows >= RUN_ROWS:  # before this group's entries: DuckDB renames no table it changed
-            self._moving = seal(con, self._recent_rows)
-            self._recent_rows = 0
-        if not pending and not entries:
-            return
-        names = [f"lookup_incoming_{i}" for i in range(len(pending))]
-        selects = []
-        for name, (table, present, incoming) in zip(names, pending, strict=True):
-            con.register(name, incoming)
-            selects.append(terms_sql(table, name, present))
-        if entries:
-            names.append("lookup_entries")
-            con.register("lookup_entries", _entries_table(entries))
-            selects.append("SELECT h, t, seq FROM lookup_entries")
-        try:
-            (added,) = con.execute("INSERT INTO lookup_recent " + " UNION ALL ".join(selects)).fetchall()[0]
-        finally:
-            for name in names:
-                try:
-                    con.unregister(name)
-                except duckdb.Error:  # an aborted transaction refuses it; the next register replaces it
-                    pass
-        self._recent_rows += added
+        parts = [_compiled_chunk(entries)] if entries else []
+        if pending:
+            parts.append(_statement_chunk(con, pending))
+        if not parts:
+            return _EMPTY
+        return tuple(np.concatenate(arrays) for arrays in zip(*parts, strict=True))  # type: ignore[return-value]
+
+    def _write_run(self, con: duckdb.DuckDBPyConnection, through: int) -> None:
+        """Insert memory's entries as a run, with `indexed_through`, in the caller's transaction."""
+        if self.recent.count:
+            run = self.recent.run()  # noqa: F841 (DuckDB scans it by name)
+            con.execute("INSERT INTO lookup_terms SELECT h, t, seq FROM run")
+        con.execute("INSERT OR REPLACE INTO lookup_state VALUES ('indexed_through', ?)", [through])
+        self._written_through = through
+
+
+_EMPTY = (np.empty(0, np.uint64), np.empty(0, np.uint8), np.empty(0, np.int64))
+
+
+def _compiled_chunk(entries: list[tuple[int, bytes, bytes]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    hashes = np.frombuffer(b"".join(h for _, h, _ in entries), dtype=np.uint64)
+    seqs = np.frombuffer(b"".join(s for _, _, s in entries), dtype=np.int64)
+    counts = [len(h) // 8 for _, h, _ in entries]
+    return hashes, np.repeat(np.array([t for t, _, _ in entries], dtype=np.uint8), counts), seqs
+
+
+def _statement_chunk(con: duckdb.DuckDBPyConnection, pending: list[tuple[str, tuple[str, ...], pa.Table]],
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    names = [f"lookup_incoming_{i}" for i in range(len(pending))]
+    selects = []
+    for name, (table, present, incoming) in zip(names, pending, strict=True):
+        con.register(name, incoming)
+        selects.append(terms_sql(table, name, present))
+    try:
+        made = con.execute(" UNION ALL ".join(selects)).fetchnumpy()
+    finally:
+        for name in names:
+            try:
+                con.unregister(name)
+            except duckdb.Error:  # an aborted transaction refuses it; the next register replaces it
+                pass
+    return (np.asarray(made["h"], dtype=np.uint64), np.asarray(made["t"], dtype=np.uint8),
+            np.asarray(made["seq"], dtype=np.int64))
+
+
+def _indexed_through(con: duckdb.DuckDBPyConnection) -> int:
+    found = con.execute("SELECT value FROM lookup_state WHERE key = 'indexed_through'").fetchall()
+    return found[0][0] if found else 0
+
+
+def _max_seq(con: duckdb.DuckDBPyConnection) -> int:
+    every = " UNION ALL ".join(f'SELECT max("{SEQ_COLUMN}") AS seq FROM "{name}"' for name in INDEXED)
+    return con.execute(f"SELECT coalesce(max(seq), 0) FROM ({every})").fetchall()[0][0]
+
+
+def _earlier_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    names = con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                        "AND schema_name = 'main' AND table_name IN ?", [list(EARLIER_TABLES)]).fetchall()
+    return [name for (name,) in names]
+
+
+def _migrate(con: duckdb.DuckDBPyConnection) -> None:
+    """Move the entries an earlier version kept outside its runs (every row then had its entries
+    in one of three tables) into a run; in the caller's transaction."""
+    earlier = _earlier_tables(con)
+    if not earlier:
+        return
+    every = " UNION ALL ".join(f"SELECT h, t, seq FROM {name}" for name in earlier)
+    con.execute(f"INSERT INTO lookup_terms SELECT h, t, seq FROM ({every}) ORDER BY h")
+    con.execute("DELETE FROM lookup_state WHERE key LIKE 'run_%'")
+    con.execute("INSERT OR REPLACE INTO lookup_state VALUES ('indexed_through', ?)", [_max_seq(con)])
+    _drop_earlier_tables(con)
+
+
+def _drop_earlier_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for name in _earlier_tables(con):
+        con.execute(f"DROP TABLE {name}")
 
 
 @lru_cache(maxsize=1)
@@ -290,19 +469,6 @@ def _one_chunk(column: pa.ChunkedArray | None) -> pa.Array | None:
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
-def _entries_table(entries: list[tuple[int, bytes, bytes]]) -> pa.Table:
-    hashes = b"".join(h for _, h, _ in entries)
-    seqs = b"".join(s for _, _, s in entries)
-    counts = [len(h) // 8 for _, h, _ in entries]
-    numbers = np.repeat(np.array([t for t, _, _ in entries], dtype=np.uint8), counts)
-    count = len(hashes) // 8
-    return pa.table({
-        "h": pa.Array.from_buffers(pa.uint64(), count, [None, pa.py_buffer(hashes)]),
-        "t": pa.array(numbers, pa.uint8()),
-        "seq": pa.Array.from_buffers(pa.int64(), count, [None, pa.py_buffer(seqs)]),
-    })
-
-
 def _may_hold_terms(column: pa.ChunkedArray, dynamic: bool) -> bool:
     r"""Whether any value of a batch's column can hold a term; a column that cannot is left out
     of the indexing statement (the text's concatenation, lowercasing and regex cost per row).
@@ -343,62 +509,16 @@ def rebuild(con: duckdb.DuckDBPyConnection) -> None:
     transaction). Also what a tool that wrote rows past the writer must call."""
     for table in INDEX_TABLES:
         con.execute(f"DELETE FROM {table}")
+    _drop_earlier_tables(con)
     con.execute("DELETE FROM lookup_state WHERE key LIKE 'run_%'")
     every = " UNION ALL ".join(terms_sql(name, f'"{name}"') for name in INDEXED)
     con.execute(f"INSERT INTO lookup_terms SELECT h, t, seq FROM ({every}) ORDER BY h")
-
-
-@dataclass(frozen=True)
-class RunMove:
-    """Copying `lookup_sealed` into a sorted run of `lookup_terms`, one slice of the hash space per
-    group commit: the move of a million entries in one commit (sort, insert, delete) stalled it for
-    ~0.5 s, doubling the p99 of a batch's latency (bench/README.md). The slices go in ascending
-    order, so the run is sorted by hash as a whole (its row groups cover narrow hash ranges). The
-    sealed entries stay where they are until the last slice is in, and the next group drops the
-    table rather than deleting from it (~10 ms rather than ~0.3 s): meanwhile a probe finds the copied ones twice,
-    which costs nothing (its `_seq`s are a set), and no entry is ever missing from what a reader
-    sees. The progress is kept in `lookup_state`, in each slice's transaction, so a restart
-    resumes the move rather than copying a slice twice."""
-
-    steps: int
-    done: int = 0
-
-    @staticmethod
-    def resumed(con: duckdb.DuckDBPyConnection) -> RunMove | None:
-        """The move a previous run of the store left unfinished, if any."""
-        state = dict(con.execute("SELECT key, value FROM lookup_state WHERE key LIKE 'run_%'").fetchall())
-        return RunMove(state["run_steps"], state.get("run_done", 0)) if "run_steps" in state else None
-
-    def step(self, con: duckdb.DuckDBPyConnection) -> RunMove | None:
-        """Copy the next slice, or once all are copied drop the sealed table (in a group of its
-        own, not the last slice's); in the caller's transaction. The move left, None once done."""
-        if self.done == self.steps:
-            con.execute("DROP TABLE lookup_sealed")
-            con.execute(DDL[2])
-            con.execute("DELETE FROM lookup_state WHERE key LIKE 'run_%'")
-            return None
-        where = f"h >= {(self.done << 64) // self.steps}::UBIGINT"
-        if self.done + 1 < self.steps:
-            where += f" AND h < {((self.done + 1) << 64) // self.steps}::UBIGINT"
-        con.execute(f"INSERT INTO lookup_terms SELECT h, t, seq FROM lookup_sealed WHERE {where} ORDER BY h")
-        con.execute("INSERT OR REPLACE INTO lookup_state VALUES ('run_done', ?)", [self.done + 1])
-        return RunMove(self.steps, self.done + 1)
-
-
-def seal(con: duckdb.DuckDBPyConnection, entries: int) -> RunMove:
-    """Start moving `lookup_recent` (about `entries` long) into a sorted run: it becomes the sealed
-    table (a rename, whatever its size), and the writer's entries go to a new one."""
-    con.execute("DROP TABLE lookup_sealed")  # empty: the previous move is done
-    con.execute("ALTER TABLE lookup_recent RENAME TO lookup_sealed")
-    con.execute(DDL[1])
-    move = RunMove(max(1, -(-entries // MOVE_ROWS)))
-    con.execute("INSERT OR REPLACE INTO lookup_state VALUES ('run_steps', ?)", [move.steps])
-    return move
+    con.execute("INSERT OR REPLACE INTO lookup_state VALUES ('indexed_through', ?)", [_max_seq(con)])
 
 
 def forget(con: duckdb.DuckDBPyConnection, table: str, deleted: np.ndarray) -> None:
-    """Drop the entries of the rows of `table` whose `_seq`s are `deleted` (a numpy array), in the
-    transaction that deleted them (retention)."""
+    """Drop the runs' entries of the rows of `table` whose `_seq`s are `deleted` (a numpy array),
+    in the transaction that deleted them (retention)."""
     if table not in _NUMBER or not len(deleted):
         return
     gone = pa.table({"seq": pa.array(deleted, pa.int64())})  # noqa: F841 (DuckDB scans it by name)

@@ -110,6 +110,8 @@ class Writer:
         """Called with each table's rows as inserted, in the same transaction (e.g. map_rollups.record)."""
         self.after_all_inserts: list[Callable[[duckdb.DuckDBPyConnection], None]] = []
         """Called once the group's rows are all inserted, in the same transaction (lookup_index.flush)."""
+        self.after_transaction: list[Callable[[bool], None]] = []
+        """Called once a group's transaction is over, with whether it committed (lookup_index.settle)."""
         self._queue: queue.SimpleQueue[tuple[Batch, Future] | None] = queue.SimpleQueue()
         self._pending_rows = 0
         self._seq_next = self._seq_end = 0
@@ -251,10 +253,16 @@ class Writer:
 
     def _transaction(self, batches: list[Batch]) -> list:
         con = self._con
-        with transaction(con):
-            results = [batch.operation(con) if batch.operation else None for batch in batches]
-            self._insert_rows(batches)
-            self._add_stats(batches)
+        committed = False
+        try:
+            with transaction(con):
+                results = [batch.operation(con) if batch.operation else None for batch in batches]
+                self._insert_rows(batches)
+                self._add_stats(batches)
+            committed = True
+        finally:
+            for settle in self.after_transaction:
+                settle(committed)
         return results
 
     def _insert_rows(self, batches: list[Batch]) -> None:

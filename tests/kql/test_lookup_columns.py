@@ -37,7 +37,7 @@ def _entries(con: duckdb.DuckDBPyConnection, batch: pa.Table, columns: tuple[str
 
 def _kept(batch: pa.Table) -> tuple[str, ...]:
     index = lookup_index.LookupIndex.__new__(lookup_index.LookupIndex)
-    index._pending = []
+    index._pending, index._high = [], 0
     index.compiled = False  # the SQL statement's columns (the compiled terms read every column)
     index.record(None, "traces", batch)  # type: ignore[arg-type]  (record touches no connection)
     return index._pending[0][1] if index._pending else ()

@@ -187,8 +187,8 @@ def test_a_store_keeps_the_same_entries_either_way(tmp_path, monkeypatch):
         try:
             store.lookup_index.compiled = compiled
             store.writer.write(tables={"traces": TABLES["traces"].to_arrow(rows)}).result()
-            with store.reader() as con:
-                kept.append(Counter(con.execute("SELECT h, t, seq FROM lookup_recent").fetchall()))
+            kept.append(Counter(entry for hashes, numbers, seqs in store.lookup_index.recent.chunks
+                                for entry in zip(hashes.tolist(), numbers.tolist(), seqs.tolist(), strict=True)))
         finally:
             store.close()
     assert kept[0] == kept[1] and sum(kept[0].values()) > 40

@@ -163,11 +163,13 @@ def test_retention_and_reopening_keep_the_index_whole(tmp_path, monkeypatch):
     rows_ = [{"timestamp": int((old if i % 2 else datetime.now(UTC).replace(tzinfo=None)).timestamp() * 1e6),
               "message": f"call {IDS[0]} {i}", "_service": SERVICE, "itemType": "trace"} for i in range(10)]
     opened.writer.write(tables={"traces": trace.to_arrow(rows_)}).result()
+    opened.close()  # the entries go from memory into a run
+    opened = Store(data)
     deleted = opened.exports.delete_expired(SERVICE, ["traces"], datetime.now(UTC).replace(tzinfo=None) - timedelta(days=30), {})
     assert deleted == 5
     with opened.reader() as con:
-        entries = con.execute("SELECT count(*) FROM lookup_recent").fetchone()[0]
-    assert entries == 5  # the deleted rows' entries went in the same commit
+        entries = con.execute("SELECT count(*) FROM lookup_terms").fetchone()[0]
+    assert entries == 5  # the deleted rows' entries went from the run in the same commit
     opened.close()
     # An index dropped (or built by a DuckDB whose hash differs) is rebuilt whole at open.
     reopened = Store(data)
