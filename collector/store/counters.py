@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import Counter
 
 import duckdb
-import pyarrow as pa
 
 from collector.store.transactions import transaction
 
@@ -27,10 +26,12 @@ COMPACT_ROWS = 1_000
 
 
 def append(con: duckdb.DuckDBPyConnection, totals: Counter) -> None:
-    """Add (service, counter) -> increment, inside the writer's transaction."""
-    services, counters = zip(*totals, strict=True)
-    increments = pa.table({"service": services, "counter": counters, "value": list(totals.values())})  # noqa: F841
-    con.execute("INSERT INTO service_counters SELECT * FROM increments")
+    """Add (service, counter) -> increment, inside the writer's transaction. As parameters of one
+    VALUES list: for the few rows of a group commit, an Arrow table scanned by name cost the writer
+    ~0.5 ms more per group (bench/README.md part 22q)."""
+    rows = ", ".join(["(?, ?, ?)"] * len(totals))
+    con.execute(f"INSERT INTO service_counters VALUES {rows}",
+                [value for (service, counter), increment in totals.items() for value in (service, counter, increment)])
 
 
 def compact(con: duckdb.DuckDBPyConnection) -> None:
