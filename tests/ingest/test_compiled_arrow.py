@@ -68,6 +68,15 @@ def test_null_bitmaps_fills_and_slices(tmp_path):
         assert again.to_pylist() == rows[7:] + rows[:7]
 
 
+def test_a_column_of_empty_texts_only(tmp_path):
+    """Every value empty: the column's data buffer was never written (no pointer in C)."""
+    for body in bodies([_plain("MessageData", message="", properties={}) for _ in range(3)]):
+        assert_same(body, tmp_path)
+        table = _tables(body)["traces"]
+        table.validate(full=True)
+        assert table.column("message").to_pylist() == ["", "", ""]
+
+
 def test_tables_of_several_services_keep_the_taken_rows():
     items = [{**_plain("MessageData", message=f"m{n}"), "iKey": ikey}
              for n, ikey in enumerate(["key-a", "key-b", "KEY-A", "key-unknown", "key-a"])]
