@@ -4,7 +4,9 @@ Parsing with orjson, then judging and converting each item in Python, cost ~12 Â
 isolation, most of the collector's CPU per item. `_cenvelope` (C through the CPython API, built by
 `pip install -e .` where a compiler is present; see setup.py) reads the body's bytes once and
 writes the plain items' column values straight into Arrow buffers: no Python object per value,
-and customDimensions written as orjson would write it without building the dict first.
+and customDimensions written as orjson would write it without building the dict first. Each table
+then reaches pyarrow whole, through the Arrow C data interface (_cenvelope_arrow.h), its columns
+filled as `_layout` says.
 
 It takes only what it can store exactly as the Python path does (the reference: columnar.py and
 envelope.py), and leaves every other item, by its place in the body, to that path: an odd type,
