@@ -48,6 +48,10 @@ def _load() -> Any:
         log.warning("ingestion: the compiled fast path is not built (no C compiler at install?); "
                  "bodies take the Python path, at about twice the CPU per item")
         return None
+    if not hasattr(_cenvelope, "set_layout"):
+        log.warning("ingestion: the compiled fast path was built from older sources (run `pip install -e .`); "
+                    "bodies take the Python path")
+        return None
     return _cenvelope
 
 

@@ -7,7 +7,9 @@ that refuses what it cannot do."""
 
 import gc
 import gzip
+import sys
 import threading
+import types
 
 import pyarrow as pa
 import pytest
@@ -157,3 +159,12 @@ def test_memory_is_returned():
 def _rss() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * 4096
+
+
+def test_an_extension_built_from_older_sources_is_not_used(monkeypatch):
+    """A stale build (its prepare() answers in another shape) leaves bodies to the Python path."""
+    stale = types.ModuleType("collector.ingest._cenvelope")
+    stale.prepare = compiled._native.prepare  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "collector.ingest._cenvelope", stale)
+    monkeypatch.setattr(sys.modules["collector.ingest"], "_cenvelope", stale)
+    assert compiled._load() is None
