@@ -29,7 +29,7 @@ class OptionalBuildExt(build_ext):
 setup(
     ext_modules=[Extension(
         "collector.ingest._cenvelope", ["collector/ingest/_cenvelope.c"],
-        depends=[f"collector/ingest/_cenvelope_{part}.h" for part in ("float", "ryu", "json", "columns", "exceptions")],
+        depends=[f"collector/ingest/_cenvelope_{part}.h" for part in ("float", "ryu", "json", "columns", "exceptions", "arrow")],
         extra_compile_args=["-O2"], optional=True,
     ), Extension(
         "collector.store._lookup_terms", ["collector/store/_lookup_terms.c"],

@@ -21,6 +21,7 @@
 #include "_cenvelope_json.h"
 #include "_cenvelope_columns.h"
 #include "_cenvelope_exceptions.h"
+#include "_cenvelope_arrow.h"
 
 /* The column of a tag's key (TAGS' index), or -1: its text read once, then only the tags of its
    length compared (a loop of key_is_n over the 19 tags was a tenth of the parse). */
@@ -268,13 +269,6 @@ static int push_row(Table *tb, Item *it, Row *row, int64_t index) {
 
 static PyObject *bytes_of(Buf *b) { return PyBytes_FromStringAndSize(b->p ? b->p : "", b->len); }
 
-static PyObject *str_column(StrCol *c, Py_ssize_t n) {
-    if (c->nulls == n) Py_RETURN_NONE;
-    PyObject *bits = c->nulls ? bytes_of(&c->bits) : (Py_INCREF(Py_None), Py_None);
-    PyObject *out = Py_BuildValue("(NNNn)", bits, bytes_of(&c->offsets), bytes_of(&c->data), c->nulls);
-    return out;
-}
-
 /* The iKey every row of the table shares (the first row's: its text starts the column's data).
    Routing a table then takes one look-up, not a dictionary encoding and a take of its rows. */
 static PyObject *one_ikey_of(StrCol *ikeys) {
@@ -283,46 +277,14 @@ static PyObject *one_ikey_of(StrCol *ikeys) {
     return PyUnicode_DecodeUTF8(ikeys->data.p ? ikeys->data.p : "", len, NULL);
 }
 
-/* The string columns' names as str objects, made once at import: PyDict_SetItemString made and
-   interned each of the ~45 per table per body again. */
-static PyObject *COLUMN_KEYS[NSTR];
-
+/* (the rows' indexes in the body, the iKey they share or None, the table for export()). */
 static PyObject *table_result(Table *tb, int which) {
-    PyObject *cols = PyDict_New();
-    if (!cols) return NULL;
-    for (int k = 0; k < NSTR; k++) {
-        PyObject *col = str_column(&tb->str[k], tb->n);
-        if (!col || PyDict_SetItem(cols, COLUMN_KEYS[k], col) < 0) { Py_XDECREF(col); Py_DECREF(cols); return NULL; }
-        Py_DECREF(col);
-    }
-    PyObject *extra = NULL;
-    if (which == TB_TRACES || which == TB_EXCEPTIONS) {
-        PyObject *bits = tb->sev_nulls ? bytes_of(&tb->sev_bits) : (Py_INCREF(Py_None), Py_None);
-        extra = Py_BuildValue("{s:(NNn)}", "severityLevel", bits, bytes_of(&tb->severity), tb->sev_nulls);
-    } else if (which == TB_REQUESTS || which == TB_DEPENDENCIES) {
-        extra = Py_BuildValue("{s:N,s:N}", "duration", bytes_of(&tb->duration), "success", bytes_of(&tb->success));
-    } else if (which == TB_METRICS) {
-        extra = Py_BuildValue("{s:N,s:N}", "value", bytes_of(&tb->value), "valueCount", bytes_of(&tb->count));
-    } else {
-        extra = PyDict_New();
-    }
-    if (!extra || PyDict_Update(cols, extra) < 0) { Py_XDECREF(extra); Py_DECREF(cols); return NULL; }
-    Py_DECREF(extra);
     PyObject *one_ikey = tb->mixed_ikeys ? (Py_INCREF(Py_None), Py_None) : one_ikey_of(&tb->str[S_IKEY]);
-    if (!one_ikey) { Py_DECREF(cols); return NULL; }
-    return Py_BuildValue("(nNNNN)", tb->n, bytes_of(&tb->index), bytes_of(&tb->timestamp), cols, one_ikey);
-}
-
-static void table_free(Table *tb) {
-    buf_free(&tb->index);
-    for (int k = 0; k < NSTR; k++) { buf_free(&tb->str[k].data); buf_free(&tb->str[k].offsets); buf_free(&tb->str[k].bits); }
-    buf_free(&tb->timestamp);
-    buf_free(&tb->severity);
-    buf_free(&tb->sev_bits);
-    buf_free(&tb->duration);
-    buf_free(&tb->success);
-    buf_free(&tb->value);
-    buf_free(&tb->count);
+    if (!one_ikey) return NULL;
+    PyObject *index = bytes_of(&tb->index);
+    PyObject *parsed = index ? parsed_capsule(tb, which) : NULL;
+    if (!parsed) { Py_DECREF(one_ikey); Py_XDECREF(index); return NULL; }
+    return Py_BuildValue("(NNN)", index, one_ikey, parsed);
 }
 
 /* ---------- the body ---------- */
@@ -490,7 +452,11 @@ static PyObject *double_of_text(PyObject *self, PyObject *arg) {
 
 static PyMethodDef METHODS[] = {
     {"prepare", prepare, METH_VARARGS,
-     "prepare(body, item_id_head) -> (spans, rest, tables) or None: a decompressed track body's plain items as Arrow buffers."},
+     "prepare(body, item_id_head) -> (spans, rest, tables) or None: a decompressed track body's plain items, by table."},
+    {"set_layout", set_layout, METH_VARARGS,
+     "set_layout(table, fields): what fills each column of the table's schema: (kind, source, argument) per column."},
+    {"export", export, METH_VARARGS,
+     "export(table, service) -> (arrow_array capsule, its address): a table of prepare()'s as one struct ArrowArray."},
     {"float_repr", repr_of_double, METH_O, "float_repr(value) -> str or None: the compiled path's repr(value) (tests only)."},
     {"to_double", double_of_text, METH_O, "to_double(text) -> float: the compiled path's float(text) (tests only)."},
     {NULL, NULL, 0, NULL},
@@ -503,10 +469,21 @@ PyMODINIT_FUNC PyInit__cenvelope(void) {
     for (int k = 0; k < NTABLES; k++) BASE_TYPE_LENGTHS[k] = (Py_ssize_t)strlen(BASE_TYPES[k]);
     if (!c_locale) c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
     if (!c_locale) return PyErr_NoMemory();
-    for (int k = 0; k < NSTR; k++) {
-        if (COLUMN_KEYS[k]) continue;
-        COLUMN_KEYS[k] = PyUnicode_InternFromString(k < NTAGS ? TAG_COLUMN_NAMES[k] : STR_NAMES[k - NTAGS]);
-        if (!COLUMN_KEYS[k]) return NULL;
+    PyObject *module = PyModule_Create(&MODULE);
+    PyObject *columns = module ? PyTuple_New(NCOLUMNS) : NULL;
+    for (int k = 0; columns && k < NCOLUMNS; k++) {
+        const char *name = k < NTAGS ? TAG_COLUMN_NAMES[k] : k < NSTR ? STR_NAMES[k - NTAGS] : EXTRA_NAMES[k - NSTR];
+        PyObject *text = PyUnicode_FromString(name);
+        if (!text) Py_CLEAR(columns);
+        else PyTuple_SET_ITEM(columns, k, text);
     }
-    return PyModule_Create(&MODULE);
+    if (!columns || PyModule_AddObject(module, "COLUMNS", columns) < 0) { Py_XDECREF(columns); Py_XDECREF(module); return NULL; }
+    PyObject *tables = PyTuple_New(NTABLES);
+    for (int k = 0; tables && k < NTABLES; k++) {
+        PyObject *text = PyUnicode_FromString(TABLE_NAMES[k]);
+        if (!text) Py_CLEAR(tables);
+        else PyTuple_SET_ITEM(tables, k, text);
+    }
+    if (!tables || PyModule_AddObject(module, "TABLES", tables) < 0) { Py_XDECREF(tables); Py_DECREF(module); return NULL; }
+    return module;
 }

@@ -145,6 +145,18 @@ typedef struct {
     int mixed_ikeys;        /* not every row's iKey is the first row's */
 } Table;
 
+static void table_free(Table *tb) {
+    buf_free(&tb->index);
+    for (int k = 0; k < NSTR; k++) { buf_free(&tb->str[k].data); buf_free(&tb->str[k].offsets); buf_free(&tb->str[k].bits); }
+    buf_free(&tb->timestamp);
+    buf_free(&tb->severity);
+    buf_free(&tb->sev_bits);
+    buf_free(&tb->duration);
+    buf_free(&tb->success);
+    buf_free(&tb->value);
+    buf_free(&tb->count);
+}
+
 /* Appends a row's value (len -1: null). Most of the ~45 string columns are null in every row of a
    table (a trace has no url, no exception fields), and such a column is never read (str_column),
    so nothing is written to a column until its first value: then the nulls before it, at once. */

@@ -4,7 +4,9 @@ Parsing with orjson, then judging and converting each item in Python, cost ~12 �
 isolation, most of the collector's CPU per item. `_cenvelope` (C through the CPython API, built by
 `pip install -e .` where a compiler is present; see setup.py) reads the body's bytes once and
 writes the plain items' column values straight into Arrow buffers: no Python object per value,
-and customDimensions written as orjson would write it without building the dict first.
+and customDimensions written as orjson would write it without building the dict first. Each table
+then reaches pyarrow whole, through the Arrow C data interface (_cenvelope_arrow.h), its columns
+filled as `_layout` says.
 
 It takes only what it can store exactly as the Python path does (the reference: columnar.py and
 envelope.py), and leaves every other item, by its place in the body, to that path: an odd type,
@@ -21,13 +23,11 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from collector.ingest.item_ids import random_head
 from collector.ingest.stored_form import ITEM_TYPES, NO_CLIENT_IP, owner_columns
@@ -48,15 +48,16 @@ def _load() -> Any:
         log.warning("ingestion: the compiled fast path is not built (no C compiler at install?); "
                  "bodies take the Python path, at about twice the CPU per item")
         return None
+    if not hasattr(_cenvelope, "set_layout"):
+        log.warning("ingestion: the compiled fast path was built from older sources (run `pip install -e .`); "
+                    "bodies take the Python path")
+        return None
     return _cenvelope
 
 
 _native = _load()
 
 _STRING = pa.string()
-_TIMESTAMP = pa.timestamp("us")
-_FLOAT = pa.float64()
-_INT32 = pa.int32()
 
 
 def available() -> bool:
@@ -76,8 +77,8 @@ def read_body(data: bytes, routing: dict[str, tuple[str, bool]]) -> tuple[int, d
     spans, rest, by_table = parsed
     stats: Counter = Counter()
     tables = {}
-    for name, (count, index, timestamps, columns, one_ikey) in by_table.items():
-        table, left = _routed_table(name, count, index, timestamps, columns, one_ikey, routing, stats)
+    for name, (index, one_ikey, rows) in by_table.items():
+        table, left = _routed_table(name, index, one_ikey, rows, routing, stats)
         if table is not None:
             tables[name] = table
         rest.extend(left)
@@ -93,29 +94,32 @@ def items_at(data: bytes, spans: bytes, indexes: list[int]) -> list[object]:
 
 
 def _routed_table(
-    name: str, count: int, index: bytes, timestamps: bytes, columns: dict, one_ikey: str | None, routing: dict,
-    stats: Counter,
+    name: str, index: bytes, one_ikey: str | None, rows: object, routing: dict, stats: Counter,
 ) -> tuple[pa.Table | None, list[int]]:
     """The table of the rows whose service takes them, and the indexes of the others (unknown
     or disabled services: the Python path counts and answers them). `one_ikey`: the iKey all the
-    rows share (an SDK's batch has one), None if they differ."""
-    ikeys = _strings(columns["iKey"], count)
+    rows share (an SDK's batch has one), None if they differ. `rows`: the parse's table, for
+    _table."""
     if one_ikey is not None:
         route = routing.get(one_ikey.lower())
         if route is None or not route[1]:
             return None, np.frombuffer(index, dtype=np.int64).tolist()
-        _count_taken(stats, route[0], count)
-        return _table(name, count, timestamps, columns, ikeys, _repeated(route[0], _STRING, count)), []
-    encoded = ikeys.dictionary_encode()
+        table = _table(name, rows, route[0])
+        _count_taken(stats, route[0], table.num_rows)
+        return table, []
+    table = _table(name, rows, None)
+    encoded = table.column(_IKEY_COLUMN).chunk(0).dictionary_encode()
     routes = [routing.get(key.lower()) for key in encoded.dictionary.to_pylist()]
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     taken = np.array([route is not None and route[1] for route in routes], dtype=bool)[codes]
     services = pa.array([route[0] if route else None for route in routes], _STRING).take(encoded.indices)
-    for code, rows in enumerate(np.bincount(codes, minlength=len(routes))):
+    for code, count in enumerate(np.bincount(codes, minlength=len(routes))):
         route = routes[code]
-        if rows and route is not None and route[1]:
-            _count_taken(stats, route[0], int(rows))
-    table = _table(name, count, timestamps, columns, ikeys, services)
+        if count and route is not None and route[1]:
+            _count_taken(stats, route[0], int(count))
+    for column in _SERVICE_COLUMNS:
+        at = table.schema.get_field_index(column)
+        table = table.set_column(at, table.schema.field(at), services)
     if taken.all():
         return table, []
     left = np.frombuffer(index, dtype=np.int64)[~taken].tolist()
@@ -128,66 +132,45 @@ def _count_taken(stats: Counter, service: str, rows: int) -> None:
     stats[(service, "accepted")] += rows
 
 
-def _table(name: str, count: int, timestamps: bytes, columns: dict, ikeys: pa.Array, services: pa.Array) -> pa.Table:
-    """The Arrow table of one table's rows, in the schema the writer expects."""
-    values: dict[str, pa.Array | None] = {
-        "timestamp": pa.Array.from_buffers(_TIMESTAMP, count, [None, pa.py_buffer(timestamps)]),
-        "itemType": _repeated(ITEM_TYPES[name], _STRING, count),
-        "itemCount": _repeated(1, _INT32, count),
-        **owner_columns(services, ikeys),
-    }
-    for column, value in columns.items():
-        if column not in values:
-            values[column] = _column(column, value, count)
-    client_ip = values.get("client_IP")
-    values["client_IP"] = (_repeated(NO_CLIENT_IP, _STRING, count) if client_ip is None
-                           else pc.fill_null(client_ip, NO_CLIENT_IP))
+def _table(name: str, rows: object, service: str | None) -> pa.Table:
+    """The Arrow table of one table's rows, in the schema the writer expects, its columns filled in
+    C as _layout says (`service`: the service's columns' value; None leaves them null). One import
+    through the Arrow C data interface: wrapping each column's buffers here cost ~100 µs per table
+    and body (see _cenvelope_arrow.h). `_import_from_c` (pyarrow's, since 0.17) takes the schema
+    object as it is; the public capsule protocol would export and parse it again, ~35 µs a table."""
+    array, address = _native.export(rows, service)  # `array`, a capsule, holds the struct at `address`
+    batch = pa.RecordBatch._import_from_c(address, TABLES[name].incoming_schema)
+    del array  # the import moved the struct's contents into the batch: the capsule frees the struct alone
+    return pa.Table.from_batches([batch])
+
+
+_SERVICE = ("service", None)
+_IKEY = ("column", "iKey")
+_OWNER = owner_columns(_SERVICE, _IKEY)
+_SERVICE_COLUMNS = tuple(column for column, source in _OWNER.items() if source is _SERVICE)
+_IKEY_COLUMN = next(column for column, source in _OWNER.items() if source is _IKEY)
+_KINDS = {pa.string(): "s", pa.int32(): "i", pa.timestamp("us"): "l", pa.float64(): "d", pa.bool_(): "b"}
+
+
+def _layout(name: str) -> tuple[tuple[str, str, object], ...]:
+    """What fills each column of a table's schema, in its order, as (kind, source, argument), for
+    _cenvelope.set_layout: the stored form's rules (stored_form.py), as the Python path applies
+    them (columnar.py), on the columns the C parse writes (`_native.COLUMNS`, by their names)."""
+    sources: dict[str, Any] = {column: ("column", column) for column in _native.COLUMNS}
+    sources.update(_OWNER, itemType=("text", ITEM_TYPES[name]), itemCount=("int32", 1),
+                   client_IP=("column", ("client_IP", NO_CLIENT_IP)))
     if name == "customMetrics":
-        value = values["value"]
-        values.update(valueSum=value, valueMin=value, valueMax=value,
-                      valueStdDev=_repeated(0.0, _FLOAT, count))
-    nulls = _null_columns(name, count)
-    arrays = [nulls[column] if (given := values.get(column)) is None else given for column in _FIELDS[name]]
-    return pa.Table.from_arrays(arrays, schema=TABLES[name].incoming_schema)
+        value = sources["value"]
+        sources.update(valueSum=value, valueMin=value, valueMax=value, valueStdDev=("float64", 0.0))
+    return tuple((_KINDS[field.type], *sources.get(field.name, ("null", None)))
+                 for field in TABLES[name].incoming_schema)
 
 
-def _column(column: str, value: Any, count: int) -> pa.Array | None:
-    if value is None:
-        return None
-    if column == "severityLevel":
-        bits, data, nulls = value
-        return pa.Array.from_buffers(_INT32, count, [bits and pa.py_buffer(bits), pa.py_buffer(data)], null_count=nulls)
-    if column in ("duration", "value"):
-        return pa.Array.from_buffers(_FLOAT, count, [None, pa.py_buffer(value)])
-    if column == "valueCount":
-        return pa.Array.from_buffers(_INT32, count, [None, pa.py_buffer(value)])
-    if column == "success":
-        return pa.Array.from_buffers(pa.bool_(), count, [None, pa.py_buffer(value)])
-    return _strings(value, count)
+def _set_layouts() -> None:
+    """Tells the extension what fills each column of the tables it parses, once per process."""
+    for name in _native.TABLES:
+        _native.set_layout(name, _layout(name))
 
 
-def _strings(value: Any, count: int) -> pa.Array:
-    if value is None:
-        return pa.nulls(count, _STRING)
-    bits, offsets, data, nulls = value
-    buffers = [bits and pa.py_buffer(bits), pa.py_buffer(offsets), pa.py_buffer(data)]
-    return pa.Array.from_buffers(_STRING, count, buffers, null_count=nulls)
-
-
-@lru_cache(maxsize=1024)
-def _repeated(value: object, arrow_type: pa.DataType, count: int) -> pa.Array:
-    """A column of one value, made once per value, type and length (as `_null_columns`)."""
-    return pa.repeat(pa.scalar(value, arrow_type), count)
-
-
-@lru_cache(maxsize=256)
-def _null_columns(name: str, count: int) -> dict[str, pa.Array]:
-    """A column of nulls for each of a table's columns, made once per table and length: most of a
-    table's ~40 columns are absent from a batch, and making each anew cost ~1 µs per item of the
-    body (Arrow arrays are immutable, so the tables may share them)."""
-    return {field.name: pa.nulls(count, field.type) for field in TABLES[name].incoming_schema}
-
-
-_FIELDS = {name: tuple(field.name for field in table.incoming_schema) for name, table in TABLES.items()}
-"""Each table's column names in its schema's order: reading them off a pyarrow schema makes a
-Field object per column and call (~1 µs each)."""
+if _native is not None:
+    _set_layouts()
