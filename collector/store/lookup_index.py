@@ -21,7 +21,7 @@ Why a side index of terms, and why this shape (profiled at 10M rows per table, b
 - Stored as (64-bit hash of the term, table, `_seq`) in `lookup_terms`, as sorted runs (a run's row
   groups cover narrow hash ranges, so DuckDB's zone maps skip all but one per run: a probe reads
   a row group per run, ~1 ms at 33M entries, and the query joins the few `_seq`s back, zone maps
-  again), and, for the rows since the last run, in memory (`Recent`). The writer adds a group's
+  again), and, for the rows since the last run, in memory (`Recent`, lookup_memory.py). The writer adds a group's
   entries to memory before its commit, and once they reach RUN_ROWS writes them as one run, with
   `indexed_through` in `lookup_state` (every row whose `_seq` is at most it has its entries in
   the runs) in the same transaction, and lets memory go once that commit is done. Why memory:
@@ -70,6 +70,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from collector.store import lookup_memory
+from collector.store.lookup_memory import EMPTY, Chunk, Recent, compiled_chunk
 from collector.store.schema import SEQ_COLUMN, TABLES
 from collector.store.transactions import transaction
 
@@ -169,8 +171,7 @@ def candidates(con: duckdb.DuckDBPyConnection, tables: list[str], terms: list[st
     hashes = con.execute(f"SELECT [{', '.join('hash(?)' for _ in terms)}]", terms).fetchall()[0][0]
     found: dict[int, list[int]] = dict(con.execute(probe_sql(hashes, numbers)).fetchall())
     through = state.get("indexed_through", 0)
-    index = _OPEN.get(state.get("recent_token", -1))
-    recent = index.recent if index is not None else None
+    recent = lookup_memory.recent_of(state.get("recent_token", -1))
     if recent is not None:
         for number, more in recent.find(hashes, numbers).items():
             found.setdefault(number, []).extend(more)
@@ -180,47 +181,6 @@ def candidates(con: duckdb.DuckDBPyConnection, tables: list[str], terms: list[st
     if recent.through > through:  # a run committed after this snapshot, and memory let it go
         return Candidates(seqs, through, recent.through)
     return Candidates(seqs)
-
-
-@dataclass(frozen=True)
-class Recent:
-    """The entries of the rows after `through` (by `_seq`), in memory: one (hashes, table numbers,
-    `_seq`s) chunk per group commit. Never changed once made: the writer replaces the whole, so a
-    reader holds one consistent view without a lock."""
-
-    through: int
-    chunks: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...] = ()
-
-    @property
-    def count(self) -> int:
-        return sum(len(hashes) for hashes, _, _ in self.chunks)
-
-    def added(self, chunk: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Recent:
-        return Recent(self.through, (*self.chunks, chunk)) if len(chunk[0]) else self
-
-    def find(self, hashes: list[int], numbers: list[int]) -> dict[int, list[int]]:
-        """The `_seq`s of these hashes' entries, by table number."""
-        wanted = np.array(hashes, dtype=np.uint64)
-        found: dict[int, list[int]] = {}
-        for chunk_hashes, chunk_numbers, chunk_seqs in self.chunks:
-            hits = np.flatnonzero(np.isin(chunk_hashes, wanted))
-            for number, seq in zip(chunk_numbers[hits].tolist(), chunk_seqs[hits].tolist(), strict=True):
-                if number in numbers:
-                    found.setdefault(number, []).append(seq)
-        return found
-
-    def run(self) -> pa.Table:
-        """The entries as one run, in hash order at the grain of row groups (by the top 16 bits of
-        the hash: a radix sort, ~4x faster than a full sort of a million, and a row group of 122,880
-        entries covers as narrow a hash range either way)."""
-        hashes, numbers, seqs = (np.concatenate(parts) for parts in zip(*self.chunks, strict=True))
-        order = np.argsort((hashes >> np.uint64(48)).astype(np.uint16), kind="stable")
-        return pa.table({"h": hashes[order], "t": numbers[order], "seq": seqs[order]})
-
-
-_OPEN: dict[int, LookupIndex] = {}
-"""The stores open in this process with their index, by the `recent_token` each wrote in its
-`lookup_state` at open: how a reader of a store's file finds that store's memory."""
 
 
 class LookupIndex:
@@ -267,7 +227,7 @@ class LookupIndex:
         self._high = _indexed_through(con)
         self.recent = Recent(self._high)
         self._written_through = None
-        _OPEN[self._token] = self
+        lookup_memory.publish(self._token, self)
 
     def _index_tail(self, con: duckdb.DuckDBPyConnection) -> None:
         """Write as a run the entries of the rows after `indexed_through` (those of a process that
@@ -333,23 +293,23 @@ class LookupIndex:
         is stopped."""
         if self._token is None:
             return
-        _OPEN.pop(self._token, None)
+        lookup_memory.withdraw(self._token)
         if self.recent.count:
             with transaction(con):
                 self._write_run(con, self._high)
             self.settle(committed=True)
 
-    def _group_entries(self, con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _group_entries(self, con: duckdb.DuckDBPyConnection) -> Chunk:
         """The entries of what `record` noted since the last call: those made in C, and the SQL
         statement's (one statement for every table: one per table cost ~1.3 ms each whatever its
         rows)."""
         pending, self._pending = self._pending, []
         entries, self._entries = self._entries, []
-        parts = [_compiled_chunk(entries)] if entries else []
+        parts = [compiled_chunk(entries)] if entries else []
         if pending:
             parts.append(_statement_chunk(con, pending))
         if not parts:
-            return _EMPTY
+            return EMPTY
         return tuple(np.concatenate(arrays) for arrays in zip(*parts, strict=True))  # type: ignore[return-value]
 
     def _write_run(self, con: duckdb.DuckDBPyConnection, through: int) -> None:
@@ -361,18 +321,8 @@ class LookupIndex:
         self._written_through = through
 
 
-_EMPTY = (np.empty(0, np.uint64), np.empty(0, np.uint8), np.empty(0, np.int64))
-
-
-def _compiled_chunk(entries: list[tuple[int, bytes, bytes]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    hashes = np.frombuffer(b"".join(h for _, h, _ in entries), dtype=np.uint64)
-    seqs = np.frombuffer(b"".join(s for _, _, s in entries), dtype=np.int64)
-    counts = [len(h) // 8 for _, h, _ in entries]
-    return hashes, np.repeat(np.array([t for t, _, _ in entries], dtype=np.uint8), counts), seqs
-
-
 def _statement_chunk(con: duckdb.DuckDBPyConnection, pending: list[tuple[str, tuple[str, ...], pa.Table]],
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     ) -> Chunk:
     names = [f"lookup_incoming_{i}" for i in range(len(pending))]
     selects = []
     for name, (table, present, incoming) in zip(names, pending, strict=True):

@@ -1,5 +1,5 @@
 """The lookup index's recent entries, held in memory and written as sorted runs
-(lookup_index.Recent, LookupIndex.flush/settle), keep lookups equal to the full scan at every
+(lookup_memory.Recent, LookupIndex.flush/settle), keep lookups equal to the full scan at every
 commit a reader sees: while memory fills, when a run is written, when a reader's snapshot is older
 than the run that memory let go, when the process holds no memory of the store, when a group fails
 after writing its run, after a process ends without closing the store, and after an earlier
@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from collector.kql import engine, lookup, run_query
-from collector.store import lookup_index
+from collector.store import lookup_index, lookup_memory
 from collector.store.database import DB_FILENAME, Store
 from collector.store.schema import TABLES
 
@@ -138,7 +138,7 @@ def test_a_process_without_the_stores_memory_reads_the_rows_after_the_runs(tmp_p
     try:
         for n in range(3):
             _write(store, n, now)
-        monkeypatch.setattr(lookup_index, "_OPEN", {})
+        monkeypatch.setattr(lookup_memory, "_OPEN", {})
         with store.reader() as con:
             narrowed, full, sql = _found(con, _ids(2)[1])
         assert len(full) == 1 and narrowed == full and '"_seq" >' in sql
