@@ -49,7 +49,7 @@ typedef struct {
     uint64_t *h;
     int64_t *seq;
     Py_ssize_t len, cap;
-    unsigned char *term; /* the run being read, lowered */
+    unsigned char *term; /* a run with a non-ASCII character, lowered */
     Py_ssize_t term_cap;
 } Out;
 
@@ -70,6 +70,14 @@ static int out_put(Out *o, uint64_t h, int64_t seq) {
     return 0;
 }
 
+/* What a value's scan needs besides the value: where the entries go, the data buffer's end (a
+   word may be read past the value, never past the buffer), the index's thresholds. */
+typedef struct {
+    Out *out;
+    int64_t seq;
+    Py_ssize_t limit, min_term, stop_zeros;
+} Scan;
+
 /* TERM_CHAR[c]: the lowered term character of ASCII byte c, 1 for the lead bytes of the three
    non-ASCII characters that can lower to one (checked below), 0 for a byte that ends a run. */
 static unsigned char TERM_CHAR[256];
@@ -81,6 +89,18 @@ static void init_term_chars(void) {
     TERM_CHAR[0xC4] = TERM_CHAR[0xC5] = TERM_CHAR[0xE2] = 1;
 }
 
+/* The lowered term character at p[i] (0: none) and the bytes it takes. */
+static unsigned char term_char(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, Py_ssize_t *width) {
+    unsigned char t = TERM_CHAR[p[i]];
+    *width = 1;
+    if (t != 1) return t;
+    unsigned char c = p[i];
+    if (c == 0xC4 && i + 1 < n && p[i + 1] == 0xB0) { *width = 2; return 'i'; }
+    if (c == 0xC5 && i + 1 < n && p[i + 1] == 0xBF) { *width = 2; return 's'; }
+    if (c == 0xE2 && i + 2 < n && p[i + 1] == 0x84 && p[i + 2] == 0xAA) { *width = 3; return 'k'; }
+    return 0;
+}
+
 /* Whether a term starts with stop_zeros zeros (<= min_term): a zero-padded counter, never indexed. */
 static int zero_padded(const unsigned char *term, Py_ssize_t stop_zeros) {
     for (Py_ssize_t i = 0; i < stop_zeros; i++)
@@ -88,40 +108,186 @@ static int zero_padded(const unsigned char *term, Py_ssize_t stop_zeros) {
     return 1;
 }
 
-/* The entries of one value's text: every maximal run of term characters at least min_term long
-   holding a digit, but those zero_padded. -1: out of memory. */
-static int scan_text(const unsigned char *p, Py_ssize_t n, int64_t seq, Out *o, Py_ssize_t min_term, Py_ssize_t stop_zeros) {
+/* The entries of one value's text read a character at a time: every maximal run of term
+   characters at least min_term long holding a digit, but those zero_padded. For a value with a
+   non-ASCII term character (or a min_term below the words' filter). -1: out of memory. */
+static int scan_chars(const unsigned char *p, Py_ssize_t n, const Scan *s) {
+    Out *o = s->out;
     if (n > o->term_cap) {
         unsigned char *t = realloc(o->term, n);
         if (!t) return -1;
         o->term = t;
         o->term_cap = n;
     }
-    unsigned char *term = o->term;
-    Py_ssize_t len = 0, i = 0;
+    Py_ssize_t len = 0, i = 0, width;
     int digit = 0;
     while (i <= n) {
-        unsigned char t = i < n ? TERM_CHAR[p[i]] : 0;
-        Py_ssize_t width = 1;
-        if (t == 1) {
-            unsigned char c = p[i];
-            t = 0;
-            if (c == 0xC4 && i + 1 < n && p[i + 1] == 0xB0) { t = 'i'; width = 2; }
-            else if (c == 0xC5 && i + 1 < n && p[i + 1] == 0xBF) { t = 's'; width = 2; }
-            else if (c == 0xE2 && i + 2 < n && p[i + 1] == 0x84 && p[i + 2] == 0xAA) { t = 'k'; width = 3; }
-        }
+        unsigned char t = i < n ? term_char(p, i, n, &width) : 0;
         if (t) {
-            term[len++] = t;
+            o->term[len++] = t;
             digit |= t <= '9';
-        } else {
-            if (len >= min_term && digit && !zero_padded(term, stop_zeros) && out_put(o, duck_hash(term, len), seq) < 0)
-                return -1;
-            len = 0;
-            digit = 0;
+            i += width;
+            continue;
         }
-        i += width;
+        if (len >= s->min_term && digit && !zero_padded(o->term, s->stop_zeros) &&
+            out_put(o, duck_hash(o->term, len), s->seq) < 0)
+            return -1;
+        len = 0;
+        digit = 0;
+        i++;
     }
     return 0;
+}
+
+/* Words of 8 bytes, read in text order (byte i of the text is byte i of the word from the low
+   end) whatever the machine's order, so that one test classifies 8 bytes of text at once. */
+#define ONES 0x0101010101010101ULL
+#define HIGHS (ONES * 0x80)
+#define LOWER (ONES * 0x20)
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define TEXT_ORDER(w) __builtin_bswap64(w)
+#else
+#define TEXT_ORDER(w) (w)
+#endif
+
+/* The first k (< 64) bits, or bytes of a word in text order with k < 8 and 8 * k. */
+static inline uint64_t first_bits(Py_ssize_t k) { return ((uint64_t)1 << k) - 1; }
+
+/* Bytes i.. of a value of n bytes (i <= n <= limit, the data buffer's end): those from n on read
+   as zero, which is no term character and no lead byte. */
+static inline uint64_t word_at(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, Py_ssize_t limit) {
+    uint64_t w = 0;
+    if (limit - i >= 8) memcpy(&w, p + i, 8);
+    else memcpy(&w, p + i, (size_t)(limit - i)); /* the buffer's last bytes */
+    w = TEXT_ORDER(w);
+    return n - i < 8 ? w & first_bits(8 * (n - i)) : w;
+}
+
+/* 0x80 in every byte of w that is an ASCII letter or digit: ranges tested on the low 7 bits
+   (no byte's sum carries into the next), bytes >= 0x80 left out. */
+static inline uint64_t alnum_bytes(uint64_t w) {
+    uint64_t x = w & ~HIGHS, folded = x | LOWER;
+    uint64_t digit = (x + ONES * (0x80 - '0')) & ~(x + ONES * (0x80 - '9' - 1));
+    uint64_t letter = (folded + ONES * (0x80 - 'a')) & ~(folded + ONES * (0x80 - 'z' - 1));
+    return (digit | letter) & ~w & HIGHS;
+}
+
+/* 0x80 in every byte of w equal to c. */
+static inline uint64_t bytes_equal(uint64_t w, unsigned char c) {
+    uint64_t t = w ^ (ONES * c);
+    return ~(((t & ~HIGHS) + ~HIGHS) | t) & HIGHS;
+}
+
+/* The 0x80 bits of a word's bytes as 8 bits, byte i to bit i. */
+static inline uint64_t gather(uint64_t highs) { return ((highs >> 7) * 0x0102040810204080ULL) >> 56; }
+
+/* Whether a word at p[i] holding a byte >= 0x80 starts a non-ASCII term character. */
+static int holds_folded(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, uint64_t w) {
+    uint64_t leads = bytes_equal(w, 0xC4) | bytes_equal(w, 0xC5) | bytes_equal(w, 0xE2);
+    Py_ssize_t width;
+    for (; leads; leads &= leads - 1)
+        if (term_char(p, i + (__builtin_ctzll(leads) >> 3), n, &width)) return 1;
+    return 0;
+}
+
+/* A bit per byte of p[b, b + 64): whether it is an ASCII letter or digit; *folded set where a
+   non-ASCII term character starts there. */
+static uint64_t term_bits(const unsigned char *p, Py_ssize_t b, Py_ssize_t n, Py_ssize_t limit, int *folded) {
+    uint64_t bits = 0;
+    for (Py_ssize_t k = 0; k < 64 && b + k < n; k += 8) {
+        uint64_t w = word_at(p, b + k, n, limit);
+        if ((w & HIGHS) && holds_folded(p, b + k, n, w)) *folded = 1;
+        bits |= gather(alnum_bytes(w)) << k;
+    }
+    return bits;
+}
+
+/* The bits j of a block (`next` the following one's) that start 8 term bytes: halving the
+   window three times, each step's next block good for the bits the following step reads. */
+static inline uint64_t eight_starts(uint64_t bits, uint64_t next) {
+    uint64_t two = bits & ((bits >> 1) | (next << 63)), two_next = next & (next >> 1);
+    uint64_t four = two & ((two >> 2) | (two_next << 62)), four_next = two_next & (two_next >> 2);
+    return four & ((four >> 4) | (four_next << 60));
+}
+
+/* Where the run of term bytes from `start` (in the block at b, `next` the following one's bits)
+   ends: from the bits while the run is in the two blocks, then a word at a time. */
+static Py_ssize_t run_end(const unsigned char *p, Py_ssize_t start, Py_ssize_t n, Py_ssize_t limit, Py_ssize_t b,
+                          uint64_t bits, uint64_t next) {
+    uint64_t ends = ~bits & ~first_bits(start - b);
+    if (ends) return b + __builtin_ctzll(ends);
+    if (~next) return b + 64 + __builtin_ctzll(~next);
+    Py_ssize_t i = b + 128;
+    for (;;) {
+        uint64_t stops = ~alnum_bytes(word_at(p, i, n, limit)) & HIGHS;
+        if (stops) return i + (__builtin_ctzll(stops) >> 3);
+        i += 8;
+    }
+}
+
+/* The entry of the ASCII run p[start, end) if it is a term: DuckDB's hash of it lowered, a word
+   at a time as it is read (a letter or digit lowers by its 0x20 bit); a letter has 0x40 set, a
+   digit not. -1: out of memory. */
+static int put_ascii_run(const unsigned char *p, Py_ssize_t start, Py_ssize_t end, const Scan *s) {
+    Py_ssize_t len = end - start, i = 0;
+    if (len < s->min_term || zero_padded(p + start, s->stop_zeros)) return 0;
+    uint64_t h = 0xe17a1465ULL ^ ((uint64_t)len * 0xc6a4a7935bd1e995ULL), letters = ~(uint64_t)0;
+    for (p += start; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        letters &= w;
+        h ^= w | LOWER;
+        h *= MULT;
+    }
+    if (i < len) {
+        uint64_t w = word_at(p, i, len, s->limit - start), mask = first_bits(8 * (len - i));
+        letters &= w | ~mask;
+        h ^= TEXT_ORDER(w | (LOWER & mask));
+        h *= MULT;
+    }
+    if ((letters & (ONES * 0x40)) == ONES * 0x40) return 0; /* no digit */
+    h ^= h >> 32;
+    h *= MULT;
+    h ^= h >> 32;
+    h *= MULT;
+    h ^= h >> 32;
+    return out_put(s->out, h, s->seq);
+}
+
+/* The entries of a value's text as scan_chars makes them, 64 bytes at a time: a bit per byte
+   says which are ASCII letters or digits, and only runs of 8 of them are read (the words'
+   filter: min_term >= 8). 1: the value holds a non-ASCII term character, for scan_chars (its
+   entries made so far are the caller's to drop); -1: out of memory. */
+static int scan_words(const unsigned char *p, Py_ssize_t n, const Scan *s) {
+    int folded = 0;
+    Py_ssize_t end = 0, width;
+    uint64_t bits = term_bits(p, 0, n, s->limit, &folded);
+    for (Py_ssize_t b = 0; b < n; b += 64) {
+        uint64_t next = b + 64 < n ? term_bits(p, b + 64, n, s->limit, &folded) : 0;
+        if (folded) return 1;
+        uint64_t starts = eight_starts(bits, next);
+        if (end > b) starts &= end - b >= 64 ? 0 : ~first_bits(end - b); /* in a run read on */
+        while (starts) {
+            Py_ssize_t start = b + __builtin_ctzll(starts);
+            end = run_end(p, start, n, s->limit, b, bits, next);
+            if (end < n && p[end] >= 0x80 && term_char(p, end, n, &width)) return 1;
+            if (put_ascii_run(p, start, end, s) < 0) return -1;
+            starts = end - b >= 64 ? 0 : starts & ~first_bits(end - b);
+        }
+        bits = next;
+    }
+    return 0;
+}
+
+/* The entries of one value's text (see scan_chars). -1: out of memory. */
+static int scan_text(const unsigned char *p, Py_ssize_t n, const Scan *s) {
+    if (n < s->min_term) return 0; /* a term character takes a byte at least */
+    if (s->min_term < 8) return scan_chars(p, n, s);
+    Py_ssize_t mark = s->out->len;
+    int read = scan_words(p, n, s);
+    if (read <= 0) return read;
+    s->out->len = mark;
+    return scan_chars(p, n, s);
 }
 
 static int compare_hashes(const void *a, const void *b) {
@@ -286,8 +452,10 @@ static PyObject *terms(PyObject *self, PyObject *args) {
     int failed = 0, bad_offsets = 0;
     Py_BEGIN_ALLOW_THREADS
     const int64_t *seq = (const int64_t *)seqs.buf + seq_offset;
+    Scan scan = {&out, 0, 0, min_term, stop_zeros};
     for (Py_ssize_t r = 0; r < rows && !failed && !bad_offsets; r++) {
         Py_ssize_t mark = out.len;
+        scan.seq = seq[r];
         int refused = 0;
         for (Py_ssize_t j = 0; j < ncols && !refused; j++) {
             const Column *c = &cols[j];
@@ -297,7 +465,8 @@ static PyObject *terms(PyObject *self, PyObject *args) {
             const unsigned char *p = (const unsigned char *)c->data.buf + off[0];
             Py_ssize_t n = off[1] - off[0];
             if (c->dynamic && !dynamic_safe(p, n)) { refused = 1; break; }
-            if (scan_text(p, n, seq[r], &out, min_term, stop_zeros) < 0) { failed = 1; break; }
+            scan.limit = c->data.len - off[0];
+            if (scan_text(p, n, &scan) < 0) { failed = 1; break; }
         }
         if (refused) {
             out.len = mark;
