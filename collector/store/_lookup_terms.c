@@ -172,35 +172,95 @@ static inline uint64_t alnum_bytes(uint64_t w) {
     return (digit | letter) & ~w & HIGHS;
 }
 
+/* 0x80 in every byte of w that is an ASCII digit. */
+static inline uint64_t digit_bytes(uint64_t w) {
+    uint64_t x = w & ~HIGHS;
+    return (x + ONES * (0x80 - '0')) & ~(x + ONES * (0x80 - '9' - 1)) & ~w & HIGHS;
+}
+
 /* 0x80 in every byte of w equal to c. */
 static inline uint64_t bytes_equal(uint64_t w, unsigned char c) {
     uint64_t t = w ^ (ONES * c);
     return ~(((t & ~HIGHS) + ~HIGHS) | t) & HIGHS;
 }
 
-/* The 0x80 bits of a word's bytes as 8 bits, byte i to bit i. */
-static inline uint64_t gather(uint64_t highs) { return ((highs >> 7) * 0x0102040810204080ULL) >> 56; }
+/* The first byte of a word (in text order) with its 0x80 bit set in `highs`, not 0. */
+static inline Py_ssize_t first_byte(uint64_t highs) { return __builtin_ctzll(highs) >> 3; }
 
-/* Whether a word at p[i] holding a byte >= 0x80 starts a non-ASCII term character. */
-static int holds_folded(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, uint64_t w) {
-    uint64_t leads = bytes_equal(w, 0xC4) | bytes_equal(w, 0xC5) | bytes_equal(w, 0xE2);
+/* Whether one of the lead bytes `leads` (a bit per byte of p[b..]) starts a non-ASCII term
+   character. */
+static int starts_folded(const unsigned char *p, Py_ssize_t b, Py_ssize_t n, uint64_t leads) {
     Py_ssize_t width;
     for (; leads; leads &= leads - 1)
-        if (term_char(p, i + (__builtin_ctzll(leads) >> 3), n, &width)) return 1;
+        if (term_char(p, b + __builtin_ctzll(leads), n, &width)) return 1;
     return 0;
 }
 
+#if defined(__SSE2__) && !defined(LOOKUP_TERMS_SWAR)
+#include <emmintrin.h>
+
+/* A bit per byte of 16: an ASCII letter or digit (a byte >= 0x80 is negative, in no range). */
+static inline uint64_t alnum_bits16(__m128i x) {
+    __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)), _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
+    __m128i folded = _mm_or_si128(x, _mm_set1_epi8(0x20));
+    __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(folded, _mm_set1_epi8('a' - 1)),
+                                   _mm_cmplt_epi8(folded, _mm_set1_epi8('z' + 1)));
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(digit, letter));
+}
+
+/* A bit per byte of 16: a lead byte of a character that may lower to a term character. */
+static inline uint64_t lead_bits16(__m128i x) {
+    __m128i i = _mm_cmpeq_epi8(x, _mm_set1_epi8((char)0xC4)), s = _mm_cmpeq_epi8(x, _mm_set1_epi8((char)0xC5));
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(i, s), _mm_cmpeq_epi8(x, _mm_set1_epi8((char)0xE2))));
+}
+
 /* A bit per byte of p[b, b + 64): whether it is an ASCII letter or digit; *folded set where a
-   non-ASCII term character starts there. */
+   non-ASCII term character starts there. SSE2 (every x86-64 has it): 16 bytes a test; the
+   buffer's last bytes are copied out first, to read none past it. */
+static uint64_t term_bits(const unsigned char *p, Py_ssize_t b, Py_ssize_t n, Py_ssize_t limit, int *folded) {
+    unsigned char last[64];
+    const unsigned char *q = p + b;
+    Py_ssize_t size = n - b < 64 ? n - b : 64;
+    if (limit - b < 64) {
+        memset(last, 0, sizeof last);
+        memcpy(last, q, (size_t)(limit - b < 64 ? limit - b : 64));
+        q = last;
+    }
+    uint64_t bits = 0, highs = 0;
+    for (Py_ssize_t k = 0; k < size; k += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(q + k));
+        bits |= alnum_bits16(x) << k;
+        highs |= (uint64_t)(unsigned)_mm_movemask_epi8(x) << k;
+    }
+    if (size < 64) {
+        bits &= first_bits(size);
+        highs &= first_bits(size);
+    }
+    if (highs) {
+        uint64_t leads = 0;
+        for (Py_ssize_t k = 0; k < size; k += 16) leads |= lead_bits16(_mm_loadu_si128((const __m128i *)(q + k))) << k;
+        if (starts_folded(p, b, n, leads & highs)) *folded = 1;
+    }
+    return bits;
+}
+#else
+/* The 0x80 bits of a word's bytes as 8 bits, byte i to bit i. */
+static inline uint64_t gather(uint64_t highs) { return ((highs >> 7) * 0x0102040810204080ULL) >> 56; }
+
+/* As above, a word of 8 bytes at a time (SWAR), where SSE2 is not there. */
 static uint64_t term_bits(const unsigned char *p, Py_ssize_t b, Py_ssize_t n, Py_ssize_t limit, int *folded) {
     uint64_t bits = 0;
     for (Py_ssize_t k = 0; k < 64 && b + k < n; k += 8) {
         uint64_t w = word_at(p, b + k, n, limit);
-        if ((w & HIGHS) && holds_folded(p, b + k, n, w)) *folded = 1;
+        if (w & HIGHS) {
+            uint64_t leads = bytes_equal(w, 0xC4) | bytes_equal(w, 0xC5) | bytes_equal(w, 0xE2);
+            if (starts_folded(p, b + k, n, gather(leads))) *folded = 1;
+        }
         bits |= gather(alnum_bytes(w)) << k;
     }
     return bits;
 }
+#endif
 
 /* The bits j of a block (`next` the following one's) that start 8 term bytes: halving the
    window three times, each step's next block good for the bits the following step reads. */
@@ -220,7 +280,7 @@ static Py_ssize_t run_end(const unsigned char *p, Py_ssize_t start, Py_ssize_t n
     Py_ssize_t i = b + 128;
     for (;;) {
         uint64_t stops = ~alnum_bytes(word_at(p, i, n, limit)) & HIGHS;
-        if (stops) return i + (__builtin_ctzll(stops) >> 3);
+        if (stops) return i + first_byte(stops);
         i += 8;
     }
 }
@@ -239,8 +299,10 @@ static int put_ascii_run(const unsigned char *p, Py_ssize_t start, Py_ssize_t en
         h ^= w | LOWER;
         h *= MULT;
     }
-    if (i < len) {
-        uint64_t w = word_at(p, i, len, s->limit - start), mask = first_bits(8 * (len - i));
+    if (i < len) { /* the last 8 bytes of the run (len >= 8), shifted to its tail */
+        uint64_t w, mask = first_bits(8 * (len - i));
+        memcpy(&w, p + len - 8, 8);
+        w = TEXT_ORDER(w) >> (8 * (8 - (len - i)));
         letters &= w | ~mask;
         h ^= TEXT_ORDER(w | (LOWER & mask));
         h *= MULT;
@@ -318,7 +380,7 @@ static void distinct_row(Out *o, Py_ssize_t mark) {
 
 static int is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-/* Whether a number token with a fraction is as DuckDB renders it: the shortest digits that read
+/* Whether a number token with a fraction (its last `.` at p[dot]) is as DuckDB renders it: the shortest digits that read
    back to its double, in fixed notation (DuckDB renders `2.50` as `2.5`, `1e7` as `10000000.0`).
    Its form is checked here: fixed notation between 1e-5 and 1e16 (where orjson and Python's repr
    write it so, and DuckDB renders it alike: tests/kql/test_lookup_terms_compiled.py), no trailing
@@ -328,11 +390,9 @@ static int is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' ||
    parsed double written again, by orjson (values.dumps_dynamic) or the compiled path's
    emitter (Python's repr), both shortest. Checking that here (strtod and dtoa per number) cost
    more than the whole index. */
-static int canonical_fraction(const unsigned char *p, Py_ssize_t n) {
-    Py_ssize_t i = p[0] == '-', dot = -1;
-    for (Py_ssize_t j = i; j < n; j++)
-        if (p[j] == '.') dot = j;
-    if (dot < 0 || dot == i || dot == n - 1) return 0;
+static int canonical_fraction(const unsigned char *p, Py_ssize_t n, Py_ssize_t dot) {
+    Py_ssize_t i = p[0] == '-';
+    if (dot == i || dot == n - 1) return 0;
     Py_ssize_t int_digits = dot - i, frac = n - dot - 1;
     if (int_digits > 16 || (p[n - 1] == '0' && frac != 1)) return 0;
     Py_ssize_t significant;
@@ -351,43 +411,65 @@ static int canonical_fraction(const unsigned char *p, Py_ssize_t n) {
     return significant <= 17;
 }
 
+/* Where a JSON string from p[i] (after its opening quote) ends: after its closing quote, n for
+   one left open; -1 where it holds a `\u` escape. Read to its next quote or backslash 8 bytes
+   at a time. */
+static Py_ssize_t string_end(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, Py_ssize_t limit) {
+    while (i < n) {
+        uint64_t w = word_at(p, i, n, limit), stops = bytes_equal(w, '"') | bytes_equal(w, '\\');
+        if (!stops) {
+            i += 8;
+            continue;
+        }
+        i += first_byte(stops);
+        if (p[i] == '"') return i + 1;
+        if (i + 1 < n && p[i + 1] == 'u') return -1;
+        i += 2; /* a short escape: the escaped byte ends nothing */
+    }
+    return n;
+}
+
+/* Where a JSON number token from p[start] (a `-` or a digit) ends: its bytes are digits and
+   `-+.eE`; -1 where it is not rendered as written (an exponent, a fraction not in canonical
+   form). Read 8 bytes at a time. */
+static Py_ssize_t number_end(const unsigned char *p, Py_ssize_t start, Py_ssize_t n, Py_ssize_t limit) {
+    Py_ssize_t i = start, last_dot = -1;
+    for (;;) {
+        uint64_t w = word_at(p, i, n, limit), exponents = bytes_equal(w | LOWER, 'e'), dot = bytes_equal(w, '.');
+        uint64_t ends = ~(digit_bytes(w) | exponents | dot | bytes_equal(w, '-') | bytes_equal(w, '+')) & HIGHS;
+        uint64_t token = ends ? first_bits(8 * first_byte(ends)) : ~(uint64_t)0;
+        if (exponents & token) return -1;
+        if (dot & token) last_dot = i + ((63 - __builtin_clzll(dot & token)) >> 3);
+        if (!ends) {
+            i += 8;
+            continue;
+        }
+        i += first_byte(ends);
+        break;
+    }
+    return last_dot >= 0 && !canonical_fraction(p + start, i - start, last_dot - start) ? -1 : i;
+}
+
 /* Whether the terms of a stored JSON text are those of DuckDB's `->> '$'` text of it. That text
    re-renders the value: a top-level string unescaped, `\uXXXX` escapes decoded (but the control
    characters'), numbers with a fraction or an exponent in
    their shortest form (`1e7` reads `10000000.0`, `1e+25` `1e25`); integers, the short escapes,
    whitespace between tokens and raw UTF-8 keep their terms. So: no top-level string with an
-   escape, no `\u` escape, no exponent, every fraction already in its shortest fixed form. */
-static int dynamic_safe(const unsigned char *p, Py_ssize_t n) {
+   escape, no `\u` escape, no exponent, every fraction already in its shortest fixed form. Between
+   tokens, bytes are passed 8 at a time to the next string or number. */
+static int dynamic_safe(const unsigned char *p, Py_ssize_t n, Py_ssize_t limit) {
     Py_ssize_t i = 0;
     while (i < n && is_ws(p[i])) i++;
     if (i < n && p[i] == '"') return memchr(p + i, '\\', n - i) == NULL;
-    int in_string = 0;
     while (i < n) {
-        unsigned char c = p[i];
-        if (in_string) {
-            if (c == '\\') {
-                if (i + 1 < n && p[i + 1] == 'u') return 0;
-                i++;
-            } else if (c == '"') {
-                in_string = 0;
-            }
-            i++;
-        } else if (c == '"') {
-            in_string = 1;
-            i++;
-        } else if (c == '-' || (c >= '0' && c <= '9')) {
-            Py_ssize_t start = i;
-            int fraction = 0;
-            while (i < n && ((p[i] >= '0' && p[i] <= '9') || p[i] == '-' || p[i] == '+' || p[i] == '.' ||
-                             p[i] == 'e' || p[i] == 'E')) {
-                if (p[i] == 'e' || p[i] == 'E') return 0;
-                fraction |= p[i] == '.';
-                i++;
-            }
-            if (fraction && !canonical_fraction(p + start, i - start)) return 0;
-        } else {
-            i++;
+        uint64_t w = word_at(p, i, n, limit), starts = bytes_equal(w, '"') | bytes_equal(w, '-') | digit_bytes(w);
+        if (!starts) {
+            i += 8;
+            continue;
         }
+        i += first_byte(starts);
+        i = p[i] == '"' ? string_end(p, i + 1, n, limit) : number_end(p, i, n, limit);
+        if (i < 0) return 0;
     }
     return 1;
 }
@@ -464,8 +546,8 @@ static PyObject *terms(PyObject *self, PyObject *args) {
             if (off[0] < 0 || off[1] < off[0] || off[1] > c->data.len) { bad_offsets = 1; break; }
             const unsigned char *p = (const unsigned char *)c->data.buf + off[0];
             Py_ssize_t n = off[1] - off[0];
-            if (c->dynamic && !dynamic_safe(p, n)) { refused = 1; break; }
             scan.limit = c->data.len - off[0];
+            if (c->dynamic && !dynamic_safe(p, n, scan.limit)) { refused = 1; break; }
             if (scan_text(p, n, &scan) < 0) { failed = 1; break; }
         }
         if (refused) {
