@@ -214,18 +214,46 @@ static inline uint64_t lead_bits16(__m128i x) {
     return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(i, s), _mm_cmpeq_epi8(x, _mm_set1_epi8((char)0xE2))));
 }
 
+/* p[b, b + 64), read 16 bytes at a time: in place, or the buffer's last bytes copied to `last`
+   (zeros after them), to read none past it. */
+static const unsigned char *block_at(const unsigned char *p, Py_ssize_t b, Py_ssize_t limit, unsigned char *last) {
+    if (limit - b >= 64) return p + b;
+    memset(last, 0, 64);
+    memcpy(last, p + b, (size_t)(limit - b));
+    return last;
+}
+
+static inline uint64_t equal_bits16(__m128i x, char c) {
+    return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(c)));
+}
+
+/* A bit per byte of p[b, b + 64) (up to n): its quotes, backslashes and fraction or exponent
+   marks (`.eE`), for dynamic_safe. */
+static void json_bits(const unsigned char *p, Py_ssize_t b, Py_ssize_t n, Py_ssize_t limit, uint64_t *quotes,
+                      uint64_t *escapes, uint64_t *marks) {
+    unsigned char last[64];
+    const unsigned char *q = block_at(p, b, limit, last);
+    Py_ssize_t size = n - b < 64 ? n - b : 64;
+    *quotes = *escapes = *marks = 0;
+    for (Py_ssize_t k = 0; k < size; k += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(q + k));
+        *quotes |= equal_bits16(x, '"') << k;
+        *escapes |= equal_bits16(x, '\\') << k;
+        *marks |= (equal_bits16(x, '.') | equal_bits16(_mm_or_si128(x, _mm_set1_epi8(0x20)), 'e')) << k;
+    }
+    if (size < 64) {
+        *quotes &= first_bits(size);
+        *escapes &= first_bits(size);
+        *marks &= first_bits(size);
+    }
+}
+
 /* A bit per byte of p[b, b + 64): whether it is an ASCII letter or digit; *folded set where a
-   non-ASCII term character starts there. SSE2 (every x86-64 has it): 16 bytes a test; the
-   buffer's last bytes are copied out first, to read none past it. */
+   non-ASCII term character starts there. SSE2 (every x86-64 has it): 16 bytes a test. */
 static uint64_t term_bits(const unsigned char *p, Py_ssize_t b, Py_ssize_t n, Py_ssize_t limit, int *folded) {
     unsigned char last[64];
-    const unsigned char *q = p + b;
+    const unsigned char *q = block_at(p, b, limit, last);
     Py_ssize_t size = n - b < 64 ? n - b : 64;
-    if (limit - b < 64) {
-        memset(last, 0, sizeof last);
-        memcpy(last, q, (size_t)(limit - b < 64 ? limit - b : 64));
-        q = last;
-    }
     uint64_t bits = 0, highs = 0;
     for (Py_ssize_t k = 0; k < size; k += 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(q + k));
@@ -259,6 +287,17 @@ static uint64_t term_bits(const unsigned char *p, Py_ssize_t b, Py_ssize_t n, Py
         bits |= gather(alnum_bytes(w)) << k;
     }
     return bits;
+}
+
+static void json_bits(const unsigned char *p, Py_ssize_t b, Py_ssize_t n, Py_ssize_t limit, uint64_t *quotes,
+                      uint64_t *escapes, uint64_t *marks) {
+    *quotes = *escapes = *marks = 0;
+    for (Py_ssize_t k = 0; k < 64 && b + k < n; k += 8) {
+        uint64_t w = word_at(p, b + k, n, limit);
+        *quotes |= gather(bytes_equal(w, '"')) << k;
+        *escapes |= gather(bytes_equal(w, '\\')) << k;
+        *marks |= gather(bytes_equal(w, '.') | bytes_equal(w | LOWER, 'e')) << k;
+    }
 }
 #endif
 
@@ -450,17 +489,24 @@ static Py_ssize_t number_end(const unsigned char *p, Py_ssize_t start, Py_ssize_
     return last_dot >= 0 && !canonical_fraction(p + start, i - start, last_dot - start) ? -1 : i;
 }
 
-/* Whether the terms of a stored JSON text are those of DuckDB's `->> '$'` text of it. That text
-   re-renders the value: a top-level string unescaped, `\uXXXX` escapes decoded (but the control
-   characters'), numbers with a fraction or an exponent in
-   their shortest form (`1e7` reads `10000000.0`, `1e+25` `1e25`); integers, the short escapes,
-   whitespace between tokens and raw UTF-8 keep their terms. So: no top-level string with an
-   escape, no `\u` escape, no exponent, every fraction already in its shortest fixed form. Between
-   tokens, bytes are passed 8 at a time to the next string or number. */
-static int dynamic_safe(const unsigned char *p, Py_ssize_t n, Py_ssize_t limit) {
-    Py_ssize_t i = 0;
-    while (i < n && is_ws(p[i])) i++;
-    if (i < n && p[i] == '"') return memchr(p + i, '\\', n - i) == NULL;
+static int number_char(unsigned char c) {
+    return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+
+/* The number token around a fraction or exponent mark at p[j], outside strings: the run of
+   number characters holding it, from its first `-` or digit (the bytes before are passed one at
+   a time, as the walk does). Returns the run's end; -1 where its token is not rendered as written. */
+static Py_ssize_t mark_run_end(const unsigned char *p, Py_ssize_t j, Py_ssize_t n, Py_ssize_t limit) {
+    Py_ssize_t start = j;
+    while (start > 0 && number_char(p[start - 1])) start--;
+    while (start < n && number_char(p[start]) && p[start] != '-' && !(p[start] >= '0' && p[start] <= '9')) start++;
+    if (start == n || !number_char(p[start])) return start; /* no token: nothing in it is a number's */
+    return number_end(p, start, n, limit);
+}
+
+/* The tokens' walk: a string's or number's start found 8 bytes at a time, a string read to its
+   next quote or backslash. */
+static int walk_json(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, Py_ssize_t limit) {
     while (i < n) {
         uint64_t w = word_at(p, i, n, limit), starts = bytes_equal(w, '"') | bytes_equal(w, '-') | digit_bytes(w);
         if (!starts) {
@@ -470,6 +516,39 @@ static int dynamic_safe(const unsigned char *p, Py_ssize_t n, Py_ssize_t limit) 
         i += first_byte(starts);
         i = p[i] == '"' ? string_end(p, i + 1, n, limit) : number_end(p, i, n, limit);
         if (i < 0) return 0;
+    }
+    return 1;
+}
+
+/* Whether the terms of a stored JSON text are those of DuckDB's `->> '$'` text of it. That text
+   re-renders the value: a top-level string unescaped, `\uXXXX` escapes decoded (but the control
+   characters'), numbers with a fraction or an exponent in
+   their shortest form (`1e7` reads `10000000.0`, `1e+25` `1e25`); integers, the short escapes,
+   whitespace between tokens and raw UTF-8 keep their terms. So: no top-level string with an
+   escape, no `\u` escape, no exponent, every fraction already in its shortest fixed form.
+   Without a backslash (almost every text), a string is what lies between a quote and the next,
+   so 64 bytes at a time: a bit per quote, their running parity the bytes inside strings, and
+   only the `.eE` outside strings are looked at (an integer is always rendered as written). */
+static int dynamic_safe(const unsigned char *p, Py_ssize_t n, Py_ssize_t limit) {
+    Py_ssize_t i = 0, checked = 0;
+    while (i < n && is_ws(p[i])) i++;
+    if (i < n && p[i] == '"') return memchr(p + i, '\\', n - i) == NULL;
+    uint64_t inside = 0; /* all ones while a string goes on from the block before */
+    for (Py_ssize_t b = 0; b < n; b += 64) {
+        uint64_t quotes, escapes, marks;
+        json_bits(p, b, n, limit, &quotes, &escapes, &marks);
+        if (escapes) return walk_json(p, i, n, limit);
+        uint64_t strings = quotes;
+        for (int shift = 1; shift < 64; shift *= 2) strings ^= strings << shift;
+        strings ^= inside;
+        inside = 0 - (strings >> 63);
+        marks &= ~(strings | quotes);
+        if (checked > b) marks &= checked - b >= 64 ? 0 : ~first_bits(checked - b);
+        while (marks) {
+            checked = mark_run_end(p, b + __builtin_ctzll(marks), n, limit);
+            if (checked < 0) return 0;
+            marks &= checked - b >= 64 ? 0 : ~first_bits(checked - b);
+        }
     }
     return 1;
 }
