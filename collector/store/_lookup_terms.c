@@ -14,6 +14,10 @@
  * - DuckDB's string `hash` (HashBytes: 8-byte blocks, then MurmurHash64's finalizer), checked
  *   against DuckDB's own at open (lookup_index._compiled), which falls back to the SQL statement
  *   on any difference.
+ * The writer runs this on every batch, so it reads 64 bytes of a value at a time as a bit per
+ * byte (SSE2 on x86-64, 8-byte words elsewhere: -DLOOKUP_TERMS_SWAR builds that anywhere, and the
+ * tests compare the two) and looks only at runs of 8 term bytes and, in JSON, at quotes and the
+ * `.eE` of numbers: most bytes are none of these (bench/README.md, part 22r).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -49,7 +53,7 @@ typedef struct {
     uint64_t *h;
     int64_t *seq;
     Py_ssize_t len, cap;
-    unsigned char *term; /* a run with a non-ASCII character, lowered */
+    unsigned char *term; /* scan_chars' run, lowered */
     Py_ssize_t term_cap;
 } Out;
 
