@@ -3,12 +3,16 @@ its SQL statement (lookup_index.terms_sql, the reference), row for row: on trick
 characters DuckDB lowers to ASCII, `ſ`, non-ASCII neighbours), on dynamic texts as every writer
 of the store writes them (orjson, json.dumps, the compiled ingestion path) and as it never does
 (`\\u` escapes, exponents, long or trailing-zero fractions: those rows go to the statement), on
-the bench's real batches, and through a real store's writer. And its hash is DuckDB's.
+the bench's real batches, and through a real store's writer; at the edges of the scan's words
+and blocks (8 and 64 bytes, the data buffer's end, non-zero offsets, non-ASCII neighbours), and
+in its portable build (no SSE2). And its hash is DuckDB's.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -192,3 +196,129 @@ def test_a_store_keeps_the_same_entries_either_way(tmp_path, monkeypatch):
         finally:
             store.close()
     assert kept[0] == kept[1] and sum(kept[0].values()) > 40
+
+
+def _exact_end(column: pa.Array) -> pa.Array:
+    """The same strings with a data buffer that ends with the last value (pyarrow pads its own
+    to 64 bytes): the compiled scan reads words, and must read none past the buffer."""
+    validity, offsets, data = column.buffers()
+    end = np.frombuffer(offsets, np.int32)[column.offset + len(column)]
+    exact = pa.py_buffer(data.to_pybytes()[:end] if data is not None else b"")
+    return pa.Array.from_buffers(pa.string(), len(column), [validity, offsets, exact], column.null_count, column.offset)
+
+
+def _traces(messages: list, dimensions: list | None = None) -> pa.Table:
+    """Traces rows with these messages (and customDimensions), their columns' data buffers ending
+    with their last values."""
+    rows = [{"timestamp": 0, "_service": "s", "message": m} | ({"customDimensions": dimensions[i]} if dimensions else {})
+            for i, m in enumerate(messages)]
+    table = TABLES["traces"].to_arrow(rows)
+    for name in ("message", "customDimensions") if dimensions else ("message",):
+        index = table.column_names.index(name)
+        table = table.set_column(index, name, _exact_end(table.column(name).combine_chunks()))
+    return _with_seq(table)
+
+
+def _assert_same_entries(batch: pa.Table) -> int:
+    """The compiled entries equal the statement's, on the batch and on slices of it (Arrow
+    offsets that do not start at 0); the compiled entries' count."""
+    con = duckdb.connect()
+    for start in (0, 1, 3):
+        part = batch.slice(start)
+        compiled, _ = _compiled(con, "traces", part)
+        assert compiled == _statement(con, "traces", part)
+    return sum(_compiled(con, "traces", batch)[0].values())
+
+
+TERM = "a1B2c3D4e5" * 40
+
+
+def test_runs_of_every_length_at_every_offset():
+    """Words of 8 bytes and blocks of 64: runs of 7 to 300 characters starting at each offset of
+    a word, ending at the value's end (and at its buffer's) or before a byte that ends a run."""
+    messages = []
+    for length in (7, 8, 9, 15, 16, 17, 56, 57, 63, 64, 65, 71, 72, 120, 127, 128, 129, 191, 192, 193, 300):
+        for lead in range(9):
+            messages += ["-" * lead + TERM[:length], "x." * lead + TERM[:length] + " z", f"{TERM[:length]}@" * (lead % 3 + 1)]
+    messages += ["", "a", "1234567", "12345678", None, "zzzzzzzz", "x" * 65 + "1"]
+    assert _assert_same_entries(_traces(messages)) > 300
+
+
+def test_runs_that_only_some_bytes_make_terms():
+    """No digit, a counter's zeros, runs just short, runs split by every kind of byte."""
+    messages = ["abcdefghijklmnopqrstuvwxyz" * 5, "000000abc123", "00000abc1234", "0" * 70, "0000000" + "1" * 60,
+                "abcdefg1", "abcdef1", " ".join(["ab12cd34ef"] * 30), "ab12cd34ef" * 7 + "\x00" + "ab12cd34ef",
+                *(TERM[:12] + chr(c) + TERM[:12] for c in range(1, 128) if not chr(c).isalnum())]
+    assert _assert_same_entries(_traces(messages)) > 60
+
+
+@pytest.mark.parametrize("other", ["é", "\u0130", "\u017f", "\u212a", "\u2019", "\u00c5", "\u0141", "\u1e9e", "\u00ff"])
+def test_non_ascii_next_to_terms(other):
+    """Bytes >= 0x80 before, after and inside runs, at word and block boundaries: the three
+    characters that lower to a term character (then the value is read a character at a time)
+    and others that end a run (among them other characters with the same lead bytes)."""
+    messages = []
+    for at in (0, 1, 6, 7, 8, 9, 55, 56, 57, 62, 63, 64, 65, 127, 128):
+        messages += ["." * at + other + "ab12cd3", "." * at + "ab12cd3" + other, "-" * at + "1234567" + other + "x",
+                     "." * at + TERM[:20] + other + TERM[:20], "." * at + other * 8 + "1", "." * at + "ab12cd3" + other * 3]
+    _assert_same_entries(_traces(messages))
+
+
+def test_long_values():
+    """Values of thousands of bytes: runs spanning many blocks, terms all along them."""
+    rng = np.random.default_rng(3)
+    messages = [" ".join(IDS[k % len(IDS)] if k % 3 else TERM[: int(rng.integers(1, 300))] for k in range(400)),
+                TERM * 30, "x" * 5000 + "1", ("ab12cd34 " * 900) + TERM[:9], "\u017f" + TERM * 5]
+    assert _assert_same_entries(_traces(messages)) > 100
+
+
+def test_json_texts_across_blocks():
+    """Dynamic texts longer than a block of 64 bytes: strings, fractions, exponents, `true` and
+    escapes at every offset around the block boundaries (a backslash late in a text makes the
+    whole text walked token by token)."""
+    texts = []
+    for pad in range(0, 140, 3):
+        fill = "x" * pad
+        texts += [orjson.dumps({"k": fill, "v": 0.5692038748222122, "w": [2.5, 12345678.25, True, 7]}).decode(),
+                  orjson.dumps({"k": fill, "v": 1e-7, "id": IDS[0]}).decode(),
+                  orjson.dumps([fill, 1.0, False, "e.5", 123456789012]).decode(),
+                  json.dumps({"k": fill, "q": 'say "12345678ab"', "n": 2.50}),
+                  json.dumps({"k": fill, "u": "\u017f12345678"}),
+                  json.dumps({"k": fill, "u": "\u017f12345678"}, ensure_ascii=False),
+                  f'{{"k": "{fill}", "f": 0.000012345678901, "g": 1.5E300}}',
+                  f'[{pad}.0, {pad}.10, -{pad}.5, "{fill}.e"]']
+    con = duckdb.connect()
+    batch = _traces([f"m {IDS[i % len(IDS)]}" for i in range(len(texts))], texts)
+    for start in (0, 2):
+        compiled, refused = _compiled(con, "traces", batch.slice(start))
+        assert compiled == _statement(con, "traces", batch.slice(start))
+    assert 0 < refused < len(texts) - 2
+
+
+def test_the_portable_scan_makes_the_same_entries(tmp_path):
+    """The extension built without SSE2 (-DLOOKUP_TERMS_SWAR, what aarch64 runs: 8 bytes a
+    word) makes the same entries as this build, on every edge above."""
+    pytest.importorskip("setuptools")
+    source = Path(lookup_index.__file__).with_name("_lookup_terms.c")
+    (tmp_path / "_lookup_terms.c").write_bytes(source.read_bytes())
+    (tmp_path / "setup.py").write_text("from setuptools import Extension, setup\nsetup(name='swar', ext_modules=[Extension("
+                                       "'_lookup_terms', ['_lookup_terms.c'], define_macros=[('LOOKUP_TERMS_SWAR', None)])])\n")
+    built = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=tmp_path, capture_output=True)
+    if built.returncode or not list(tmp_path.glob("_lookup_terms*.so")):
+        pytest.skip(f"the extension does not build here: {built.stderr.decode()[-200:]}")
+    spec = importlib.util.spec_from_file_location("swar._lookup_terms", next(tmp_path.glob("_lookup_terms*.so")))
+    assert spec is not None and spec.loader is not None
+    portable = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(portable)
+    messages = ["." * at + other + TERM[:length] + other for at in range(0, 70, 5) for length in (7, 8, 9, 64, 65, 130)
+                for other in ("", "é", "\u017f", "\u212a", "\u2019")]
+    texts = [orjson.dumps({"k": "x" * (i % 90), "v": [0.5692038748222122, 1e-7, IDS[i % 5]]}).decode() for i in range(len(messages))]
+    texts[7] = json.dumps({"k": "x" * 80, "u": "\u017f12345678"})
+    batch = _traces(messages, texts)
+    columns = dict(zip(batch.column_names, batch.columns, strict=True))
+    made = lookup_index.compiled_entries("traces", columns, batch.num_rows)
+    try:
+        lookup_index._lookup_terms = portable
+        assert lookup_index.compiled_entries("traces", columns, batch.num_rows) == made
+    finally:
+        lookup_index._lookup_terms = sys.modules["collector.store._lookup_terms"]
