@@ -464,26 +464,30 @@ static PyMethodDef METHODS[] = {
 
 static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_cenvelope", NULL, -1, METHODS, NULL, NULL, NULL, NULL};
 
+static const char *table_name(int k) { return TABLE_NAMES[k]; }
+
+/* module.<attribute> = a tuple of the n names name_of gives; -1 with an exception. */
+static int add_names(PyObject *module, const char *attribute, int n, const char *(*name_of)(int)) {
+    PyObject *names = PyTuple_New(n);
+    for (int k = 0; names && k < n; k++) {
+        PyObject *text = PyUnicode_FromString(name_of(k));
+        if (!text) Py_CLEAR(names);
+        else PyTuple_SET_ITEM(names, k, text);
+    }
+    if (!names || PyModule_AddObject(module, attribute, names) < 0) { Py_XDECREF(names); return -1; }
+    return 0;
+}
+
 PyMODINIT_FUNC PyInit__cenvelope(void) {
     for (int k = 0; k < NTAGS; k++) TAG_LENGTHS[k] = (Py_ssize_t)strlen(TAGS[k]);
     for (int k = 0; k < NTABLES; k++) BASE_TYPE_LENGTHS[k] = (Py_ssize_t)strlen(BASE_TYPES[k]);
     if (!c_locale) c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
     if (!c_locale) return PyErr_NoMemory();
     PyObject *module = PyModule_Create(&MODULE);
-    PyObject *columns = module ? PyTuple_New(NCOLUMNS) : NULL;
-    for (int k = 0; columns && k < NCOLUMNS; k++) {
-        const char *name = k < NTAGS ? TAG_COLUMN_NAMES[k] : k < NSTR ? STR_NAMES[k - NTAGS] : EXTRA_NAMES[k - NSTR];
-        PyObject *text = PyUnicode_FromString(name);
-        if (!text) Py_CLEAR(columns);
-        else PyTuple_SET_ITEM(columns, k, text);
+    if (!module) return NULL;
+    if (add_names(module, "COLUMNS", NCOLUMNS, column_name) < 0 || add_names(module, "TABLES", NTABLES, table_name) < 0) {
+        Py_DECREF(module);
+        return NULL;
     }
-    if (!columns || PyModule_AddObject(module, "COLUMNS", columns) < 0) { Py_XDECREF(columns); Py_XDECREF(module); return NULL; }
-    PyObject *tables = PyTuple_New(NTABLES);
-    for (int k = 0; tables && k < NTABLES; k++) {
-        PyObject *text = PyUnicode_FromString(TABLE_NAMES[k]);
-        if (!text) Py_CLEAR(tables);
-        else PyTuple_SET_ITEM(tables, k, text);
-    }
-    if (!tables || PyModule_AddObject(module, "TABLES", tables) < 0) { Py_XDECREF(tables); Py_DECREF(module); return NULL; }
     return module;
 }

@@ -81,11 +81,13 @@ static Layout LAYOUTS[NTABLES];
 
 static int column_kind(int column) { return column < NSTR ? K_STRING : EXTRA_KINDS[column - NSTR]; }
 
+static const char *column_name(int k) {
+    return k < NTAGS ? TAG_COLUMN_NAMES[k] : k < NSTR ? STR_NAMES[k - NTAGS] : EXTRA_NAMES[k - NSTR];
+}
+
 static int column_named(const char *name) {
-    for (int k = 0; k < NCOLUMNS; k++) {
-        const char *own = k < NTAGS ? TAG_COLUMN_NAMES[k] : k < NSTR ? STR_NAMES[k - NTAGS] : EXTRA_NAMES[k - NSTR];
-        if (strcmp(own, name) == 0) return k;
-    }
+    for (int k = 0; k < NCOLUMNS; k++)
+        if (strcmp(column_name(k), name) == 0) return k;
     return -1;
 }
 

@@ -158,7 +158,7 @@ static void table_free(Table *tb) {
 }
 
 /* Appends a row's value (len -1: null). Most of the ~45 string columns are null in every row of a
-   table (a trace has no url, no exception fields), and such a column is never read (str_column),
+   table (a trace has no url, no exception fields), and such a column's buffers are never read (export_child),
    so nothing is written to a column until its first value: then the nulls before it, at once. */
 static int str_push(StrCol *c, Py_ssize_t row, const char *p, Py_ssize_t len) {
     if (c->offsets.len == 0) {
