@@ -54,12 +54,11 @@ EMPTY = (np.empty(0, np.uint64), np.empty(0, np.uint8), np.empty(0, np.int64))
 
 
 def compiled_chunk(entries: list[tuple[int, bytes, bytes]]) -> Chunk:
+    """The entries the C pass made, (table number, hashes, `_seq`s) per table, as one chunk."""
     hashes = np.frombuffer(b"".join(h for _, h, _ in entries), dtype=np.uint64)
     seqs = np.frombuffer(b"".join(s for _, _, s in entries), dtype=np.int64)
     counts = [len(h) // 8 for _, h, _ in entries]
     return hashes, np.repeat(np.array([t for t, _, _ in entries], dtype=np.uint8), counts), seqs
-
-
 
 
 class Holder(Protocol):
