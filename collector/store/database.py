@@ -16,7 +16,20 @@ from pathlib import Path
 import duckdb
 
 from collector.data_dir import open_private
-from collector.store import alerts, availability, console, counters, endpoints, exports, lookup_index, map_rollups, models, monitors, services
+from collector.store import (
+    alerts,
+    availability,
+    console,
+    counters,
+    endpoints,
+    exports,
+    lookup_index,
+    map_rollups,
+    models,
+    monitors,
+    services,
+    spool,
+)
 from collector.store.readers import ReaderPool
 from collector.store.schema import SEQUENCE, TABLES
 from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer
@@ -24,6 +37,7 @@ from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer
 log = logging.getLogger(__name__)
 
 DB_FILENAME = "telemetry.duckdb"
+SPOOL_FILENAME = "ingest.spool"
 BLOB_FOLDER = "blob"
 SCRUB_LIMIT_BLOCKS = 1024
 """Free blocks (256 KB each) up to which a migration that removed secrets overwrites them all."""
@@ -43,6 +57,7 @@ _META_DDL = (
     *availability.DDL,
     *map_rollups.DDL,
     *lookup_index.DDL,
+    *spool.DDL,
     f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}",
 )
 
@@ -55,7 +70,7 @@ class Store:
         self, data_dir: Path, memory_limit: str | None = None, max_pending_rows: int = DEFAULT_MAX_PENDING_ROWS,
         checkpoint_wal_bytes: int = CHECKPOINT_WAL_BYTES, keep_lookup_index: bool = True,
     ):
-        self.data_dir = open_private(Path(data_dir), files=(DB_FILENAME, f"{DB_FILENAME}.wal"),
+        self.data_dir = open_private(Path(data_dir), files=(DB_FILENAME, f"{DB_FILENAME}.wal", SPOOL_FILENAME),
                                      folders=(f"{DB_FILENAME}.tmp", BLOB_FOLDER))
         self.path = self.data_dir / DB_FILENAME
         self._con = duckdb.connect(str(self.path))
@@ -67,6 +82,7 @@ class Store:
         self._create_tables()
         # Before the writer's thread takes the connection (DuckDB refuses a second caller meanwhile).
         self.lookup_index = lookup_index.LookupIndex(self._con, keep=keep_lookup_index)  # indexes a store that has none yet
+        self.spool = spool.Spool(self.data_dir / SPOOL_FILENAME, spool.committed_through(self._con))
         self.writer = Writer(
             self._con, str(self.path) + ".wal",
             max_pending_rows=max_pending_rows, checkpoint_wal_bytes=checkpoint_wal_bytes,
@@ -86,6 +102,7 @@ class Store:
             self.writer.after_all_inserts.append(self.lookup_index.flush)
             self.writer.after_transaction.append(self.lookup_index.settle)
         self.query_readers = ReaderPool(self._con)
+        self.writer.adopt(self.spool)  # last: the held rows it commits pass through every hook
 
     def _create_tables(self) -> None:
         for ddl in _META_DDL:
@@ -122,7 +139,9 @@ class Store:
 
     @contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor for one reading task; never share it between threads."""
+        """A cursor for one reading task; never share it between threads. It sees every batch
+        acknowledged before (Writer.sync)."""
+        self.writer.sync()
         cursor = self._con.cursor()
         try:
             yield cursor
@@ -131,6 +150,7 @@ class Store:
 
     def query_reader(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         """A cursor for one KQL query, kept for the next one (readers.py: its prepared plans)."""
+        self.writer.sync()
         return self.query_readers.cursor()
 
     def counters(self, service: str) -> dict[str, int]:
@@ -141,6 +161,7 @@ class Store:
     def close(self) -> None:
         self.query_readers.close()
         self.writer.close()
+        self.spool.close()
         try:
             self.lookup_index.close(self._con)
         except duckdb.Error:  # e.g. an instance a fatal error invalidated: the next open indexes those rows again
