@@ -85,7 +85,7 @@ class Store:
         self.spool = spool.Spool(self.data_dir / SPOOL_FILENAME, spool.committed_through(self._con))
         self.writer = Writer(
             self._con, str(self.path) + ".wal",
-            max_pending_rows=max_pending_rows, checkpoint_wal_bytes=checkpoint_wal_bytes,
+            max_pending_rows=max_pending_rows, checkpoint_wal_bytes=checkpoint_wal_bytes, journal=self.spool,
         )
         self.console = console.ConsoleLog(self.reader, self.writer)
         self.exports = exports.ExportState(self.reader, self.writer)
@@ -102,7 +102,7 @@ class Store:
             self.writer.after_all_inserts.append(self.lookup_index.flush)
             self.writer.after_transaction.append(self.lookup_index.settle)
         self.query_readers = ReaderPool(self._con)
-        self.writer.adopt(self.spool)  # last: the held rows it commits pass through every hook
+        self.writer.start()  # last: the rows it commits first (the spool's) pass through every hook
 
     def _create_tables(self) -> None:
         for ddl in _META_DDL:

@@ -111,7 +111,7 @@ class Writer:
 
     def __init__(
         self, con: duckdb.DuckDBPyConnection, wal_path: str, max_pending_rows: int,
-        checkpoint_wal_bytes: int = CHECKPOINT_WAL_BYTES,
+        checkpoint_wal_bytes: int = CHECKPOINT_WAL_BYTES, journal: spool.Spool | None = None,
     ):
         self._con = con
         self._wal_path = wal_path
@@ -129,14 +129,24 @@ class Writer:
         self._seq_next = self._seq_end = 0
         """The block of `_seq` values drawn and not yet handed out: [next, end)."""
         self._expected = 0
-        self._spool: spool.Spool | None = None
+        self._spool = journal
+        self._handoffs: queue.SimpleQueue = queue.SimpleQueue()
+        """With a spool: what the intake thread passes on, in order: (batch, record number) once
+        acknowledged, (batch, future) to commit before answering (operations, syncs), None to stop."""
         self._held: list[tuple[Batch, int]] = []
         """Batches acknowledged from the spool, not yet in DuckDB, with their record numbers."""
         self._held_rows = 0
         self._lock = threading.Lock()
         self._max_pending_rows = max_pending_rows
         self._thread = threading.Thread(target=self._run, name="duckdb-writer", daemon=True)
-        self._thread.start()
+        self._intake = threading.Thread(target=self._take_in, name="ingest-spool", daemon=True)
+        self._spool_lock = threading.Lock()
+        """Held by the intake thread from a record's write until its rows are counted held, and by
+        the writer thread to empty the file: nothing written is emptied before it is committed."""
+        if journal is None:
+            self._thread.start()
+        else:
+            self._intake.start()
 
     def write(
         self, tables: Mapping[str, pa.Table] | None = None, stats: Counter | None = None,
@@ -157,15 +167,17 @@ class Writer:
         self._queue.put((batch, future))
         return future
 
-    def adopt(self, journal: spool.Spool) -> None:
-        """From now on acknowledge row batches once they are in `journal` (see spool.py), and
-        commit first the records it holds past what DuckDB has (acknowledged before a crash)."""
-        held = [(Batch(tables, stats), number) for number, tables, stats in journal.pending()]
-        rows = sum(batch.row_count for batch, _ in held)
+    def start(self) -> None:
+        """With a spool, start committing once every hook is in place: first the spool's records
+        past what DuckDB holds (acknowledged before a crash), then what is written."""
+        assert self._spool is not None
+        with self._spool_lock:
+            self._held = [(Batch(tables, stats), number) for number, tables, stats in self._spool.pending()]
+        rows = sum(batch.row_count for batch, _ in self._held)
         with self._lock:
             self._pending_rows += rows
-        self._held, self._held_rows, self._spool = held, rows, journal
-        self.sync()
+            self._held_rows += rows
+        self._thread.start()
 
     def sync(self) -> None:
         """Return once every batch acknowledged before the call is in DuckDB: what a reader asks
@@ -193,6 +205,8 @@ class Writer:
 
     def close(self) -> None:
         self._queue.put(None)
+        if self._intake.is_alive():
+            self._intake.join()
         self._thread.join()
 
     def _run(self) -> None:
@@ -209,18 +223,20 @@ class Writer:
             self.on_fatal(error)
 
     def _refuse_waiting(self) -> None:
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if item is not None:
-                item[1].set_exception(Overloaded("the store is restarting after a fatal error"))
+        for waiting in (self._handoffs, self._queue):
+            while True:
+                try:
+                    item = waiting.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None and isinstance(item[1], Future):
+                    item[1].set_exception(Overloaded("the store is restarting after a fatal error"))
 
     def _loop(self) -> None:
+        source = self._queue if self._spool is None else self._handoffs
         while True:
             try:
-                item = self._queue.get(timeout=HOLD_SECONDS if self._held else CHECKPOINT_IDLE_SECONDS)
+                item = source.get(timeout=HOLD_SECONDS if self._held else CHECKPOINT_IDLE_SECONDS)
             except queue.Empty:
                 if not self._held or self._commit_held():
                     self._checkpoint_if_due()
@@ -228,39 +244,64 @@ class Writer:
             if item is None:
                 self._stop()
                 return
+            if not isinstance(item[1], Future):  # acknowledged from the spool
+                self._held.append(item)
+                if sum(batch.row_count for batch, _ in self._held) >= HOLD_ROWS and self._commit_held():
+                    self._checkpoint_if_due(idle=False)
+                continue
+            group = [item]
+            stop = self._spool is None and self._drain_into(group)
+            self._commit_group(group)
+            self._checkpoint_if_due(idle=stop)
+            if stop:
+                return
+
+    def _take_in(self) -> None:
+        """With a spool, the intake thread: acknowledge row batches once spooled, pass everything
+        on to the writer thread in order (which commits while the next batches are spooled)."""
+        while True:
+            item = self._queue.get()
+            if item is None:
+                self._handoffs.put(None)
+                return
             group = [item]
             stop = self._drain_into(group)
-            if self._spool is not None and all(batch.spoolable for batch, _ in group):
-                self._spool_group(group)
-                if self._held_rows >= HOLD_ROWS:
-                    self._commit_held()
-            else:
-                self._commit_group(group)
+            numbers = self._spool_group([(batch, future) for batch, future in group if batch.spoolable])
+            for batch, future in group:
+                if not batch.spoolable:
+                    self._handoffs.put((batch, future))
+                elif numbers:
+                    self._handoffs.put((batch, numbers.pop(0)))
             if stop:
-                self._stop()
+                self._handoffs.put(None)
                 return
-            self._checkpoint_if_due(idle=False)
 
     def _stop(self) -> None:
+        """Commit what is held and checkpoint: the writer is closing."""
         if not self._held or self._commit_held():
             self._checkpoint_if_due()
 
-    def _spool_group(self, group: list[tuple[Batch, Future]]) -> None:
-        """Acknowledge the group once its records are durable in the spool; its rows are held."""
+    def _spool_group(self, group: list[tuple[Batch, Future]]) -> list[int]:
+        """Acknowledge the group once its records are durable in the spool; their numbers (none
+        if the spool could not be written: then the group is answered 503)."""
+        if not group:
+            return []
         assert self._spool is not None
-        last = self._spool.last
-        try:
-            numbers = [self._spool.append(batch.tables, batch.stats) for batch, _ in group]
-            self._spool.sync()
-        except OSError:  # e.g. the disk is full: nothing of the group is acknowledged
-            log.exception("the ingest spool could not be written")
-            self._spool.cut(last)
-            self._settle(group, error=True)
-            return
-        self._held += [(batch, number) for (batch, _), number in zip(group, numbers)]
-        self._held_rows += sum(batch.row_count for batch, _ in group)
+        with self._spool_lock:
+            last = self._spool.last
+            try:
+                numbers = [self._spool.append(batch.tables, batch.stats) for batch, _ in group]
+                self._spool.sync()
+            except OSError:  # e.g. the disk is full: nothing of the group is acknowledged
+                log.exception("the ingest spool could not be written")
+                self._spool.cut(last)
+                self._settle(group, error=True)
+                return []
+            with self._lock:
+                self._held_rows += sum(batch.row_count for batch, _ in group)
         for _, future in group:
             future.set_result(None)
+        return numbers
 
     def _commit_held(self) -> bool:
         """Commit the held rows with their spool mark; False (they stay held, and the writer
@@ -275,10 +316,14 @@ class Writer:
             self._seq_next = self._seq_end  # see SEQ_BLOCK
             log.exception("acknowledged rows could not be committed; kept in the spool, tried again")
             return False
+        rows = sum(batch.row_count for batch in batches)
         with self._lock:
-            self._pending_rows -= self._held_rows
-        self._held, self._held_rows = [], 0
-        self._spool.clear()
+            self._pending_rows -= rows
+            self._held_rows -= rows
+        self._held = []
+        with self._spool_lock:
+            if not self._held_rows:  # every record in the file is in DuckDB
+                self._spool.clear()
         return True
 
     def _drain_into(self, group: list) -> bool:
