@@ -37,8 +37,8 @@ DDL = ("CREATE TABLE IF NOT EXISTS spool_state (through UBIGINT NOT NULL)",)
 
 def committed_through(con: duckdb.DuckDBPyConnection) -> int:
     """The number of the last spool record whose rows DuckDB holds (0: none yet)."""
-    row = con.execute("SELECT max(through) FROM spool_state").fetchone()
-    return row[0] or 0
+    (through,) = con.execute("SELECT coalesce(max(through), 0) FROM spool_state").fetchall()[0]
+    return through
 
 
 def record_committed(con: duckdb.DuckDBPyConnection, through: int) -> None:

@@ -244,8 +244,9 @@ class Writer:
             if item is None:
                 self._stop()
                 return
-            if not isinstance(item[1], Future):  # acknowledged from the spool
-                self._held.append(item)
+            batch, mark = item
+            if not isinstance(mark, Future):  # acknowledged from the spool: its record's number
+                self._held.append((batch, mark))
                 if sum(batch.row_count for batch, _ in self._held) >= HOLD_ROWS and self._commit_held():
                     self._checkpoint_if_due(idle=False)
                 continue
@@ -308,8 +309,9 @@ class Writer:
         answers 503 once they fill `max_pending_rows`) if DuckDB refused them."""
         assert self._spool is not None
         batches = [batch for batch, _ in self._held]
+        through = self._held[-1][1]
         try:
-            self._transaction(batches, spool_through=self._held[-1][1])
+            self._transaction([*batches, Batch(operation=lambda con: spool.record_committed(con, through))])
         except duckdb.FatalException:
             raise  # the spool keeps them for the next open
         except Exception:
@@ -381,7 +383,7 @@ class Writer:
             else:
                 future.set_result(results[index])
 
-    def _transaction(self, batches: list[Batch], spool_through: int | None = None) -> list:
+    def _transaction(self, batches: list[Batch]) -> list:
         con = self._con
         committed = False
         try:
@@ -389,8 +391,6 @@ class Writer:
                 results = [batch.operation(con) if batch.operation else None for batch in batches]
                 self._insert_rows(batches)
                 self._add_stats(batches)
-                if spool_through is not None:
-                    spool.record_committed(con, spool_through)
             committed = True
         finally:
             for settle in self.after_transaction:
