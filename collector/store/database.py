@@ -37,7 +37,7 @@ from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer
 log = logging.getLogger(__name__)
 
 DB_FILENAME = "telemetry.duckdb"
-SPOOL_FILENAME = "ingest.spool"
+SPOOL_FOLDER = "ingest.spool"
 BLOB_FOLDER = "blob"
 SCRUB_LIMIT_BLOCKS = 1024
 """Free blocks (256 KB each) up to which a migration that removed secrets overwrites them all."""
@@ -70,8 +70,8 @@ class Store:
         self, data_dir: Path, memory_limit: str | None = None, max_pending_rows: int = DEFAULT_MAX_PENDING_ROWS,
         checkpoint_wal_bytes: int = CHECKPOINT_WAL_BYTES, keep_lookup_index: bool = True,
     ):
-        self.data_dir = open_private(Path(data_dir), files=(DB_FILENAME, f"{DB_FILENAME}.wal", SPOOL_FILENAME),
-                                     folders=(f"{DB_FILENAME}.tmp", BLOB_FOLDER))
+        self.data_dir = open_private(Path(data_dir), files=(DB_FILENAME, f"{DB_FILENAME}.wal"),
+                                     folders=(f"{DB_FILENAME}.tmp", BLOB_FOLDER, SPOOL_FOLDER))
         self.path = self.data_dir / DB_FILENAME
         self._con = duckdb.connect(str(self.path))
         # Checkpoints are the writer's job (off the ingest path), not a side effect of a commit.
@@ -82,7 +82,7 @@ class Store:
         self._create_tables()
         # Before the writer's thread takes the connection (DuckDB refuses a second caller meanwhile).
         self.lookup_index = lookup_index.LookupIndex(self._con, keep=keep_lookup_index)  # indexes a store that has none yet
-        self.spool = spool.Spool(self.data_dir / SPOOL_FILENAME, spool.committed_through(self._con))
+        self.spool = spool.Spool(self.data_dir / SPOOL_FOLDER, spool.committed_through(self._con))
         self.writer = Writer(
             self._con, str(self.path) + ".wal",
             max_pending_rows=max_pending_rows, checkpoint_wal_bytes=checkpoint_wal_bytes, journal=self.spool,

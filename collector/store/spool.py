@@ -1,19 +1,21 @@
-"""Acknowledged batches not yet in DuckDB, durable in a file of their own (the ingest spool).
+"""Acknowledged batches not yet in DuckDB, durable in files of their own (the ingest spool).
 
 A DuckDB commit costs ~20 ms whatever its rows (five INSERTs of 33-37 columns: binding, local
 storage, the WAL's scan of the appended rows), so a writer that must commit before it answers
-commits groups as small as the clients' batches in flight (~4,000 rows under bench/ingest.py's 16
-connections), and spends a third of its time on those fixed costs (bench/README.md, part 22s).
-With the spool, a batch is acknowledged once its rows are here and fsync'd: one write per group of
-batches, ~1 µs per item. The writer then commits to DuckDB in groups eight times larger, and
-records in the same transaction the number of the last record it committed (`spool_state`), so a
-restart commits exactly the records after it, once. Readers ask the writer to commit what it holds
-first (Writer.sync), so an answered batch is what any later query sees, as before.
+commits groups no larger than the clients' batches in flight (~4,000 rows under bench/ingest.py's
+16 connections) and spends a third of its time on those fixed costs (bench/README.md, part 22s).
+With the spool, a batch is acknowledged once its rows are written here and fsync'd (one fsync per
+group of batches), and the writer commits to DuckDB in groups eight times larger while the next
+batches are spooled. Each commit records the number of the last record it holds (`spool_state`)
+in the same transaction, so a restart commits exactly the records after it, once. Readers ask the
+writer to commit what it holds first (Writer.sync): a query sees every batch answered before it.
 
-Format: records of `<number u64><length u32><crc32 u32>` then `length` bytes: an orjson header
-(table names, the lengths of their Arrow IPC streams, the batch's counters) and the streams. A
-record cut short by a crash was never acknowledged (its fsync had not returned): reading stops
-there, and the file is truncated past what was read.
+Records go to segment files named by their first record's number; past SEGMENT_BYTES the next
+record starts a new segment, and a segment whose records are all committed is deleted. A record is
+`<number u64><length u32><crc32 u32>` and `length` bytes: an orjson header (table names, the
+lengths of their Arrow IPC streams, the batch's counters), then the streams. A record cut short by
+a crash was never acknowledged (its fsync had not returned): reading stops there, and the segment
+is truncated after the last whole record.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 import orjson
@@ -31,8 +34,12 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 HEADER = struct.Struct("<QII")
+SEGMENT_BYTES = 64 * 2**20
+"""A segment takes records until it is this large; the writer deletes it once they are committed."""
 
 DDL = ("CREATE TABLE IF NOT EXISTS spool_state (through UBIGINT NOT NULL)",)
+
+Record = tuple[int, dict[str, pa.Table], Counter]
 
 
 def committed_through(con: duckdb.DuckDBPyConnection) -> int:
@@ -42,69 +49,104 @@ def committed_through(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def record_committed(con: duckdb.DuckDBPyConnection, through: int) -> None:
-    """Within the transaction that commits the rows of records up to `through`."""
+    """Within the transaction that commits the rows of the records up to `through`."""
     con.execute("DELETE FROM spool_state")
     con.execute("INSERT INTO spool_state VALUES (?)", [through])
 
 
 class Spool:
-    """The spool file: appended by the writer thread only, read back once at open."""
+    """The spool's folder: appended by one thread (the writer's intake), read back once at open."""
 
-    def __init__(self, path: Path, through: int):
-        self.path = path
-        self._file = open(path, "a+b")
+    def __init__(self, folder: Path, through: int):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        self.folder = folder
         self.last = through
         """The number of the last record written (or committed, for an empty spool)."""
+        self._file: BinaryIO | None = None
 
-    def pending(self) -> Iterator[tuple[int, Mapping[str, pa.Table], Counter]]:
-        """The records after `last` as it was at open (acknowledged, not in DuckDB), in order; the
-        file is cut after the last whole record."""
-        self._file.seek(0)
-        data = self._file.read()
-        offset, through = 0, self.last
-        while offset + HEADER.size <= len(data):
-            number, length, crc = HEADER.unpack_from(data, offset)
-            payload = data[offset + HEADER.size:offset + HEADER.size + length]
-            if len(payload) < length or zlib.crc32(payload) != crc:
-                break
-            offset += HEADER.size + length
-            if number > through:
-                self.last = number
-                yield (number, *_decode(payload))
-        if offset < len(data):
-            self._file.truncate(offset)
-        self._file.seek(0, os.SEEK_END)
+    def pending(self) -> Iterator[Record]:
+        """The records after `last` as it was at open (acknowledged, not in DuckDB), in order."""
+        through = self.last
+        for path in self._segments():
+            for record in _records(path):
+                if record[0] > through:
+                    self.last = record[0]
+                    yield record
 
     def append(self, tables: Mapping[str, pa.Table], stats: Counter) -> int:
-        """Write one batch's record (not yet durable: see `sync`); returns its number."""
+        """Write one batch's record (durable after `sync`); returns its number."""
+        if self._file is None or self._file.tell() >= SEGMENT_BYTES:
+            self._start_segment()
+        assert self._file is not None
         self.last += 1
         payload = _encode(tables, stats)
-        self._file.write(HEADER.pack(self.last, len(payload), zlib.crc32(payload)))
-        self._file.write(payload)
+        self._file.write(HEADER.pack(self.last, len(payload), zlib.crc32(payload)) + payload)
         return self.last
 
     def sync(self) -> None:
         """Make every appended record durable."""
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
 
     def cut(self, last: int) -> None:
         """Drop the records written after number `last` (none of them acknowledged)."""
-        self._file.seek(0)
-        data, offset = self._file.read(), 0
-        while offset + HEADER.size <= len(data) and HEADER.unpack_from(data, offset)[0] <= last:
-            offset += HEADER.size + HEADER.unpack_from(data, offset)[1]
-        self._file.truncate(offset)
-        self._file.seek(0, os.SEEK_END)
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError:  # what the failed write left in the buffer: cut below
+                pass
+            self._file = None
+            _truncate_after(self._segments()[-1], last)
         self.last = last
 
-    def clear(self) -> None:
-        """Empty the file: every record in it is committed to DuckDB (numbers go on from `last`)."""
-        self._file.truncate(0)
-        self._file.seek(0)
+    def release(self, through: int) -> None:
+        """Delete the segments whose records are all committed (numbers up to `through`)."""
+        segments = self._segments()
+        for path, following in zip(segments, segments[1:]):
+            if int(following.stem) - 1 <= through:
+                path.unlink()
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
+
+    def _start_segment(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._file = open(self.folder / f"{self.last + 1:020d}.spool", "ab")
+        directory = os.open(self.folder, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the new file's name is as durable as what is written in it
+        finally:
+            os.close(directory)
+
+    def _segments(self) -> list[Path]:
+        return sorted(self.folder.glob("*.spool"))
+
+
+def _records(path: Path) -> Iterator[Record]:
+    """A segment's whole records; the segment is cut after the last of them."""
+    data, offset = path.read_bytes(), 0
+    while offset + HEADER.size <= len(data):
+        number, length, crc = HEADER.unpack_from(data, offset)
+        payload = data[offset + HEADER.size:offset + HEADER.size + length]
+        if len(payload) < length or zlib.crc32(payload) != crc:
+            break
+        offset += HEADER.size + length
+        yield (number, *_decode(payload))
+    if offset < len(data):
+        os.truncate(path, offset)
+
+
+def _truncate_after(path: Path, last: int) -> None:
+    data, offset = path.read_bytes(), 0
+    while offset + HEADER.size <= len(data):
+        number, length, _ = HEADER.unpack_from(data, offset)
+        if number > last:
+            break
+        offset += HEADER.size + length
+    os.truncate(path, offset)
 
 
 def _encode(tables: Mapping[str, pa.Table], stats: Counter) -> bytes:
@@ -114,8 +156,9 @@ def _encode(tables: Mapping[str, pa.Table], stats: Counter) -> bytes:
         with ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
         streams.append(sink.getvalue())
-    header = orjson.dumps({"tables": list(tables), "lengths": [s.size for s in streams], "stats": [[*key, n] for key, n in stats.items()]})
-    return b"".join([struct.pack("<I", len(header)), header, *(s.to_pybytes() for s in streams)])
+    header = orjson.dumps({"tables": list(tables), "lengths": [stream.size for stream in streams],
+                           "stats": [[*key, count] for key, count in stats.items()]})
+    return b"".join([struct.pack("<I", len(header)), header, *(stream.to_pybytes() for stream in streams)])
 
 
 def _decode(payload: bytes) -> tuple[dict[str, pa.Table], Counter]:
@@ -125,4 +168,4 @@ def _decode(payload: bytes) -> tuple[dict[str, pa.Table], Counter]:
     for name, length in zip(header["tables"], header["lengths"]):
         tables[name] = ipc.open_stream(buffer.slice(offset, length)).read_all()
         offset += length
-    return tables, Counter({(service, counter): n for service, counter, n in header["stats"]})
+    return tables, Counter({(service, counter): count for service, counter, count in header["stats"]})

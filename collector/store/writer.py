@@ -324,8 +324,7 @@ class Writer:
             self._held_rows -= rows
         self._held = []
         with self._spool_lock:
-            if not self._held_rows:  # every record in the file is in DuckDB
-                self._spool.clear()
+            self._spool.release(through)
         return True
 
     def _drain_into(self, group: list) -> bool:
