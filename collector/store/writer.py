@@ -108,6 +108,9 @@ class Writer:
     group_target_rows = GROUP_TARGET_ROWS
     group_wait_seconds = GROUP_WAIT_SECONDS
     """A store may want other group sizes (the ClickHouse writer: larger)."""
+    _spool: spool.Spool | None = None
+    _held_rows = 0
+    """Without a spool (the ClickHouse writer's case too) nothing is ever held."""
 
     def __init__(
         self, con: duckdb.DuckDBPyConnection, wal_path: str, max_pending_rows: int,
@@ -135,7 +138,6 @@ class Writer:
         acknowledged, (batch, future) to commit before answering (operations, syncs), None to stop."""
         self._held: list[tuple[Batch, int]] = []
         """Batches acknowledged from the spool, not yet in DuckDB, with their record numbers."""
-        self._held_rows = 0
         self._lock = threading.Lock()
         self._max_pending_rows = max_pending_rows
         self._thread = threading.Thread(target=self._run, name="duckdb-writer", daemon=True)
@@ -205,7 +207,7 @@ class Writer:
 
     def close(self) -> None:
         self._queue.put(None)
-        if self._intake.is_alive():
+        if self._spool is not None:
             self._intake.join()
         self._thread.join()
 
@@ -223,7 +225,7 @@ class Writer:
             self.on_fatal(error)
 
     def _refuse_waiting(self) -> None:
-        for waiting in (self._handoffs, self._queue):
+        for waiting in (self._queue,) if self._spool is None else (self._handoffs, self._queue):
             while True:
                 try:
                     item = waiting.get_nowait()
@@ -236,9 +238,9 @@ class Writer:
         source = self._queue if self._spool is None else self._handoffs
         while True:
             try:
-                item = source.get(timeout=HOLD_SECONDS if self._held else CHECKPOINT_IDLE_SECONDS)
+                item = source.get(timeout=HOLD_SECONDS if self._holding else CHECKPOINT_IDLE_SECONDS)
             except queue.Empty:
-                if not self._held or self._commit_held():
+                if not self._holding or self._commit_held():
                     self._checkpoint_if_due()
                 continue
             if item is None:
@@ -247,7 +249,7 @@ class Writer:
             batch, mark = item
             if not isinstance(mark, Future):  # acknowledged from the spool: its record's number
                 self._held.append((batch, mark))
-                if sum(batch.row_count for batch, _ in self._held) >= HOLD_ROWS and self._commit_held():
+                if sum(held.row_count for held, _ in self._held) >= HOLD_ROWS and self._commit_held():
                     self._checkpoint_if_due(idle=False)
                 continue
             group = [item]
@@ -277,9 +279,14 @@ class Writer:
                 self._handoffs.put(None)
                 return
 
+    @property
+    def _holding(self) -> bool:
+        """Rows acknowledged from the spool wait for their commit (never without a spool)."""
+        return self._spool is not None and bool(self._held)
+
     def _stop(self) -> None:
         """Commit what is held and checkpoint: the writer is closing."""
-        if not self._held or self._commit_held():
+        if not self._holding or self._commit_held():
             self._checkpoint_if_due()
 
     def _spool_group(self, group: list[tuple[Batch, Future]]) -> list[int]:
@@ -350,7 +357,7 @@ class Writer:
         return False
 
     def _commit_group(self, group: list[tuple[Batch, Future]]) -> None:
-        if self._held and not self._commit_held():
+        if self._holding and not self._commit_held():
             self._settle(group, error=True)  # an operation must not run ahead of acknowledged rows
             return
         if not any(batch.tables or batch.stats or batch.operation for batch, _ in group):
