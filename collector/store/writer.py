@@ -240,8 +240,10 @@ class Writer:
             try:
                 item = source.get(timeout=HOLD_SECONDS if self._holding else CHECKPOINT_IDLE_SECONDS)
             except queue.Empty:
-                if not self._holding or self._commit_held():
-                    self._checkpoint_if_due()
+                if not self._holding:
+                    self._checkpoint_if_due()  # idle for CHECKPOINT_IDLE_SECONDS
+                elif self._commit_held():
+                    self._checkpoint_if_due(idle=False)  # a lull of HOLD_SECONDS is not idle
                 continue
             if item is None:
                 self._stop()
