@@ -183,9 +183,14 @@ class Writer:
 
     def sync(self) -> None:
         """Return once every batch acknowledged before the call is in DuckDB: what a reader asks
-        first, so that a query sees what was answered. Free when nothing is held."""
+        first, so that a query sees what was answered. Free when nothing is held. If DuckDB
+        refuses the held rows (logged by the writer, which keeps them and tries again), the reader
+        goes on with what is committed rather than fail."""
         if self._held_rows and threading.current_thread() is not self._thread:
-            self.write().result()
+            try:
+                self.write().result()
+            except Overloaded:
+                pass
 
     def held_item_ids(self, service: str, wanted: Mapping[str, list[str]]) -> Future:
         """Which of `wanted` (item ids by table) the service's rows carry already, by table, once

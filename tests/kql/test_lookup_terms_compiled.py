@@ -191,6 +191,7 @@ def test_a_store_keeps_the_same_entries_either_way(tmp_path, monkeypatch):
         try:
             store.lookup_index.compiled = compiled
             store.writer.write(tables={"traces": TABLES["traces"].to_arrow(rows)}).result()
+            store.writer.sync()  # committed, not only answered from the ingest spool
             kept.append(Counter(entry for hashes, numbers, seqs in store.lookup_index.recent.chunks
                                 for entry in zip(hashes.tolist(), numbers.tolist(), seqs.tolist(), strict=True)))
         finally:
