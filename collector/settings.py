@@ -37,6 +37,8 @@ class CollectorSettings:
     """The admin key; when None, the data dir's admin.key (made on first start)."""
     ingest_workers: int | None = None
     """Processes that prepare large bodies (None: one per CPU)."""
+    ingest_spool: bool = False
+    """Answer track requests once their rows are in the ingest spool (collector/store/spool.py)."""
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
     lookup_index: bool = True
@@ -89,8 +91,9 @@ class CollectorSettings:
         INSIGHTS_CHECKPOINT_WAL_BYTES, INSIGHTS_API_KEY, INSIGHTS_INGEST_WORKERS,
         INSIGHTS_HEADER_TIMEOUT_S, INSIGHTS_BODY_TIMEOUT_S, INSIGHTS_MAX_CONNECTIONS,
         INSIGHTS_TLS_CERT, INSIGHTS_TLS_KEY, INSIGHTS_EXPORT_ROOTS (folders separated by os.pathsep)
-        and INSIGHTS_EXPORT_ALLOW_HTTP (true/false), INSIGHTS_LOOKUP_INDEX (on/off), INSIGHTS_STORE (with INSIGHTS_STORE_PASSWORD) and
-        INSIGHTS_COLLECTOR_ID and INSIGHTS_ENDPOINT_HOST, each falling back to its default when unset."""
+        and INSIGHTS_EXPORT_ALLOW_HTTP (true/false), INSIGHTS_LOOKUP_INDEX (on/off), INSIGHTS_INGEST_SPOOL
+        (on/off), INSIGHTS_STORE (with INSIGHTS_STORE_PASSWORD) and INSIGHTS_COLLECTOR_ID and
+        INSIGHTS_ENDPOINT_HOST, each falling back to its default when unset."""
         def value(name: str) -> str | None:
             return environ.get(name) or None
 
@@ -106,6 +109,7 @@ class CollectorSettings:
             header_timeout_s=float(value("INSIGHTS_HEADER_TIMEOUT_S") or DEFAULT_HEADER_TIMEOUT_S),
             body_timeout_s=float(value("INSIGHTS_BODY_TIMEOUT_S") or DEFAULT_BODY_TIMEOUT_S),
             lookup_index=(value("INSIGHTS_LOOKUP_INDEX") or "on").lower() not in ("off", "false", "0", "no"),
+            ingest_spool=(value("INSIGHTS_INGEST_SPOOL") or "off").lower() in ("on", "true", "1", "yes"),
             max_connections=int(connections) if (connections := value("INSIGHTS_MAX_CONNECTIONS")) else None,
             tls_cert=Path(cert) if (cert := value("INSIGHTS_TLS_CERT")) else None,
             tls_key=Path(key) if (key := value("INSIGHTS_TLS_KEY")) else None,

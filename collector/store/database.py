@@ -32,7 +32,7 @@ from collector.store import (
 )
 from collector.store.readers import ReaderPool
 from collector.store.schema import SEQUENCE, TABLES
-from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer
+from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer, hold_rows_within
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class Store:
 
     def __init__(
         self, data_dir: Path, memory_limit: str | None = None, max_pending_rows: int = DEFAULT_MAX_PENDING_ROWS,
-        checkpoint_wal_bytes: int = CHECKPOINT_WAL_BYTES, keep_lookup_index: bool = True,
+        checkpoint_wal_bytes: int = CHECKPOINT_WAL_BYTES, keep_lookup_index: bool = True, ingest_spool: bool = False,
     ):
         self.data_dir = open_private(Path(data_dir), files=(DB_FILENAME, f"{DB_FILENAME}.wal"),
                                      folders=(f"{DB_FILENAME}.tmp", BLOB_FOLDER, SPOOL_FOLDER))
@@ -82,10 +82,11 @@ class Store:
         self._create_tables()
         # Before the writer's thread takes the connection (DuckDB refuses a second caller meanwhile).
         self.lookup_index = lookup_index.LookupIndex(self._con, keep=keep_lookup_index)  # indexes a store that has none yet
-        self.spool = spool.Spool(self.data_dir / SPOOL_FOLDER, spool.committed_through(self._con))
+        self.spool = self._open_spool(ingest_spool)
         self.writer = Writer(
             self._con, str(self.path) + ".wal",
             max_pending_rows=max_pending_rows, checkpoint_wal_bytes=checkpoint_wal_bytes, journal=self.spool,
+            hold_rows=hold_rows_within(self._memory_limit()),
         )
         self.console = console.ConsoleLog(self.reader, self.writer)
         self.exports = exports.ExportState(self.reader, self.writer)
@@ -102,7 +103,21 @@ class Store:
             self.writer.after_all_inserts.append(self.lookup_index.flush)
             self.writer.after_transaction.append(self.lookup_index.settle)
         self.query_readers = ReaderPool(self._con)
-        self.writer.start()  # last: the rows it commits first (the spool's) pass through every hook
+        if self.spool is not None:
+            self.writer.start()  # last: the rows it commits first (the spool's) pass through every hook
+
+    def _open_spool(self, wanted: bool) -> spool.Spool | None:
+        """The ingest spool (spool.py) when asked for, or when a run that had it left records in it:
+        those were acknowledged, and are committed first."""
+        folder = self.data_dir / SPOOL_FOLDER
+        if not (wanted or any(folder.glob("*.spool"))):
+            return None
+        return spool.Spool(folder, spool.committed_through(self._con))
+
+    def _memory_limit(self) -> int:
+        """DuckDB's memory limit in bytes, as set or by its default (80% of RAM)."""
+        (limit,) = self._con.execute("SELECT parse_formatted_bytes(current_setting('memory_limit'))").fetchall()[0]
+        return limit
 
     def _create_tables(self) -> None:
         for ddl in _META_DDL:
@@ -161,7 +176,8 @@ class Store:
     def close(self) -> None:
         self.query_readers.close()
         self.writer.close()
-        self.spool.close()
+        if self.spool is not None:
+            self.spool.close()
         try:
             self.lookup_index.close(self._con)
         except duckdb.Error:  # e.g. an instance a fatal error invalidated: the next open indexes those rows again

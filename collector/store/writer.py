@@ -66,8 +66,22 @@ HOLD_ROWS = 32_000
 HOLD_SECONDS = 0.05
 """With a spool (see spool.py): rows acknowledged and held before the writer commits them to DuckDB
 in one transaction, and how long the writer waits for another batch before it commits fewer. A
-group of 32,000 rows costs the store side ~5.5 µs per item against ~13 for the 4,000 that 16
-connections keep in flight (bench/README.md, part 22s)."""
+group of 16,000-32,000 rows costs the store side ~5.5 µs per item against ~13 for the 4,000 that
+16 connections keep in flight (bench/README.md, part 22s). Past twice that many rows held, the
+intake thread answers nothing more until a commit makes room: clients wait for DuckDB again, as
+without a spool, and the rows held in memory stay bounded while a heavy query slows the commits."""
+
+HOLD_BYTES_PER_ROW = 37_500
+"""Under a memory limit, a store holds at most limit / this many rows: a held group's commit needs
+memory outside DuckDB's own accounting that grows with its rows (its tables combined, the
+transaction's copy, the WAL's buffer). With 300 MB, groups of 8,000 rows kept the collector's peak
+within its baseline plus the limit under tests/security/test_queries.py's heaviest queries, and
+groups of 16,000 did not."""
+
+
+def hold_rows_within(memory_limit_bytes: int) -> int:
+    """The rows a store with this DuckDB memory limit holds before it commits (HOLD_BYTES_PER_ROW)."""
+    return max(GROUP_TARGET_ROWS, min(HOLD_ROWS, memory_limit_bytes // HOLD_BYTES_PER_ROW))
 
 CHECKPOINT_IDLE_SECONDS = 2.0
 CHECKPOINT_WAL_BYTES = 256 * 2**20
@@ -115,6 +129,7 @@ class Writer:
     def __init__(
         self, con: duckdb.DuckDBPyConnection, wal_path: str, max_pending_rows: int,
         checkpoint_wal_bytes: int = CHECKPOINT_WAL_BYTES, journal: spool.Spool | None = None,
+        hold_rows: int = HOLD_ROWS,
     ):
         self._con = con
         self._wal_path = wal_path
@@ -133,12 +148,15 @@ class Writer:
         """The block of `_seq` values drawn and not yet handed out: [next, end)."""
         self._expected = 0
         self._spool = journal
+        self._hold_rows = hold_rows
         self._handoffs: queue.SimpleQueue = queue.SimpleQueue()
         """With a spool: what the intake thread passes on, in order: (batch, record number) once
         acknowledged, (batch, future) to commit before answering (operations, syncs), None to stop."""
         self._held: list[tuple[Batch, int]] = []
         """Batches acknowledged from the spool, not yet in DuckDB, with their record numbers."""
         self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
+        """Notified when held rows were committed (or the writer failed): the intake may go on."""
         self._max_pending_rows = max_pending_rows
         self._thread = threading.Thread(target=self._run, name="duckdb-writer", daemon=True)
         self._intake = threading.Thread(target=self._take_in, name="ingest-spool", daemon=True)
@@ -224,8 +242,9 @@ class Writer:
             self._loop()
         except duckdb.FatalException as error:
             log.critical("the store failed and must be reopened: %s", error)
-            with self._lock:
+            with self._room:
                 self.failed = error
+                self._room.notify_all()
             self._refuse_waiting()
             self.on_fatal(error)
 
@@ -256,7 +275,7 @@ class Writer:
             batch, mark = item
             if not isinstance(mark, Future):  # acknowledged from the spool: its record's number
                 self._held.append((batch, mark))
-                if sum(held.row_count for held, _ in self._held) >= HOLD_ROWS and self._commit_held():
+                if sum(held.row_count for held, _ in self._held) >= self._hold_rows and self._commit_held():
                     self._checkpoint_if_due(idle=False)
                 continue
             group = [item]
@@ -274,6 +293,8 @@ class Writer:
             if item is None:
                 self._handoffs.put(None)
                 return
+            with self._room:
+                self._room.wait_for(lambda: self._held_rows < 2 * self._hold_rows or self.failed is not None)
             group = [item]
             stop = self._drain_into(group)
             numbers = self._spool_group([(batch, future) for batch, future in group if batch.spoolable])
@@ -333,9 +354,10 @@ class Writer:
             log.exception("acknowledged rows could not be committed; kept in the spool, tried again")
             return False
         rows = sum(batch.row_count for batch in batches)
-        with self._lock:
+        with self._room:
             self._pending_rows -= rows
             self._held_rows -= rows
+            self._room.notify_all()
         self._held = []
         with self._spool_lock:
             self._spool.release(through)

@@ -88,7 +88,7 @@ def test_committed_segments_are_deleted_and_the_current_one_kept(tmp_path, monke
 def test_a_query_sees_every_batch_answered_before_it(tmp_path, monkeypatch):
     monkeypatch.setattr(writer, "HOLD_SECONDS", 60.0)  # the writer would hold them for a minute
     batches = prepared(tmp_path, 4)
-    store = Store(tmp_path / "data")
+    store = Store(tmp_path / "data", ingest_spool=True)
     try:
         for batch in batches:
             store.writer.write(batch.tables, batch.stats).result(timeout=30)
@@ -101,7 +101,7 @@ def test_a_query_sees_every_batch_answered_before_it(tmp_path, monkeypatch):
 def test_an_operation_runs_after_the_rows_answered_before_it(tmp_path, monkeypatch):
     monkeypatch.setattr(writer, "HOLD_SECONDS", 60.0)
     batch = prepared(tmp_path, 1)[0]
-    store = Store(tmp_path / "data")
+    store = Store(tmp_path / "data", ingest_spool=True)
     try:
         store.writer.write(batch.tables, batch.stats).result(timeout=30)
         ids = batch.tables["requests"].column("itemId").to_pylist()
@@ -126,7 +126,7 @@ def test_answered_batches_are_committed_exactly_once_after_a_crash(tmp_path, bat
         writer.HOLD_ROWS = 10**9
         from collector.store.database import Store
         folder = Path({str(tmp_path)!r})
-        store = Store(folder / "data")
+        store = Store(folder / "data", ingest_spool=True)
         for n in range({batches}):
             batch = prepare_body(batch_body("bench", f"op{{n}}", n), "gzip", {{"bench": ("bench", True)}}, folder)
             store.writer.write(batch.tables, batch.stats).result(timeout=30)
@@ -138,7 +138,7 @@ def test_answered_batches_are_committed_exactly_once_after_a_crash(tmp_path, bat
         assert con.execute("SELECT count(*) FROM traces").fetchone() == (0,)  # answered, in the spool alone
 
     expected = {f"op{n}": ITEMS_PER_BATCH for n in range(batches)}
-    for _ in range(2):
+    for _ in range(2):  # opened without asking for the spool: the records it holds are committed all the same
         store = Store(tmp_path / "data")
         try:
             assert stored(store) == expected
@@ -149,7 +149,7 @@ def test_answered_batches_are_committed_exactly_once_after_a_crash(tmp_path, bat
 
 def test_a_spool_that_cannot_be_written_answers_503_and_keeps_nothing(tmp_path, monkeypatch):
     batch = prepared(tmp_path, 1)[0]
-    store = Store(tmp_path / "data")
+    store = Store(tmp_path / "data", ingest_spool=True)
     try:
         def full(*args):
             raise OSError(28, "No space left on device")
