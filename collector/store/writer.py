@@ -74,9 +74,10 @@ without a spool, and the rows held in memory stay bounded while a heavy query sl
 HOLD_BYTES_PER_ROW = 37_500
 """Under a memory limit, a store holds at most limit / this many rows: a held group's commit needs
 memory outside DuckDB's own accounting that grows with its rows (its tables combined, the
-transaction's copy, the WAL's buffer). With 300 MB, groups of 8,000 rows kept the collector's peak
-within its baseline plus the limit under tests/security/test_queries.py's heaviest queries, and
-groups of 16,000 did not."""
+transaction's copy, the WAL's buffer). Under tests/security/test_queries.py's heaviest queries
+with 300 MB, groups of 16,000 rows took the collector's peak 5-35 MB past its baseline plus the
+limit, and groups of 8,000 within or up to 30 MB past it: one reason the spool is off by default
+(database.Store's `ingest_spool`, INSIGHTS_INGEST_SPOOL)."""
 
 
 def hold_rows_within(memory_limit_bytes: int) -> int:
