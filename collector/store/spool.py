@@ -5,7 +5,7 @@ storage, the WAL's scan of the appended rows), so a writer that must commit befo
 commits groups no larger than the clients' batches in flight (~4,000 rows under bench/ingest.py's
 16 connections) and spends a third of its time on those fixed costs (bench/README.md, part 22s).
 With the spool, a batch is acknowledged once its rows are written here and fsync'd (one fsync per
-group of batches), and the writer commits to DuckDB in groups eight times larger while the next
+group of batches), and the writer commits to DuckDB in groups up to eight times larger while the next
 batches are spooled. Each commit records the number of the last record it holds (`spool_state`)
 in the same transaction, so a restart commits exactly the records after it, once. Readers ask the
 writer to commit what it holds first (Writer.sync): a query sees every batch answered before it.

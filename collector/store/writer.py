@@ -3,7 +3,8 @@
 DuckDB allows one writer, and a durable commit costs about the same for 10 rows as for 10,000, so
 requests hand their rows to this thread and wait; the thread drains everything that queued up while
 the previous commit ran into one transaction (group commit), and only then resolves the waiters, so
-an acknowledgement always follows a commit. Checkpoints run here too, when the queue is idle,
+an acknowledgement always follows a commit (with the ingest spool on, see spool.py, a durable
+write to the spool instead). Checkpoints run here too, when the queue is idle,
 because an automatic checkpoint inside a commit costs 100 ms at p99.
 """
 
@@ -163,7 +164,7 @@ class Writer:
         self._intake = threading.Thread(target=self._take_in, name="ingest-spool", daemon=True)
         self._spool_lock = threading.Lock()
         """Held by the intake thread from a record's write until its rows are counted held, and by
-        the writer thread to empty the file: nothing written is emptied before it is committed."""
+        the writer thread to delete committed segments: nothing written is deleted before it is committed."""
         if journal is None:
             self._thread.start()
         else:
