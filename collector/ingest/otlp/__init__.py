@@ -25,7 +25,8 @@ Deliberate differences from the exporter (the first three are facts it takes fro
   semantic key), tags and string fields are rendered with `str()` and a non-numeric
   `_MS.sampleRate` is ignored: every OTLP body that decodes gives JSON-ready envelopes.
 The exporter's own oddities are kept on purpose, so rows match: `type` "rpc.system" for RPC
-spans, and a target of "host:None" when `server.address` comes without `server.port`.
+spans. (Before 1.0.0b59 it also sent a target of "host:None" for `server.address` without
+`server.port`; that was a bug, fixed there, and the target here is the bare host.)
 
 The modules: `decode` (bodies to protobuf messages, export responses), `semconv` (what attributes
 say, by the semantic conventions), `common` (what every envelope shares), then one per signal

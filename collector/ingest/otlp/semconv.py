@@ -147,7 +147,7 @@ def http_target_and_path(attributes: Attrs, url: Any) -> tuple[Any, str]:
     if "server.address" in attributes:
         target = attributes["server.address"]
         port = attributes.get("server.port")
-        if port != default_port:
+        if port and port != default_port:
             target = f"{target}:{port}"
     elif "peer.service" in attributes:
         target = attributes["peer.service"]

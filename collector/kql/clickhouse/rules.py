@@ -27,7 +27,7 @@ from .series import bin_numbers, ordered_lists, series_json
 from .structs import numeric_bins, struct_fields
 from .timespans import timespan_values
 from .udfs import lower_udfs
-from .unions import union_by_name
+from .unions import ordered_values, union_by_name
 
 CLOCK_PARAMETER = "kql_now"
 
@@ -495,5 +495,6 @@ RULES: tuple[Callable[[exp.Expr], exp.Expr], ...] = (
     regex_replace,
     filter_coalesce,
     character_strings,
+    ordered_values,  # after the rules that lower a datatable's cells
     guarded_lets,  # last: it inlines values the rules above have lowered
 )

@@ -7,6 +7,8 @@ collector/store/schema.py). Each side is then wrapped in a SELECT with the union
 list in DuckDB's order (the first side's columns, then each new one of the next side), NULL where
 the side lacks one, and the BY NAME is dropped: a positional `UNION ALL` with the same rows.
 A side whose columns cannot be named (a function table, an unknown source) is refused.
+
+A datatable (DuckDB's `VALUES`) keeps its rows' order here too (`ordered_values`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,26 @@ def _aligned(side: exp.Expr, present: list[str], names: list[str]) -> exp.Select
     # Moved, not copied: the union's side is replaced by this SELECT, and copying every side of
     # a `search` over all tables (a union nested once per table) was most of its lowering time.
     return exp.select(*projections, copy=False).from_(exp.Subquery(this=source.pop()), copy=False)
+
+
+def ordered_values(tree: exp.Expr) -> exp.Expr:
+    """A datatable's `(VALUES (..), (..)) AS _dt("a", "b")` becomes `(SELECT tupleElement(__kql_row,
+    1) AS "a", ... FROM (SELECT arrayJoin([tuple(..), tuple(..)]) AS __kql_row)) AS _dt`. sqlglot
+    writes VALUES as a UNION ALL of one-row SELECTs, whose branches ClickHouse runs in parallel, so
+    `serialize` (row_number() OVER ()) numbered the rows in any order; one array expands in the
+    datatable's order."""
+    for values in list(tree.find_all(exp.Values)):
+        names = values.alias_column_names
+        if not names:
+            continue
+        rows = exp.Array(expressions=[exp.Anonymous(this="tuple", expressions=row.expressions)
+                                      for row in values.expressions])
+        expanded = exp.select(exp.alias_(exp.Anonymous(this="arrayJoin", expressions=[rows]), "__kql_row"))
+        cells = [exp.alias_(exp.Anonymous(this="tupleElement", expressions=[
+                     exp.column("__kql_row"), exp.Literal.number(position)]), name, quoted=True)
+                 for position, name in enumerate(names, start=1)]
+        values.replace(exp.select(*cells).from_(expanded.subquery("__kql_rows")).subquery(values.alias))
+    return tree
 
 
 def _columns(node: exp.Expr) -> list[str]:
