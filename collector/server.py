@@ -118,7 +118,7 @@ def _open_store(settings: CollectorSettings) -> Store:
         return Store(settings.data_dir, memory_limit=settings.memory_limit,
                      max_pending_rows=settings.max_pending_rows,
                      checkpoint_wal_bytes=settings.checkpoint_wal_bytes, keep_lookup_index=settings.lookup_index,
-                     ingest_spool=settings.ingest_spool)
+                     ingest_spool=settings.spools)
     # the DuckDB path never loads the client; shared.py keeps what N collectors share in ClickHouse
     from collector.store.clickhouse.shared import SharedClickHouseStore
 

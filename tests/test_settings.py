@@ -20,3 +20,13 @@ def test_every_variable_lands_in_its_field():
 def test_unset_and_empty_variables_leave_the_defaults():
     assert CollectorSettings.from_env(Path("d"), environ={"INSIGHTS_MEMORY_LIMIT": "", "INSIGHTS_API_KEY": ""}) == \
         CollectorSettings(data_dir=Path("d"))
+
+
+def test_the_spool_runs_unless_a_memory_limit_is_set_or_it_is_switched():
+    def spools(**environ: str) -> bool:
+        return CollectorSettings.from_env(Path("d"), environ=environ).spools
+
+    assert spools() is True
+    assert spools(INSIGHTS_MEMORY_LIMIT="300MB") is False
+    assert spools(INSIGHTS_MEMORY_LIMIT="300MB", INSIGHTS_INGEST_SPOOL="on") is True
+    assert spools(INSIGHTS_INGEST_SPOOL="off") is False

@@ -30,9 +30,10 @@ from collector.store import (
     services,
     spool,
 )
+from collector.store.budget import checkpoint_wal_bytes_within, hold_rows_within
 from collector.store.readers import ReaderPool
 from collector.store.schema import SEQUENCE, TABLES
-from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer, hold_rows_within
+from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +84,11 @@ class Store:
         # Before the writer's thread takes the connection (DuckDB refuses a second caller meanwhile).
         self.lookup_index = lookup_index.LookupIndex(self._con, keep=keep_lookup_index)  # indexes a store that has none yet
         self.spool = self._open_spool(ingest_spool)
+        limit = self._memory_limit()
         self.writer = Writer(
-            self._con, str(self.path) + ".wal",
-            max_pending_rows=max_pending_rows, checkpoint_wal_bytes=checkpoint_wal_bytes, journal=self.spool,
-            hold_rows=hold_rows_within(self._memory_limit()),
+            self._con, str(self.path) + ".wal", max_pending_rows=max_pending_rows,
+            checkpoint_wal_bytes=checkpoint_wal_bytes_within(checkpoint_wal_bytes, limit), journal=self.spool,
+            hold_rows=hold_rows_within(limit),
         )
         self.console = console.ConsoleLog(self.reader, self.writer)
         self.exports = exports.ExportState(self.reader, self.writer)

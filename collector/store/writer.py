@@ -72,19 +72,6 @@ group of 16,000-32,000 rows costs the store side ~5.5 µs per item against ~13 f
 intake thread answers nothing more until a commit makes room: clients wait for DuckDB again, as
 without a spool, and the rows held in memory stay bounded while a heavy query slows the commits."""
 
-HOLD_BYTES_PER_ROW = 37_500
-"""Under a memory limit, a store holds at most limit / this many rows: a held group's commit needs
-memory outside DuckDB's own accounting that grows with its rows (its tables combined, the
-transaction's copy, the WAL's buffer). Under tests/security/test_queries.py's heaviest queries
-with 300 MB, groups of 16,000 rows took the collector's peak 5-35 MB past its baseline plus the
-limit, and groups of 8,000 within or up to 30 MB past it: one reason the spool is off by default
-(database.Store's `ingest_spool`, INSIGHTS_INGEST_SPOOL)."""
-
-
-def hold_rows_within(memory_limit_bytes: int) -> int:
-    """The rows a store with this DuckDB memory limit holds before it commits (HOLD_BYTES_PER_ROW)."""
-    return max(GROUP_TARGET_ROWS, min(HOLD_ROWS, memory_limit_bytes // HOLD_BYTES_PER_ROW))
-
 CHECKPOINT_IDLE_SECONDS = 2.0
 CHECKPOINT_WAL_BYTES = 256 * 2**20
 """Under constant load, checkpoint when the WAL reaches this size (INSIGHTS_CHECKPOINT_WAL_BYTES
@@ -93,7 +80,6 @@ included, so rarer checkpoints rewrite less: at 64 MB a 60 s load sustained 42k 
 49k (bench/README.md). Replaying a WAL this size after a crash takes ~2 s. The checkpoint runs in
 the writer thread: DuckDB refuses one while a write transaction is open ("Cannot CHECKPOINT: there
 are other write transactions active"), so it cannot run beside the commits."""
-
 
 @dataclass
 class Batch:

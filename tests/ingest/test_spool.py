@@ -170,3 +170,21 @@ def test_only_batches_of_rows_alone_are_answered_from_the_spool():
     assert not writer.Batch({}).spoolable
     assert not writer.Batch({"traces": pa.table({"x": [1]})}, operation=lambda con: None).spoolable
     assert writer.Batch({"traces": pa.table({"x": [1]})}).spoolable
+
+
+def test_under_a_memory_limit_the_wal_is_checkpointed_within_a_quarter_of_it(tmp_path):
+    """Rows committed and not yet checkpointed stay in DuckDB's memory: under a 40 MB limit the
+    writer checkpoints before the WAL passes 10 MB, not at the 256 MB it allows without one."""
+    batches = prepared(tmp_path, 8)
+    store = Store(tmp_path / "data", memory_limit="40MB")
+    wal = store.path.with_name(store.path.name + ".wal")
+    largest = 0
+    try:
+        for _ in range(12):
+            for batch in batches:
+                store.writer.write(batch.tables, batch.stats).result(timeout=30)
+            largest = max(largest, wal.stat().st_size if wal.exists() else 0)
+        assert sum(stored(store).values()) == 12 * 8 * ITEMS_PER_BATCH
+    finally:
+        store.close()
+    assert 0 < largest < 10 * 2**20 + 4 * 2**20  # a limit/4 threshold, plus the group that passed it
