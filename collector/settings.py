@@ -14,7 +14,7 @@ from pathlib import Path
 from collector import admin_key
 from collector.store.clickhouse import location as store_location
 from collector.store.database import DEFAULT_MAX_PENDING_ROWS
-from collector.store.writer import CHECKPOINT_WAL_BYTES
+from collector.store.pacing import CHECKPOINT_WAL_BYTES
 
 DEFAULT_QUERY_TIMEOUT_S = 30.0
 DEFAULT_HEADER_TIMEOUT_S = 10.0

@@ -30,10 +30,10 @@ from collector.store import (
     services,
     spool,
 )
-from collector.store.budget import checkpoint_wal_bytes_within, hold_rows_within
+from collector.store.pacing import CHECKPOINT_WAL_BYTES, checkpoint_wal_bytes_within, hold_rows_within
 from collector.store.readers import ReaderPool
 from collector.store.schema import SEQUENCE, TABLES
-from collector.store.writer import CHECKPOINT_WAL_BYTES, Writer
+from collector.store.writer import Writer
 
 log = logging.getLogger(__name__)
 

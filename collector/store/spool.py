@@ -16,6 +16,10 @@ record starts a new segment, and a segment whose records are all committed is de
 lengths of their Arrow IPC streams, the batch's counters), then the streams. A record cut short by
 a crash was never acknowledged (its fsync had not returned): reading stops there, and the segment
 is truncated after the last whole record.
+
+A batch DuckDB keeps refusing (the writer tries the held batches alone after HELD_REFUSED_SECONDS
+of refusals) is set aside: its record goes to `rejected/<number>.spool` in the same format, and
+the batches after it go in.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ import pyarrow.ipc as ipc
 HEADER = struct.Struct("<QII")
 SEGMENT_BYTES = 64 * 2**20
 """A segment takes records until it is this large; the writer deletes it once they are committed."""
+
+REJECTED_FOLDER = "rejected"
 
 DDL = ("CREATE TABLE IF NOT EXISTS spool_state (through UBIGINT NOT NULL)",)
 
@@ -106,6 +112,24 @@ class Spool:
         for path, following in zip(segments, segments[1:]):
             if int(following.stem) - 1 <= through:
                 path.unlink()
+
+    def set_aside(self, number: int, tables: Mapping[str, pa.Table], stats: Counter) -> Path:
+        """Keep an acknowledged batch DuckDB will not take in a file of its own (durable on return)
+        rather than in a segment: an operator may read it back (`rejected_records`)."""
+        folder = self.folder / REJECTED_FOLDER
+        folder.mkdir(mode=0o700, exist_ok=True)
+        path = folder / f"{number:020d}.spool"
+        payload = _encode(tables, stats)
+        with open(path, "wb") as file:
+            file.write(HEADER.pack(number, len(payload), zlib.crc32(payload)) + payload)
+            file.flush()
+            os.fsync(file.fileno())
+        return path
+
+    def rejected_records(self) -> Iterator[Record]:
+        """The batches set aside, in order."""
+        for path in sorted((self.folder / REJECTED_FOLDER).glob("*.spool")):
+            yield from _records(path)
 
     def close(self) -> None:
         if self._file is not None:

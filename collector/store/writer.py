@@ -25,7 +25,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from collector.store import counters, spool
+from collector.store import counters, pacing, spool
 from collector.store.items import existing_item_ids
 from collector.store.schema import SEQ_COLUMN, SEQUENCE
 from collector.store.transactions import transaction
@@ -33,15 +33,6 @@ from collector.store.transactions import transaction
 log = logging.getLogger(__name__)
 
 Operation = Callable[[duckdb.DuckDBPyConnection], object]
-
-MAX_GROUP_ROWS = 200_000
-"""Rows committed in one transaction at most; bounds the latency of a group commit."""
-
-GROUP_TARGET_ROWS = 4_000
-GROUP_WAIT_SECONDS = 0.03
-"""While batches are still being prepared, a group waits this long at most for them, until it
-holds GROUP_TARGET_ROWS: each INSERT costs ~1.3 ms whatever its size, so a group of 1,000 rows
-spends twice the CPU per row of a group of 4,000, and that CPU is what the preparing lacks."""
 
 SERIAL_INSERT = "RETURNING NULL"
 """Appended to the writer's INSERTs so that DuckDB plans its plain insert: with more than one
@@ -63,23 +54,6 @@ fails drops its block (`_commit_group`): DuckDB logs a sequence's advance with t
 the transaction that drew it, and a rolled-back one logs nothing, so after a crash the sequence
 could hand those numbers out again."""
 
-HOLD_ROWS = 32_000
-HOLD_SECONDS = 0.05
-"""With a spool (see spool.py): rows acknowledged and held before the writer commits them to DuckDB
-in one transaction, and how long the writer waits for another batch before it commits fewer. A
-group of 16,000-32,000 rows costs the store side ~5.5 µs per item against ~13 for the 4,000 that
-16 connections keep in flight (bench/README.md, part 22s). Past twice that many rows held, the
-intake thread answers nothing more until a commit makes room: clients wait for DuckDB again, as
-without a spool, and the rows held in memory stay bounded while a heavy query slows the commits."""
-
-CHECKPOINT_IDLE_SECONDS = 2.0
-CHECKPOINT_WAL_BYTES = 256 * 2**20
-"""Under constant load, checkpoint when the WAL reaches this size (INSIGHTS_CHECKPOINT_WAL_BYTES
-overrides it). A checkpoint rewrites every row group that received rows since the last one, old rows
-included, so rarer checkpoints rewrite less: at 64 MB a 60 s load sustained 42k items/s, at 256 MB
-49k (bench/README.md). Replaying a WAL this size after a crash takes ~2 s. The checkpoint runs in
-the writer thread: DuckDB refuses one while a write transaction is open ("Cannot CHECKPOINT: there
-are other write transactions active"), so it cannot run beside the commits."""
 
 @dataclass
 class Batch:
@@ -107,8 +81,8 @@ class Overloaded(RuntimeError):
 
 
 class Writer:
-    group_target_rows = GROUP_TARGET_ROWS
-    group_wait_seconds = GROUP_WAIT_SECONDS
+    group_target_rows = pacing.GROUP_TARGET_ROWS
+    group_wait_seconds = pacing.GROUP_WAIT_SECONDS
     """A store may want other group sizes (the ClickHouse writer: larger)."""
     _spool: spool.Spool | None = None
     _held_rows = 0
@@ -116,8 +90,8 @@ class Writer:
 
     def __init__(
         self, con: duckdb.DuckDBPyConnection, wal_path: str, max_pending_rows: int,
-        checkpoint_wal_bytes: int = CHECKPOINT_WAL_BYTES, journal: spool.Spool | None = None,
-        hold_rows: int = HOLD_ROWS,
+        checkpoint_wal_bytes: int = pacing.CHECKPOINT_WAL_BYTES, journal: spool.Spool | None = None,
+        hold_rows: int = pacing.HOLD_ROWS,
     ):
         self._con = con
         self._wal_path = wal_path
@@ -142,6 +116,8 @@ class Writer:
         acknowledged, (batch, future) to commit before answering (operations, syncs), None to stop."""
         self._held: list[tuple[Batch, int]] = []
         """Batches acknowledged from the spool, not yet in DuckDB, with their record numbers."""
+        self._refused_since: float | None = None
+        """When DuckDB first refused the held rows, in a row (HELD_REFUSED_SECONDS)."""
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
         """Notified when held rows were committed (or the writer failed): the intake may go on."""
@@ -250,7 +226,7 @@ class Writer:
         source = self._queue if self._spool is None else self._handoffs
         while True:
             try:
-                item = source.get(timeout=HOLD_SECONDS if self._holding else CHECKPOINT_IDLE_SECONDS)
+                item = source.get(timeout=pacing.HOLD_SECONDS if self._holding else pacing.CHECKPOINT_IDLE_SECONDS)
             except queue.Empty:
                 if not self._holding:
                     self._checkpoint_if_due()  # idle for CHECKPOINT_IDLE_SECONDS
@@ -329,34 +305,66 @@ class Writer:
 
     def _commit_held(self) -> bool:
         """Commit the held rows with their spool mark; False (they stay held, and the writer
-        answers 503 once they fill `max_pending_rows`) if DuckDB refused them."""
+        answers 503 once they fill `max_pending_rows`) if DuckDB refused them, until it has
+        refused them for HELD_REFUSED_SECONDS: then each goes alone (`_commit_held_alone`)."""
+        refusal = self._refusal([batch for batch, _ in self._held], self._held[-1][1])
+        if refusal is None:
+            self._release_held(len(self._held))
+            return True
+        if self._refused_since is None:
+            self._refused_since = time.monotonic()
+            log.error("acknowledged rows could not be committed; kept in the spool, tried again: %s", refusal)
+        if time.monotonic() - self._refused_since < pacing.HELD_REFUSED_SECONDS:
+            return False
+        return self._commit_held_alone()
+
+    def _commit_held_alone(self) -> bool:
+        """Commit the held batches one by one, setting aside each that DuckDB refuses alone;
+        False if it refuses even the mark of one set aside (what is left stays held)."""
         assert self._spool is not None
-        batches = [batch for batch, _ in self._held]
-        through = self._held[-1][1]
+        while self._held:
+            batch, number = self._held[0]
+            if (refusal := self._refusal([batch], number)) is not None:
+                path = self._spool.set_aside(number, batch.tables, batch.stats)
+                if self._refusal([], number) is not None:
+                    return False
+                log.error("an acknowledged batch of %d rows was set aside in %s: the store refuses it: %s",
+                          batch.row_count, path, refusal)
+            self._release_held(1)
+        return True
+
+    def _refusal(self, batches: list[Batch], through: int) -> Exception | None:
+        """Commit *batches* with the spool's mark (every record up to *through* is in DuckDB);
+        what DuckDB raised if it refused."""
         try:
             self._transaction([*batches, Batch(operation=lambda con: spool.record_committed(con, through))])
         except duckdb.FatalException:
             raise  # the spool keeps them for the next open
-        except Exception:
+        except Exception as error:
             self._seq_next = self._seq_end  # see SEQ_BLOCK
-            log.exception("acknowledged rows could not be committed; kept in the spool, tried again")
-            return False
-        rows = sum(batch.row_count for batch in batches)
+            return error
+        return None
+
+    def _release_held(self, count: int) -> None:
+        """The first *count* held batches are committed (or set aside): drop them, make room for
+        the intake and delete the spool's segments they fill."""
+        released, self._held = self._held[:count], self._held[count:]
+        self._refused_since = None
+        rows = sum(batch.row_count for batch, _ in released)
         with self._room:
             self._pending_rows -= rows
             self._held_rows -= rows
             self._room.notify_all()
-        self._held = []
+        assert self._spool is not None
         with self._spool_lock:
-            self._spool.release(through)
-        return True
+            self._spool.release(released[-1][1])
 
     def _drain_into(self, group: list) -> bool:
         """Add what queued up to the group, waiting briefly for batches still being prepared;
         True if the writer was asked to stop."""
         rows = group[0][0].row_count
         deadline = time.monotonic() + self.group_wait_seconds
-        while rows < MAX_GROUP_ROWS:
+        while rows < pacing.MAX_GROUP_ROWS:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:

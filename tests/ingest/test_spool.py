@@ -15,7 +15,7 @@ import pytest
 from loader import ITEMS_PER_BATCH, batch_body
 
 from collector.ingest.prepare import prepare_body
-from collector.store import spool, writer
+from collector.store import pacing, spool, writer
 from collector.store.database import SPOOL_FOLDER, Store
 
 ROOT = Path(__file__).parent.parent.parent
@@ -86,7 +86,7 @@ def test_committed_segments_are_deleted_and_the_current_one_kept(tmp_path, monke
 
 
 def test_a_query_sees_every_batch_answered_before_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(writer, "HOLD_SECONDS", 60.0)  # the writer would hold them for a minute
+    monkeypatch.setattr(pacing, "HOLD_SECONDS", 60.0)  # the writer would hold them for a minute
     batches = prepared(tmp_path, 4)
     store = Store(tmp_path / "data", ingest_spool=True)
     try:
@@ -99,7 +99,7 @@ def test_a_query_sees_every_batch_answered_before_it(tmp_path, monkeypatch):
 
 
 def test_an_operation_runs_after_the_rows_answered_before_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(writer, "HOLD_SECONDS", 60.0)
+    monkeypatch.setattr(pacing, "HOLD_SECONDS", 60.0)
     batch = prepared(tmp_path, 1)[0]
     store = Store(tmp_path / "data", ingest_spool=True)
     try:
@@ -121,9 +121,9 @@ def test_answered_batches_are_committed_exactly_once_after_a_crash(tmp_path, bat
         from pathlib import Path
         from loader import batch_body
         from collector.ingest.prepare import prepare_body
-        from collector.store import writer
-        writer.HOLD_SECONDS = 60.0
-        writer.HOLD_ROWS = 10**9
+        from collector.store import pacing
+        pacing.HOLD_SECONDS = 60.0
+        pacing.HOLD_ROWS = 10**9
         from collector.store.database import Store
         folder = Path({str(tmp_path)!r})
         store = Store(folder / "data", ingest_spool=True)
@@ -188,3 +188,31 @@ def test_under_a_memory_limit_the_wal_is_checkpointed_within_a_quarter_of_it(tmp
     finally:
         store.close()
     assert 0 < largest < 10 * 2**20 + 4 * 2**20  # a limit/4 threshold, plus the group that passed it
+
+
+def test_a_batch_the_store_refuses_is_set_aside_and_the_others_go_in(tmp_path, monkeypatch):
+    """An acknowledged batch DuckDB will never take (here a timestamp it cannot read: the pipeline
+    never hands over such a thing, so the test builds it) would hold every batch after it in the
+    spool; once refused for HELD_REFUSED_SECONDS, each held batch goes alone, the refused one is kept
+    in `rejected/`, and ingestion goes on."""
+    monkeypatch.setattr(pacing, "HOLD_SECONDS", 60.0)  # all three held, then committed together
+    monkeypatch.setattr(pacing, "HELD_REFUSED_SECONDS", 0.0)
+    good = prepared(tmp_path, 3)
+    refused = {"requests": pa.table({"timestamp": ["not a time"], "itemId": ["refused-1"]})}
+    store = Store(tmp_path / "data", ingest_spool=True)
+    try:
+        store.writer.write(good[0].tables, good[0].stats).result(timeout=30)
+        store.writer.write(refused, Counter()).result(timeout=30)  # answered: it is in the spool
+        store.writer.write(good[1].tables, good[1].stats).result(timeout=30)
+        assert stored(store) == {"op0": ITEMS_PER_BATCH, "op1": ITEMS_PER_BATCH}
+        store.writer.write(good[2].tables, good[2].stats).result(timeout=30)
+        assert stored(store)["op2"] == ITEMS_PER_BATCH
+        (number, tables, _), = store.spool.rejected_records()
+        assert number == 2 and tables["requests"].column("itemId").to_pylist() == ["refused-1"]
+    finally:
+        store.close()
+    reopened = Store(tmp_path / "data", ingest_spool=True)  # the mark passed it: not tried again
+    try:
+        assert stored(reopened) == {f"op{n}": ITEMS_PER_BATCH for n in range(3)}
+    finally:
+        reopened.close()

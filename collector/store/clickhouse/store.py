@@ -27,7 +27,7 @@ from collector.store.clickhouse.migrate import check_current
 from collector.store.clickhouse.retention import ClickHouseRetention
 from collector.store.clickhouse.writer import ClickHouseWriter
 from collector.store.database import DEFAULT_MAX_PENDING_ROWS, Store
-from collector.store.writer import CHECKPOINT_WAL_BYTES
+from collector.store.pacing import CHECKPOINT_WAL_BYTES
 
 
 class ClickHouseStore(Store):
