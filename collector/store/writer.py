@@ -320,12 +320,16 @@ class Writer:
 
     def _commit_held_alone(self) -> bool:
         """Commit the held batches one by one, setting aside each that DuckDB refuses alone;
-        False if it refuses even the mark of one set aside (what is left stays held)."""
+        False if one cannot be set aside or DuckDB refuses even its mark (what is left stays held)."""
         assert self._spool is not None
         while self._held:
             batch, number = self._held[0]
             if (refusal := self._refusal([batch], number)) is not None:
-                path = self._spool.set_aside(number, batch.tables, batch.stats)
+                try:
+                    path = self._spool.set_aside(number, batch.tables, batch.stats)
+                except OSError:  # e.g. the disk is full: kept held, tried again
+                    log.exception("a refused batch could not be set aside")
+                    return False
                 if self._refusal([], number) is not None:
                     return False
                 log.error("an acknowledged batch of %d rows was set aside in %s: the store refuses it: %s",
