@@ -172,8 +172,8 @@ def service_show(name: str) -> None:
     _print_service(ws.request("GET", f"/api/services/{name}").json())
     stats = ws.request("GET", f"/api/services/{name}/stats").json()
     table = Table("counter", "items", title="telemetry counters")
-    for key in ("received", "accepted", "dropped_disabled", "rejected", "capped", "spilled", "imported"):
-        table.add_row(key, f"{stats[key]:,}")
+    for key in ("received", "accepted", "set_aside", "dropped_disabled", "rejected", "capped", "spilled", "imported"):
+        table.add_row(key, f"{stats.get(key, 0):,}")
     for reason, count in stats["rejected_by_reason"].items():
         table.add_row(f"  rejected: {reason}", f"{count:,}")
     console.print(table)

@@ -78,7 +78,7 @@ async def rotate_key(request: Request, name: str, _: Caller = Depends(admin)) ->
 
 @router.get("/services/{name}/stats")
 def service_stats(request: Request, name: str, who: Caller = Depends(caller)) -> dict:
-    """Where every item went: received = accepted + dropped:disabled + rejected:*."""
+    """Where every item went: received = accepted + set_aside + dropped:disabled + rejected:*."""
     _require_reader(who, name)
     request.app.state.registry.get(name)
     counters = request.app.state.store.counters(name)
@@ -93,6 +93,7 @@ def service_stats(request: Request, name: str, who: Caller = Depends(caller)) ->
         "capped": counters.get("capped", 0),
         "spilled": counters.get("spilled", 0),
         "imported": counters.get("imported", 0),
+        "set_aside": counters.get("set_aside", 0),
     }
 
 

@@ -1,5 +1,5 @@
 """Where every item went, per service: `received`, `accepted`, `dropped:disabled`, `rejected:<reason>`,
-`capped`, `spilled`, `imported`.
+`capped`, `spilled`, `imported`, `set_aside` (acknowledged, refused by the store: spool.py).
 
 Increments are appended with each commit (an upsert costs more than the rows it counts), summed
 when read, and folded into one row per (service, counter) when the writer is idle.

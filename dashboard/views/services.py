@@ -18,7 +18,7 @@ from dashboard import collector_api, escape, scale_events, selection
 from dashboard.collector_api import Link
 from dashboard.selection import Selection
 
-COUNTERS = ("received", "accepted", "dropped_disabled", "rejected", "capped", "spilled", "imported")
+COUNTERS = ("received", "accepted", "set_aside", "dropped_disabled", "rejected", "capped", "spilled", "imported")
 KEY_PREFIX_LENGTH = 6
 _STORAGE_SECRETS = re.compile(r"((?:AccountKey|SharedAccessSignature)=)[^;\s\"']*|([?&]sig=)[^&;\s\"']*", re.IGNORECASE)
 

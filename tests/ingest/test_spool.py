@@ -199,16 +199,20 @@ def test_a_batch_the_store_refuses_is_set_aside_and_the_others_go_in(tmp_path, m
     monkeypatch.setattr(pacing, "HELD_REFUSED_SECONDS", 0.0)
     good = prepared(tmp_path, 3)
     refused = {"requests": pa.table({"timestamp": ["not a time"], "itemId": ["refused-1"]})}
+    refused_counts = Counter({("bench", "received"): 1, ("bench", "accepted"): 1})
     store = Store(tmp_path / "data", ingest_spool=True)
     try:
         store.writer.write(good[0].tables, good[0].stats).result(timeout=30)
-        store.writer.write(refused, Counter()).result(timeout=30)  # answered: it is in the spool
+        store.writer.write(refused, refused_counts).result(timeout=30)  # answered: it is in the spool
         store.writer.write(good[1].tables, good[1].stats).result(timeout=30)
         assert stored(store) == {"op0": ITEMS_PER_BATCH, "op1": ITEMS_PER_BATCH}
         store.writer.write(good[2].tables, good[2].stats).result(timeout=30)
         assert stored(store)["op2"] == ITEMS_PER_BATCH
         (number, tables, _), = store.spool.rejected_records()
         assert number == 2 and tables["requests"].column("itemId").to_pylist() == ["refused-1"]
+        counts = store.counters("bench")  # received = accepted + set_aside, as the stats API shows
+        assert (counts["accepted"], counts["set_aside"]) == (3 * ITEMS_PER_BATCH, 1)
+        assert counts["received"] == 3 * ITEMS_PER_BATCH + 1
     finally:
         store.close()
     reopened = Store(tmp_path / "data", ingest_spool=True)  # the mark passed it: not tried again
