@@ -25,6 +25,12 @@ COMPACT_ROWS = 1_000
 """Increments beyond which an idle writer folds them."""
 
 
+def set_aside(stats: Counter) -> Counter:
+    """A batch's counters as committed when it is set aside: its accepted items count `set_aside`."""
+    return Counter({(service, "set_aside" if counter == "accepted" else counter): count
+                    for (service, counter), count in stats.items()})
+
+
 def append(con: duckdb.DuckDBPyConnection, totals: Counter) -> None:
     """Add (service, counter) -> increment, inside the writer's transaction. As parameters of one
     VALUES list: for the few rows of a group commit, an Arrow table scanned by name cost the writer

@@ -75,12 +75,6 @@ class Batch:
         return bool(self.tables) and self.operation is None
 
 
-def set_aside_counts(stats: Counter) -> Counter:
-    """A batch's counters as committed when it is set aside: its accepted items count `set_aside`."""
-    return Counter({(service, "set_aside" if counter == "accepted" else counter): count
-                    for (service, counter), count in stats.items()})
-
-
 class Overloaded(RuntimeError):
     """The store cannot take this write now (behind, restarting, or the commit failed); the
     caller should answer 503 with Retry-After, which every SDK keeps and resends."""
@@ -336,7 +330,7 @@ class Writer:
                 except OSError:  # e.g. the disk is full: kept held, tried again
                     log.exception("a refused batch could not be set aside")
                     return False
-                if self._refusal([Batch(stats=set_aside_counts(batch.stats))], number) is not None:
+                if self._refusal([Batch(stats=counters.set_aside(batch.stats))], number) is not None:
                     return False
                 log.error("an acknowledged batch of %d rows was set aside in %s: the store refuses it: %s",
                           batch.row_count, path, refusal)
