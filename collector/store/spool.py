@@ -85,8 +85,7 @@ class Spool:
             self._start_segment()
         assert self._file is not None
         self.last += 1
-        payload = _encode(tables, stats)
-        self._file.write(HEADER.pack(self.last, len(payload), zlib.crc32(payload)) + payload)
+        self._file.write(_record(self.last, tables, stats))
         return self.last
 
     def sync(self) -> None:
@@ -119,9 +118,8 @@ class Spool:
         folder = self.folder / REJECTED_FOLDER
         folder.mkdir(mode=0o700, exist_ok=True)
         path = folder / f"{number:020d}.spool"
-        payload = _encode(tables, stats)
         with open(path, "wb") as file:
-            file.write(HEADER.pack(number, len(payload), zlib.crc32(payload)) + payload)
+            file.write(_record(number, tables, stats))
             file.flush()
             os.fsync(file.fileno())
         return path
@@ -171,6 +169,12 @@ def _truncate_after(path: Path, last: int) -> None:
             break
         offset += HEADER.size + length
     os.truncate(path, offset)
+
+
+def _record(number: int, tables: Mapping[str, pa.Table], stats: Counter) -> bytes:
+    """One record: its header (number, length, CRC) and payload."""
+    payload = _encode(tables, stats)
+    return HEADER.pack(number, len(payload), zlib.crc32(payload)) + payload
 
 
 def _encode(tables: Mapping[str, pa.Table], stats: Counter) -> bytes:
