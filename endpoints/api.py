@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +26,7 @@ from collector.kql import KqlError
 from collector.store.endpoints import Deployment, Endpoint, new_key
 from collector.store.services import NAME_PATTERN
 from endpoints import rollout, traffic
+from endpoints.host import APPLIED_READ, READ_STAMP
 from endpoints.keeper import free_port, log_path, port_taken
 
 router = APIRouter(prefix="/api", tags=["endpoints"])
@@ -119,10 +120,13 @@ def list_endpoints(request: Request, _: Caller = Depends(admin)) -> list[dict]:
 
 
 @router.get("/endpoints/{name}")
-def show_endpoint(request: Request, name: str, keys: bool = False, who: Caller = Depends(caller)) -> dict:
+def show_endpoint(request: Request, response: Response, name: str, keys: bool = False,
+                  who: Caller = Depends(caller)) -> dict:
+    began = time.monotonic()  # before the read: a read begun after a change sees it
     endpoint = _readable(request, name, who)
-    if keys and who.is_admin:
-        _extension(request).reads[name] = time.monotonic()  # the host's read (see EndpointExtension.applied)
+    if keys and who.is_admin:  # the endpoint's host (see EndpointExtension.applied)
+        _extension(request).host_read(name, request.headers.get(APPLIED_READ))
+        response.headers[READ_STAMP] = repr(began)
     return endpoint.to_json(with_keys=keys and who.is_admin)
 
 

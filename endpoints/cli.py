@@ -76,7 +76,7 @@ def update(
     rate_limit: Optional[int] = typer.Option(None, "--rate-limit", help="Requests per second before 429."),
     request_timeout_ms: Optional[int] = typer.Option(None, "--request-timeout-ms"),
 ) -> None:
-    """Change the traffic split, the mirror or the limits; applies within a second."""
+    """Change the traffic split, the mirror or the limits; in force when the command returns."""
     data = _endpoint(name).update(traffic, mirror, rate_limit, request_timeout_ms)
     console.print(f"traffic: {data['traffic']}  mirror: {data['mirror']}  rate_limit: {data['rate_limit']}/s  "
                   f"request_timeout_ms: {data['request_timeout_ms']}")
@@ -136,7 +136,7 @@ def get_credentials(name: str) -> None:
 
 @endpoint_app.command("regenerate-keys")
 def regenerate_keys(name: str, key_type: str = typer.Option("primary", "--key-type", help="primary or secondary.")) -> None:
-    """A new primary (or secondary) key; the old one stops working within a second."""
+    """A new primary (or secondary) key; the old one stops working when the command returns."""
     _print_json(_endpoint(name).regenerate_keys(key_type))
 
 

@@ -24,19 +24,28 @@ class EndpointExtension:
         self.keeper: HostKeeper | LeasedHosts | None = None
         self.changing = asyncio.Lock()
         """One definition change at a time (each reads, checks and writes an endpoint)."""
-        self.reads: dict[str, float] = {}
-        """When each endpoint's host last read its definition (time.monotonic())."""
+        self.in_force: dict[str, float] = {}
+        """For each endpoint, when the latest read of its definition that its host has put in force
+        began (time.monotonic(); the host echoes the read's stamp once its router runs on it)."""
 
-    async def applied(self, name: str, timeout: float = 2.0) -> bool:
-        """Wait until the endpoint's host has read the definition as it is now (it applies what it
-        reads at once), so that a change is in force when its request returns; False if the host
-        did not read within `timeout` (it applies the change when it is back)."""
+    def host_read(self, name: str, applied_read: str | None) -> None:
+        """The host's read of `name` says which earlier read it has put in force (its stamp)."""
+        try:
+            stamp = float(applied_read or "")
+        except ValueError:
+            return
+        if stamp > self.in_force.get(name, 0.0):
+            self.in_force[name] = stamp
+
+    async def applied(self, name: str, timeout: float = 3.0) -> bool:
+        """Wait until the endpoint's host has put in force a read of the definition begun after
+        now, so that a change is in force when its request returns; False if it did not within
+        `timeout` (the host is away: it applies the change when it is back)."""
         since = time.monotonic()
-        while self.reads.get(name, 0.0) <= since:
+        while self.in_force.get(name, 0.0) <= since:
             if time.monotonic() - since > timeout:
                 return False
             await asyncio.sleep(0.02)
-        await asyncio.sleep(0.02)  # the host hands what it read to its router's loop at once
         return True
 
     def start(self, core: Core) -> None:

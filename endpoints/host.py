@@ -31,6 +31,11 @@ from scoring.sender import tls_verify
 log = logging.getLogger("endpoints.host")
 
 POLL_S = 0.2
+READ_STAMP = "x-read-stamp"
+"""The collector stamps each read of the definition with this header ..."""
+APPLIED_READ = "x-applied-read"
+"""... and the host sends back the stamp of the latest read its router runs on, so that a change's
+request returns once the change is in force (EndpointExtension.applied)."""
 
 
 class EndpointHost:
@@ -46,6 +51,8 @@ class EndpointHost:
         self.runners: dict[str, DeploymentRunner] = {}
         self.router: Router | None = None
         self.spec: dict | None = None
+        self.in_force: tuple[dict | None, str] = (None, "")
+        """The definition the router runs on, and the stamp of the read that brought it."""
         self.unreachable = False
         self.tasks: set[asyncio.Task] = set()
         self.stopping = asyncio.Event()
@@ -72,10 +79,12 @@ class EndpointHost:
         log.warning("endpoint %s: router on %s port %d", self.name, self.address, spec["port"])
         watcher = threading.Thread(target=self._watch, args=(loop, changes, spec), name="spec-watch", daemon=True)
         watcher.start()
+        read: tuple[dict, str] | None = (spec, "")
         try:
-            while spec is not None and not self.stopping.is_set() and os.getppid() == self.parent:
-                await self._apply(spec)
-                spec = await changes.get()
+            while read is not None and not self.stopping.is_set() and os.getppid() == self.parent:
+                await self._apply(read[0])
+                self.in_force = read
+                read = await changes.get()
         finally:
             self.stopping.set()
             server.close()
@@ -88,7 +97,8 @@ class EndpointHost:
     def _watch(self, loop: asyncio.AbstractEventLoop, changes: asyncio.Queue, last: dict | None) -> None:
         """Read the definition every POLL_S, in a thread of its own (an HTTP call on the event loop
         would hold up requests); hand it to the loop when it changed, or every second (so that
-        deployment states are compared and re-reported), None when the endpoint is gone."""
+        deployment states are compared and re-reported), None when the endpoint is gone. A read
+        equal to the definition in force is in force at once."""
         with httpx.Client(base_url=self.collector_url, headers=self.client.headers, timeout=10, trust_env=False,
                           verify=self.verify) as client:
             unchanged = 0
@@ -97,29 +107,34 @@ class EndpointHost:
                 if os.getppid() != self.parent:  # the collector that started this host is gone
                     loop.call_soon_threadsafe(changes.put_nowait, None)
                     return
-                known, spec = self._read(client)
+                known, spec, stamp = self._read(client)
                 if not known:
                     continue
                 unchanged = unchanged + 1 if spec == last else 0
                 if spec != last or unchanged * POLL_S >= 1:
                     last = spec
-                    loop.call_soon_threadsafe(changes.put_nowait, spec)
+                    loop.call_soon_threadsafe(changes.put_nowait, (spec, stamp) if spec is not None else None)
                     if spec is None:
                         return
+                elif spec == self.in_force[0]:
+                    self.in_force = (spec, stamp)
 
-    def _read(self, client: httpx.Client) -> tuple[bool, dict | None]:
-        """(whether the collector said, the definition: None once deleted)."""
+    def _read(self, client: httpx.Client) -> tuple[bool, dict | None, str]:
+        """(whether the collector said, the definition: None once deleted, the read's stamp)."""
         try:
-            response = client.get(f"/api/endpoints/{self.name}", params={"keys": "true"})
+            response = client.get(f"/api/endpoints/{self.name}", params={"keys": "true"},
+                                  headers={APPLIED_READ: self.in_force[1]})
         except httpx.HTTPError as error:
             if not self.unreachable:  # once per outage; the router keeps serving meanwhile
                 log.warning("collector unreachable (serving on the last definition): %s", error)
             self.unreachable = True
-            return False, None
+            return False, None, ""
         self.unreachable = False
         if response.status_code == 404:
-            return True, None
-        return (True, response.json()) if response.status_code == 200 else (False, None)
+            return True, None, ""
+        if response.status_code != 200:
+            return False, None, ""
+        return True, response.json(), response.headers.get(READ_STAMP, "")
 
     async def _spec(self) -> dict | None:
         """The endpoint's definition; None once it is deleted. Retries while the collector is away."""

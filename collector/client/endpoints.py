@@ -107,8 +107,8 @@ class OnlineEndpoint:
 
     def update(self, traffic: str | dict | None = None, mirror: str | dict | None = None, rate_limit: int | None = None,
                request_timeout_ms: int | None = None) -> dict:
-        """Traffic as 'blue=90,green=10', 'blue=90 green=10' or {'blue': 90, 'green': 10}; it applies
-        within a second."""
+        """Traffic as 'blue=90,green=10', 'blue=90 green=10' or {'blue': 90, 'green': 10}; the change
+        is in force when this returns (or, if the endpoint's host is away, when it is back)."""
         body = {"traffic": traffic, "mirror": mirror, "rate_limit": rate_limit, "request_timeout_ms": request_timeout_ms}
         self._data = self.workspace.request("PATCH", f"/api/endpoints/{self.name}",
                                             json={k: v for k, v in body.items() if v is not None}).json()

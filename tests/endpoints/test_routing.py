@@ -61,6 +61,17 @@ def test_the_deployment_header_bypasses_the_split(two_deployments):
     assert unknown.value.status_code == 404
 
 
+def test_a_change_is_in_force_when_its_request_returns(two_deployments):
+    """No sleep after update(): the collector answers once the host's router runs on the change."""
+    try:
+        for turn in range(12):
+            side = ("blue", "green")[turn % 2]
+            two_deployments.update(traffic={side: 100, ("green", "blue")[turn % 2]: 0})
+            assert _post(two_deployments, {"data": [1]}).headers["azureml-model-deployment"] == side, turn
+    finally:
+        two_deployments.update(traffic="blue=90,green=10")
+
+
 def test_429_above_the_rate_limit_and_above_the_pending_requests_a_deployment_takes(two_deployments):
     two_deployments.update(rate_limit=5)
     try:
