@@ -15,7 +15,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 
 from collector import admin_key, allocator
-from collector.api import dashboard_tokens, logs, modeldata, models, otlp, query, services, track, wrappers
+from collector.api import dashboard_tokens, logs, modeldata, models, otlp, query, services, set_aside, track, wrappers
 from collector.api.limits import RequestLimits
 from collector.api.responses import JSONResponse
 from collector.extensions import Core, Extension
@@ -95,6 +95,7 @@ def create_app(settings: CollectorSettings, extensions: Sequence[Extension] = ()
     routers = [track.router, otlp.router, services.router, query.router, logs.router, wrappers.router, dashboard_tokens.router]
     routers.append(models.router)
     routers.append(modeldata.router)
+    routers.append(set_aside.router)
     for router in routers + [router for extension in extensions for router in extension.routers]:
         app.include_router(router)
     app.add_exception_handler(ServiceError, _service_error)

@@ -138,6 +138,18 @@ def stats(link: Link, name: str) -> dict:
     return _call(link, "GET", f"/api/services/{name}/stats").json()
 
 
+def set_aside(link: Link) -> dict:
+    """Acknowledged batches the store refused, kept apart (admin key): {"batches": [...], "items": N}."""
+    return _call(link, "GET", "/api/store/set-aside").json()
+
+
+def replay_set_aside(link: Link) -> dict:
+    """Commit the batches set aside; the counters change, so cached ones go."""
+    answer = _call(link, "POST", "/api/store/set-aside/replay").json()
+    stats.clear()
+    return answer
+
+
 def console_logs(link: Link, name: str, lines: int) -> str:
     """The service's console tail, oldest line first (what Webservice.get_logs returns)."""
     answer = _call(link, "GET", f"/api/services/{name}/logs", params={"lines": lines}).json()

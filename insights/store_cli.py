@@ -1,5 +1,6 @@
 """`insights store migrate|copy`: create or upgrade a ClickHouse store's schema, and move an embedded
-DuckDB store's telemetry into it (collector/store/clickhouse/)."""
+DuckDB store's telemetry into it (collector/store/clickhouse/); `insights store set-aside list|replay`:
+the acknowledged batches a running collector's store refused (collector/store/set_aside.py)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
-from collector.client import DEFAULT_DATA_DIR
+from collector.client import DEFAULT_DATA_DIR, Workspace
 
-store_app = typer.Typer(help="The ClickHouse store: create or upgrade its schema, copy a DuckDB store into it.",
-                        no_args_is_help=True)
+store_app = typer.Typer(help="The store: a ClickHouse store's schema, copying a DuckDB store into it, "
+                        "and batches set aside.", no_args_is_help=True)
+set_aside_app = typer.Typer(help="Acknowledged batches the store refused, kept apart: list them, replay them.",
+                            no_args_is_help=True)
+store_app.add_typer(set_aside_app, name="set-aside")
 console = Console()
 err = Console(stderr=True)
 
@@ -117,3 +122,38 @@ def check_store(location) -> None:
     except Exception as error:  # noqa: BLE001 - unreachable, refused login, missing database...
         raise ValueError(f"cannot use the ClickHouse store {location.url} ({error}); "
                          "a new store needs `insights store migrate` first") from None
+
+
+@set_aside_app.command("list")
+def set_aside_list(as_json: bool = typer.Option(False, "--json", help="The collector's answer as JSON.")) -> None:
+    """The batches set aside, oldest first, and why the store refused each."""
+    answer = Workspace().set_aside()
+    if as_json:
+        console.print_json(data=answer)
+        return
+    if not answer["batches"]:
+        console.print("nothing is set aside", highlight=False)
+        return
+    table = Table("record", "set aside at", "items by service", "rows", "reason", title="batches set aside")
+    for batch in answer["batches"]:
+        table.add_row(str(batch["record"]), batch["set_aside_at"], _by_key(batch["items"]),
+                      _by_key(batch["rows"]), batch["reason"])
+    console.print(table)
+    console.print(f"set aside: {len(answer['batches'])} batches, {answer['items']:,} items; "
+                  "`insights store set-aside replay` commits them once the cause is fixed", highlight=False)
+
+
+@set_aside_app.command("replay")
+def set_aside_replay() -> None:
+    """Commit the batches set aside now; those the store refuses again stay, with its reason (exit 1)."""
+    answer = Workspace().replay_set_aside()
+    console.print(f"replayed: {answer['replayed']} batches, {answer['items']:,} items", highlight=False)
+    for refused in answer["refused"]:
+        err.print(f"[red]refused again:[/red] record {refused['record']}: {refused['reason']}", soft_wrap=True,
+                  highlight=False)
+    if answer["refused"]:
+        raise typer.Exit(1)
+
+
+def _by_key(counts: dict) -> str:
+    return ", ".join(f"{name} {count:,}" for name, count in counts.items())

@@ -73,6 +73,15 @@ class Workspace:
         body = lines if isinstance(lines, bytes) else b"".join(lines)
         return self.request("POST", f"/api/services/{service}/import", content=body).json()
 
+    def set_aside(self) -> dict:
+        """Acknowledged batches the store refused, kept apart: {"batches": [...], "items": N} (admin key)."""
+        return self.request("GET", "/api/store/set-aside").json()
+
+    def replay_set_aside(self) -> dict:
+        """Commit the batches set aside, once what refused them is fixed: {"replayed", "items",
+        "batches", "refused"}; those refused again stay set aside (admin key)."""
+        return self.request("POST", "/api/store/set-aside/replay").json()
+
     def query(self, kql: str, timespan: str | None = None, service: str | None = None):
         """Run KQL; a pandas DataFrame of the primary result."""
         import pandas as pd

@@ -31,6 +31,17 @@ def set_aside(stats: Counter) -> Counter:
                     for (service, counter), count in stats.items()})
 
 
+def replayed(stats: Counter) -> Counter:
+    """A set-aside batch's counters as committed when it is replayed: its items move from
+    `set_aside` back to `accepted`."""
+    moved: Counter = Counter()
+    for (service, counter), count in stats.items():
+        if counter == "accepted":
+            moved[(service, "accepted")] += count
+            moved[(service, "set_aside")] -= count
+    return moved
+
+
 def append(con: duckdb.DuckDBPyConnection, totals: Counter) -> None:
     """Add (service, counter) -> increment, inside the writer's transaction. As parameters of one
     VALUES list: for the few rows of a group commit, an Arrow table scanned by name cost the writer

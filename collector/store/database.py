@@ -28,6 +28,7 @@ from collector.store import (
     models,
     monitors,
     services,
+    set_aside,
     spool,
 )
 from collector.store.pacing import CHECKPOINT_WAL_BYTES, checkpoint_wal_bytes_within, hold_rows_within
@@ -59,6 +60,7 @@ _META_DDL = (
     *map_rollups.DDL,
     *lookup_index.DDL,
     *spool.DDL,
+    *set_aside.DDL,
     f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}",
 )
 
@@ -99,6 +101,7 @@ class Store:
         self.alerts = alerts.AlertState(self.reader, self.writer)
         self.availability = availability.AvailabilityState(self.reader, self.writer)
         self.map_rollups = map_rollups.MapRollups(self.reader)
+        self.set_aside = set_aside.SetAside(self.data_dir / SPOOL_FOLDER / spool.REJECTED_FOLDER, self.reader, self.writer)
         self.writer.after_insert.append(self.map_rollups.record)
         if keep_lookup_index:
             self.writer.after_insert.append(self.lookup_index.record)

@@ -18,8 +18,9 @@ a crash was never acknowledged (its fsync had not returned): reading stops there
 is truncated after the last whole record.
 
 A batch DuckDB keeps refusing (the writer tries the held batches alone after HELD_REFUSED_SECONDS
-of refusals) is set aside: its record goes to `rejected/<number>.spool` in the same format, and
-the batches after it go in.
+of refusals) is set aside: its record goes to `rejected/<number>.spool` in the same format, with
+what DuckDB said in `rejected/<number>.reason`, and the batches after it go in; set_aside.py lists
+and replays them.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class Spool:
         """The records after `last` as it was at open (acknowledged, not in DuckDB), in order."""
         through = self.last
         for path in self._segments():
-            for record in _records(path):
+            for record in read_records(path):
                 if record[0] > through:
                     self.last = record[0]
                     yield record
@@ -112,9 +113,9 @@ class Spool:
             if int(following.stem) - 1 <= through:
                 path.unlink()
 
-    def set_aside(self, number: int, tables: Mapping[str, pa.Table], stats: Counter) -> Path:
+    def set_aside(self, number: int, tables: Mapping[str, pa.Table], stats: Counter, reason: str) -> Path:
         """Keep an acknowledged batch DuckDB will not take in a file of its own (durable on return)
-        rather than in a segment: an operator may read it back (`rejected_records`)."""
+        rather than in a segment, with DuckDB's reason beside it (set_aside.py lists and replays them)."""
         folder = self.folder / REJECTED_FOLDER
         folder.mkdir(mode=0o700, exist_ok=True)
         path = folder / f"{number:020d}.spool"
@@ -122,12 +123,8 @@ class Spool:
             file.write(_record(number, tables, stats))
             file.flush()
             os.fsync(file.fileno())
+        path.with_suffix(".reason").write_text(reason)
         return path
-
-    def rejected_records(self) -> Iterator[Record]:
-        """The batches set aside, in order."""
-        for path in sorted((self.folder / REJECTED_FOLDER).glob("*.spool")):
-            yield from _records(path)
 
     def close(self) -> None:
         if self._file is not None:
@@ -147,7 +144,7 @@ class Spool:
         return sorted(self.folder.glob("*.spool"))
 
 
-def _records(path: Path) -> Iterator[Record]:
+def read_records(path: Path) -> Iterator[Record]:
     """A segment's whole records; the segment is cut after the last of them."""
     data, offset = path.read_bytes(), 0
     while offset + HEADER.size <= len(data):

@@ -326,7 +326,7 @@ class Writer:
             batch, number = self._held[0]
             if (refusal := self._refusal([batch], number)) is not None:
                 try:
-                    path = self._spool.set_aside(number, batch.tables, batch.stats)
+                    path = self._spool.set_aside(number, batch.tables, batch.stats, str(refusal))
                 except OSError:  # e.g. the disk is full: kept held, tried again
                     log.exception("a refused batch could not be set aside")
                     return False
@@ -398,23 +398,25 @@ class Writer:
             for _, future in group:
                 future.set_exception(Overloaded("the store is restarting after a fatal error"))
             raise
-        except Exception:
+        except Exception as error:
             self._seq_next = self._seq_end  # see SEQ_BLOCK: the block drawn in this transaction may be logged nowhere
             if len(group) == 1:
                 log.exception("write failed")
-                self._settle(group, error=True)
+                self._settle(group, error=error)
                 return
             for item in group:  # isolate the culprit: each batch alone
                 self._commit_group([item])
             return
         self._settle(group, results=results)
 
-    def _settle(self, group, results=None, error: bool = False) -> None:
+    def _settle(self, group, results=None, error: Exception | bool = False) -> None:
         with self._lock:
             self._pending_rows -= sum(batch.row_count for batch, _ in group)
         for index, (_, future) in enumerate(group):
             if error:
-                future.set_exception(Overloaded("the store could not commit this batch"))
+                refused = Overloaded("the store could not commit this batch")
+                refused.__cause__ = error if isinstance(error, Exception) else None  # for the log, not the client
+                future.set_exception(refused)
             else:
                 future.set_result(results[index])
 

@@ -1,6 +1,7 @@
 """Services: every service and its state (a service's own key: that service only); for the
 selected one, the enable_app_insights switch, its keys, where its telemetry went, and continuous
-export.
+export. With the admin key, batches the store refused after acknowledging them (set aside, see
+collector/store/set_aside.py) are shown first, when there are any, with a button to replay them.
 
 The API key is shown as the collector gives it outside create and rotate-key: a prefix and a mask
 (the collector keeps only a digest). Where the page used to offer to copy it, it offers rotate-key,
@@ -153,9 +154,40 @@ def _selected(chosen: Selection, services: list[dict]) -> None:
     _export(chosen.link, name)
 
 
+def _set_aside(link: Link) -> None:
+    kind, message = st.session_state.pop("replay_result", (None, None))
+    if kind:
+        getattr(st, kind)(message)
+    answer = collector_api.set_aside(link)
+    if not answer["batches"]:
+        return
+    st.warning(f"The store refused acknowledged items and set them aside: **{answer['items']:,} items** "
+               f"in {len(answer['batches'])} batches. Fix what it says below, then replay them.")
+    st.dataframe(pd.DataFrame([{"record": batch["record"], "set aside at": batch["set_aside_at"],
+                                "items": ", ".join(f"{name} {count:,}" for name, count in batch["items"].items()),
+                                "reason": batch["reason"]} for batch in answer["batches"]]), hide_index=True)
+    st.button("Replay set-aside batches", key="replay_set_aside", on_click=_replay, args=(link,))
+
+
+def _replay(link: Link) -> None:
+    """on_click of the replay button: call the API, keep its answer to show after the rerun."""
+    try:
+        answer = collector_api.replay_set_aside(link)
+    except InsightsError as error:
+        st.session_state["replay_result"] = ("error", f"Could not replay: {escape.markdown(error)}")
+        return
+    message = f"Replayed: {answer['replayed']} batches, {answer['items']:,} items."
+    refused = "; ".join(f"record {r['record']}: {r['reason']}" for r in answer["refused"])
+    if refused:
+        message += f" Refused again: {refused}"
+    st.session_state["replay_result"] = ("warning" if refused else "success", escape.markdown(message))
+
+
 def render() -> None:
     chosen = selection.current()
     st.title("Services")
+    if chosen.link.is_admin:
+        _set_aside(chosen.link)
     services = collector_api.services(chosen.link)
     if not services:
         selection.require_service(chosen)

@@ -12,6 +12,8 @@ import httpx
 import pytest
 from dashboard_harness import TIMEOUT_MS, VIEWPORT, chromium, dashboard_stack, playwright_api, sign_in
 from dashboard_seed import SEEDED_REQUESTS, seed_service
+from loader import ITEMS_PER_BATCH
+from spool_batches import set_aside_two
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 sync_api = playwright_api()
@@ -92,3 +94,32 @@ def _legends_clear_of_the_toolbar(page) -> None:
             assert shown is None or not _overlap(box, shown), f"{title}: the legend covers {label.text_content()!r}"
         checked += 1
     assert checked >= 3  # Response time, Failed requests by result code, Exceptions by type, ...
+
+
+def test_set_aside_batches_shown_and_replayed_from_the_services_page(tmp_path, page, monkeypatch):
+    """A collector that set aside two acknowledged batches (one refused while the hook that refused
+    it was on, gone now; one DuckDB refuses for good): the admin sees both on Services, replays, and
+    the first goes in while the second stays, with DuckDB's reason."""
+    set_aside_two(tmp_path / "data", tmp_path, monkeypatch)
+
+    def bench_service(collector) -> None:
+        with collector.admin as client:
+            client.post("/api/services", json={"name": "bench"}).raise_for_status()
+
+    with dashboard_stack(tmp_path, seed=bench_service) as stack:
+        expect = sync_api.expect
+        sign_in(page, stack.address, stack.collector.admin_key)
+        page.get_by_test_id("stSidebarNav").get_by_text("Services").click()
+        expect(page.get_by_text(f"{ITEMS_PER_BATCH + 1:,} items in 2 batches")).to_be_visible(timeout=TIMEOUT_MS)
+        expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-set-aside.png"))
+        page.get_by_role("button", name="Replay set-aside batches").click()
+        # (the message is escaped Markdown: a word joiner before each ':')
+        expect(page.get_by_text(f"1 batches, {ITEMS_PER_BATCH:,} items. Refused again")).to_be_visible(timeout=TIMEOUT_MS)
+        expect(page.get_by_text("record 4").first).to_be_visible()
+        expect(page.get_by_text("1 items in 1 batches")).to_be_visible(timeout=TIMEOUT_MS)
+        left = httpx.get(f"{stack.collector.url}/api/store/set-aside", headers={"x-api-key": stack.collector.admin_key}).json()
+        assert [batch["record"] for batch in left["batches"]] == [4]
+        stats = httpx.get(f"{stack.collector.url}/api/services/bench/stats", headers={"x-api-key": stack.collector.admin_key}).json()
+        assert (stats["accepted"], stats["set_aside"]) == (3 * ITEMS_PER_BATCH, 1)

@@ -6,33 +6,18 @@ Real files, a real Store on a DuckDB file, real processes for the crash (os._exi
 import subprocess
 import sys
 import textwrap
-from collections import Counter
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pytest
-from loader import ITEMS_PER_BATCH, batch_body
+from loader import ITEMS_PER_BATCH
+from spool_batches import FOREVER_REFUSED, FOREVER_REFUSED_COUNTS, prepared, stored
 
-from collector.ingest.prepare import prepare_body
 from collector.store import pacing, spool, writer
 from collector.store.database import SPOOL_FOLDER, Store
 
 ROOT = Path(__file__).parent.parent.parent
-
-
-def prepared(folder: Path, count: int):
-    """`count` distinct batches of the loader's 500 mixed items, as the pipeline hands them over."""
-    routing = {"bench": ("bench", True)}
-    return [prepare_body(batch_body("bench", f"op{n}", n), "gzip", routing, folder) for n in range(count)]
-
-
-def stored(store: Store) -> Counter:
-    with store.reader() as con:
-        return Counter(dict(con.execute(
-            "SELECT operation_Id, count(*) FROM (SELECT operation_Id FROM traces UNION ALL SELECT operation_Id FROM requests "
-            "UNION ALL SELECT operation_Id FROM dependencies UNION ALL SELECT operation_Id FROM exceptions "
-            "UNION ALL SELECT operation_Id FROM customMetrics) GROUP BY ALL").fetchall()))
 
 
 def test_records_come_back_equal_after_the_committed_mark(tmp_path):
@@ -198,18 +183,17 @@ def test_a_batch_the_store_refuses_is_set_aside_and_the_others_go_in(tmp_path, m
     monkeypatch.setattr(pacing, "HOLD_SECONDS", 60.0)  # all three held, then committed together
     monkeypatch.setattr(pacing, "HELD_REFUSED_SECONDS", 0.0)
     good = prepared(tmp_path, 3)
-    refused = {"requests": pa.table({"timestamp": ["not a time"], "itemId": ["refused-1"]})}
-    refused_counts = Counter({("bench", "received"): 1, ("bench", "accepted"): 1})
     store = Store(tmp_path / "data", ingest_spool=True)
     try:
         store.writer.write(good[0].tables, good[0].stats).result(timeout=30)
-        store.writer.write(refused, refused_counts).result(timeout=30)  # answered: it is in the spool
+        store.writer.write(FOREVER_REFUSED, FOREVER_REFUSED_COUNTS).result(timeout=30)  # answered: it is in the spool
         store.writer.write(good[1].tables, good[1].stats).result(timeout=30)
         assert stored(store) == {"op0": ITEMS_PER_BATCH, "op1": ITEMS_PER_BATCH}
         store.writer.write(good[2].tables, good[2].stats).result(timeout=30)
         assert stored(store)["op2"] == ITEMS_PER_BATCH
-        (number, tables, _), = store.spool.rejected_records()
-        assert number == 2 and tables["requests"].column("itemId").to_pylist() == ["refused-1"]
+        (kept,) = store.set_aside.batches()
+        assert (kept["record"], kept["rows"], kept["items"]) == (2, {"requests": 1}, {"bench": 1})
+        assert "not a time" in kept["reason"]
         counts = store.counters("bench")  # received = accepted + set_aside, as the stats API shows
         assert (counts["accepted"], counts["set_aside"]) == (3 * ITEMS_PER_BATCH, 1)
         assert counts["received"] == 3 * ITEMS_PER_BATCH + 1

@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from collector.store import availability, exports, map_rollups
+from collector.store import availability, exports, map_rollups, set_aside
 from collector.store.clickhouse.location import ClickHouseConnection, ClickHouseLocation
 from collector.store.clickhouse.migrate import check_current
 from collector.store.clickhouse.retention import ClickHouseRetention
@@ -50,6 +50,7 @@ class ClickHouseStore(Store):
         self.retention = ClickHouseRetention(connection)
         self.exports = _ClickHouseRetentionExports(self.reader, self.local_writer, self.retention)
         self.availability = availability.AvailabilityState(self.reader, self.writer)
+        self.set_aside = set_aside.SetAside(self.set_aside.folder, self.reader, self.writer)  # a DuckDB store's, replayed here
 
     @classmethod
     def open(cls, data_dir: Path, location: ClickHouseLocation, **options) -> ClickHouseStore:
