@@ -146,7 +146,10 @@ def set_aside_list(as_json: bool = typer.Option(False, "--json", help="The colle
 @set_aside_app.command("replay")
 def set_aside_replay() -> None:
     """Commit the batches set aside now; those the store refuses again stay, with its reason (exit 1)."""
-    answer = Workspace().replay_set_aside()
+    workspace = Workspace()
+    listed = workspace.set_aside()
+    with console.status(f"replaying {len(listed['batches'])} batches, {listed['items']:,} items"):
+        answer = workspace.replay_set_aside()
     console.print(f"replayed: {answer['replayed']} batches, {answer['items']:,} items", highlight=False)
     for refused in answer["refused"]:
         err.print(f"[red]refused again:[/red] record {refused['record']}: {refused['reason']}", soft_wrap=True,

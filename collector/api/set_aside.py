@@ -23,5 +23,5 @@ def list_set_aside(request: Request, _: Caller = Depends(admin)) -> dict:
 
 @router.post("/set-aside/replay")
 def replay_set_aside(request: Request, _: Caller = Depends(admin)) -> dict:
-    """Runs in FastAPI's thread pool: each batch waits for its commit."""
+    """Runs in FastAPI's thread pool: the replay waits for its commits."""
     return request.app.state.store.set_aside.replay()

@@ -15,6 +15,10 @@ from collector.client.resolve import Connection, resolve_collector
 AUTHENTICATION_STATUSES = (401, 403)
 
 
+REPLAY_TIMEOUT_S = 600.0
+"""A replay answers once every batch set aside is committed: ~90,000 items/s (bench/set_aside.py)."""
+
+
 class Workspace:
     """A collector and the key to talk to it (the admin key, or one service's api key).
 
@@ -80,7 +84,7 @@ class Workspace:
     def replay_set_aside(self) -> dict:
         """Commit the batches set aside, once what refused them is fixed: {"replayed", "items",
         "batches", "refused"}; those refused again stay set aside (admin key)."""
-        return self.request("POST", "/api/store/set-aside/replay").json()
+        return self.request("POST", "/api/store/set-aside/replay", timeout=REPLAY_TIMEOUT_S).json()
 
     def query(self, kql: str, timespan: str | None = None, service: str | None = None):
         """Run KQL; a pandas DataFrame of the primary result."""
