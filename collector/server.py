@@ -24,6 +24,7 @@ from collector.kql import start_compilers
 from collector.settings import CollectorSettings
 from collector.store.database import Store
 from collector.store.services import Registry, ServiceError
+from collector.store.set_aside import item_count
 from collector.store.writer import Overloaded
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def create_app(settings: CollectorSettings, extensions: Sequence[Extension] = ()
         if on_fatal is not None:
             store.writer.on_fatal = on_fatal
         registry = _open_registry(store)
+        _warn_of_set_aside(store)
         app.state.settings = settings
         app.state.store = store
         app.state.registry = registry
@@ -127,6 +129,15 @@ def _open_store(settings: CollectorSettings) -> Store:
                                 max_pending_rows=settings.max_pending_rows,
                                 checkpoint_wal_bytes=settings.checkpoint_wal_bytes,
                                 collector_id=settings.collector_id)
+
+
+def _warn_of_set_aside(store: Store) -> None:
+    """Acknowledged items the store refused stay out of it until replayed: say so at every start."""
+    batches = store.set_aside.batches()
+    if batches:
+        log.warning("%d acknowledged items (%d batches) are set aside, refused by the store: "
+                    "`insights store set-aside list` says why, `insights store set-aside replay` commits them",
+                    item_count(batches), len(batches))
 
 
 def _open_registry(store: Store) -> Registry:

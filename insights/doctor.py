@@ -42,6 +42,7 @@ def diagnose(service: str | None = None, environ: Mapping[str, str] | None = Non
                                    "`insights up` printed (the admin.key in its data dir)"))
         elif answer.is_success:
             results.append((True, "the collector accepts the key"))
+            results.extend(_set_aside(connection.url, headers))
             if service:
                 results.extend(_service(connection.url, headers, service))
         else:
@@ -70,6 +71,19 @@ def _service(url: str, headers: dict, name: str) -> list[tuple[bool, str]]:
         else:
             found.append((False, f"its wrapper is {current}{detail}: see `insights logs {name}`"))
     return found
+
+
+def _set_aside(url: str, headers: dict) -> list[tuple[bool, str]]:
+    """Acknowledged items the store refused (the admin key sees them; a service's key skips this)."""
+    answer = httpx.get(f"{url}/api/store/set-aside", headers=headers, timeout=10)
+    if not answer.is_success:
+        return []
+    found = answer.json()
+    if not found["batches"]:
+        return [(True, "no acknowledged items set aside by the store")]
+    return [(False, f"the store refused {found['items']:,} acknowledged items ({len(found['batches'])} batches) and "
+                    "set them aside: `insights store set-aside list` says why; once that is fixed, "
+                    "`insights store set-aside replay`")]
 
 
 def _phone_home(environ: Mapping[str, str]) -> list[tuple[bool, str]]:

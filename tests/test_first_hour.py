@@ -161,6 +161,7 @@ def test_doctor_passes_a_good_setup_and_names_each_fault(collector):
     good = _cli("doctor", env=_admin(collector))
     assert good.returncode == 0, good.stdout
     assert "key found (the key came from INSIGHTS_API_KEY)" in good.stdout and "FAIL" not in good.stdout
+    assert "no acknowledged items set aside by the store" in good.stdout
 
     wrong_key = _cli("doctor", env=_admin(collector, INSIGHTS_API_KEY="not-the-key"))
     assert wrong_key.returncode == 1 and "the collector refuses the key" in wrong_key.stdout

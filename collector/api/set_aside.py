@@ -11,6 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 
 from collector.api.auth import Caller, admin
+from collector.store.set_aside import item_count
 
 router = APIRouter(prefix="/api/store", tags=["store"])
 
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/api/store", tags=["store"])
 @router.get("/set-aside")
 def list_set_aside(request: Request, _: Caller = Depends(admin)) -> dict:
     batches = request.app.state.store.set_aside.batches()
-    return {"batches": batches, "items": sum(sum(batch["items"].values()) for batch in batches)}
+    return {"batches": batches, "items": item_count(batches)}
 
 
 @router.post("/set-aside/replay")

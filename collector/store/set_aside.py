@@ -40,8 +40,8 @@ class _Outcome:
     refused: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        return {"replayed": len(self.replayed), "items": sum(sum(b["items"].values()) for b in self.replayed),
-                "batches": self.replayed, "refused": self.refused}
+        return {"replayed": len(self.replayed), "items": item_count(self.replayed), "batches": self.replayed,
+                "refused": self.refused}
 
 
 class SetAside:
@@ -105,6 +105,11 @@ class SetAside:
     def _replayed(self) -> set[int]:
         with self._reader() as cursor:
             return {number for (number,) in cursor.execute("SELECT record FROM set_aside_replayed").fetchall()}
+
+
+def item_count(batches: list[dict]) -> int:
+    """The items of batches as `SetAside.batches()` describes them, all services together."""
+    return sum(sum(batch["items"].values()) for batch in batches)
 
 
 def _joined(group: list[Pending]) -> dict[str, pa.Table]:

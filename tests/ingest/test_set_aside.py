@@ -65,6 +65,7 @@ def test_the_admin_lists_and_replays_through_a_running_collector(tmp_path, monke
     set_aside_two(data_dir, tmp_path, monkeypatch)
     collector = CollectorProcess(data_dir).start()
     try:
+        assert f"{ITEMS_PER_BATCH + 1} acknowledged items (2 batches) are set aside" in collector.log_path.read_text()
         admin = Workspace(collector.url, api_key=collector.admin_key)
         service = admin.create_service("bench")
         with pytest.raises(ApiError) as refused:
@@ -75,6 +76,9 @@ def test_the_admin_lists_and_replays_through_a_running_collector(tmp_path, monke
         assert listing.returncode == 0, listing.stderr
         assert f"set aside: 2 batches, {ITEMS_PER_BATCH + 1:,} items" in listing.stdout
         assert "refused while the test says so" in listing.stdout and "not a time" in listing.stdout
+
+        doctor = insights(collector, "doctor")
+        assert doctor.returncode == 1 and f"the store refused {ITEMS_PER_BATCH + 1:,} acknowledged items" in doctor.stdout
 
         replay = insights(collector, "store", "set-aside", "replay")  # this collector has no refusing hook
         assert replay.returncode == 1, replay.stdout + replay.stderr
