@@ -138,8 +138,10 @@ def stats(link: Link, name: str) -> dict:
     return _call(link, "GET", f"/api/services/{name}/stats").json()
 
 
+@st.cache_data(ttl=SERVICES_TTL_S, show_spinner=False)
 def set_aside(link: Link) -> dict:
-    """Acknowledged batches the store refused, kept apart (admin key): {"batches": [...], "items": N}."""
+    """Acknowledged batches the store refused, kept apart (admin key): {"batches": [...], "items": N}.
+    Cached like the services: the collector reads every batch's file to describe it."""
     return _call(link, "GET", "/api/store/set-aside").json()
 
 
@@ -147,6 +149,7 @@ def replay_set_aside(link: Link) -> dict:
     """Commit the batches set aside; the counters change, so cached ones go."""
     answer = _call(link, "POST", "/api/store/set-aside/replay").json()
     stats.clear()
+    set_aside.clear()
     return answer
 
 
