@@ -63,15 +63,16 @@ class SetAside:
         """Commit every batch set aside; those the store refuses again stay, with its reason."""
         with self._replaying:
             replayed_before = self._replayed()
-            outcome, group = _Outcome(), []
+            outcome, group, rows = _Outcome(), [], 0
             for path, record in self._files():
                 if record[0] in replayed_before:
                     _remove(path)
                     continue
                 group.append((path, record))
-                if sum(table.num_rows for _, (_, tables, _) in group for table in tables.values()) >= REPLAY_GROUP_ROWS:
+                rows += sum(table.num_rows for table in record[1].values())
+                if rows >= REPLAY_GROUP_ROWS:
                     self._commit(group, outcome)
-                    group = []
+                    group, rows = [], 0
             if group:
                 self._commit(group, outcome)
         return outcome.to_json()
@@ -90,7 +91,7 @@ class SetAside:
                 return
             (path, (number, _, _)), = group
             reason = str(error.__cause__ or error)
-            path.with_suffix(".reason").write_text(reason)
+            spool.reason_path(path).write_text(reason)
             outcome.refused.append({"record": number, "reason": reason})
             return
         for path, record in group:
@@ -130,21 +131,17 @@ def _marking_replayed(numbers: list[int]) -> Callable[[duckdb.DuckDBPyConnection
 
 def _described(path: Path, record: spool.Record) -> dict:
     number, tables, stats = record
-    items: Counter = Counter()
-    for (service, counter), count in stats.items():
-        if counter == "accepted":
-            items[service] += count
-    reason = path.with_suffix(".reason")
+    reason, written = spool.reason_path(path), path.stat()
     return {
         "record": number,
-        "set_aside_at": datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds"),
-        "bytes": path.stat().st_size,
+        "set_aside_at": datetime.fromtimestamp(written.st_mtime, UTC).isoformat(timespec="seconds"),
+        "bytes": written.st_size,
         "rows": {name: table.num_rows for name, table in tables.items()},
-        "items": dict(items),
+        "items": {service: count for (service, counter), count in stats.items() if counter == "accepted"},
         "reason": reason.read_text() if reason.exists() else "",
     }
 
 
 def _remove(path: Path) -> None:
-    path.with_suffix(".reason").unlink(missing_ok=True)
+    spool.reason_path(path).unlink(missing_ok=True)
     path.unlink(missing_ok=True)

@@ -123,7 +123,7 @@ class Spool:
             file.write(_record(number, tables, stats))
             file.flush()
             os.fsync(file.fileno())
-        path.with_suffix(".reason").write_text(reason)
+        reason_path(path).write_text(reason)
         return path
 
     def close(self) -> None:
@@ -142,6 +142,11 @@ class Spool:
 
     def _segments(self) -> list[Path]:
         return sorted(self.folder.glob("*.spool"))
+
+
+def reason_path(path: Path) -> Path:
+    """Where a batch set aside in `path` keeps what the store said when it refused it."""
+    return path.with_suffix(".reason")
 
 
 def read_records(path: Path) -> Iterator[Record]:
